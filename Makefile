@@ -1,0 +1,51 @@
+# EnergySphere — the README quickstart as make targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export DJANGO_SETTINGS_MODULE ?= config.settings.local
+BENCH ?=
+
+.PHONY: setup run test lint format bench migrate demo contracts contracts-check clean-db
+
+setup:
+	@bash scripts/setup.sh
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py demo_cooperative
+
+## make run — set up everything, load the demo cooperative, start all processes (Ctrl-C stops all).
+run: setup
+	@bash scripts/run.sh
+
+## make test — the same set-up, then lint, migration check, contract reproducibility, the suite.
+test:
+	@bash scripts/setup.sh --browser
+	$(MAKE) --no-print-directory lint
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+	@if [ -f contracts/package.json ]; then $(MAKE) --no-print-directory contracts-check; fi
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Compile contracts (standard JSON, pinned solc) into contracts/build/.
+contracts: setup
+	cd contracts && npm run --silent compile
+
+## Recompile and fail if the committed artifacts differ.
+contracts-check:
+	cd contracts && npm run --silent compile
+	git diff --exit-code --stat -- contracts/build || (echo "contracts/build differs from a fresh compile: commit the artifacts" && exit 1)
+
+## make bench [BENCH=name] — prints one JSON line per figure.
+bench: setup
+	@bash scripts/services.sh >/dev/null
+	$(PY) bench/run.py $(BENCH)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """Login is by email (django-allauth); there is no username."""
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Role(models.TextChoices):
+    STAFF = "staff", "Cooperative staff"
+    MEMBER = "member", "Member"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Member(models.Model):
+    class Kind(models.TextChoices):
+        CONSUMER = "consumer", "Consumer"
+        PRODUCER = "producer", "Producer"
+        PROSUMER = "prosumer", "Prosumer"
+
+    class Status(models.TextChoices):
+        APPLICANT = "applicant", "Applicant"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        LEFT = "left", "Left"
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="member")
+    membership_number = models.CharField(max_length=20, unique=True)
+    legal_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CONSUMER)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    joined = models.DateField(default=timezone.localdate)
+    # Site / connection point address (the grid side lives in grid.ConnectionPoint).
+    street = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, default="DE")
+    # Wallet linked by Sign-In with Ethereum (EIP-4361); checksummed address.
+    wallet_address = models.CharField(max_length=42, blank=True, db_index=True)
+    wallet_linked_at = models.DateTimeField(null=True, blank=True)
+    pseudonymised_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["membership_number"]
+
+    def __str__(self) -> str:
+        return f"{self.membership_number} {self.legal_name}"
+
+    @property
+    def is_active_member(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class WalletNonce(models.Model):
+    """Single-use nonce for a Sign-In with Ethereum message."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="wallet_nonces")
+    nonce = models.CharField(max_length=64, unique=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

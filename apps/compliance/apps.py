@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ComplianceConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "apps.compliance"
+    label = "compliance"

@@ -1,0 +1,11 @@
+"""MQTT broker (meters publish signed readings; we publish device config and commands)."""
+
+import environ
+
+_env = environ.Env()
+
+IOT_BROKER_URL = _env("IOT_BROKER_URL", default="mqtt://127.0.0.1:1883")
+# Root of every topic we publish or subscribe to; tests use a unique prefix per run.
+MQTT_TOPIC_PREFIX = _env("MQTT_TOPIC_PREFIX", default="energysphere/v1")
+MQTT_SHARED_GROUP = _env("MQTT_SHARED_GROUP", default="ingest")
+MQTT_MAX_MESSAGE_BYTES = _env.int("MQTT_MAX_MESSAGE_BYTES", default=256 * 1024)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make run`: migrate, load the demo cooperative, start the local chain and every process.
+# Ctrl-C stops everything (honcho forwards the signal to each process).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.local}
+PY=.venv/bin/python
+mkdir -p var
+
+has_command() { $PY manage.py help "$1" >/dev/null 2>&1; }
+
+$PY manage.py migrate --noinput
+$PY manage.py collectstatic --noinput -v0
+
+procs=var/Procfile
+: > "$procs"
+if has_command chain_node; then
+  # The local anvil node keeps its state in var/ so deployments survive restarts.
+  $PY manage.py chain_node --ensure
+  has_command chain_deploy && $PY manage.py chain_deploy
+fi
+$PY manage.py demo_cooperative
+
+echo "web: $PY manage.py runserver 127.0.0.1:${PORT:-8000} --noreload" >> "$procs"
+echo "worker: .venv/bin/celery -A config worker -Q default,ingest,market,chain,grid,reports -c 2 -l info" >> "$procs"
+echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
+has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge" >> "$procs"
+has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --speed 1" >> "$procs"
+
+cat <<MSG
+
+EnergySphere is starting on http://127.0.0.1:${PORT:-8000}/
+Demo logins (password for all: see below):
+$($PY manage.py demo_cooperative --print-logins)
+
+Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
+MSG
+exec .venv/bin/honcho -f "$procs" -d . start

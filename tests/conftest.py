@@ -1,0 +1,5 @@
+"""Project-wide fixtures. Integration-specific fixtures live in tests/fixtures/<area>.py."""
+
+pytest_plugins = [
+    "tests.fixtures.core",
+]
