@@ -6,7 +6,7 @@ A reading is signed at the device so it can be verified in Python and on chain (
         string serial, uint64 seq, uint64 intervalStart, uint32 intervalSeconds,
         uint64 importWh, uint64 exportWh, uint64 registerImportWh, uint64 registerExportWh,
         uint32 status))
-    signature = personal_sign(digest)   # EIP-191: keccak256("\\x19Ethereum Signed Message:\\n32" ‖ digest)
+    signature = personal_sign(digest)  # EIP-191 over the 32-byte digest
 
 ``intervalStart`` is Unix seconds (UTC). The 65-byte signature is r ‖ s ‖ v with v in {27, 28}.
 In Solidity: ``ECDSA.recover(MessageHashUtils.toEthSignedMessageHash(digest), sig)``.
