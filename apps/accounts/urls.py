@@ -6,4 +6,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("profile/", views.my_profile, name="profile"),
+    path("auditor/", views.auditor_area, name="auditor"),
+    path("coming/<slug:section>/", views.coming, name="coming"),
 ]
