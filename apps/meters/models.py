@@ -58,3 +58,280 @@ class Meter(models.Model):
 
     def __str__(self) -> str:
         return self.serial
+
+
+# --------------------------------------------------------------------------------------------
+# Reading storage. The three high-volume tables (raw messages, readings) are PostgreSQL
+# declaratively partitioned by time; their DDL lives in migration 0002 (RunSQL) and partitions are
+# created ahead by `apps.meters.partitions.partitions_ensure` (migration, beat task, and on demand
+# before every write). The partition key is part of every primary key.
+# --------------------------------------------------------------------------------------------
+
+
+class Quality(models.IntegerChoices):
+    """Green Button / NAESB ESPI ReadingQuality codes."""
+
+    VALID = 0, "valid"
+    EDITED = 7, "manually edited"
+    ESTIMATED = 8, "estimated using reference day"
+    INTERPOLATED = 9, "estimated using linear interpolation"
+    QUESTIONABLE = 10, "questionable"
+    RAW = 14, "raw"
+    VALIDATED = 17, "validated"
+    VERIFIED = 18, "verified"
+    REVENUE_QUALITY = 19, "revenue-quality"
+
+
+class Source(models.TextChoices):
+    MQTT = "mqtt", "MQTT"
+    HTTP = "http", "HTTP gateway"
+    BACKFILL = "backfill", "Backfill"
+    ESTIMATE = "estimate", "Estimation"
+    REPROCESS = "reprocess", "Re-processed from quarantine"
+
+
+class RawBatch(models.Model):
+    """A batch of raw messages, stored in one transaction before the broker is acked."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+
+    TRANSITIONS = {Status.PENDING: frozenset({Status.PROCESSED})}
+
+    received_at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MQTT)
+    bridge = models.CharField(max_length=100, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="meters_rawbatch_pending",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.message_count} messages)"
+
+
+class RawMessage(models.Model):
+    """Every message exactly as received (partitioned by day of `received_at`)."""
+
+    pk = models.CompositePrimaryKey("received_at", "id")
+    id = models.BigIntegerField()
+    received_at = models.DateTimeField()
+    batch = models.ForeignKey(
+        RawBatch, on_delete=models.DO_NOTHING, db_constraint=False, related_name="messages"
+    )
+    topic = models.CharField(max_length=300)
+    payload = models.BinaryField()
+
+    class Meta:
+        # All messages of a batch share the batch's `received_at`, so a batch is read by
+        # (received_at, batch) through the primary key within one partition: no extra index.
+        managed = True
+
+    def __str__(self) -> str:
+        return f"{self.topic} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reading(models.Model):
+    """A validated interval reading (partitioned by month of `interval_start`).
+
+    Versioned: a correction (a late real value replacing an estimate, an accepted conflict, a
+    staff edit) is a new row with `version + 1` and a `reason`; exactly one version per
+    (meter, interval) has `is_current` (enforced by a partial unique index). Every signed field
+    and the device signature are stored, so the reading can be re-verified and anchored.
+    """
+
+    pk = models.CompositePrimaryKey("meter_id", "interval_start", "version")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="readings"
+    )
+    interval_start = models.DateTimeField()
+    version = models.PositiveSmallIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    interval_seconds = models.PositiveIntegerField(default=900)
+    import_wh = models.BigIntegerField()
+    export_wh = models.BigIntegerField()
+    register_import_wh = models.BigIntegerField(default=0)
+    register_export_wh = models.BigIntegerField(default=0)
+    status = models.BigIntegerField(default=0, help_text="Device status flags (signed).")
+    seq = models.BigIntegerField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True)
+    quality = models.PositiveSmallIntegerField(choices=Quality.choices, default=Quality.VALID)
+    flags = models.IntegerField(default=0, help_text="VEE rule flags (apps.meters.vee.Flag).")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MQTT)
+    reason = models.CharField(max_length=200, blank=True)
+    raw_message_id = models.BigIntegerField(null=True, blank=True)
+    ingested_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["interval_start"],
+                name="meters_reading_cur_interval",
+                condition=models.Q(is_current=True),
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "interval_start"],
+                name="meters_reading_one_current",
+                condition=models.Q(is_current=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.interval_start:%Y-%m-%d %H:%M} v{self.version}"
+
+
+class Conflict(models.Model):
+    """A different value for an interval that already has a measured reading: kept for review."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACCEPTED = "accepted", "Accepted (became the current version)"
+        DISMISSED = "dismissed", "Dismissed"
+
+    TRANSITIONS = {Status.OPEN: frozenset({Status.ACCEPTED, Status.DISMISSED})}
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="conflicts")
+    interval_start = models.DateTimeField()
+    existing_version = models.PositiveSmallIntegerField()
+    interval_seconds = models.PositiveIntegerField(default=900)
+    import_wh = models.BigIntegerField()
+    export_wh = models.BigIntegerField()
+    register_import_wh = models.BigIntegerField(default=0)
+    register_export_wh = models.BigIntegerField(default=0)
+    device_status = models.BigIntegerField(default=0)
+    seq = models.BigIntegerField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True)
+    raw_message_id = models.BigIntegerField(null=True, blank=True)
+    detected_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at"]
+        indexes = [models.Index(fields=["meter", "interval_start"], name="meters_conflict_key")]
+
+    def __str__(self) -> str:
+        return f"conflict {self.meter_id} {self.interval_start:%Y-%m-%d %H:%M}"
+
+
+class QuarantineReason(models.TextChoices):
+    MALFORMED = "malformed", "Malformed message"
+    WRONG_TYPE = "wrong_type", "Wrong field type"
+    OVERSIZED = "oversized", "Oversized message"
+    UNKNOWN_METER = "unknown_meter", "Unknown meter"
+    MISSING_SIGNATURE = "missing_signature", "Missing signature"
+    BAD_SIGNATURE = "bad_signature", "Bad signature"
+    REPLAYED_SEQ = "replayed_seq", "Replayed sequence number"
+    REORDERED_SEQ = "reordered_seq", "Reordered sequence number"
+    OUT_OF_RANGE = "out_of_range", "Absurd / out-of-range value"
+    NEGATIVE = "negative", "Negative value"
+    REVERSE_FLOW = "reverse_flow", "Reverse flow on a one-direction meter"
+    OVER_CAPACITY = "over_capacity", "Above physical capacity"
+    OUTSIDE_ACTIVE = "outside_active", "Outside the meter's active period"
+    FUTURE = "future", "Future timestamp"
+    INTERVAL_MISMATCH = "interval_mismatch", "Interval length mismatch"
+    MISALIGNED = "misaligned", "Interval start not aligned"
+
+
+class Quarantine(models.Model):
+    """A rejected reading or message, with the reason. Staff can re-process it after a fix."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        REPROCESSED = "reprocessed", "Re-processed"
+        REJECTED_AGAIN = "rejected_again", "Rejected again"
+
+    received_at = models.DateTimeField(db_index=True)
+    batch = models.ForeignKey(
+        RawBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="quarantined"
+    )
+    raw_message_id = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MQTT)
+    topic = models.CharField(max_length=300, blank=True)
+    serial = models.CharField(max_length=64, blank=True, db_index=True)
+    reason = models.CharField(max_length=20, choices=QuarantineReason.choices, db_index=True)
+    detail = models.CharField(max_length=500, blank=True)
+    payload = models.BinaryField(help_text="The offending reading (or message) as received.")
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN)
+    reprocessed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "quarantine"
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()}: {self.serial or self.topic}"
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day (UTC)"
+
+
+class MeterRollup(models.Model):
+    """Hourly / daily energy per meter, refreshed incrementally from `RollupDirtyHour`."""
+
+    pk = models.CompositePrimaryKey("meter_id", "granularity", "period_start")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="rollups"
+    )
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    period_start = models.DateTimeField()
+    import_wh = models.BigIntegerField(default=0)
+    export_wh = models.BigIntegerField(default=0)
+    intervals = models.PositiveIntegerField(default=0)
+    estimated_intervals = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.granularity} {self.period_start:%Y-%m-%d %H:%M}"
+
+
+class GridRollup(models.Model):
+    """Hourly / daily energy per transformer and per feeder (sum of the meters behind it)."""
+
+    class Level(models.TextChoices):
+        TRANSFORMER = "transformer", "Transformer"
+        FEEDER = "feeder", "Feeder"
+
+    pk = models.CompositePrimaryKey("level", "node_id", "granularity", "period_start")
+    level = models.CharField(max_length=12, choices=Level.choices)
+    node_id = models.BigIntegerField()
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    period_start = models.DateTimeField()
+    import_wh = models.BigIntegerField(default=0)
+    export_wh = models.BigIntegerField(default=0)
+    meters = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["level", "granularity", "period_start"], name="meters_gridroll_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.node_id} {self.granularity} {self.period_start:%Y-%m-%d %H:%M}"
+
+
+class RollupDirtyHour(models.Model):
+    """Hours whose readings changed since the rollups were last refreshed (an invalidation log)."""
+
+    hour_start = models.DateTimeField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"{self.hour_start:%Y-%m-%d %H:%M}"

@@ -1,0 +1,231 @@
+"""Reads of the meters app. Every selector returns plain dataclasses/dicts; members only ever see
+their own data (selectors taking a `member` filter by it; see `member_meter_get`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection
+from django.http import Http404
+
+from apps.meters.models import Meter, Quality, Reading
+from apps.meters.signing import SignedFields, reading_digest
+
+ESTIMATED_QUALITIES = (Quality.ESTIMATED, Quality.INTERPOLATED)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalEnergy:
+    import_wh: int
+    export_wh: int
+    quality: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberIntervalEnergy:
+    import_wh: int
+    export_wh: int
+    estimated: bool  # at least one of the member's meters is estimated in this interval
+
+
+@dataclass(frozen=True, slots=True)
+class AnchoringReading:
+    """A current validated, device-signed reading with every signed field (for anchoring)."""
+
+    meter_id: int
+    serial: str
+    address: str
+    seq: int
+    interval_start: int  # Unix seconds, UTC
+    interval_seconds: int
+    import_wh: int
+    export_wh: int
+    register_import_wh: int
+    register_export_wh: int
+    status: int
+    signature: bytes
+    version: int
+
+    @property
+    def fields(self) -> SignedFields:
+        return SignedFields(
+            self.serial,
+            self.seq,
+            self.interval_start,
+            self.interval_seconds,
+            self.import_wh,
+            self.export_wh,
+            self.register_import_wh,
+            self.register_export_wh,
+            self.status,
+        )
+
+    @property
+    def digest(self) -> bytes:
+        """keccak256(abi.encode(...)) — what the device signed (apps.meters.signing)."""
+        return reading_digest(self.fields)
+
+
+def meter_interval_energy(
+    *, meter_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[tuple[int, datetime], IntervalEnergy]:
+    """Current validated energy per (meter, interval start) in [start, end). One query."""
+    rows = Reading.objects.filter(
+        meter_id__in=list(meter_ids),
+        interval_start__gte=start,
+        interval_start__lt=end,
+        is_current=True,
+    ).values_list("meter_id", "interval_start", "import_wh", "export_wh", "quality", "version")
+    return {(m, t): IntervalEnergy(i, e, q, v) for m, t, i, e, q, v in rows}
+
+
+def member_interval_energy(
+    *, member_ids: Iterable[int], start: datetime, end: datetime
+) -> dict[tuple[int, datetime], MemberIntervalEnergy]:
+    """Energy per (member, interval start) in [start, end), summed over the member's meters."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.member_id, r.interval_start, sum(r.import_wh), sum(r.export_wh), "
+            "bool_or(r.quality IN (8, 9)) "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = ANY(%s) "
+            "AND r.interval_start >= %s AND r.interval_start < %s "
+            "GROUP BY 1, 2",
+            [list(member_ids), start, end],
+        )
+        return {
+            (member, t): MemberIntervalEnergy(int(i), int(e), bool(est))
+            for member, t, i, e, est in cursor.fetchall()
+        }
+
+
+def interval_readings_for_anchoring(*, interval_start: datetime) -> list[AnchoringReading]:
+    """Every current validated device-signed reading of one interval, ordered by meter id.
+
+    Estimated values carry no device signature and are not anchored (they are not measurements).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.meter_id, m.serial, m.address, r.seq, r.interval_start, r.interval_seconds, "
+            "r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh, r.status, "
+            "r.signature, r.version "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND r.interval_start = %s AND r.signature IS NOT NULL "
+            "ORDER BY r.meter_id",
+            [interval_start],
+        )
+        return [
+            AnchoringReading(
+                meter_id=row[0],
+                serial=row[1],
+                address=row[2],
+                seq=row[3],
+                interval_start=int(row[4].timestamp()),
+                interval_seconds=row[5],
+                import_wh=row[6],
+                export_wh=row[7],
+                register_import_wh=row[8],
+                register_export_wh=row[9],
+                status=row[10],
+                signature=bytes(row[11]),
+                version=row[12],
+            )
+            for row in cursor.fetchall()
+        ]
+
+
+def _local_tz() -> ZoneInfo:
+    return ZoneInfo(settings.COOPERATIVE_TIME_ZONE)
+
+
+def member_dashboard_data(*, member, now: datetime) -> dict:
+    """Series for the member dashboard (Chart.js-ready), the latest reading and totals.
+
+    - `today`: 15-minute series from local midnight (cooperative time zone) to `now`
+    - `week`: hourly series of the last 7 days
+    - `latest`: the most recent current reading over the member's meters (or None)
+    Three queries, whatever the number of meters.
+    """
+    tz = _local_tz()
+    local_now = now.astimezone(tz)
+    today_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    week_start = (
+        (now - timedelta(days=7)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.interval_start, sum(r.import_wh), sum(r.export_wh) "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
+            [member.pk, today_start, now],
+        )
+        today = cursor.fetchall()
+        cursor.execute(
+            "SELECT date_trunc('hour', r.interval_start), sum(r.import_wh), sum(r.export_wh) "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
+            [member.pk, week_start, now],
+        )
+        week = cursor.fetchall()
+        cursor.execute(
+            "SELECT m.serial, r.interval_start, r.interval_seconds, r.import_wh, r.export_wh, "
+            "r.quality FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
+            "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 1",
+            [member.pk, week_start, now],
+        )
+        latest_row = cursor.fetchone()
+
+    def series(rows):
+        return {
+            "labels": [t.isoformat() for t, _, _ in rows],
+            "import_wh": [int(i) for _, i, _ in rows],
+            "export_wh": [int(e) for _, _, e in rows],
+        }
+
+    latest = None
+    if latest_row is not None:
+        serial, start, seconds, imp, exp, quality = latest_row
+        latest = {
+            "meter": serial,
+            "interval_start": start.isoformat(),
+            "interval_end": (start + timedelta(seconds=seconds)).isoformat(),
+            "import_wh": imp,
+            "export_wh": exp,
+            "quality": quality,
+            "quality_label": Quality(quality).label if quality in Quality.values else "",
+        }
+    today_import = sum(int(i) for _, i, _ in today)
+    today_export = sum(int(e) for _, _, e in today)
+    return {
+        "today": series(today),
+        "week": series(week),
+        "latest": latest,
+        "totals": {
+            "today_import_wh": today_import,
+            "today_export_wh": today_export,
+            "today_net_wh": today_import - today_export,
+            "week_import_wh": sum(int(i) for _, i, _ in week),
+            "week_export_wh": sum(int(e) for _, _, e in week),
+        },
+        "time_zone": str(tz),
+    }
+
+
+def member_meters(*, member) -> list[Meter]:
+    return list(Meter.objects.filter(member=member).order_by("serial"))
+
+
+def member_meter_get(*, member, meter_id: int) -> Meter:
+    """A meter of this member, or 404 (members never see other members' meters)."""
+    meter = Meter.objects.filter(member=member, pk=meter_id).first()
+    if meter is None:
+        raise Http404("No such meter.")
+    return meter

@@ -1,0 +1,156 @@
+"""Reading storage: backfill (COPY), partitions, selectors (with query counts), rollups."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from apps.meters.models import Quality, Reading
+from apps.meters.partitions import partition_name
+from apps.meters.rollups import rollups_refresh
+from apps.meters.selectors import (
+    interval_readings_for_anchoring,
+    member_dashboard_data,
+    member_interval_energy,
+    meter_interval_energy,
+)
+from apps.meters.services import BackfillRow, readings_backfill
+from apps.meters.signing import recover_address
+from apps.meters.tests.factories import MeterFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+Q = timedelta(minutes=15)
+
+
+def _rows(meter, n, start=T0, imp=100, exp=0, key=True):
+    return [
+        BackfillRow(
+            meter_id=meter.pk,
+            interval_start=start + i * Q,
+            import_wh=imp + i,
+            export_wh=exp,
+            private_key=meter.test_key if key else None,
+        )
+        for i in range(n)
+    ]
+
+
+def test_backfill_stores_signed_rows_that_verify_and_rerun_is_harmless():
+    meter = MeterFactory()
+    assert readings_backfill(rows=_rows(meter, 8), source="backfill") == 8
+    assert readings_backfill(rows=_rows(meter, 8), source="backfill") == 0
+    readings = interval_readings_for_anchoring(interval_start=T0 + 3 * Q)
+    assert len(readings) == 1
+    r = readings[0]
+    assert (r.import_wh, r.register_import_wh, r.seq) == (103, 100 + 101 + 102 + 103, r.seq)
+    assert recover_address(r.digest, r.signature) == meter.address
+    assert Reading.objects.filter(meter=meter, is_current=True).count() == 8
+
+
+def test_backfill_creates_missing_partitions_for_old_data():
+    meter = MeterFactory()
+    old = datetime(2024, 3, 31, tzinfo=UTC)
+    assert readings_backfill(rows=_rows(meter, 4, start=old, key=False), source="backfill") == 4
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [partition_name("meters_reading", old)])
+        assert cursor.fetchone()[0] is not None
+    # Unsigned historical rows are stored but never offered for anchoring.
+    assert interval_readings_for_anchoring(interval_start=old) == []
+
+
+def test_backfill_of_28_days_for_250_meters_takes_seconds():
+    meters = MeterFactory.create_batch(250, key=False)
+    rows = [
+        BackfillRow(
+            meter_id=m.pk,
+            interval_start=T0 - timedelta(days=28) + i * Q,
+            import_wh=50 + i % 7,
+            export_wh=i % 3,
+        )  # fmt: skip
+        for m in meters
+        for i in range(28 * 96)
+    ]
+    started = time.perf_counter()
+    assert readings_backfill(rows=rows, source="backfill") == len(rows) == 672_000
+    elapsed = time.perf_counter() - started
+    assert elapsed < 30, elapsed  # generous on a loaded 2-core CI box; ~5 s measured alone
+
+
+def test_selectors_return_current_versions_with_constant_queries(django_assert_num_queries):
+    a = MeterFactory()
+    b = MeterFactory(member=a.member)
+    c = MeterFactory()
+    for m in (a, b, c):
+        readings_backfill(rows=_rows(m, 4, imp=10, exp=2, key=False), source="backfill")
+    # A correction: version 2 of one interval becomes current.
+    Reading.objects.filter(meter=a, interval_start=T0).update(is_current=False)
+    Reading.objects.create(
+        meter=a, interval_start=T0, version=2, import_wh=999, export_wh=0,
+        quality=Quality.EDITED, reason="staff correction", ingested_at=T0,
+    )  # fmt: skip
+    with django_assert_num_queries(1):
+        energy = meter_interval_energy(meter_ids=[a.pk, b.pk], start=T0, end=T0 + 4 * Q)
+    assert len(energy) == 8
+    assert energy[(a.pk, T0)].import_wh == 999
+    assert energy[(a.pk, T0)].version == 2 and energy[(a.pk, T0)].quality == Quality.EDITED
+    assert (c.pk, T0) not in energy
+    with django_assert_num_queries(1):
+        per_member = member_interval_energy(
+            member_ids=[a.member_id, c.member_id], start=T0, end=T0 + 2 * Q
+        )
+    assert per_member[(a.member_id, T0)].import_wh == 999 + 10
+    assert per_member[(a.member_id, T0 + Q)].export_wh == 4
+    assert per_member[(c.member_id, T0)].import_wh == 10
+
+
+def test_member_dashboard_data_series_latest_and_totals(django_assert_num_queries):
+    meter = MeterFactory()
+    other = MeterFactory()
+    now = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)  # 11:07 in Berlin
+    start = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    readings_backfill(rows=_rows(meter, 2 * 96 + 40, start=start, imp=1, key=False), source="x")
+    readings_backfill(rows=_rows(other, 10, start=now - Q, imp=10_000, key=False), source="x")
+    with django_assert_num_queries(3):
+        data = member_dashboard_data(member=meter.member, now=now)
+    # Local midnight (Berlin, UTC+1) is 23:00 UTC the day before; through 10:00 UTC = 45.
+    assert data["today"]["labels"][0] == "2026-11-19T23:00:00+00:00"
+    assert len(data["today"]["labels"]) == 45
+    assert data["latest"]["interval_start"] == "2026-11-20T10:00:00+00:00"
+    assert data["totals"]["today_import_wh"] == sum(data["today"]["import_wh"])
+    assert data["totals"]["week_import_wh"] > data["totals"]["today_import_wh"]
+    assert 10_000 not in data["today"]["import_wh"]  # other members' meters are not included
+
+
+def test_rollups_refresh_per_meter_and_transformer():
+    from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
+    from apps.meters.models import GridRollup, MeterRollup
+
+    sub = Substation.objects.create(name="S", capacity_kva=1000)
+    feeder = Feeder.objects.create(substation=sub, name="F", capacity_kw=500)
+    trafo = Transformer.objects.create(feeder=feeder, name="T", capacity_kva=250)
+    meters = []
+    for n in range(2):
+        m = MeterFactory(key=False)
+        m.connection_point = ConnectionPoint.objects.create(
+            member=m.member, transformer=trafo, code=f"CP{n}"
+        )
+        m.save()
+        meters.append(m)
+        readings_backfill(rows=_rows(m, 8, imp=10, key=False), source="x")
+    assert rollups_refresh() == 2
+    hour = MeterRollup.objects.get(meter=meters[0], granularity="hour", period_start=T0)
+    assert (hour.import_wh, hour.intervals) == (10 + 11 + 12 + 13, 4)
+    day = MeterRollup.objects.get(meter=meters[0], granularity="day", period_start=T0)
+    assert day.import_wh == sum(10 + i for i in range(8))
+    trafo_hour = GridRollup.objects.get(level="transformer", node_id=trafo.pk,
+                                        granularity="hour", period_start=T0)  # fmt: skip
+    assert trafo_hour.import_wh == 2 * (10 + 11 + 12 + 13) and trafo_hour.meters == 2
+    feeder_day = GridRollup.objects.get(level="feeder", node_id=feeder.pk,
+                                        granularity="day", period_start=T0)  # fmt: skip
+    assert feeder_day.import_wh == 2 * day.import_wh
+    assert rollups_refresh() == 0  # nothing dirty any more
