@@ -1,0 +1,33 @@
+"""Incentives write services (certificates, rewards, shared assets)."""
+
+from apps.incentives.services.certificates import (
+    certificate_cancel,
+    certificate_claim,
+    certificate_token_id,
+    certificates_claim_for_consumption,
+    certificates_issue,
+    certificates_issue_for_hour,
+    certificates_transfer_for_settlement,
+)
+from apps.incentives.services.rewards import (
+    reward_grant_for_dr_performance,
+    rewards_compute_for_settlement,
+)
+from apps.incentives.services.shares import (
+    shared_asset_revenue_allocate,
+    shared_asset_shares_set,
+)
+
+__all__ = [
+    "certificate_cancel",
+    "certificate_claim",
+    "certificate_token_id",
+    "certificates_claim_for_consumption",
+    "certificates_issue",
+    "certificates_issue_for_hour",
+    "certificates_transfer_for_settlement",
+    "reward_grant_for_dr_performance",
+    "rewards_compute_for_settlement",
+    "shared_asset_revenue_allocate",
+    "shared_asset_shares_set",
+]

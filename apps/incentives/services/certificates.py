@@ -1,0 +1,546 @@
+"""Certificate lifecycle: issue → transfer → claim (retire, with beneficiary) or cancel.
+
+Hourly granular certificates (EnergyTag Granular Certificate Scheme) per producing device, face
+value in whole Wh, from validated generation. A token id is one device and one hour
+(EnergyToken, ERC-1155: a partial transfer never splits history on chain); off chain a holding is a
+Wh serial range [range_start, range_end) of that token, and a transfer or partial claim splits the
+holding into children that point at their parent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Sum
+from django.utils import timezone
+
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.core.state import check_transition
+from apps.incentives import chain_bridge, conf, energy
+from apps.incentives.allocation import allocate
+from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
+
+HOUR = timedelta(hours=1)
+
+
+def certificate_token_id(*, device_id: int, hour_start: datetime) -> int:
+    """EnergyToken id for a device and hour (same formula as apps.chain.intents.token_id)."""
+    hour = int(hour_start.astimezone(UTC).timestamp())
+    if hour % 3600:
+        raise ApplicationError("Certificates are issued per whole UTC hour.", {"hour": hour})
+    return (device_id << 64) | hour
+
+
+def certificate_record_hash(cert: Certificate) -> str:
+    """keccak256 of the certificate's off-chain record (EnergyTag fields), put on chain at mint."""
+    record = {
+        "token_id": str(cert.token_id),
+        "range": [cert.range_start, cert.range_end],
+        "device": cert.device.serial,
+        "energy_source": cert.energy_source,
+        "production_start": cert.production_start.isoformat(),
+        "production_end": cert.production_end.isoformat(),
+        "country": cert.country,
+        "issuing_body": cert.issuing_body,
+        "market_zone": cert.market_zone,
+        "support_received": cert.support_received,
+        "emission_factor": str(cert.emission_factor),
+    }
+    return chain_bridge.hash32(json.dumps(record, sort_keys=True, separators=(",", ":")))
+
+
+# --- issue ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IssueSummary:
+    hours: int = 0
+    certificates: int = 0
+    wh: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
+    """(owner member, Wh, shared asset) for each holder of this hour's production."""
+    asset = SharedAsset.objects.filter(meter=meter).first()
+    if asset is None:
+        if meter.member_id is None:
+            raise ApplicationError(
+                f"Meter {meter.serial} produces but belongs to no member and no shared asset.",
+                {"meter": meter.serial},
+            )
+        return [(meter.member, wh, None)]
+    shares = list(
+        AssetShare.objects.select_for_update().filter(asset=asset).select_related("member")
+    )
+    if not shares:
+        raise ApplicationError(
+            f"Shared asset {asset.name} has no share table.", {"asset": asset.name}
+        )
+    result = allocate(
+        wh, {s.member_id: s.share_ppm for s in shares}, {s.member_id: s.carry for s in shares}
+    )
+    out = []
+    for share in shares:
+        share.carry = result.carry[share.member_id]
+        out.append((share.member, result.amounts[share.member_id], asset))
+    AssetShare.objects.bulk_update(shares, ["carry"])
+    return out
+
+
+@transaction.atomic
+def certificates_issue_for_hour(
+    *, meter, hour_start: datetime, actor: Any = None
+) -> list[Certificate]:
+    """Issue certificates for one device-hour from its validated generation (idempotent).
+
+    Issues what is not yet certified: the first run issues the hour's export Wh; a later upward
+    correction issues the difference as a new serial range; a downward correction cancels the
+    excess from holdings that are still active (and says so in the audit log).
+    """
+    from apps.meters.models import Meter
+
+    meter = Meter.objects.select_for_update().get(pk=meter.pk)  # serialises issuers per device
+    hour_start = energy.floor_hour(hour_start)
+    hour = energy.meter_hourly_export(meter, hour_start, hour_start + HOUR).get(hour_start)
+    validated_wh = hour.wh if hour else 0
+    token = certificate_token_id(device_id=meter.pk, hour_start=hour_start)
+    roots = Certificate.objects.filter(token_id=token, parent__isnull=True)
+    issued = roots.aggregate(wh=Sum("range_end") - Sum("range_start"), end=Max("range_end"))
+    issued_wh = issued["wh"] or 0
+    corrected = _cancelled_for_correction(token)
+    delta = validated_wh - (issued_wh - corrected)
+    if delta < 0:
+        _cancel_for_correction(token=token, wh=-delta, actor=actor)
+        return []
+    if delta == 0:
+        return []
+    next_serial = issued["end"] or 0
+    source = energy.ENERGY_SOURCE_BY_ASSET.get(meter.asset_kind, "solar")
+    created: list[Certificate] = []
+    for owner, wh, asset in _owners_for(meter, delta):
+        if wh <= 0:
+            continue
+        cert = Certificate.objects.create(
+            token_id=token,
+            range_start=next_serial,
+            range_end=next_serial + wh,
+            owner=owner,
+            device=meter,
+            energy_source=source,
+            production_start=hour_start,
+            production_end=hour_start + HOUR,
+            country=(meter.member.country if meter.member_id else "") or conf.default_country(),
+            issuing_body=conf.issuing_body(),
+            market_zone=conf.market_zone(),
+            support_received=asset.support_received if asset else "none",
+            emission_factor=conf.source_emission_factor(source),
+            shared_asset=asset,
+            source_intervals=hour.intervals if hour else [],
+        )
+        next_serial += wh
+        address = chain_bridge.member_address(owner)
+        if address:
+            cert.chain_intent_ref = chain_bridge.submit(
+                intent="certificate_mint",
+                payload={
+                    "to": address,
+                    "token_id": token,
+                    "amount_wh": wh,
+                    "certificate_hash": certificate_record_hash(cert),
+                },
+                idempotency_key=f"certificate_mint:{cert.pk}",
+            )
+            cert.save(update_fields=["chain_intent_ref"])
+        audit_log_write(
+            event="certificate.issued",
+            actor=actor,
+            target=cert,
+            details={
+                "token_id": str(token),
+                "range": [cert.range_start, cert.range_end],
+                "wh": wh,
+                "owner": owner.membership_number,
+                "device": meter.serial,
+                "hour": hour_start.isoformat(),
+                "validated_wh": validated_wh,
+            },
+        )
+        created.append(cert)
+    # Settlement may have asked for certificates of this hour before it was issued.
+    for pending in CertificateTransfer.objects.filter(
+        hour_start=hour_start, status=CertificateTransfer.Status.PENDING
+    ).order_by("pk"):
+        _apply_transfer(pending, actor=actor)
+    return created
+
+
+def _cancelled_for_correction(token: int) -> int:
+    rows = Certificate.objects.filter(
+        token_id=token, status=Certificate.Status.CANCELLED, cancelled_reason="downward correction"
+    ).values_list("range_start", "range_end")
+    return sum(end - start for start, end in rows)
+
+
+def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
+    left = wh
+    for cert in (
+        Certificate.objects.select_for_update()
+        .filter(token_id=token, status=Certificate.Status.ACTIVE)
+        .order_by("-range_end")
+    ):
+        if left <= 0:
+            break
+        take = min(left, cert.wh)
+        part = _split_off(cert, take, owner=cert.owner, from_end=True)
+        _set_status(part, Certificate.Status.CANCELLED)
+        part.cancelled_reason = "downward correction"
+        part.save(update_fields=["cancelled_reason"])
+        left -= take
+    audit_log_write(
+        event="certificate.corrected_down",
+        actor=actor,
+        target_type="incentives.certificate_token",
+        target_id=str(token),
+        details={"excess_wh": wh, "cancelled_wh": wh - left, "uncancellable_wh": left},
+    )
+
+
+@transaction.atomic
+def certificates_issue(
+    *, start: datetime, end: datetime, actor: Any = None, now: datetime | None = None
+) -> IssueSummary:
+    """Issue every complete, settled device-hour of every producing meter in [start, end)."""
+    now = now or timezone.now()
+    cutoff = energy.floor_hour(now) - timedelta(hours=conf.issue_lag_hours())
+    end = min(end, cutoff)
+    summary = IssueSummary()
+    for meter in energy.producing_meters():
+        for hour in energy.meter_hourly_export(meter, start, end).values():
+            if not hour.complete(meter.interval_seconds):
+                summary.skipped.append(
+                    {"meter": meter.serial, "hour": hour.hour_start.isoformat(), "why": "gaps"}
+                )
+                continue
+            try:
+                with transaction.atomic():
+                    certs = certificates_issue_for_hour(
+                        meter=meter, hour_start=hour.hour_start, actor=actor
+                    )
+            except ApplicationError as exc:
+                summary.skipped.append(
+                    {"meter": meter.serial, "hour": hour.hour_start.isoformat(), "why": exc.message}
+                )
+                continue
+            summary.hours += 1
+            summary.certificates += len(certs)
+            summary.wh += sum(c.wh for c in certs)
+    return summary
+
+
+# --- split / transfer / claim / cancel ------------------------------------------------------
+
+
+def _set_status(cert: Certificate, target: str) -> None:
+    check_transition(Certificate.TRANSITIONS, cert.status, target)
+    cert.status = target
+    cert.save(update_fields=["status", "updated_at"])
+
+
+def _child(cert: Certificate, start: int, end: int, owner, **extra: Any) -> Certificate:
+    fields = {
+        f.name: getattr(cert, f.name)
+        for f in Certificate._meta.concrete_fields
+        if f.name not in {"id", "range_start", "range_end", "owner", "parent", "status"}
+        and f.name not in {"created_at", "updated_at", "chain_intent_ref", "trade_ref"}
+        and f.name not in {"settlement_ref", "beneficiary", "claimed_at", "cancelled_reason"}
+    }
+    fields.update(extra)
+    return Certificate.objects.create(
+        range_start=start, range_end=end, owner=owner, parent=cert, **fields
+    )
+
+
+def _split_off(
+    cert: Certificate, wh: int, *, owner, from_end: bool = False, **extra: Any
+) -> Certificate:
+    """Return an active holding of exactly `wh` of `cert` owned by `owner`; the rest stays with
+    the current owner. The whole certificate is returned unchanged when nothing needs splitting."""
+    if wh <= 0 or wh > cert.wh:
+        raise ApplicationError(
+            f"Cannot take {wh} Wh from a certificate of {cert.wh} Wh.", {"certificate": cert.pk}
+        )
+    if wh == cert.wh and owner == cert.owner and not extra:
+        return cert
+    _set_status(cert, Certificate.Status.TRANSFERRED)
+    if from_end:
+        rest = (cert.range_start, cert.range_end - wh)
+        part = (cert.range_end - wh, cert.range_end)
+    else:
+        part = (cert.range_start, cert.range_start + wh)
+        rest = (cert.range_start + wh, cert.range_end)
+    taken = _child(cert, *part, owner, **extra)
+    if rest[1] > rest[0]:
+        _child(cert, *rest, cert.owner)
+    return taken
+
+
+def _locked(cert_id: int) -> Certificate:
+    cert = (
+        Certificate.objects.select_for_update()
+        .select_related("owner", "device")
+        .filter(pk=cert_id)
+        .first()
+    )
+    if cert is None:
+        raise ApplicationError("No such certificate.", {"certificate": cert_id})
+    return cert
+
+
+def _must_be_active(cert: Certificate, action: str) -> None:
+    if cert.status != Certificate.Status.ACTIVE:
+        raise ApplicationError(
+            f"Certificate {cert.pk} is {cert.get_status_display().lower()}; only an active "
+            f"certificate can be {action}.",
+            {"certificate": cert.pk, "status": cert.status},
+        )
+
+
+@transaction.atomic
+def certificate_claim(
+    *, certificate_id: int, member, beneficiary: str, wh: int | None = None, actor: Any = None
+) -> Certificate:
+    """Claim (retire) a member's certificate — all of it or `wh` of it — for a beneficiary."""
+    cert = _locked(certificate_id)
+    if cert.owner_id != member.pk:
+        raise ApplicationError("This certificate is not yours.", {"certificate": cert.pk})
+    _must_be_active(cert, "claimed")
+    beneficiary = (beneficiary or "").strip()
+    if not beneficiary:
+        raise ApplicationError("A claim needs a beneficiary.", {"beneficiary": "required"})
+    part = cert if wh is None or wh == cert.wh else _split_off(cert, wh, owner=cert.owner)
+    _set_status(part, Certificate.Status.CLAIMED)
+    part.beneficiary = beneficiary[:200]
+    part.claimed_at = timezone.now()
+    part.save(update_fields=["beneficiary", "claimed_at"])
+    address = chain_bridge.member_address(cert.owner)
+    if address:
+        part.chain_intent_ref = chain_bridge.submit(
+            intent="certificate_claim",
+            payload={
+                "holder": address,
+                "token_id": int(part.token_id),
+                "amount_wh": part.wh,
+                "beneficiary_hash": chain_bridge.hash32(f"{part.pk}:{part.beneficiary}"),
+            },
+            idempotency_key=f"certificate_claim:{part.pk}",
+        )
+        part.save(update_fields=["chain_intent_ref"])
+    audit_log_write(
+        event="certificate.claimed",
+        actor=actor,
+        target=part,
+        details={"wh": part.wh, "beneficiary": part.beneficiary, "token_id": str(part.token_id)},
+    )
+    return part
+
+
+@transaction.atomic
+def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -> Certificate:
+    """Cancel an active certificate (issuer correction; staff only)."""
+    cert = _locked(certificate_id)
+    _must_be_active(cert, "cancelled")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("A cancellation needs a reason.", {"reason": "required"})
+    _set_status(cert, Certificate.Status.CANCELLED)
+    cert.cancelled_reason = reason[:200]
+    cert.save(update_fields=["cancelled_reason"])
+    address = chain_bridge.member_address(cert.owner)
+    if address:
+        cert.chain_intent_ref = chain_bridge.submit(
+            intent="certificate_cancel",
+            payload={
+                "holder": address,
+                "token_id": int(cert.token_id),
+                "amount_wh": cert.wh,
+                "reason_hash": chain_bridge.hash32(f"{cert.pk}:{cert.cancelled_reason}"),
+            },
+            idempotency_key=f"certificate_cancel:{cert.pk}",
+        )
+        cert.save(update_fields=["chain_intent_ref"])
+    audit_log_write(
+        event="certificate.cancelled",
+        actor=actor,
+        target=cert,
+        details={"wh": cert.wh, "reason": cert.cancelled_reason},
+    )
+    return cert
+
+
+@transaction.atomic
+def certificates_claim_for_consumption(
+    *, member, start: datetime, end: datetime, beneficiary: str, actor: Any = None
+) -> list[Certificate]:
+    """Claim the member's active certificates against their own consumption, hour by hour
+    (EnergyTag hourly matching): never more than the hour's validated consumption."""
+    consumption = energy.members_hourly_import(start, end, [member.pk]).get(member.pk, {})
+    claimed: list[Certificate] = []
+    for hour, used_wh in sorted(consumption.items()):
+        already = sum(
+            c.wh
+            for c in Certificate.objects.filter(
+                owner=member, production_start=hour, status=Certificate.Status.CLAIMED
+            )
+        )
+        left = used_wh - already
+        for cert in Certificate.objects.filter(
+            owner=member, production_start=hour, status=Certificate.Status.ACTIVE
+        ).order_by("emission_factor", "pk"):
+            if left <= 0:
+                break
+            take = min(left, cert.wh)
+            claimed.append(
+                certificate_claim(
+                    certificate_id=cert.pk,
+                    member=member,
+                    beneficiary=beneficiary,
+                    wh=take,
+                    actor=actor,
+                )
+            )
+            left -= take
+    return claimed
+
+
+# --- P2P settlement -------------------------------------------------------------------------
+
+
+def _trade_value(trade: Any, *names: str) -> Any:
+    for name in names:
+        value = trade.get(name) if isinstance(trade, dict) else getattr(trade, name, None)
+        if value is not None:
+            return value
+    raise ApplicationError(f"A settled trade has none of {names}.", {"trade": repr(trade)[:200]})
+
+
+def _member_id(value: Any) -> int:
+    return int(getattr(value, "pk", value))
+
+
+def _transfer_part(
+    cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Any
+) -> Certificate:
+    part = _split_off(cert, wh, owner=buyer, trade_ref=trade_ref, settlement_ref=settlement_ref)
+    seller_address = chain_bridge.member_address(cert.owner)
+    buyer_address = chain_bridge.member_address(buyer)
+    if seller_address and buyer_address:
+        part.chain_intent_ref = chain_bridge.submit(
+            intent="certificate_transfer",
+            payload={
+                "from_address": seller_address,
+                "to": buyer_address,
+                "token_id": int(part.token_id),
+                "amount_wh": wh,
+            },
+            idempotency_key=f"certificate_transfer:{part.pk}",
+        )
+        part.save(update_fields=["chain_intent_ref"])
+    audit_log_write(
+        event="certificate.transferred",
+        actor=actor,
+        target=part,
+        details={
+            "wh": wh,
+            "from": cert.owner.membership_number,
+            "to": buyer.membership_number,
+            "trade": trade_ref,
+            "parent": cert.pk,
+        },
+    )
+    return part
+
+
+def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
+    from apps.accounts.models import Member
+
+    buyer = Member.objects.get(pk=request.buyer_id)
+    left = request.wh - request.transferred_wh
+    for cert in (
+        Certificate.objects.select_for_update()
+        .select_related("owner")
+        .filter(
+            owner_id=request.seller_id,
+            production_start=request.hour_start,
+            status=Certificate.Status.ACTIVE,
+        )
+        .order_by("token_id", "range_start")
+    ):
+        if left <= 0:
+            break
+        take = min(left, cert.wh)
+        _transfer_part(
+            cert,
+            take,
+            buyer=buyer,
+            trade_ref=request.trade_ref,
+            settlement_ref=request.settlement_ref,
+            actor=actor,
+        )
+        left -= take
+    moved = request.wh - request.transferred_wh - left
+    request.transferred_wh += moved
+    issued = Certificate.objects.filter(
+        owner_id=request.seller_id, production_start=request.hour_start, parent__isnull=True
+    ).exists()
+    if left == 0 or issued:
+        request.status = CertificateTransfer.Status.APPLIED
+        request.applied_at = timezone.now()
+    request.save(update_fields=["transferred_wh", "status", "applied_at"])
+    return moved
+
+
+@transaction.atomic
+def certificates_transfer_for_settlement(*, settlement_run: Any, actor: Any = None) -> dict:
+    """Move certificates from sellers to buyers for every settled trade of a settlement run.
+
+    Called by market settlement. For each trade the seller's certificates of the trade's hour are
+    transferred to the buyer for the traded Wh (lineage: certificate.trade_ref = trade id, and the
+    certificate's source_intervals are the validated readings of the energy). If the hour is not
+    yet certified the transfer waits (CertificateTransfer, pending) and is applied when it is.
+    Idempotent: a trade is transferred once. Also grants the period's green rewards.
+    """
+    from apps.market.selectors import settled_trades
+
+    settlement_ref = str(getattr(settlement_run, "pk", settlement_run))
+    created = moved = 0
+    for trade in settled_trades(settlement_run=settlement_run):
+        trade_ref = str(_trade_value(trade, "pk", "id"))
+        wh = int(_trade_value(trade, "delivered_wh", "energy_wh", "quantity_wh", "wh"))
+        if wh <= 0:
+            continue
+        request, was_created = CertificateTransfer.objects.get_or_create(
+            trade_ref=trade_ref,
+            defaults={
+                "settlement_ref": settlement_ref,
+                "seller_id": _member_id(_trade_value(trade, "seller_id", "seller")),
+                "buyer_id": _member_id(_trade_value(trade, "buyer_id", "buyer")),
+                "hour_start": energy.floor_hour(
+                    _trade_value(trade, "interval_start", "delivery_start")
+                ),
+                "wh": wh,
+            },
+        )
+        if not was_created:
+            continue
+        created += 1
+        moved += _apply_transfer(request, actor=actor)
+    from apps.incentives.services.rewards import rewards_compute_for_settlement
+
+    rewards = rewards_compute_for_settlement(settlement_run=settlement_run, actor=actor)
+    return {"trades": created, "transferred_wh": moved, "rewards": len(rewards)}

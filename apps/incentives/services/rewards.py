@@ -1,0 +1,153 @@
+"""Green rewards: tokens per kWh of local renewable energy consumed (bought from members in P2P
+settlement) and per kWh of demand-response performance, minted through RenewableIncentive."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.incentives import chain_bridge
+from apps.incentives.models import Reward, RewardRule
+
+
+def reward_rule_active(*, kind: str, at: datetime) -> RewardRule | None:
+    return (
+        RewardRule.objects.filter(kind=kind, valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def reward_tokens(*, basis_wh: int, tokens_per_kwh: int) -> int:
+    """Whole reward tokens for `basis_wh`: floored once per member and period."""
+    return max(0, basis_wh) * tokens_per_kwh // 1000
+
+
+def _grant(
+    *,
+    member,
+    rule: RewardRule,
+    period_ref: str,
+    basis_wh: int,
+    period_start: datetime | None,
+    period_end: datetime | None,
+    actor: Any,
+) -> Reward | None:
+    if Reward.objects.filter(member=member, kind=rule.kind, period_ref=period_ref).exists():
+        return None  # once per member, kind and period: a retry changes nothing
+    tokens = reward_tokens(basis_wh=basis_wh, tokens_per_kwh=rule.tokens_per_kwh)
+    reward = Reward.objects.create(
+        member=member,
+        rule=rule,
+        kind=rule.kind,
+        period_ref=period_ref,
+        period_start=period_start,
+        period_end=period_end,
+        basis_wh=basis_wh,
+        tokens=tokens,
+    )
+    address = chain_bridge.member_address(member)
+    if address and basis_wh > 0:
+        reward.chain_intent_ref = chain_bridge.submit(
+            intent="reward_mint",
+            payload={
+                "award_id": reward.pk,
+                "member": address,
+                "rule_id": rule.pk,
+                "basis_wh": basis_wh,
+            },
+            idempotency_key=f"reward_mint:{reward.pk}",
+        )
+        reward.save(update_fields=["chain_intent_ref"])
+    audit_log_write(
+        event="reward.granted",
+        actor=actor,
+        target=reward,
+        details={
+            "member": member.membership_number,
+            "kind": rule.kind,
+            "basis_wh": basis_wh,
+            "tokens": tokens,
+            "period": period_ref,
+        },
+    )
+    return reward
+
+
+@transaction.atomic
+def rewards_compute_for_settlement(*, settlement_run: Any, actor: Any = None) -> list[Reward]:
+    """Local-renewable rewards for one settlement period: each buyer's Wh bought from members."""
+    from apps.accounts.models import Member
+    from apps.market.selectors import settled_trades
+
+    from .certificates import _member_id, _trade_value
+
+    bought: dict[int, int] = defaultdict(int)
+    starts: list[datetime] = []
+    for trade in settled_trades(settlement_run=settlement_run):
+        wh = int(_trade_value(trade, "delivered_wh", "energy_wh", "quantity_wh", "wh"))
+        bought[_member_id(_trade_value(trade, "buyer_id", "buyer"))] += max(0, wh)
+        starts.append(_trade_value(trade, "interval_start", "delivery_start"))
+    if not bought:
+        return []
+    at = min(starts)
+    rule = reward_rule_active(kind=RewardRule.Kind.LOCAL_RENEWABLE, at=at)
+    if rule is None:
+        return []
+    ref = f"settlement:{getattr(settlement_run, 'pk', settlement_run)}"
+    members = Member.objects.in_bulk(list(bought))
+    granted = []
+    for member_id in sorted(bought):
+        reward = _grant(
+            member=members[member_id],
+            rule=rule,
+            period_ref=ref,
+            basis_wh=bought[member_id],
+            period_start=at,
+            period_end=max(starts),
+            actor=actor,
+        )
+        if reward is not None:
+            granted.append(reward)
+    return granted
+
+
+@transaction.atomic
+def reward_grant_for_dr_performance(
+    *,
+    member,
+    performance_wh: int,
+    event_ref: str,
+    at: datetime | None = None,
+    actor: Any = None,
+) -> Reward | None:
+    """Reward a member's measured demand-response performance (Wh delivered vs baseline).
+
+    Called by the grid app after performance is measured. Idempotent per (member, event_ref).
+    Returns None when no DR rule is active or the reward was already granted.
+    """
+    if performance_wh < 0:
+        raise ApplicationError(
+            "Performance cannot be negative.", {"performance_wh": performance_wh}
+        )
+    at = at or timezone.now()
+    rule = reward_rule_active(kind=RewardRule.Kind.DR_PERFORMANCE, at=at)
+    if rule is None:
+        return None
+    return _grant(
+        member=member,
+        rule=rule,
+        period_ref=f"dr:{event_ref}",
+        basis_wh=performance_wh,
+        period_start=at,
+        period_end=None,
+        actor=actor,
+    )

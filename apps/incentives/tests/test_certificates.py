@@ -1,0 +1,122 @@
+"""Certificate issuance, transfer, claim and cancel against the real database."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from apps.compliance.models import AuditLog
+from apps.core.exceptions import ApplicationError
+from apps.incentives.models import Certificate
+from apps.incentives.services import (
+    certificate_cancel,
+    certificate_claim,
+    certificates_issue,
+    certificates_issue_for_hour,
+    shared_asset_shares_set,
+)
+from apps.meters.models import Reading
+
+from .factories import MemberFactory, PVMeterFactory, SharedAssetFactory, readings
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=2)
+
+
+def _validated_export_by_hour(meter_ids):
+    out = defaultdict(int)
+    for r in Reading.objects.filter(meter_id__in=meter_ids, is_current=True):
+        out[(r.meter_id, r.interval_start.replace(minute=0))] += r.export_wh
+    return out
+
+
+def _certified_by_hour():
+    out = defaultdict(int)
+    for c in Certificate.objects.filter(parent__isnull=True):
+        out[(c.device_id, c.production_start)] += c.wh
+    return out
+
+
+def test_certificate_wh_equals_validated_export_for_every_producer_and_hour():
+    rng = random.Random(7)
+    solo = PVMeterFactory()
+    asset = SharedAssetFactory()
+    owners = MemberFactory.create_batch(3)
+    shared_asset_shares_set(
+        asset=asset,
+        shares={owners[0]: Decimal("33.3333"), owners[1]: Decimal("33.3333"),
+                owners[2]: Decimal("33.3334")},
+    )  # fmt: skip
+    for meter in (solo, asset.meter):
+        readings(meter, T0, [rng.randint(0, 2501) for _ in range(4 * 24)])
+
+    summary = certificates_issue(start=T0, end=T0 + timedelta(days=1), now=NOW)
+
+    expected = _validated_export_by_hour([solo.pk, asset.meter_id])
+    got = _certified_by_hour()
+    # Every producer and hour with generation is certified to the Wh (none lost or created).
+    assert {k: v for k, v in expected.items() if v} == got
+    assert summary.wh == sum(expected.values())
+    # The shared plant's certificates are spread over the three shareholders, ~one third each.
+    per_owner = defaultdict(int)
+    for c in Certificate.objects.filter(device=asset.meter):
+        per_owner[c.owner_id] += c.wh
+    total = sum(per_owner.values())
+    assert set(per_owner) == {o.pk for o in owners}
+    assert all(abs(v - total / 3) < 2 for v in per_owner.values())
+    # Re-running issues nothing new.
+    again = certificates_issue(start=T0, end=T0 + timedelta(days=1), now=NOW)
+    assert again.wh == 0 and _certified_by_hour() == got
+
+
+def test_incomplete_and_recent_hours_wait():
+    meter = PVMeterFactory()
+    readings(meter, T0, [100, 100, 100])  # a gap in the last quarter-hour
+    summary = certificates_issue(start=T0, end=T0 + timedelta(hours=2), now=NOW)
+    assert summary.wh == 0 and summary.skipped[0]["why"] == "gaps"
+    readings(meter, NOW - timedelta(hours=1), [100] * 4)  # too recent (issue lag)
+    assert certificates_issue(start=T0, end=NOW, now=NOW).wh == 0
+
+
+def test_upward_correction_issues_the_difference_as_a_new_range():
+    meter = PVMeterFactory()
+    readings(meter, T0, [100] * 4)
+    first = certificates_issue_for_hour(meter=meter, hour_start=T0)
+    assert [(c.range_start, c.range_end) for c in first] == [(0, 400)]
+    Reading.objects.filter(meter=meter, interval_start=T0).update(export_wh=150)
+    second = certificates_issue_for_hour(meter=meter, hour_start=T0)
+    assert [(c.range_start, c.range_end) for c in second] == [(400, 450)]
+
+
+def test_claim_with_beneficiary_then_claiming_again_fails():
+    meter = PVMeterFactory()
+    readings(meter, T0, [250] * 4)
+    (cert,) = certificates_issue_for_hour(meter=meter, hour_start=T0)
+    part = certificate_claim(
+        certificate_id=cert.pk, member=meter.member, beneficiary="Bakery Ltd", wh=300
+    )
+    assert (part.status, part.wh, part.beneficiary) == ("claimed", 300, "Bakery Ltd")
+    rest = Certificate.objects.get(parent=cert, status="active")
+    assert rest.wh == 700 and rest.owner == meter.member
+    with pytest.raises(ApplicationError, match="already|only an active"):
+        certificate_claim(certificate_id=part.pk, member=meter.member, beneficiary="Again")
+    part.refresh_from_db()
+    assert part.beneficiary == "Bakery Ltd"
+    assert AuditLog.objects.filter(event="certificate.claimed").count() == 1
+
+
+def test_cancelled_certificate_cannot_be_claimed_and_others_cannot_claim_mine():
+    meter = PVMeterFactory()
+    readings(meter, T0, [10] * 4)
+    (cert,) = certificates_issue_for_hour(meter=meter, hour_start=T0)
+    with pytest.raises(ApplicationError, match="not yours"):
+        certificate_claim(certificate_id=cert.pk, member=MemberFactory(), beneficiary="X")
+    certificate_cancel(certificate_id=cert.pk, reason="meter replaced")
+    with pytest.raises(ApplicationError, match="cancelled"):
+        certificate_claim(certificate_id=cert.pk, member=meter.member, beneficiary="X")
