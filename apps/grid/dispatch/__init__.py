@@ -1,0 +1,1 @@
+"""Optimal dispatch of batteries and flexible loads (pure engine in `lp.py`)."""

@@ -1,0 +1,1 @@
+"""Day-ahead forecasting engines (pure Python: numpy, pandas, statsmodels, pvlib)."""
