@@ -1,4 +1,5 @@
-"""Grid topology: substation → feeder → transformer → connection point (member site)."""
+"""Grid topology: substation → feeder → transformer → connection point (member site), plus the
+LV lines between buses (impedance data for the pandapower model)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,40 @@ class Transformer(models.Model):
     # Impedance data where known (from the simbench model), per unit / percent.
     vk_percent = models.FloatField(null=True, blank=True)
     vkr_percent = models.FloatField(null=True, blank=True)
+    std_type = models.CharField(max_length=100, blank=True)
+    hv_kv = models.FloatField(default=20.0)
+    lv_kv = models.FloatField(default=0.4)
+    # Name of the LV busbar in the power-flow model (default: "<name> LV").
+    lv_bus_name = models.CharField(max_length=100, blank=True)
+    # Power factor assumed when comparing active power with the kVA rating.
+    power_factor = models.FloatField(default=0.95)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def lv_bus(self) -> str:
+        return self.lv_bus_name or f"{self.name} LV"
+
+    @property
+    def capacity_w(self) -> int:
+        """Active-power limit used by dispatch: kVA × power factor."""
+        return int(self.capacity_kva * 1000 * self.power_factor)
+
+
+class GridLine(models.Model):
+    """An LV cable between two buses of a transformer's area."""
+
+    transformer = models.ForeignKey(Transformer, on_delete=models.CASCADE, related_name="lines")
+    name = models.CharField(max_length=100, unique=True)
+    from_bus = models.CharField(max_length=100)
+    to_bus = models.CharField(max_length=100)
+    length_km = models.FloatField()
+    std_type = models.CharField(max_length=100, blank=True)
+    r_ohm_per_km = models.FloatField(null=True, blank=True)
+    x_ohm_per_km = models.FloatField(null=True, blank=True)
+    c_nf_per_km = models.FloatField(null=True, blank=True)
+    max_i_ka = models.FloatField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -51,6 +86,8 @@ class ConnectionPoint(models.Model):
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
     contracted_power_w = models.PositiveIntegerField(default=30_000)
+    # Demand response: a site takes part in events by default unless it opted out for good.
+    dr_enrolled = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.code
