@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from apps.accounts.mfa import StaffMFAState, staff_mfa_state
+
+
+def _protected_prefixes() -> tuple[str, ...]:
+    configured = getattr(settings, "STAFF_MFA_PATH_PREFIXES", None) or []
+    return (reverse("admin:index"), *configured)
 
 
 class StaffMFARequiredMiddleware:
+    """Staff without TOTP are sent to set it up; staff with TOTP whose session did not pass it
+    (e.g. logged in before activating it) are sent to prove a code. Applies to the admin and any
+    extra prefixes in settings.STAFF_MFA_PATH_PREFIXES."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if (
-            request.path.startswith("/admin/")
-            and user.is_authenticated
-            and user.is_staff
-            and not _staff_mfa_satisfied(request)
-        ):
-            return redirect("mfa_activate_totp")
+        if request.path.startswith(_protected_prefixes()):
+            state = staff_mfa_state(request)
+            if state is StaffMFAState.MISSING:
+                return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            if state is StaffMFAState.NOT_PASSED:
+                query = urlencode({"next": request.get_full_path()})
+                return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return self.get_response(request)
-
-
-def _staff_mfa_satisfied(request: HttpRequest) -> bool:
-    from allauth.mfa.models import Authenticator
-
-    has_totp = Authenticator.objects.filter(
-        user=request.user, type=Authenticator.Type.TOTP
-    ).exists()
-    return has_totp

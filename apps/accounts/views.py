@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from apps.accounts.navigation import section_by_slug
 from apps.accounts.selectors import member_for_user, user_is_auditor
+from apps.accounts.services import wallet_challenge_issue, wallet_link
+from apps.core.exceptions import ApplicationError
 
 
 def _dashboard_data(member, now) -> dict | None:
@@ -61,3 +66,46 @@ def auditor_area(request: HttpRequest) -> HttpResponse:
 def my_profile(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(request, "portal/profile.html", {"member": member})
+
+
+def _siwe_origin(request: HttpRequest) -> tuple[str, str]:
+    """(domain, uri) for Sign-In with Ethereum messages: this site's host and the wallet page."""
+    return request.get_host(), request.build_absolute_uri(reverse("portal:wallet"))
+
+
+@login_required
+def wallet(request: HttpRequest) -> HttpResponse:
+    member = member_for_user(request.user)
+    return render(request, "portal/wallet.html", {"member": member, "step": "address"})
+
+
+@login_required
+@require_POST
+def wallet_challenge(request: HttpRequest) -> HttpResponse:
+    member = member_for_user(request.user)
+    domain, uri = _siwe_origin(request)
+    address = request.POST.get("address", "")
+    context: dict = {"member": member, "address": address}
+    try:
+        message = wallet_challenge_issue(user=request.user, address=address, domain=domain, uri=uri)
+    except ApplicationError as exc:
+        context.update(step="address", error=exc.message)
+        return render(request, "portal/wallet.html", context, status=400)
+    context.update(step="sign", message=message.to_text(), address=message.address)
+    return render(request, "portal/wallet.html", context)
+
+
+@login_required
+@require_POST
+def wallet_link_submit(request: HttpRequest) -> HttpResponse:
+    member = member_for_user(request.user)
+    domain, _uri = _siwe_origin(request)
+    message = request.POST.get("message", "")
+    signature = request.POST.get("signature", "")
+    try:
+        wallet_link(user=request.user, message=message, signature=signature, domain=domain)
+    except ApplicationError as exc:
+        context = {"member": member, "step": "sign", "message": message, "error": exc.message}
+        return render(request, "portal/wallet.html", context, status=400)
+    messages.success(request, "Your wallet is linked to your membership.")
+    return redirect("portal:wallet")

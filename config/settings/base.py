@@ -153,6 +153,11 @@ ACCOUNT_ALLOW_REGISTRATION = False  # members are onboarded by staff
 ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "EnergySphere"
+MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
+# Paths where staff must have passed TOTP in this session (the admin is always included).
+STAFF_MFA_PATH_PREFIXES = env.list("STAFF_MFA_PATH_PREFIXES", default=["/admin/"])
+# Sign-In with Ethereum (wallet linking): how long an issued message/nonce stays valid.
+SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=600)
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"

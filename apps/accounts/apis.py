@@ -1,0 +1,84 @@
+"""DRF endpoints of accounts: the member's own profile and wallet linking (EIP-4361)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Member
+from apps.accounts.selectors import member_for_user
+from apps.accounts.services import wallet_challenge_issue, wallet_link
+
+
+class MemberProfileSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Member
+        fields = [
+            "membership_number",
+            "legal_name",
+            "email",
+            "kind",
+            "status",
+            "joined",
+            "street",
+            "postal_code",
+            "city",
+            "country",
+            "wallet_address",
+            "wallet_linked_at",
+        ]
+        read_only_fields = fields
+
+
+class MeApi(APIView):
+    """The logged-in member's own profile (404 for accounts without a membership)."""
+
+    def get(self, request: Request) -> Response:
+        member = member_for_user(request.user)
+        return Response(MemberProfileSerializer(member).data)
+
+
+class WalletChallengeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        address = serializers.CharField(max_length=64)
+
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        message = wallet_challenge_issue(
+            user=request.user,
+            address=payload.validated_data["address"],
+            domain=request.get_host(),
+            uri=request.build_absolute_uri(reverse("portal:wallet")),
+        )
+        return Response(
+            {
+                "message": message.to_text(),
+                "nonce": message.nonce,
+                "address": message.address,
+                "expires_at": message.expiration_time,
+            },
+            status=201,
+        )
+
+
+class WalletLinkApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        message = serializers.CharField(max_length=4000, trim_whitespace=False)
+        signature = serializers.CharField(max_length=200)
+
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        member = wallet_link(
+            user=request.user,
+            message=payload.validated_data["message"],
+            signature=payload.validated_data["signature"],
+            domain=request.get_host(),
+        )
+        return Response(MemberProfileSerializer(member).data)

@@ -1,0 +1,69 @@
+"""Staff must use TOTP: helpers shared by the middleware, the MFA adapter and tests.
+
+A staff session satisfies MFA only when (1) the user has a TOTP authenticator and (2) this very
+session recorded an "mfa" authentication step — allauth records it when the TOTP stage of login
+is passed, on re-authentication with a code, and (see `record_activation`) when the user proves a
+code while activating the authenticator. Having TOTP set up is not enough: a session opened before
+TOTP existed, or by any path that skipped the stage, must prove a code first.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from allauth.account.authentication import get_authentication_records
+from allauth.account.internal.flows.login import record_authentication
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from django.http import HttpRequest
+
+
+class StaffMFAState(enum.Enum):
+    NOT_REQUIRED = "not_required"
+    MISSING = "missing"  # no TOTP authenticator: must set one up
+    NOT_PASSED = "not_passed"  # has TOTP, but this session did not pass it
+    SATISFIED = "satisfied"
+
+
+def mfa_required_for(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_staff)
+
+
+def user_has_totp(user: Any) -> bool:
+    return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
+
+
+def session_passed_mfa(request: HttpRequest) -> bool:
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records)
+
+
+def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
+    user = request.user
+    if not mfa_required_for(user):
+        return StaffMFAState.NOT_REQUIRED
+    if not user_has_totp(user):
+        return StaffMFAState.MISSING
+    if not session_passed_mfa(request):
+        return StaffMFAState.NOT_PASSED
+    return StaffMFAState.SATISFIED
+
+
+def record_activation(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """Receiver of allauth's `authenticator_added`: activating TOTP requires a valid code, so the
+    session has proven possession of the authenticator."""
+    authenticator = kwargs.get("authenticator")
+    if request is None or authenticator is None:
+        return
+    if authenticator.type != Authenticator.Type.TOTP:
+        return
+    record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """Staff cannot remove their TOTP authenticator (MFA is mandatory for them)."""
+        if authenticator.type == Authenticator.Type.TOTP and authenticator.user.is_staff:
+            return False
+        return super().can_delete_authenticator(authenticator)

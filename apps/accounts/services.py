@@ -1,0 +1,181 @@
+"""Writes for accounts: roles, wallet linking (Sign-In with Ethereum)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from eth_utils import is_hex_address, to_checksum_address
+
+from apps.accounts.models import Member, Role, User, WalletNonce
+from apps.accounts.roles import permissions_for_role
+from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
+from apps.accounts.siwe import verify as siwe_verify
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+
+
+def roles_sync(*, using: str = "default") -> dict[str, int]:
+    """Create the groups staff/member/auditor and set their permissions to exactly the policy in
+    apps.accounts.roles. Idempotent; runs from the data migration and after every `migrate`
+    (post_migrate), so apps migrated later get their permissions too. Returns counts per group."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    rows = Permission.objects.using(using).values_list(
+        "pk", "content_type__app_label", "content_type__model", "codename"
+    )
+    by_key = {(app_label, codename): pk for pk, app_label, _model, codename in rows}
+    available = {(app_label, model, codename) for _pk, app_label, model, codename in rows}
+    counts = {}
+    for role in Role:
+        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        wanted = {by_key[key] for key in permissions_for_role(role.value, available)}
+        current = set(group.permissions.values_list("pk", flat=True))
+        if wanted != current:
+            group.permissions.set(wanted)
+        counts[role.value] = len(wanted)
+    return counts
+
+
+@transaction.atomic
+def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
+    """Put a user in a role's group. Staff also get `is_staff` (admin access, TOTP required);
+    auditors get `is_staff` for the read-only admin too (their group grants only view)."""
+    from django.contrib.auth.models import Group
+
+    role = Role(role)
+    group, _ = Group.objects.get_or_create(name=role.value)
+    if user.groups.filter(pk=group.pk).exists() and (role == Role.MEMBER or user.is_staff):
+        return user
+    user.groups.add(group)
+    if role in (Role.STAFF, Role.AUDITOR) and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    audit_log_write(
+        event="user.role_granted", actor=actor, target=user, details={"role": role.value}
+    )
+    return user
+
+
+# --- Wallet linking: Sign-In with Ethereum (EIP-4361) ------------------------------------------
+
+
+def _siwe_statement(member: Any) -> str:
+    return f"Link this wallet to EnergySphere membership {member.membership_number}."
+
+
+def wallet_challenge_issue(
+    *, user: User, address: str, domain: str, uri: str, now: datetime | None = None
+) -> SiweMessage:
+    """Issue a single-use, expiring nonce and the EIP-4361 message the wallet must sign."""
+    from apps.accounts.selectors import member_for_user
+
+    member = member_for_user(user)
+    now = now or timezone.now()
+    address = address.strip()
+    if not is_hex_address(address):
+        raise ApplicationError(
+            "Enter an Ethereum address (0x followed by 40 hex digits).", {"address": "invalid"}
+        )
+    ttl = timedelta(seconds=settings.SIWE_NONCE_TTL_SECONDS)
+    nonce = WalletNonce.objects.create(
+        user=user, nonce=generate_nonce(), issued_at=now, expires_at=now + ttl
+    )
+    return SiweMessage(
+        domain=domain,
+        address=to_checksum_address(address),
+        statement=_siwe_statement(member),
+        uri=uri,
+        chain_id=settings.BLOCKCHAIN_CHAIN_ID,
+        nonce=nonce.nonce,
+        issued_at=now.replace(microsecond=0),
+        expiration_time=nonce.expires_at.replace(microsecond=0),
+    )
+
+
+def wallet_link(
+    *, user: User, message: str, signature: str, domain: str, now: datetime | None = None
+) -> Member:
+    """Verify a signed EIP-4361 message and store the checksummed address on the member.
+
+    The nonce must have been issued to this user, be unused and unexpired; it is consumed by the
+    first attempt, successful or not (single use). The domain must be this site's host and the
+    chain id the cooperative's chain."""
+    from apps.accounts.selectors import member_for_user
+
+    member = member_for_user(user)
+    now = now or timezone.now()
+    try:
+        parsed = SiweMessage.parse(message)
+    except SiweError as exc:
+        raise ApplicationError(
+            f"Not a Sign-In with Ethereum message: {exc}", {"message": "malformed"}
+        ) from exc
+    with transaction.atomic():
+        nonce = (
+            WalletNonce.objects.select_for_update().filter(user=user, nonce=parsed.nonce).first()
+        )
+        if nonce is None:
+            raise ApplicationError("This message was not issued to you.", {"nonce": "unknown"})
+        if nonce.used_at is not None:
+            raise ApplicationError(
+                "This message was already used; request a new one.", {"nonce": "used"}
+            )
+        nonce.used_at = now
+        nonce.save(update_fields=["used_at"])
+        error: str | None = None
+        address = ""
+        if now >= nonce.expires_at:
+            error = "The message has expired; request a new one."
+        else:
+            try:
+                address = siwe_verify(
+                    parsed,
+                    signature.strip(),
+                    domain=domain,
+                    nonce=nonce.nonce,
+                    now=now,
+                    chain_id=settings.BLOCKCHAIN_CHAIN_ID,
+                )
+            except SiweError as exc:
+                error = f"Verification failed: {exc}"
+        if error is None:
+            taken = (
+                Member.objects.filter(wallet_address__iexact=address).exclude(pk=member.pk).exists()
+            )
+            if taken:
+                error = "This wallet is already linked to another membership."
+        if error is not None:
+            audit_log_write(
+                event="member.wallet_link_failed",
+                actor=user,
+                target=member,
+                details={"reason": error, "address": parsed.address},
+            )
+    # The consumed nonce and the failure record are committed; now refuse.
+    if error is not None:
+        raise ApplicationError(error, {"signature": "rejected"})
+    return _wallet_store(member=member, address=address, actor=user, now=now, nonce=parsed.nonce)
+
+
+@transaction.atomic
+def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, nonce: str) -> Member:
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    previous = member.wallet_address
+    member.wallet_address = address
+    member.wallet_linked_at = now
+    member.save(update_fields=["wallet_address", "wallet_linked_at"])
+    audit_log_write(
+        event="member.wallet_linked",
+        actor=actor,
+        target=member,
+        details={"address": address, "previous": previous, "nonce": nonce, "method": "EIP-4361"},
+    )
+    return member

@@ -1,0 +1,105 @@
+"""Staff must set up TOTP and pass it in the session before the admin (HTTP level; the browser
+test in tests/browser drives the real login pages)."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret, hotp_value
+from django.urls import reverse
+
+from tests.fixtures.core import login_with_mfa
+
+pytestmark = pytest.mark.django_db
+
+
+def _current_code(secret: str) -> str:
+    import time
+
+    return f"{hotp_value(secret, int(time.time()) // 30):06d}"
+
+
+def test_staff_without_totp_is_sent_to_set_it_up(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_activate_totp")
+
+
+def test_staff_with_totp_but_session_without_mfa_must_prove_a_code(client, staff_user):
+    TOTP.activate(staff_user, generate_totp_secret())
+    client.force_login(staff_user)  # a session that never passed the TOTP stage
+    response = client.get("/admin/accounts/member/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("mfa_reauthenticate"))
+    assert "next=%2Fadmin%2Faccounts%2Fmember%2F" in response["Location"]
+
+
+def test_staff_who_passed_totp_reaches_the_admin(client, staff_user):
+    login_with_mfa(client, staff_user)
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    assert b"Site administration" in response.content
+
+
+def test_password_login_of_staff_with_totp_stops_at_the_code_stage(
+    client, staff_user, default_password
+):
+    secret = generate_totp_secret()
+    TOTP.activate(staff_user, secret)
+    response = client.post(
+        reverse("account_login"), {"login": staff_user.email, "password": default_password}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("mfa_authenticate")
+    # Not logged in yet: the admin still sends us to log in.
+    assert client.get("/admin/").status_code == 302
+    assert "_auth_user_id" not in client.session
+
+    response = client.post(reverse("mfa_authenticate"), {"code": _current_code(secret)})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # allauth sends authenticator_added on commit
+def test_activating_totp_in_the_session_counts_as_passing_it(client, staff_user, default_password):
+    response = client.post(
+        reverse("account_login"), {"login": staff_user.email, "password": default_password}
+    )
+    assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")
+    page = client.get(reverse("mfa_activate_totp"))
+    assert page.status_code == 200
+    assert b"Staff accounts must use two-factor authentication" in page.content
+    secret = client.session["mfa.totp.secret"]
+    response = client.post(reverse("mfa_activate_totp"), {"code": _current_code(secret)})
+    assert response.status_code == 302
+    assert Authenticator.objects.filter(user=staff_user, type="totp").exists()
+    assert client.get("/admin/").status_code == 200
+
+
+def test_wrong_code_does_not_log_staff_in(client, staff_user, default_password):
+    secret = generate_totp_secret()
+    TOTP.activate(staff_user, secret)
+    client.post(reverse("account_login"), {"login": staff_user.email, "password": default_password})
+    wrong = f"{(int(_current_code(secret)) + 1) % 1_000_000:06d}"
+    response = client.post(reverse("mfa_authenticate"), {"code": wrong})
+    assert response.status_code == 200  # form re-rendered with an error
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302
+
+
+def test_staff_cannot_remove_their_totp(client, staff_user):
+    login_with_mfa(client, staff_user)
+    from allauth.mfa.adapter import get_adapter
+
+    authenticator = Authenticator.objects.get(user=staff_user, type="totp")
+    assert get_adapter().can_delete_authenticator(authenticator) is False
+
+
+def test_members_are_not_asked_for_totp(client, member, default_password):
+    response = client.post(
+        reverse("account_login"), {"login": member.user.email, "password": default_password}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:dashboard")
+    assert client.get("/").status_code == 200
