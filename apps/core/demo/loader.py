@@ -1,0 +1,510 @@
+"""Load the demo cooperative into the database (service; see docs/demo.md).
+
+`demo_cooperative_load` is idempotent: every row has a stable natural key (names, emails,
+membership numbers, connection-point codes, meter serials); existing rows are left alone and
+only what is missing is created. Interval history is filled per meter from its latest stored
+reading up to the last complete 15-minute interval, so a re-run right after a run writes no
+readings, and a run a day later tops the history up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.apps import apps as django_apps
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import Member, Role, User
+from apps.compliance.services import audit_log_write
+from apps.core.demo.context import DemoContext
+from apps.core.demo.keys import demo_device_identity, demo_device_key
+from apps.core.demo.profiles import DEMO_SEED, Community, HouseholdSpec, community
+from apps.core.demo.profiles import meter_energy_wh as spec_meter_energy_wh
+from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
+from apps.meters.models import Meter
+
+logger = logging.getLogger(__name__)
+
+DEMO_DOMAIN = "demo.energysphere.coop"
+# DEMO ONLY — printed by `demo_cooperative --print-logins`; never use outside the demo.
+DEMO_PASSWORD = "energysphere-demo"  # noqa: S105
+# Fixed base32 TOTP secret of the demo staff and auditor users, so `--totp` can print codes.
+DEMO_TOTP_SECRET = "ENERGYSPHEREDEMOTOTPSECRET234567"  # noqa: S105
+STAFF_EMAIL = f"staff@{DEMO_DOMAIN}"
+AUDITOR_EMAIL = f"auditor@{DEMO_DOMAIN}"
+SHOWCASE_EMAIL = f"member@{DEMO_DOMAIN}"
+HISTORY_DAYS = 28
+SIGNED_DAYS = 2
+METERS_ACTIVE_FROM = datetime(2024, 1, 1, tzinfo=UTC)
+SHARED_PV_SERIAL = "DEMO-SHARED-PV"
+_STEP = timedelta(minutes=15)
+
+# Meter per asset: (serial suffix, Meter.AssetKind, Meter.Direction)
+_METERS = {
+    "load": ("H", Meter.AssetKind.HOUSEHOLD, Meter.Direction.IMPORT),
+    "pv": ("PV", Meter.AssetKind.PV, Meter.Direction.EXPORT),
+    "battery": ("BAT", Meter.AssetKind.BATTERY, Meter.Direction.BIDIRECTIONAL),
+    "ev": ("EV", Meter.AssetKind.EV, Meter.Direction.IMPORT),
+    "heat_pump": ("HP", Meter.AssetKind.HEAT_PUMP, Meter.Direction.IMPORT),
+}
+_SPEC_KIND = {
+    Meter.AssetKind.HOUSEHOLD: "load",
+    Meter.AssetKind.PV: "pv",
+    Meter.AssetKind.SHARED_PV: "pv",
+    Meter.AssetKind.BATTERY: "battery",
+    Meter.AssetKind.EV: "ev",
+    Meter.AssetKind.HEAT_PUMP: "heat_pump",
+}
+
+_FIRST = (
+    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannes", "Ida", "Jonas", "Karla",
+    "Lukas", "Mia", "Niklas", "Olga", "Paul", "Rosa", "Simon", "Thea", "Uwe", "Vera", "Willi",
+    "Yara", "Zoe", "Marta", "Erik", "Lena", "Theo", "Frieda", "Oskar", "Helga", "Moritz",
+)  # fmt: skip
+_LAST = (
+    "Albers", "Brandt", "Claussen", "Dittmann", "Ehlers", "Fischer", "Gerdes", "Hansen",
+    "Iwersen", "Jürgens", "Krüger", "Lange", "Möller", "Nagel", "Ohlsen", "Peters", "Quandt",
+    "Rohde", "Schulz", "Thiele", "Vogt", "Wendt", "Zander", "Behrens", "Koch", "Martens",
+    "Schröder", "Wolter", "Voß", "Lüdemann", "Harms", "Timm", "Kühl",
+)  # fmt: skip
+_BUSINESSES = {
+    "G1": "Hofladen",
+    "G4": "Bäckerei",
+    "G5": "Kfz-Werkstatt",
+    "G6": "Gasthof",
+}
+_CITY = "Lindenhagen"
+_POSTAL_CODE = "19999"
+
+
+def membership_number(number: int) -> str:
+    return f"DEMO-{number:04d}"
+
+
+def member_email(spec: HouseholdSpec, showcase_number: int) -> str:
+    return SHOWCASE_EMAIL if spec.number == showcase_number else f"{spec.key}@{DEMO_DOMAIN}"
+
+
+def meter_serial(spec: HouseholdSpec, asset: str) -> str:
+    if spec.kind == "plant":
+        return SHARED_PV_SERIAL
+    return f"DEMO-{spec.number:03d}-{_METERS[asset][0]}"
+
+
+def _person(number: int) -> tuple[str, str]:
+    return _FIRST[(number * 7) % len(_FIRST)], _LAST[(number * 11 + number // 3) % len(_LAST)]
+
+
+def _legal_name(spec: HouseholdSpec) -> str:
+    first, last = _person(spec.number)
+    if spec.kind == "business":
+        return f"{_BUSINESSES.get(spec.load_profile[:2], 'Betrieb')} {last}"
+    return f"{first} {last}"
+
+
+def _joined(spec: HouseholdSpec) -> date:
+    # Founding members in 2019, then a few joining every month (stable per member).
+    return date(2019, 3, 1) + timedelta(days=(spec.number * 137) % 1800)
+
+
+def last_complete_interval_end(now: datetime | None = None) -> datetime:
+    now = (now or timezone.now()).astimezone(UTC)
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % 900, tz=UTC)
+
+
+@dataclass
+class LoadReport:
+    context: DemoContext
+    created: dict[str, int]
+    readings: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    hook_errors: dict[str, str] = field(default_factory=dict)
+
+
+# --- Base data --------------------------------------------------------------------------------
+
+
+def _ensure(model, key: str, wanted: dict[str, dict[str, Any]], created: dict[str, int]):
+    """Rows of `model` by natural key `key`; create the missing ones in one statement."""
+    existing = {getattr(o, key): o for o in model.objects.filter(**{f"{key}__in": list(wanted)})}
+    missing = [model(**{key: k, **values}) for k, values in wanted.items() if k not in existing]
+    if missing:
+        model.objects.bulk_create(missing)
+        existing.update(
+            {getattr(o, key): o for o in model.objects.filter(**{f"{key}__in": list(wanted)})}
+        )
+    created[model._meta.label_lower] = created.get(model._meta.label_lower, 0) + len(missing)
+    return existing
+
+
+def _topology(c: Community, created: dict[str, int]):
+    s = c.substation
+    substations = _ensure(
+        Substation,
+        "name",
+        {
+            s.name: {
+                "voltage_kv": s.voltage_kv,
+                "capacity_kva": s.capacity_kva,
+                "latitude": s.lat,
+                "longitude": s.lon,
+            }
+        },
+        created,
+    )
+    substation = substations[s.name]
+    feeders = _ensure(
+        Feeder,
+        "name",
+        {f.name: {"substation": substation, "capacity_kw": f.capacity_kw} for f in c.feeders},
+        created,
+    )
+    transformers = _ensure(
+        Transformer,
+        "name",
+        {
+            t.name: {
+                "feeder": feeders[t.feeder],
+                "capacity_kva": t.capacity_kva,
+                "vk_percent": t.vk_percent,
+                "vkr_percent": t.vkr_percent,
+            }
+            for t in c.transformers
+        },
+        created,
+    )
+    return substation, [feeders[f.name] for f in c.feeders], transformers
+
+
+def _users(c: Community, created: dict[str, int]) -> dict[str, User]:
+    # One PBKDF2 hash for every demo user: hashing ~120 passwords would take most of a minute.
+    password = make_password(DEMO_PASSWORD)
+    wanted: dict[str, dict[str, Any]] = {}
+    for spec in c.households:
+        first, last = _person(spec.number)
+        wanted[member_email(spec, c.showcase_number)] = {
+            "first_name": first if spec.kind == "household" else "",
+            "last_name": last if spec.kind == "household" else _legal_name(spec),
+            "password": password,
+        }
+    wanted[STAFF_EMAIL] = {
+        "first_name": "Sabine",
+        "last_name": "Staff",
+        "password": password,
+        "is_staff": True,
+        "is_superuser": True,
+    }
+    wanted[AUDITOR_EMAIL] = {"first_name": "Arne", "last_name": "Auditor", "password": password}
+    return _ensure(User, "email", wanted, created)
+
+
+def _roles(users: dict[str, User], members_emails: list[str], created: dict[str, int]) -> None:
+    from django.contrib.auth.models import Group
+
+    from apps.accounts.services import user_role_grant
+
+    grants = [(STAFF_EMAIL, Role.STAFF), (AUDITOR_EMAIL, Role.AUDITOR)]
+    grants += [(email, Role.MEMBER) for email in members_emails]
+    groups = {g.name: g for g in Group.objects.filter(name__in=[r.value for r in Role])}
+    have = {
+        (user_id, group_id)
+        for user_id, group_id in User.groups.through.objects.filter(
+            user_id__in=[u.pk for u in users.values()]
+        ).values_list("user_id", "group_id")
+    }
+    count = 0
+    for email, role in grants:
+        user = users[email]
+        group = groups.get(role.value)
+        if group is None or (user.pk, group.pk) not in have:
+            user_role_grant(user=user, role=role.value)
+            count += 1
+    created["role_grants"] = created.get("role_grants", 0) + count
+
+
+def _totp(users: list[User], created: dict[str, int]) -> None:
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    have = set(
+        Authenticator.objects.filter(user__in=users, type=Authenticator.Type.TOTP).values_list(
+            "user_id", flat=True
+        )
+    )
+    count = 0
+    for user in users:
+        if user.pk not in have:
+            TOTP.activate(user, DEMO_TOTP_SECRET)
+            count += 1
+    created["mfa.authenticator"] = created.get("mfa.authenticator", 0) + count
+
+
+def _meter_values(spec: HouseholdSpec, asset: str, cp, member) -> dict[str, Any]:
+    serial = meter_serial(spec, asset)
+    public_key, address = demo_device_identity(serial)
+    suffix, asset_kind, direction = _METERS[asset]
+    if spec.kind == "plant":
+        asset_kind = Meter.AssetKind.SHARED_PV
+    return {
+        "member": member,
+        "connection_point": cp,
+        "asset_kind": asset_kind,
+        "direction": direction,
+        "capacity_w": spec.capacity_w(asset),
+        "public_key": public_key,
+        "address": address,
+        "active_from": METERS_ACTIVE_FROM,
+        "firmware_version": "demo-1.0",
+    }
+
+
+@transaction.atomic
+def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
+    substation, feeders, transformers = _topology(c, created)
+    users = _users(c, created)
+    members = _ensure(
+        Member,
+        "membership_number",
+        {
+            membership_number(spec.number): {
+                "user": users[member_email(spec, c.showcase_number)],
+                "legal_name": _legal_name(spec),
+                "kind": spec.member_kind,
+                "status": Member.Status.ACTIVE,
+                "joined": _joined(spec),
+                "street": f"{spec.street} {spec.house_number}",
+                "postal_code": _POSTAL_CODE,
+                "city": _CITY,
+                "country": "DE",
+            }
+            for spec in c.households
+        },
+        created,
+    )
+    member_of = {spec.number: members[membership_number(spec.number)] for spec in c.households}
+    _roles(users, [member_email(s, c.showcase_number) for s in c.households], created)
+    _totp([users[STAFF_EMAIL], users[AUDITOR_EMAIL]], created)
+
+    cps = _ensure(
+        ConnectionPoint,
+        "code",
+        {
+            f"DEMO-CP-{spec.number:03d}": {
+                "member": member_of[spec.number],
+                "transformer": transformers[spec.transformer],
+                "bus_name": spec.bus,
+                "latitude": spec.lat,
+                "longitude": spec.lon,
+                "contracted_power_w": spec.capacity_w("load"),
+            }
+            for spec in c.households
+        },
+        created,
+    )
+    cp_of = {spec.number: cps[f"DEMO-CP-{spec.number:03d}"] for spec in c.households}
+    wanted_meters = {
+        meter_serial(spec, asset): _meter_values(
+            spec, asset, cp_of[spec.number], member_of[spec.number]
+        )
+        for spec in c.households
+        for asset in spec.assets
+    }
+    wanted_meters[SHARED_PV_SERIAL] = _meter_values(c.shared_pv, "pv", None, None)
+    meters = _ensure(Meter, "serial", wanted_meters, created)
+    if any(created.values()):
+        audit_log_write(
+            event="demo.cooperative_loaded",
+            target_type="accounts.member",
+            details={"seed": c.seed, "source": c.source, "created": dict(created)},
+        )
+    return {
+        "substation": substation,
+        "feeders": feeders,
+        "transformers": [transformers[t.name] for t in c.transformers],
+        "users": users,
+        "members": member_of,
+        "connection_points": cp_of,
+        "meters": meters,
+    }
+
+
+# --- Interval history -------------------------------------------------------------------------
+
+
+def _history(
+    c: Community,
+    meters: dict[str, Meter],
+    *,
+    start: datetime,
+    end: datetime,
+    signed_from: datetime,
+) -> int:
+    """Backfill every meter from its latest reading (or `start`) up to `end`; return inserted."""
+    from apps.meters.models import Reading
+    from apps.meters.services import BackfillRow, readings_backfill
+
+    latest = dict(
+        Reading.objects.filter(
+            meter_id__in=[m.pk for m in meters.values()], is_current=True, interval_start__gte=start
+        )
+        .values("meter_id")
+        .annotate(last=Max("interval_start"))
+        .values_list("meter_id", "last")
+    )
+    specs = {spec.number: spec for spec in c.households}
+    inserted = 0
+    batch: list[BackfillRow] = []
+    for serial in sorted(meters):
+        meter = meters[serial]
+        spec = c.shared_pv if serial == SHARED_PV_SERIAL else specs[int(serial.split("-")[1])]
+        first = latest[meter.pk] + _STEP if meter.pk in latest else start
+        if first >= end:
+            continue
+        imports, exports = spec_meter_energy_wh(spec, _SPEC_KIND[meter.asset_kind], first, end)
+        key = demo_device_key(serial)
+        first_epoch = int(first.timestamp())
+        signed_epoch = int(signed_from.timestamp())
+        for i, (imp, exp) in enumerate(zip(imports.tolist(), exports.tolist(), strict=True)):
+            epoch = first_epoch + 900 * i
+            batch.append(
+                BackfillRow(
+                    meter_id=meter.pk,
+                    interval_start=datetime.fromtimestamp(epoch, tz=UTC),
+                    import_wh=imp,
+                    export_wh=exp,
+                    private_key=key if epoch >= signed_epoch else None,
+                )
+            )
+        if len(batch) >= 100_000:
+            inserted += readings_backfill(rows=batch)
+            batch = []
+    if batch:
+        inserted += readings_backfill(rows=batch)
+    return inserted
+
+
+# --- Extension point --------------------------------------------------------------------------
+
+
+def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
+    """(app label, load) of every `apps/<app>/demo.py` defining `load(context)`, in
+    INSTALLED_APPS order."""
+    hooks = []
+    for config in django_apps.get_app_configs():
+        if not config.name.startswith("apps.") or config.name == "apps.core":
+            continue
+        module_name = f"{config.name}.demo"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if callable(getattr(module, "load", None)):
+            hooks.append((config.label, module.load))
+    return hooks
+
+
+# --- The service ------------------------------------------------------------------------------
+
+
+def demo_cooperative_load(
+    *,
+    seed: int = DEMO_SEED,
+    now: datetime | None = None,
+    history_days: int = HISTORY_DAYS,
+    signed_days: int = SIGNED_DAYS,
+    run_hooks: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> LoadReport:
+    """Create whatever of the demo cooperative is missing, top up its reading history, then run
+    every app's `demo.load(context)`. Idempotent. `now` (default: the current time) sets the end
+    of the history: the last complete 15-minute interval before it."""
+    log = log or logger.info
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    c = community(seed)
+    created: dict[str, int] = {}
+    base = _base_data(c, created)
+    seconds["base"] = time.perf_counter() - t0
+
+    end = last_complete_interval_end(now)
+    start = end - timedelta(days=history_days)
+    t1 = time.perf_counter()
+    readings = _history(
+        c,
+        base["meters"],
+        start=start,
+        end=end,
+        signed_from=end - timedelta(days=signed_days),
+    )
+    created["meters.reading"] = readings
+    seconds["history"] = time.perf_counter() - t1
+
+    members = list(base["members"].values())
+    meters_by_member: dict[int, list[Meter]] = {m.pk: [] for m in members}
+    for serial in sorted(base["meters"]):
+        meter = base["meters"][serial]
+        if meter.member_id is not None:
+            meters_by_member[meter.member_id].append(meter)
+    context = DemoContext(
+        community=c,
+        members=members,
+        specs={base["members"][spec.number].pk: spec for spec in c.households},
+        meters=[base["meters"][s] for s in sorted(base["meters"])],
+        meters_by_member=meters_by_member,
+        substation=base["substation"],
+        feeders=base["feeders"],
+        transformers=base["transformers"],
+        connection_points={
+            base["members"][n].pk: cp for n, cp in base["connection_points"].items()
+        },
+        shared_pv_meter=base["meters"][SHARED_PV_SERIAL],
+        staff_user=base["users"][STAFF_EMAIL],
+        auditor_user=base["users"][AUDITOR_EMAIL],
+        showcase_member=base["members"][c.showcase_number],
+        now=end,
+        history_start=start,
+        seed=seed,
+        created=created,
+    )
+    hook_errors: dict[str, str] = {}
+    if run_hooks:
+        for label, load in demo_hooks():
+            t2 = time.perf_counter()
+            try:
+                with transaction.atomic():
+                    load(context)
+            except Exception:  # noqa: BLE001 - one app's failure must not hide the others'
+                hook_errors[label] = traceback.format_exc()
+            seconds[f"hook:{label}"] = time.perf_counter() - t2
+    seconds["total"] = time.perf_counter() - t0
+    return LoadReport(
+        context=context,
+        created=created,
+        readings=readings,
+        seconds=seconds,
+        hook_errors=hook_errors,
+    )
+
+
+def member_energy_wh(
+    spec: HouseholdSpec, start: datetime, end: datetime
+) -> tuple[np.ndarray, np.ndarray]:
+    """(import, export) per interval summed over all meters of a site (convenience for hooks)."""
+    imports = exports = None
+    for asset in spec.assets:
+        imp, exp = spec_meter_energy_wh(spec, asset, start, end)
+        imports = imp if imports is None else imports + imp
+        exports = exp if exports is None else exports + exp
+    return imports, exports

@@ -1,0 +1,75 @@
+"""`python manage.py demo_cooperative` — load the demo cooperative (idempotent; docs/demo.md)."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.core.demo import loader
+from apps.core.demo.profiles import DEMO_SEED
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time() if at is None else at) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def logins_text() -> str:
+    return "\n".join(
+        [
+            f"  staff    {loader.STAFF_EMAIL:<34} (admin; TOTP code: "
+            "`.venv/bin/python manage.py demo_cooperative --totp`)",
+            f"  auditor  {loader.AUDITOR_EMAIL:<34} (read-only; same TOTP as staff)",
+            f"  member   {loader.SHOWCASE_EMAIL:<34} (prosumer with PV and battery)",
+            f"  members  member001..member118@{loader.DEMO_DOMAIN}",
+            f"  password (all demo users): {loader.DEMO_PASSWORD}",
+            f"  TOTP secret (authenticator app, staff/auditor): {loader.DEMO_TOTP_SECRET}",
+        ]
+    )
+
+
+class Command(BaseCommand):
+    help = "Create (or top up) the demo cooperative from the SimBench 1-LV-rural3--2-sw grid."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--print-logins", action="store_true", help="Print demo logins only.")
+        parser.add_argument("--totp", action="store_true", help="Print the current TOTP code.")
+        parser.add_argument("--seed", type=int, default=DEMO_SEED)
+        parser.add_argument("--history-days", type=int, default=loader.HISTORY_DAYS)
+        parser.add_argument(
+            "--signed-days",
+            type=int,
+            default=loader.SIGNED_DAYS,
+            help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
+        )
+        parser.add_argument("--no-hooks", action="store_true", help="Skip apps/<app>/demo.py.")
+
+    def handle(self, *args, **options):
+        if options["print_logins"]:
+            self.stdout.write(logins_text())
+            return
+        if options["totp"]:
+            self.stdout.write(totp_code(loader.DEMO_TOTP_SECRET))
+            return
+        report = loader.demo_cooperative_load(
+            seed=options["seed"],
+            history_days=options["history_days"],
+            signed_days=options["signed_days"],
+            run_hooks=not options["no_hooks"],
+        )
+        made = {k: v for k, v in report.created.items() if v}
+        timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+        self.stdout.write(
+            f"Demo cooperative: {len(report.context.members)} members, "
+            f"{len(report.context.meters)} meters, history "
+            f"{report.context.history_start:%Y-%m-%d %H:%M}..{report.context.now:%Y-%m-%d %H:%M} "
+            f"UTC; created {made or 'nothing'} ({timings})"
+        )
+        for label, error in report.hook_errors.items():
+            self.stderr.write(f"apps/{label}/demo.py failed:\n{error}")
+        if report.hook_errors:
+            raise CommandError(f"demo hooks failed: {', '.join(report.hook_errors)}")
