@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
-from apps.compliance.models import AuditLog
+from apps.compliance.models import AuditLog, ErasureRequest
+from apps.core.exceptions import ApplicationError
+from apps.core.state import check_transition
 
 
 def audit_log_write(
@@ -29,3 +32,149 @@ def audit_log_write(
         target_id=str(target_id),
         details=details or {},
     )
+
+
+# --- report exports --------------------------------------------------------------------------
+
+
+def report_export_record(
+    *, actor: Any, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
+) -> AuditLog:
+    """Audit one report download (every export is logged: who, what, which data hash)."""
+    return audit_log_write(
+        event="report.exported",
+        actor=actor,
+        target_type="compliance.report",
+        target_id=kind,
+        details={
+            "format": fmt,
+            "params": params,
+            "content_sha256": content_hash,
+            "rows": rows,
+        },
+    )
+
+
+# --- member data rights ----------------------------------------------------------------------
+
+
+def member_open_settlements(*, member: Any) -> list[str]:
+    """Why the member's ledgers are still open (empty when none): open orders, or trades and
+    settlement lines in runs that are not settled yet."""
+    try:
+        from apps.market.models import Order, SettlementLine, SettlementRun, Trade
+    except ImportError:
+        return []
+    from django.db.models import Q
+
+    closed = [SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED]
+    reasons = []
+    orders = Order.objects.filter(member=member, status=Order.Status.OPEN).count()
+    if orders:
+        reasons.append(f"{orders} open order(s)")
+    trades = (
+        Trade.objects.filter(Q(seller=member) | Q(buyer=member))
+        .exclude(clearing__run__status__in=closed)
+        .count()
+    )
+    if trades:
+        reasons.append(f"{trades} trade(s) in settlement runs that are not settled")
+    lines = SettlementLine.objects.filter(member=member).exclude(run__status__in=closed).count()
+    if lines:
+        reasons.append(f"{lines} settlement line(s) in runs that are not settled")
+    return reasons
+
+
+@transaction.atomic
+def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
+    """A member asks for erasure; staff handle it. One open request at a time."""
+    existing = ErasureRequest.objects.filter(
+        member=member, status=ErasureRequest.Status.REQUESTED
+    ).first()
+    if existing is not None:
+        return existing
+    if member.pseudonymised_at:
+        raise ApplicationError("Your personal data has already been erased.", {})
+    request = ErasureRequest.objects.create(member=member)
+    audit_log_write(event="member.erasure_requested", actor=actor, target=request)
+    return request
+
+
+@transaction.atomic
+def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = None) -> Any:
+    """Pseudonymise a member's personal data (staff). Refused, with nothing changed, while the
+    member has open settlements or was already erased.
+
+    Cleared: legal name (→ "Erased member <number>"), street, postal code, city, the login's email
+    (→ an undeliverable pseudonym), first/last name, password (unusable), login disabled; the
+    email in audit-log actor labels. Kept, so everything stays verifiable: membership number,
+    meters and readings, trades, settlement lines, statements, certificates, rewards, the
+    wallet/custodial chain address and every chain reference.
+    """
+    from apps.accounts.models import Member
+
+    member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+    if member.pseudonymised_at:
+        raise ApplicationError(
+            f"Member {member.membership_number} was already erased on "
+            f"{member.pseudonymised_at:%Y-%m-%d}.",
+            {"member": member.membership_number},
+        )
+    reasons = member_open_settlements(member=member)
+    if reasons:
+        message = (
+            f"Member {member.membership_number} cannot be erased yet: "
+            + "; ".join(reasons)
+            + ". Settle (or cancel) them first."
+        )
+        raise ApplicationError(message, {"member": member.membership_number, "open": reasons})
+    pseudonym = f"Erased member {member.membership_number}"
+    user = member.user
+    old_email = user.email
+    member.legal_name = pseudonym
+    member.street = ""
+    member.postal_code = ""
+    member.city = ""
+    member.pseudonymised_at = timezone.now()
+    member.save(update_fields=["legal_name", "street", "postal_code", "city", "pseudonymised_at"])
+    user.email = f"erased-{member.pk}@erased.invalid"
+    user.first_name = ""
+    user.last_name = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
+    AuditLog.objects.filter(actor_label=old_email).update(actor_label=pseudonym)
+    if request is not None:
+        check_transition(
+            ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.COMPLETED
+        )
+        request.status = ErasureRequest.Status.COMPLETED
+        request.handled_at = timezone.now()
+        request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+        request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
+        request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
+    audit_log_write(
+        event="member.erased",
+        actor=actor,
+        target=member,
+        details={
+            "membership_number": member.membership_number,
+            "request": getattr(request, "pk", None),
+        },
+    )
+    return member
+
+
+@transaction.atomic
+def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) -> ErasureRequest:
+    request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+    check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
+    request.status = ErasureRequest.Status.REFUSED
+    request.handled_at = timezone.now()
+    request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+    request.outcome = reason[:2000]
+    request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
+    audit_log_write(
+        event="member.erasure_refused", actor=actor, target=request, details={"reason": reason}
+    )
+    return request

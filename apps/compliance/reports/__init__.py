@@ -1,0 +1,203 @@
+"""Auditor and staff reports: build (read-only), render (CSV, XLSX, PDF), parse back, verify.
+
+doc = report_build(kind="carbon", start=..., end=...)
+body, content_type, filename = report_render(doc, "pdf")
+result = report_verify(raw_bytes, against_db=True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from apps.compliance.reports.builders import REPORTS, ReportKind
+from apps.compliance.reports.document import (
+    ParsedReport,
+    ReportDocument,
+    parse_csv,
+    parse_xlsx,
+    render_csv,
+    render_xlsx,
+)
+from apps.core.exceptions import ApplicationError
+
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+__all__ = [
+    "FORMATS",
+    "REPORTS",
+    "ReportKind",
+    "VerifyResult",
+    "report_build",
+    "report_parse",
+    "report_render",
+    "report_verify",
+]
+
+
+def report_build(
+    *, kind: str, start: datetime, end: datetime, member_id: int | None = None
+) -> ReportDocument:
+    spec = REPORTS.get(kind)
+    if spec is None:
+        raise ApplicationError(f"Unknown report {kind!r}.", {"known": sorted(REPORTS)})
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ApplicationError("Report periods are aware UTC datetimes.", {})
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        raise ApplicationError("The period must end after it starts.", {})
+    kwargs: dict[str, Any] = {"start": start, "end": end}
+    if spec.member_filter and member_id:
+        kwargs["member_id"] = member_id
+    doc = spec.build(**kwargs)
+    doc.params = {"start": start.isoformat(), "end": end.isoformat(), **doc.params}
+    doc.generated_at = timezone.now().astimezone(UTC).isoformat(timespec="seconds")
+    return doc
+
+
+def report_filename(doc: ReportDocument, fmt: str) -> str:
+    start = doc.params["start"][:10]
+    end = doc.params["end"][:10]
+    return f"energysphere-{doc.kind}-{start}-{end}-{doc.content_hash[:12]}.{fmt}"
+
+
+def report_render(doc: ReportDocument, fmt: str) -> tuple[bytes, str, str]:
+    if fmt == "csv":
+        body = render_csv(doc)
+    elif fmt == "xlsx":
+        body = render_xlsx(doc)
+    elif fmt == "pdf":
+        from apps.compliance.reports.pdf import render_pdf
+
+        body = render_pdf(doc)
+    else:
+        raise ApplicationError(f"Unknown format {fmt!r}.", {"known": sorted(FORMATS)})
+    return body, FORMATS[fmt], report_filename(doc, fmt)
+
+
+def report_parse(raw: bytes) -> ParsedReport:
+    if raw.startswith(b"%PDF"):
+        from apps.compliance.reports.pdf import parse_pdf
+
+        return parse_pdf(raw)
+    if raw.startswith(b"PK"):
+        return parse_xlsx(raw)
+    return parse_csv(raw)
+
+
+@dataclass
+class VerifyResult:
+    format: str
+    kind: str
+    declared_hash: str
+    computed_hash: str
+    anchors_declared_hash: str
+    anchors_computed_hash: str
+    printed_hash_ok: bool | None = None
+    anchors_checked: int = 0
+    anchors_problems: list[str] = field(default_factory=list)
+    db_hash: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "VERIFIED" if not self.problems else "TAMPERED"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "format": self.format,
+            "kind": self.kind,
+            "content_sha256_declared": self.declared_hash,
+            "content_sha256_computed": self.computed_hash,
+            "anchors_sha256_declared": self.anchors_declared_hash,
+            "anchors_sha256_computed": self.anchors_computed_hash,
+            "printed_hash_ok": self.printed_hash_ok,
+            "anchors_checked": self.anchors_checked,
+            "content_sha256_from_database": self.db_hash,
+            "problems": self.problems,
+        }
+
+
+def _check_anchor(anchor: dict[str, Any]) -> str | None:
+    """Compare one declared anchor with the chain app's record (and the chain, when reachable)."""
+    try:
+        from apps.chain.models import ChainIntent, MeterAnchor
+    except ImportError:
+        return "chain app not installed: anchor not checked"
+    if anchor.get("type") == "meter_anchor":
+        row = (
+            MeterAnchor.objects.filter(
+                interval_start=datetime.fromisoformat(anchor["interval_start"]),
+                version=anchor["version"],
+            )
+            .select_related("intent")
+            .first()
+        )
+        if row is None:
+            return f"meter anchor {anchor['interval_start']} v{anchor['version']} is unknown"
+        if row.root != anchor.get("root"):
+            return f"meter anchor {anchor['interval_start']}: root differs from the anchored one"
+        if anchor.get("tx_hash") and row.intent.tx_hash != anchor["tx_hash"]:
+            return f"meter anchor {anchor['interval_start']}: transaction differs"
+        return None
+    if anchor.get("intent"):
+        row = ChainIntent.objects.filter(pk=anchor["intent"]).first()
+        if row is None:
+            return f"chain intent {anchor['intent']} is unknown"
+        if anchor.get("tx_hash") and row.tx_hash != anchor["tx_hash"]:
+            return f"chain intent {anchor['intent']}: transaction differs"
+    return None
+
+
+def report_verify(raw: bytes, *, against_db: bool = False) -> VerifyResult:
+    """Recompute a report file's hashes from its own content; optionally rebuild it from the
+    database with the parameters it declares and compare; check its anchors."""
+    try:
+        parsed = report_parse(raw)
+    except (ValueError, KeyError) as exc:
+        raise ApplicationError(f"Not an EnergySphere report: {exc}", {}) from exc
+    meta = parsed.meta
+    result = VerifyResult(
+        format=parsed.format,
+        kind=meta.get("kind", ""),
+        declared_hash=meta.get("content_sha256", ""),
+        computed_hash=parsed.computed_hash,
+        anchors_declared_hash=meta.get("anchors_sha256", ""),
+        anchors_computed_hash=parsed.computed_anchors_hash,
+    )
+    if result.declared_hash != result.computed_hash:
+        result.problems.append("the data does not match the declared content hash")
+    if result.anchors_declared_hash != result.anchors_computed_hash:
+        result.problems.append("the anchors do not match the declared anchors hash")
+    if parsed.format == "pdf":
+        printed = "".join(parsed.text.split())
+        result.printed_hash_ok = result.declared_hash in printed
+        if not result.printed_hash_ok:
+            result.problems.append("the hash printed on the PDF differs from the embedded one")
+    for anchor in meta.get("anchors", []):
+        result.anchors_checked += 1
+        problem = _check_anchor(anchor)
+        if problem:
+            result.anchors_problems.append(problem)
+            if "not installed" not in problem:
+                result.problems.append(problem)
+    if against_db:
+        params = meta.get("params", {})
+        doc = report_build(
+            kind=result.kind,
+            start=datetime.fromisoformat(params["start"]),
+            end=datetime.fromisoformat(params["end"]),
+            member_id=params.get("member_id"),
+        )
+        result.db_hash = doc.content_hash
+        if doc.content_hash != result.computed_hash:
+            result.problems.append("the database no longer gives the same data for this report")
+    return result

@@ -1,0 +1,264 @@
+"""Report documents: canonical data, content hash, CSV and XLSX rendering and parsing back.
+
+Pure module (no Django import) so the format can be verified by anyone with this file.
+
+The *content hash* is SHA-256 over the report's canonical data: for each table, a line
+``[table-name]`` followed by the table as CSV (header first, ``\\n`` line ends, UTF-8, values
+rendered canonically: integers as digits, decimals in plain notation, empty for none). The
+*anchors hash* is SHA-256 over the anchors as canonical JSON (sorted keys, no spaces). Every
+format (CSV, XLSX, PDF) carries the canonical data, both hashes and the anchors, so
+``python manage.py verify_report FILE`` can recompute them from the file alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+DATA_MARKER = "# --- data ---"
+FORMAT_VERSION = 1
+
+
+def canonical(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return str(value)
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def canonical_rows(self) -> list[list[str]]:
+        return [list(self.columns)] + [[canonical(v) for v in row] for row in self.rows]
+
+
+def canonical_data(tables: list[Table] | list[tuple[str, list[list[str]]]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for table in tables:
+        if isinstance(table, Table):
+            name, rows = table.name, table.canonical_rows()
+        else:
+            name, rows = table
+        out.write(f"[{name}]\n")
+        writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def anchors_canonical(anchors: list[dict[str, Any]]) -> bytes:
+    return json.dumps(anchors, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+@dataclass
+class ReportDocument:
+    kind: str
+    title: str
+    params: dict[str, Any]
+    tables: list[Table]
+    totals: list[tuple[str, Any]] = field(default_factory=list)
+    anchors: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    generated_at: str = ""
+
+    @property
+    def data(self) -> bytes:
+        return canonical_data(self.tables)
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_hex(self.data)
+
+    @property
+    def anchors_hash(self) -> str:
+        return sha256_hex(anchors_canonical(self.anchors))
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(t.rows) for t in self.tables)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "kind": self.kind,
+            "title": self.title,
+            "params": self.params,
+            "generated_at": self.generated_at,
+            "content_sha256": self.content_hash,
+            "anchors_sha256": self.anchors_hash,
+            "totals": [[label, canonical(value)] for label, value in self.totals],
+            "anchors": self.anchors,
+            "verify": "python manage.py verify_report FILE [--against-db]",
+        }
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def render_csv(doc: ReportDocument) -> bytes:
+    meta = doc.meta()
+    lines = [
+        f"# EnergySphere report: {doc.title}",
+        f"# kind: {doc.kind}",
+        f"# params: {json.dumps(doc.params, sort_keys=True)}",
+        f"# generated_at: {doc.generated_at}",
+        f"# content_sha256: {meta['content_sha256']}",
+        f"# anchors_sha256: {meta['anchors_sha256']}",
+        f"# verify: {meta['verify']}",
+    ]
+    lines += [f"# total: {json.dumps([label, canonical(v)])}" for label, v in doc.totals]
+    lines += [f"# anchor: {json.dumps(a, sort_keys=True, default=str)}" for a in doc.anchors]
+    lines += [f"# note: {note}" for note in doc.notes]
+    lines.append(DATA_MARKER)
+    return ("\n".join(lines) + "\n").encode("utf-8") + doc.data
+
+
+@dataclass
+class ParsedReport:
+    format: str
+    meta: dict[str, Any]
+    data: bytes  # canonical data as carried by the file
+    text: str = ""  # visible text (PDF), to check the printed hash
+
+    @property
+    def computed_hash(self) -> str:
+        return sha256_hex(self.data)
+
+    @property
+    def computed_anchors_hash(self) -> str:
+        return sha256_hex(anchors_canonical(self.meta.get("anchors", [])))
+
+
+def parse_csv(raw: bytes) -> ParsedReport:
+    text = raw.decode("utf-8")
+    marker = "\n" + DATA_MARKER + "\n"
+    head, sep, data = text.partition(marker)
+    if not sep:
+        raise ValueError("not an EnergySphere CSV report (no data marker)")
+    meta: dict[str, Any] = {"anchors": [], "totals": []}
+    for line in head.splitlines():
+        key, _, value = line.removeprefix("# ").partition(": ")
+        if key == "params":
+            meta["params"] = json.loads(value)
+        elif key == "anchor":
+            meta["anchors"].append(json.loads(value))
+        elif key == "total":
+            meta["totals"].append(json.loads(value))
+        elif key in {"kind", "generated_at", "content_sha256", "anchors_sha256"}:
+            meta[key] = value
+    return ParsedReport("csv", meta, data.encode("utf-8"))
+
+
+# --- XLSX --------------------------------------------------------------------------------------
+
+
+def _xlsx_value(value: Any) -> Any:
+    # Integers stay numbers (exact); everything else is written as its canonical text so the
+    # file round-trips to the same bytes (no float rounding of decimals).
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**15:
+        return value
+    return canonical(value)
+
+
+def _sheet_title(name: str, used: set[str]) -> str:
+    title = name[:28] or "data"
+    n = 1
+    while title in used:
+        n += 1
+        title = f"{name[:25]}-{n}"
+    used.add(title)
+    return title
+
+
+def render_xlsx(doc: ReportDocument) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    info = wb.active
+    info.title = "Report"
+    meta = doc.meta()
+    info.append(["EnergySphere report", doc.title])
+    for key in ("kind", "generated_at", "content_sha256", "anchors_sha256", "verify"):
+        info.append([key, canonical(meta[key])])
+    info.append(["params", canonical(doc.params)])
+    info.append([])
+    info.append(["Totals"])
+    for label, value in doc.totals:
+        info.append([label, _xlsx_value(value)])
+    for note in doc.notes:
+        info.append(["note", note])
+    info["A1"].font = Font(bold=True)
+    info.column_dimensions["A"].width = 34
+    info.column_dimensions["B"].width = 70
+    used = {"Report", "Anchors", "Tables"}
+    index = wb.create_sheet("Tables")
+    index.append(["table", "sheet"])
+    for table in doc.tables:
+        title = _sheet_title(table.name, used)
+        index.append([table.name, title])
+        ws = wb.create_sheet(title)
+        ws.append(list(table.columns))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in table.rows:
+            ws.append([_xlsx_value(v) for v in row])
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # text, never a formula
+    anchors = wb.create_sheet("Anchors")
+    anchors.append(["anchor (canonical JSON)"])
+    for anchor in doc.anchors:
+        anchors.append([json.dumps(anchor, sort_keys=True, default=str)])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return canonical(value)
+
+
+def parse_xlsx(raw: bytes) -> ParsedReport:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    meta: dict[str, Any] = {"anchors": [], "totals": []}
+    for row in wb["Report"].iter_rows(values_only=True):
+        if row and row[0] in {"kind", "generated_at", "content_sha256", "anchors_sha256"}:
+            meta[row[0]] = _cell_text(row[1])
+        elif row and row[0] == "params":
+            meta["params"] = json.loads(row[1])
+    tables: list[tuple[str, list[list[str]]]] = []
+    for name, sheet in list(wb["Tables"].iter_rows(values_only=True))[1:]:
+        rows = [[_cell_text(v) for v in row] for row in wb[sheet].iter_rows(values_only=True)]
+        tables.append((name, rows))
+    for (cell,) in list(wb["Anchors"].iter_rows(values_only=True))[1:]:
+        meta["anchors"].append(json.loads(cell))
+    return ParsedReport("xlsx", meta, canonical_data(tables))
