@@ -16,3 +16,28 @@ CHAIN_OPERATOR_KEY = _env("CHAIN_OPERATOR_KEY", default="")
 CHAIN_KEYSTORE_PATH = _env("CHAIN_KEYSTORE_PATH", default="")
 CHAIN_KEYSTORE_PASSWORD = _env("CHAIN_KEYSTORE_PASSWORD", default="")
 CHAIN_CONFIRMATIONS = _env.int("CHAIN_CONFIRMATIONS", default=1)
+# Local node (BLOCKCHAIN_NETWORK=local): anvil with a persistent state file and a fixed mnemonic.
+ANVIL_STATE_PATH = _env("ANVIL_STATE_PATH", default="var/anvil/state.json")
+ANVIL_MNEMONIC = _env(
+    "ANVIL_MNEMONIC", default="test test test test test test test test test test test junk"
+)
+# Seconds an RPC call may take before the client reports the node unreachable.
+CHAIN_RPC_TIMEOUT = _env.int("CHAIN_RPC_TIMEOUT", default=10)
+# Staff multisig that holds the privileged roles (admin, pauser, reward rules) of all contracts.
+# Empty locally: anvil accounts 1..3 of the mnemonic sign, 2 of 3.
+CHAIN_MULTISIG_SIGNERS = _env.list("CHAIN_MULTISIG_SIGNERS", default=[])
+CHAIN_MULTISIG_THRESHOLD = _env.int("CHAIN_MULTISIG_THRESHOLD", default=2)
+# Fees (EIP-1559): max fee = 2 x base fee + priority fee, never above the cap (0 = no cap).
+CHAIN_PRIORITY_FEE_WEI = _env.int("CHAIN_PRIORITY_FEE_WEI", default=1_000_000_000)
+CHAIN_MAX_FEE_CAP_WEI = _env.int("CHAIN_MAX_FEE_CAP_WEI", default=0)
+# Replacement transactions raise both fees by this percentage (nodes require at least 10).
+CHAIN_GAS_BUMP_PERCENT = _env.int("CHAIN_GAS_BUMP_PERCENT", default=15)
+# A sent transaction without a receipt after this many seconds is re-sent with a bumped fee.
+CHAIN_RESEND_AFTER_SECONDS = _env.int("CHAIN_RESEND_AFTER_SECONDS", default=60)
+# How long one processing step waits for a receipt before handing over to the next sweep.
+CHAIN_RECEIPT_WAIT_SECONDS = _env.float("CHAIN_RECEIPT_WAIT_SECONDS", default=10.0)
+# Secret from which custodial member addresses are derived (HMAC; keys are never stored).
+# Required outside BLOCKCHAIN_NETWORK=local.
+CHAIN_CUSTODY_SECRET = _env("CHAIN_CUSTODY_SECRET", default="")
+# Submit outbox rows to the Celery `chain` queue on commit (the periodic sweep also picks them up).
+CHAIN_OUTBOX_ENQUEUE = _env.bool("CHAIN_OUTBOX_ENQUEUE", default=True)

@@ -1,0 +1,469 @@
+"""Catalogue of on-chain intents: what other apps may ask the chain to do (pure; no Django import).
+
+An intent is a name plus a JSON payload. Each entry says which contract and function carry it out
+and how the payload maps to the call's arguments. Payloads are validated here, when they are
+submitted (``chain_intent_submit``), so a malformed request fails in the caller's transaction and
+never reaches the outbox.
+
+Payload conventions (JSON-safe):
+- addresses: ``0x``-prefixed hex strings (any case; checksummed on the way to the chain);
+- ``bytes32`` values (roots, hashes): ``0x``-prefixed 64-hex-digit strings;
+- integers: JSON integers (Wh, integer minor currency units, Unix seconds UTC, ids).
+
+Token ids of energy certificates: ``token_id(asset_id, hour_start)`` = ``asset_id << 64 |
+hour_start`` (one producing asset, one hour; see DOMAIN.md "granular certificates").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from apps.chain.merkle import keccak256
+
+__all__ = ["INTENTS", "IntentSpec", "PayloadError", "meter_key", "token_id", "validate_payload"]
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+UINT256 = 2**256 - 1
+INT256 = 2**255 - 1
+
+
+class PayloadError(ValueError):
+    """The payload does not match the intent's schema."""
+
+
+def token_id(asset_id: int, hour_start: int) -> int:
+    """Energy certificate token id (EnergyToken.tokenIdFor): asset id in the high bits, hour start
+    (Unix seconds, UTC, a multiple of 3600) in the low 64 bits."""
+    if hour_start % 3600:
+        raise ValueError("hour_start must be a whole UTC hour")
+    if not 0 <= asset_id < 2**192 or not 0 <= hour_start < 2**64:
+        raise ValueError("asset id or hour out of range")
+    return (asset_id << 64) | hour_start
+
+
+def meter_key(serial: str) -> bytes:
+    """MeterOracle's key for a meter: keccak256(bytes(serial))."""
+    return keccak256(serial.encode("utf-8"))
+
+
+# --- field kinds ---------------------------------------------------------------------------
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise PayloadError(f"not an address: {value!r}")
+    return to_checksum_address(value)
+
+
+def _bytes32(value: Any) -> str:
+    if not isinstance(value, str) or not _BYTES32.match(value):
+        raise PayloadError(f"not a 0x-prefixed 32-byte hex value: {value!r}")
+    return value.lower()
+
+
+def _uint(limit: int = UINT256) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise PayloadError(f"not an unsigned integer up to {limit}: {value!r}")
+        return value
+
+    return check
+
+
+def _int256(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not -INT256 <= value <= INT256:
+        raise PayloadError(f"not a signed integer: {value!r}")
+    return value
+
+
+def _list(kind: Callable[[Any], Any]) -> Callable[[Any], list]:
+    def check(value: Any) -> list:
+        if not isinstance(value, list):
+            raise PayloadError(f"not a list: {value!r}")
+        return [kind(v) for v in value]
+
+    return check
+
+
+def _serial(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value.encode("utf-8")) <= 64:
+        raise PayloadError(f"not a meter serial: {value!r}")
+    return value
+
+
+# --- payload schemas -----------------------------------------------------------------------
+# Each dataclass lists the payload keys; `kinds` says how each key is checked.
+
+
+@dataclass(frozen=True)
+class MeterRegister:
+    serial: str
+    device_address: str
+    kinds = {"serial": _serial, "device_address": _address}
+
+    def args(self) -> tuple:
+        return (meter_key(self.serial), self.device_address)
+
+
+@dataclass(frozen=True)
+class MeterAnchor:
+    interval_start: int  # Unix seconds UTC
+    version: int  # 1 for the first anchor of an interval; late data gets a new version
+    root: str
+    leaf_count: int
+    kinds = {
+        "interval_start": _uint(2**64 - 1),
+        "version": _uint(2**32 - 1),
+        "root": _bytes32,
+        "leaf_count": _uint(2**32 - 1),
+    }
+
+    def args(self) -> tuple:
+        return (self.interval_start, self.version, bytes.fromhex(self.root[2:]), self.leaf_count)
+
+
+def _credit_move(value: Any) -> tuple[str, str, int, int]:
+    if not isinstance(value, dict) or set(value) != {"from", "to", "token_id", "amount_wh"}:
+        raise PayloadError(f"a credit move is {{from, to, token_id, amount_wh}}: {value!r}")
+    amount = _uint()(value["amount_wh"])
+    if amount == 0:
+        raise PayloadError("a credit move needs a positive amount")
+    return (_address(value["from"]), _address(value["to"]), _uint()(value["token_id"]), amount)
+
+
+@dataclass(frozen=True)
+class SettlementApply:
+    settlement_id: int
+    trades_root: str  # Merkle root over merkle.trade_leaf(...) of every trade, in trade-id order
+    members: list[str]  # every account whose money balance changes (incl. the cooperative's)
+    money_deltas_minor: list[int]  # netted, integer minor units; must sum to zero
+    # Energy credits moved seller → buyer: [{"from", "to", "token_id", "amount_wh"}, ...]
+    credit_moves: list[tuple[str, str, int, int]] = field(default_factory=list)
+    kinds = {
+        "settlement_id": _uint(),
+        "trades_root": _bytes32,
+        "members": _list(_address),
+        "money_deltas_minor": _list(_int256),
+        "credit_moves": _list(_credit_move),
+    }
+
+    def check(self) -> None:
+        if len(self.members) != len(self.money_deltas_minor):
+            raise PayloadError("members and money_deltas_minor differ in length")
+        if sum(self.money_deltas_minor) != 0:
+            raise PayloadError("netted money deltas must sum to zero (budget balance)")
+        if len({m.lower() for m in self.members}) != len(self.members):
+            raise PayloadError("a member appears twice; net the deltas first")
+
+    def args(self) -> tuple:
+        return (
+            self.settlement_id,
+            bytes.fromhex(self.trades_root[2:]),
+            self.members,
+            self.money_deltas_minor,
+            list(self.credit_moves),
+        )
+
+
+@dataclass(frozen=True)
+class CertificateMint:
+    to: str
+    token_id: int
+    amount_wh: int
+    certificate_hash: str  # keccak256 of the certificate's off-chain record (EnergyTag fields)
+    kinds = {
+        "to": _address,
+        "token_id": _uint(),
+        "amount_wh": _uint(),
+        "certificate_hash": _bytes32,
+    }
+
+    def args(self) -> tuple:
+        return (self.to, self.token_id, self.amount_wh, bytes.fromhex(self.certificate_hash[2:]))
+
+
+@dataclass(frozen=True)
+class CertificateTransfer:
+    from_address: str
+    to: str
+    token_id: int
+    amount_wh: int
+    kinds = {"from_address": _address, "to": _address, "token_id": _uint(), "amount_wh": _uint()}
+
+    def args(self) -> tuple:
+        return (self.from_address, self.to, self.token_id, self.amount_wh)
+
+
+@dataclass(frozen=True)
+class CertificateClaim:
+    holder: str
+    token_id: int
+    amount_wh: int
+    beneficiary_hash: str  # keccak256 of the beneficiary record (no personal data on chain)
+    kinds = {
+        "holder": _address,
+        "token_id": _uint(),
+        "amount_wh": _uint(),
+        "beneficiary_hash": _bytes32,
+    }
+
+    def args(self) -> tuple:
+        return (
+            self.holder,
+            self.token_id,
+            self.amount_wh,
+            bytes.fromhex(self.beneficiary_hash[2:]),
+        )
+
+
+@dataclass(frozen=True)
+class CertificateCancel:
+    holder: str
+    token_id: int
+    amount_wh: int
+    reason_hash: str
+    kinds = {"holder": _address, "token_id": _uint(), "amount_wh": _uint(), "reason_hash": _bytes32}
+
+    def args(self) -> tuple:
+        return (self.holder, self.token_id, self.amount_wh, bytes.fromhex(self.reason_hash[2:]))
+
+
+@dataclass(frozen=True)
+class RewardMint:
+    award_id: int  # once only per id (replay reverts)
+    member: str
+    rule_id: int
+    basis_wh: int  # the energy the rule pays for (local renewable use, DR delivery)
+    kinds = {"award_id": _uint(), "member": _address, "rule_id": _uint(), "basis_wh": _uint()}
+
+    def args(self) -> tuple:
+        return (self.award_id, self.member, self.rule_id, self.basis_wh)
+
+
+@dataclass(frozen=True)
+class RewardClaim:
+    member: str
+    kinds = {"member": _address}
+
+    def args(self) -> tuple:
+        return (self.member,)
+
+
+@dataclass(frozen=True)
+class DrEventRecord:
+    event_id: int
+    modification: int  # OpenADR modification number; must grow on re-record
+    start: int  # Unix seconds UTC
+    end: int
+    target_w: int
+    signal_hash: str
+    kinds = {
+        "event_id": _uint(),
+        "modification": _uint(2**32 - 1),
+        "start": _uint(2**64 - 1),
+        "end": _uint(2**64 - 1),
+        "target_w": _uint(),
+        "signal_hash": _bytes32,
+    }
+
+    def check(self) -> None:
+        if self.end <= self.start:
+            raise PayloadError("event window must end after it starts")
+
+    def args(self) -> tuple:
+        return (
+            self.event_id,
+            self.modification,
+            self.start,
+            self.end,
+            self.target_w,
+            bytes.fromhex(self.signal_hash[2:]),
+        )
+
+
+@dataclass(frozen=True)
+class DrCommitmentRecord:
+    event_id: int
+    member: str
+    committed_w: int
+    kinds = {"event_id": _uint(), "member": _address, "committed_w": _uint()}
+
+    def args(self) -> tuple:
+        return (self.event_id, self.member, self.committed_w)
+
+
+@dataclass(frozen=True)
+class DrPerformanceRecord:
+    event_id: int
+    member: str
+    baseline_wh: int
+    actual_wh: int
+    delivered_wh: int
+    kinds = {
+        "event_id": _uint(),
+        "member": _address,
+        "baseline_wh": _uint(),
+        "actual_wh": _uint(),
+        "delivered_wh": _uint(),
+    }
+
+    def args(self) -> tuple:
+        return (self.event_id, self.member, self.baseline_wh, self.actual_wh, self.delivered_wh)
+
+
+@dataclass(frozen=True)
+class StabilityRecord:
+    interval_start: int
+    score_bp: int  # 0..10000 basis points
+    data_hash: str
+    kinds = {"interval_start": _uint(2**64 - 1), "score_bp": _uint(10_000), "data_hash": _bytes32}
+
+    def args(self) -> tuple:
+        return (self.interval_start, self.score_bp, bytes.fromhex(self.data_hash[2:]))
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    name: str
+    contract: str  # contract name in contracts/build/ and ContractDeployment
+    function: str
+    payload_type: type
+    description: str
+
+
+INTENTS: dict[str, IntentSpec] = {
+    spec.name: spec
+    for spec in (
+        IntentSpec(
+            "meter_register",
+            "MeterOracle",
+            "registerMeter",
+            MeterRegister,
+            "Register a meter's device address.",
+        ),
+        IntentSpec(
+            "meter_anchor",
+            "MeterOracle",
+            "anchorBatch",
+            MeterAnchor,
+            "Anchor the Merkle root of an interval's validated readings.",
+        ),
+        IntentSpec(
+            "settlement_apply",
+            "EnergyTrading",
+            "settle",
+            SettlementApply,
+            "Apply a settlement batch: trades root, netted money, credit moves; once per id.",
+        ),
+        IntentSpec(
+            "certificate_mint",
+            "EnergyToken",
+            "mint",
+            CertificateMint,
+            "Issue an energy certificate (ERC-1155, 1 unit = 1 Wh).",
+        ),
+        IntentSpec(
+            "certificate_transfer",
+            "EnergyToken",
+            "custodianTransfer",
+            CertificateTransfer,
+            "Move certificates between custodial holders.",
+        ),
+        IntentSpec(
+            "certificate_claim",
+            "EnergyToken",
+            "claimFor",
+            CertificateClaim,
+            "Claim (retire) certificates for a beneficiary: burns them.",
+        ),
+        IntentSpec(
+            "certificate_cancel",
+            "EnergyToken",
+            "cancel",
+            CertificateCancel,
+            "Cancel certificates (issuer correction): burns them.",
+        ),
+        IntentSpec(
+            "reward_mint",
+            "RenewableIncentive",
+            "award",
+            RewardMint,
+            "Accrue a reward under a rule (once per award id).",
+        ),
+        IntentSpec(
+            "reward_claim",
+            "RenewableIncentive",
+            "claimFor",
+            RewardClaim,
+            "Pay a member's accrued rewards out as reward tokens.",
+        ),
+        IntentSpec(
+            "dr_event_record",
+            "GridBalancer",
+            "recordEvent",
+            DrEventRecord,
+            "Record a demand-response event (or a newer modification of it).",
+        ),
+        IntentSpec(
+            "dr_commitment_record",
+            "GridBalancer",
+            "recordCommitment",
+            DrCommitmentRecord,
+            "Record a member's demand-response commitment.",
+        ),
+        IntentSpec(
+            "dr_performance_record",
+            "GridBalancer",
+            "recordPerformance",
+            DrPerformanceRecord,
+            "Record a member's measured demand-response performance.",
+        ),
+        IntentSpec(
+            "stability_record",
+            "GridBalancer",
+            "recordStability",
+            StabilityRecord,
+            "Record an interval's grid stability score.",
+        ),
+    )
+}
+
+
+def validate_payload(intent: str, payload: dict[str, Any]) -> Any:
+    """Return the typed payload object for `intent`, or raise PayloadError."""
+    spec = INTENTS.get(intent)
+    if spec is None:
+        raise PayloadError(f"unknown intent {intent!r}; known: {', '.join(sorted(INTENTS))}")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload must be an object")
+    cls = spec.payload_type
+    names = {f.name for f in dataclasses.fields(cls)}
+    required = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    unknown = set(payload) - names
+    missing = required - set(payload)
+    if unknown or missing:
+        raise PayloadError(
+            f"{intent}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+        )
+    values = {k: cls.kinds[k](v) for k, v in payload.items()}
+    obj = cls(**values)
+    if hasattr(obj, "check"):
+        obj.check()
+    return obj
+
+
+def call_for(intent: str, payload: dict[str, Any]) -> tuple[IntentSpec, tuple]:
+    """(spec, positional arguments) of the contract call carrying out this intent."""
+    obj = validate_payload(intent, payload)
+    return INTENTS[intent], obj.args()

@@ -1,0 +1,412 @@
+"""The transaction outbox worker: pending → signed → sent → mined → confirmed (or failed).
+
+One sweep at a time per (network, sender), under a PostgreSQL advisory lock: that lock and the
+``ChainAccount`` row are the single nonce manager. A sweep:
+
+1. recovers in-flight rows (``signed``/``sent``): if any hash ever signed for the row has a receipt,
+   the row is mined — nothing is sent again; a ``signed`` row is (re)broadcast with the *same* raw
+   transaction (same hash, same nonce: it can only be mined once); a ``sent`` row without a
+   receipt after ``CHAIN_RESEND_AFTER_SECONDS`` is replaced with a fee-bumped transaction for the
+   same nonce;
+2. signs and sends due ``pending`` rows: the call is simulated first (a revert fails the row with
+   the decoded reason, before a nonce is taken); the signed raw transaction and its hash are
+   committed *before* broadcasting, so a crash between signing and recording is recovered by
+   step 1;
+3. polls receipts of ``sent`` rows and promotes ``mined`` rows to ``confirmed`` at
+   ``CHAIN_CONFIRMATIONS`` depth.
+
+Infrastructure errors (unreachable RPC, wrong chain id, missing key, underpriced fee) are written
+on the row with a back-off and the row stays where it is (retried automatically); a revert marks
+the row ``failed`` (kept; staff retry it from the admin once the cause is fixed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound
+
+from apps.chain import client
+from apps.chain.intents import call_for
+from apps.chain.models import ChainAccount, ChainIntent
+from apps.core.state import check_transition
+
+logger = logging.getLogger(__name__)
+S = ChainIntent.Status
+IN_FLIGHT = (S.SIGNED, S.SENT)
+
+# Test hook: the worker SIGKILLs itself at this point (used by the crash-recovery test).
+CRASH_ENV = "CHAIN_TEST_CRASH_AT"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _sender_lock(network: str, sender: str) -> Iterator[bool]:
+    key = zlib.crc32(f"chain-outbox:{network}:{sender.lower()}".encode()) - 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _set_status(row: ChainIntent, target: str) -> None:
+    if row.status != target:
+        check_transition(ChainIntent.TRANSITIONS, row.status, target)
+        row.status = target
+
+
+def _record_error(row: ChainIntent, message: str, *, backoff: bool = True) -> None:
+    row.error = message[:2000]
+    if backoff:
+        delay = min(300, 2 ** min(row.attempts, 8))
+        row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    row.save(update_fields=["error", "next_attempt_at", "updated_at"])
+
+
+def _classify_send_error(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "already known" in text or "known transaction" in text:
+        return "known"
+    if "nonce too low" in text or "nonce is too low" in text:
+        return "nonce_low"
+    if "underpriced" in text or "base fee" in text or "fee cap" in text or "feecap" in text:
+        return "underpriced"
+    return "other"
+
+
+class Outbox:
+    """One sweep's context: the node, the sender key and the network."""
+
+    def __init__(self) -> None:
+        self.cfg = client.network_config()
+        self.w3: Web3 = client.web3()
+        self.account = client.operator_account()
+        self.sender = self.account.address
+
+    # --- fees and nonces ---------------------------------------------------------------------
+
+    def _fees(self, previous: ChainIntent | None = None) -> tuple[int, int]:
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        priority = int(settings.CHAIN_PRIORITY_FEE_WEI)
+        max_fee = 2 * base + priority
+        if previous is not None and previous.max_fee_per_gas is not None:
+            bump = 100 + int(settings.CHAIN_GAS_BUMP_PERCENT)
+            max_fee = max(max_fee, int(previous.max_fee_per_gas) * bump // 100 + 1)
+            priority = max(priority, int(previous.max_priority_fee_per_gas or 0) * bump // 100 + 1)
+        cap = int(settings.CHAIN_MAX_FEE_CAP_WEI)
+        if cap:
+            max_fee = min(max_fee, cap)
+        return max_fee, min(priority, max_fee)
+
+    def _take_nonce(self) -> int:
+        """Next nonce under the ChainAccount row lock (call inside a transaction)."""
+        account, _ = ChainAccount.objects.select_for_update().get_or_create(
+            network=self.cfg.name, address=self.sender
+        )
+        chain_next = int(self.w3.eth.get_transaction_count(self.sender, "pending"))
+        unsent = (
+            ChainIntent.objects.filter(network=self.cfg.name, sender=self.sender, status=S.SIGNED)
+            .exclude(nonce=None)
+            .order_by("-nonce")
+            .values_list("nonce", flat=True)
+            .first()
+        )
+        nonce = max(chain_next, (unsent + 1) if unsent is not None else 0)
+        account.next_nonce = nonce + 1
+        account.save(update_fields=["next_nonce", "updated_at"])
+        return nonce
+
+    # --- building, signing, broadcasting ----------------------------------------------------------
+
+    def _call(self, row: ChainIntent) -> tuple[str, bytes]:
+        spec, args = call_for(row.intent, row.payload)
+        c = client.contract(spec.contract, w3=self.w3)
+        data = c.functions[spec.function](*args)._encode_transaction_data()
+        return c.address, HexBytes(data)
+
+    def _sign(self, row: ChainIntent, *, nonce: int, gas: int, to: str, data: bytes) -> None:
+        max_fee, priority = self._fees(row if row.tx_hash else None)
+        tx = {
+            "type": 2,
+            "chainId": self.cfg.chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": 0,
+            "data": data,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+        signed = self.account.sign_transaction(tx)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        row.contract_address = to
+        row.sender = self.sender
+        row.nonce = nonce
+        row.gas_limit = gas
+        row.max_fee_per_gas = Decimal(max_fee)
+        row.max_priority_fee_per_gas = Decimal(priority)
+        row.tx_hash = tx_hash
+        row.tx_hashes = [*row.tx_hashes, tx_hash]
+        row.raw_tx = "0x" + bytes(signed.raw_transaction).hex()
+
+    def _broadcast(self, row: ChainIntent) -> None:
+        """Send the row's signed raw transaction; record SENT (or the error)."""
+        try:
+            self.w3.eth.send_raw_transaction(row.raw_tx)
+        except Exception as exc:  # noqa: BLE001 - classified below
+            kind = _classify_send_error(exc)
+            if kind == "known":
+                pass  # the node already has exactly this transaction
+            elif kind == "nonce_low":
+                if self._find_receipt(row) is None:
+                    self._abandon_nonce(row, f"nonce {row.nonce} was used by another transaction")
+                    return
+            elif kind == "underpriced":
+                _record_error(row, f"Underpriced gas: {exc}. Re-signing with a higher fee.")
+                return
+            else:
+                _record_error(row, f"Broadcast failed: {exc.__class__.__name__}: {exc}")
+                return
+        _crash_point("after_broadcast")
+        with transaction.atomic():
+            _set_status(row, S.SENT)
+            row.sent_at = timezone.now()
+            row.error = ""
+            row.next_attempt_at = None
+            row.save()
+
+    def _abandon_nonce(self, row: ChainIntent, reason: str) -> None:
+        """None of our hashes is on chain and the nonce is consumed: sign afresh later."""
+        with transaction.atomic():
+            _set_status(row, S.PENDING)
+            row.tx_hash = ""
+            row.raw_tx = ""
+            row.nonce = None
+            row.error = reason
+            row.save()
+
+    def _find_receipt(self, row: ChainIntent) -> Any:
+        for tx_hash in reversed(row.tx_hashes or [row.tx_hash]):
+            if not tx_hash:
+                continue
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                continue
+            if receipt is not None:
+                return receipt
+        return None
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def recover(self, row: ChainIntent) -> None:
+        receipt = self._find_receipt(row)
+        if receipt is not None:
+            self._mined(row, receipt)
+            return
+        if row.status == S.SIGNED:
+            if row.error.startswith("Underpriced"):
+                self._resign(row)
+            self._broadcast(row)
+            return
+        # SENT and no receipt: replace it with a bumped fee once it has waited long enough.
+        waited = timezone.now() - (row.sent_at or row.updated_at)
+        if waited.total_seconds() >= settings.CHAIN_RESEND_AFTER_SECONDS:
+            self._resign(row)
+            self._broadcast(row)
+
+    def _resign(self, row: ChainIntent) -> None:
+        """Replacement transaction: same nonce, same call, higher fees."""
+        with transaction.atomic():
+            data = HexBytes(self._call(row)[1])
+            self._sign(row, nonce=row.nonce, gas=row.gas_limit, to=row.contract_address, data=data)
+            if row.status == S.SENT:
+                _set_status(row, S.SIGNED)
+            row.attempts += 1
+            row.save()
+
+    def submit(self, row: ChainIntent) -> None:
+        """PENDING → SIGNED → SENT."""
+        try:
+            to, data = self._call(row)
+            estimate = self.w3.eth.estimate_gas({"from": self.sender, "to": to, "data": data})
+        except ContractLogicError as exc:
+            self._failed(row, f"Reverted in simulation: {client.decode_revert(exc.data)}")
+            return
+        gas = int(estimate * 12 // 10) + 10_000
+        with transaction.atomic():
+            locked = ChainIntent.objects.select_for_update().get(pk=row.pk)
+            if locked.status != S.PENDING:
+                return
+            nonce = self._take_nonce()
+            self._sign(locked, nonce=nonce, gas=gas, to=to, data=data)
+            _set_status(locked, S.SIGNED)
+            locked.attempts += 1
+            locked.error = ""
+            locked.save()
+            _crash_point("after_sign")
+        _crash_point("after_record")
+        self._broadcast(locked)
+
+    def _failed(self, row: ChainIntent, message: str) -> None:
+        with transaction.atomic():
+            _set_status(row, S.FAILED)
+            row.attempts += 1
+            row.error = message[:2000]
+            row.retryable = True
+            row.save()
+        logger.warning("chain intent %s failed: %s", row.pk, message)
+
+    def _mined(self, row: ChainIntent, receipt: Any) -> None:
+        with transaction.atomic():
+            if row.status == S.SIGNED:
+                _set_status(row, S.SENT)
+            row.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+            row.block_number = int(receipt["blockNumber"])
+            row.gas_used = int(receipt["gasUsed"])
+            if int(receipt["status"]) == 1:
+                _set_status(row, S.MINED)
+                row.error = ""
+                row.save()
+                return
+            row.save()
+        self._failed(
+            row, f"Reverted on chain in block {row.block_number}: {self._revert_reason(row)}"
+        )
+
+    def _revert_reason(self, row: ChainIntent) -> str:
+        try:
+            self.w3.eth.call(
+                {"from": self.sender, "to": row.contract_address, "data": self._call(row)[1]},
+                row.block_number - 1,
+            )
+        except ContractLogicError as exc:
+            return client.decode_revert(exc.data)
+        except Exception as exc:  # noqa: BLE001
+            return f"unknown ({exc.__class__.__name__})"
+        return "unknown (the call succeeds when replayed)"
+
+    def poll(self, row: ChainIntent) -> bool:
+        receipt = self._find_receipt(row)
+        if receipt is None:
+            return False
+        self._mined(row, receipt)
+        return True
+
+    def confirm(self, row: ChainIntent, head: int) -> None:
+        if head - row.block_number + 1 >= settings.CHAIN_CONFIRMATIONS:
+            with transaction.atomic():
+                _set_status(row, S.CONFIRMED)
+                row.confirmed_at = timezone.now()
+                row.save()
+
+
+def _due(qs: Any) -> Any:
+    return qs.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+
+
+def _note_infrastructure_error(network: str, message: str) -> int:
+    """Write a configuration/connection error on every due open row of the network."""
+    rows = list(
+        _due(ChainIntent.objects.filter(network=network, status__in=(S.PENDING, *IN_FLIGHT)))
+    )
+    for row in rows:
+        row.attempts += 1
+        _record_error(row, message)
+    return len(rows)
+
+
+def chain_outbox_sweep(*, limit: int = 500, wait_seconds: float | None = None) -> dict[str, int]:
+    """Advance every due outbox row of the current network as far as it goes now.
+
+    Returns counts per step. Safe to call concurrently (one sweep per sender runs; the others
+    return at once) and after a crash (in-flight rows are recovered, never sent twice).
+    """
+    network = client.network_name()
+    try:
+        client.check_chain_id()
+        outbox = Outbox()
+    except client.ChainError as exc:
+        return {"errors": _note_infrastructure_error(network, exc.message)}
+    counts = {"recovered": 0, "sent": 0, "mined": 0, "confirmed": 0, "failed": 0, "skipped": 0}
+    with _sender_lock(network, outbox.sender) as acquired:
+        if not acquired:
+            counts["skipped"] = 1
+            return counts
+        try:
+            _sweep(outbox, network, limit, wait_seconds, counts)
+        except client.ChainError as exc:
+            counts["errors"] = _note_infrastructure_error(network, exc.message)
+        except Exception as exc:
+            if not _is_connection_error(exc):
+                raise
+            message = f"RPC node {outbox.cfg.rpc_url} is unreachable: {exc.__class__.__name__}"
+            counts["errors"] = _note_infrastructure_error(network, message)
+    return counts
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    import requests
+
+    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+
+
+def _sweep(
+    outbox: Outbox, network: str, limit: int, wait_seconds: float | None, counts: dict[str, int]
+) -> None:
+    base = ChainIntent.objects.filter(network=network)
+    # 1. recovery of in-flight rows (ours; rows of another sender key are left alone)
+    for row in _due(base.filter(status__in=IN_FLIGHT, sender=outbox.sender)).order_by("nonce"):
+        outbox.recover(row)
+        counts["recovered"] += 1
+    # 2. new rows
+    for row in _due(base.filter(status=S.PENDING)).order_by("id")[:limit]:
+        outbox.submit(row)
+        row.refresh_from_db()
+        if row.status == S.FAILED:
+            counts["failed"] += 1
+        else:
+            counts["sent"] += 1
+    # 3. receipts, then confirmations
+    wait = settings.CHAIN_RECEIPT_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
+    while True:
+        open_rows = list(base.filter(status=S.SENT, sender=outbox.sender).order_by("nonce"))
+        for row in open_rows:
+            if outbox.poll(row):
+                row.refresh_from_db()
+                counts["mined" if row.status == S.MINED else "failed"] += 1
+        if not base.filter(status=S.SENT, sender=outbox.sender).exists():
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    head = int(outbox.w3.eth.block_number)
+    for row in base.filter(status=S.MINED).order_by("block_number"):
+        outbox.confirm(row, head)
+        if row.status == S.CONFIRMED:
+            counts["confirmed"] += 1

@@ -1,0 +1,109 @@
+"""Chain services: the writers other apps call (submit an intent, retry one, member addresses)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.chain.client import custodial_address, network_name
+from apps.chain.intents import PayloadError, validate_payload
+from apps.chain.models import ChainIntent
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.core.state import check_transition
+
+logger = logging.getLogger(__name__)
+
+
+def member_chain_address(member: Any) -> str:
+    """The member's chain address: the linked wallet (Sign-In with Ethereum) if any, else a
+    deterministic custodial address derived from CHAIN_CUSTODY_SECRET and the member id (no key is
+    stored; see apps.chain.client.custodial_address)."""
+    if getattr(member, "wallet_address", ""):
+        return member.wallet_address
+    return custodial_address(member.pk)
+
+
+def _enqueue(intent_id: int) -> None:
+    if not settings.CHAIN_OUTBOX_ENQUEUE:
+        return
+    from apps.chain.tasks import chain_intent_process_task
+
+    try:
+        chain_intent_process_task.delay(intent_id)
+    except Exception:  # noqa: BLE001 - the periodic sweep picks the row up; the row is the truth
+        logger.warning("could not enqueue chain intent %s; the sweep will pick it up", intent_id)
+
+
+@transaction.atomic
+def chain_intent_submit(
+    *, intent: str, payload: dict[str, Any], idempotency_key: str, actor: Any = None
+) -> ChainIntent:
+    """Add an on-chain action to the outbox (idempotent on `idempotency_key`).
+
+    Call it inside your own write transaction: the row commits with your state change, and the
+    worker is enqueued on commit. The same key again returns the existing row (a different payload
+    under the same key raises ApplicationError). Raises ApplicationError on an invalid payload.
+    """
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ApplicationError("idempotency_key must be 1-200 characters.")
+    try:
+        validate_payload(intent, payload)
+    except PayloadError as exc:
+        raise ApplicationError(f"Invalid {intent} payload: {exc}", {"intent": intent}) from exc
+    existing = ChainIntent.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                row = ChainIntent.objects.create(
+                    intent=intent,
+                    payload=payload,
+                    idempotency_key=idempotency_key,
+                    network=network_name(),
+                )
+        except IntegrityError:  # a concurrent submit with the same key won
+            existing = ChainIntent.objects.get(idempotency_key=idempotency_key)
+        else:
+            audit_log_write(
+                event="chain.intent_submitted",
+                actor=actor,
+                target=row,
+                details={"intent": intent, "idempotency_key": idempotency_key},
+            )
+            transaction.on_commit(lambda: _enqueue(row.pk))
+            return row
+    if existing.intent != intent or existing.payload != payload:
+        raise ApplicationError(
+            "This idempotency key was already used for a different intent or payload.",
+            {"idempotency_key": idempotency_key, "existing_id": existing.pk},
+        )
+    return existing
+
+
+@transaction.atomic
+def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
+    """Put a failed intent back in the queue (staff action). A failed intent never has a
+    transaction pending on chain, so retrying cannot send it twice."""
+    row = ChainIntent.objects.select_for_update().get(pk=intent_id)
+    if row.status != ChainIntent.Status.FAILED:
+        # Pending/signed/sent rows are retried by the worker itself; just wake it up.
+        row.next_attempt_at = None
+        row.save(update_fields=["next_attempt_at", "updated_at"])
+    else:
+        check_transition(ChainIntent.TRANSITIONS, row.status, ChainIntent.Status.PENDING)
+        row.status = ChainIntent.Status.PENDING
+        row.next_attempt_at = None
+        row.retryable = True
+        row.save(update_fields=["status", "next_attempt_at", "retryable", "updated_at"])
+    audit_log_write(event="chain.intent_retried", actor=actor, target=row, details={})
+    transaction.on_commit(lambda: _enqueue(row.pk))
+    return row
+
+
+def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
+    return ChainIntent.objects.filter(
+        idempotency_key=idempotency_key, status=ChainIntent.Status.CONFIRMED
+    ).exists()

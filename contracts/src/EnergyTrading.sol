@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {CreditMove} from "./EnergyToken.sol";
+
+interface IEnergyCredits {
+    function custodianTransferBatch(CreditMove[] calldata moves) external;
+}
+
+/// @title EnergyTrading — applies settled batches of cleared trades.
+/// @notice One call per settlement: records the Merkle root of its trades (leaves as in
+/// apps/chain/merkle.py trade_leaf), applies the netted per-member money balances (integer minor
+/// currency units; they must sum to zero — the community is budget-balanced, the cooperative's own
+/// account included) and moves energy credits from sellers to buyers. A settlement id applies once.
+/// @dev Gas: only netted balances are written (one storage slot per member, not per trade), so the
+/// cost per trade falls with the number of trades per member.
+contract EnergyTrading is AccessControl, Pausable {
+    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    IEnergyCredits public immutable credits;
+    mapping(uint256 => bytes32) public settlementRoot;
+    /// Running money position of each account, integer minor currency units (paid off chain).
+    mapping(address => int256) public balanceOf;
+
+    event SettlementApplied(
+        uint256 indexed settlementId, bytes32 tradesRoot, address[] members, int256[] moneyDeltas, uint256 creditMoves
+    );
+
+    error SettlementAlreadyApplied(uint256 settlementId);
+    error ZeroRoot();
+    error LengthMismatch();
+    error NotBalanced(int256 sum);
+
+    constructor(address admin, address operator, address credits_) {
+        credits = IEnergyCredits(credits_);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+        _grantRole(SETTLER_ROLE, operator);
+    }
+
+    function settle(
+        uint256 settlementId,
+        bytes32 tradesRoot,
+        address[] calldata members,
+        int256[] calldata moneyDeltas,
+        CreditMove[] calldata creditMoves
+    ) external onlyRole(SETTLER_ROLE) whenNotPaused {
+        if (settlementRoot[settlementId] != bytes32(0)) revert SettlementAlreadyApplied(settlementId);
+        if (tradesRoot == bytes32(0)) revert ZeroRoot();
+        settlementRoot[settlementId] = tradesRoot;
+        _applyBalances(members, moneyDeltas);
+        if (creditMoves.length != 0) credits.custodianTransferBatch(creditMoves);
+        emit SettlementApplied(settlementId, tradesRoot, members, moneyDeltas, creditMoves.length);
+    }
+
+    function _applyBalances(address[] calldata members, int256[] calldata moneyDeltas) internal {
+        uint256 n = members.length;
+        if (moneyDeltas.length != n) revert LengthMismatch();
+        int256 sum;
+        for (uint256 i = 0; i < n; ++i) {
+            int256 d = moneyDeltas[i];
+            balanceOf[members[i]] += d;
+            sum += d;
+        }
+        if (sum != 0) revert NotBalanced(sum);
+    }
+
+    /// @notice Whether a trade leaf belongs to an applied settlement.
+    function verifyTrade(uint256 settlementId, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
+        bytes32 root = settlementRoot[settlementId];
+        return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+}
