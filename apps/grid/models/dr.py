@@ -99,3 +99,19 @@ class DRParticipation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event.event_id} @ {self.connection_point.code}: {self.opt}"
+
+    @staticmethod
+    def _kwh(wh: int | None) -> str:
+        return "–" if wh is None else f"{wh / 1000:.2f}"
+
+    @property
+    def baseline_kwh(self) -> str:
+        return self._kwh(self.baseline_wh)
+
+    @property
+    def actual_kwh(self) -> str:
+        return self._kwh(self.actual_wh)
+
+    @property
+    def delivered_kwh(self) -> str:
+        return self._kwh(self.delivered_wh)

@@ -1,0 +1,199 @@
+"""Admin: topology editable with inlines and a tree view; DR events with lifecycle actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from apps.core.exceptions import ApplicationError
+from apps.grid import selectors
+from apps.grid.models import (
+    ConnectionPoint,
+    DeviceCommand,
+    DispatchPlan,
+    DREvent,
+    DRParticipation,
+    Feeder,
+    FlexibleDevice,
+    Forecast,
+    ForecastModelChoice,
+    GridAlert,
+    GridLine,
+    StabilityAssessment,
+    Substation,
+    Transformer,
+)
+from apps.grid.services import dr_event_cancel, dr_event_measure, dr_event_publish
+
+
+class FeederInline(admin.TabularInline):
+    model = Feeder
+    extra = 0
+    show_change_link = True
+
+
+class TransformerInline(admin.TabularInline):
+    model = Transformer
+    extra = 0
+    show_change_link = True
+    fields = ("name", "capacity_kva", "vk_percent", "vkr_percent", "std_type")
+
+
+class ConnectionPointInline(admin.TabularInline):
+    model = ConnectionPoint
+    extra = 0
+    show_change_link = True
+    raw_id_fields = ("member",)
+    fields = ("code", "member", "bus_name", "contracted_power_w", "dr_enrolled")
+
+
+class GridLineInline(admin.TabularInline):
+    model = GridLine
+    extra = 0
+    fields = ("name", "from_bus", "to_bus", "length_km", "std_type", "max_i_ka")
+
+
+@admin.register(Substation)
+class SubstationAdmin(admin.ModelAdmin):
+    list_display = ("name", "voltage_kv", "capacity_kva")
+    inlines = [FeederInline]
+    change_list_template = "admin/grid/substation/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("tree/", self.admin_site.admin_view(self.tree_view), name="grid_topology_tree"),
+            *super().get_urls(),
+        ]
+
+    def tree_view(self, request):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Grid topology",
+            "tree": selectors.topology_tree(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/grid/topology_tree.html", context)
+
+
+@admin.register(Feeder)
+class FeederAdmin(admin.ModelAdmin):
+    list_display = ("name", "substation", "capacity_kw")
+    inlines = [TransformerInline]
+
+
+@admin.register(Transformer)
+class TransformerAdmin(admin.ModelAdmin):
+    list_display = ("name", "feeder", "capacity_kva", "vk_percent", "vkr_percent")
+    inlines = [ConnectionPointInline, GridLineInline]
+
+
+@admin.register(ConnectionPoint)
+class ConnectionPointAdmin(admin.ModelAdmin):
+    list_display = ("code", "member", "transformer", "bus_name", "dr_enrolled")
+    list_filter = ("transformer",)
+    search_fields = ("code", "member__legal_name", "member__membership_number")
+    raw_id_fields = ("member",)
+
+
+@admin.register(GridLine)
+class GridLineAdmin(admin.ModelAdmin):
+    list_display = ("name", "transformer", "from_bus", "to_bus", "length_km", "std_type")
+    list_filter = ("transformer",)
+
+
+@admin.register(FlexibleDevice)
+class FlexibleDeviceAdmin(admin.ModelAdmin):
+    list_display = ("serial", "kind", "connection_point", "max_charge_w", "capacity_wh", "active")
+    list_filter = ("kind", "active")
+
+
+class DeviceCommandInline(admin.TabularInline):
+    model = DeviceCommand
+    extra = 0
+    fields = ("device", "status", "sent_at", "acked_at")
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(DispatchPlan)
+class DispatchPlanAdmin(admin.ModelAdmin):
+    list_display = ("pk", "start", "status", "cost", "unmanaged_cost", "solve_seconds")
+    list_filter = ("status",)
+    inlines = [DeviceCommandInline]
+    readonly_fields = [f.name for f in DispatchPlan._meta.fields]
+
+
+@admin.register(DeviceCommand)
+class DeviceCommandAdmin(admin.ModelAdmin):
+    list_display = ("command_id", "device", "plan", "status", "sent_at", "acked_at")
+    list_filter = ("status",)
+
+
+class DRParticipationInline(admin.TabularInline):
+    model = DRParticipation
+    extra = 0
+    fields = (
+        "connection_point",
+        "opt",
+        "baseline_wh",
+        "actual_wh",
+        "delivered_wh",
+        "reward_tokens",
+    )
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(DREvent)
+class DREventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "modification_number", "signal_name", "start", "end", "status")
+    list_filter = ("status", "signal_name")
+    inlines = [DRParticipationInline]
+    readonly_fields = ("status", "modification_number", "published_at", "chain_intent_ref")
+    actions = ["publish", "cancel", "measure"]
+
+    def _run(self, request, queryset, service, verb):
+        for event in queryset:
+            try:
+                service(event_pk=event.pk, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{event.event_id}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{event.event_id}: {verb}.")
+
+    @admin.action(description="Publish / re-publish (notify members)")
+    def publish(self, request, queryset):
+        self._run(request, queryset, dr_event_publish, "published")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        self._run(request, queryset, dr_event_cancel, "cancelled")
+
+    @admin.action(description="Measure performance and reward")
+    def measure(self, request, queryset):
+        self._run(request, queryset, dr_event_measure, "measured")
+
+
+@admin.register(ForecastModelChoice)
+class ForecastModelChoiceAdmin(admin.ModelAdmin):
+    list_display = ("series_key", "method", "chosen_at")
+    search_fields = ("series_key",)
+
+
+@admin.register(Forecast)
+class ForecastAdmin(admin.ModelAdmin):
+    list_display = ("series_key", "method", "start", "issued_at")
+    search_fields = ("series_key",)
+
+
+@admin.register(StabilityAssessment)
+class StabilityAssessmentAdmin(admin.ModelAdmin):
+    list_display = ("interval_start", "source", "score", "max_loading_percent", "min_vm_pu")
+    list_filter = ("source",)
+
+
+@admin.register(GridAlert)
+class GridAlertAdmin(admin.ModelAdmin):
+    list_display = ("interval_start", "source", "kind", "subject", "message")
+    list_filter = ("kind", "source")

@@ -1,0 +1,179 @@
+"""Reads of the grid app. Members only ever see their own DR participation (404 otherwise)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from apps.grid.models import (
+    ConnectionPoint,
+    DeviceCommand,
+    DispatchPlan,
+    DREvent,
+    DRParticipation,
+    Feeder,
+    Forecast,
+    ForecastModelChoice,
+    GridAlert,
+    StabilityAssessment,
+    Substation,
+    Transformer,
+)
+
+
+def member_dr_participations(*, member: Any) -> QuerySet[DRParticipation]:
+    """The member's own participations in published (or later) events, newest first."""
+    return (
+        DRParticipation.objects.filter(connection_point__member=member)
+        .exclude(event__status=DREvent.Status.DRAFT)
+        .select_related("event", "connection_point")
+        .order_by("-event__start", "-pk")
+    )
+
+
+def member_dr_participation_get(*, member: Any, event_pk: int) -> DRParticipation:
+    part = member_dr_participations(member=member).filter(event_id=event_pk).first()
+    if part is None:
+        raise Http404("No such event.")
+    return part
+
+
+def topology_tree() -> list[Substation]:
+    """Substations with feeders, transformers and connection points (4 queries)."""
+    return list(
+        Substation.objects.order_by("name").prefetch_related(
+            Prefetch("feeders", queryset=Feeder.objects.order_by("name")),
+            Prefetch(
+                "feeders__transformers",
+                queryset=Transformer.objects.order_by("name"),
+            ),
+            Prefetch(
+                "feeders__transformers__connection_points",
+                queryset=ConnectionPoint.objects.select_related("member").order_by("code"),
+            ),
+        )
+    )
+
+
+def latest_forecast(*, series_key: str, start: datetime | None = None) -> Forecast | None:
+    qs = Forecast.objects.filter(series_key=series_key)
+    if start is not None:
+        qs = qs.filter(start=start)
+    return qs.order_by("-issued_at", "-pk").first()
+
+
+def current_plan() -> DispatchPlan | None:
+    return DispatchPlan.objects.exclude(status=DispatchPlan.Status.SUPERSEDED).first()
+
+
+def command_status_counts(*, plan: DispatchPlan) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in plan.commands.values_list("status", flat=True):
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def recent_alerts(*, since: datetime, limit: int = 50) -> list[GridAlert]:
+    return list(GridAlert.objects.filter(interval_start__gte=since)[:limit])
+
+
+def assessments(*, start: datetime, end: datetime, source: str) -> list[StabilityAssessment]:
+    return list(
+        StabilityAssessment.objects.filter(
+            interval_start__gte=start, interval_start__lt=end, source=source
+        ).order_by("interval_start")
+    )
+
+
+def model_choices() -> list[ForecastModelChoice]:
+    return list(ForecastModelChoice.objects.order_by("series_key"))
+
+
+def dr_events_with_performance(*, limit: int = 20) -> list[DREvent]:
+    return list(
+        DREvent.objects.prefetch_related(
+            Prefetch(
+                "participations",
+                queryset=DRParticipation.objects.select_related("connection_point"),
+            )
+        ).order_by("-start")[:limit]
+    )
+
+
+def pending_commands(*, older_than: timedelta) -> QuerySet[DeviceCommand]:
+    from django.utils import timezone
+
+    return DeviceCommand.objects.filter(
+        status=DeviceCommand.Status.SENT, sent_at__lt=timezone.now() - older_than
+    )
+
+
+def latest_transformer_loading() -> dict[str, dict]:
+    """Per transformer: loading from the latest measured power flow (empty before the first)."""
+    latest = (
+        StabilityAssessment.objects.filter(source="measured").order_by("-interval_start").first()
+    )
+    if latest is None:
+        return {}
+    return {
+        name: {**data, "interval_start": latest.interval_start.isoformat()}
+        for name, data in latest.transformers.items()
+    }
+
+
+def community_actual_wh(*, start: datetime, end: datetime) -> dict[datetime, tuple[int, int]]:
+    """Community total validated (import, export) Wh per interval in [start, end)."""
+    from django.db.models import Sum
+
+    from apps.meters.models import Reading
+
+    rows = (
+        Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+        .values("interval_start")
+        .annotate(i=Sum("import_wh"), e=Sum("export_wh"))
+        .order_by("interval_start")
+    )
+    return {r["interval_start"]: (int(r["i"] or 0), int(r["e"] or 0)) for r in rows}
+
+
+def dashboard_chart_data(*, now: datetime) -> dict:
+    from apps.core.intervals import floor_interval
+
+    day_start = floor_interval(now, timedelta(days=1))
+    out: dict = {"forecast_vs_actual": {}, "dispatch": {}}
+    forecast = (
+        Forecast.objects.filter(series_key="community:load", start__lte=now)
+        .order_by("-start", "-issued_at")
+        .first()
+    )
+    if forecast is not None:
+        step = timedelta(seconds=forecast.step_seconds)
+        labels = [(forecast.start + i * step) for i in range(len(forecast.values_wh))]
+        actual = community_actual_wh(start=labels[0], end=labels[-1] + step) if labels else {}
+        out["forecast_vs_actual"] = {
+            "labels": [t.isoformat() for t in labels],
+            "forecast_wh": forecast.values_wh,
+            "actual_wh": [actual.get(t, (None, None))[0] for t in labels],
+            "method": forecast.method,
+            "issued_at": forecast.issued_at.isoformat(),
+        }
+    plan = current_plan()
+    if plan is not None:
+        step = timedelta(seconds=plan.step_seconds)
+        capacities = dict(Transformer.objects.values_list("name", "capacity_kva"))
+        out["dispatch"] = {
+            "labels": [(plan.start + i * step).isoformat() for i in range(plan.intervals)],
+            "planned_w": plan.transformer_flows_w,
+            "unmanaged_w": plan.unmanaged_flows_w,
+            "capacity_w": {
+                name: int(Transformer(capacity_kva=kva).capacity_w)
+                for name, kva in capacities.items()
+                if name in plan.transformer_flows_w
+            },
+            "status": plan.status,
+        }
+    out["day_start"] = day_start.isoformat()
+    return out

@@ -1,0 +1,433 @@
+"""Demand-response write services (OpenADR 2.0b concepts: event, modification number, signal,
+intervals, targets, opt-in/opt-out; performance against a similar-days baseline)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
+from apps.core.locks import lock_rows
+from apps.core.state import check_transition
+from apps.grid import realtime
+from apps.grid.baseline import BaselineError, similar_day_baseline
+from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
+
+logger = logging.getLogger(__name__)
+Status = DREvent.Status
+Opt = DRParticipation.Opt
+
+
+def _event_payload(event: DREvent, participation: DRParticipation | None = None) -> dict:
+    data = {
+        "id": event.pk,
+        "event_id": event.event_id,
+        "modification_number": event.modification_number,
+        "status": event.status,
+        "signal_name": event.signal_name,
+        "signal_type": event.signal_type,
+        "start": event.start.isoformat(),
+        "end": event.end.isoformat(),
+        "intervals": event.intervals,
+        "target_reduction_w": event.target_reduction_w,
+    }
+    if participation is not None:
+        data["opt"] = participation.opt
+    return data
+
+
+def _signal_hash(event: DREvent) -> str:
+    canonical = json.dumps(
+        {
+            "event_id": event.event_id,
+            "modification": event.modification_number,
+            "signal": [event.signal_name, event.signal_type],
+            "intervals": event.intervals,
+            "start": event.start.isoformat(),
+            "end": event.end.isoformat(),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "0x" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _notify(event: DREvent) -> None:
+    """After commit: push the event to every targeted member's portal and to staff."""
+    parts = list(event.participations.select_related("connection_point"))
+    for part in parts:
+        realtime.broadcast(
+            realtime.member_group(part.connection_point.member_id),
+            {"type": "dr.event", "event": _event_payload(event, part)},
+        )
+    realtime.broadcast(realtime.STAFF_GROUP, {"type": "dr.event", "event": _event_payload(event)})
+
+
+def _chain_submit(*, intent: str, payload: dict, key: str, actor: Any) -> str:
+    """Record through GridBalancer via the chain outbox; '' when the chain app is absent."""
+    try:
+        from apps.chain.services import chain_intent_submit
+    except ImportError:  # pragma: no cover - the chain app is part of the project
+        logger.warning("chain app unavailable; %s not recorded on chain", intent)
+        return ""
+    row = chain_intent_submit(intent=intent, payload=payload, idempotency_key=key, actor=actor)
+    return f"chain_intent:{row.pk}"
+
+
+def _signal_intervals(
+    start: datetime, end: datetime, values: list[float] | None, step: timedelta
+) -> list[dict]:
+    out = []
+    t = start
+    i = 0
+    while t < end:
+        value = values[min(i, len(values) - 1)] if values else 1
+        out.append(
+            {"start": t.isoformat(), "duration_s": int(step.total_seconds()), "value": value}
+        )
+        t += step
+        i += 1
+    return out
+
+
+@transaction.atomic
+def dr_event_create(
+    *,
+    start: datetime,
+    end: datetime,
+    connection_point_ids: list[int],
+    signal_name: str = DREvent.SignalName.SIMPLE,
+    signal_type: str = DREvent.SignalType.LEVEL,
+    signal_values: list[float] | None = None,
+    target_reduction_w: int = 0,
+    event_id: str = "",
+    actor: Any = None,
+) -> DREvent:
+    """Create a draft event targeting the given sites (OpenADR eiTarget: resource ids)."""
+    start, end = ensure_utc(start), ensure_utc(end)
+    if end <= start:
+        raise ApplicationError("An event must end after it starts.", {"start": start, "end": end})
+    if floor_interval(start) != start or floor_interval(end) != end:
+        raise ApplicationError("Event start and end must be on 15-minute interval boundaries.")
+    if signal_name not in DREvent.SignalName.values or signal_type not in DREvent.SignalType.values:
+        raise ApplicationError("Unknown signal name or type.", {"signal_name": signal_name})
+    points = list(ConnectionPoint.objects.filter(pk__in=connection_point_ids))
+    if not points or len(points) != len(set(connection_point_ids)):
+        raise ApplicationError(
+            "Every target must be an existing connection point.",
+            {"connection_point_ids": connection_point_ids},
+        )
+    event = DREvent.objects.create(
+        event_id=event_id or f"dr-{uuid.uuid4().hex[:12]}",
+        signal_name=signal_name,
+        signal_type=signal_type,
+        intervals=_signal_intervals(start, end, signal_values, INTERVAL),
+        start=start,
+        end=end,
+        target_reduction_w=target_reduction_w,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    DRParticipation.objects.bulk_create(
+        [
+            DRParticipation(
+                event=event,
+                connection_point=cp,
+                opt=Opt.PENDING if cp.dr_enrolled else Opt.OPT_OUT,
+            )
+            for cp in points
+        ]
+    )
+    audit_log_write(
+        event="dr_event.created",
+        actor=actor,
+        target=event,
+        details={"event_id": event.event_id, "targets": len(points)},
+    )
+    return event
+
+
+def _locked_event(event_pk: int) -> DREvent:
+    rows = lock_rows(DREvent.objects.all(), [event_pk])
+    if not rows:
+        raise ApplicationError("No such demand-response event.", {"event": event_pk})
+    return rows[0]
+
+
+@transaction.atomic
+def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+    """Publish a draft (members are notified live) or re-publish a change of a published event
+    (OpenADR: the modification number grows by one on every change)."""
+    event = _locked_event(event_pk)
+    check_transition(DREvent.TRANSITIONS, event.status, Status.PUBLISHED)
+    now = timezone.now()
+    if event.status == Status.PUBLISHED:
+        event.modification_number += 1
+        event.modification_reason = reason[:200]
+    event.status = Status.PUBLISHED
+    event.published_at = now
+    event.chain_intent_ref = _chain_submit(
+        intent="dr_event_record",
+        payload={
+            "event_id": event.pk,
+            "modification": event.modification_number,
+            "start": int(event.start.timestamp()),
+            "end": int(event.end.timestamp()),
+            "target_w": event.target_reduction_w,
+            "signal_hash": _signal_hash(event),
+        },
+        key=f"grid:dr_event:{event.pk}:{event.modification_number}",
+        actor=actor,
+    )
+    event.save()
+    event.participations.update(notified_at=now, notified_modification=event.modification_number)
+    audit_log_write(
+        event="dr_event.published",
+        actor=actor,
+        target=event,
+        details={"modification_number": event.modification_number, "reason": reason},
+    )
+    transaction.on_commit(lambda: _notify(event))
+    return event
+
+
+@transaction.atomic
+def dr_event_modify(
+    *,
+    event_pk: int,
+    reason: str,
+    end: datetime | None = None,
+    signal_values: list[float] | None = None,
+    target_reduction_w: int | None = None,
+    actor: Any = None,
+) -> DREvent:
+    """Change a draft or published event; a published one is re-published (modification + 1)."""
+    event = _locked_event(event_pk)
+    if event.status not in (Status.DRAFT, Status.PUBLISHED):
+        raise ApplicationError(
+            f"A {event.status} event cannot be modified.", {"status": event.status}
+        )
+    if end is not None:
+        end = ensure_utc(end)
+        if end <= event.start or floor_interval(end) != end:
+            raise ApplicationError("The new end must be an interval boundary after the start.")
+        event.end = end
+    if target_reduction_w is not None:
+        event.target_reduction_w = target_reduction_w
+    event.intervals = _signal_intervals(
+        event.start,
+        event.end,
+        signal_values or [i["value"] for i in event.intervals],
+        INTERVAL,
+    )
+    event.save()
+    if event.status == Status.PUBLISHED:
+        return dr_event_publish(event_pk=event.pk, actor=actor, reason=reason)
+    return event
+
+
+@transaction.atomic
+def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DRParticipation:
+    """A member opts one of their sites in or out (oadrCreateOpt). Members can only answer for
+    their own sites: anything else is 'not found'."""
+    from django.http import Http404
+
+    if opt not in (Opt.OPT_IN, Opt.OPT_OUT):
+        raise ApplicationError("Answer optIn or optOut.", {"opt": opt})
+    event = _locked_event(event_pk)
+    part = (
+        DRParticipation.objects.select_for_update()
+        .filter(event=event, connection_point__member=member)
+        .first()
+    )
+    if part is None:
+        raise Http404("No such event for this member.")
+    if event.status not in (Status.PUBLISHED, Status.ACTIVE):
+        raise ApplicationError(
+            f"This event is {event.get_status_display().lower()}; it no longer takes answers.",
+            {"status": event.status},
+        )
+    previous = part.opt
+    part.opt = opt
+    part.responded_at = timezone.now()
+    part.save(update_fields=["opt", "responded_at"])
+    audit_log_write(
+        event="dr_participation.opt",
+        actor=actor or getattr(member, "user", None),
+        target=part,
+        details={"event_id": event.event_id, "from": previous, "to": opt},
+    )
+    transaction.on_commit(
+        lambda: realtime.broadcast(
+            realtime.STAFF_GROUP,
+            {
+                "type": "dr.opt",
+                "event_id": event.event_id,
+                "site": part.connection_point.code,
+                "opt": opt,
+            },
+        )
+    )
+    return part
+
+
+@transaction.atomic
+def dr_event_cancel(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+    event = _locked_event(event_pk)
+    check_transition(DREvent.TRANSITIONS, event.status, Status.CANCELLED)
+    was_published = event.status != Status.DRAFT
+    event.status = Status.CANCELLED
+    event.modification_number += 1 if was_published else 0
+    event.modification_reason = reason[:200]
+    event.save()
+    audit_log_write(
+        event="dr_event.cancelled", actor=actor, target=event, details={"reason": reason}
+    )
+    if was_published:
+        transaction.on_commit(lambda: _notify(event))
+    return event
+
+
+@transaction.atomic
+def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
+    """Move published events to active at their start and active ones to completed at their end
+    (periodic task)."""
+    now = now or timezone.now()
+    moved = {"activated": 0, "completed": 0}
+    ids = list(
+        DREvent.objects.filter(status__in=[Status.PUBLISHED, Status.ACTIVE])
+        .filter(start__lte=now)
+        .values_list("pk", flat=True)
+    )
+    for event in lock_rows(DREvent.objects.all(), ids):
+        if event.status == Status.PUBLISHED and event.start <= now:
+            check_transition(DREvent.TRANSITIONS, event.status, Status.ACTIVE)
+            event.status = Status.ACTIVE
+            moved["activated"] += 1
+        if event.status == Status.ACTIVE and event.end <= now:
+            check_transition(DREvent.TRANSITIONS, event.status, Status.COMPLETED)
+            event.status = Status.COMPLETED
+            moved["completed"] += 1
+        event.save(update_fields=["status"])
+        audit_log_write(event=f"dr_event.{event.status}", target=event, details={})
+        transaction.on_commit(lambda e=event: _notify(e))
+    return moved
+
+
+def _site_import_wh(member_id: int, start: datetime, end: datetime) -> dict[datetime, int]:
+    """Validated metered import of a member's meters per interval (meters app selector)."""
+    from apps.meters.selectors import member_interval_energy
+
+    data = member_interval_energy(member_ids=[member_id], start=start, end=end)
+    return {t.astimezone(UTC): v.import_wh for (_, t), v in data.items()}
+
+
+@transaction.atomic
+def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
+    """After a completed event: baseline, actual and delivered energy of every opted-in site from
+    validated meter data; performance recorded via GridBalancer (chain outbox) and rewarded via
+    incentives. Idempotent: a settled event cannot be measured again."""
+    event = _locked_event(event_pk)
+    check_transition(DREvent.TRANSITIONS, event.status, Status.SETTLED)
+    tz = ZoneInfo(settings.COOPERATIVE_TIME_ZONE)
+    lookback = timedelta(days=45)
+    other_event_days = {
+        d.astimezone(tz).date()
+        for d in DREvent.objects.exclude(pk=event.pk)
+        .exclude(status=Status.CANCELLED)
+        .filter(start__gte=event.start - lookback, start__lt=event.start)
+        .values_list("start", flat=True)
+    }
+    parts = list(
+        DRParticipation.objects.select_for_update()
+        .filter(event=event, opt=Opt.OPT_IN)
+        .select_related("connection_point__member")
+        .order_by("pk")
+    )
+    results = []
+    for part in parts:
+        member = part.connection_point.member
+        energy = _site_import_wh(member.pk, event.start - lookback - timedelta(days=1), event.end)
+        try:
+            baseline = similar_day_baseline(
+                energy, start=event.start, end=event.end, tz=tz, exclude=other_event_days
+            )
+        except BaselineError as exc:
+            part.measured_at = timezone.now()
+            part.save(update_fields=["measured_at"])
+            results.append({"site": part.connection_point.code, "error": str(exc)})
+            continue
+        actual = sum(v for t, v in energy.items() if event.start <= t < event.end)
+        expected = int((event.end - event.start) / INTERVAL)
+        have = sum(1 for t in energy if event.start <= t < event.end)
+        if have < expected:
+            results.append(
+                {
+                    "site": part.connection_point.code,
+                    "error": f"{expected - have} interval(s) of the event are not metered yet",
+                }
+            )
+            continue
+        part.baseline_wh = baseline.total_wh
+        part.actual_wh = int(actual)
+        part.delivered_wh = max(0, part.baseline_wh - part.actual_wh)
+        part.baseline_days = [d.isoformat() for d in baseline.days]
+        part.measured_at = timezone.now()
+        part.chain_intent_ref = _record_performance(event, part, member, actor)
+        _reward(event, part, member, actor)
+        part.save()
+        results.append({"site": part.connection_point.code, "delivered_wh": part.delivered_wh})
+    event.status = Status.SETTLED
+    event.save(update_fields=["status"])
+    audit_log_write(
+        event="dr_event.measured", actor=actor, target=event, details={"results": results}
+    )
+    transaction.on_commit(lambda: _notify(event))
+    return event
+
+
+def _record_performance(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> str:
+    try:
+        from apps.chain.services import member_chain_address
+    except ImportError:  # pragma: no cover
+        return ""
+    return _chain_submit(
+        intent="dr_performance_record",
+        payload={
+            "event_id": event.pk,
+            "member": member_chain_address(member),
+            "baseline_wh": max(0, part.baseline_wh),
+            "actual_wh": max(0, part.actual_wh),
+            "delivered_wh": part.delivered_wh,
+        },
+        key=f"grid:dr_performance:{event.pk}:{part.connection_point_id}",
+        actor=actor,
+    )
+
+
+def _reward(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+    try:
+        from apps.incentives.services import reward_grant_for_dr_performance
+    except ImportError:  # pragma: no cover
+        logger.warning("incentives app unavailable; DR performance not rewarded")
+        return
+    reward = reward_grant_for_dr_performance(
+        member=member,
+        performance_wh=part.delivered_wh,
+        event_ref=f"{event.pk}:{part.connection_point_id}",
+        at=event.end,
+        actor=actor,
+    )
+    if reward is not None:
+        part.reward_tokens = reward.tokens
+        part.reward_ref = f"incentives.reward:{reward.pk}"

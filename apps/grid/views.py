@@ -1,0 +1,92 @@
+"""Portal pages: the member's Events page (DR) and the staff grid dashboard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.exceptions import ApplicationError
+from apps.grid import selectors
+from apps.grid.services import dr_opt_set
+
+
+def _member_or_404(request: HttpRequest):
+    member = getattr(request.user, "member", None)
+    if member is None:
+        raise Http404("Only members take part in demand-response events.")
+    return member
+
+
+@login_required
+@require_GET
+def events(request: HttpRequest) -> HttpResponse:
+    member = _member_or_404(request)
+    parts = list(selectors.member_dr_participations(member=member)[:100])
+    return render(request, "grid/events.html", {"participations": parts})
+
+
+@login_required
+@require_GET
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    member = _member_or_404(request)
+    part = selectors.member_dr_participation_get(member=member, event_pk=pk)
+    return render(request, "grid/event_detail.html", {"part": part, "event": part.event})
+
+
+@login_required
+@require_POST
+def event_opt(request: HttpRequest, pk: int) -> HttpResponse:
+    member = _member_or_404(request)
+    selectors.member_dr_participation_get(member=member, event_pk=pk)  # 404 if not theirs
+    try:
+        part = dr_opt_set(
+            member=member, event_pk=pk, opt=request.POST.get("opt", ""), actor=request.user
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"You are {'in' if part.opt == 'optIn' else 'out'} for event {part.event.event_id}.",
+        )
+    return redirect("grid:event_detail", pk=pk)
+
+
+def _staff_only(request: HttpRequest) -> None:
+    if not request.user.is_authenticated:
+        raise PermissionDenied
+    if not request.user.is_staff:
+        raise PermissionDenied
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _staff_only(request)
+    now = timezone.now()
+    plan = selectors.current_plan()
+    context = {
+        "tree": selectors.topology_tree(),
+        "loading": selectors.latest_transformer_loading(),
+        "plan": plan,
+        "command_counts": selectors.command_status_counts(plan=plan) if plan else {},
+        "events": selectors.dr_events_with_performance(limit=10),
+        "alerts": selectors.recent_alerts(since=now - timedelta(days=1)),
+        "choices": selectors.model_choices(),
+    }
+    return render(request, "grid/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def dashboard_data(request: HttpRequest) -> JsonResponse:
+    """Chart data: community forecast vs actual, planned transformer flows vs capacity."""
+    _staff_only(request)
+    return JsonResponse(selectors.dashboard_chart_data(now=timezone.now()))
