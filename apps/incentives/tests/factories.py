@@ -83,3 +83,38 @@ __all__ = [
     "emission_factors",
     "readings",
 ]
+
+
+def settled_run(trades: list[tuple], *, status: str = "settled"):
+    """A market settlement run in `status` with one trade per (seller, buyer, interval, wh)."""
+    from apps.market.models import ClearingResult, Order, SettlementRun, Trade
+    from apps.market.tests.factories import TariffFactory
+
+    tariff = TariffFactory()
+    first = min(t[2] for t in trades)
+    run = SettlementRun.objects.create(
+        period_start=first, period_end=first + timedelta(hours=1), status=status
+    )
+    clearings: dict = {}
+    made = []
+    for seller, buyer, interval_start, wh in trades:
+        clearing = clearings.get(interval_start)
+        if clearing is None:
+            clearing = clearings[interval_start] = ClearingResult.objects.create(
+                run=run, interval_start=interval_start, mechanism="pay_as_clear", tariff=tariff
+            )
+        orders = [
+            Order.objects.create(
+                member=m, interval_start=interval_start, side=side, wh=wh,
+                limit_price=Decimal("0.2"), status="matched", matched_wh=wh,
+            )
+            for m, side in ((seller, "offer"), (buyer, "bid"))
+        ]  # fmt: skip
+        made.append(
+            Trade.objects.create(
+                clearing=clearing, interval_start=interval_start, seller=seller, buyer=buyer,
+                seller_order=orders[0], buyer_order=orders[1], distance=0, wh_from_seller=wh,
+                wh_delivered=wh, loss_wh=0, price=Decimal("0.15"), fee_per_kwh=Decimal("0.01"),
+            )
+        )  # fmt: skip
+    return run, made

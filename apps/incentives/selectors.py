@@ -1,0 +1,137 @@
+"""Reads of the incentives app. Members only ever see their own certificates and rewards: the
+member selectors filter by the member, so another member's certificate is simply not found (404)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404
+
+from apps.core.exceptions import ApplicationError
+from apps.incentives import conf, energy
+from apps.incentives.carbon import CarbonResult, ClaimedCertificate, scope2
+from apps.incentives.models import Certificate, EmissionFactor, Reward
+
+
+def member_certificates(*, member, status: str | None = None) -> QuerySet[Certificate]:
+    qs = Certificate.objects.filter(owner=member).select_related("device")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.exclude(status=Certificate.Status.TRANSFERRED).order_by("-production_start", "pk")
+
+
+def member_certificate_get(*, member, certificate_id: int) -> Certificate:
+    cert = (
+        Certificate.objects.filter(owner=member, pk=certificate_id).select_related("device").first()
+    )
+    if cert is None:
+        raise Http404("No such certificate.")
+    return cert
+
+
+def member_certificate_totals(*, member) -> dict[str, int]:
+    totals = dict.fromkeys(Certificate.Status.values, 0)
+    for status, start, end in Certificate.objects.filter(owner=member).values_list(
+        "status", "range_start", "range_end"
+    ):
+        totals[status] += end - start
+    return totals
+
+
+def member_rewards(*, member) -> QuerySet[Reward]:
+    return Reward.objects.filter(member=member).select_related("rule")
+
+
+def member_reward_totals(*, member) -> dict[str, int]:
+    rows = (
+        Reward.objects.filter(member=member)
+        .values("kind")
+        .annotate(tokens=Sum("tokens"), basis_wh=Sum("basis_wh"), n=Count("id"))
+    )
+    return {r["kind"]: r for r in rows}
+
+
+def registry_certificates(
+    *, start: datetime, end: datetime, status: str | None = None
+) -> QuerySet[Certificate]:
+    """Every certificate holding (leaves and history) produced in [start, end) — staff/auditor."""
+    qs = Certificate.objects.filter(
+        production_start__gte=start, production_start__lt=end
+    ).select_related("owner", "device", "parent")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("production_start", "token_id", "range_start", "pk")
+
+
+# --- carbon ----------------------------------------------------------------------------------
+
+
+def emission_factor_resolver(
+    *, basis: str, start: datetime, end: datetime, zone: str | None = None
+) -> Callable[[datetime], Decimal]:
+    """A hour → g CO2e/kWh lookup for one zone and basis, checked to cover [start, end)."""
+    zone = zone or conf.market_zone()
+    factors = list(
+        EmissionFactor.objects.filter(market_zone=zone, basis=basis, valid_from__lt=end.date())
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=start.date()))
+        .order_by("valid_from")
+    )
+
+    def lookup(hour: datetime) -> Decimal:
+        day: date = hour.date()
+        for factor in reversed(factors):
+            if factor.valid_from <= day and (factor.valid_to is None or day < factor.valid_to):
+                return factor.g_co2e_per_kwh
+        raise ApplicationError(
+            f"No {basis.replace('_', ' ')} emission factor for {zone} on {day}. "
+            "Add one (staff admin → Emission factors) before reporting this period.",
+            {"zone": zone, "basis": basis, "day": str(day)},
+        )
+
+    return lookup
+
+
+@dataclass
+class MemberCarbon:
+    member_id: int
+    membership_number: str
+    result: CarbonResult
+
+
+def carbon_by_member(
+    *, start: datetime, end: datetime, member_ids: Iterable[int] | None = None
+) -> list[MemberCarbon]:
+    """Scope 2 (location- and market-based) per member over [start, end): three queries."""
+    from apps.accounts.models import Member
+
+    ids = list(member_ids) if member_ids is not None else None
+    consumption = energy.members_hourly_import(start, end, ids)
+    claimed_qs = Certificate.objects.filter(
+        status=Certificate.Status.CLAIMED, production_start__gte=start, production_start__lt=end
+    )
+    if ids is not None:
+        claimed_qs = claimed_qs.filter(owner_id__in=ids)
+    claimed: dict[int, list[ClaimedCertificate]] = defaultdict(list)
+    for pk, owner_id, hour, r0, r1, ef in claimed_qs.values_list(
+        "pk", "owner_id", "production_start", "range_start", "range_end", "emission_factor"
+    ):
+        claimed[owner_id].append(ClaimedCertificate(str(pk), hour, r1 - r0, ef))
+    location = emission_factor_resolver(basis=EmissionFactor.Basis.LOCATION, start=start, end=end)
+    residual = emission_factor_resolver(
+        basis=EmissionFactor.Basis.RESIDUAL_MIX, start=start, end=end
+    )
+    members = sorted(set(consumption) | set(claimed))
+    numbers = dict(Member.objects.filter(pk__in=members).values_list("pk", "membership_number"))
+    return [
+        MemberCarbon(
+            m,
+            numbers.get(m, str(m)),
+            scope2(consumption.get(m, {}), claimed.get(m, []), location, residual),
+        )
+        for m in members
+    ]

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from apps.incentives import views
+
+app_name = "incentives"
+
+urlpatterns = [
+    path("certificates/", views.certificates, name="certificates"),
+    path("certificates/<int:pk>/claim/", views.certificate_claim_view, name="certificate_claim"),
+    path("certificates/claim-month/", views.certificates_claim_month, name="claim_month"),
+    path("rewards/", views.rewards, name="rewards"),
+    path("registry/", views.registry, name="registry"),
+    path("registry/<int:pk>/cancel/", views.registry_cancel, name="registry_cancel"),
+]
