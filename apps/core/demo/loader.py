@@ -137,8 +137,25 @@ class LoadReport:
 # --- Base data --------------------------------------------------------------------------------
 
 
-def _ensure(model, key: str, wanted: dict[str, dict[str, Any]], created: dict[str, int]):
-    """Rows of `model` by natural key `key`; create the missing ones in one statement."""
+def _value(obj, name: str) -> Any:
+    field_ = obj._meta.get_field(name)
+    return getattr(obj, field_.attname)  # the id for a foreign key: no query
+
+
+def _value_of(value: Any) -> Any:
+    return value.pk if hasattr(value, "_meta") else value
+
+
+def _ensure(
+    model,
+    key: str,
+    wanted: dict[str, dict[str, Any]],
+    created: dict[str, int],
+    update: tuple[str, ...] = (),
+):
+    """Rows of `model` by natural key `key`: create the missing ones in one statement, and bring
+    the `update` fields of existing rows back to the demo's values (so a demo database from an
+    older version converges; a second run finds nothing to do)."""
     existing = {getattr(o, key): o for o in model.objects.filter(**{f"{key}__in": list(wanted)})}
     missing = [model(**{key: k, **values}) for k, values in wanted.items() if k not in existing]
     if missing:
@@ -146,7 +163,20 @@ def _ensure(model, key: str, wanted: dict[str, dict[str, Any]], created: dict[st
         existing.update(
             {getattr(o, key): o for o in model.objects.filter(**{f"{key}__in": list(wanted)})}
         )
-    created[model._meta.label_lower] = created.get(model._meta.label_lower, 0) + len(missing)
+    changed = []
+    for k, values in wanted.items():
+        obj = existing[k]
+        drift = [f for f in update if _value(obj, f) != _value_of(values[f])]
+        for f in drift:
+            setattr(obj, f, values[f])
+        if drift:
+            changed.append(obj)
+    if changed:
+        model.objects.bulk_update(changed, list(update))
+    label = model._meta.label_lower
+    created[label] = created.get(label, 0) + len(missing)
+    if changed:
+        created[f"{label} (updated)"] = created.get(f"{label} (updated)", 0) + len(changed)
     return existing
 
 
@@ -164,6 +194,7 @@ def _topology(c: Community, created: dict[str, int]):
             }
         },
         created,
+        update=("voltage_kv", "capacity_kva"),
     )
     substation = substations[s.name]
     feeders = _ensure(
@@ -171,6 +202,7 @@ def _topology(c: Community, created: dict[str, int]):
         "name",
         {f.name: {"substation": substation, "capacity_kw": f.capacity_kw} for f in c.feeders},
         created,
+        update=("substation", "capacity_kw"),
     )
     transformers = _ensure(
         Transformer,
@@ -185,6 +217,7 @@ def _topology(c: Community, created: dict[str, int]):
             for t in c.transformers
         },
         created,
+        update=("feeder", "capacity_kva", "vk_percent", "vkr_percent"),
     )
     return substation, [feeders[f.name] for f in c.feeders], transformers
 
@@ -293,6 +326,7 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
             for spec in c.households
         },
         created,
+        update=("legal_name", "kind", "street", "postal_code", "city"),
     )
     member_of = {spec.number: members[membership_number(spec.number)] for spec in c.households}
     _roles(users, [member_email(s, c.showcase_number) for s in c.households], created)
@@ -313,6 +347,7 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
             for spec in c.households
         },
         created,
+        update=("transformer", "bus_name", "contracted_power_w"),
     )
     cp_of = {spec.number: cps[f"DEMO-CP-{spec.number:03d}"] for spec in c.households}
     wanted_meters = {
@@ -323,7 +358,13 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
         for asset in spec.assets
     }
     wanted_meters[SHARED_PV_SERIAL] = _meter_values(c.shared_pv, "pv", None, None)
-    meters = _ensure(Meter, "serial", wanted_meters, created)
+    meters = _ensure(
+        Meter,
+        "serial",
+        wanted_meters,
+        created,
+        update=("asset_kind", "direction", "capacity_w", "public_key", "address"),
+    )
     if any(created.values()):
         audit_log_write(
             event="demo.cooperative_loaded",
@@ -423,7 +464,7 @@ def demo_cooperative_load(
     seed: int = DEMO_SEED,
     now: datetime | None = None,
     history_days: int = HISTORY_DAYS,
-    signed_days: int = SIGNED_DAYS,
+    signed_days: float = SIGNED_DAYS,
     run_hooks: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> LoadReport:

@@ -57,6 +57,7 @@ _KIND_STREAM = {"load": 1, "pv": 2, "battery": 3, "ev": 4, "heat_pump": 5}
 TRANSFORMER_AREAS = 4
 FEEDERS = 2
 SHARED_PV_KWP = 60.0
+PRODUCER_RATIO = 4.0
 CONTRACTED_POWER_W = 30_000  # a German 3 x 63 A house connection is contracted at ~30 kW
 _STREETS = (
     "Dorfstraße",
@@ -154,10 +155,11 @@ class HouseholdSpec:
 
     @property
     def member_kind(self) -> str:
-        """accounts.Member.Kind: consumer, prosumer, or producer (PV > 2x own consumption)."""
+        """accounts.Member.Kind: consumer (no PV), prosumer, or producer — a site generating at
+        least four times what it uses is run for its generation (a barn roof, a farm)."""
         if not self.has_pv:
             return "consumer"
-        if self.annual_pv_kwh >= 2 * self.annual_consumption_kwh:
+        if self.annual_pv_kwh >= PRODUCER_RATIO * self.annual_consumption_kwh:
             return "producer"
         return "prosumer"
 
@@ -530,6 +532,7 @@ def community(seed: int = DEMO_SEED) -> Community:
     house_numbers: dict[int, int] = defaultdict(int)
 
     households = []
+    business_shifts: set[tuple[str, int]] = set()
     for number, bus in enumerate(site_buses, start=1):
         loads = by_bus[bus]
         base = next(x for x in loads if x["profile"].startswith(("H0", "G")))
@@ -549,7 +552,11 @@ def community(seed: int = DEMO_SEED) -> Community:
             nominal = base["p_kw"] * _annual_sum(base["profile"]) * 0.25
             annual = float(nominal * rng.uniform(0.8, 1.2))
         shift = int(rng.integers(-3, 4)) * 15
-        noise = float(rng.uniform(0.15, 0.35) if is_household else rng.uniform(0.08, 0.15))
+        while not is_household and (base["profile"], shift) in business_shifts:
+            shift = int(rng.integers(-3, 4)) * 15  # two shops of a kind keep different hours
+        if not is_household:
+            business_shifts.add((base["profile"], shift))
+        noise = float(rng.uniform(0.15, 0.35) if is_household else rng.uniform(0.1, 0.2))
         ev = tuple(
             (x["profile"], x["p_kw"]) for x in loads if x["profile"].startswith(("HLS", "APLS"))
         )

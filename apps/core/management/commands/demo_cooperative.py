@@ -42,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--history-days", type=int, default=loader.HISTORY_DAYS)
         parser.add_argument(
             "--signed-days",
-            type=int,
+            type=float,
             default=loader.SIGNED_DAYS,
             help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
         )

@@ -1,0 +1,180 @@
+"""The demo cooperative in the real database: topology, members, meters, logins, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from allauth.mfa.models import Authenticator
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.db.models import Count, Sum
+from django.urls import reverse
+
+from apps.accounts.models import Member, User
+from apps.core.demo import loader
+from apps.core.demo.keys import demo_device_identity
+from apps.core.demo.profiles import meter_energy_wh
+from apps.core.management.commands.demo_cooperative import totp_code
+from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
+from apps.meters.models import Meter, Reading
+from apps.meters.signing import SignedFields, reading_digest, recover_address
+
+NOW = datetime(2026, 11, 20, 9, 7, tzinfo=UTC)  # history ends at 09:00, the last full interval
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def loaded():
+    return loader.demo_cooperative_load(now=NOW, history_days=1, signed_days=0.125, run_hooks=False)
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model._meta.label: model.objects.count()
+        for model in (
+            Substation, Feeder, Transformer, User, Member, ConnectionPoint, Meter, Reading,
+            Authenticator,
+        )
+    }  # fmt: skip
+
+
+def test_a_second_run_creates_nothing(loaded):
+    before = _counts()
+    again = loader.demo_cooperative_load(
+        now=NOW, history_days=1, signed_days=0.125, run_hooks=False
+    )
+    assert not any(again.created.values()), again.created
+    assert _counts() == before
+    assert before["accounts.Member"] == len(loaded.context.community.households)
+
+
+def test_every_member_has_a_connection_point_on_a_transformer_with_capacity(loaded):
+    members = Member.objects.annotate(cps=Count("connection_point"))
+    assert members.count() >= 100
+    assert set(members.values_list("cps", flat=True)) == {1}
+    assert Member.objects.filter(street="").count() == 0
+    assert set(Member.objects.values_list("kind", flat=True)) == {
+        "consumer",
+        "prosumer",
+        "producer",
+    }
+    assert Transformer.objects.count() >= 3
+    assert Transformer.objects.filter(capacity_kva__lte=0).count() == 0
+    assert Feeder.objects.filter(capacity_kw__lte=0).count() == 0
+    assert Substation.objects.get().capacity_kva > 0
+    used = set(ConnectionPoint.objects.values_list("transformer__name", flat=True))
+    assert used == set(Transformer.objects.values_list("name", flat=True))
+
+
+def test_meters_carry_the_demo_device_identity(loaded):
+    household = Meter.objects.filter(asset_kind=Meter.AssetKind.HOUSEHOLD)
+    assert household.count() == Member.objects.count()
+    pv_members = Meter.objects.filter(asset_kind=Meter.AssetKind.PV).values("member")
+    assert set(Member.objects.filter(pk__in=pv_members).values_list("kind", flat=True)) <= {
+        "prosumer",
+        "producer",
+    }
+    shared = Meter.objects.get(asset_kind=Meter.AssetKind.SHARED_PV)
+    assert shared.member is None and shared.direction == Meter.Direction.EXPORT
+    for meter in Meter.objects.all()[:20]:
+        assert (meter.public_key, meter.address) == demo_device_identity(meter.serial)
+
+
+def test_each_role_has_a_demo_login(loaded, client):
+    staff = User.objects.get(email=loader.STAFF_EMAIL)
+    auditor = User.objects.get(email=loader.AUDITOR_EMAIL)
+    member = User.objects.get(email=loader.SHOWCASE_EMAIL)
+    assert staff.is_staff and staff.is_superuser
+    assert staff.groups.filter(name="staff").exists()
+    assert auditor.groups.filter(name="auditor").exists() and not auditor.is_superuser
+    assert member.groups.filter(name="member").exists() and not member.is_staff
+    assert Group.objects.get(name="member").user_set.count() == Member.objects.count()
+    for user in (staff, auditor, member):
+        assert user.check_password(loader.DEMO_PASSWORD)
+    assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists()
+    showcase = member.member
+    assert {m.asset_kind for m in showcase.meters.all()} >= {"household", "pv", "battery"}
+    assert showcase.kind == Member.Kind.PROSUMER
+    # The member logs in through the real login page with the printed password.
+    response = client.post(
+        reverse("account_login"),
+        {"login": loader.SHOWCASE_EMAIL, "password": loader.DEMO_PASSWORD},
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("account_login")).wsgi_request.user == member
+
+
+def test_printed_totp_code_is_accepted_by_allauth(loaded):
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    staff = User.objects.get(email=loader.STAFF_EMAIL)
+    authenticator = Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP)
+    assert TOTP(authenticator).validate_code(totp_code(loader.DEMO_TOTP_SECRET))
+    assert not TOTP(authenticator).validate_code("000000" if totp_code(
+        loader.DEMO_TOTP_SECRET) != "000000" else "111111")  # fmt: skip
+
+
+def test_history_covers_every_meter_up_to_the_last_complete_interval(loaded):
+    end = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    per_meter = Reading.objects.values("meter").annotate(n=Count("*"))
+    assert {row["n"] for row in per_meter} == {96}
+    assert per_meter.count() == Meter.objects.count()
+    assert Reading.objects.filter(interval_start__gte=end).count() == 0
+    # The stored energy is the profile's energy, meter by meter.
+    spec = loaded.context.community.household(loaded.context.community.showcase_number)
+    for meter in Meter.objects.filter(member__user__email=loader.SHOWCASE_EMAIL):
+        kind = {"household": "load"}.get(meter.asset_kind, meter.asset_kind)
+        imports, exports = meter_energy_wh(spec, kind, end - timedelta(days=1), end)
+        stored = Reading.objects.filter(meter=meter).aggregate(
+            i=Sum("import_wh"), e=Sum("export_wh")
+        )
+        assert (stored["i"], stored["e"]) == (int(imports.sum()), int(exports.sum()))
+
+
+def test_recent_readings_are_device_signed(loaded):
+    meter = Meter.objects.get(serial=f"DEMO-{loaded.context.community.showcase_number:03d}-PV")
+    reading = Reading.objects.filter(meter=meter).order_by("-interval_start").first()
+    fields = SignedFields(
+        meter.serial,
+        reading.seq,
+        int(reading.interval_start.timestamp()),
+        reading.interval_seconds,
+        reading.import_wh,
+        reading.export_wh,
+        reading.register_import_wh,
+        reading.register_export_wh,
+        reading.status,
+    )
+    assert recover_address(reading_digest(fields), bytes(reading.signature)) == meter.address
+
+
+def test_a_later_run_tops_the_history_up(loaded):
+    later = NOW + timedelta(hours=2)
+    again = loader.demo_cooperative_load(
+        now=later, history_days=1, signed_days=0.125, run_hooks=False
+    )
+    assert again.readings == 8 * Meter.objects.count()
+    assert {k for k, v in again.created.items() if v} == {"meters.reading"}
+
+
+def test_command_runs_the_app_hooks_and_is_idempotent():
+    out = StringIO()
+    call_command("demo_cooperative", "--history-days", "1", "--signed-days", "0", stdout=out)
+    assert "118 members" in out.getvalue()
+    before = _counts()
+    out = StringIO()
+    call_command("demo_cooperative", "--history-days", "1", "--signed-days", "0", stdout=out)
+    assert "created nothing" in out.getvalue()
+    assert _counts() == before
+
+
+def test_print_logins_names_every_role():
+    out = StringIO()
+    call_command("demo_cooperative", "--print-logins", stdout=out)
+    text = out.getvalue()
+    for email in (loader.STAFF_EMAIL, loader.AUDITOR_EMAIL, loader.SHOWCASE_EMAIL):
+        assert email in text
+    assert loader.DEMO_PASSWORD in text and "--totp" in text
