@@ -18,4 +18,21 @@ app.autodiscover_tasks()
 # Beat schedule: one entry per periodic job. Each app adds its entries in BEAT_SCHEDULE below
 # (keep them here so the whole schedule is visible in one place).
 BEAT_SCHEDULE: dict[str, dict] = {}
+# chain: the outbox sweep recovers in-flight transactions and confirms mined ones; anchoring runs
+# each minute over the recent closed intervals (idempotent); the indexer follows contract events.
+BEAT_SCHEDULE["chain-outbox-sweep"] = {
+    "task": "apps.chain.tasks.chain_outbox_sweep_task",
+    "schedule": 5.0,
+    "options": {"queue": "chain", "expires": 5},
+}
+BEAT_SCHEDULE["chain-meter-anchor"] = {
+    "task": "apps.chain.tasks.meter_anchor_recent_task",
+    "schedule": 60.0,
+    "options": {"queue": "chain", "expires": 60},
+}
+BEAT_SCHEDULE["chain-events-index"] = {
+    "task": "apps.chain.tasks.chain_events_index_task",
+    "schedule": 15.0,
+    "options": {"queue": "chain", "expires": 15},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE

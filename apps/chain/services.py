@@ -107,3 +107,51 @@ def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
     return ChainIntent.objects.filter(
         idempotency_key=idempotency_key, status=ChainIntent.Status.CONFIRMED
     ).exists()
+
+
+@transaction.atomic
+def chain_contracts_deploy(*, force: bool = False, actor: Any = None) -> dict[str, str]:
+    """Deploy (or keep) the contracts on the configured network; returns {name: address}.
+
+    Idempotent: when every contract is recorded for this network and has code on chain, nothing is
+    sent. `force` redeploys all of them (e.g. after the contracts changed).
+    """
+    from apps.chain import client
+    from apps.chain.deploy import deploy_all
+    from apps.chain.models import ContractDeployment
+
+    client.check_chain_id()
+    cfg = client.network_config()
+    w3 = client.web3()
+    rows = {r.name: r for r in ContractDeployment.objects.filter(network=cfg.name)}
+    complete = set(rows) >= set(client.CONTRACT_NAMES) and all(
+        len(w3.eth.get_code(rows[n].address)) > 0 for n in client.CONTRACT_NAMES
+    )
+    if complete and not force:
+        return {n: rows[n].address for n in client.CONTRACT_NAMES}
+    operator = client.operator_account()
+    signers, threshold = client.multisig_signers()
+    deployed = deploy_all(
+        w3, operator, operator=operator.address, signers=signers, threshold=threshold
+    )
+    for d in deployed.values():
+        ContractDeployment.objects.update_or_create(
+            network=cfg.name,
+            name=d.name,
+            defaults={
+                "chain_id": cfg.chain_id,
+                "address": d.address,
+                "tx_hash": d.tx_hash,
+                "block_number": d.block_number,
+                "bytecode_sha256": d.bytecode_sha256,
+            },
+        )
+    addresses = {n: deployed[n].address for n in client.CONTRACT_NAMES}
+    audit_log_write(
+        event="chain.contracts_deployed",
+        actor=actor,
+        target_type="chain.contractdeployment",
+        target_id=cfg.name,
+        details={"addresses": addresses, "signers": signers, "threshold": threshold},
+    )
+    return addresses

@@ -23,3 +23,19 @@ def chain_intent_process_task(intent_id: int) -> dict[str, int]:
 def chain_outbox_sweep_task() -> dict[str, int]:
     """Periodic: recover in-flight rows, send due rows, confirm mined ones."""
     return chain_outbox_sweep()
+
+
+@shared_task(name="apps.chain.tasks.meter_anchor_recent_task", acks_late=True)
+def meter_anchor_recent_task() -> list[int]:
+    """Periodic: anchor the Merkle roots of recent closed intervals' validated readings."""
+    from apps.chain.anchoring import meter_anchor_recent
+
+    return meter_anchor_recent()
+
+
+@shared_task(name="apps.chain.tasks.chain_events_index_task", acks_late=True)
+def chain_events_index_task() -> int:
+    """Periodic: index new contract events (persisted block cursor; idempotent re-scan)."""
+    from apps.chain.indexer import chain_events_index
+
+    return chain_events_index()

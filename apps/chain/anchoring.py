@@ -1,0 +1,267 @@
+"""Meter-data anchoring and per-reading verification.
+
+Anchoring: the Merkle tree of one interval's current validated, device-signed readings (in meter
+id order; leaf = ``merkle.reading_leaf(reading_digest(fields))``) is anchored through
+MeterOracle.anchorBatch via the outbox. Each anchor is a full snapshot of the interval; when late
+or corrected readings change the interval, the next run anchors a new version. The leaves are kept
+(MeterAnchor.leaves) so any reading's proof can be rebuilt.
+
+Verification (``reading_verify``) recomputes the leaf from the reading as stored *now* and compares
+it with what was anchored; with the chain reachable it also asks MeterOracle.verifyReading (device
+signature + Merkle proof against the on-chain root).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.chain import merkle
+from apps.chain.models import AnchoredReading, ChainIntent, MeterAnchor
+from apps.chain.services import chain_intent_submit
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+
+OK = "OK"
+TAMPERED = "TAMPERED"
+NOT_ANCHORED = "NOT_ANCHORED"
+
+
+def _unix(dt: datetime) -> int:
+    return int(dt.astimezone(UTC).timestamp())
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+@transaction.atomic
+def meter_interval_anchor(
+    *, interval_start: datetime, interval_seconds: int = 900, actor: Any = None
+) -> MeterAnchor | None:
+    """Anchor one interval's validated readings; None when there is nothing (new) to anchor.
+
+    Idempotent: if the latest anchor of the interval already holds exactly the current leaves,
+    nothing happens; otherwise a new version is anchored.
+    """
+    from apps.meters.selectors import interval_readings_for_anchoring
+
+    if interval_start.tzinfo is None:
+        raise ApplicationError("interval_start must be timezone-aware (UTC).")
+    key = zlib.crc32(f"meter-anchor:{_unix(interval_start)}".encode()) - 2**31
+    with connection.cursor() as cursor:  # one anchoring run per interval at a time
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    readings = interval_readings_for_anchoring(interval_start=interval_start)
+    if not readings:
+        return None
+    leaves = [merkle.reading_leaf(r.digest) for r in readings]
+    latest = MeterAnchor.objects.filter(interval_start=interval_start).order_by("-version").first()
+    if latest is not None and bytes(latest.leaves) == b"".join(leaves):
+        return None
+    version = latest.version + 1 if latest else 1
+    tree = merkle.build(leaves)
+    start = _unix(interval_start)
+    intent = chain_intent_submit(
+        intent="meter_anchor",
+        payload={
+            "interval_start": start,
+            "version": version,
+            "root": _hex(tree.root),
+            "leaf_count": len(leaves),
+        },
+        idempotency_key=f"meter_anchor:{start}:v{version}",
+        actor=actor,
+    )
+    anchor = MeterAnchor.objects.create(
+        interval_start=interval_start,
+        interval_seconds=interval_seconds,
+        version=version,
+        root=_hex(tree.root),
+        leaf_count=len(leaves),
+        leaves=b"".join(leaves),
+        intent=intent,
+    )
+    AnchoredReading.objects.bulk_create(
+        [
+            AnchoredReading(
+                anchor=anchor,
+                meter_id=r.meter_id,
+                interval_start=interval_start,
+                index=i,
+                leaf=_hex(leaf),
+            )
+            for i, (r, leaf) in enumerate(zip(readings, leaves, strict=True))
+        ],
+        batch_size=2000,
+    )
+    audit_log_write(
+        event="chain.meter_interval_anchored",
+        actor=actor,
+        target=anchor,
+        details={"interval_start": interval_start.isoformat(), "version": version,
+                 "root": anchor.root, "leaves": len(leaves), "intent": intent.pk},
+    )  # fmt: skip
+    return anchor
+
+
+def meter_anchor_due_intervals(
+    *, now: datetime, interval_seconds: int = 900, lookback: int = 8, grace_seconds: int = 300
+) -> list[datetime]:
+    """Interval starts to (re)anchor now: the last `lookback` closed intervals, each at least
+    `grace_seconds` after its end so late messages of a normal ingest delay are in."""
+    step = timedelta(seconds=interval_seconds)
+    epoch = int(now.timestamp()) - grace_seconds
+    last_closed_end = datetime.fromtimestamp(epoch - epoch % interval_seconds, tz=UTC)
+    return [last_closed_end - step * (i + 1) for i in range(lookback)]
+
+
+def meter_anchor_recent(*, now: datetime | None = None) -> list[int]:
+    """Periodic job: anchor every recent closed interval that has new validated readings."""
+    now = now or timezone.now()
+    made = []
+    for start in sorted(meter_anchor_due_intervals(now=now)):
+        anchor = meter_interval_anchor(interval_start=start)
+        if anchor is not None:
+            made.append(anchor.pk)
+    return made
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadingVerification:
+    meter: str
+    interval_start: str
+    verdict: str
+    stored: dict[str, Any] | None = None
+    leaf: str | None = None
+    anchored_leaf: str | None = None
+    proof: list[str] = field(default_factory=list)
+    anchored_root: str | None = None
+    onchain_root: str | None = None
+    anchor_version: int | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    intent_status: str | None = None
+    signature_valid_onchain: bool | None = None
+    included_onchain: bool | None = None
+    reasons: list[str] = field(default_factory=list)
+    chain_note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool = True) -> Any:
+    """Verify one stored reading against what was anchored (and the chain when reachable)."""
+    from apps.meters.models import Meter
+    from apps.meters.selectors import interval_readings_for_anchoring
+
+    meter = Meter.objects.filter(serial=serial).first()
+    if meter is None:
+        raise ApplicationError(f"Unknown meter {serial!r}.", {"meter": serial})
+    result = ReadingVerification(
+        meter=serial, interval_start=interval_start.astimezone(UTC).isoformat(), verdict=""
+    )
+    current = next(
+        (
+            r
+            for r in interval_readings_for_anchoring(interval_start=interval_start)
+            if r.meter_id == meter.pk
+        ),
+        None,
+    )
+    if current is not None:
+        result.stored = {
+            "seq": current.seq,
+            "interval_seconds": current.interval_seconds,
+            "import_wh": current.import_wh,
+            "export_wh": current.export_wh,
+            "register_import_wh": current.register_import_wh,
+            "register_export_wh": current.register_export_wh,
+            "status": current.status,
+            "version": current.version,
+            "signature": _hex(current.signature),
+        }
+        result.leaf = _hex(merkle.reading_leaf(current.digest))
+    entry = (
+        AnchoredReading.objects.filter(meter=meter, interval_start=interval_start)
+        .select_related("anchor", "anchor__intent")
+        .order_by("-anchor__version")
+        .first()
+    )
+    if entry is None:
+        result.verdict = NOT_ANCHORED
+        result.reasons.append("no anchor contains this reading")
+        return result
+    anchor = entry.anchor
+    intent = anchor.intent
+    result.anchored_leaf = entry.leaf
+    result.anchored_root = anchor.root
+    result.anchor_version = anchor.version
+    result.tx_hash = intent.tx_hash or None
+    result.block_number = intent.block_number
+    result.intent_status = intent.status
+    raw = bytes(anchor.leaves)
+    leaves = [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    tree = merkle.build(leaves)
+    proof = tree.proof(entry.index)
+    result.proof = [_hex(p) for p in proof]
+    if _hex(tree.root) != anchor.root or _hex(leaves[entry.index]) != entry.leaf:
+        result.reasons.append("the stored anchor record does not match its own leaves")
+    if current is None:
+        result.reasons.append("the anchored reading is no longer stored as a validated reading")
+    elif result.leaf != entry.leaf:
+        result.reasons.append("the stored reading differs from the anchored one")
+    if check_chain and intent.status in (ChainIntent.Status.MINED, ChainIntent.Status.CONFIRMED):
+        _check_on_chain(result, anchor, current, proof)
+    if result.reasons:
+        result.verdict = TAMPERED
+    elif intent.status not in (ChainIntent.Status.MINED, ChainIntent.Status.CONFIRMED):
+        result.verdict = NOT_ANCHORED
+        result.reasons.append(f"the anchoring transaction is {intent.status}, not on chain yet")
+    else:
+        result.verdict = OK
+    return result
+
+
+def _check_on_chain(result: ReadingVerification, anchor: MeterAnchor, current: Any, proof) -> None:
+    from apps.chain import client
+
+    try:
+        oracle = client.contract("MeterOracle")
+        start = _unix(anchor.interval_start)
+        batch = oracle.functions.batchId(start, anchor.version).call()
+        result.onchain_root = _hex(oracle.functions.anchors(batch).call()[0])
+        if current is not None:
+            f = current.fields
+            reading = (
+                f.serial,
+                f.seq,
+                f.interval_start,
+                f.interval_seconds,
+                f.import_wh,
+                f.export_wh,
+                f.register_import_wh,
+                f.register_export_wh,
+                f.status,
+            )
+            sig_ok, included = oracle.functions.verifyReading(
+                start, anchor.version, reading, current.signature, proof
+            ).call()
+            result.signature_valid_onchain = bool(sig_ok)
+            result.included_onchain = bool(included)
+    except Exception as exc:  # noqa: BLE001 - report, don't fail: the local check still stands
+        result.onchain_root = None
+        result.chain_note = f"chain not checked: {exc.__class__.__name__}: {exc}"[:300]
+        return
+    if result.onchain_root != anchor.root:
+        result.reasons.append("the on-chain root differs from the recorded anchor")
+    if result.included_onchain is False:
+        result.reasons.append("MeterOracle.verifyReading: not included in the anchored root")
