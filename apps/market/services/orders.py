@@ -290,7 +290,7 @@ def orders_generate(
             auto_trade=True,
             member__status=Member.Status.ACTIVE,
             member__connection_point__isnull=False,
-        ).select_related("member")
+        ).select_related("member__connection_point")
     )
     if not prefs:
         return 0
@@ -310,7 +310,7 @@ def orders_generate(
             "pk", flat=True
         )
     )
-    created = 0
+    new: list[Order] = []
     for pref in prefs:
         net = forecast.get(pref.member_id)
         if net is None or net == 0 or pref.member_id in manual:
@@ -321,20 +321,42 @@ def orders_generate(
             side = Order.Side.OFFER
             wh = (-net) * (100 - pref.battery_reserve_percent) // 100
             price, green = pref.min_sell_price, pref.member_id in green_members
+        # Preferences were validated against the tariff when saved; a newer tariff may have
+        # moved the bounds, so clamp rather than reject.
         price = min(max(price, tariff.feed_in_price), tariff.retail_price)
         wh = min(wh, _max_order_wh(pref.member))
         if wh <= 0:
             continue
-        order_place(
-            member=pref.member,
-            actor="market.orders_generate",
-            interval_start=interval_start,
-            side=side,
-            wh=wh,
-            limit_price=price,
-            green=green,
-            origin=Order.Origin.AUTO,
-            now=now,
+        new.append(
+            Order(
+                member_id=pref.member_id,
+                interval_start=interval_start,
+                side=side,
+                wh=wh,
+                limit_price=price,
+                green=green,
+                origin=Order.Origin.AUTO,
+            )
         )
-        created += 1
-    return created
+    # Replace the members' open automatic orders for the interval (a re-run is harmless).
+    Order.objects.filter(
+        member_id__in=[o.member_id for o in new],
+        interval_start=interval_start,
+        origin=Order.Origin.AUTO,
+        status=Order.Status.OPEN,
+    ).update(status=Order.Status.CANCELLED)
+    Order.objects.bulk_create(new)
+    if new:
+        audit_log_write(
+            event="market.orders_generated",
+            actor="market.orders_generate",
+            target_type="market.order",
+            target_id=interval_start.isoformat(),
+            details={
+                "interval_start": interval_start.isoformat(),
+                "orders": len(new),
+                "bid_wh": sum(o.wh for o in new if o.side == Order.Side.BID),
+                "offer_wh": sum(o.wh for o in new if o.side == Order.Side.OFFER),
+            },
+        )
+    return len(new)

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
@@ -241,7 +242,8 @@ def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, ac
     check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.SETTLED)
     run.status = SettlementRun.Status.SETTLED
     run.settled_at = now
-    run.corrections_checked_at = now
+    # Watermark on the ingest clock: corrections ingested after this re-settle the run.
+    run.corrections_checked_at = timezone.now()
     run.save()
     audit_log_write(
         event="market.run_settled",
@@ -451,11 +453,14 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Any, now: datetime | Non
 
 @transaction.atomic
 def settlement_run_resettle(
-    *, run: SettlementRun, reason: str, actor: Any = None, now: datetime | None = None
+    *,
+    run: SettlementRun,
+    reason: str,
+    actor: Any = None,
+    checked_until: datetime | None = None,
 ) -> list[SettlementLine]:
     """Re-settle a settled run from the current readings. Differences become adjustment lines
     (statement = none: they go on the member's next statement); no line is ever rewritten."""
-    now = now or timezone.now()
     run = SettlementRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED):
         raise ApplicationError("Only settled runs can be re-settled.", {"run": run.pk})
@@ -497,8 +502,9 @@ def settlement_run_resettle(
                 )
             )
     SettlementLine.objects.bulk_create(created)
-    run.corrections_checked_at = now
-    run.save(update_fields=["corrections_checked_at"])
+    if checked_until is not None:
+        run.corrections_checked_at = checked_until
+        run.save(update_fields=["corrections_checked_at"])
     if created:
         audit_log_write(
             event="market.run_resettled",
@@ -522,15 +528,15 @@ def settlement_corrections_scan(*, now: datetime | None = None) -> int:
     ).order_by("period_start")
     for run in runs:
         since = run.corrections_checked_at or run.settled_at
-        changed = Reading.objects.filter(
+        latest = Reading.objects.filter(
             is_current=True,
             version__gt=1,
             interval_start__gte=run.period_start,
             interval_start__lt=run.period_end,
             ingested_at__gt=since,
-        ).exists()
-        if changed:
-            settlement_run_resettle(run=run, reason="corrected meter data", now=now)
+        ).aggregate(latest=Max("ingested_at"))["latest"]
+        if latest is not None:
+            settlement_run_resettle(run=run, reason="corrected meter data", checked_until=latest)
             done += 1
     return done
 
