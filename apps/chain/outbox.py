@@ -302,7 +302,7 @@ class Outbox:
         try:
             self.w3.eth.call(
                 {"from": self.sender, "to": row.contract_address, "data": self._call(row)[1]},
-                row.block_number - 1,
+                row.block_number,  # replayed on the state after that block
             )
         except ContractLogicError as exc:
             return client.decode_revert(exc.data)
