@@ -52,6 +52,10 @@ class Meter(models.Model):
     config_version = models.PositiveIntegerField(default=1)
     last_seen = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(default=-1)
+    last_interval_start = models.DateTimeField(null=True, blank=True)
+    typical_wh = models.PositiveIntegerField(
+        null=True, blank=True, help_text="p95 of recent interval values (VEE high/low, spikes)."
+    )
 
     class Meta:
         ordering = ["serial"]

@@ -205,3 +205,14 @@ def _hours_between(start: datetime, end: datetime) -> list[datetime]:
         hours.append(hour)
         hour += timedelta(hours=1)
     return hours
+
+
+def meter_status_record(*, serial: str, doc: dict) -> bool:
+    """A device status message: update last seen and the reported firmware/config version."""
+    if not isinstance(doc, dict):
+        return False
+    updates: dict = {"last_seen": timezone.now()}
+    firmware = doc.get("firmware")
+    if isinstance(firmware, str) and firmware:
+        updates["firmware_version"] = firmware[:40]
+    return Meter.objects.filter(serial=serial).update(**updates) == 1

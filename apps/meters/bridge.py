@@ -1,0 +1,178 @@
+"""The MQTT → PostgreSQL bridge (run by `python manage.py mqtt_bridge`).
+
+Design (see docs/meters.md): paho's network loop runs in its own thread and only queues
+messages. The main thread takes up to `batch_size` messages or whatever arrived within
+`batch_ms`, stores them exactly as received in ONE transaction (COPY into the partitioned raw
+table), and only after the commit sends the PUBACKs (paho manual acks). Then it hands the batch
+id to the ingest workers (Celery queue "ingest") — or, with `ingest="inline"`, processes it
+itself. A crash between commit and ack makes the broker re-deliver: the raw store gets the
+message twice and ingest treats the second as a duplicate. A crash between commit and enqueue
+leaves a pending batch that the `ingest_sweep` beat task re-enqueues.
+
+Persistent MQTT v5 session (clean_start=False, session expiry), QoS 1 and a shared subscription,
+so several bridges share the load and nothing is lost while one is down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db import close_old_connections
+
+from apps.meters import mqtt_client
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BridgeStats:
+    received: int = 0
+    stored: int = 0
+    batches: int = 0
+    status_updates: int = 0
+    errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Bridge:
+    def __init__(
+        self,
+        *,
+        broker: mqtt_client.Broker,
+        prefix: str,
+        group: str,
+        client_id: str,
+        batch_size: int = 2000,
+        batch_ms: int = 200,
+        ingest: str = "celery",
+    ) -> None:
+        self.broker = broker
+        self.prefix = prefix
+        self.group = group
+        self.client_id = client_id
+        self.batch_size = batch_size
+        self.batch_s = batch_ms / 1000
+        self.ingest = ingest
+        self.queue: queue.Queue = queue.Queue()
+        self.stats = BridgeStats()
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.client = mqtt_client.make_client(client_id, manual_ack=True, persistent=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.subscribed = threading.Event()
+
+    # paho thread ----------------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            logger.warning("bridge %s: connect refused: %s", self.client_id, reason_code)
+            return
+        for topic in mqtt_client.shared_subscriptions(self.prefix, self.group):
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+        logger.info(
+            "bridge %s connected (session present: %s)", self.client_id, flags.session_present
+        )
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        self.subscribed.set()
+        print(f"bridge {self.client_id} subscribed", flush=True)  # noqa: T201 - readiness line
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+        logger.warning("bridge %s disconnected: %s", self.client_id, reason_code)
+
+    def _on_message(self, client, userdata, message):
+        self.queue.put((message.topic, message.payload, message.mid, message.qos))
+
+    # main thread ----------------------------------------------------------------------------
+    def start(self) -> None:
+        mqtt_client.connect_client(self.client, self.broker, persistent=True)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self) -> None:
+        self.start()
+        try:
+            while not self.stop_event.is_set():
+                batch = self._collect()
+                if batch:
+                    self._handle(batch)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+
+    def _collect(self) -> list:
+        try:
+            first = self.queue.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.batch_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list) -> None:
+        from apps.meters.ingest import raw_batch_store, reading_batch_ingest
+        from apps.meters.services import meter_status_record
+        from apps.meters.tasks import ingest_batch
+
+        self.stats.received += len(batch)
+        readings = [(t, p) for t, p, _, _ in batch if t.endswith("/readings")]
+        statuses = [(t, p) for t, p, _, _ in batch if t.endswith("/status")]
+        while True:
+            try:
+                close_old_connections()
+                batch_id = (
+                    raw_batch_store(messages=readings, bridge=self.client_id) if readings else None
+                )
+                for topic, payload in statuses:
+                    try:
+                        meter_status_record(serial=topic.split("/")[-2], doc=json.loads(payload))
+                        self.stats.status_updates += 1
+                    except Exception:  # noqa: BLE001 - a bad status message never stops the bridge
+                        logger.warning("bad status message on %s", topic)
+                break
+            except Exception:  # noqa: BLE001 - database down: keep the messages, retry (no ack)
+                self.stats.errors += 1
+                logger.exception("bridge %s: storing a batch failed; retrying", self.client_id)
+                from django.db import connection
+
+                connection.close()
+                time.sleep(1)
+                if self.stop_event.is_set():
+                    return
+        # Durably stored: now acknowledge to the broker.
+        for _, _, mid, qos in batch:
+            if qos > 0:
+                self.client.ack(mid, qos)
+        self.stats.stored += len(readings)
+        self.stats.batches += 1
+        if batch_id is None:
+            return
+        if self.ingest == "inline":
+            try:
+                reading_batch_ingest(batch_id=batch_id)
+            except Exception:  # noqa: BLE001 - the sweeper retries pending batches
+                logger.exception("inline ingest of batch %s failed", batch_id)
+        else:
+            try:
+                ingest_batch.delay(batch_id)
+            except Exception:  # noqa: BLE001 - the sweeper re-enqueues pending batches
+                logger.exception("enqueueing batch %s failed", batch_id)

@@ -1,0 +1,597 @@
+"""The ingest pipeline service: raw batches in, validated readings / conflicts / quarantine out.
+
+1. `raw_batch_store` — a bridge (or the HTTP gateway) stores a batch of messages exactly as
+   received in one transaction (COPY); only after it commits does the bridge ack the broker.
+2. `reading_batch_ingest` — a Celery worker parses, verifies the device signatures (coincurve),
+   runs VEE (`apps.meters.vee`) and writes validated rows, conflicts and quarantine in one
+   transaction per batch. Idempotent: the batch row is locked and marked processed; readings are
+   keyed by (meter, interval) so a re-delivered message is a duplicate, never a second row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.state import check_transition
+from apps.meters import vee
+from apps.meters.models import (
+    Conflict,
+    Meter,
+    Quarantine,
+    QuarantineReason,
+    RawBatch,
+    Source,
+)
+from apps.meters.partitions import partitions_ensure
+from apps.meters.rollups import rollups_mark_dirty
+from apps.meters.signing import (
+    MAX_UINT32,
+    MAX_UINT64,
+    SignedFields,
+    address_from_public_key,
+    reading_digest,
+    recover_address,
+)
+
+logger = logging.getLogger(__name__)
+
+INT_FIELDS = ("seq", "import_wh", "export_wh")
+OPTIONAL_INT_FIELDS = ("register_import_wh", "register_export_wh", "status")
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+
+@dataclass(slots=True)
+class Parsed:
+    serial: str
+    seq: int
+    interval_start: int
+    interval_seconds: int
+    import_wh: int
+    export_wh: int
+    register_import_wh: int
+    register_export_wh: int
+    status: int
+    signature: bytes
+    raw_message_id: int | None
+    topic: str
+    item: dict
+
+    @property
+    def fields(self) -> SignedFields:
+        return SignedFields(
+            self.serial,
+            self.seq,
+            self.interval_start,
+            self.interval_seconds,
+            self.import_wh,
+            self.export_wh,
+            self.register_import_wh,
+            self.register_export_wh,
+            self.status,
+        )
+
+
+@dataclass(slots=True)
+class IngestResult:
+    batch_id: int | None = None
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    replaced_estimates: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    meters: set[int] = field(default_factory=set)
+    already_processed: bool = False
+
+
+# --- message format v1 -----------------------------------------------------------------------
+
+
+def _parse_start(value) -> int:
+    if isinstance(value, bool):
+        raise Rejected(QuarantineReason.WRONG_TYPE, "start: boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise Rejected(QuarantineReason.WRONG_TYPE, f"start: {exc}") from exc
+        if moment.tzinfo is None:
+            raise Rejected(QuarantineReason.WRONG_TYPE, "start: no time zone")
+        return int(moment.timestamp())
+    raise Rejected(QuarantineReason.WRONG_TYPE, "start: expected ISO 8601 UTC or Unix seconds")
+
+
+def _int(item: dict, name: str, default: int | None = None, limit: int = MAX_UINT64) -> int:
+    value = item.get(name, default)
+    if value is None:
+        raise Rejected(QuarantineReason.MALFORMED, f"missing field {name!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejected(QuarantineReason.WRONG_TYPE, f"{name}: expected an integer")
+    if value < 0:
+        raise Rejected(QuarantineReason.NEGATIVE, f"{name}: negative")
+    if value > limit:
+        raise Rejected(QuarantineReason.OUT_OF_RANGE, f"{name}: above {limit}")
+    return value
+
+
+def parse_item(item, *, topic: str, raw_message_id: int | None) -> Parsed:
+    if not isinstance(item, dict):
+        raise Rejected(QuarantineReason.MALFORMED, "a reading must be a JSON object")
+    serial = item.get("serial")
+    if not isinstance(serial, str) or not 0 < len(serial) <= 40:
+        raise Rejected(QuarantineReason.WRONG_TYPE, "serial: expected a string of 1-40 chars")
+    signature = item.get("sig")
+    if signature in (None, ""):
+        raise Rejected(QuarantineReason.MISSING_SIGNATURE, "no signature")
+    if not isinstance(signature, str):
+        raise Rejected(QuarantineReason.WRONG_TYPE, "sig: expected a hex string")
+    try:
+        sig = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise Rejected(QuarantineReason.BAD_SIGNATURE, "sig: not hex") from exc
+    if len(sig) != 65:
+        raise Rejected(QuarantineReason.BAD_SIGNATURE, "sig: expected 65 bytes")
+    if "start" not in item:
+        raise Rejected(QuarantineReason.MALFORMED, "missing field 'start'")
+    return Parsed(
+        serial=serial,
+        seq=_int(item, "seq"),
+        interval_start=_parse_start(item["start"]),
+        interval_seconds=_int(item, "interval", 900, MAX_UINT32),
+        import_wh=_int(item, "import_wh"),
+        export_wh=_int(item, "export_wh"),
+        register_import_wh=_int(item, "register_import_wh", 0),
+        register_export_wh=_int(item, "register_export_wh", 0),
+        status=_int(item, "status", 0, MAX_UINT32),
+        signature=sig,
+        raw_message_id=raw_message_id,
+        topic=topic,
+        item=item,
+    )
+
+
+def parse_message(
+    payload: bytes, *, topic: str, raw_message_id: int | None
+) -> tuple[list[Parsed], list[tuple[str, str, bytes, str]]]:
+    """Parse one message (a reading or a gateway batch `{"readings": [...]}`).
+
+    Returns (readings, rejects) where a reject is (reason, detail, offending bytes, serial).
+    """
+    if len(payload) > settings.MQTT_MAX_MESSAGE_BYTES:
+        return [], [(QuarantineReason.OVERSIZED, f"{len(payload)} bytes", payload[:4096], "")]
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [], [(QuarantineReason.MALFORMED, f"invalid JSON: {exc}"[:500], payload, "")]
+    if isinstance(doc, dict) and "readings" in doc:
+        items = doc["readings"]
+        if not isinstance(items, list):
+            return [], [(QuarantineReason.MALFORMED, "readings: expected a list", payload, "")]
+    else:
+        items = [doc]
+    readings, rejects = [], []
+    for item in items:
+        try:
+            readings.append(parse_item(item, topic=topic, raw_message_id=raw_message_id))
+        except Rejected as exc:
+            serial = item.get("serial", "") if isinstance(item, dict) else ""
+            body = json.dumps(item).encode() if len(items) > 1 else payload
+            rejects.append((exc.reason, exc.detail, body, str(serial)[:64]))
+    return readings, rejects
+
+
+# --- stage 1: store raw ------------------------------------------------------------------------
+
+
+def raw_batch_store(
+    *, messages: Sequence[tuple[str, bytes]], source: str = Source.MQTT, bridge: str = ""
+) -> int:
+    """Store messages exactly as received in one transaction (COPY); return the batch id."""
+    now = timezone.now()
+    with transaction.atomic():
+        partitions_ensure(start=now, end=now, tables=["meters_rawmessage"])
+        batch = RawBatch.objects.create(
+            received_at=now, source=source, bridge=bridge[:100], message_count=len(messages)
+        )
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                "COPY meters_rawmessage (received_at, batch_id, topic, payload) FROM STDIN"
+            ) as copy,
+        ):
+            for topic, payload in messages:
+                copy.write_row((now, batch.pk, topic[:300], payload))
+    return batch.pk
+
+
+# --- stage 2: validate and write ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _MeterState:
+    id: int
+    member_id: int | None
+    address: str
+    spec: vee.MeterSpec
+    last_seq: int
+    last_interval: int | None
+
+
+def _load_meters(serials: set[str]) -> dict[str, _MeterState]:
+    rows = Meter.objects.filter(serial__in=serials).values_list(
+        "id", "serial", "member_id", "address", "public_key", "direction", "interval_seconds",
+        "capacity_w", "multiplier", "active_from", "active_to", "typical_wh", "last_seq",
+        "last_interval_start",
+    )  # fmt: skip
+    out = {}
+    for (mid, serial, member_id, address, public_key, direction, interval, capacity, mult,
+         active_from, active_to, typical, last_seq, last_interval) in rows:  # fmt: skip
+        if not address and public_key:
+            address = address_from_public_key(bytes.fromhex(public_key.removeprefix("0x")))
+        out[serial] = _MeterState(
+            id=mid,
+            member_id=member_id,
+            address=address,
+            spec=vee.MeterSpec(
+                direction=direction,
+                interval_seconds=interval,
+                capacity_w=capacity,
+                multiplier=mult,
+                active_from=int(active_from.timestamp()) if active_from else None,
+                active_to=int(active_to.timestamp()) if active_to else None,
+                typical_wh=typical,
+            ),
+            last_seq=last_seq,
+            last_interval=int(last_interval.timestamp()) if last_interval else None,
+        )
+    return out
+
+
+def _ts(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _existing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
+    """Current readings for (meter_id, unix start) keys: one query."""
+    if not keys:
+        return {}
+    meter_ids = [k[0] for k in keys]
+    starts = [_ts(k[1]) for k in keys]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.meter_id, r.interval_start, r.version, r.import_wh, r.export_wh, "
+            "r.register_import_wh, r.register_export_wh, r.quality "
+            "FROM meters_reading r JOIN unnest(%s::bigint[], %s::timestamptz[]) AS k(m, t) "
+            "ON r.meter_id = k.m AND r.interval_start = k.t "
+            "WHERE r.is_current AND r.interval_start BETWEEN %s AND %s",
+            [meter_ids, starts, min(starts), max(starts)],
+        )
+        return {(row[0], int(row[1].timestamp())): row[2:] for row in cursor.fetchall()}
+
+
+_INSERT = """
+INSERT INTO meters_reading (meter_id, interval_start, version, is_current, interval_seconds,
+    import_wh, export_wh, register_import_wh, register_export_wh, status, seq, signature,
+    quality, flags, source, reason, raw_message_id, ingested_at)
+SELECT m, t, v, true, sec, i, e, ri, re, st, sq, sig, q, f, %s, rs, raw, clock_timestamp()
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[], %s::integer[], %s::bigint[],
+              %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[],
+              %s::smallint[], %s::integer[], %s::varchar[], %s::bigint[])
+       AS x(m, t, v, sec, i, e, ri, re, st, sq, sig, q, f, rs, raw)
+ON CONFLICT DO NOTHING
+RETURNING meter_id, interval_start
+"""
+
+
+def _insert_rows(rows: list[tuple], source: str) -> set[tuple[int, int]]:
+    if not rows:
+        return set()
+    columns = list(zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [source, *[list(c) for c in columns]])
+        return {(m, int(t.timestamp())) for m, t in cursor.fetchall()}
+
+
+def readings_ingest(
+    *,
+    readings: list[Parsed],
+    rejects: list[tuple[str, str, bytes, str, int | None, str]],
+    source: str,
+    batch: RawBatch | None,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Verify, validate and write parsed readings (call inside a transaction)."""
+    now = now or timezone.now()
+    now_s = int(now.timestamp())
+    result = IngestResult(batch_id=batch.pk if batch else None)
+    tz = settings.COOPERATIVE_TIME_ZONE
+    meters = _load_meters({r.serial for r in readings})
+    quarantine: list[Quarantine] = []
+
+    def reject(reason, detail, payload, serial, raw_id, topic):
+        result.rejected += 1
+        result.rejects_by_reason[str(reason)] = result.rejects_by_reason.get(str(reason), 0) + 1
+        quarantine.append(
+            Quarantine(
+                received_at=batch.received_at if batch else now,
+                batch=batch,
+                raw_message_id=raw_id,
+                source=source,
+                topic=topic[:300],
+                serial=serial[:64],
+                reason=reason,
+                detail=str(detail)[:500],
+                payload=payload,
+            )
+        )
+
+    for reason, detail, payload, serial, raw_id, topic in rejects:
+        reject(reason, detail, payload, serial, raw_id, topic)
+
+    def body(p: Parsed) -> bytes:
+        return json.dumps(p.item, separators=(",", ":")).encode()
+
+    # Signatures (coincurve) and registry checks.
+    verified: list[tuple[_MeterState, Parsed]] = []
+    for p in readings:
+        meter = meters.get(p.serial)
+        if meter is None:
+            reject(QuarantineReason.UNKNOWN_METER, p.serial, body(p), p.serial,
+                   p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        try:
+            signer = recover_address(reading_digest(p.fields), p.signature)
+        except ValueError as exc:
+            reject(QuarantineReason.BAD_SIGNATURE, str(exc), body(p), p.serial,
+                   p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        if not meter.address or signer.lower() != meter.address.lower():
+            reject(QuarantineReason.BAD_SIGNATURE, f"signed by {signer}", body(p), p.serial,
+                   p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        verified.append((meter, p))
+
+    verified.sort(key=lambda mp: (mp[0].id, mp[1].interval_start, mp[1].seq))
+    keys = set()
+    for meter, p in verified:
+        keys.add((meter.id, p.interval_start))
+        keys.add((meter.id, p.interval_start - p.interval_seconds))
+    if verified:
+        starts = [p.interval_start for _, p in verified]
+        partitions_ensure(
+            start=_ts(min(starts) - 900), end=_ts(max(starts)), tables=["meters_reading"]
+        )
+    existing = _existing(keys)
+
+    inserts: list[tuple] = []
+    replaced: list[tuple[int, int, int]] = []  # (meter, start, old version)
+    conflicts: list[Conflict] = []
+    seen_in_batch: dict[tuple[int, int], Parsed] = {}
+    state_updates: dict[int, tuple[int, int]] = {}
+    for meter, p in verified:
+        key = (meter.id, p.interval_start)
+        cand = vee.Candidate(p.interval_start, p.interval_seconds, p.import_wh, p.export_wh,
+                             p.register_import_wh, p.register_export_wh)  # fmt: skip
+        if key in seen_in_batch:
+            prior = seen_in_batch[key]
+            same = (prior.import_wh, prior.export_wh, prior.register_import_wh,
+                    prior.register_export_wh) == (p.import_wh, p.export_wh,
+                    p.register_import_wh, p.register_export_wh)  # fmt: skip
+            if same:
+                result.duplicates += 1
+            else:
+                conflicts.append(_conflict(meter.id, p, 1, now))
+            continue
+        current = existing.get(key)
+        if current is not None:
+            version, imp, exp, ri, re_, quality = current
+            kind = vee.compare_existing((imp, exp, ri, re_), quality, cand)
+            if kind == "duplicate":
+                result.duplicates += 1
+                continue
+            if kind == "conflict":
+                conflicts.append(_conflict(meter.id, p, version, now))
+                continue
+        # Sequence numbers: per meter monotonically increasing with the interval.
+        if meter.last_interval is not None:
+            if p.seq == meter.last_seq and p.interval_start != meter.last_interval:
+                reject(QuarantineReason.REPLAYED_SEQ, f"seq {p.seq} already used",
+                       body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
+                continue
+            if (p.seq > meter.last_seq) != (p.interval_start > meter.last_interval):
+                reject(QuarantineReason.REORDERED_SEQ,
+                       f"seq {p.seq} vs last {meter.last_seq} out of interval order",
+                       body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
+                continue
+        prev_row = existing.get((meter.id, p.interval_start - p.interval_seconds))
+        prev = None
+        if prev_row is not None:
+            prev = vee.Previous(p.interval_start - p.interval_seconds, prev_row[1], prev_row[2],
+                                prev_row[3], prev_row[4])  # fmt: skip
+        verdict = vee.validate(cand, meter.spec, prev, now=now_s, tz=tz)
+        if verdict.reject:
+            reject(verdict.reject, verdict.detail, body(p), p.serial, p.raw_message_id, p.topic)
+            continue
+        version, reason, flags = 1, "", verdict.flags
+        if current is not None:  # a late real value replaces an estimate
+            version = current[0] + 1
+            reason = "actual reading replaces estimate"
+            flags |= vee.Flag.REPLACES_ESTIMATE
+            replaced.append((meter.id, p.interval_start, current[0]))
+        seen_in_batch[key] = p
+        # the value becomes the "previous" of the next interval in this batch
+        existing[key] = (version, p.import_wh, p.export_wh, p.register_import_wh,
+                         p.register_export_wh, verdict.quality)  # fmt: skip
+        inserts.append((meter.id, _ts(p.interval_start), version, p.interval_seconds,
+                        p.import_wh, p.export_wh, p.register_import_wh, p.register_export_wh,
+                        p.status, p.seq, p.signature, verdict.quality, int(flags), reason,
+                        p.raw_message_id))  # fmt: skip
+        if meter.last_interval is None or p.interval_start > meter.last_interval:
+            meter.last_seq, meter.last_interval = p.seq, p.interval_start
+            state_updates[meter.id] = (p.seq, p.interval_start)
+        result.meters.add(meter.id)
+
+    if replaced:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE meters_reading r SET is_current = false "
+                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS k(m, t, v) "
+                "WHERE r.meter_id = k.m AND r.interval_start = k.t AND r.version = k.v "
+                "AND r.is_current",
+                [[r[0] for r in replaced], [_ts(r[1]) for r in replaced], [r[2] for r in replaced]],
+            )
+        result.replaced_estimates = len(replaced)
+    written = _insert_rows(inserts, source)
+    result.accepted = len(written)
+    lost = [row for row in inserts if (row[0], int(row[1].timestamp())) not in written]
+    if lost:  # another worker wrote the same interval concurrently: compare with its value
+        again = _existing({(row[0], int(row[1].timestamp())) for row in lost})
+        for row in lost:
+            current = again.get((row[0], int(row[1].timestamp())))
+            if current is not None and tuple(current[1:5]) == tuple(row[4:8]):
+                result.duplicates += 1
+            else:
+                conflicts.append(
+                    Conflict(
+                        meter_id=row[0],
+                        interval_start=row[1],
+                        existing_version=current[0] if current else 1,
+                        interval_seconds=row[3],
+                        import_wh=row[4],
+                        export_wh=row[5],
+                        register_import_wh=row[6],
+                        register_export_wh=row[7],
+                        device_status=row[8],
+                        seq=row[9],
+                        signature=row[10],
+                        raw_message_id=row[14],
+                        detected_at=now,
+                    )  # fmt: skip
+                )
+    if conflicts:
+        Conflict.objects.bulk_create(conflicts)
+        result.conflicts = len(conflicts)
+    if quarantine:
+        Quarantine.objects.bulk_create(quarantine)
+    if inserts:
+        rollups_mark_dirty(hours=[row[1] for row in inserts])
+    transaction.on_commit(lambda: _after_commit(state_updates, result, now))
+    return result
+
+
+def _conflict(meter_id: int, p: Parsed, existing_version: int, now: datetime) -> Conflict:
+    return Conflict(
+        meter_id=meter_id,
+        interval_start=_ts(p.interval_start),
+        existing_version=existing_version,
+        interval_seconds=p.interval_seconds,
+        import_wh=p.import_wh,
+        export_wh=p.export_wh,
+        register_import_wh=p.register_import_wh,
+        register_export_wh=p.register_export_wh,
+        device_status=p.status,
+        seq=p.seq,
+        signature=p.signature,
+        raw_message_id=p.raw_message_id,
+        detected_at=now,
+    )
+
+
+def _after_commit(state_updates: dict[int, tuple[int, int]], result: IngestResult, now) -> None:
+    """Advance last_seq / last_seen in a short transaction of its own (rows locked in id order,
+    so concurrent workers never deadlock and never serialise the main write), then push live."""
+    if state_updates:
+        ids = sorted(state_updates)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM meters_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+            )
+            cursor.execute(
+                "UPDATE meters_meter m SET last_seen = GREATEST(m.last_seen, %s), "
+                "last_seq = CASE WHEN m.last_interval_start IS NULL OR k.t > m.last_interval_start "
+                "  THEN k.s ELSE m.last_seq END, "
+                "last_interval_start = GREATEST(m.last_interval_start, k.t) "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS k(id, s, t) "
+                "WHERE m.id = k.id",
+                [
+                    now,
+                    ids,
+                    [state_updates[i][0] for i in ids],
+                    [_ts(state_updates[i][1]) for i in ids],
+                ],  # fmt: skip
+            )
+    if result.meters:
+        from apps.meters.live import live_readings_push
+
+        try:
+            live_readings_push(meter_ids=sorted(result.meters))
+        except Exception:  # noqa: BLE001 - live push is best effort; data is committed
+            logger.exception("live push failed")
+
+
+def reading_batch_ingest(*, batch_id: int) -> IngestResult:
+    """Process one stored raw batch (idempotent: a processed batch is skipped)."""
+    with transaction.atomic():
+        batch = RawBatch.objects.select_for_update().get(pk=batch_id)
+        if batch.status == RawBatch.Status.PROCESSED:
+            return IngestResult(batch_id=batch_id, already_processed=True)
+        readings: list[Parsed] = []
+        rejects = []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, topic, payload FROM meters_rawmessage "
+                "WHERE received_at = %s AND batch_id = %s ORDER BY id",
+                [batch.received_at, batch.pk],
+            )
+            for raw_id, topic, payload in cursor.fetchall():
+                parsed, bad = parse_message(bytes(payload), topic=topic, raw_message_id=raw_id)
+                readings.extend(parsed)
+                rejects.extend((*b, raw_id, topic) for b in bad)
+        result = readings_ingest(
+            readings=readings, rejects=rejects, source=batch.source, batch=batch
+        )
+        check_transition(RawBatch.TRANSITIONS, batch.status, RawBatch.Status.PROCESSED)
+        batch.status = RawBatch.Status.PROCESSED
+        batch.processed_at = timezone.now()
+        batch.accepted = result.accepted
+        batch.duplicates = result.duplicates
+        batch.conflicts = result.conflicts
+        batch.rejected = result.rejected
+        batch.save(
+            update_fields=[
+                "status",
+                "processed_at",
+                "accepted",
+                "duplicates",
+                "conflicts",
+                "rejected",
+            ]  # fmt: skip
+        )
+    return result
+
+
+def pending_batches(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Batches stored but not processed (e.g. the bridge died before enqueueing): the sweeper
+    re-enqueues them."""
+    cutoff = timezone.now() - older_than
+    return list(
+        RawBatch.objects.filter(status=RawBatch.Status.PENDING, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )

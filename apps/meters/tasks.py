@@ -1,0 +1,42 @@
+"""Thin Celery tasks (queue "ingest" by the apps.meters.tasks.* route): ids in, one service call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=2)
+def ingest_batch(batch_id: int) -> dict:
+    from apps.meters.ingest import reading_batch_ingest
+
+    result = reading_batch_ingest(batch_id=batch_id)
+    return {"batch": batch_id, "accepted": result.accepted, "rejected": result.rejected}
+
+
+@shared_task
+def ingest_sweep() -> int:
+    """Re-enqueue batches that were stored but never processed (bridge died before enqueue)."""
+    from apps.meters.ingest import pending_batches
+
+    ids = pending_batches()
+    for batch_id in ids:
+        ingest_batch.delay(batch_id)
+    return len(ids)
+
+
+@shared_task
+def partitions_create_ahead() -> list[str]:
+    from apps.meters.partitions import partitions_ensure
+
+    now = timezone.now()
+    return partitions_ensure(start=now - timedelta(days=1), end=now + timedelta(days=40))
+
+
+@shared_task
+def rollups_refresh_task() -> int:
+    from apps.meters.rollups import rollups_refresh
+
+    return rollups_refresh()

@@ -1,0 +1,109 @@
+"""Acceptance 1: signed readings through the real Mosquitto and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from apps.meters.models import Conflict, Quarantine, RawBatch, RawMessage, Reading
+from apps.meters.tests.factories import MeterFactory
+from tests.fixtures.mqtt import wait_for
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.django_db(transaction=True)]
+
+# Ten days ago at midnight UTC: every interval of the tests has ended (none is "future").
+T0 = (int(time.time()) // 86400 - 10) * 86400
+Q = 900
+
+
+def _count(**kw) -> int:
+    return Reading.objects.filter(**kw).count()
+
+
+def test_signed_readings_duplicates_conflicts_and_bad_input(bridge_factory, publisher_factory):
+    meter = MeterFactory()
+    other = MeterFactory()
+    bridge_factory()
+    pub = publisher_factory()
+    good = [pub.reading(meter, T0 + i * Q, 100 + i, reg_i=sum(100 + k for k in range(i + 1)))
+            for i in range(5)]  # fmt: skip
+    for doc in good:
+        pub.publish(meter.serial, doc)
+    pub.publish(meter.serial, good[0])  # the same message twice
+    conflicting = pub.reading(meter, T0 + Q, 555, reg_i=100 + 555)
+    pub.publish(meter.serial, conflicting)
+    # bad input mixed in with a good gateway batch
+    pub.publish(meter.serial, None, raw=b"{not json")
+    pub.publish(meter.serial, {**good[2], "import_wh": "lots"})
+    pub.publish(meter.serial, {**good[3], "sig": None})
+    pub.publish(meter.serial, {**good[3], "import_wh": 999})  # signature no longer matches
+    pub.publish("NOPE", {**good[3], "serial": "UNKNOWN-1"})
+    pub.publish(meter.serial, None, raw=b"x" * (300 * 1024))
+    gateway = {"v": 1, "readings": [pub.reading(other, T0, 42), {"serial": other.serial}]}
+    pub.publish(other.serial, gateway)
+    assert pub.wait_published()
+    assert wait_for(lambda: Quarantine.objects.count() >= 7 and _count(meter=other) == 1)
+    assert wait_for(lambda: Conflict.objects.count() == 1)
+    assert _count(meter=meter) == 5  # 5 good, the duplicate is no second row
+    row = Reading.objects.get(meter=meter, interval_start=datetime.fromtimestamp(T0 + Q, UTC))
+    assert (row.import_wh, row.quality, row.version) == (101, 0, 1)
+    conflict = Conflict.objects.get()
+    assert (conflict.import_wh, conflict.existing_version) == (555, 1)  # both kept
+    reasons = sorted(Quarantine.objects.values_list("reason", flat=True))
+    assert reasons == sorted(["malformed", "wrong_type", "missing_signature", "bad_signature",
+                              "unknown_meter", "oversized", "missing_signature"])  # fmt: skip
+    assert RawMessage.objects.count() == 14  # every message kept as received
+
+
+def test_bridge_killed_mid_stream_loses_no_reading(bridge_factory, publisher_factory):
+    meter = MeterFactory()
+    n = 300
+    bridge = bridge_factory(client_id="kill-me", batch_ms=20)
+    pub = publisher_factory()
+    for i in range(n):
+        pub.publish(meter.serial, pub.reading(meter, T0 + i * Q, 10 + i % 5, reg_i=0))
+        if i == n // 3:
+            wait_for(lambda: _count(meter=meter) > 0, timeout=10)
+            bridge.kill()  # SIGKILL mid-stream: no chance to flush anything
+    assert pub.wait_published()
+    assert _count(meter=meter) < n
+    bridge_factory(client_id="kill-me", batch_ms=20)  # same session: broker kept the rest
+    assert wait_for(lambda: _count(meter=meter) == n, timeout=40), (
+        _count(meter=meter),
+        RawMessage.objects.count(),
+        list(Quarantine.objects.values_list("reason", "detail")[:5]),
+    )
+    assert Reading.objects.filter(meter=meter, version__gt=1).count() == 0
+
+
+@pytest.mark.slow
+def test_broker_restarted_mid_stream_loses_no_reading(mosquitto, bridge_factory, publisher_factory):
+    meter = MeterFactory()
+    n = 300
+    bridge_factory(client_id="survivor", broker=mosquitto.url, batch_ms=20)
+    pub = publisher_factory(mosquitto.url)
+    for i in range(n):
+        if i == n // 2:
+            assert pub.wait_published()
+            mosquitto.restart()
+        pub.publish(meter.serial, pub.reading(meter, T0 + i * Q, 10 + i % 5, reg_i=0))
+    assert pub.wait_published(timeout=40)
+    assert wait_for(lambda: _count(meter=meter) == n, timeout=40), _count(meter=meter)
+
+
+def test_two_bridges_process_each_reading_exactly_once(bridge_factory, publisher_factory):
+    meters = MeterFactory.create_batch(4)
+    bridge_factory(client_id="twin-a", group="twins", batch_ms=20)
+    bridge_factory(client_id="twin-b", group="twins", batch_ms=20)
+    pub = publisher_factory()
+    n = 100
+    for i in range(n):
+        for meter in meters:
+            pub.publish(meter.serial, pub.reading(meter, T0 + i * Q, 7, reg_i=0))
+    assert pub.wait_published()
+    assert wait_for(lambda: _count() == n * len(meters), timeout=40), _count()
+    assert RawMessage.objects.count() == n * len(meters)  # each delivered to one bridge only
+    assert set(RawBatch.objects.values_list("bridge", flat=True)) == {"twin-a", "twin-b"}
+    assert Conflict.objects.count() == 0 and Quarantine.objects.count() == 0
