@@ -35,4 +35,22 @@ BEAT_SCHEDULE["chain-events-index"] = {
     "schedule": 15.0,
     "options": {"queue": "chain", "expires": 15},
 }
+# market: automatic orders for the next intervals each 15 min (well before gate closure); the
+# clearing task runs every 5 min and clears every interval whose (configurable) gate has closed;
+# settlement runs hourly over periods that are over and metered, and re-settles corrections.
+BEAT_SCHEDULE["market-orders-generate"] = {
+    "task": "apps.market.tasks.market_orders_generate_task",
+    "schedule": crontab(minute="1,16,31,46"),
+    "options": {"queue": "market", "expires": 600},
+}
+BEAT_SCHEDULE["market-intervals-clear"] = {
+    "task": "apps.market.tasks.market_intervals_clear_task",
+    "schedule": crontab(minute="*/5"),
+    "options": {"queue": "market", "expires": 240},
+}
+BEAT_SCHEDULE["market-settlement"] = {
+    "task": "apps.market.tasks.market_settlement_task",
+    "schedule": crontab(minute=20),
+    "options": {"queue": "market", "expires": 3000},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE
