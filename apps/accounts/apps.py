@@ -2,10 +2,16 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _sync_roles(sender, using="default", **kwargs):
+def _sync_roles(sender, using="default", apps=None, **kwargs):
+    """Runs once per migrate/flush, at the last app's post_migrate: by then Django's own
+    create_permissions handler has created every app's permissions."""
+    from django.apps import apps as global_apps
+
+    if sender is not list(global_apps.get_app_configs())[-1]:
+        return
     from apps.accounts.services import roles_sync
 
-    roles_sync(using=using)
+    roles_sync(using=using, create_missing=False)
 
 
 class AccountsConfig(AppConfig):
@@ -19,5 +25,5 @@ class AccountsConfig(AppConfig):
         from apps.accounts.mfa import record_activation
 
         # After every migrate/flush: permissions of apps migrated later reach the groups too.
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="accounts.roles_sync")
+        post_migrate.connect(_sync_roles, dispatch_uid="accounts.roles_sync")
         authenticator_added.connect(record_activation, dispatch_uid="accounts.mfa_activation")

@@ -18,7 +18,7 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 
 
-def roles_sync(*, using: str = "default") -> dict[str, int]:
+def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[str, int]:
     """Create the groups staff/member/auditor and set their permissions to exactly the policy in
     apps.accounts.roles. Idempotent; runs from the data migration and after every `migrate`
     (post_migrate), so apps migrated later get their permissions too. Returns counts per group."""
@@ -26,8 +26,9 @@ def roles_sync(*, using: str = "default") -> dict[str, int]:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
-    for app_config in global_apps.get_app_configs():
-        create_permissions(app_config, verbosity=0, using=using)
+    if create_missing:  # in the data migration, permissions of later apps do not exist yet
+        for app_config in global_apps.get_app_configs():
+            create_permissions(app_config, verbosity=0, using=using)
     rows = Permission.objects.using(using).values_list(
         "pk", "content_type__app_label", "content_type__model", "codename"
     )

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,13 +20,43 @@ from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
 
 
+def _kwh(wh: int) -> Decimal:
+    return (Decimal(wh) / 1000).quantize(Decimal("0.01"))
+
+
+def _points(series: dict) -> list[dict]:
+    return [
+        {"t": t, "import_wh": i, "export_wh": e}
+        for t, i, e in zip(series["labels"], series["import_wh"], series["export_wh"], strict=True)
+    ]
+
+
 def _dashboard_data(member, now) -> dict | None:
-    """Real readings from apps.meters.selectors once the meters app provides them."""
+    """The member's readings from apps.meters.selectors.member_dashboard_data, shaped for the
+    template; None while the meters app does not provide it."""
     try:
         from apps.meters.selectors import member_dashboard_data
     except ImportError:
         return None
-    return member_dashboard_data(member=member, now=now)
+    raw = member_dashboard_data(member=member, now=now)
+    totals = raw["totals"]
+    latest = raw.get("latest")
+    if latest:
+        latest = {**latest, "interval_start": datetime.fromisoformat(latest["interval_start"])}
+    return {
+        "has_readings": bool(raw["week"]["labels"] or raw["today"]["labels"]),
+        "today": {
+            "import_kwh": _kwh(totals["today_import_wh"]),
+            "export_kwh": _kwh(totals["today_export_wh"]),
+        },
+        "week": {
+            "import_kwh": _kwh(totals["week_import_wh"]),
+            "export_kwh": _kwh(totals["week_export_wh"]),
+        },
+        "latest": latest,
+        "time_zone": raw.get("time_zone", ""),
+        "chart": {"today": _points(raw["today"]), "week": _points(raw["week"])},
+    }
 
 
 def _live_template() -> str | None:
@@ -41,7 +74,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context: dict = {"member": member, "data": None, "meters_available": True}
     if member is not None:
         data = _dashboard_data(member, timezone.now())
-        context["data"] = data
+        context["data"] = data if data and data["has_readings"] else None
         context["meters_available"] = data is not None
         context["live_template"] = _live_template()
     return render(request, "portal/dashboard.html", context)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from apps.compliance.services import audit_log_write
+
+pytestmark = pytest.mark.django_db
+
+
+def test_me_returns_the_members_own_profile(member_client, member):
+    response = member_client.get("/api/accounts/me/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["membership_number"] == member.membership_number
+    assert body["email"] == member.user.email
+    assert body["legal_name"] == member.legal_name
+
+
+def test_me_requires_login(client):
+    assert client.get("/api/accounts/me/").status_code == 403
+
+
+def test_me_is_404_for_accounts_without_membership(client, auditor_user):
+    client.force_login(auditor_user)
+    assert client.get("/api/accounts/me/").status_code == 404
+
+
+def test_portal_pages_need_login(client):
+    for name in ("portal:dashboard", "portal:wallet", "portal:profile", "portal:auditor"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_navigation_lists_every_member_section(member_client):
+    html = member_client.get(reverse("portal:dashboard")).content.decode()
+    for label in (
+        "Dashboard",
+        "Meters",
+        "Trading",
+        "Statements",
+        "Certificates",
+        "Rewards",
+        "Events",
+        "Wallet",
+        "My data",
+    ):
+        assert f">{label}" in html, label
+    assert "Auditor area" not in html
+    assert 'href="/admin/"' not in html
+
+
+def test_auditor_sees_the_auditor_area_and_members_get_403(client, member_client, auditor_user):
+    assert member_client.get(reverse("portal:auditor")).status_code == 403
+    client.force_login(auditor_user)
+    response = client.get(reverse("portal:auditor"))
+    assert response.status_code == 200
+    assert b"Auditor area" in response.content
+
+
+def test_staff_see_admin_links(staff_client):
+    html = staff_client.get(reverse("portal:dashboard")).content.decode()
+    assert 'href="/admin/"' in html
+
+
+def test_coming_pages_are_honest_and_unknown_sections_404(member_client):
+    response = member_client.get(reverse("portal:coming", kwargs={"section": "events"}))
+    assert response.status_code == 200
+    assert b"Coming soon" in response.content
+    assert member_client.get("/coming/nonsense/").status_code == 404
+
+
+def test_login_page_is_styled_and_has_no_signup_link(client):
+    html = client.get(reverse("account_login")).content.decode()
+    assert "/static/css/portal.css" in html
+    assert 'id="login-form"' in html
+    assert "sign up" not in html.lower()
+
+
+def test_audit_log_admin_is_read_only(staff_client, member):
+    log = audit_log_write(event="test.event", target=member, details={"x": 1})
+    listing = staff_client.get("/admin/compliance/auditlog/")
+    assert listing.status_code == 200
+    assert b"test.event" in listing.content
+    assert staff_client.get("/admin/compliance/auditlog/add/").status_code == 403
+    detail = staff_client.get(f"/admin/compliance/auditlog/{log.pk}/change/")
+    assert detail.status_code == 200
+    assert b'name="event"' not in detail.content  # no editable field
+    response = staff_client.post(f"/admin/compliance/auditlog/{log.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+
+
+def test_member_admin_search_and_filters(staff_client, member, other_member):
+    response = staff_client.get("/admin/accounts/member/", {"q": member.membership_number})
+    assert response.status_code == 200
+    assert member.legal_name.encode() in response.content
+    assert other_member.legal_name.encode() not in response.content
+    response = staff_client.get("/admin/accounts/member/", {"kind__exact": "prosumer"})
+    assert response.status_code == 200
+
+
+def test_wallet_nonce_admin_is_read_only(staff_client):
+    assert staff_client.get("/admin/accounts/walletnonce/").status_code == 200
+    assert staff_client.get("/admin/accounts/walletnonce/add/").status_code == 403
