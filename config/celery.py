@@ -35,6 +35,40 @@ BEAT_SCHEDULE["chain-events-index"] = {
     "schedule": 15.0,
     "options": {"queue": "chain", "expires": 15},
 }
+# grid: day-ahead forecasts fan out one task per series (parallel on the grid workers) after the
+# day's data is in; dispatch re-plans when inputs change (checked every 15 min, rolled hourly);
+# commands without ack expire; DR events follow the clock; power flow of the measured state each
+# 15 min and of tomorrow's forecast state after the forecasts.
+BEAT_SCHEDULE["grid-forecasts"] = {
+    "task": "apps.grid.tasks.forecasts_schedule_task",
+    "schedule": crontab(minute=30, hour=10),
+    "options": {"queue": "grid"},
+}
+BEAT_SCHEDULE["grid-dispatch-replan"] = {
+    "task": "apps.grid.tasks.dispatch_replan_task",
+    "schedule": crontab(minute="*/15"),
+    "options": {"queue": "grid", "expires": 600},
+}
+BEAT_SCHEDULE["grid-commands-expire"] = {
+    "task": "apps.grid.tasks.device_commands_expire_task",
+    "schedule": 60.0,
+    "options": {"queue": "grid", "expires": 60},
+}
+BEAT_SCHEDULE["grid-dr-advance"] = {
+    "task": "apps.grid.tasks.dr_events_advance_task",
+    "schedule": 30.0,
+    "options": {"queue": "grid", "expires": 30},
+}
+BEAT_SCHEDULE["grid-stability-measured"] = {
+    "task": "apps.grid.tasks.stability_measured_task",
+    "schedule": crontab(minute="2,17,32,47"),
+    "options": {"queue": "grid", "expires": 600},
+}
+BEAT_SCHEDULE["grid-stability-forecast"] = {
+    "task": "apps.grid.tasks.stability_forecast_task",
+    "schedule": crontab(minute=30, hour=12),
+    "options": {"queue": "grid"},
+}
 # market: automatic orders for the next intervals each 15 min (well before gate closure); the
 # clearing task runs every 5 min and clears every interval whose (configurable) gate has closed;
 # settlement runs hourly over periods that are over and metered, and re-settles corrections.

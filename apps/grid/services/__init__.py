@@ -1,5 +1,11 @@
 """Grid write services (forecasts, dispatch, demand response, stability)."""
 
+from apps.grid.services.dispatch import (
+    device_command_acknowledge,
+    device_commands_expire,
+    device_commands_publish,
+    dispatch_plan_create,
+)
 from apps.grid.services.dr import (
     dr_event_cancel,
     dr_event_create,
@@ -9,8 +15,18 @@ from apps.grid.services.dr import (
     dr_events_advance,
     dr_opt_set,
 )
+from apps.grid.services.forecasts import forecast_issue, forecast_model_choose
+from apps.grid.services.stability import (
+    stability_assess,
+    stability_assess_forecast,
+    stability_assess_measured,
+)
 
 __all__ = [
+    "device_command_acknowledge",
+    "device_commands_expire",
+    "device_commands_publish",
+    "dispatch_plan_create",
     "dr_event_cancel",
     "dr_event_create",
     "dr_event_measure",
@@ -18,4 +34,9 @@ __all__ = [
     "dr_event_publish",
     "dr_events_advance",
     "dr_opt_set",
+    "forecast_issue",
+    "forecast_model_choose",
+    "stability_assess",
+    "stability_assess_forecast",
+    "stability_assess_measured",
 ]

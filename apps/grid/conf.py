@@ -1,0 +1,33 @@
+"""Grid configuration from the environment (django-environ) with working local defaults.
+Override any of them in Django settings (same name) or in the environment."""
+
+from __future__ import annotations
+
+import environ
+from django.conf import settings
+
+_env = environ.Env()
+
+_DEFAULTS = {
+    # Rolling-origin backtest used to choose each series' model.
+    "GRID_FORECAST_TRAIN_DAYS": _env.int("GRID_FORECAST_TRAIN_DAYS", default=28),
+    "GRID_FORECAST_TEST_DAYS": _env.int("GRID_FORECAST_TEST_DAYS", default=7),
+    # A series' model choice is re-done by backtest when older than this.
+    "GRID_MODEL_CHOICE_MAX_AGE_DAYS": _env.int("GRID_MODEL_CHOICE_MAX_AGE_DAYS", default=7),
+    # Forecast prices for dispatch (per kWh): a time-of-use tariff in cooperative local time.
+    "GRID_PRICE_DAY": _env.float("GRID_PRICE_DAY", default=0.30),
+    "GRID_PRICE_PEAK": _env.float("GRID_PRICE_PEAK", default=0.42),
+    "GRID_PRICE_NIGHT": _env.float("GRID_PRICE_NIGHT", default=0.22),
+    "GRID_PEAK_HOURS": _env.list("GRID_PEAK_HOURS", cast=int, default=[17, 21]),
+    "GRID_NIGHT_HOURS": _env.list("GRID_NIGHT_HOURS", cast=int, default=[0, 6]),
+    "GRID_FEED_IN_PRICE": _env.float("GRID_FEED_IN_PRICE", default=0.08),
+    # A sent command without acknowledgement for this long is marked expired.
+    "GRID_COMMAND_ACK_TIMEOUT_S": _env.int("GRID_COMMAND_ACK_TIMEOUT_S", default=300),
+    # Site used for clear-sky irradiance when a series has no coordinates (Berlin).
+    "GRID_DEFAULT_LATITUDE": _env.float("GRID_DEFAULT_LATITUDE", default=52.52),
+    "GRID_DEFAULT_LONGITUDE": _env.float("GRID_DEFAULT_LONGITUDE", default=13.40),
+}
+
+
+def get(name: str):
+    return getattr(settings, name, _DEFAULTS[name])

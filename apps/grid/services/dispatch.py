@@ -1,0 +1,331 @@
+"""Dispatch services: build the LP from forecasts and devices, store the plan and one command
+per device, publish the commands over MQTT, track acknowledgements, re-plan on change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
+from apps.core.locks import lock_rows
+from apps.core.state import check_transition
+from apps.grid import conf, realtime
+from apps.grid.dispatch.lp import Battery, FlexibleLoad, Problem, solve, unmanaged
+from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Forecast, Transformer
+
+logger = logging.getLogger(__name__)
+DAY = timedelta(days=1)
+Cmd = DeviceCommand.Status
+REPLAN_EVERY = timedelta(hours=1)
+TARIFF_SETTINGS = (
+    "GRID_PRICE_DAY",
+    "GRID_PRICE_PEAK",
+    "GRID_PRICE_NIGHT",
+    "GRID_PEAK_HOURS",
+    "GRID_NIGHT_HOURS",
+    "GRID_FEED_IN_PRICE",
+)
+
+
+def tariff_prices(*, start: datetime, intervals: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast import/feed-in prices per interval: the configured time-of-use tariff."""
+    tz = ZoneInfo(settings.COOPERATIVE_TIME_ZONE)
+    peak, night = conf.get("GRID_PEAK_HOURS"), conf.get("GRID_NIGHT_HOURS")
+    out = np.empty(intervals)
+    for i in range(intervals):
+        hour = (start + i * INTERVAL).astimezone(tz).hour
+        if peak[0] <= hour < peak[1]:
+            out[i] = conf.get("GRID_PRICE_PEAK")
+        elif night[0] <= hour < night[1]:
+            out[i] = conf.get("GRID_PRICE_NIGHT")
+        else:
+            out[i] = conf.get("GRID_PRICE_DAY")
+    return out, np.full(intervals, conf.get("GRID_FEED_IN_PRICE"))
+
+
+def _forecast_values(series_key: str, start: datetime, intervals: int) -> tuple[np.ndarray, list]:
+    """Wh per interval in [start, start + intervals) stitched from the latest issued forecasts
+    (day-ahead forecasts start at midnight; a plan starts at any interval)."""
+    out = np.zeros(intervals)
+    used = []
+    end = start + intervals * INTERVAL
+    seen_starts = set()
+    for f in Forecast.objects.filter(
+        series_key=series_key, start__gte=start - DAY, start__lt=end
+    ).order_by("start", "-issued_at", "-pk"):
+        if f.start in seen_starts:
+            continue  # an older issue of the same day
+        seen_starts.add(f.start)
+        offset = int((f.start - start) / INTERVAL)
+        for i, v in enumerate(f.values_wh):
+            if 0 <= offset + i < intervals:
+                out[offset + i] = v
+        used.append(f.pk)
+    return out, used
+
+
+def _inputs(start: datetime, intervals: int):
+    """Transformer capacities and base net load (W) from the latest forecasts, devices, prices,
+    and a fingerprint of all of it (a new plan is made only when it changes)."""
+    transformers = list(Transformer.objects.order_by("pk"))
+    capacity = {t.name: float(t.capacity_w) for t in transformers}
+    base: dict[str, np.ndarray] = {}
+    used: list[int] = []
+    factor = 3600 / INTERVAL.total_seconds()  # Wh per interval → W
+    for t in transformers:
+        net = np.zeros(intervals)
+        for kind, sign in (("load", 1.0), ("pv", -1.0)):
+            values, ids = _forecast_values(f"transformer:{t.pk}:{kind}", start, intervals)
+            net += sign * values * factor
+            used += ids
+        base[t.name] = net
+    devices = list(
+        FlexibleDevice.objects.filter(active=True)
+        .select_related("connection_point__transformer")
+        .order_by("pk")
+    )
+    prices, feed_in = tariff_prices(start=start, intervals=intervals)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "forecasts": used,
+                "capacity": capacity,
+                "devices": [
+                    [
+                        d.pk,
+                        d.max_charge_w,
+                        d.max_discharge_w,
+                        d.capacity_wh,
+                        d.soc_wh,
+                        d.daily_energy_wh,
+                        d.available_from_hour,
+                        d.deadline_hour,
+                    ]
+                    for d in devices
+                ],
+                "tariff": [conf.get(n) for n in TARIFF_SETTINGS],
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    return capacity, base, devices, prices, feed_in, fingerprint
+
+
+def _problem(start, intervals, capacity, base, devices, prices, feed_in) -> Problem:
+    per_hour = int(timedelta(hours=1) / INTERVAL)
+    batteries, loads = [], []
+    for d in devices:
+        trafo = d.connection_point.transformer.name
+        if d.kind == FlexibleDevice.Kind.BATTERY:
+            batteries.append(
+                Battery(
+                    id=d.serial,
+                    transformer=trafo,
+                    capacity_wh=d.capacity_wh,
+                    soc_wh=min(max(d.soc_wh, d.min_soc_wh), d.capacity_wh),
+                    max_charge_w=d.max_charge_w,
+                    max_discharge_w=d.max_discharge_w,
+                    efficiency=d.efficiency,
+                    min_soc_wh=d.min_soc_wh,
+                )
+            )
+        elif d.daily_energy_wh > 0:
+            loads.append(
+                FlexibleLoad(
+                    id=d.serial,
+                    transformer=trafo,
+                    max_power_w=d.max_charge_w,
+                    energy_wh=d.daily_energy_wh,
+                    available_from=min(d.available_from_hour * per_hour, intervals),
+                    deadline=min(d.deadline_hour * per_hour, intervals),
+                    efficiency=d.efficiency if d.efficiency > 0 else 1.0,
+                )
+            )
+    return Problem(
+        INTERVAL.total_seconds() / 3600, prices, feed_in, capacity, base, batteries, loads
+    )
+
+
+def _money(x: float) -> Decimal:
+    return Decimal(str(round(x, 4)))
+
+
+@transaction.atomic
+def dispatch_plan_create(
+    *, start: datetime | None = None, force: bool = False, actor: Any = None
+) -> DispatchPlan | None:
+    """Plan the next 24 h from `start` (default: the next interval). Returns None when the
+    inputs did not change since the current plan (unless `force`)."""
+    start = (
+        floor_interval(ensure_utc(start)) if start else floor_interval(timezone.now()) + INTERVAL
+    )
+    intervals = int(DAY / INTERVAL)
+    capacity, base, devices, prices, feed_in, fingerprint = _inputs(start, intervals)
+    if not capacity:
+        raise ApplicationError("There is no transformer to plan for.")
+    current = lock_rows(DispatchPlan.objects.exclude(status=DispatchPlan.Status.SUPERSEDED))
+    # Re-plan when the forecasts, devices or prices changed, or to roll the horizon hourly.
+    if not force and any(
+        p.inputs_fingerprint == fingerprint and start - p.start < REPLAN_EVERY for p in current
+    ):
+        return None
+    problem = _problem(start, intervals, capacity, base, devices, prices, feed_in)
+    plan_result = solve(problem)
+    before = unmanaged(problem)
+    status = (
+        DispatchPlan.Status.OPTIMAL
+        if plan_result.status == "optimal"
+        else DispatchPlan.Status.FALLBACK
+    )
+    for old in current:
+        check_transition(DispatchPlan.TRANSITIONS, old.status, DispatchPlan.Status.SUPERSEDED)
+        old.status = DispatchPlan.Status.SUPERSEDED
+        old.save(update_fields=["status"])
+        for cmd in lock_rows(old.commands.exclude(status=Cmd.SUPERSEDED)):
+            check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SUPERSEDED)
+            cmd.status = Cmd.SUPERSEDED
+            cmd.save(update_fields=["status"])
+    plan = DispatchPlan.objects.create(
+        start=start,
+        intervals=intervals,
+        status=status,
+        solver_status=plan_result.status,
+        cost=_money(plan_result.cost),
+        unmanaged_cost=_money(before.cost),
+        solve_seconds=plan_result.solve_seconds,
+        binding=plan_result.binding,
+        message=plan_result.message,
+        inputs_fingerprint=fingerprint,
+        transformer_flows_w={
+            k: np.rint(v).astype(int).tolist() for k, v in plan_result.transformer_flow_w.items()
+        },
+        unmanaged_flows_w={
+            k: np.rint(v).astype(int).tolist() for k, v in before.transformer_flow_w.items()
+        },
+        prices=prices.round(5).tolist(),
+    )
+    DeviceCommand.objects.bulk_create(
+        [
+            DeviceCommand(
+                plan=plan,
+                device=d,
+                setpoints_w=np.rint(plan_result.setpoints_w[d.serial]).astype(int).tolist(),
+            )
+            for d in devices
+            if d.serial in plan_result.setpoints_w
+        ]
+    )
+    audit_log_write(
+        event="dispatch_plan.created",
+        actor=actor,
+        target=plan,
+        details={
+            "status": plan.status,
+            "cost": str(plan.cost),
+            "unmanaged_cost": str(plan.unmanaged_cost),
+            "binding": plan.binding[:5],
+        },
+    )
+    transaction.on_commit(lambda: _enqueue_publish(plan.pk))
+    return plan
+
+
+def _enqueue_publish(plan_id: int) -> None:
+    from apps.grid.tasks import device_commands_publish_task
+
+    try:
+        device_commands_publish_task.delay(plan_id)
+    except Exception:  # noqa: BLE001 - the periodic re-plan/publish sweep picks it up
+        logger.warning("could not enqueue publishing of plan %s", plan_id)
+
+
+def device_commands_publish(*, plan_id: int) -> int:
+    """Publish the plan's pending commands (QoS 1); mark those the broker accepted as sent."""
+    from apps.grid.commands_mqtt import CommandMessage, publish_commands
+
+    plan = DispatchPlan.objects.get(pk=plan_id)
+    pending = list(plan.commands.filter(status=Cmd.PENDING).select_related("device"))
+    messages = [
+        CommandMessage(
+            serial=c.device.serial,
+            payload={
+                "command_id": str(c.command_id),
+                "plan": plan.pk,
+                "start": plan.start.isoformat(),
+                "step_seconds": plan.step_seconds,
+                "setpoints_w": c.setpoints_w,
+            },
+        )
+        for c in pending
+    ]
+    published = set(publish_commands(messages))
+    now = timezone.now()
+    sent = 0
+    with transaction.atomic():
+        for cmd in lock_rows(DeviceCommand.objects.all(), [c.pk for c in pending]):
+            if cmd.status == Cmd.PENDING and cmd.device.serial in published:
+                check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SENT)
+                cmd.status = Cmd.SENT
+                cmd.sent_at = now
+                cmd.save(update_fields=["status", "sent_at"])
+                sent += 1
+    return sent
+
+
+@transaction.atomic
+def device_command_acknowledge(
+    *, serial: str, command_id: str, accepted: bool, detail: dict | None = None
+) -> DeviceCommand | None:
+    """Record a device's acknowledgement. Unknown, foreign or repeated acks change nothing."""
+    cmd = (
+        DeviceCommand.objects.select_for_update()
+        .filter(command_id=command_id, device__serial=serial)
+        .first()
+    )
+    if cmd is None:
+        logger.info("ack for unknown command %s from %s", command_id, serial)
+        return None
+    target = Cmd.ACKNOWLEDGED if accepted else Cmd.REJECTED
+    if cmd.status != Cmd.SENT:
+        return cmd  # already answered, superseded or expired: idempotent
+    check_transition(DeviceCommand.TRANSITIONS, cmd.status, target)
+    cmd.status = target
+    cmd.acked_at = timezone.now()
+    cmd.ack_detail = detail or {}
+    cmd.save(update_fields=["status", "acked_at", "ack_detail"])
+    audit_log_write(event=f"device_command.{target}", target=cmd, details={"serial": serial})
+    transaction.on_commit(
+        lambda: realtime.broadcast(
+            realtime.STAFF_GROUP,
+            {"type": "grid.update", "data": {"command": str(cmd.command_id), "status": target}},
+        )
+    )
+    return cmd
+
+
+@transaction.atomic
+def device_commands_expire(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=conf.get("GRID_COMMAND_ACK_TIMEOUT_S"))
+    ids = DeviceCommand.objects.filter(status=Cmd.SENT, sent_at__lt=limit).values_list(
+        "pk", flat=True
+    )
+    count = 0
+    for cmd in lock_rows(DeviceCommand.objects.all(), list(ids)):
+        if cmd.status == Cmd.SENT:
+            cmd.status = Cmd.EXPIRED
+            cmd.save(update_fields=["status"])
+            count += 1
+    return count

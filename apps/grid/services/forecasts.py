@@ -1,0 +1,208 @@
+"""Forecast services: per-series history from validated meter data, model choice by
+rolling-origin backtest, day-ahead forecasts stored with model id and issue time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
+from apps.grid import conf
+from apps.grid.forecasting.backtest import rolling_origin_backtest
+from apps.grid.forecasting.methods import METHODS, Context, NotEnoughHistory
+from apps.grid.forecasting.series import CleanSeries, SeriesError, regularise
+from apps.grid.forecasting.solar import clear_sky_fn
+from apps.grid.models import ConnectionPoint, Feeder, Forecast, ForecastModelChoice, Transformer
+
+logger = logging.getLogger(__name__)
+DAY = timedelta(days=1)
+
+
+def series_keys() -> list[str]:
+    """Every series the scheduler forecasts: community, feeders, transformers, meters."""
+    from apps.meters.models import Meter
+
+    keys = ["community:load", "community:pv"]
+    for fid in Feeder.objects.order_by("pk").values_list("pk", flat=True):
+        keys += [f"feeder:{fid}:load", f"feeder:{fid}:pv"]
+    for tid in Transformer.objects.order_by("pk").values_list("pk", flat=True):
+        keys += [f"transformer:{tid}:load", f"transformer:{tid}:pv"]
+    for serial, kind in Meter.objects.filter(active_to__isnull=True).values_list(
+        "serial", "asset_kind"
+    ):
+        pv = kind in (Meter.AssetKind.PV, Meter.AssetKind.SHARED_PV)
+        keys.append(f"meter:{serial}:{'pv' if pv else 'load'}")
+    return keys
+
+
+def _parse(series_key: str) -> tuple[str, str, str]:
+    parts = series_key.split(":")
+    if parts[0] == "community" and len(parts) == 2 and parts[1] in ("load", "pv"):
+        return "community", "", parts[1]
+    if (
+        len(parts) == 3
+        and parts[0] in ("meter", "transformer", "feeder")
+        and parts[2]
+        in (
+            "load",
+            "pv",
+        )
+    ):
+        return parts[0], parts[1], parts[2]
+    raise ApplicationError(f"Unknown series key {series_key!r}.", {"series_key": series_key})
+
+
+def series_history_wh(*, series_key: str, start: datetime, end: datetime) -> pd.Series:
+    """Validated Wh per interval in [start, end): import for load, export for PV."""
+    from apps.meters.models import Reading
+
+    scope, ident, kind = _parse(series_key)
+    qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+    if scope == "meter":
+        qs = qs.filter(meter__serial=ident)
+    elif scope == "transformer":
+        qs = qs.filter(meter__connection_point__transformer_id=int(ident))
+    elif scope == "feeder":
+        qs = qs.filter(meter__connection_point__transformer__feeder_id=int(ident))
+    column = "import_wh" if kind == "load" else "export_wh"
+    rows = (
+        qs.values("interval_start")
+        .annotate(total=Sum(column))
+        .order_by("interval_start")
+        .values_list("interval_start", "total")
+    )
+    data = list(rows)
+    if not data:
+        return pd.Series(dtype=float)
+    index = pd.DatetimeIndex([t for t, _ in data]).tz_convert("UTC")
+    return pd.Series([float(v or 0) for _, v in data], index=index)
+
+
+def _site_of(series_key: str) -> tuple[float, float]:
+    scope, ident, _ = _parse(series_key)
+    cp = None
+    if scope == "meter":
+        cp = ConnectionPoint.objects.filter(meters__serial=ident).first()
+    elif scope == "transformer":
+        cp = ConnectionPoint.objects.filter(transformer_id=int(ident)).first()
+    if cp is not None and cp.latitude is not None and cp.longitude is not None:
+        return cp.latitude, cp.longitude
+    from apps.grid.models import Substation
+
+    sub = Substation.objects.exclude(latitude=None).first()
+    if sub is not None:
+        return sub.latitude, sub.longitude
+    return conf.get("GRID_DEFAULT_LATITUDE"), conf.get("GRID_DEFAULT_LONGITUDE")
+
+
+def _clean(history: pd.Series) -> CleanSeries:
+    """History on the 15-minute grid; missing intervals filled explicitly (flagged)."""
+    if len(history) < 3:
+        raise SeriesError("no metered history for this series yet")
+    return regularise(history.sort_index(), INTERVAL)
+
+
+@transaction.atomic
+def forecast_model_choose(
+    *, series_key: str, now: datetime | None = None, methods: list[str] | None = None
+) -> ForecastModelChoice:
+    """Backtest every method on the series' recent history and store the choice and metrics."""
+    now = ensure_utc(now or timezone.now())
+    train, test = conf.get("GRID_FORECAST_TRAIN_DAYS"), conf.get("GRID_FORECAST_TEST_DAYS")
+    end = floor_interval(now, DAY)
+    history = series_history_wh(series_key=series_key, start=end - (train + test) * DAY, end=end)
+    _, _, kind = _parse(series_key)
+    try:
+        clean = _clean(history)
+        result = rolling_origin_backtest(
+            clean,
+            train_days=train,
+            test_days=test,
+            methods=methods,
+            exog_fn=clear_sky_fn(*_site_of(series_key)) if kind == "pv" else None,
+        )
+    except SeriesError as exc:
+        raise ApplicationError(
+            f"Cannot choose a model for {series_key}: {exc.message}", exc.details
+        ) from exc
+    choice, _ = ForecastModelChoice.objects.update_or_create(
+        series_key=series_key,
+        defaults={
+            "kind": kind,
+            "method": result.chosen,
+            "metrics": {k: v.as_dict() for k, v in result.methods.items()},
+            "step_seconds": result.step_seconds,
+            "train_days": train,
+            "test_days": result.test_days,
+            "chosen_at": now,
+        },
+    )
+    audit_log_write(
+        event="forecast.model_chosen",
+        target=choice,
+        details={"series_key": series_key, "method": result.chosen, "notes": result.notes},
+    )
+    return choice
+
+
+@transaction.atomic
+def forecast_issue(*, series_key: str, now: datetime | None = None) -> Forecast:
+    """Issue the day-ahead forecast (next UTC day, one value per 15 minutes) with the series'
+    chosen method (re-chosen by backtest when missing or stale)."""
+    now = ensure_utc(now or timezone.now())
+    choice = ForecastModelChoice.objects.filter(series_key=series_key).first()
+    max_age = timedelta(days=conf.get("GRID_MODEL_CHOICE_MAX_AGE_DAYS"))
+    if choice is None or now - choice.chosen_at > max_age:
+        try:
+            choice = forecast_model_choose(series_key=series_key, now=now)
+        except ApplicationError:
+            logger.info("no backtest possible for %s; using the daily seasonal naive", series_key)
+            choice = None
+    method = choice.method if choice else "seasonal_naive_daily"
+    start = floor_interval(now, DAY) + DAY
+    per_day = int(DAY / INTERVAL)
+    train = conf.get("GRID_FORECAST_TRAIN_DAYS")
+    # History up to the last complete interval before now; gap to `start` is forecast too.
+    hist_end = floor_interval(now)
+    history = series_history_wh(series_key=series_key, start=hist_end - train * DAY, end=hist_end)
+    try:
+        clean = _clean(history)
+    except SeriesError as exc:
+        raise ApplicationError(f"Cannot forecast {series_key}: {exc.message}") from exc
+    values = clean.values
+    last = values.index[-1] + INTERVAL
+    lead = int((start - last) / INTERVAL)
+    horizon = lead + per_day
+    _, _, kind = _parse(series_key)
+    index = pd.date_range(last, periods=horizon, freq="15min")
+    ctx = Context(
+        steps_per_day=per_day,
+        origin_index=index,
+        history_index=values.index,
+        exog_fn=clear_sky_fn(*_site_of(series_key)) if kind == "pv" else None,
+    )
+    try:
+        pred = METHODS[method](values.to_numpy(dtype=float), horizon, ctx)
+    except NotEnoughHistory:
+        method = "seasonal_naive_daily"
+        pred = METHODS[method](values.to_numpy(dtype=float), horizon, ctx)
+    day_values = np.clip(np.rint(pred[lead:]), 0, None).astype(int).tolist()  # Wh ≥ 0
+    forecast = Forecast.objects.create(
+        series_key=series_key,
+        kind=kind,
+        method=method,
+        issued_at=now,
+        start=start,
+        step_seconds=int(INTERVAL.total_seconds()),
+        values_wh=day_values,
+        model_choice=choice,
+    )
+    return forecast

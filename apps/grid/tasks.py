@@ -1,0 +1,89 @@
+"""Grid Celery tasks (queue "grid"): thin wrappers, ids or small values in, one service call."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from django.utils import timezone
+
+from apps.core.exceptions import ApplicationError
+from apps.core.intervals import INTERVAL, floor_interval
+
+
+@shared_task(time_limit=300, soft_time_limit=270)
+def forecasts_schedule_task() -> int:
+    """Fan out: one forecast task per series, run in parallel by the grid workers."""
+    from apps.grid.services.forecasts import series_keys
+
+    keys = series_keys()
+    for key in keys:
+        forecast_series_task.delay(key)
+    return len(keys)
+
+
+@shared_task(time_limit=240, soft_time_limit=220, acks_late=True)
+def forecast_series_task(series_key: str, now: str | None = None) -> int | None:
+    from apps.grid.services.forecasts import forecast_issue
+
+    try:
+        forecast = forecast_issue(
+            series_key=series_key, now=datetime.fromisoformat(now) if now else None
+        )
+    except ApplicationError:
+        return None  # no history yet for this series: nothing to forecast
+    if series_key.startswith("transformer:"):
+        dispatch_replan_task.delay()  # the plan's inputs changed
+    return forecast.pk
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def dispatch_replan_task() -> int | None:
+    """Re-plan when forecasts/devices/prices changed, or hourly to roll the horizon."""
+    from apps.grid.services.dispatch import dispatch_plan_create
+
+    plan = dispatch_plan_create()
+    return plan.pk if plan else None
+
+
+@shared_task(time_limit=120, soft_time_limit=100)
+def device_commands_publish_task(plan_id: int) -> int:
+    from apps.grid.services.dispatch import device_commands_publish
+
+    return device_commands_publish(plan_id=plan_id)
+
+
+@shared_task(time_limit=60)
+def device_commands_expire_task() -> int:
+    from apps.grid.services.dispatch import device_commands_expire
+
+    return device_commands_expire()
+
+
+@shared_task(time_limit=60)
+def dr_events_advance_task() -> dict:
+    from apps.grid.services.dr import dr_events_advance
+
+    return dr_events_advance()
+
+
+@shared_task(time_limit=120)
+def stability_measured_task() -> float | None:
+    """Power flow at the last complete interval (measured state)."""
+    from apps.grid.services.stability import stability_assess_measured
+
+    assessment = stability_assess_measured(
+        interval_start=floor_interval(timezone.now()) - 2 * INTERVAL
+    )
+    return assessment.score if assessment else None
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def stability_forecast_task() -> dict:
+    """Power flow of tomorrow's forecast state; alerts on overload/voltage violations."""
+    from datetime import timedelta
+
+    from apps.grid.services.stability import stability_assess_forecast
+
+    day = floor_interval(timezone.now(), timedelta(days=1)) + timedelta(days=1)
+    return stability_assess_forecast(day_start=day)
