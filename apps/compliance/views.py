@@ -45,6 +45,15 @@ def _period(request: HttpRequest) -> tuple[datetime, datetime, str]:
     return start, end, month
 
 
+def _pinned(request: HttpRequest, kind: str) -> dict[str, int]:
+    out = {}
+    for name in REPORTS[kind].pinned:
+        value = request.GET.get(name, "")
+        if value.isdigit():
+            out[name] = int(value)
+    return out
+
+
 def _member_id(request: HttpRequest) -> int | None:
     number = (request.GET.get("member") or "").strip()
     if not number:
@@ -72,11 +81,22 @@ def report_detail(request: HttpRequest, kind: str) -> HttpResponse:
     try:
         start, end, month = _period(request)
         context.update({"start": start, "end": end, "month": month})
-        doc = report_build(kind=kind, start=start, end=end, member_id=_member_id(request))
+        doc = report_build(
+            kind=kind,
+            start=start,
+            end=end,
+            member_id=_member_id(request),
+            pinned=_pinned(request, kind),
+        )
     except ApplicationError as exc:
         context["error"] = exc.message
         return render(request, "compliance/report.html", context, status=400)
     context["doc"] = doc
+    # Download links carry the pinned parameters so the files hash to what this page shows.
+    query = request.GET.copy()
+    for name in spec.pinned:
+        query[name] = str(doc.params[name])
+    context["query"] = query.urlencode()
     context["preview"] = [
         {"name": t.name, "columns": t.columns, "rows": t.rows[:25], "count": len(t.rows)}
         for t in doc.tables
@@ -91,7 +111,13 @@ def report_download(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
         return HttpResponse("Unknown report or format.", status=404, content_type="text/plain")
     try:
         start, end, _ = _period(request)
-        doc = report_build(kind=kind, start=start, end=end, member_id=_member_id(request))
+        doc = report_build(
+            kind=kind,
+            start=start,
+            end=end,
+            member_id=_member_id(request),
+            pinned=_pinned(request, kind),
+        )
     except ApplicationError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
     body, content_type, filename = report_render(doc, fmt)

@@ -43,7 +43,12 @@ __all__ = [
 
 
 def report_build(
-    *, kind: str, start: datetime, end: datetime, member_id: int | None = None
+    *,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    member_id: int | None = None,
+    pinned: dict[str, int] | None = None,
 ) -> ReportDocument:
     spec = REPORTS.get(kind)
     if spec is None:
@@ -56,6 +61,9 @@ def report_build(
     kwargs: dict[str, Any] = {"start": start, "end": end}
     if spec.member_filter and member_id:
         kwargs["member_id"] = member_id
+    for name, value in (pinned or {}).items():
+        if name in spec.pinned and value is not None:
+            kwargs[name] = int(value)
     doc = spec.build(**kwargs)
     doc.params = {"start": start.isoformat(), "end": end.isoformat(), **doc.params}
     doc.generated_at = timezone.now().astimezone(UTC).isoformat(timespec="seconds")
@@ -196,6 +204,7 @@ def report_verify(raw: bytes, *, against_db: bool = False) -> VerifyResult:
             start=datetime.fromisoformat(params["start"]),
             end=datetime.fromisoformat(params["end"]),
             member_id=params.get("member_id"),
+            pinned={k: params[k] for k in REPORTS[result.kind].pinned if k in params},
         )
         result.db_hash = doc.content_hash
         if doc.content_hash != result.computed_hash:

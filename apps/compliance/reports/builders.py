@@ -555,14 +555,19 @@ def build_interval_data(
     )
 
 
-def build_audit_log(*, start: datetime, end: datetime, **_: Any) -> ReportDocument:
+def build_audit_log(
+    *, start: datetime, end: datetime, max_id: int | None = None, **_: Any
+) -> ReportDocument:
+    """Audit rows of the period up to `max_id` — pinned at first build, so that the report
+    can be rebuilt identically later although the log keeps growing (exports are logged too)."""
+    from django.db.models import Max
+
     from apps.compliance.models import AuditLog
 
-    rows = list(
-        AuditLog.objects.filter(created_at__gte=start, created_at__lt=end).order_by(
-            "created_at", "id"
-        )
-    )
+    qs = AuditLog.objects.filter(created_at__gte=start, created_at__lt=end)
+    if max_id is None:
+        max_id = qs.aggregate(m=Max("id"))["m"] or 0
+    rows = list(qs.filter(id__lte=max_id).order_by("created_at", "id"))
     if not rows:
         raise _no_data("audit_log", start, end)
     table = Table(
@@ -579,7 +584,7 @@ def build_audit_log(*, start: datetime, end: datetime, **_: Any) -> ReportDocume
     return ReportDocument(
         kind="audit_log",
         title="Audit-log export",
-        params={},
+        params={"max_id": max_id},
         tables=[table],
         totals=[("Entries", len(rows))] + [(f"{k} events", v) for k, v in sorted(events.items())],
         anchors=[],
@@ -594,6 +599,7 @@ class ReportKind:
     description: str
     build: Callable[..., ReportDocument]
     member_filter: bool = False
+    pinned: tuple[str, ...] = ()  # integer parameters fixed at first build (see audit_log)
 
 
 REPORTS: dict[str, ReportKind] = {
@@ -638,6 +644,7 @@ REPORTS: dict[str, ReportKind] = {
             "Audit log",
             "Every audited write in the period.",
             build_audit_log,
+            pinned=("max_id",),
         ),
     )
 }

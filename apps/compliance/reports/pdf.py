@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 
 from apps.compliance.reports.document import ParsedReport, ReportDocument, canonical
 
-PDF_ROW_LIMIT = 300
+PDF_ROW_LIMIT = 100
 PDF_ANCHOR_LIMIT = 50
 
 
