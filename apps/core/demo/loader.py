@@ -30,7 +30,15 @@ from apps.accounts.models import Member, Role, User
 from apps.compliance.services import audit_log_write
 from apps.core.demo.context import DemoContext
 from apps.core.demo.keys import demo_device_identity, demo_device_key
-from apps.core.demo.profiles import DEMO_SEED, Community, HouseholdSpec, community
+from apps.core.demo.profiles import (
+    DEMO_SEED,
+    SHARED_PV_SERIAL,
+    Community,
+    HouseholdSpec,
+    community,
+    meter_serial,
+    spec_for_serial,
+)
 from apps.core.demo.profiles import meter_energy_wh as spec_meter_energy_wh
 from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
 from apps.meters.models import Meter
@@ -46,26 +54,17 @@ STAFF_EMAIL = f"staff@{DEMO_DOMAIN}"
 AUDITOR_EMAIL = f"auditor@{DEMO_DOMAIN}"
 SHOWCASE_EMAIL = f"member@{DEMO_DOMAIN}"
 HISTORY_DAYS = 28
-SIGNED_DAYS = 2
+SIGNED_DAYS = 1  # the chain anchors the last two hours; older history is imported, unsigned
 METERS_ACTIVE_FROM = datetime(2024, 1, 1, tzinfo=UTC)
-SHARED_PV_SERIAL = "DEMO-SHARED-PV"
 _STEP = timedelta(minutes=15)
 
-# Meter per asset: (serial suffix, Meter.AssetKind, Meter.Direction)
+# Meter per asset: (Meter.AssetKind, Meter.Direction)
 _METERS = {
-    "load": ("H", Meter.AssetKind.HOUSEHOLD, Meter.Direction.IMPORT),
-    "pv": ("PV", Meter.AssetKind.PV, Meter.Direction.EXPORT),
-    "battery": ("BAT", Meter.AssetKind.BATTERY, Meter.Direction.BIDIRECTIONAL),
-    "ev": ("EV", Meter.AssetKind.EV, Meter.Direction.IMPORT),
-    "heat_pump": ("HP", Meter.AssetKind.HEAT_PUMP, Meter.Direction.IMPORT),
-}
-_SPEC_KIND = {
-    Meter.AssetKind.HOUSEHOLD: "load",
-    Meter.AssetKind.PV: "pv",
-    Meter.AssetKind.SHARED_PV: "pv",
-    Meter.AssetKind.BATTERY: "battery",
-    Meter.AssetKind.EV: "ev",
-    Meter.AssetKind.HEAT_PUMP: "heat_pump",
+    "load": (Meter.AssetKind.HOUSEHOLD, Meter.Direction.IMPORT),
+    "pv": (Meter.AssetKind.PV, Meter.Direction.EXPORT),
+    "battery": (Meter.AssetKind.BATTERY, Meter.Direction.BIDIRECTIONAL),
+    "ev": (Meter.AssetKind.EV, Meter.Direction.IMPORT),
+    "heat_pump": (Meter.AssetKind.HEAT_PUMP, Meter.Direction.IMPORT),
 }
 
 _FIRST = (
@@ -95,12 +94,6 @@ def membership_number(number: int) -> str:
 
 def member_email(spec: HouseholdSpec, showcase_number: int) -> str:
     return SHOWCASE_EMAIL if spec.number == showcase_number else f"{spec.key}@{DEMO_DOMAIN}"
-
-
-def meter_serial(spec: HouseholdSpec, asset: str) -> str:
-    if spec.kind == "plant":
-        return SHARED_PV_SERIAL
-    return f"DEMO-{spec.number:03d}-{_METERS[asset][0]}"
 
 
 def _person(number: int) -> tuple[str, str]:
@@ -288,7 +281,7 @@ def _totp(users: list[User], created: dict[str, int]) -> None:
 def _meter_values(spec: HouseholdSpec, asset: str, cp, member) -> dict[str, Any]:
     serial = meter_serial(spec, asset)
     public_key, address = demo_device_identity(serial)
-    suffix, asset_kind, direction = _METERS[asset]
+    asset_kind, direction = _METERS[asset]
     if spec.kind == "plant":
         asset_kind = Meter.AssetKind.SHARED_PV
     return {
@@ -393,7 +386,12 @@ def _history(
     end: datetime,
     signed_from: datetime,
 ) -> int:
-    """Backfill every meter from its latest reading (or `start`) up to `end`; return inserted."""
+    """Backfill every meter from its latest reading (or `start`) up to `end`; return inserted.
+
+    Older, unsigned rows go first in batches; the device-signed recent rows (from `signed_from`)
+    go last in one call, so the meters service signs them in its process pool and every meter's
+    registers keep increasing with time.
+    """
     from apps.meters.models import Reading
     from apps.meters.services import BackfillRow, readings_backfill
 
@@ -405,35 +403,39 @@ def _history(
         .annotate(last=Max("interval_start"))
         .values_list("meter_id", "last")
     )
-    specs = {spec.number: spec for spec in c.households}
     inserted = 0
-    batch: list[BackfillRow] = []
+    older: list[BackfillRow] = []
+    recent: list[BackfillRow] = []
+    signed_epoch = int(signed_from.timestamp())
     for serial in sorted(meters):
         meter = meters[serial]
-        spec = c.shared_pv if serial == SHARED_PV_SERIAL else specs[int(serial.split("-")[1])]
+        spec, kind = spec_for_serial(serial, c.seed)
         first = latest[meter.pk] + _STEP if meter.pk in latest else start
         if first >= end:
             continue
-        imports, exports = spec_meter_energy_wh(spec, _SPEC_KIND[meter.asset_kind], first, end)
+        imports, exports = spec_meter_energy_wh(spec, kind, first, end)
         key = demo_device_key(serial)
         first_epoch = int(first.timestamp())
-        signed_epoch = int(signed_from.timestamp())
         for i, (imp, exp) in enumerate(zip(imports.tolist(), exports.tolist(), strict=True)):
             epoch = first_epoch + 900 * i
-            batch.append(
+            signed = epoch >= signed_epoch
+            (recent if signed else older).append(
                 BackfillRow(
                     meter_id=meter.pk,
                     interval_start=datetime.fromtimestamp(epoch, tz=UTC),
                     import_wh=imp,
                     export_wh=exp,
-                    private_key=key if epoch >= signed_epoch else None,
+                    seq=epoch // 900,  # what the meters service and simulator use
+                    private_key=key if signed else None,
                 )
             )
-        if len(batch) >= 100_000:
-            inserted += readings_backfill(rows=batch)
-            batch = []
-    if batch:
-        inserted += readings_backfill(rows=batch)
+        if len(older) >= 100_000:
+            inserted += readings_backfill(rows=older)
+            older = []
+    if older:
+        inserted += readings_backfill(rows=older)
+    if recent:
+        inserted += readings_backfill(rows=recent)
     return inserted
 
 

@@ -15,6 +15,8 @@ Public API (used by the demo loader, the meter simulator and forecasting)::
     meter_energy_wh(spec, asset_kind, start, end) -> (import_wh, export_wh)
         # the same, as the two registers of the meter of that asset kind (Meter.AssetKind).
     local_day_bounds(day, tz) -> (start_utc, end_utc)   # 92/96/100 intervals
+    meter_serial(spec, kind) -> str; spec_for_serial(serial) -> (spec, kind) | None
+        # the demo meters' serials ("DEMO-030-PV", "DEMO-SHARED-PV") and back
 
 How the 2016 profile year maps onto any date: a local calendar day uses the 2016 day of the same
 weekday nearest to the same day of year (so weekends stay weekends). Behavioural profiles (H0,
@@ -485,6 +487,36 @@ def meter_energy_wh(
     if kind == "battery":
         return np.maximum(values, 0), np.maximum(-values, 0)
     return values, zeros
+
+
+# --- Meter serials ----------------------------------------------------------------------------
+
+SHARED_PV_SERIAL = "DEMO-SHARED-PV"
+# asset kind -> serial suffix of its meter (Meter.AssetKind in comments)
+SERIAL_SUFFIX = {"load": "H", "pv": "PV", "battery": "BAT", "ev": "EV", "heat_pump": "HP"}
+
+
+def meter_serial(spec: HouseholdSpec, kind: str) -> str:
+    """Serial of the demo meter measuring `kind` at a site: DEMO-<number>-<H|PV|BAT|EV|HP>."""
+    if spec.kind == "plant":
+        return SHARED_PV_SERIAL
+    return f"DEMO-{spec.number:03d}-{SERIAL_SUFFIX[_ALIASES.get(kind, kind)]}"
+
+
+def spec_for_serial(serial: str, seed: int = DEMO_SEED) -> tuple[HouseholdSpec, str] | None:
+    """(site spec, asset kind) behind a demo meter serial; None if it is not a demo meter."""
+    c = community(seed)
+    if serial == SHARED_PV_SERIAL:
+        return c.shared_pv, "pv"
+    parts = serial.split("-")
+    kinds = {suffix: kind for kind, suffix in SERIAL_SUFFIX.items()}
+    if len(parts) != 3 or parts[0] != "DEMO" or not parts[1].isdigit() or parts[2] not in kinds:
+        return None
+    number = int(parts[1])
+    if not 1 <= number <= len(c.households):
+        return None
+    spec, kind = c.household(number), kinds[parts[2]]
+    return (spec, kind) if kind in spec.assets else None
 
 
 # --- The community ----------------------------------------------------------------------------

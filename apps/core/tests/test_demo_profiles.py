@@ -16,7 +16,9 @@ from apps.core.demo.profiles import (
     community,
     local_day_bounds,
     meter_energy_wh,
+    meter_serial,
     profile_day,
+    spec_for_serial,
 )
 from apps.meters.signing import SignedFields, reading_digest, recover_address, sign_reading
 
@@ -142,6 +144,21 @@ def test_demo_device_keys_are_deterministic_and_sign_verifiable_readings():
     fields = SignedFields("DEMO-001-H", 1, 1_764_000_000, 900, 250, 0)
     signature = sign_reading(demo_device_key("DEMO-001-H"), fields)
     assert recover_address(reading_digest(fields), signature) == address
+
+
+def test_meter_serials_lead_back_to_their_site_and_asset(demo):
+    serials = set()
+    for h in demo.households + [demo.shared_pv]:
+        for kind in h.assets:
+            serial = meter_serial(h, kind)
+            serials.add(serial)
+            assert spec_for_serial(serial) == (h, kind)
+    assert len(serials) == sum(len(h.assets) for h in demo.households) + 1
+    first = demo.household(1)
+    missing = next(k for k in ("battery", "ev", "heat_pump") if k not in first.assets)
+    assert spec_for_serial(meter_serial(first, missing)) is None
+    assert spec_for_serial("SIM-0001") is None
+    assert spec_for_serial("DEMO-999-H") is None
 
 
 @pytest.mark.slow
