@@ -40,3 +40,13 @@ def rollups_refresh_task() -> int:
     from apps.meters.rollups import rollups_refresh
 
     return rollups_refresh()
+
+
+@shared_task
+def gaps_estimate_task() -> int:
+    """Estimate gaps of the last day that are older than two intervals (late data gets a chance
+    to arrive first; if it still comes, it replaces the estimate as a new version)."""
+    from apps.meters.services import gaps_estimate
+
+    now = timezone.now()
+    return gaps_estimate(start=now - timedelta(days=1), end=now - timedelta(minutes=30))
