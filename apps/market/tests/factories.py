@@ -157,3 +157,62 @@ def day_start(year: int = 2026, month: int = 6, day: int = 10) -> datetime:
 
 def intervals(start: datetime) -> list[datetime]:
     return [start + timedelta(minutes=15 * k) for k in range(96)]
+
+
+def make_trade(member: Member, *, settled: bool = False):
+    """A trade in which `member` buys from another member (ORM rows, no clearing run)."""
+    from apps.market.models import ClearingResult, Order, SettlementRun, Trade
+    from apps.market.services.settlement import trades_tree
+
+    tariff = Tariff.objects.first() or TariffFactory()
+    seller = MemberFactory()
+    start = datetime(2026, 5, 1, 10, 0, tzinfo=UTC) + timedelta(days=Trade.objects.count())
+    run = SettlementRun.objects.create(period_start=start, period_end=start + timedelta(days=1))
+    clearing = ClearingResult.objects.create(
+        run=run, interval_start=start, mechanism="pay_as_clear", tariff=tariff, price="0.2"
+    )
+    bid = Order.objects.create(
+        member=member, interval_start=start, side="bid", wh=500, limit_price="0.3", status="matched"
+    )
+    offer = Order.objects.create(
+        member=seller,
+        interval_start=start,
+        side="offer",
+        wh=500,
+        limit_price="0.1",
+        status="matched",
+    )
+    trade = Trade.objects.create(
+        clearing=clearing,
+        interval_start=start,
+        seller=seller,
+        buyer=member,
+        seller_order=offer,
+        buyer_order=bid,
+        distance=0,
+        wh_from_seller=500,
+        wh_delivered=498,
+        loss_wh=2,
+        price=Decimal("0.2"),
+        fee_per_kwh=Decimal("0.01"),
+    )
+    if settled:
+        run.status = SettlementRun.Status.SETTLED
+        run.trades_root = "0x" + trades_tree(run=run).root.hex()
+        run.save()
+    return trade
+
+
+def make_issued_statement(member: Member):
+    from apps.market.models import Statement
+
+    return Statement.objects.create(
+        member=member,
+        month=datetime(2026, 5, 1, tzinfo=UTC).date(),
+        period_start=datetime(2026, 4, 30, 22, tzinfo=UTC),
+        period_end=datetime(2026, 5, 31, 22, tzinfo=UTC),
+        status=Statement.Status.ISSUED,
+        number=f"202605-{member.membership_number}",
+        vat_rate=Decimal("0.19"),
+        totals={"total": "12.34", "savings": "1.00"},
+    )

@@ -1,0 +1,176 @@
+"""Staff administration of the market: tariffs, settings, runs (approve-and-anchor) and statement
+review/issue. Admin actions only call services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from apps.core.exceptions import ApplicationError
+from apps.market import services
+from apps.market.models import (
+    ClearingResult,
+    MarketSettings,
+    Order,
+    SettlementLine,
+    SettlementRun,
+    Statement,
+    Tariff,
+    Trade,
+    TradingPreference,
+)
+
+
+def _run_each(modeladmin, request, queryset, fn, done: str) -> None:
+    ok = 0
+    for obj in queryset:
+        try:
+            fn(obj)
+            ok += 1
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+    if ok:
+        modeladmin.message_user(request, f"{ok} {done}.", messages.SUCCESS)
+
+
+@admin.register(MarketSettings)
+class MarketSettingsAdmin(admin.ModelAdmin):
+    list_display = ["mechanism", "gate_closure_minutes", "capacity_share", "updated_at"]
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    list_display = ["name", "valid_from", "valid_to", "retail_price", "feed_in_price", "vat_rate"]
+
+
+@admin.register(TradingPreference)
+class TradingPreferenceAdmin(admin.ModelAdmin):
+    list_display = ["member", "auto_trade", "max_buy_price", "min_sell_price", "green_only"]
+    raw_id_fields = ["member", "preferred_partners"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # members change their preferences through the portal/API (validated)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["interval_start", "member", "side", "wh", "limit_price", "origin", "status"]
+    list_filter = ["side", "origin", "status"]
+    date_hierarchy = "interval_start"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ClearingResult)
+class ClearingResultAdmin(admin.ModelAdmin):
+    list_display = [
+        "interval_start",
+        "mechanism",
+        "price",
+        "bid_wh",
+        "offer_wh",
+        "traded_wh",
+        "curtailed_wh",
+        "duration_ms",
+    ]
+    date_hierarchy = "interval_start"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Trade)
+class TradeAdmin(admin.ModelAdmin):
+    list_display = ["id", "interval_start", "seller", "buyer", "distance", "wh_delivered", "price"]
+    list_filter = ["distance"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SettlementRun)
+class SettlementRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "period_start",
+        "status",
+        "trade_count",
+        "members_pay",
+        "members_receive",
+        "grid_import_cost",
+        "grid_export_revenue",
+        "network_fees",
+        "chain_intent_id",
+    ]
+    list_filter = ["status"]
+    actions = ["approve_and_anchor"]
+    readonly_fields = [f.name for f in SettlementRun._meta.fields]
+
+    @admin.action(description="Approve and anchor on chain (settled runs)")
+    def approve_and_anchor(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda run: services.settlement_run_anchor(run=run, actor=request.user),
+            "settlement runs queued for anchoring",
+        )
+
+
+@admin.register(SettlementLine)
+class SettlementLineAdmin(admin.ModelAdmin):
+    list_display = [
+        "interval_start",
+        "member",
+        "is_adjustment",
+        "bought_wh",
+        "sold_wh",
+        "statement",
+    ]
+    list_filter = ["is_adjustment"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Statement)
+class StatementAdmin(admin.ModelAdmin):
+    list_display = ["number", "member", "month", "status", "issued_at"]
+    list_filter = ["status", "month"]
+    actions = ["review", "issue", "regenerate"]
+    readonly_fields = [f.name for f in Statement._meta.fields]
+
+    @admin.action(description="Mark reviewed")
+    def review(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda s: services.statement_review(statement=s, actor=request.user),
+            "statements reviewed",
+        )
+
+    @admin.action(description="Issue (final; reviewed statements only)")
+    def issue(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda s: services.statement_issue(statement=s, actor=request.user),
+            "statements issued",
+        )
+
+    @admin.action(description="Regenerate draft from settlement lines")
+    def regenerate(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda s: services.statement_generate(
+                member=s.member, month=s.month, actor=request.user
+            ),
+            "statements regenerated",
+        )

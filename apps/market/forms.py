@@ -1,0 +1,60 @@
+"""Portal forms. They only parse input; the services validate the business rules and their
+ApplicationError.extra is copied back onto the form's fields."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.accounts.models import Member
+from apps.core.exceptions import ApplicationError
+from apps.market.models import Order
+
+
+class PreferenceForm(forms.Form):
+    max_buy_price = forms.DecimalField(
+        max_digits=9, decimal_places=6, help_text="Highest price per kWh delivered, fees included."
+    )
+    min_sell_price = forms.DecimalField(
+        max_digits=9, decimal_places=6, help_text="Lowest price per kWh you sell at."
+    )
+    green_only = forms.BooleanField(required=False, label="Buy renewable energy only")
+    preferred_partners = forms.ModelMultipleChoiceField(
+        queryset=Member.objects.none(), required=False
+    )
+    battery_reserve_percent = forms.IntegerField(min_value=0, max_value=100, initial=0)
+    auto_trade = forms.BooleanField(required=False, initial=True, label="Trade automatically")
+
+    def __init__(self, *args, member: Member, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["preferred_partners"].queryset = Member.objects.filter(
+            status=Member.Status.ACTIVE
+        ).exclude(pk=member.pk)
+        self.fields["preferred_partners"].label_from_instance = lambda m: m.membership_number
+
+
+class OrderForm(forms.Form):
+    interval_start = forms.TypedChoiceField(choices=(), label="Delivery interval")
+    side = forms.ChoiceField(choices=Order.Side.choices)
+    wh = forms.IntegerField(label="Energy (Wh)")
+    limit_price = forms.DecimalField(max_digits=9, decimal_places=6, label="Price limit per kWh")
+    green = forms.BooleanField(required=False, label="Renewable only / renewable energy")
+
+    def __init__(self, *args, intervals, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._by_key = {t.isoformat(): t for t in intervals}
+        self.fields["interval_start"].choices = [
+            (t.isoformat(), f"{t:%Y-%m-%d %H:%M} UTC") for t in intervals
+        ]
+
+    def clean_interval_start(self):
+        return self._by_key[self.cleaned_data["interval_start"]]
+
+
+def apply_errors(form: forms.Form, exc: ApplicationError) -> None:
+    """Copy a service's field errors onto the form (unknown fields become form errors)."""
+    if not exc.extra:
+        form.add_error(None, exc.message)
+        return
+    for field, messages in exc.extra.items():
+        for message in messages if isinstance(messages, list) else [messages]:
+            form.add_error(field if field in form.fields else None, str(message))
