@@ -14,9 +14,18 @@ $PY manage.py collectstatic --noinput -v0
 
 procs=var/Procfile
 : > "$procs"
+stop_chain() {
+  if [ -n "${ANVIL_STARTED:-}" ] && [ -f var/anvil/anvil.pid ]; then
+    kill "$(cat var/anvil/anvil.pid)" 2>/dev/null || true
+    rm -f var/anvil/anvil.pid
+  fi
+}
+trap stop_chain EXIT
 if has_command chain_node; then
   # The local anvil node keeps its state in var/ so deployments survive restarts.
-  $PY manage.py chain_node --ensure
+  out=$($PY manage.py chain_node --ensure)
+  echo "$out"
+  case "$out" in *started*) ANVIL_STARTED=1 ;; esac
   has_command chain_deploy && $PY manage.py chain_deploy
 fi
 $PY manage.py demo_cooperative
@@ -35,4 +44,4 @@ $($PY manage.py demo_cooperative --print-logins)
 
 Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
 MSG
-exec .venv/bin/honcho -f "$procs" -d . start
+.venv/bin/honcho -f "$procs" -d . start
