@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from apps.accounts.navigation import member_nav, staff_nav
+from apps.accounts.navigation import auditor_nav, member_nav, staff_nav
 
 
 def portal(request: HttpRequest) -> dict:
@@ -12,13 +12,22 @@ def portal(request: HttpRequest) -> dict:
     is_auditor = "auditor" in group_names
     is_staff = bool(user.is_staff)
     nav = member_nav()
+    # The active section is the longest nav URL that prefixes the path (/market/statements/
+    # is Statements, not Trading at /market/).
+    matches = [
+        str(item["url"])
+        for item in nav
+        if request.path == item["url"]
+        or (item["url"] != "/" and request.path.startswith(str(item["url"])))
+    ]
+    active = max(matches, key=len) if matches else None
     for item in nav:
-        url = str(item["url"])
-        item["active"] = request.path == url or (url != "/" and request.path.startswith(url))
+        item["active"] = item["url"] == active
     return {
         "portal_member": getattr(user, "member", None) if hasattr(user, "member") else None,
         "portal_is_auditor": is_auditor,
         "portal_is_staff": is_staff,
         "portal_nav": nav,
         "portal_staff_nav": staff_nav() if is_staff else [],
+        "portal_auditor_nav": auditor_nav() if is_auditor else [],
     }

@@ -72,7 +72,16 @@ STAFF_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Admin", ("admin:index",)),
     ("Ingest", ("meters:ingest", "meters:staff_ingest")),
     ("Market monitor", ("market:monitor", "market:staff_monitor")),
+    ("Settlement runs", ("market:runs",)),
     ("Grid", ("grid:dashboard", "grid:staff_dashboard")),
+    ("Certificate registry", ("incentives:registry",)),
+    ("Reports", ("compliance:reports",)),
+    ("Erasure requests", ("compliance:erasure",)),
+)
+
+AUDITOR_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Reports", ("compliance:reports",)),
+    ("Certificate registry", ("incentives:registry",)),
 )
 
 
@@ -105,10 +114,18 @@ def member_nav() -> list[dict[str, str | bool]]:
     return items
 
 
-def staff_nav() -> list[dict[str, str]]:
+def _links(spec: tuple[tuple[str, tuple[str, ...]], ...]) -> list[dict[str, str]]:
     links = []
-    for label, candidates in STAFF_LINKS:
+    for label, candidates in spec:
         url = _first_url(candidates)
         if url is not None:
             links.append({"label": label, "url": url})
     return links
+
+
+def staff_nav() -> list[dict[str, str]]:
+    return _links(STAFF_LINKS)
+
+
+def auditor_nav() -> list[dict[str, str]]:
+    return _links(AUDITOR_LINKS)
