@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
 from apps.accounts.tests.factories import AuditorUserFactory, StaffUserFactory
 from apps.incentives.services import (
@@ -79,13 +80,15 @@ def world(db) -> World:
 
 
 @pytest.fixture
-def auditor_client(client, db):
+def auditor_client(db):
+    client = Client()
     client.force_login(AuditorUserFactory())
     return client
 
 
 @pytest.fixture
-def staff_client(client, db):
+def staff_client(db):
+    client = Client()
     client.force_login(StaffUserFactory())
     return client
 
