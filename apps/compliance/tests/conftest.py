@@ -25,6 +25,7 @@ from apps.incentives.tests.factories import (
 )
 from apps.meters.models import Quality
 from apps.meters.services import BackfillRow, readings_backfill
+from tests.fixtures.browser import _playwright, chromium_path, page  # noqa: F401 - fixtures
 
 DAY = datetime(2026, 6, 4, tzinfo=UTC)
 MONTH = "2026-06"
