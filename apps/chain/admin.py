@@ -1,0 +1,147 @@
+"""Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events.
+
+Everything is read-only: rows change only through services (retry) and the worker.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from apps.chain.models import (
+    AnchoredReading,
+    ChainAccount,
+    ChainEvent,
+    ChainIntent,
+    ContractDeployment,
+    IndexerCursor,
+    MeterAnchor,
+)
+from apps.chain.services import chain_intent_retry
+from apps.core.exceptions import ApplicationError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ChainIntent)
+class ChainIntentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "intent",
+        "status_badge",
+        "network",
+        "short_hash",
+        "nonce",
+        "gas_used",
+        "attempts",
+        "short_error",
+        "updated_at",
+    )
+    list_filter = ("status", "intent", "network")
+    search_fields = ("idempotency_key", "tx_hash", "intent")
+    readonly_fields = [f.name for f in ChainIntent._meta.fields] + ["tx_hashes"]
+    actions = ["retry"]
+    date_hierarchy = "created_at"
+
+    _colours = {
+        "pending": "#777",
+        "signed": "#b58900",
+        "sent": "#268bd2",
+        "mined": "#2aa198",
+        "confirmed": "#859900",
+        "failed": "#dc322f",
+    }
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ChainIntent) -> str:
+        return format_html(
+            '<strong style="color:{}">{}</strong>',
+            self._colours.get(obj.status, "#000"),
+            obj.status,
+        )
+
+    @admin.display(description="tx hash")
+    def short_hash(self, obj: ChainIntent) -> str:
+        return f"{obj.tx_hash[:10]}…{obj.tx_hash[-6:]}" if obj.tx_hash else ""
+
+    @admin.display(description="error")
+    def short_error(self, obj: ChainIntent) -> str:
+        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+
+    @admin.action(description="Retry the selected intents")
+    def retry(self, request, queryset) -> None:
+        done = 0
+        for row in queryset.order_by("pk"):
+            try:
+                chain_intent_retry(intent_id=row.pk, actor=request.user)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"#{row.pk}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done} intent(s) queued again.", messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # the retry action needs "change"; the form itself stays read-only (readonly_fields)
+        return request.user.is_staff
+
+
+@admin.register(ContractDeployment)
+class ContractDeploymentAdmin(ReadOnlyAdmin):
+    list_display = ("name", "network", "chain_id", "address", "block_number", "deployed_at")
+    list_filter = ("network",)
+    search_fields = ("name", "address")
+
+
+class AnchoredReadingInline(admin.TabularInline):
+    model = AnchoredReading
+    fields = ("index", "meter", "leaf")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(MeterAnchor)
+class MeterAnchorAdmin(ReadOnlyAdmin):
+    list_display = ("interval_start", "version", "leaf_count", "root", "intent_status", "tx")
+    list_filter = ("intent__status",)
+    date_hierarchy = "interval_start"
+    exclude = ("leaves",)
+    readonly_fields = ("interval_start", "interval_seconds", "version", "root", "leaf_count",
+                       "intent", "created_at")  # fmt: skip
+    list_select_related = ("intent",)
+
+    @admin.display(description="intent")
+    def intent_status(self, obj: MeterAnchor) -> str:
+        return obj.intent.status
+
+    @admin.display(description="tx hash")
+    def tx(self, obj: MeterAnchor) -> str:
+        return obj.intent.tx_hash
+
+
+@admin.register(ChainEvent)
+class ChainEventAdmin(ReadOnlyAdmin):
+    list_display = ("block_number", "log_index", "contract", "name", "tx_hash", "network")
+    list_filter = ("contract", "name", "network")
+    search_fields = ("tx_hash",)
+
+
+@admin.register(ChainAccount)
+class ChainAccountAdmin(ReadOnlyAdmin):
+    list_display = ("address", "network", "next_nonce", "updated_at")
+
+
+@admin.register(IndexerCursor)
+class IndexerCursorAdmin(ReadOnlyAdmin):
+    list_display = ("network", "last_block", "updated_at")
