@@ -163,14 +163,14 @@ def dashboard_chart_data(*, now: datetime) -> dict:
     plan = current_plan()
     if plan is not None:
         step = timedelta(seconds=plan.step_seconds)
-        capacities = dict(Transformer.objects.values_list("name", "capacity_kva"))
+        capacities = {t.name: t.capacity_w for t in Transformer.objects.all()}
         out["dispatch"] = {
             "labels": [(plan.start + i * step).isoformat() for i in range(plan.intervals)],
             "planned_w": plan.transformer_flows_w,
             "unmanaged_w": plan.unmanaged_flows_w,
             "capacity_w": {
-                name: int(Transformer(capacity_kva=kva).capacity_w)
-                for name, kva in capacities.items()
+                name: watts
+                for name, watts in capacities.items()
                 if name in plan.transformer_flows_w
             },
             "status": plan.status,

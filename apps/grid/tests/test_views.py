@@ -1,0 +1,84 @@
+"""Staff grid dashboard and admin topology tree: staff only, showing what is stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from apps.grid.models import Forecast, StabilityAssessment
+from apps.grid.services import dispatch_plan_create
+from apps.grid.tests.factories import ConnectionPointFactory, EVChargerFactory
+from tests.fixtures.core import login_with_mfa
+
+pytestmark = pytest.mark.django_db
+
+
+def test_grid_dashboard_is_staff_only_and_shows_topology_loading_and_plan(
+    client, member, staff_user
+):
+    cp = ConnectionPointFactory()
+    trafo = cp.transformer
+    EVChargerFactory(connection_point=cp)
+    start = datetime(2026, 3, 19, tzinfo=UTC)
+    Forecast.objects.create(
+        series_key="community:load",
+        kind="load",
+        method="mstl_ets",
+        start=start,
+        values_wh=[1000] * 96,
+    )
+    Forecast.objects.create(
+        series_key=f"transformer:{trafo.pk}:load",
+        kind="load",
+        method="mstl_ets",
+        start=start,
+        values_wh=[1000] * 96,
+    )
+    StabilityAssessment.objects.create(
+        interval_start=start,
+        source="measured",
+        score=97,
+        max_loading_percent=42.5,
+        min_vm_pu=0.98,
+        max_vm_pu=1.0,
+        transformers={trafo.name: {"loading_percent": 42.5}},
+    )
+    dispatch_plan_create(start=start, force=True)
+
+    client.force_login(member.user)
+    assert client.get(reverse("grid:dashboard")).status_code == 403
+    assert client.get(reverse("grid:dashboard_data")).status_code == 403
+
+    client.force_login(staff_user)
+    page = client.get(reverse("grid:dashboard"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert trafo.name in html and trafo.feeder.name in html
+    assert "42 % loaded" in html or "43 % loaded" in html
+    assert "Optimal" in html
+    data = client.get(reverse("grid:dashboard_data")).json()
+    assert data["forecast_vs_actual"]["forecast_wh"] == [1000] * 96
+    assert data["forecast_vs_actual"]["method"] == "mstl_ets"
+    assert trafo.name in data["dispatch"]["planned_w"]
+    assert data["dispatch"]["capacity_w"][trafo.name] == trafo.capacity_w
+
+
+def test_admin_topology_tree_lists_every_level(client, staff_user):
+    cp = ConnectionPointFactory()
+    login_with_mfa(client, staff_user)
+    staff_user.is_superuser = True
+    staff_user.save()
+    page = client.get(reverse("admin:grid_topology_tree"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    for name in (
+        cp.transformer.feeder.substation.name,
+        cp.transformer.feeder.name,
+        cp.transformer.name,
+        cp.code,
+    ):
+        assert name in html
+    assert client.get(reverse("admin:grid_substation_changelist")).status_code == 200
+    assert client.get(reverse("admin:grid_drevent_changelist")).status_code == 200
