@@ -192,3 +192,38 @@ def test_series_checks_reject_an_irregular_grid():
     )
     with pytest.raises(SeriesError, match="not on the 3600-second grid"):
         clean_series(pd.Series([1.0, 2, 3, 4, 5], index=index))
+
+
+def test_dr_baseline_uses_same_wall_clock_hours_across_dst_and_skips_event_days():
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from apps.grid.baseline import BaselineError, similar_day_baseline
+
+    tz = ZoneInfo("Europe/Berlin")
+    utc = ZoneInfo("UTC")
+    energy = {}
+    # Three weeks around the spring DST change (2026-03-29): 500 Wh at 18:00-19:00 local time
+    # on weekdays, 100 Wh otherwise (keyed by UTC interval start, as metered).
+    day = date(2026, 3, 16)
+    while day <= date(2026, 4, 3):
+        local = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+        t = local.astimezone(utc)
+        end = (local + timedelta(days=1)).astimezone(utc)  # 92/96/100 intervals
+        while t < end:
+            wall = t.astimezone(tz)
+            energy[t] = 500 if wall.hour == 18 and wall.weekday() < 5 else 100
+            t += timedelta(minutes=15)
+        day += timedelta(days=1)
+    start = datetime(2026, 4, 2, 18, 0, tzinfo=tz).astimezone(utc)  # Thursday, CEST
+    excluded = {date(2026, 4, 1)}
+    base = similar_day_baseline(
+        energy, start=start, end=start + timedelta(hours=1), tz=tz, exclude=excluded
+    )
+    # Days before the DST change (CET) still contribute their 18:00 local hour, not 17:00.
+    assert base.per_interval_wh == [500.0] * 4
+    assert len(base.days) == 10 and date(2026, 4, 1) not in base.days
+    assert all(d.weekday() < 5 for d in base.days)
+    assert min(base.days) < date(2026, 3, 29)
+    with pytest.raises(BaselineError, match="only 0 similar day"):
+        similar_day_baseline({}, start=start, end=start + timedelta(hours=1), tz=tz)
