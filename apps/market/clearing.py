@@ -37,6 +37,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 LOCAL, FEEDER, REGIONAL = 0, 1, 2
 DISTANCE_NAMES = ("same transformer", "same feeder", "across feeders")
@@ -73,8 +74,7 @@ class Network:
     feeder_capacity_wh: Mapping[int, int | None] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):
     seller_order_id: int
     buyer_order_id: int
     seller_member_id: int
@@ -111,13 +111,15 @@ class ClearingResult:
 
 
 class _State:
-    __slots__ = ("order", "rest", "rank", "zone")
+    __slots__ = ("green", "limit", "order", "rank", "rest", "zone")
 
     def __init__(self, order: Order, zone: Zone, rank: int) -> None:
         self.order = order
         self.rest = order.wh
         self.zone = zone
         self.rank = rank
+        self.limit = order.limit
+        self.green = order.green
 
 
 def distance(a: Zone, b: Zone) -> int:
@@ -183,10 +185,12 @@ def clearing_price(
 
 
 class _Matcher:
-    def __init__(self, network: Network, price: float, capacity: bool) -> None:
+    def __init__(self, network: Network, price: float, capacity: bool, record: bool = True) -> None:
         self.net = network
         self.price = price
         self.capacity = capacity
+        self.record = record  # False: only count the delivered volume (curtailment reference)
+        self.delivered = 0
         self.tflow: dict[int, int] = defaultdict(int)
         self.fflow: dict[int, int] = defaultdict(int)
         self.trades: list[Trade] = []
@@ -220,46 +224,52 @@ class _Matcher:
 
     def match(self, b: _State, s: _State) -> str:
         """Trade as much as possible between b and s. Returns which side is blocked/empty."""
-        if b.order.green and not s.order.green:
+        if b.green and not s.green:
             return "pair"
-        d = distance(s.zone, b.zone)
+        zs, zb = s.zone, b.zone
+        d = (
+            LOCAL
+            if zs.transformer == zb.transformer
+            else (FEEDER if zs.feeder == zb.feeder else REGIONAL)
+        )
         fee, loss = self.max_price[d]
-        if buyer_max_price(b.order.limit, fee, loss) < self.price:
+        if b.limit * (PPM - loss) / PPM - fee < self.price:
             return "buyer"
-        q = min(s.rest, b.rest * PPM // (PPM - loss))
-        if self.capacity and d >= FEEDER:
-            out_room = self._headroom_out(s.zone, d)
-            in_room = self._headroom_in(b.zone, d)
+        keep = PPM - loss
+        q = min(s.rest, b.rest * PPM // keep)
+        if d and self.capacity:
+            out_room = self._headroom_out(zs, d)
             if out_room <= 0:
                 return "seller"
+            in_room = self._headroom_in(zb, d)
             if in_room <= 0:
                 return "buyer"
             q = int(min(q, out_room, in_room))
-        if q <= 0:
-            return "buyer" if b.rest * PPM // (PPM - loss) <= 0 else "seller"
-        delivered = -(-q * (PPM - loss) // PPM)
+        delivered = -(-q * keep // PPM)
         s.rest -= q
         b.rest -= delivered
-        if d >= FEEDER:
-            self.tflow[s.zone.transformer] += q
-            self.tflow[b.zone.transformer] -= q
-        if d == REGIONAL:
-            self.fflow[s.zone.feeder] += q
-            self.fflow[b.zone.feeder] -= q
-        self.trades.append(
-            Trade(
-                seller_order_id=s.order.order_id,
-                buyer_order_id=b.order.order_id,
-                seller_member_id=s.order.member_id,
-                buyer_member_id=b.order.member_id,
-                distance=d,
-                wh_from_seller=q,
-                wh_delivered=delivered,
-                loss_wh=q - delivered,
-                price=self.price,
-                fee_per_kwh=fee,
+        self.delivered += delivered
+        if d:
+            self.tflow[zs.transformer] += q
+            self.tflow[zb.transformer] -= q
+            if d == REGIONAL:
+                self.fflow[zs.feeder] += q
+                self.fflow[zb.feeder] -= q
+        if self.record:
+            self.trades.append(
+                Trade(
+                    s.order.order_id,
+                    b.order.order_id,
+                    s.order.member_id,
+                    b.order.member_id,
+                    d,
+                    q,
+                    delivered,
+                    q - delivered,
+                    self.price,
+                    fee,
+                )
             )
-        )
         return "done"
 
     def two_pointer(self, buyers: list[_State], sellers: list[_State]) -> None:
@@ -280,13 +290,12 @@ class _Matcher:
 
     def stage(self, buyers: list[_State], sellers: list[_State]) -> None:
         """Green-only buyers take green offers first; everyone else takes what is left."""
-        green_buyers = [b for b in buyers if b.order.green and b.rest > 0]
+        green_buyers = [b for b in buyers if b.green and b.rest > 0]
         if green_buyers:
-            self.two_pointer(green_buyers, [s for s in sellers if s.order.green and s.rest > 0])
-        self.two_pointer(
-            [b for b in buyers if not b.order.green and b.rest > 0],
-            [s for s in sellers if s.rest > 0],
-        )
+            self.two_pointer(green_buyers, [s for s in sellers if s.green and s.rest > 0])
+            buyers = [b for b in buyers if not b.green]
+            sellers = [s for s in sellers if s.rest > 0]
+        self.two_pointer(buyers, sellers)
 
 
 def _group(states: Iterable[_State], key) -> dict[int, list[_State]]:
@@ -297,7 +306,12 @@ def _group(states: Iterable[_State], key) -> dict[int, list[_State]]:
 
 
 def _match_all(
-    offers: list[Order], bids: list[Order], network: Network, price: float, capacity: bool
+    offers: list[Order],
+    bids: list[Order],
+    network: Network,
+    price: float,
+    capacity: bool,
+    record: bool = True,
 ) -> _Matcher:
     zones = network.zones
     fee_r, loss_r = network.fee_per_kwh[LOCAL], network.loss_ppm[LOCAL]
@@ -311,7 +325,7 @@ def _match_all(
         for rank, b in enumerate(sorted(bids, key=lambda b: (-b.limit, b.order_id)))
         if buyer_max_price(b.limit, fee_r, loss_r) >= price
     ]
-    m = _Matcher(network, price, capacity)
+    m = _Matcher(network, price, capacity, record)
 
     # Stage 0: preferred partners (either side may list the other), in rank order.
     if any(o.order.preferred for o in sellers) or any(b.order.preferred for b in buyers):
@@ -366,10 +380,8 @@ def clear(
         v is not None for v in network.feeder_capacity_wh.values()
     )
     if report_curtailment and limited:
-        free = _match_all(offers, bids, network, price, capacity=False)
-        curtailed = max(
-            0, sum(t.wh_delivered for t in free.trades) - sum(t.wh_delivered for t in m.trades)
-        )
+        free = _match_all(offers, bids, network, price, capacity=False, record=False)
+        curtailed = max(0, free.delivered - m.delivered)
     return ClearingResult(
         price=price,
         trades=m.trades,

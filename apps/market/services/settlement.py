@@ -286,15 +286,19 @@ def minor(amount: Decimal) -> int:
     return int((amount * conf.get("MARKET_MINOR_UNITS")).to_integral_value(ROUND_HALF_EVEN))
 
 
-def trade_leaf_for(trade: Trade, run_id: int) -> bytes:
+def trade_leaf_for(trade: Trade, run_id: int, addresses: dict[int, str] | None = None) -> bytes:
     from apps.chain.merkle import trade_leaf
     from apps.chain.services import member_chain_address
 
+    addresses = addresses if addresses is not None else {}
+    for member in (trade.seller, trade.buyer):
+        if member.pk not in addresses:
+            addresses[member.pk] = member_chain_address(member)
     return trade_leaf(
         settlement_id=run_id,
         trade_id=trade.pk,
-        seller=member_chain_address(trade.seller),
-        buyer=member_chain_address(trade.buyer),
+        seller=addresses[trade.seller_id],
+        buyer=addresses[trade.buyer_id],
         interval_start=int(trade.interval_start.timestamp()),
         energy_wh=int(trade.wh_delivered),
         amount_minor=minor(trade.buyer_amount),
@@ -311,7 +315,8 @@ def trades_tree(*, run: SettlementRun) -> TradesTree:
     if not trades:
         root = merkle.keccak256(EMPTY_ROOT_TAG + run.pk.to_bytes(32, "big"))
         return TradesTree(root, 0, [], [], None)
-    leaves = [trade_leaf_for(t, run.pk) for t in trades]
+    addresses: dict[int, str] = {}  # deriving a custodial address costs ~1 ms: once per member
+    leaves = [trade_leaf_for(t, run.pk, addresses) for t in trades]
     tree = merkle.build(leaves)
     return TradesTree(tree.root, len(trades), [t.pk for t in trades], leaves, tree)
 
