@@ -12,6 +12,18 @@ _DEFAULTS = {
     # Rolling-origin backtest used to choose each series' model.
     "GRID_FORECAST_TRAIN_DAYS": _env.int("GRID_FORECAST_TRAIN_DAYS", default=28),
     "GRID_FORECAST_TEST_DAYS": _env.int("GRID_FORECAST_TEST_DAYS", default=7),
+    # Per-meter series (hundreds) use a cheaper candidate set and fewer origins; aggregates
+    # (community, feeders, transformers) use every method.
+    "GRID_METER_METHODS": _env.list(
+        "GRID_METER_METHODS",
+        default=[
+            "seasonal_naive_daily",
+            "seasonal_naive_weekly",
+            "seasonal_mean_4w",
+            "holt_winters_daily",
+        ],
+    ),
+    "GRID_METER_TEST_DAYS": _env.int("GRID_METER_TEST_DAYS", default=3),
     # A series' model choice is re-done by backtest when older than this.
     "GRID_MODEL_CHOICE_MAX_AGE_DAYS": _env.int("GRID_MODEL_CHOICE_MAX_AGE_DAYS", default=7),
     # Forecast prices for dispatch (per kWh): a time-of-use tariff in cooperative local time.

@@ -12,6 +12,8 @@ import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
+
 from apps.grid.models import DREvent, DRParticipation, FlexibleDevice, GridLine
 
 logger = logging.getLogger(__name__)
@@ -172,10 +174,16 @@ def load(context) -> None:
     context.created["grid_lines"] = _lines(context)
     context.created["flexible_devices"] = _devices(context)
     context.created["dr_events"] = _events(context)
-    try:  # forecasts, plan and power flow are computed by the grid worker, not here
+    # Forecasts, the plan and the power flow are computed by the grid worker once the demo data
+    # is committed (the beat schedules them too).
+    transaction.on_commit(_enqueue)
+
+
+def _enqueue() -> None:
+    try:
         from apps.grid.tasks import forecasts_schedule_task, stability_measured_task
 
-        forecasts_schedule_task.delay()
+        forecasts_schedule_task.delay(aggregates_only=True)  # meters follow with the beat
         stability_measured_task.delay()
-    except Exception:  # noqa: BLE001 - no broker: beat schedules them anyway
+    except Exception:  # noqa: BLE001 - no broker: beat runs them anyway
         logger.info("grid tasks not enqueued (no broker); beat will run them")

@@ -12,11 +12,11 @@ from apps.core.intervals import INTERVAL, floor_interval
 
 
 @shared_task(time_limit=300, soft_time_limit=270)
-def forecasts_schedule_task() -> int:
+def forecasts_schedule_task(aggregates_only: bool = False) -> int:
     """Fan out: one forecast task per series, run in parallel by the grid workers."""
     from apps.grid.services.forecasts import series_keys
 
-    keys = series_keys()
+    keys = [k for k in series_keys() if not (aggregates_only and k.startswith("meter:"))]
     for key in keys:
         forecast_series_task.delay(key)
     return len(keys)

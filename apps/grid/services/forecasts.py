@@ -117,9 +117,12 @@ def forecast_model_choose(
     """Backtest every method on the series' recent history and store the choice and metrics."""
     now = ensure_utc(now or timezone.now())
     train, test = conf.get("GRID_FORECAST_TRAIN_DAYS"), conf.get("GRID_FORECAST_TEST_DAYS")
+    scope, _, kind = _parse(series_key)
+    if scope == "meter":
+        test = conf.get("GRID_METER_TEST_DAYS")
+        methods = methods or [m for m in conf.get("GRID_METER_METHODS") if m in METHODS]
     end = floor_interval(now, DAY)
     history = series_history_wh(series_key=series_key, start=end - (train + test) * DAY, end=end)
-    _, _, kind = _parse(series_key)
     try:
         clean = _clean(history)
         result = rolling_origin_backtest(

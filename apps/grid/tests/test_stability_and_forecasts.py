@@ -12,6 +12,7 @@ from apps.grid.forecasting.methods import METHODS
 from apps.grid.models import Forecast, ForecastModelChoice, GridAlert, GridLine
 from apps.grid.services import (
     forecast_issue,
+    forecast_model_choose,
     stability_assess_forecast,
     stability_assess_measured,
 )
@@ -105,6 +106,8 @@ def test_forecast_state_alerts_before_it_happens():
 def test_forecast_issue_chooses_by_backtest_and_stores_a_day_ahead(settings):
     settings.GRID_FORECAST_TRAIN_DAYS = 14
     settings.GRID_FORECAST_TEST_DAYS = 2
+    settings.GRID_METER_METHODS = ["seasonal_naive_daily", "seasonal_mean_4w"]
+    settings.GRID_METER_TEST_DAYS = 1
     trafo, points = small_grid(sites=2)
     start = datetime(2026, 2, 20, tzinfo=UTC)
     rng = np.random.default_rng(1)
@@ -135,3 +138,7 @@ def test_forecast_issue_chooses_by_backtest_and_stores_a_day_ahead(settings):
     evening = np.mean(forecast.values_wh[70:74])
     night = np.mean(forecast.values_wh[8:12])
     assert evening > 3 * night  # the daily shape is forecast (two meters summed)
+    # Meter series choose among the cheaper candidate set on fewer origins.
+    meter_choice = forecast_model_choose(series_key=f"meter:{points[0][1].serial}:load", now=now)
+    assert set(meter_choice.metrics) == set(settings.GRID_METER_METHODS)
+    assert meter_choice.test_days == settings.GRID_METER_TEST_DAYS
