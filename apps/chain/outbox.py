@@ -106,11 +106,20 @@ class Outbox:
         self.w3: Web3 = client.web3()
         self.account = client.operator_account()
         self.sender = self.account.address
+        self._next_nonce: int | None = None  # valid only while this sweep holds the sender lock
+        self._base_fee: tuple[float, int] | None = None
+
+    def _current_base_fee(self) -> int:
+        now = time.monotonic()
+        if self._base_fee is None or now - self._base_fee[0] > 2.0:
+            block = self.w3.eth.get_block("latest")
+            self._base_fee = (now, int(block.get("baseFeePerGas") or 0))
+        return self._base_fee[1]
 
     # --- fees and nonces ---------------------------------------------------------------------
 
     def _fees(self, previous: ChainIntent | None = None) -> tuple[int, int]:
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        base = self._current_base_fee()
         priority = int(settings.CHAIN_PRIORITY_FEE_WEI)
         max_fee = 2 * base + priority
         if previous is not None and previous.max_fee_per_gas is not None:
@@ -127,15 +136,21 @@ class Outbox:
         account, _ = ChainAccount.objects.select_for_update().get_or_create(
             network=self.cfg.name, address=self.sender
         )
-        chain_next = int(self.w3.eth.get_transaction_count(self.sender, "pending"))
-        unsent = (
-            ChainIntent.objects.filter(network=self.cfg.name, sender=self.sender, status=S.SIGNED)
-            .exclude(nonce=None)
-            .order_by("-nonce")
-            .values_list("nonce", flat=True)
-            .first()
-        )
-        nonce = max(chain_next, (unsent + 1) if unsent is not None else 0)
+        if self._next_nonce is not None:
+            nonce = self._next_nonce
+        else:
+            chain_next = int(self.w3.eth.get_transaction_count(self.sender, "pending"))
+            unsent = (
+                ChainIntent.objects.filter(
+                    network=self.cfg.name, sender=self.sender, status=S.SIGNED
+                )
+                .exclude(nonce=None)
+                .order_by("-nonce")
+                .values_list("nonce", flat=True)
+                .first()
+            )
+            nonce = max(chain_next, (unsent + 1) if unsent is not None else 0)
+        self._next_nonce = nonce + 1
         account.next_nonce = nonce + 1
         account.save(update_fields=["next_nonce", "updated_at"])
         return nonce
@@ -249,28 +264,33 @@ class Outbox:
             row.attempts += 1
             row.save()
 
-    def submit(self, row: ChainIntent) -> None:
-        """PENDING → SIGNED → SENT."""
+    def submit(self, row: ChainIntent) -> str:
+        """PENDING → SIGNED → SENT; returns the row's status afterwards."""
         try:
             to, data = self._call(row)
             estimate = self.w3.eth.estimate_gas({"from": self.sender, "to": to, "data": data})
         except ContractLogicError as exc:
             self._failed(row, f"Reverted in simulation: {client.decode_revert(exc.data)}")
-            return
+            return row.status
         gas = int(estimate * 12 // 10) + 10_000
-        with transaction.atomic():
-            locked = ChainIntent.objects.select_for_update().get(pk=row.pk)
-            if locked.status != S.PENDING:
-                return
-            nonce = self._take_nonce()
-            self._sign(locked, nonce=nonce, gas=gas, to=to, data=data)
-            _set_status(locked, S.SIGNED)
-            locked.attempts += 1
-            locked.error = ""
-            locked.save()
-            _crash_point("after_sign")
+        try:
+            with transaction.atomic():
+                locked = ChainIntent.objects.select_for_update().get(pk=row.pk)
+                if locked.status != S.PENDING:
+                    return locked.status
+                nonce = self._take_nonce()
+                self._sign(locked, nonce=nonce, gas=gas, to=to, data=data)
+                _set_status(locked, S.SIGNED)
+                locked.attempts += 1
+                locked.error = ""
+                locked.save()
+                _crash_point("after_sign")
+        except BaseException:
+            self._next_nonce = None  # the nonce was not recorded: ask the chain again
+            raise
         _crash_point("after_record")
         self._broadcast(locked)
+        return locked.status
 
     def _failed(self, row: ChainIntent, message: str) -> None:
         with transaction.atomic():
@@ -291,6 +311,9 @@ class Outbox:
             if int(receipt["status"]) == 1:
                 _set_status(row, S.MINED)
                 row.error = ""
+                if settings.CHAIN_CONFIRMATIONS <= 1:  # the receipt itself is the confirmation
+                    _set_status(row, S.CONFIRMED)
+                    row.confirmed_at = timezone.now()
                 row.save()
                 return
             row.save()
@@ -385,9 +408,7 @@ def _sweep(
         counts["recovered"] += 1
     # 2. new rows
     for row in _due(base.filter(status=S.PENDING)).order_by("id")[:limit]:
-        outbox.submit(row)
-        row.refresh_from_db()
-        if row.status == S.FAILED:
+        if outbox.submit(row) == S.FAILED:
             counts["failed"] += 1
         else:
             counts["sent"] += 1
@@ -398,8 +419,11 @@ def _sweep(
         open_rows = list(base.filter(status=S.SENT, sender=outbox.sender).order_by("nonce"))
         for row in open_rows:
             if outbox.poll(row):
-                row.refresh_from_db()
-                counts["mined" if row.status == S.MINED else "failed"] += 1
+                if row.status == S.FAILED:
+                    counts["failed"] += 1
+                else:
+                    counts["mined"] += 1
+                    counts["confirmed"] += row.status == S.CONFIRMED
         if not base.filter(status=S.SENT, sender=outbox.sender).exists():
             break
         if time.monotonic() >= deadline:

@@ -1,0 +1,168 @@
+"""Chain benchmark: outbox throughput against anvil and the gas cost of anchoring meter data.
+
+Starts its own anvil on a free port (chain id 31338, so its outbox rows never mix with the
+development node's), deploys the contracts through the normal deployment code, then measures:
+
+- outbox throughput: N anchoring intents submitted, then swept until every one is confirmed
+  (sign → send → receipt → confirm, one nonce manager) — confirmed intents per second;
+- anchoring gas for batches of 100, 1,000 and 10,000 readings: Merkle tree build time, gas of the
+  anchoring transaction (per batch and per reading) and gas of one on-chain verifyReading.
+
+Rows it creates (network "eip155:31338") are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import emit, setup_django  # noqa: E402
+
+BENCH = "chain"
+CHAIN_ID = 31338
+THROUGHPUT_INTENTS = int(os.environ.get("BENCH_CHAIN_INTENTS", "200"))
+BATCH_SIZES = (100, 1_000, 10_000)
+
+
+def _signed_batch(n: int, interval_start: int):
+    """n signed readings of distinct meters (device keys derived from the index)."""
+    import coincurve
+
+    from apps.meters.signing import SignedFields, address_from_public_key, sign_reading
+
+    out = []
+    for i in range(n):
+        fields = SignedFields(f"BENCH-{i:05d}", 1, interval_start, 900, 100 + i % 400, i % 7)
+        out.append(fields)
+    key = (1).to_bytes(32, "big")
+    address = address_from_public_key(coincurve.PrivateKey(key).public_key.format(False))
+    return out, key, address, sign_reading
+
+
+def run() -> None:
+    setup_django()
+    from django.conf import settings
+
+    from apps.chain import client, merkle
+    from apps.chain.deploy import deploy_all
+    from apps.chain.intents import meter_key
+    from apps.chain.models import ChainIntent, ContractDeployment
+    from apps.chain.outbox import chain_outbox_sweep
+    from apps.chain.services import chain_intent_submit
+    from apps.meters.signing import reading_digest
+    from tests.fixtures.chain import dev_account, start_anvil, stop_anvil
+
+    node = start_anvil(None, CHAIN_ID)
+    network = f"eip155:{CHAIN_ID}"
+    saved = {
+        k: getattr(settings, k)
+        for k in ("BLOCKCHAIN_NETWORK", "BLOCKCHAIN_CHAIN_ID", "CHAIN_OPERATOR_KEY",
+                  "CHAIN_OUTBOX_ENQUEUE", "CHAIN_CONFIRMATIONS", "CHAIN_MULTISIG_SIGNERS")
+    }  # fmt: skip
+    try:
+        settings.BLOCKCHAIN_NETWORK = node.url
+        settings.BLOCKCHAIN_CHAIN_ID = CHAIN_ID
+        operator = dev_account(0)
+        settings.CHAIN_OPERATOR_KEY = "0x" + bytes(operator.key).hex()
+        settings.CHAIN_OUTBOX_ENQUEUE = False
+        settings.CHAIN_CONFIRMATIONS = 1
+        _cleanup(network)
+        signers = [dev_account(i).address for i in (1, 2, 3)]
+        deployed = deploy_all(node.w3, operator, operator=operator.address, signers=signers,
+                              threshold=2)  # fmt: skip
+        for d in deployed.values():
+            ContractDeployment.objects.create(
+                network=network, chain_id=CHAIN_ID, name=d.name, address=d.address,
+                tx_hash=d.tx_hash, block_number=d.block_number,
+                bytecode_sha256=d.bytecode_sha256,
+            )  # fmt: skip
+
+        # --- outbox throughput ------------------------------------------------------------------
+        n = THROUGHPUT_INTENTS
+        started = time.perf_counter()
+        for i in range(n):
+            chain_intent_submit(
+                intent="meter_anchor",
+                payload={"interval_start": 1_700_000_000 + 900 * i, "version": 1,
+                         "root": "0x" + (i + 1).to_bytes(32, "big").hex(), "leaf_count": 1},
+                idempotency_key=f"bench-throughput-{i}",
+            )  # fmt: skip
+        submitted = time.perf_counter()
+        rows = ChainIntent.objects.filter(network=network)
+        while rows.exclude(status=ChainIntent.Status.CONFIRMED).exists():
+            counts = chain_outbox_sweep(limit=n)
+            if counts.get("errors") or rows.filter(status=ChainIntent.Status.FAILED).exists():
+                raise RuntimeError(f"outbox errors during the benchmark: {counts}")
+        done = time.perf_counter()
+        emit(BENCH, "outbox_submit_rate", n / (submitted - started), "intents/s", intents=n)
+        emit(BENCH, "outbox_confirmed_throughput", n / (done - submitted), "intents/s",
+             intents=n, confirmations=1)  # fmt: skip
+        emit(BENCH, "outbox_end_to_end_throughput", n / (done - started), "intents/s", intents=n)
+
+        # --- anchoring gas per batch size -----------------------------------------------------
+        oracle = client.contract("MeterOracle")
+        for size in BATCH_SIZES:
+            start = 1_800_000_000 + size * 900
+            fields, key, address, sign = _signed_batch(size, start)
+            t0 = time.perf_counter()
+            leaves = [merkle.reading_leaf(reading_digest(f)) for f in fields]
+            tree = merkle.build(leaves)
+            build_s = time.perf_counter() - t0
+            row = chain_intent_submit(
+                intent="meter_anchor",
+                payload={"interval_start": start, "version": 1, "root": "0x" + tree.root.hex(),
+                         "leaf_count": size},
+                idempotency_key=f"bench-anchor-{size}",
+            )  # fmt: skip
+            while row.status != ChainIntent.Status.CONFIRMED:
+                chain_outbox_sweep()
+                row.refresh_from_db()
+                if row.status == ChainIntent.Status.FAILED:
+                    raise RuntimeError(row.error)
+            emit(BENCH, f"anchor_gas_per_batch_{size}", row.gas_used, "gas", readings=size)
+            emit(BENCH, f"anchor_gas_per_reading_{size}", row.gas_used / size, "gas/reading",
+                 readings=size)  # fmt: skip
+            emit(BENCH, f"merkle_build_{size}", build_s * 1000, "ms", readings=size)
+            # one reading verified on chain (signature + proof): view call gas
+            index = size // 2
+            f = fields[index]
+            signature = sign(key, f)
+            node.w3.eth.send_transaction(
+                {"from": operator.address, "to": oracle.address,
+                 "data": oracle.functions.registerMeter(meter_key(f.serial), address)
+                 ._encode_transaction_data()}
+            )  # fmt: skip
+            reading = (
+                f.serial, f.seq, f.interval_start, f.interval_seconds, f.import_wh,
+                f.export_wh, f.register_import_wh, f.register_export_wh, f.status,
+            )  # fmt: skip
+            call = oracle.functions.verifyReading(start, 1, reading, signature, tree.proof(index))
+            assert call.call() == [True, True]
+            emit(BENCH, f"verify_reading_gas_{size}", call.estimate_gas(), "gas",
+                 readings=size, proof_length=len(tree.proof(index)))  # fmt: skip
+    finally:
+        for k, v in saved.items():
+            setattr(settings, k, v)
+        try:
+            _cleanup(network)
+        finally:
+            stop_anvil(node)
+
+
+def _cleanup(network: str) -> None:
+    from apps.chain.models import ChainAccount, ChainEvent, ChainIntent, ContractDeployment
+
+    ChainIntent.objects.filter(network=network).delete()
+    ContractDeployment.objects.filter(network=network).delete()
+    ChainAccount.objects.filter(network=network).delete()
+    ChainEvent.objects.filter(network=network).delete()
+
+
+if __name__ == "__main__":
+    run()
