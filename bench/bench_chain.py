@@ -105,6 +105,8 @@ def run() -> None:
              intents=n, confirmations=1)  # fmt: skip
         emit(BENCH, "outbox_end_to_end_throughput", n / (done - started), "intents/s", intents=n)
 
+        _settlement_gas(node, deployed, operator)
+
         # --- anchoring gas per batch size -----------------------------------------------------
         oracle = client.contract("MeterOracle")
         for size in BATCH_SIZES:
@@ -153,6 +155,64 @@ def run() -> None:
             _cleanup(network)
         finally:
             stop_anvil(node)
+
+
+def _settlement_gas(node, deployed, operator, trades: int = 200, members: int = 20) -> None:
+    """Netted settlement gas per trade vs an ERC-20 transfer, measured in the same run."""
+    from apps.chain import merkle
+    from apps.chain.client import artifact
+    from apps.chain.deploy import multisig_execute
+    from tests.fixtures.chain import dev_account
+
+    w3 = node.w3
+
+    def c(name):
+        return w3.eth.contract(address=deployed[name].address, abi=artifact(name)["abi"])
+
+    def gas_of(fn, sender):
+        receipt = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+        assert receipt["status"] == 1
+        return int(receipt["gasUsed"])
+
+    # ERC-20-style reference: the reward token (OpenZeppelin ERC20) between two holders.
+    inc = c("RenewableIncentive")
+    data = inc.functions.setRule(1, 10**18, True, b"\x00" * 32)._encode_transaction_data()
+    multisig_execute(w3, deployed["StaffMultisig"].address, [dev_account(1), dev_account(2)],
+                     target=inc.address, data=bytes.fromhex(data[2:]))  # fmt: skip
+    a, b, fresh = dev_account(4).address, dev_account(5).address, dev_account(6).address
+    for award_id, who in ((1, a), (2, b)):
+        gas_of(inc.functions.award(award_id, who, 1, 10_000), operator.address)
+        gas_of(inc.functions.claimFor(who), operator.address)
+    to_existing = gas_of(inc.functions.transfer(b, 10**15), a)
+    to_new = gas_of(inc.functions.transfer(fresh, 10**15), a)
+    emit(BENCH, "erc20_transfer_gas_existing_holder", to_existing, "gas")
+    emit(BENCH, "erc20_transfer_gas_new_holder", to_new, "gas")
+
+    trading = c("EnergyTrading")
+    accounts = [w3.to_checksum_address(f"0x{i + 1:040x}") for i in range(members)]
+    for run in (1, 2):  # first run: cold balance slots; second: balances already non-zero
+        rows, net = [], dict.fromkeys(accounts, 0)
+        for t in range(trades):
+            seller, buyer = accounts[t % members], accounts[(t * 7 + 3) % members]
+            if seller == buyer:
+                buyer = accounts[(t + 1) % members]
+            amount = 25 + t % 40
+            rows.append(merkle.trade_leaf(settlement_id=run, trade_id=t, seller=seller,
+                                          buyer=buyer, interval_start=1_800_000_000,
+                                          energy_wh=500, amount_minor=amount))  # fmt: skip
+            net[seller] += amount
+            net[buyer] -= amount
+        root = merkle.build(rows).root
+        deltas = [(m, d) for m, d in net.items() if d]
+        gas = gas_of(
+            trading.functions.settle(run, root, [m for m, _ in deltas], [d for _, d in deltas],
+                                     []),
+            operator.address,
+        )  # fmt: skip
+        label = "cold" if run == 1 else "warm"
+        emit(BENCH, f"settlement_gas_per_trade_{label}", gas / trades, "gas/trade",
+             trades=trades, members=members, batch_gas=gas,
+             share_of_erc20_transfer=round(gas / trades / to_existing, 4))  # fmt: skip
 
 
 def _cleanup(network: str) -> None:
