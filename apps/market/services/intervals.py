@@ -92,6 +92,10 @@ def interval_clear(
         .filter(interval_start=interval_start, status=Order.Status.OPEN)
         .order_by("pk")
     )
+    if not orders:  # nothing to match (e.g. a night interval or one the beat caught up on)
+        return ClearingResult.objects.create(
+            run=run, interval_start=interval_start, mechanism=mechanism, tariff=tariff
+        )
     member_ids = sorted({o.member_id for o in orders})
     community = mechanism in (Mechanism.SDR, Mechanism.MMR)
     network, labels = network_for(
