@@ -67,3 +67,19 @@ def test_a_reverting_intent_fails_with_the_reason_and_sends_nothing(chain):
     chain_intent_retry(intent_id=replay.pk)
     replay.refresh_from_db()
     assert replay.status == ChainIntent.Status.PENDING
+
+
+def test_confirmation_depth_is_configurable(chain, settings):
+    settings.CHAIN_CONFIRMATIONS = 3
+    row = chain_intent_submit(intent="meter_anchor", payload=_anchor(), idempotency_key="depth")
+    chain_outbox_sweep()
+    row.refresh_from_db()
+    assert row.status == ChainIntent.Status.MINED
+    chain.node.rpc("evm_mine")
+    chain_outbox_sweep()
+    row.refresh_from_db()
+    assert row.status == ChainIntent.Status.MINED  # 2 blocks deep
+    chain.node.rpc("evm_mine")
+    chain_outbox_sweep()
+    row.refresh_from_db()
+    assert row.status == ChainIntent.Status.CONFIRMED and row.confirmed_at
