@@ -1,0 +1,111 @@
+"""Staff multisig operations: build a proposal for a privileged call, and — on the local development
+chain only, where the staff signer keys are the public test mnemonic — carry it out.
+
+On a public network the signer keys live with the staff (hardware wallets); the back-office only
+prepares the proposal (target + calldata) for them to `propose` / `approve` / `execute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from apps.chain import client
+from apps.compliance.services import audit_log_write
+from apps.core.exceptions import ApplicationError
+
+TOKEN_DECIMALS = 18  # RenewableIncentive is an OpenZeppelin ERC-20 with 18 decimals
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    multisig: str
+    target: str
+    contract: str
+    function: str
+    args: tuple
+    data: str  # 0x calldata for StaffMultisig.propose(target, 0, data)
+    executed_tx: str = ""
+
+
+def multisig_proposal(*, contract: str, function: str, args: tuple) -> Proposal:
+    c = client.contract(contract)
+    data = c.functions[function](*args)._encode_transaction_data()
+    return Proposal(
+        multisig=client.deployed_address("StaffMultisig"),
+        target=c.address,
+        contract=contract,
+        function=function,
+        args=args,
+        data=data,
+    )
+
+
+@transaction.atomic
+def multisig_call(*, contract: str, function: str, args: tuple, actor: Any = None) -> Proposal:
+    """Prepare the proposal; on the local network also execute it with the development signers."""
+    from apps.chain.deploy import multisig_execute
+
+    proposal = multisig_proposal(contract=contract, function=function, args=args)
+    executed = ""
+    if client.network_config().is_local:
+        client.check_chain_id()
+        signers, threshold = client.multisig_signers()
+        local = {client.mnemonic_account(i).address: client.mnemonic_account(i) for i in range(10)}
+        keys = [local[s] for s in signers if s in local][:threshold]
+        if len(keys) < threshold:
+            raise ApplicationError("The local signer keys do not reach the multisig threshold.")
+        receipt = multisig_execute(
+            client.web3(),
+            proposal.multisig,
+            keys,
+            target=proposal.target,
+            data=bytes.fromhex(proposal.data[2:]),
+        )
+        executed = "0x" + bytes(receipt["transactionHash"]).hex()
+    audit_log_write(
+        event="chain.multisig_call",
+        actor=actor,
+        target_type="chain.contract",
+        target_id=contract,
+        details={"function": function, "args": [str(a) for a in args], "executed_tx": executed},
+    )
+    return Proposal(
+        multisig=proposal.multisig,
+        target=proposal.target,
+        contract=contract,
+        function=function,
+        args=args,
+        data=proposal.data,
+        executed_tx=executed,
+    )
+
+
+def reward_rules_sync(*, actor: Any = None) -> list[Proposal]:
+    """Mirror the incentives app's reward rules into RenewableIncentive (rule id = RewardRule pk,
+    rate = tokens_per_kwh whole tokens → base units). Only rules that differ are proposed."""
+    from django.utils import timezone
+
+    from apps.incentives.models import RewardRule
+
+    inc = client.contract("RenewableIncentive")
+    now = timezone.now()
+    out = []
+    for rule in RewardRule.objects.order_by("pk"):
+        rate = int(rule.tokens_per_kwh) * 10**TOKEN_DECIMALS
+        active = rule.valid_to is None or rule.valid_to > now
+        terms = client.web3().keccak(text=f"{rule.kind}:{rule.description}")
+        on_chain = inc.functions.rules(rule.pk).call()
+        if (int(on_chain[0]), bool(on_chain[1])) == (rate, active):
+            continue
+        out.append(
+            multisig_call(
+                contract="RenewableIncentive",
+                function="setRule",
+                args=(rule.pk, rate, active, bytes(terms)),
+                actor=actor,
+            )
+        )
+    return out
