@@ -22,6 +22,7 @@ from importlib import import_module
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from apps.accounts.testing import IsolationCase
 from apps.accounts.tests.factories import MemberFactory
 
 PROJECT_APPS = ("accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain")
@@ -44,7 +45,102 @@ def _load_app_cases() -> tuple[list, dict[str, str]]:
     return cases, exempt
 
 
-CASES, EXEMPT = _load_app_cases()
+# --- Cases for member URLs of apps that have not declared their own (an app's own
+# `tests/isolation.py` takes precedence for the same URL name). -------------------------------
+
+
+def _dr_event_url(name: str):
+    def make(member):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.grid.models import DREvent, DRParticipation
+        from apps.grid.tests.factories import ConnectionPointFactory
+
+        start = timezone.now() + timedelta(hours=3)
+        event = DREvent.objects.create(
+            event_id=f"iso-{member.membership_number}",
+            signal_name=DREvent.SignalName.SIMPLE,
+            signal_type=DREvent.SignalType.LEVEL,
+            start=start,
+            end=start + timedelta(hours=1),
+            status=DREvent.Status.PUBLISHED,
+        )
+        DRParticipation.objects.create(
+            event=event, connection_point=ConnectionPointFactory(member=member)
+        )
+        return reverse(name, args=[event.pk])
+
+    return make
+
+
+def _certificate_claim_url(member):
+    from datetime import UTC, datetime
+
+    from apps.incentives.models import Certificate
+    from apps.meters.tests.factories import MeterFactory
+
+    start = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    cert = Certificate.objects.create(
+        token_id=1,
+        range_start=0,
+        range_end=1000,
+        owner=member,
+        device=MeterFactory(member=member),
+        energy_source="solar",
+        production_start=start,
+        production_end=start.replace(hour=11),
+        country="DE",
+        issuing_body="EnergySphere",
+        market_zone="DE-LU",
+        emission_factor=0,
+    )
+    return reverse("incentives:certificate_claim", args=[cert.pk])
+
+
+FALLBACK_CASES = [
+    IsolationCase("grid:event_detail", _dr_event_url("grid:event_detail")),
+    IsolationCase("grid:event_opt", _dr_event_url("grid:event_opt"), "post", {"opt": "optIn"}),
+    IsolationCase(
+        "incentives:certificate_claim", _certificate_claim_url, "post", {"beneficiary": "Me"}
+    ),
+]
+# Parametrised URLs that are not member objects: staff/auditor pages. A member is refused them
+# (checked below with these sample arguments).
+FALLBACK_STAFF_ONLY = {
+    "compliance:report": ["carbon"],
+    "compliance:report_download": ["carbon", "csv"],
+    "compliance:erasure_handle": [1],
+    "incentives:registry_cancel": [1],
+    "market:run_anchor": [1],
+}
+
+
+def _with_fallbacks(cases: list, exempt: dict[str, str]) -> tuple[list, dict[str, str]]:
+    declared = {case.url_name for case in cases} | set(exempt)
+    routable = _all_url_names()
+    cases = cases + [
+        c for c in FALLBACK_CASES if c.url_name not in declared and c.url_name in routable
+    ]
+    exempt = dict(exempt)
+    for name in FALLBACK_STAFF_ONLY:
+        if name not in declared and name in routable:
+            exempt[name] = "staff/auditor only: members are refused (test below)"
+    return cases, exempt
+
+
+def _all_url_names(patterns=None, namespace: str | None = None) -> set[str]:
+    names: set[str] = set()
+    for entry in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(entry, URLResolver):
+            names |= _all_url_names(entry.url_patterns, entry.namespace or namespace)
+        elif entry.name:
+            names.add(f"{namespace}:{entry.name}" if namespace else entry.name)
+    return names
+
+
+CASES, EXEMPT = _with_fallbacks(*_load_app_cases())
 
 
 def _parametrised_url_names(patterns=None, namespace: str | None = None) -> set[str]:
@@ -92,6 +188,18 @@ def test_another_members_object_is_404(client, case):
 
     client.force_login(intruder.user)
     assert send().status_code == 404, f"another member reached {url}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url_name", [n for n in FALLBACK_STAFF_ONLY if n in _all_url_names()], ids=str
+)
+def test_staff_pages_with_parameters_refuse_members(client, url_name):
+    member = MemberFactory()
+    client.force_login(member.user)
+    url = reverse(url_name, args=FALLBACK_STAFF_ONLY[url_name])
+    assert client.get(url).status_code in (403, 404, 405)
+    assert client.post(url, {"action": "erase", "reason": "x"}).status_code in (403, 404)
 
 
 # --- accounts: pages resolving the member from the session -----------------------------------

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import pytest
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.urls import reverse
 
+from tests.fixtures.browser import totp_code
 from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
 
 def _current_code(secret: str) -> str:
-    import time
-
-    return f"{hotp_value(secret, int(time.time()) // 30):06d}"
+    return totp_code(secret)  # waits out the end of a 30-s window, so the code stays valid
 
 
 def test_staff_without_totp_is_sent_to_set_it_up(client, staff_user):
