@@ -7,6 +7,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+# config/__init__.py does not import the Celery app, so without this a process that only
+# imports tasks (the bridge) would send with an unconfigured default app (no routes, wrong queue).
+import config.celery  # noqa: F401,E402,I001
+
 
 @shared_task(acks_late=True, max_retries=5, default_retry_delay=2)
 def ingest_batch(batch_id: int) -> dict:

@@ -1,0 +1,137 @@
+"""Meter simulator: signed readings from the demo cooperative's profiles, with fault switches.
+
+Pure apart from the demo profile/key modules (no Django import): `simulate_meters` (the command)
+and the ingest benchmark both build messages here. Device keys come from
+`apps.core.demo.keys.demo_device_key(serial)` (demo only: derivable from the serial).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apps.meters.signing import SignedFields, sign_reading
+
+STEP = 900
+
+
+@dataclass
+class Faults:
+    """Probabilities (0..1) per reading."""
+
+    bad_signature: float = 0.0
+    duplicates: float = 0.0
+    conflicts: float = 0.0
+    gaps: float = 0.0
+    spikes: float = 0.0
+    clock_drift: float = 0.0
+    replay: float = 0.0
+
+    def any(self) -> bool:
+        return any(vars(self).values())
+
+
+@dataclass
+class SimMeter:
+    serial: str
+    key: bytes
+    register_import_wh: int = 0
+    register_export_wh: int = 0
+    history: list[dict] = field(default_factory=list)  # recent messages (for replay faults)
+
+
+def synthetic_energy(serial: str, start: int) -> tuple[int, int]:
+    """A plausible household value for meters that are not demo meters (benchmarks)."""
+    hour = (start // 3600) % 24
+    base = 60 + 140 * (7 <= hour <= 9 or 17 <= hour <= 21)
+    jitter = (hash((serial, start)) % 40) - 20
+    return max(base + jitter, 0), 0
+
+
+def demo_energy_source():
+    """(serial, start) -> (import_wh, export_wh) from the demo profiles, cached per meter/day."""
+    from apps.core.demo.profiles import meter_energy_wh, spec_for_serial
+
+    cache: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
+
+    def energy(serial: str, start: int) -> tuple[int, int]:
+        found = spec_for_serial(serial)
+        if found is None:
+            return synthetic_energy(serial, start)
+        day = start - start % 86400
+        if (serial, day) not in cache:
+            spec, kind = found
+            imports, exports = meter_energy_wh(
+                spec, kind, datetime.fromtimestamp(day, UTC),
+                datetime.fromtimestamp(day + 86400, UTC),
+            )  # fmt: skip
+            cache[(serial, day)] = (imports.tolist(), exports.tolist())
+        imports, exports = cache[(serial, day)]
+        index = (start - day) // STEP
+        return int(imports[index]), int(exports[index])
+
+    return energy
+
+
+def reading_doc(meter: SimMeter, start: int, imp: int, exp: int, *, seq: int | None = None,
+                key: bytes | None = None, sent_at: float | None = None) -> dict:  # fmt: skip
+    seq = start // STEP if seq is None else seq
+    fields = SignedFields(meter.serial, seq, start, STEP, imp, exp, meter.register_import_wh,
+                          meter.register_export_wh, 0)  # fmt: skip
+    doc = {
+        "v": 1,
+        "serial": meter.serial,
+        "seq": seq,
+        "start": datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "interval": STEP,
+        "import_wh": imp,
+        "export_wh": exp,
+        "register_import_wh": meter.register_import_wh,
+        "register_export_wh": meter.register_export_wh,
+        "status": 0,
+        "sig": "0x" + sign_reading(key or meter.key, fields).hex(),
+    }
+    if sent_at is not None:
+        doc["sent_at"] = sent_at
+    return doc
+
+
+def interval_messages(
+    meters: list[SimMeter], start: int, energy, faults: Faults, rng: random.Random
+) -> Iterator[tuple[str, dict]]:
+    """(serial, doc) for one interval of every meter, with faults injected."""
+    for meter in meters:
+        if rng.random() < faults.gaps:
+            imp, exp = energy(meter.serial, start)
+            meter.register_import_wh += imp  # the meter measured it; the message is lost
+            meter.register_export_wh += exp
+            continue
+        imp, exp = energy(meter.serial, start)
+        if rng.random() < faults.spikes:
+            imp = imp * 25 + 2000
+        meter.register_import_wh += imp
+        meter.register_export_wh += exp
+        t = start
+        if rng.random() < faults.clock_drift:
+            t = start + 37  # a drifting clock: the interval start is off the grid
+        key = None
+        if rng.random() < faults.bad_signature:
+            key = bytes(31) + b"\x07"  # signed with the wrong key
+        doc = reading_doc(meter, t, imp, exp, key=key)
+        yield meter.serial, doc
+        meter.history = (meter.history + [doc])[-8:]
+        if rng.random() < faults.duplicates:
+            yield meter.serial, doc
+        if rng.random() < faults.conflicts:
+            yield meter.serial, {**reading_doc(meter, t, imp + 1, exp), "register_import_wh":
+                                 meter.register_import_wh}  # fmt: skip
+        if rng.random() < faults.replay and len(meter.history) > 2:
+            old = meter.history[0]
+            yield meter.serial, {**old}  # a captured old message sent again
+
+
+def encode(doc: dict) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
