@@ -272,7 +272,8 @@ def run() -> None:
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest",
              "-c", str(WORKERS), "--prefetch-multiplier", "1", "-l", "INFO",
              "-n", f"bench-ingest-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)  # fmt: skip
         ready = threading.Event()
 
         def drain(stream=worker.stderr):
