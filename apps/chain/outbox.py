@@ -49,6 +49,7 @@ from apps.core.state import check_transition
 logger = logging.getLogger(__name__)
 S = ChainIntent.Status
 IN_FLIGHT = (S.SIGNED, S.SENT)
+DEFERRED = "deferred"  # simulation reverted while our earlier transactions are unconfirmed
 
 # Test hook: the worker SIGKILLs itself at this point (used by the crash-recovery test).
 CRASH_ENV = "CHAIN_TEST_CRASH_AT"
@@ -264,13 +265,28 @@ class Outbox:
             row.attempts += 1
             row.save()
 
+    def in_flight(self) -> bool:
+        return ChainIntent.objects.filter(
+            network=self.cfg.name, sender=self.sender, status__in=IN_FLIGHT
+        ).exists()
+
     def submit(self, row: ChainIntent) -> str:
-        """PENDING → SIGNED → SENT; returns the row's status afterwards."""
+        """PENDING → SIGNED → SENT; returns the row's status afterwards (or DEFERRED)."""
         try:
             to, data = self._call(row)
             estimate = self.w3.eth.estimate_gas({"from": self.sender, "to": to, "data": data})
         except ContractLogicError as exc:
-            self._failed(row, f"Reverted in simulation: {client.decode_revert(exc.data)}")
+            reason = client.decode_revert(exc.data)
+            if self.in_flight():
+                # It may depend on one of our unconfirmed transactions (e.g. a DR commitment on
+                # an event recorded just before): simulate again once those are mined.
+                row.error = (
+                    f"Simulation reverted ({reason}) while earlier transactions are "
+                    "unconfirmed; retried once they are mined."
+                )
+                row.save(update_fields=["error", "updated_at"])
+                return DEFERRED
+            self._failed(row, f"Reverted in simulation: {reason}")
             return row.status
         gas = int(estimate * 12 // 10) + 10_000
         try:
@@ -406,15 +422,35 @@ def _sweep(
     for row in _due(base.filter(status__in=IN_FLIGHT, sender=outbox.sender)).order_by("nonce"):
         outbox.recover(row)
         counts["recovered"] += 1
-    # 2. new rows
-    for row in _due(base.filter(status=S.PENDING)).order_by("id")[:limit]:
-        if outbox.submit(row) == S.FAILED:
-            counts["failed"] += 1
-        else:
-            counts["sent"] += 1
-    # 3. receipts, then confirmations
     wait = settings.CHAIN_RECEIPT_WAIT_SECONDS if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
+    rows = list(_due(base.filter(status=S.PENDING)).order_by("id")[:limit])
+    for _pass in range(3):
+        # 2. new rows (then, in later passes, the ones deferred behind unconfirmed transactions)
+        deferred = []
+        for row in rows:
+            status = outbox.submit(row)
+            if status == DEFERRED:
+                deferred.append(row)
+            elif status == S.FAILED:
+                counts["failed"] += 1
+            else:
+                counts["sent"] += 1
+        # 3. receipts
+        _poll_receipts(outbox, base, deadline, counts)
+        if not deferred or outbox.in_flight():
+            counts["deferred"] = len(deferred)
+            break
+        rows = deferred
+    # 4. confirmations
+    head = int(outbox.w3.eth.block_number)
+    for row in base.filter(status=S.MINED).order_by("block_number"):
+        outbox.confirm(row, head)
+        if row.status == S.CONFIRMED:
+            counts["confirmed"] += 1
+
+
+def _poll_receipts(outbox: Outbox, base: Any, deadline: float, counts: dict[str, int]) -> None:
     while True:
         open_rows = list(base.filter(status=S.SENT, sender=outbox.sender).order_by("nonce"))
         for row in open_rows:
@@ -429,8 +465,3 @@ def _sweep(
         if time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    head = int(outbox.w3.eth.block_number)
-    for row in base.filter(status=S.MINED).order_by("block_number"):
-        outbox.confirm(row, head)
-        if row.status == S.CONFIRMED:
-            counts["confirmed"] += 1

@@ -83,3 +83,35 @@ def test_confirmation_depth_is_configurable(chain, settings):
     chain_outbox_sweep()
     row.refresh_from_db()
     assert row.status == ChainIntent.Status.CONFIRMED and row.confirmed_at
+
+
+def test_an_intent_depending_on_an_unmined_one_waits_instead_of_failing(chain):
+    """A DR commitment simulated before its event's transaction is mined reverts (UnknownEvent):
+    it stays pending and goes through once the event is on chain."""
+    member = chain.others[0].address
+    chain.node.rpc("evm_setAutomine", [False])
+    try:
+        event = chain_intent_submit(
+            intent="dr_event_record",
+            payload={"event_id": 5, "modification": 1, "start": 1_767_225_600,
+                     "end": 1_767_229_200, "target_w": 9_000, "signal_hash": ROOT},
+            idempotency_key="dr-event-5",
+        )  # fmt: skip
+        commitment = chain_intent_submit(
+            intent="dr_commitment_record",
+            payload={"event_id": 5, "member": member, "committed_w": 2_000},
+            idempotency_key="dr-commit-5",
+        )
+        counts = chain_outbox_sweep(wait_seconds=0)
+        commitment.refresh_from_db()
+        assert counts["deferred"] == 1
+        assert commitment.status == ChainIntent.Status.PENDING
+        assert "UnknownEvent(5)" in commitment.error and "unconfirmed" in commitment.error
+        chain.node.rpc("evm_mine")
+    finally:
+        chain.node.rpc("evm_setAutomine", [True])
+    chain_outbox_sweep()
+    event.refresh_from_db()
+    commitment.refresh_from_db()
+    assert event.status == commitment.status == ChainIntent.Status.CONFIRMED
+    assert chain.contract("GridBalancer").functions.commitmentW(5, member).call() == 2_000
