@@ -176,14 +176,18 @@ def load(context) -> None:
     context.created["dr_events"] = _events(context)
     # Forecasts, the plan and the power flow are computed by the grid worker once the demo data
     # is committed (the beat schedules them too).
-    transaction.on_commit(_enqueue)
+    midnight = context.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    transaction.on_commit(lambda: _enqueue(midnight - timedelta(minutes=1)))
 
 
-def _enqueue() -> None:
+def _enqueue(before_today: datetime) -> None:
     try:
         from apps.grid.tasks import forecasts_schedule_task, stability_measured_task
 
-        forecasts_schedule_task.delay(aggregates_only=True)  # meters follow with the beat
+        # As issued yesterday (today's forecast, for forecast vs actual), then as of now
+        # (tomorrow's, for the plan and the forecast power flow); meters follow with the beat.
+        forecasts_schedule_task.delay(aggregates_only=True, now=before_today.isoformat())
+        forecasts_schedule_task.delay(aggregates_only=True)
         stability_measured_task.delay()
     except Exception:  # noqa: BLE001 - no broker: beat runs them anyway
         logger.info("grid tasks not enqueued (no broker); beat will run them")

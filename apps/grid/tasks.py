@@ -12,13 +12,14 @@ from apps.core.intervals import INTERVAL, floor_interval
 
 
 @shared_task(time_limit=300, soft_time_limit=270)
-def forecasts_schedule_task(aggregates_only: bool = False) -> int:
-    """Fan out: one forecast task per series, run in parallel by the grid workers."""
+def forecasts_schedule_task(aggregates_only: bool = False, now: str | None = None) -> int:
+    """Fan out: one forecast task per series, run in parallel by the grid workers. `now` (ISO)
+    issues the forecasts as of that time (the demo uses it to have a forecast for today)."""
     from apps.grid.services.forecasts import series_keys
 
     keys = [k for k in series_keys() if not (aggregates_only and k.startswith("meter:"))]
     for key in keys:
-        forecast_series_task.delay(key)
+        forecast_series_task.delay(key, now)
     return len(keys)
 
 
