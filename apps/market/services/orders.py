@@ -254,12 +254,52 @@ def order_cancel(
     return order
 
 
+def _grid_forecast_net_wh(*, member_ids: list[int], interval_start: datetime) -> dict[int, int]:
+    """Net position from the grid app's day-ahead meter forecasts (series `meter:<serial>:load`
+    and `meter:<serial>:pv`), for members all of whose meters have one covering the interval."""
+    try:
+        from apps.grid.models import Forecast
+    except ImportError:  # the grid app has no forecasts in this installation
+        return {}
+    from apps.meters.models import Meter
+
+    meters: dict[int, list[tuple[str, bool]]] = {}
+    for member_id, serial, kind in Meter.objects.filter(
+        member_id__in=member_ids, active_to__isnull=True
+    ).values_list("member_id", "serial", "asset_kind"):
+        pv = kind in GREEN_ASSETS
+        meters.setdefault(member_id, []).append((f"meter:{serial}:{'pv' if pv else 'load'}", pv))
+    keys = [key for rows in meters.values() for key, _ in rows]
+    latest: dict[str, int] = {}
+    for key, start, step, values in (
+        Forecast.objects.filter(
+            series_key__in=keys,
+            start__lte=interval_start,
+            start__gt=interval_start - timedelta(days=2),
+        )
+        .order_by("series_key", "-issued_at", "-pk")
+        .values_list("series_key", "start", "step_seconds", "values_wh")
+    ):
+        if key in latest:
+            continue
+        index = int((interval_start - start).total_seconds()) // step
+        if 0 <= index < len(values):
+            latest[key] = int(values[index])
+    out: dict[int, int] = {}
+    for member_id, rows in meters.items():
+        if all(key in latest for key, _ in rows):
+            out[member_id] = sum(-latest[k] if pv else latest[k] for k, pv in rows)
+    return out
+
+
 def forecast_net_wh(*, member_ids: list[int], interval_start: datetime) -> dict[int, int]:
-    """Seasonal-naive forecast of each member's net position (import − export, Wh): the same
-    interval one day earlier, else one week earlier. Members without history are left out."""
+    """Each member's forecast net position (import − export, Wh) for one interval: the grid
+    app's day-ahead meter forecasts where they exist, else seasonal-naive from metered history
+    (the same interval one day earlier, else one week earlier). Members with neither are left
+    out (no automatic order)."""
     from apps.meters.selectors import member_interval_energy
 
-    out: dict[int, int] = {}
+    out = _grid_forecast_net_wh(member_ids=member_ids, interval_start=interval_start)
     for days in (1, 7):
         todo = [m for m in member_ids if m not in out]
         if not todo:
