@@ -368,8 +368,8 @@ def trade_verify_on_chain(*, proof: TradeProof) -> bool | None:
                 [bytes.fromhex(p[2:]) for p in proof.proof],
             ).call()
         )
-    except Exception:  # noqa: BLE001 - any chain failure means "cannot check now"
-        logger.info("on-chain trade verification unavailable", exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - any chain failure means "cannot check now"
+        logger.info("on-chain trade verification unavailable: %s", exc)
         return None
 
 
