@@ -174,7 +174,9 @@ def certificates_issue_for_hour(
         created.append(cert)
     # Settlement may have asked for certificates of this hour before it was issued.
     for pending in CertificateTransfer.objects.filter(
-        hour_start=hour_start, status=CertificateTransfer.Status.PENDING
+        hour_start=hour_start,
+        status=CertificateTransfer.Status.PENDING,
+        seller_id__in={c.owner_id for c in created},
     ).order_by("pk"):
         _apply_transfer(pending, actor=actor)
     return created

@@ -1,0 +1,89 @@
+"""Demo data of the incentives app (called by `python manage.py demo_cooperative`, docs/demo.md).
+
+Idempotent: emission factors and reward rules by natural key; the shared plant's share table is
+set once; certificates are issued for the last day of history (issuance skips what exists); the
+showcase member claims their certificates against their own consumption.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from apps.incentives import conf
+from apps.incentives.models import EmissionFactor, RewardRule, SharedAsset
+
+# Illustrative factors for the German bidding zone (g CO2e/kWh). Location-based: the Federal
+# Environment Agency's (UBA) CO2 emission factor of the German electricity mix, 2023: 380 g/kWh.
+# Residual mix: replace with the AIB European Residual Mix figure for the reporting year.
+DEMO_FACTORS = (
+    (EmissionFactor.Basis.LOCATION, Decimal("380"), "UBA German electricity mix 2023"),
+    (EmissionFactor.Basis.RESIDUAL_MIX, Decimal("560"), "illustrative residual mix (demo)"),
+)
+DEMO_RULES = (
+    (RewardRule.Kind.LOCAL_RENEWABLE, 10, "10 tokens per kWh bought from members"),
+    (RewardRule.Kind.DR_PERFORMANCE, 50, "50 tokens per kWh of demand-response performance"),
+)
+SHAREHOLDERS = 24
+
+
+def _share_table(members) -> dict:
+    """Uneven, exact shares in percent with four decimals summing to 100."""
+    weights = [1 + (i * 7) % 5 for i in range(len(members))]
+    total = sum(weights)
+    shares = {
+        m: (Decimal(w) * 100 / total).quantize(Decimal("0.0001"))
+        for m, w in zip(members, weights, strict=True)
+    }
+    first = members[0]
+    shares[first] += Decimal(100) - sum(shares.values())
+    return shares
+
+
+def load(context) -> None:
+    from apps.incentives.services import (
+        certificates_claim_for_consumption,
+        certificates_issue,
+        shared_asset_shares_set,
+    )
+
+    created = context.created
+    zone = conf.market_zone()
+    for basis, value, source in DEMO_FACTORS:
+        _, made = EmissionFactor.objects.get_or_create(
+            market_zone=zone,
+            basis=basis,
+            valid_from=date(2024, 1, 1),
+            defaults={"g_co2e_per_kwh": value, "source": source},
+        )
+        created["emission factors"] = created.get("emission factors", 0) + int(made)
+    for kind, rate, description in DEMO_RULES:
+        if not RewardRule.objects.filter(kind=kind).exists():
+            RewardRule.objects.create(
+                kind=kind,
+                tokens_per_kwh=rate,
+                valid_from=context.history_start,
+                description=description,
+            )
+            created["reward rules"] = created.get("reward rules", 0) + 1
+
+    asset, made = SharedAsset.objects.get_or_create(
+        meter=context.shared_pv_meter,
+        defaults={"name": "Lindenhagen community PV (60 kWp)", "support_received": "none"},
+    )
+    if made or not asset.shares.exists():
+        owners = [m for m in context.members if m.pk != context.showcase_member.pk]
+        owners = [context.showcase_member, *owners[: SHAREHOLDERS - 1]]
+        shared_asset_shares_set(asset=asset, shares=_share_table(owners), actor=context.staff_user)
+        created["shared asset shareholders"] = len(owners)
+
+    start = context.now - timedelta(days=1)
+    summary = certificates_issue(
+        start=start, end=context.now, actor=context.staff_user, now=context.now
+    )
+    created["certificates"] = created.get("certificates", 0) + summary.certificates
+    member = context.showcase_member
+    claimed = certificates_claim_for_consumption(
+        member=member, start=start, end=context.now, beneficiary=member.legal_name
+    )
+    created["certificates claimed"] = len(claimed)
