@@ -5,11 +5,16 @@ Thin: small plain arguments in, one service call, idempotent by construction.
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
+from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, floor_interval
 from apps.market import conf
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="apps.market.tasks.market_orders_generate_task", time_limit=300)
@@ -19,10 +24,13 @@ def market_orders_generate_task() -> int:
 
     now = timezone.now()
     start = floor_interval(now) + INTERVAL
-    return sum(
-        orders_generate(interval_start=start + INTERVAL * k, now=now)
-        for k in range(int(conf.get("MARKET_ORDER_HORIZON_INTERVALS")))
-    )
+    created = 0
+    for k in range(int(conf.get("MARKET_ORDER_HORIZON_INTERVALS"))):
+        try:
+            created += orders_generate(interval_start=start + INTERVAL * k, now=now)
+        except ApplicationError as exc:  # e.g. no tariff configured yet
+            logger.warning("no automatic orders for %s: %s", start + INTERVAL * k, exc.message)
+    return created
 
 
 @shared_task(name="apps.market.tasks.market_intervals_clear_task", time_limit=300)
@@ -48,7 +56,11 @@ def market_intervals_clear_task() -> list[str]:
             .exists()
         ):
             continue
-        interval_clear(interval_start=start, now=now)
+        try:
+            interval_clear(interval_start=start, now=now)
+        except ApplicationError as exc:  # e.g. no tariff configured yet
+            logger.warning("interval %s not cleared: %s", start, exc.message)
+            continue
         done.append(start.isoformat())
     return done
 

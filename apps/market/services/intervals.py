@@ -83,6 +83,10 @@ def interval_clear(
     tariff = tariff_at(at=interval_start)
     run = settlement_run_for(at=interval_start, mechanism=mechanism)
     run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    # A concurrent worker may have cleared the interval while we waited for the run's lock.
+    existing = ClearingResult.objects.filter(interval_start=interval_start).first()
+    if existing is not None:
+        return existing
     if run.status != SettlementRun.Status.OPEN:
         raise ApplicationError(
             "The settlement run of this interval is already closed.", {"run": run.pk}
