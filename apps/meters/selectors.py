@@ -229,3 +229,71 @@ def member_meter_get(*, member, meter_id: int) -> Meter:
     if meter is None:
         raise Http404("No such meter.")
     return meter
+
+
+def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1)) -> dict:
+    """Staff ingest page: rate, lag, rejects by reason, meters not heard from."""
+    from django.db.models import Count, Max, Min, Sum
+
+    from apps.meters.models import Conflict, Quarantine, RawBatch
+
+    recent = RawBatch.objects.filter(received_at__gte=now - timedelta(minutes=15))
+    last_minute = recent.filter(processed_at__gte=now - timedelta(minutes=1)).aggregate(
+        accepted=Sum("accepted"), messages=Sum("message_count")
+    )
+    last_quarter = recent.aggregate(
+        accepted=Sum("accepted"), rejected=Sum("rejected"), duplicates=Sum("duplicates"),
+        batches=Count("id"), last=Max("processed_at"),
+    )  # fmt: skip
+    oldest_pending = RawBatch.objects.filter(status=RawBatch.Status.PENDING).aggregate(
+        oldest=Min("received_at"), count=Count("id")
+    )
+    lags = [
+        (b.processed_at - b.received_at).total_seconds()
+        for b in recent.filter(processed_at__isnull=False).order_by("-received_at")[:200]
+    ]
+    rejects = list(
+        Quarantine.objects.filter(received_at__gte=now - timedelta(hours=24))
+        .values("reason")
+        .annotate(count=Count("id"))
+        .order_by("-count")
+    )
+    silent = list(
+        Meter.objects.filter(active_from__lte=now)
+        .exclude(active_to__lt=now)
+        .exclude(last_seen__gte=now - silent_after)
+        .order_by("last_seen", "serial")
+        .values("id", "serial", "last_seen", "member_id")[:200]
+    )
+    return {
+        "rate_per_s_1min": (last_minute["accepted"] or 0) / 60,
+        "messages_per_s_1min": (last_minute["messages"] or 0) / 60,
+        "accepted_15min": last_quarter["accepted"] or 0,
+        "rejected_15min": last_quarter["rejected"] or 0,
+        "duplicates_15min": last_quarter["duplicates"] or 0,
+        "batches_15min": last_quarter["batches"],
+        "pending_batches": oldest_pending["count"],
+        "oldest_pending_s": (now - oldest_pending["oldest"]).total_seconds()
+        if oldest_pending["oldest"]
+        else 0.0,
+        "lag_avg_s": sum(lags) / len(lags) if lags else 0.0,
+        "lag_max_s": max(lags) if lags else 0.0,
+        "rejects_by_reason": rejects,
+        "open_conflicts": Conflict.objects.filter(status=Conflict.Status.OPEN).count(),
+        "silent_meters": silent,
+        "silent_after_min": int(silent_after.total_seconds() // 60),
+    }
+
+
+def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tuple]:
+    """The member's current readings of the last `hours`, newest first (meters page)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m.serial, r.interval_start, r.import_wh, r.export_wh, r.quality, r.version, "
+            "r.signature IS NOT NULL "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
+            "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 500",
+            [member.pk, now - timedelta(hours=hours), now],
+        )
+        return cursor.fetchall()

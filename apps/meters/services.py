@@ -289,3 +289,100 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
         details={"estimated": len(written), "from": start.isoformat(), "to": end.isoformat()},
     )
     return len(written)
+
+
+def meter_config_publish(*, meter: Meter) -> None:
+    """Publish the meter's configuration on its retained config topic (device sync)."""
+    from django.conf import settings
+
+    from apps.meters import mqtt_client
+
+    doc = {
+        "serial": meter.serial,
+        "interval": meter.interval_seconds,
+        "firmware_target": meter.firmware_target,
+        "config_version": meter.config_version,
+    }
+    client = mqtt_client.make_client(f"es-config-{meter.pk}-{os.getpid()}")
+    mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.IOT_BROKER_URL))
+    client.loop_start()
+    try:
+        info = mqtt_client.publish_json(
+            client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
+            retain=True,
+        )  # fmt: skip
+        info.wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+@transaction.atomic
+def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
+    """Register (or rotate) the device key: store the public key and its Ethereum address,
+    bump the configuration version and publish the new config (retained) after commit."""
+    import coincurve
+
+    from apps.core.exceptions import ApplicationError
+    from apps.meters.signing import address_from_public_key
+
+    try:
+        public = coincurve.PublicKey(bytes.fromhex(public_key_hex.strip().removeprefix("0x")))
+    except (ValueError, TypeError) as exc:
+        raise ApplicationError("Not a secp256k1 public key.", {"public_key": str(exc)}) from exc
+    uncompressed = public.format(compressed=False)
+    old_address = meter.address
+    meter.public_key = uncompressed.hex()
+    meter.address = address_from_public_key(uncompressed)
+    meter.config_version += 1
+    meter.save(update_fields=["public_key", "address", "config_version"])
+    audit_log_write(event="meters.key_rotate", actor=actor, target=meter,
+                    details={"old_address": old_address, "new_address": meter.address})  # fmt: skip
+    transaction.on_commit(lambda: _publish_quietly(meter))
+    return meter
+
+
+def _publish_quietly(meter: Meter) -> None:
+    import logging
+
+    try:
+        meter_config_publish(meter=meter)
+    except Exception:  # noqa: BLE001 - the broker being down must not fail the registry write
+        logging.getLogger(__name__).warning("config publish for %s failed", meter.serial)
+
+
+@transaction.atomic
+def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[str, int]:
+    """Run quarantined readings through ingest again (e.g. after a key was registered late).
+
+    Each item becomes `reprocessed` when its reading is now accepted (or is a duplicate of a
+    stored one), otherwise `rejected_again` (the new rejection is quarantined with its reason).
+    """
+    from apps.meters.ingest import parse_message, readings_ingest
+    from apps.meters.models import Quarantine
+
+    items = list(
+        Quarantine.objects.select_for_update()
+        .filter(pk__in=list(quarantine_ids), status=Quarantine.Status.OPEN)
+        .order_by("pk")
+    )
+    counts = {"reprocessed": 0, "rejected_again": 0}
+    for item in items:
+        readings, rejects = parse_message(
+            bytes(item.payload), topic=item.topic, raw_message_id=item.raw_message_id
+        )
+        result = readings_ingest(
+            readings=readings,
+            rejects=[(*r, item.raw_message_id, item.topic) for r in rejects],
+            source=Source.REPROCESS,
+            batch=None,
+        )
+        ok = readings and result.rejected == 0
+        item.status = Quarantine.Status.REPROCESSED if ok else Quarantine.Status.REJECTED_AGAIN
+        item.reprocessed_at = timezone.now()
+        item.save(update_fields=["status", "reprocessed_at"])
+        counts["reprocessed" if ok else "rejected_again"] += 1
+    audit_log_write(event="meters.quarantine_reprocess", actor=actor,
+                    target_type="meters.quarantine",
+                    details={"ids": [i.pk for i in items], **counts})  # fmt: skip
+    return counts

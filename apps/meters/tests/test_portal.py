@@ -1,0 +1,193 @@
+"""Member pages and exports (own data only), the HTTP gateway, admin actions, staff page,
+device sync, the Celery task path and the live WebSocket consumer."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client, TestCase
+from django.urls import reverse
+from lxml import etree
+
+from apps.meters.ingest import raw_batch_store
+from apps.meters.models import Meter, Quarantine, RawBatch, Reading
+from apps.meters.services import BackfillRow, readings_backfill
+from apps.meters.tests.factories import MeterFactory, new_device_key
+from tests.fixtures.mqtt import Publisher
+
+pytestmark = pytest.mark.django_db
+
+Q = 900
+NOW = int(time.time())
+T0 = (NOW // 86400 - 2) * 86400  # midnight UTC two days ago
+ATOM = "{http://www.w3.org/2005/Atom}"
+ESPI = "{http://naesb.org/espi}"
+
+
+def _history(meter, n=8, start=T0):
+    readings_backfill(
+        rows=[
+            BackfillRow(meter_id=meter.pk,
+                        interval_start=datetime.fromtimestamp(start + i * Q, UTC),
+                        import_wh=100 + i, export_wh=i % 2, quality=0 if i != 3 else 9)
+            for i in range(n)
+        ],
+        source="backfill",
+    )  # fmt: skip
+
+
+def test_green_button_export_has_the_espi_structure(member, member_client):
+    meter = MeterFactory(member=member)
+    _history(meter)
+    other = MeterFactory()
+    _history(other)
+    start = datetime.fromtimestamp(T0, UTC).date().isoformat()
+    response = member_client.get(
+        reverse("meters:export_green_button") + f"?start={start}&end={start}"
+    )
+    assert response.status_code == 200 and response["Content-Type"] == "application/xml"
+    root = etree.fromstring(response.content)
+    assert root.tag == f"{ATOM}feed"
+    contents = [c[0] for c in root.iter(f"{ATOM}content")]
+    kinds = [c.tag.replace(ESPI, "") for c in contents]
+    assert kinds == ["UsagePoint", "MeterReading", "ReadingType", "IntervalBlock",
+                     "MeterReading", "ReadingType", "IntervalBlock"]  # fmt: skip
+    reading_type = contents[2]
+    assert reading_type.findtext(f"{ESPI}uom") == "72"  # Wh
+    assert reading_type.findtext(f"{ESPI}flowDirection") == "1"
+    assert reading_type.findtext(f"{ESPI}intervalLength") == "900"
+    block = contents[3]
+    readings = block.findall(f"{ESPI}IntervalReading")
+    assert len(readings) == 8
+    # schema order inside IntervalReading: ReadingQuality, timePeriod, value
+    assert [c.tag.replace(ESPI, "") for c in readings[3]] == [
+        "ReadingQuality",
+        "timePeriod",
+        "value",
+    ]
+    assert readings[3].findtext(f"{ESPI}ReadingQuality/{ESPI}quality") == "9"
+    assert readings[3].findtext(f"{ESPI}value") == "103"
+    assert readings[0].findtext(f"{ESPI}timePeriod/{ESPI}start") == str(T0)
+    export_block = contents[6]
+    assert export_block.findall(f"{ESPI}IntervalReading")[1].findtext(f"{ESPI}value") == "1"
+    assert other.serial.encode() not in response.content  # only the member's own meters
+
+
+def test_csv_export_and_meters_page_show_only_own_data(member, member_client, other_member):
+    meter = MeterFactory(member=member)
+    _history(meter, start=(NOW // Q - 10) * Q)
+    foreign = MeterFactory(member=other_member)
+    _history(foreign, start=(NOW // Q - 10) * Q)
+    csv_text = member_client.get(reverse("meters:export_csv")).content.decode()
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("meter,interval_start_utc")
+    assert len(lines) == 9 and all(line.startswith(meter.serial) for line in lines[1:])
+    page = member_client.get(reverse("meters:index")).content.decode()
+    assert meter.serial in page and foreign.serial not in page
+    assert "9 estimated using linear interpolation" in page
+    assert member_client.get(reverse("meters:meter_detail", args=[foreign.pk])).status_code == 404
+    assert member_client.get(reverse("meters:meter_detail", args=[meter.pk])).status_code == 200
+    api = member_client.get(reverse("meters-api:my_meters")).json()
+    assert [m["serial"] for m in api] == [meter.serial]
+
+
+def test_http_gateway_applies_the_same_validation(client):
+    meter = MeterFactory()
+    good = Publisher.reading(meter, T0, 120)
+    batch = {"v": 1, "readings": [good, {**good, "import_wh": 121}, {**good, "sig": "0x00"}]}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(reverse("meters-api:gateway_ingest"), data=json.dumps(batch),
+                               content_type="application/json")  # fmt: skip
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    assert body["rejects_by_reason"] == {"bad_signature": 2}
+    assert Reading.objects.get(meter=meter).import_wh == 120
+    assert RawBatch.objects.get(pk=body["batch"]).source == "http"
+    bad = client.post(reverse("meters-api:gateway_ingest"), data=b"{nope",
+                      content_type="application/json")  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["rejects_by_reason"] == {"malformed": 1}
+
+
+def test_key_registered_late_then_quarantine_reprocessed_from_admin(staff_client):
+    meter = MeterFactory(key=False)  # no key registered yet
+    private, public_hex, address = new_device_key()
+    doc = Publisher.reading(meter, T0, 77, key=private)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client_response = staff_client.post(
+            reverse("meters-api:gateway_ingest"), data=json.dumps(doc),
+            content_type="application/json",
+        )  # fmt: skip
+    assert client_response.json()["rejects_by_reason"] == {"bad_signature": 1}
+    item = Quarantine.objects.get()
+    change = reverse("admin:meters_meter_change", args=[meter.pk])
+    form = staff_client.get(change)
+    assert form.status_code == 200
+    data = {
+        "serial": meter.serial, "member": meter.member_id, "asset_kind": meter.asset_kind,
+        "direction": meter.direction, "interval_seconds": 900, "multiplier": 1,
+        "capacity_w": meter.capacity_w, "active_from_0": "2020-01-01", "active_from_1": "00:00:00",
+        "config_version": meter.config_version, "new_public_key": public_hex,
+    }  # fmt: skip
+    response = staff_client.post(change, data)
+    assert response.status_code == 302, response.content[:2000]
+    meter.refresh_from_db()
+    assert meter.address == address and meter.config_version == 2
+    response = staff_client.post(
+        reverse("admin:meters_quarantine_changelist"),
+        {"action": "reprocess", "_selected_action": [item.pk]},
+    )
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.status == Quarantine.Status.REPROCESSED
+    assert Reading.objects.get(meter=meter).source == "reprocess"
+    listing = staff_client.get(
+        reverse("admin:meters_quarantine_changelist") + "?reason__exact=bad_signature"
+    )
+    assert listing.status_code == 200
+
+
+def test_staff_ingest_page_shows_rate_rejects_and_silent_meters(staff_client, member):
+    heard = MeterFactory()
+    silent = MeterFactory()
+    Meter.objects.filter(pk=heard.pk).update(last_seen=datetime.now(tz=UTC))
+    good = Publisher.reading(heard, T0, 10)
+    from apps.meters.ingest import reading_batch_ingest
+
+    batch = raw_batch_store(messages=[("t", json.dumps(good).encode()), ("t", b"[1")])
+    reading_batch_ingest(batch_id=batch)
+    page = staff_client.get(reverse("meters:ingest"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "malformed" in html
+    assert silent.serial in html and heard.serial not in html.split("silent-meters")[1]
+    member_client = Client()  # `client` is the staff session here
+    member_client.force_login(member.user)
+    assert member_client.get(reverse("meters:ingest")).status_code == 302  # staff only
+
+
+def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():
+    """Celery path: the task function called directly (what a worker runs)."""
+    from apps.meters.ingest import pending_batches
+    from apps.meters.tasks import ingest_batch
+
+    meter = MeterFactory()
+    batch = raw_batch_store(messages=[("t", json.dumps(Publisher.reading(meter, T0, 5)).encode())])
+    assert batch in pending_batches(older_than=timedelta(0))  # never enqueued: swept
+    assert ingest_batch(batch) == {"batch": batch, "accepted": 1, "rejected": 0}
+    assert ingest_batch(batch) == {"batch": batch, "accepted": 0, "rejected": 0}  # no-op
+    assert Reading.objects.filter(meter=meter).count() == 1
+    assert batch not in pending_batches(older_than=timedelta(0))
+
+
+def test_status_message_updates_last_seen_and_firmware():
+    from apps.meters.services import meter_status_record
+
+    meter = MeterFactory()
+    assert meter_status_record(serial=meter.serial, doc={"firmware": "2.1.0"})
+    meter.refresh_from_db()
+    assert meter.firmware_version == "2.1.0" and meter.last_seen is not None
+    assert not meter_status_record(serial="NOPE", doc={"firmware": "x"})
