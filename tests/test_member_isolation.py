@@ -99,7 +99,14 @@ def _certificate_claim_url(member):
     return reverse("incentives:certificate_claim", args=[cert.pk])
 
 
+def _meter_detail_url(member):
+    from apps.meters.tests.factories import MeterFactory
+
+    return reverse("meters:meter_detail", args=[MeterFactory(member=member).pk])
+
+
 FALLBACK_CASES = [
+    IsolationCase("meters:meter_detail", _meter_detail_url),
     IsolationCase("grid:event_detail", _dr_event_url("grid:event_detail")),
     IsolationCase("grid:event_opt", _dr_event_url("grid:event_opt"), "post", {"opt": "optIn"}),
     IsolationCase(
