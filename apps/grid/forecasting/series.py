@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 # Gaps up to this long are interpolated linearly; longer ones use the seasonal profile.
 SHORT_GAP = timedelta(hours=1)
 
@@ -109,6 +111,9 @@ def series_from_rows(rows: list[tuple[int, str, str]]) -> tuple[pd.Series, list[
         )
     frame = pd.DataFrame({"t": parsed.to_numpy(), "v": values, "line": lines})
     notes: list[str] = []
+    naive = sum(1 for ts in stamps if not _HAS_OFFSET.search(ts))
+    if naive:
+        notes.append(f"{naive} timestamp(s) had no UTC offset and were read as UTC")
     if not frame["t"].is_monotonic_increasing:
         notes.append("rows were not in time order; sorted by timestamp")
         frame = frame.sort_values(["t", "line"], kind="stable")

@@ -119,6 +119,7 @@ def test_unsorted_and_exact_duplicates_are_repaired_and_reported(tmp_path):
         "--csv", path, "--train-days", "5", "--test-days", "2", "--methods", "seasonal_naive_daily"
     )
     assert any("sorted" in n for n in out["notes"])
+    assert not any("no UTC offset" in n for n in out["notes"])
     assert any("dropped 2 exact duplicate" in n for n in out["notes"])
     assert out["input"]["rows"] == len(series)
 
@@ -227,3 +228,24 @@ def test_dr_baseline_uses_same_wall_clock_hours_across_dst_and_skips_event_days(
     assert min(base.days) < date(2026, 3, 29)
     with pytest.raises(BaselineError, match="only 0 similar day"):
         similar_day_baseline({}, start=start, end=start + timedelta(hours=1), tz=tz)
+
+
+def test_naive_timestamps_are_read_as_utc_and_said_so(tmp_path):
+    series = synthetic(days=6)
+    path = tmp_path / "naive.csv"
+    lines = ["timestamp,value"] + [
+        f"{t.strftime('%Y-%m-%d %H:%M:%S')},{v}" for t, v in series.items()
+    ]
+    path.write_text("\n".join(lines))
+    out = run_command(
+        "--csv",
+        str(path),
+        "--train-days",
+        "3",
+        "--test-days",
+        "2",
+        "--methods",
+        "seasonal_naive_daily",
+    )
+    assert out["input"]["start"] == series.index[0].isoformat()
+    assert any(f"{len(series)} timestamp(s) had no UTC offset" in n for n in out["notes"])
