@@ -260,4 +260,12 @@ def chain_health() -> str:
         return f"error: contract registry unavailable: {exc.__class__.__name__}"
     if missing:
         return f"error: not deployed: {', '.join(sorted(missing))} (run manage.py chain_deploy)"
+    try:
+        w3 = web3()
+        rows = ContractDeployment.objects.filter(network=network_name())
+        empty = sorted(r.name for r in rows if len(w3.eth.get_code(r.address)) == 0)
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {exc.__class__.__name__}: {exc}"
+    if empty:
+        return f"error: no code at the recorded address of {', '.join(empty)} (chain reset?)"
     return "ok"

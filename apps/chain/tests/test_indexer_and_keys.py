@@ -87,3 +87,10 @@ def test_health_reports_ok_then_the_problem(chain, settings):
     assert client.chain_health() == "ok"
     settings.BLOCKCHAIN_CHAIN_ID = 1
     assert "Wrong chain id" in client.chain_health()
+
+
+def test_health_notices_a_reset_chain(chain):
+    from apps.chain.models import ContractDeployment
+
+    ContractDeployment.objects.filter(name="MeterOracle").update(address="0x" + "12" * 20)
+    assert "no code at the recorded address of MeterOracle" in client.chain_health()
