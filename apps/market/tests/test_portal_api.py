@@ -224,3 +224,19 @@ def test_savings_are_computed_from_lines(client, trader):
         "grid_only": Decimal(0),
         "saved": Decimal(0),
     }
+
+
+def test_trading_page_queries_do_not_grow_with_trades(
+    client, trader, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_trade(trader)
+    with CaptureQueriesContext(connection) as first:
+        assert client.get(reverse("market:trading")).status_code == 200
+    for _ in range(5):
+        make_trade(trader)
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        page = client.get(reverse("market:trading"))
+    assert page.content.count(b"/verify/") == 6
