@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,18 +36,37 @@ class MemberProfileSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WalletChallengeInput(serializers.Serializer):
+    address = serializers.CharField(max_length=64)
+
+
+class WalletChallengeOutput(serializers.Serializer):
+    message = serializers.CharField(help_text="EIP-4361 message to sign with personal_sign")
+    nonce = serializers.CharField()
+    address = serializers.CharField(help_text="EIP-55 checksummed")
+    expires_at = serializers.DateTimeField()
+
+
+class WalletLinkInput(serializers.Serializer):
+    message = serializers.CharField(max_length=4000, trim_whitespace=False)
+    signature = serializers.CharField(max_length=200)
+
+
 class MeApi(APIView):
     """The logged-in member's own profile (404 for accounts without a membership)."""
 
+    @extend_schema(responses=MemberProfileSerializer)
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
         return Response(MemberProfileSerializer(member).data)
 
 
 class WalletChallengeApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        address = serializers.CharField(max_length=64)
+    """Issue a single-use Sign-In with Ethereum message for the given address."""
 
+    InputSerializer = WalletChallengeInput
+
+    @extend_schema(request=WalletChallengeInput, responses={201: WalletChallengeOutput})
     def post(self, request: Request) -> Response:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -68,10 +88,11 @@ class WalletChallengeApi(APIView):
 
 
 class WalletLinkApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        message = serializers.CharField(max_length=4000, trim_whitespace=False)
-        signature = serializers.CharField(max_length=200)
+    """Verify the signed message and link the wallet to the member."""
 
+    InputSerializer = WalletLinkInput
+
+    @extend_schema(request=WalletLinkInput, responses=MemberProfileSerializer)
     def post(self, request: Request) -> Response:
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
