@@ -87,4 +87,26 @@ BEAT_SCHEDULE["market-settlement"] = {
     "schedule": crontab(minute=20),
     "options": {"queue": "market", "expires": 3000},
 }
+# meters: re-enqueue raw batches a bridge stored but never handed over; refresh the rollups of
+# the hours that changed; estimate gaps older than two intervals; create partitions ahead.
+BEAT_SCHEDULE["meters-ingest-sweep"] = {
+    "task": "apps.meters.tasks.ingest_sweep",
+    "schedule": 30.0,
+    "options": {"queue": "ingest", "expires": 30},
+}
+BEAT_SCHEDULE["meters-rollups-refresh"] = {
+    "task": "apps.meters.tasks.rollups_refresh_task",
+    "schedule": 60.0,
+    "options": {"queue": "ingest", "expires": 60},
+}
+BEAT_SCHEDULE["meters-gaps-estimate"] = {
+    "task": "apps.meters.tasks.gaps_estimate_task",
+    "schedule": crontab(minute="5,20,35,50"),
+    "options": {"queue": "ingest", "expires": 600},
+}
+BEAT_SCHEDULE["meters-partitions-ahead"] = {
+    "task": "apps.meters.tasks.partitions_create_ahead",
+    "schedule": crontab(minute=7, hour="*/6"),
+    "options": {"queue": "ingest"},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE
