@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from apps.core.exceptions import ApplicationError
 from apps.grid import selectors
+from apps.grid.forms import DREventCreateForm
 from apps.grid.models import (
     ConnectionPoint,
     DeviceCommand,
@@ -24,7 +27,12 @@ from apps.grid.models import (
     Substation,
     Transformer,
 )
-from apps.grid.services import dr_event_cancel, dr_event_measure, dr_event_publish
+from apps.grid.services import (
+    dr_event_cancel,
+    dr_event_create,
+    dr_event_measure,
+    dr_event_publish,
+)
 
 
 class FeederInline(admin.TabularInline):
@@ -152,6 +160,50 @@ class DREventAdmin(admin.ModelAdmin):
     inlines = [DRParticipationInline]
     readonly_fields = ("status", "modification_number", "published_at", "chain_intent_ref")
     actions = ["publish", "cancel", "measure"]
+
+    def get_urls(self):
+        return [
+            path(
+                "create/", self.admin_site.admin_view(self.create_view), name="grid_drevent_create"
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return redirect("admin:grid_drevent_create")
+
+    def create_view(self, request):
+        """Create (and optionally publish) an event through the DR services."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DREventCreateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                event = dr_event_create(
+                    start=data["start"],
+                    end=data["end"],
+                    connection_point_ids=data["target_ids"],
+                    signal_name=data["signal_name"],
+                    signal_type=data["signal_type"],
+                    signal_values=[data["signal_value"]],
+                    target_reduction_w=data["target_reduction_w"],
+                    actor=request.user,
+                )
+                if data["publish"]:
+                    dr_event_publish(event_pk=event.pk, actor=request.user)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Event {event.event_id} created.")
+                return redirect("admin:grid_drevent_change", event.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Create a demand-response event",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/grid/drevent_create.html", context)
 
     def _run(self, request, queryset, service, verb):
         for event in queryset:

@@ -82,3 +82,65 @@ def test_admin_topology_tree_lists_every_level(client, staff_user):
         assert name in html
     assert client.get(reverse("admin:grid_substation_changelist")).status_code == 200
     assert client.get(reverse("admin:grid_drevent_changelist")).status_code == 200
+
+
+def test_staff_create_an_event_for_a_transformer_in_the_admin(client, staff_user):
+    from apps.grid.models import DREvent
+
+    cp = ConnectionPointFactory()
+    other = ConnectionPointFactory(transformer=cp.transformer)
+    ConnectionPointFactory()  # on another transformer: not targeted
+    staff_user.is_superuser = True
+    staff_user.save()
+    login_with_mfa(client, staff_user)
+    assert client.get(reverse("admin:grid_drevent_add")).status_code == 302
+    response = client.post(
+        reverse("admin:grid_drevent_create"),
+        {
+            "start": "2026-03-18 17:00",
+            "end": "2026-03-18 19:00",
+            "signal_name": "SIMPLE",
+            "signal_type": "level",
+            "signal_value": "2",
+            "target_reduction_w": "5000",
+            "transformers": [cp.transformer.pk],
+            "publish": "on",
+        },
+    )
+    assert response.status_code == 302
+    event = DREvent.objects.get()
+    assert event.status == DREvent.Status.PUBLISHED
+    assert set(event.participations.values_list("connection_point", flat=True)) == {
+        cp.pk,
+        other.pk,
+    }
+    bad = client.post(
+        reverse("admin:grid_drevent_create"),
+        {
+            "start": "2026-03-18 17:05",
+            "end": "2026-03-18 19:00",
+            "signal_name": "SIMPLE",
+            "signal_type": "level",
+            "signal_value": "1",
+            "target_reduction_w": "0",
+            "connection_points": [cp.pk],
+        },
+    )
+    assert "15-minute interval boundaries" in bad.content.decode()
+
+
+def test_member_selectors_are_one_query(member, django_assert_num_queries):
+    from apps.grid.selectors import member_dr_participations, topology_tree
+
+    ConnectionPointFactory(member=member)
+    with django_assert_num_queries(1):
+        list(member_dr_participations(member=member))
+    with django_assert_num_queries(4):
+        tree = topology_tree()
+        [
+            cp.code
+            for s in tree
+            for f in s.feeders.all()
+            for t in f.transformers.all()
+            for cp in t.connection_points.all()
+        ]
