@@ -59,6 +59,7 @@ def meter_interval_anchor(
     readings = interval_readings_for_anchoring(interval_start=interval_start)
     if not readings:
         return None
+    _meters_register(readings, actor=actor)
     leaves = [merkle.reading_leaf(r.digest) for r in readings]
     latest = MeterAnchor.objects.filter(interval_start=interval_start).order_by("-version").first()
     if latest is not None and bytes(latest.leaves) == b"".join(leaves):
@@ -107,6 +108,28 @@ def meter_interval_anchor(
                  "root": anchor.root, "leaves": len(leaves), "intent": intent.pk},
     )  # fmt: skip
     return anchor
+
+
+def _meters_register(readings: list, *, actor: Any = None) -> int:
+    """Make sure every device key in the batch is registered in MeterOracle (so the on-chain
+    signature check of verifyReading knows it): one `meter_register` intent per (serial, key)."""
+    wanted = {f"meter_register:{r.serial}:{r.address.lower()}": r for r in readings if r.address}
+    if not wanted:
+        return 0
+    known = set(
+        ChainIntent.objects.filter(idempotency_key__in=list(wanted)).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    for key in sorted(set(wanted) - known):
+        r = wanted[key]
+        chain_intent_submit(
+            intent="meter_register",
+            payload={"serial": r.serial, "device_address": r.address},
+            idempotency_key=key,
+            actor=actor,
+        )
+    return len(set(wanted) - known)
 
 
 def meter_anchor_due_intervals(

@@ -43,7 +43,7 @@ def _register(meter) -> None:
     chain_intent_submit(
         intent="meter_register",
         payload={"serial": meter.serial, "device_address": meter.address},
-        idempotency_key=f"register:{meter.serial}",
+        idempotency_key=f"meter_register:{meter.serial}:{meter.address.lower()}",
     )
 
 
@@ -61,9 +61,10 @@ def _verify_cmd(serial: str, start: datetime) -> tuple[int, dict]:
 
 def test_anchor_verify_then_tamper_in_postgres(chain):
     meters = _meters_with_readings(5)
-    for m in meters:
-        _register(m)
+    _register(meters[0])  # registered before: not registered twice
     anchor = meter_interval_anchor(interval_start=T0)
+    # the anchoring run registered the other device keys in MeterOracle
+    assert ChainIntent.objects.filter(intent="meter_register").count() == 5
     assert anchor.leaf_count == 5 and anchor.version == 1
     chain_outbox_sweep()
     anchor.intent.refresh_from_db()
