@@ -107,3 +107,45 @@ def test_two_bridges_process_each_reading_exactly_once(bridge_factory, publisher
     assert RawMessage.objects.count() == n * len(meters)  # each delivered to one bridge only
     assert set(RawBatch.objects.values_list("bridge", flat=True)) == {"twin-a", "twin-b"}
     assert Conflict.objects.count() == 0 and Quarantine.objects.count() == 0
+
+
+def test_device_sync_status_updates_registry_and_config_is_retained(
+    bridge_factory, publisher_factory, mqtt_prefix, settings
+):
+    import json
+    import threading
+
+    from apps.meters import mqtt_client
+    from apps.meters.models import Meter
+    from apps.meters.services import meter_key_rotate
+    from apps.meters.tests.factories import new_device_key
+
+    meter = MeterFactory()
+    bridge_factory()
+    pub = publisher_factory()
+    pub.client.publish(mqtt_client.status_topic(mqtt_prefix, meter.serial),
+                       json.dumps({"firmware": "3.0.1"}), qos=1)  # fmt: skip
+    assert wait_for(lambda: Meter.objects.get(pk=meter.pk).firmware_version == "3.0.1")
+    assert Meter.objects.get(pk=meter.pk).last_seen is not None
+
+    settings.MQTT_TOPIC_PREFIX = mqtt_prefix
+    _, public_hex, address = new_device_key()
+    meter_key_rotate(meter=Meter.objects.get(pk=meter.pk), public_key_hex=public_hex)
+    # A device connecting later still gets its configuration (retained).
+    got: dict = {}
+    done = threading.Event()
+    device = mqtt_client.make_client(f"dev-{meter.serial}")
+    device.on_message = lambda c, u, m: (got.update(json.loads(m.payload)), done.set())
+    device.on_connect = lambda c, *a: c.subscribe(
+        mqtt_client.config_topic(mqtt_prefix, meter.serial), qos=1
+    )
+    mqtt_client.connect_client(device, mqtt_client.broker_from_url(settings.IOT_BROKER_URL))
+    device.loop_start()
+    try:
+        assert done.wait(10)
+    finally:
+        device.loop_stop()
+        device.disconnect()
+        pub.client.publish(mqtt_client.config_topic(mqtt_prefix, meter.serial), b"", retain=True)
+    assert got["config_version"] == 2 and got["serial"] == meter.serial
+    assert Meter.objects.get(pk=meter.pk).address == address
