@@ -47,7 +47,13 @@ def dispatch_replan_task() -> int | None:
     return plan.pk if plan else None
 
 
-@shared_task(time_limit=120, soft_time_limit=100)
+@shared_task(
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=(OSError,),  # broker unreachable: commands stay pending, try again
+    retry_backoff=5,
+    max_retries=5,
+)
 def device_commands_publish_task(plan_id: int) -> int:
     from apps.grid.services.dispatch import device_commands_publish
 
