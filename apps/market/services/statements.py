@@ -115,7 +115,7 @@ def statement_generate(
     # of issued months, adjustments): nothing is lost, nothing is billed twice.
     SettlementLine.objects.filter(
         member=member, statement__isnull=True, interval_start__lt=end
-    ).filter(Q(interval_start__gte=start) | Q(interval_start__lt=start)).update(statement=statement)
+    ).update(statement=statement)
     lines = list(SettlementLine.objects.filter(statement=statement))
     statement.totals = statement_totals(lines=lines, vat_rate=vat_rate)
     statement.save()
