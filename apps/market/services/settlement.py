@@ -521,8 +521,9 @@ def settlement_run_resettle(
 
 
 def settlement_corrections_scan(*, now: datetime | None = None) -> int:
-    """Re-settle every settled run whose period received corrected readings since its last
-    check (a current reading with version > 1 ingested after it)."""
+    """Re-settle every settled run whose period received late or corrected readings since its
+    last check (any current reading ingested after the run's watermark: a correction is a new
+    version, a late first reading a new row)."""
     from apps.meters.models import Reading
 
     now = now or timezone.now()
@@ -535,7 +536,6 @@ def settlement_corrections_scan(*, now: datetime | None = None) -> int:
         since = run.corrections_checked_at or run.settled_at
         latest = Reading.objects.filter(
             is_current=True,
-            version__gt=1,
             interval_start__gte=run.period_start,
             interval_start__lt=run.period_end,
             ingested_at__gt=since,
