@@ -238,27 +238,33 @@ def _users(c: Community, created: dict[str, int]) -> dict[str, User]:
 
 
 def _roles(users: dict[str, User], members_emails: list[str], created: dict[str, int]) -> None:
+    """Staff and auditor through `user_role_grant` (it also sets is_staff); the ~120 members in
+    one statement, with the same audit row per user the service writes."""
     from django.contrib.auth.models import Group
 
     from apps.accounts.services import user_role_grant
 
-    grants = [(STAFF_EMAIL, Role.STAFF), (AUDITOR_EMAIL, Role.AUDITOR)]
-    grants += [(email, Role.MEMBER) for email in members_emails]
-    groups = {g.name: g for g in Group.objects.filter(name__in=[r.value for r in Role])}
-    have = {
-        (user_id, group_id)
-        for user_id, group_id in User.groups.through.objects.filter(
-            user_id__in=[u.pk for u in users.values()]
-        ).values_list("user_id", "group_id")
-    }
+    have = set(
+        User.groups.through.objects.filter(user_id__in=[u.pk for u in users.values()]).values_list(
+            "user_id", "group__name"
+        )
+    )
     count = 0
-    for email, role in grants:
-        user = users[email]
-        group = groups.get(role.value)
-        if group is None or (user.pk, group.pk) not in have:
-            user_role_grant(user=user, role=role.value)
+    for email, role in ((STAFF_EMAIL, Role.STAFF), (AUDITOR_EMAIL, Role.AUDITOR)):
+        if (users[email].pk, role.value) not in have:
+            user_role_grant(user=users[email], role=role.value)
             count += 1
-    created["role_grants"] = created.get("role_grants", 0) + count
+    missing = [users[e] for e in members_emails if (users[e].pk, Role.MEMBER.value) not in have]
+    if missing:
+        group, _ = Group.objects.get_or_create(name=Role.MEMBER.value)
+        group.user_set.add(*missing)
+        for user in missing:
+            audit_log_write(
+                event="user.role_granted",
+                target=user,
+                details={"role": Role.MEMBER.value, "via": "demo_cooperative"},
+            )
+    created["role_grants"] = created.get("role_grants", 0) + count + len(missing)
 
 
 def _totp(users: list[User], created: dict[str, int]) -> None:
@@ -407,6 +413,7 @@ def _history(
     older: list[BackfillRow] = []
     recent: list[BackfillRow] = []
     signed_epoch = int(signed_from.timestamp())
+    moments: dict[int, datetime] = {}  # the same interval starts recur for every meter
     for serial in sorted(meters):
         meter = meters[serial]
         spec, kind = spec_for_serial(serial, c.seed)
@@ -422,7 +429,8 @@ def _history(
             (recent if signed else older).append(
                 BackfillRow(
                     meter_id=meter.pk,
-                    interval_start=datetime.fromtimestamp(epoch, tz=UTC),
+                    interval_start=moments.get(epoch)
+                    or moments.setdefault(epoch, datetime.fromtimestamp(epoch, tz=UTC)),
                     import_wh=imp,
                     export_wh=exp,
                     seq=epoch // 900,  # what the meters service and simulator use
@@ -468,12 +476,12 @@ def demo_cooperative_load(
     history_days: int = HISTORY_DAYS,
     signed_days: float = SIGNED_DAYS,
     run_hooks: bool = True,
-    log: Callable[[str], None] | None = None,
+    run_history: bool = True,
 ) -> LoadReport:
     """Create whatever of the demo cooperative is missing, top up its reading history, then run
     every app's `demo.load(context)`. Idempotent. `now` (default: the current time) sets the end
-    of the history: the last complete 15-minute interval before it."""
-    log = log or logger.info
+    of the history: the last complete 15-minute interval before it. `run_history=False` skips the
+    reading top-up (e.g. to run only the app hooks in the background after a `--no-hooks` run)."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     c = community(seed)
@@ -484,13 +492,15 @@ def demo_cooperative_load(
     end = last_complete_interval_end(now)
     start = end - timedelta(days=history_days)
     t1 = time.perf_counter()
-    readings = _history(
-        c,
-        base["meters"],
-        start=start,
-        end=end,
-        signed_from=end - timedelta(days=signed_days),
-    )
+    readings = 0
+    if run_history:
+        readings = _history(
+            c,
+            base["meters"],
+            start=start,
+            end=end,
+            signed_from=end - timedelta(days=signed_days),
+        )
     created["meters.reading"] = readings
     seconds["history"] = time.perf_counter() - t1
 

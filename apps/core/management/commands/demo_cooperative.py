@@ -46,7 +46,13 @@ class Command(BaseCommand):
             default=loader.SIGNED_DAYS,
             help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
         )
-        parser.add_argument("--no-hooks", action="store_true", help="Skip apps/<app>/demo.py.")
+        hooks = parser.add_mutually_exclusive_group()
+        hooks.add_argument("--no-hooks", action="store_true", help="Skip apps/<app>/demo.py.")
+        hooks.add_argument(
+            "--hooks-only",
+            action="store_true",
+            help="Skip the reading history; ensure the base data and run the app hooks.",
+        )
 
     def handle(self, *args, **options):
         if options["print_logins"]:
@@ -60,6 +66,7 @@ class Command(BaseCommand):
             history_days=options["history_days"],
             signed_days=options["signed_days"],
             run_hooks=not options["no_hooks"],
+            run_history=not options["hooks_only"],
         )
         made = {k: v for k, v in report.created.items() if v}
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
