@@ -110,6 +110,13 @@ FALLBACK_CASES = [
     IsolationCase("grid:event_detail", _dr_event_url("grid:event_detail")),
     IsolationCase("grid:event_opt", _dr_event_url("grid:event_opt"), "post", {"opt": "optIn"}),
     IsolationCase(
+        "grid-api:event_opt",
+        _dr_event_url("grid-api:event_opt"),
+        "post",
+        {"opt": "optIn"},
+        content_type="application/json",
+    ),
+    IsolationCase(
         "incentives:certificate_claim", _certificate_claim_url, "post", {"beneficiary": "Me"}
     ),
 ]
