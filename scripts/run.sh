@@ -16,11 +16,13 @@ procs=var/Procfile
 : > "$procs"
 stop_chain() {
   if [ -n "${ANVIL_STARTED:-}" ] && [ -f var/anvil/anvil.pid ]; then
-    kill "$(cat var/anvil/anvil.pid)" 2>/dev/null || true
+    # anvil runs in its own session (process group): stop the npm wrapper and the binary.
+    kill -- "-$(cat var/anvil/anvil.pid)" 2>/dev/null || true
     rm -f var/anvil/anvil.pid
   fi
 }
 trap stop_chain EXIT
+trap "exit 130" INT TERM
 if has_command chain_node; then
   # The local anvil node keeps its state in var/ so deployments survive restarts.
   out=$($PY manage.py chain_node --ensure)
