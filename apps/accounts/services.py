@@ -35,13 +35,14 @@ def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[s
     by_key = {(app_label, codename): pk for pk, app_label, _model, codename in rows}
     available = {(app_label, model, codename) for _pk, app_label, model, codename in rows}
     counts = {}
-    for role in Role:
-        group, _ = Group.objects.using(using).get_or_create(name=role.value)
-        wanted = {by_key[key] for key in permissions_for_role(role.value, available)}
-        current = set(group.permissions.values_list("pk", flat=True))
-        if wanted != current:
-            group.permissions.set(wanted)
-        counts[role.value] = len(wanted)
+    with transaction.atomic(using=using):
+        for role in Role:
+            group, _ = Group.objects.using(using).get_or_create(name=role.value)
+            wanted = {by_key[key] for key in permissions_for_role(role.value, available)}
+            current = set(group.permissions.values_list("pk", flat=True))
+            if wanted != current:
+                group.permissions.set(wanted)
+            counts[role.value] = len(wanted)
     return counts
 
 

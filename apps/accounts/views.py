@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,48 +12,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.navigation import section_by_slug
-from apps.accounts.selectors import member_for_user, user_is_auditor
+from apps.accounts.selectors import (
+    member_dashboard,
+    member_for_user,
+    member_for_user_or_none,
+    user_is_auditor,
+)
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
-
-
-def _kwh(wh: int) -> Decimal:
-    return (Decimal(wh) / 1000).quantize(Decimal("0.01"))
-
-
-def _points(series: dict) -> list[dict]:
-    return [
-        {"t": t, "import_wh": i, "export_wh": e}
-        for t, i, e in zip(series["labels"], series["import_wh"], series["export_wh"], strict=True)
-    ]
-
-
-def _dashboard_data(member, now) -> dict | None:
-    """The member's readings from apps.meters.selectors.member_dashboard_data, shaped for the
-    template; None while the meters app does not provide it."""
-    try:
-        from apps.meters.selectors import member_dashboard_data
-    except ImportError:
-        return None
-    raw = member_dashboard_data(member=member, now=now)
-    totals = raw["totals"]
-    latest = raw.get("latest")
-    if latest:
-        latest = {**latest, "interval_start": datetime.fromisoformat(latest["interval_start"])}
-    return {
-        "has_readings": bool(raw["week"]["labels"] or raw["today"]["labels"]),
-        "today": {
-            "import_kwh": _kwh(totals["today_import_wh"]),
-            "export_kwh": _kwh(totals["today_export_wh"]),
-        },
-        "week": {
-            "import_kwh": _kwh(totals["week_import_wh"]),
-            "export_kwh": _kwh(totals["week_export_wh"]),
-        },
-        "latest": latest,
-        "time_zone": raw.get("time_zone", ""),
-        "chart": {"today": _points(raw["today"]), "week": _points(raw["week"])},
-    }
 
 
 def _live_template() -> str | None:
@@ -70,10 +33,10 @@ def _live_template() -> str | None:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    member = getattr(request.user, "member", None) if hasattr(request.user, "member") else None
+    member = member_for_user_or_none(request.user)
     context: dict = {"member": member, "data": None, "meters_available": True}
     if member is not None:
-        data = _dashboard_data(member, timezone.now())
+        data = member_dashboard(member=member, now=timezone.now())
         context["data"] = data if data and data["has_readings"] else None
         context["meters_available"] = data is not None
         context["live_template"] = _live_template()
