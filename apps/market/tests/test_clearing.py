@@ -62,7 +62,7 @@ def _flows(result: c.ClearingResult, network: c.Network):
     return tflow, fflow
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(markets())
 def test_clearing_properties(market):
     orders, network = market
