@@ -129,6 +129,8 @@ def _publish(port: int, messages: list[tuple[str, bytes]], marks: list) -> None:
     for i, (topic, body) in enumerate(messages):
         if i % 1000 == 0:
             marks.append((i, time.time()))
+        if i >= 30_000:  # MQTT packet ids are 16-bit: keep < 65,535 messages outstanding
+            infos[i - 30_000].wait_for_publish(60)
         infos.append(client.publish(topic, body, qos=1))
     for info in infos:
         info.wait_for_publish(60)
