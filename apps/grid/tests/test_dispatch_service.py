@@ -138,8 +138,10 @@ def test_commands_are_published_and_acknowledged_over_mqtt(grid, settings):
 
     device.on_connect = on_connect
     device.on_message = on_message
-    host = settings.IOT_BROKER_URL.split("//")[-1].split(":")[0]
-    device.connect(host, 1883)
+    from apps.meters.mqtt_client import broker_from_url
+
+    broker = broker_from_url(settings.IOT_BROKER_URL)
+    device.connect(broker.host, broker.port)
     device.loop_start()
     acks: list[tuple[str, dict]] = []
     done = threading.Event()
