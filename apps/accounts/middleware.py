@@ -1,4 +1,12 @@
-"""Staff must have TOTP set up and have passed it in this session before reaching the admin."""
+"""Staff must have TOTP set up and have passed it in this session (apps.accounts.mfa).
+
+Scope (settings.STAFF_MFA_SCOPE):
+- "all" (default): every page of a staff session except the login/MFA pages themselves
+  (/accounts/), static files and health checks — a staff user without TOTP can do nothing before
+  setting it up;
+- "admin": only the admin and the prefixes in settings.STAFF_MFA_PATH_PREFIXES (used by the test
+  settings, where other apps' tests log staff in with `force_login`).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +14,43 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
 from apps.accounts.mfa import StaffMFAState, staff_mfa_state
 
+# Never guarded: where staff log in and set up / pass TOTP, and what must work without a session.
+EXEMPT_PREFIXES = ("/accounts/", "/static/", "/media/", "/healthz", "/api/schema/", "/favicon")
 
-def _protected_prefixes() -> tuple[str, ...]:
-    configured = getattr(settings, "STAFF_MFA_PATH_PREFIXES", None) or []
-    return (reverse("admin:index"), *configured)
+
+def _guarded(path: str) -> bool:
+    admin = reverse("admin:index")
+    if path.startswith(admin):
+        return True
+    if getattr(settings, "STAFF_MFA_SCOPE", "all") == "all":
+        return not path.startswith(EXEMPT_PREFIXES)
+    extra = getattr(settings, "STAFF_MFA_PATH_PREFIXES", None) or []
+    return bool(extra) and path.startswith(tuple(extra))
 
 
 class StaffMFARequiredMiddleware:
     """Staff without TOTP are sent to set it up; staff with TOTP whose session did not pass it
-    (e.g. logged in before activating it) are sent to prove a code. Applies to the admin and any
-    extra prefixes in settings.STAFF_MFA_PATH_PREFIXES."""
+    (e.g. logged in before activating it) are sent to prove a code. API calls get 403 JSON."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(_protected_prefixes()):
+        if _guarded(request.path):
             state = staff_mfa_state(request)
-            if state is StaffMFAState.MISSING:
-                return HttpResponseRedirect(reverse("mfa_activate_totp"))
-            if state is StaffMFAState.NOT_PASSED:
+            if state in (StaffMFAState.MISSING, StaffMFAState.NOT_PASSED):
+                if request.path.startswith("/api/"):
+                    return JsonResponse(
+                        {"detail": "Staff must pass two-factor authentication first."},
+                        status=403,
+                    )
+                if state is StaffMFAState.MISSING:
+                    return HttpResponseRedirect(reverse("mfa_activate_totp"))
                 query = urlencode({"next": request.get_full_path()})
                 return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return self.get_response(request)

@@ -154,7 +154,9 @@ ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "EnergySphere"
 MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
-# Paths where staff must have passed TOTP in this session (the admin is always included).
+# Where staff must have passed TOTP in this session: "all" pages (except login/MFA, static,
+# health) or only the "admin" plus STAFF_MFA_PATH_PREFIXES.
+STAFF_MFA_SCOPE = env("STAFF_MFA_SCOPE", default="all")
 STAFF_MFA_PATH_PREFIXES = env.list("STAFF_MFA_PATH_PREFIXES", default=["/admin/"])
 # Sign-In with Ethereum (wallet linking): how long an issued message/nonce stays valid.
 SIWE_NONCE_TTL_SECONDS = env.int("SIWE_NONCE_TTL_SECONDS", default=600)

@@ -20,3 +20,6 @@ STORAGES = {
 # Tests drive the chain outbox explicitly (chain_outbox_sweep); nothing is queued to a broker
 # that a running development worker could pick up.
 CHAIN_OUTBOX_ENQUEUE = env.bool("CHAIN_OUTBOX_ENQUEUE", default=False)
+# Staff MFA guards only the admin in tests: other apps' tests log staff in with force_login.
+# apps/accounts tests switch to the production scope ("all") explicitly.
+STAFF_MFA_SCOPE = "admin"

@@ -102,3 +102,44 @@ def test_members_are_not_asked_for_totp(client, member, default_password):
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:dashboard")
     assert client.get("/").status_code == 200
+
+
+@pytest.fixture
+def production_scope(settings):
+    settings.STAFF_MFA_SCOPE = "all"  # what base/local/production use
+
+
+def test_in_production_scope_staff_without_totp_can_do_nothing_else(
+    production_scope, client, staff_user
+):
+    client.force_login(staff_user)
+    for path in ("/", "/profile/", "/coming/meters/"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"] == reverse("mfa_activate_totp")
+    api = client.get("/api/accounts/me/")
+    assert api.status_code == 403
+    assert "two-factor" in api.json()["detail"]
+    # The pages needed to set TOTP up stay reachable (no redirect loop).
+    activate = client.get(reverse("mfa_activate_totp"))
+    assert activate.status_code != 302 or activate["Location"] != reverse("mfa_activate_totp")
+
+
+def test_in_production_scope_staff_who_passed_totp_and_members_are_not_disturbed(
+    production_scope, client, staff_user, member
+):
+    login_with_mfa(client, staff_user)
+    assert client.get("/").status_code == 200
+    client.force_login(member.user)
+    assert client.get("/").status_code == 200
+    assert client.get("/api/accounts/me/").status_code == 200
+
+
+def test_in_production_scope_a_session_that_skipped_the_code_must_prove_it(
+    production_scope, client, staff_user
+):
+    TOTP.activate(staff_user, generate_totp_secret())
+    client.force_login(staff_user)
+    response = client.get("/wallet/")
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next=%2Fwallet%2F"
