@@ -167,13 +167,15 @@ def test_a_later_run_tops_the_history_up(loaded):
 def test_command_runs_the_app_hooks_and_is_idempotent():
     """The real command, every app's demo.py included (slow: the hooks issue certificates etc.)."""
     hooks = [label for label, _ in loader.demo_hooks()]
+    args = ("--history-days", "1", "--signed-days", "0", "--now", "2026-11-20T09:07Z")
     out = StringIO()
-    call_command("demo_cooperative", "--history-days", "1", "--signed-days", "0", stdout=out)
+    call_command("demo_cooperative", *args, stdout=out)
     assert "118 members" in out.getvalue()
+    assert "2026-11-20 09:00 UTC" in out.getvalue()
     assert all(f"hook:{label}" in out.getvalue() for label in hooks)
     before = _counts()
     out = StringIO()
-    call_command("demo_cooperative", "--history-days", "1", "--signed-days", "0", stdout=out)
+    call_command("demo_cooperative", *args, stdout=out)
     assert "created nothing" in out.getvalue()
     assert _counts() == before
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,6 +18,13 @@ def totp_code(secret: str, at: float | None = None) -> str:
 
     counter = int(time.time() if at is None else at) // app_settings.TOTP_PERIOD
     return format_hotp_value(hotp_value(secret, counter))
+
+
+def _aware_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2026-11-20T09:00Z")
+    return parsed
 
 
 def logins_text() -> str:
@@ -39,6 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--print-logins", action="store_true", help="Print demo logins only.")
         parser.add_argument("--totp", action="store_true", help="Print the current TOTP code.")
         parser.add_argument("--seed", type=int, default=DEMO_SEED)
+        parser.add_argument(
+            "--now",
+            type=_aware_datetime,
+            default=None,
+            help="End the history here instead of now (ISO 8601 with offset: 2026-11-20T09:00Z).",
+        )
         parser.add_argument("--history-days", type=int, default=loader.HISTORY_DAYS)
         parser.add_argument(
             "--signed-days",
@@ -63,6 +78,7 @@ class Command(BaseCommand):
             return
         report = loader.demo_cooperative_load(
             seed=options["seed"],
+            now=options["now"],
             history_days=options["history_days"],
             signed_days=options["signed_days"],
             run_hooks=not options["no_hooks"],
