@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 S = ChainIntent.Status
 IN_FLIGHT = (S.SIGNED, S.SENT)
 DEFERRED = "deferred"  # simulation reverted while our earlier transactions are unconfirmed
+BATCH = 50  # rows simulated, signed and sent per JSON-RPC batch
 
 # Test hook: the worker SIGKILLs itself at this point (used by the crash-recovery test).
 CRASH_ENV = "CHAIN_TEST_CRASH_AT"
@@ -99,6 +100,14 @@ def _classify_send_error(exc: Exception) -> str:
     return "other"
 
 
+def _int(value: Any) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _hash_hex(value: Any) -> str:
+    return value if isinstance(value, str) else "0x" + bytes(value).hex()
+
+
 class Outbox:
     """One sweep's context: the node, the sender key and the network."""
 
@@ -109,6 +118,7 @@ class Outbox:
         self.sender = self.account.address
         self._next_nonce: int | None = None  # valid only while this sweep holds the sender lock
         self._base_fee: tuple[float, int] | None = None
+        self._contracts: dict[str, Any] = {}
 
     def _current_base_fee(self) -> int:
         now = time.monotonic()
@@ -116,6 +126,15 @@ class Outbox:
             block = self.w3.eth.get_block("latest")
             self._base_fee = (now, int(block.get("baseFeePerGas") or 0))
         return self._base_fee[1]
+
+    def rpc_batch(self, calls: list[tuple[str, list]]) -> list[dict[str, Any]]:
+        """One JSON-RPC batch; each answer has "result" or "error" (in request order)."""
+        if not calls:
+            return []
+        answers = self.w3.provider.make_batch_request(calls)
+        if not isinstance(answers, list):
+            raise client.ChainUnavailable(f"RPC batch request failed: {answers.get('error')}")
+        return answers
 
     # --- fees and nonces ---------------------------------------------------------------------
 
@@ -132,8 +151,9 @@ class Outbox:
             max_fee = min(max_fee, cap)
         return max_fee, min(priority, max_fee)
 
-    def _take_nonce(self) -> int:
-        """Next nonce under the ChainAccount row lock (call inside a transaction)."""
+    def _take_nonce(self, count: int = 1) -> int:
+        """First of `count` consecutive nonces, under the ChainAccount row lock (call inside a
+        transaction)."""
         account, _ = ChainAccount.objects.select_for_update().get_or_create(
             network=self.cfg.name, address=self.sender
         )
@@ -151,8 +171,8 @@ class Outbox:
                 .first()
             )
             nonce = max(chain_next, (unsent + 1) if unsent is not None else 0)
-        self._next_nonce = nonce + 1
-        account.next_nonce = nonce + 1
+        self._next_nonce = nonce + count
+        account.next_nonce = nonce + count
         account.save(update_fields=["next_nonce", "updated_at"])
         return nonce
 
@@ -160,7 +180,9 @@ class Outbox:
 
     def _call(self, row: ChainIntent) -> tuple[str, bytes]:
         spec, args = call_for(row.intent, row.payload)
-        c = client.contract(spec.contract, w3=self.w3)
+        c = self._contracts.get(spec.contract)
+        if c is None:
+            c = self._contracts[spec.contract] = client.contract(spec.contract, w3=self.w3)
         data = c.functions[spec.function](*args)._encode_transaction_data()
         return c.address, HexBytes(data)
 
@@ -190,30 +212,44 @@ class Outbox:
         row.raw_tx = "0x" + bytes(signed.raw_transaction).hex()
 
     def _broadcast(self, row: ChainIntent) -> None:
-        """Send the row's signed raw transaction; record SENT (or the error)."""
-        try:
-            self.w3.eth.send_raw_transaction(row.raw_tx)
-        except Exception as exc:  # noqa: BLE001 - classified below
-            kind = _classify_send_error(exc)
+        self._broadcast_many([row])
+
+    def _broadcast_many(self, rows: list[ChainIntent]) -> None:
+        """Send the rows' signed raw transactions (one RPC batch); record SENT or the error."""
+        answers = self.rpc_batch([("eth_sendRawTransaction", [row.raw_tx]) for row in rows])
+        sent = []
+        for row, answer in zip(rows, answers, strict=True):
+            error = answer.get("error")
+            if not error:
+                sent.append(row)
+                continue
+            message = str(error.get("message", error))
+            kind = _classify_send_error(Exception(message))
             if kind == "known":
-                pass  # the node already has exactly this transaction
+                sent.append(row)  # the node already has exactly this transaction
             elif kind == "nonce_low":
                 if self._find_receipt(row) is None:
                     self._abandon_nonce(row, f"nonce {row.nonce} was used by another transaction")
-                    return
+                else:
+                    sent.append(row)
             elif kind == "underpriced":
-                _record_error(row, f"Underpriced gas: {exc}. Re-signing with a higher fee.")
-                return
+                _record_error(row, f"Underpriced gas: {message}. Re-signing with a higher fee.")
             else:
-                _record_error(row, f"Broadcast failed: {exc.__class__.__name__}: {exc}")
-                return
+                _record_error(row, f"Broadcast failed: {message}")
         _crash_point("after_broadcast")
+        if not sent:
+            return
+        now = timezone.now()
         with transaction.atomic():
-            _set_status(row, S.SENT)
-            row.sent_at = timezone.now()
-            row.error = ""
-            row.next_attempt_at = None
-            row.save()
+            for row in sent:
+                _set_status(row, S.SENT)
+                row.sent_at = now
+                row.error = ""
+                row.next_attempt_at = None
+                row.updated_at = now
+            ChainIntent.objects.bulk_update(
+                sent, ["status", "sent_at", "error", "next_attempt_at", "updated_at"]
+            )
 
     def _abandon_nonce(self, row: ChainIntent, reason: str) -> None:
         """None of our hashes is on chain and the nonce is consumed: sign afresh later."""
@@ -271,42 +307,102 @@ class Outbox:
         ).exists()
 
     def submit(self, row: ChainIntent) -> str:
-        """PENDING → SIGNED → SENT; returns the row's status afterwards (or DEFERRED)."""
-        try:
-            to, data = self._call(row)
-            estimate = self.w3.eth.estimate_gas({"from": self.sender, "to": to, "data": data})
-        except ContractLogicError as exc:
-            reason = client.decode_revert(exc.data)
-            if self.in_flight():
-                # It may depend on one of our unconfirmed transactions (e.g. a DR commitment on
-                # an event recorded just before): simulate again once those are mined.
+        """PENDING → SIGNED → SENT for one row; returns its status afterwards (or DEFERRED)."""
+        return self.submit_many([row])[row.pk]
+
+    def submit_many(self, rows: list[ChainIntent]) -> dict[int, str]:
+        """Simulate, sign and send pending rows in id order, with one RPC batch per step.
+
+        Simulation happens before a nonce is taken. A row whose simulation reverts while other
+        transactions of ours will be unconfirmed (sent in this batch or before) is DEFERRED: it
+        may depend on one of them (e.g. a DR commitment on an event recorded just before).
+        """
+        prepared = [(row, *self._call(row)) for row in rows]
+        answers = self.rpc_batch(
+            [
+                ("eth_estimateGas", [{"from": self.sender, "to": to, "data": "0x" + data.hex()}])
+                for _row, to, data in prepared
+            ]
+        )
+        result: dict[int, str] = {}
+        ok, reverted = [], []
+        for (row, to, data), answer in zip(prepared, answers, strict=True):
+            error = answer.get("error")
+            if not error:
+                ok.append((row, to, data, _int(answer["result"])))
+                continue
+            revert_data = error.get("data")
+            message = str(error.get("message", error))
+            if isinstance(revert_data, str) and revert_data.startswith("0x"):
+                reverted.append((row, client.decode_revert(revert_data)))
+            elif "revert" in message.lower():
+                reverted.append((row, message))
+            else:
+                row.attempts += 1
+                _record_error(row, f"Simulation failed: {message}")
+                result[row.pk] = row.status
+        others_in_flight = bool(ok) or self.in_flight()
+        for row, reason in reverted:
+            if others_in_flight:
                 row.error = (
                     f"Simulation reverted ({reason}) while earlier transactions are "
                     "unconfirmed; retried once they are mined."
                 )
                 row.save(update_fields=["error", "updated_at"])
-                return DEFERRED
-            self._failed(row, f"Reverted in simulation: {reason}")
-            return row.status
-        gas = int(estimate * 12 // 10) + 10_000
+                result[row.pk] = DEFERRED
+            else:
+                self._failed(row, f"Reverted in simulation: {reason}")
+                result[row.pk] = row.status
+        signed = self._sign_many(ok)
+        _crash_point("after_record")
+        if signed:
+            self._broadcast_many(signed)
+        for row in signed:
+            result[row.pk] = row.status
+        for row, *_ in ok:
+            result.setdefault(row.pk, row.status)
+        return result
+
+    def _sign_many(self, ok: list[tuple[ChainIntent, str, bytes, int]]) -> list[ChainIntent]:
+        """Take nonces and sign, all recorded in one transaction *before* anything is sent."""
+        if not ok:
+            return []
         try:
             with transaction.atomic():
-                locked = ChainIntent.objects.select_for_update().get(pk=row.pk)
-                if locked.status != S.PENDING:
-                    return locked.status
-                nonce = self._take_nonce()
-                self._sign(locked, nonce=nonce, gas=gas, to=to, data=data)
-                _set_status(locked, S.SIGNED)
-                locked.attempts += 1
-                locked.error = ""
-                locked.save()
+                locked = {
+                    r.pk: r
+                    for r in ChainIntent.objects.select_for_update().filter(
+                        pk__in=[row.pk for row, *_ in ok], status=S.PENDING
+                    )
+                }
+                signed = []
+                now = timezone.now()
+                todo = [item for item in sorted(ok, key=lambda i: i[0].pk) if item[0].pk in locked]
+                if not todo:
+                    return []
+                first = self._take_nonce(len(todo))
+                for offset, (row, to, data, estimate) in enumerate(todo):
+                    target = locked[row.pk]
+                    gas = int(estimate * 12 // 10) + 10_000
+                    self._sign(target, nonce=first + offset, gas=gas, to=to, data=data)
+                    _set_status(target, S.SIGNED)
+                    target.attempts += 1
+                    target.error = ""
+                    target.updated_at = now
+                    signed.append(target)
+                ChainIntent.objects.bulk_update(
+                    signed,
+                    [
+                        "status", "contract_address", "sender", "nonce", "gas_limit",
+                        "max_fee_per_gas", "max_priority_fee_per_gas", "tx_hash", "tx_hashes",
+                        "raw_tx", "attempts", "error", "updated_at",
+                    ],
+                )  # fmt: skip
                 _crash_point("after_sign")
         except BaseException:
-            self._next_nonce = None  # the nonce was not recorded: ask the chain again
+            self._next_nonce = None  # the nonces were not recorded: ask the chain again
             raise
-        _crash_point("after_record")
-        self._broadcast(locked)
-        return locked.status
+        return signed
 
     def _failed(self, row: ChainIntent, message: str) -> None:
         with transaction.atomic():
@@ -321,10 +417,10 @@ class Outbox:
         with transaction.atomic():
             if row.status == S.SIGNED:
                 _set_status(row, S.SENT)
-            row.tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-            row.block_number = int(receipt["blockNumber"])
-            row.gas_used = int(receipt["gasUsed"])
-            if int(receipt["status"]) == 1:
+            row.tx_hash = _hash_hex(receipt["transactionHash"])
+            row.block_number = _int(receipt["blockNumber"])
+            row.gas_used = _int(receipt["gasUsed"])
+            if _int(receipt["status"]) == 1:
                 _set_status(row, S.MINED)
                 row.error = ""
                 if settings.CHAIN_CONFIRMATIONS <= 1:  # the receipt itself is the confirmation
@@ -428,14 +524,17 @@ def _sweep(
     for _pass in range(3):
         # 2. new rows (then, in later passes, the ones deferred behind unconfirmed transactions)
         deferred = []
-        for row in rows:
-            status = outbox.submit(row)
-            if status == DEFERRED:
-                deferred.append(row)
-            elif status == S.FAILED:
-                counts["failed"] += 1
-            else:
-                counts["sent"] += 1
+        for chunk in range(0, len(rows), BATCH):
+            part = rows[chunk : chunk + BATCH]
+            statuses = outbox.submit_many(part)
+            for row in part:
+                status = statuses.get(row.pk)
+                if status == DEFERRED:
+                    deferred.append(row)
+                elif status == S.FAILED:
+                    counts["failed"] += 1
+                elif status in (S.SENT, S.MINED, S.CONFIRMED):
+                    counts["sent"] += 1
         # 3. receipts
         _poll_receipts(outbox, base, deadline, counts)
         if not deferred or outbox.in_flight():
@@ -451,16 +550,42 @@ def _sweep(
 
 
 def _poll_receipts(outbox: Outbox, base: Any, deadline: float, counts: dict[str, int]) -> None:
+    """Receipts of sent rows (one RPC batch per round); mined rows recorded in one transaction."""
     while True:
         open_rows = list(base.filter(status=S.SENT, sender=outbox.sender).order_by("nonce"))
-        for row in open_rows:
-            if outbox.poll(row):
-                if row.status == S.FAILED:
-                    counts["failed"] += 1
-                else:
-                    counts["mined"] += 1
-                    counts["confirmed"] += row.status == S.CONFIRMED
-        if not base.filter(status=S.SENT, sender=outbox.sender).exists():
+        answers = outbox.rpc_batch(
+            [("eth_getTransactionReceipt", [row.tx_hash]) for row in open_rows]
+        )
+        ok, reverted = [], []
+        for row, answer in zip(open_rows, answers, strict=True):
+            receipt = answer.get("result")
+            if not receipt:
+                continue
+            (ok if _int(receipt["status"]) == 1 else reverted).append((row, receipt))
+        if ok:
+            now = timezone.now()
+            with transaction.atomic():
+                for row, receipt in ok:
+                    row.tx_hash = _hash_hex(receipt["transactionHash"])
+                    row.block_number = _int(receipt["blockNumber"])
+                    row.gas_used = _int(receipt["gasUsed"])
+                    _set_status(row, S.MINED)
+                    if settings.CHAIN_CONFIRMATIONS <= 1:  # the receipt is the confirmation
+                        _set_status(row, S.CONFIRMED)
+                        row.confirmed_at = now
+                        counts["confirmed"] += 1
+                    row.error = ""
+                    row.updated_at = now
+                ChainIntent.objects.bulk_update(
+                    [row for row, _ in ok],
+                    ["tx_hash", "block_number", "gas_used", "status", "confirmed_at", "error",
+                     "updated_at"],
+                )  # fmt: skip
+            counts["mined"] += len(ok)
+        for row, receipt in reverted:
+            outbox._mined(row, receipt)
+            counts["failed"] += 1
+        if len(ok) + len(reverted) == len(open_rows):
             break
         if time.monotonic() >= deadline:
             break
