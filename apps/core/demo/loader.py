@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 from django.apps import apps as django_apps
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -549,15 +548,3 @@ def demo_cooperative_load(
         seconds=seconds,
         hook_errors=hook_errors,
     )
-
-
-def member_energy_wh(
-    spec: HouseholdSpec, start: datetime, end: datetime
-) -> tuple[np.ndarray, np.ndarray]:
-    """(import, export) per interval summed over all meters of a site (convenience for hooks)."""
-    imports = exports = None
-    for asset in spec.assets:
-        imp, exp = spec_meter_energy_wh(spec, asset, start, end)
-        imports = imp if imports is None else imports + imp
-        exports = exp if exports is None else exports + exp
-    return imports, exports

@@ -14,6 +14,7 @@ Public API (used by the demo loader, the meter simulator and forecasting)::
         # the grid side), - discharging.
     meter_energy_wh(spec, asset_kind, start, end) -> (import_wh, export_wh)
         # the same, as the two registers of the meter of that asset kind (Meter.AssetKind).
+    site_energy_wh(spec, start, end) -> (import_wh, export_wh)   # summed over the site's meters
     local_day_bounds(day, tz) -> (start_utc, end_utc)   # 92/96/100 intervals
     meter_serial(spec, kind) -> str; spec_for_serial(serial) -> (spec, kind) | None
         # the demo meters' serials ("DEMO-030-PV", "DEMO-SHARED-PV") and back
@@ -487,6 +488,19 @@ def meter_energy_wh(
     if kind == "battery":
         return np.maximum(values, 0), np.maximum(-values, 0)
     return values, zeros
+
+
+def site_energy_wh(
+    spec: HouseholdSpec, start: datetime, end: datetime, *, tz: str = DEFAULT_TZ
+) -> tuple[np.ndarray, np.ndarray]:
+    """(import_wh, export_wh) per interval summed over every meter of a site."""
+    imports = np.zeros(len(interval_starts(start, end)), dtype=np.int64)
+    exports = imports.copy()
+    for kind in spec.assets:
+        imp, exp = meter_energy_wh(spec, kind, start, end, tz=tz)
+        imports += imp
+        exports += exp
+    return imports, exports
 
 
 # --- Meter serials ----------------------------------------------------------------------------
