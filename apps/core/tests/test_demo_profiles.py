@@ -18,6 +18,7 @@ from apps.core.demo.profiles import (
     meter_energy_wh,
     meter_serial,
     profile_day,
+    site_energy_wh,
     spec_for_serial,
 )
 from apps.meters.signing import SignedFields, reading_digest, recover_address, sign_reading
@@ -104,6 +105,13 @@ def test_pv_follows_the_sun_and_the_battery_shifts_it_into_the_evening(demo):
     imports, exports = meter_energy_wh(home, "battery", *WEEK)
     assert np.array_equal(imports - exports, battery.ravel())
     assert imports.min() >= 0 and exports.min() >= 0
+    # The site's grid exchange: the battery covers part of the evening load from stored PV.
+    load = asset_energy_wh(home, "load", *WEEK)
+    site_in, site_out = site_energy_wh(home, *WEEK)
+    assert np.array_equal(site_in - site_out, load + battery.ravel() - pv.ravel())
+    evening = np.zeros((7, 96), dtype=bool)
+    evening[:, 72:92] = True
+    assert (site_in - site_out)[evening.ravel()].sum() < load[evening.ravel()].sum()
 
 
 @pytest.mark.parametrize(
