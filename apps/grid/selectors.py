@@ -124,6 +124,16 @@ def latest_transformer_loading() -> dict[str, dict]:
     }
 
 
+def latest_measured_assessment() -> StabilityAssessment | None:
+    return StabilityAssessment.objects.filter(source="measured").order_by("-interval_start").first()
+
+
+def lowest_voltages(assessment: StabilityAssessment | None, n: int = 5) -> list[tuple[str, float]]:
+    if assessment is None:
+        return []
+    return sorted(assessment.bus_voltages.items(), key=lambda kv: kv[1])[:n]
+
+
 def community_actual_wh(*, start: datetime, end: datetime) -> dict[datetime, tuple[int, int]]:
     """Community total validated (import, export) Wh per interval in [start, end)."""
     from django.db.models import Sum

@@ -79,6 +79,7 @@ class StateResult:
     max_vm_pu: float
     transformers: dict[str, dict] = field(default_factory=dict)
     violations: list[dict] = field(default_factory=list)
+    bus_voltages: dict[str, float] = field(default_factory=dict)
 
 
 def _line_type_name(std_type: str, available: set[str]) -> str | None:
@@ -270,4 +271,5 @@ def run_state(model: GridModel, site_power_w: dict[str, float]) -> StateResult:
         max_vm_pu=round(float(np.nanmax(vm)), 4),
         transformers=trafos,
         violations=violations,
+        bus_voltages={str(n): round(float(v), 4) for n, v in zip(names, vm, strict=True)},
     )

@@ -72,7 +72,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     _staff_only(request)
     now = timezone.now()
     plan = selectors.current_plan()
+    measured = selectors.latest_measured_assessment()
     context = {
+        "measured": measured,
+        "lowest_voltages": selectors.lowest_voltages(measured),
         "tree": selectors.topology_tree(),
         "loading": selectors.latest_transformer_loading(),
         "plan": plan,

@@ -21,6 +21,7 @@ class StabilityAssessment(models.Model):
     converged = models.BooleanField(default=True)
     transformers = models.JSONField(default=dict)  # {name: {"loading_percent":…, "p_kw":…}}
     violations = models.JSONField(default=list)
+    bus_voltages = models.JSONField(default=dict)  # {bus name: vm_pu}
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

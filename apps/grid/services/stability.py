@@ -136,6 +136,7 @@ def stability_assess(
             "converged": result.converged,
             "transformers": result.transformers,
             "violations": result.violations,
+            "bus_voltages": result.bus_voltages,
         },
     )
     when = "forecast for" if source == StateSource.FORECAST else "measured at"

@@ -68,6 +68,9 @@ def test_measured_state_power_flow_raises_overload_alert_and_records_score():
     assert a.converged and a.score > 90
     assert 25 < a.transformers[trafo.name]["loading_percent"] < 45
     assert a.min_vm_pu > 0.95
+    # Node voltages of every site bus are kept; the far end of the feeder is the lowest.
+    far_end = points[-1][0].bus_name
+    assert a.bus_voltages[far_end] == a.min_vm_pu
     assert not GridAlert.objects.exists()
     # Hourly measured scores are recorded through GridBalancer (stability_record).
     intent = ChainIntent.objects.get(intent="stability_record")

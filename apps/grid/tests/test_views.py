@@ -44,6 +44,7 @@ def test_grid_dashboard_is_staff_only_and_shows_topology_loading_and_plan(
         min_vm_pu=0.98,
         max_vm_pu=1.0,
         transformers={trafo.name: {"loading_percent": 42.5}},
+        bus_voltages={"Bus far": 0.981, "Bus near": 0.995},
     )
     dispatch_plan_create(start=start, force=True)
 
@@ -58,6 +59,7 @@ def test_grid_dashboard_is_staff_only_and_shows_topology_loading_and_plan(
     assert trafo.name in html and trafo.feeder.name in html
     assert "42 % loaded" in html or "43 % loaded" in html
     assert "Optimal" in html
+    assert "Bus far 0.981 pu" in html
     data = client.get(reverse("grid:dashboard_data")).json()
     assert data["forecast_vs_actual"]["forecast_wh"] == [1000] * 96
     assert data["forecast_vs_actual"]["method"] == "mstl_ets"
