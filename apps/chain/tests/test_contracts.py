@@ -347,3 +347,25 @@ def test_rewards_rules_awards_and_claims(chain):
     send(chain, inc.functions.claimFor(bob.address), op)
     assert inc.functions.balanceOf(bob.address).call() == 10**18
     reverts(inc.functions.claimFor(bob.address), alice, "AccessControlUnauthorizedAccount")
+
+
+def test_remaining_reverts(chain):
+    op, a, b = chain.operator, chain.others[0].address, chain.others[1].address
+    art = artifact("StaffMultisig")
+    factory = chain.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    for signers in ([a, a], [a, "0x" + "00" * 20]):
+        with pytest.raises(ContractLogicError) as info:
+            factory.constructor(signers, 2).transact({"from": op.address})
+        assert decode_revert(info.value.data) == "InvalidSigners()"
+    token = chain.contract("EnergyToken")
+    reverts(token.functions.custodianTransferBatch([(a, b, 1, 0)]), op, "ZeroAmount")
+    reverts(token.functions.custodianTransfer(a, b, 1, 0), op, "ZeroAmount")
+    grid = chain.contract("GridBalancer")
+    send(chain, grid.functions.recordEvent(1, 0, H, H + 900, 1, B32), op)
+    reverts(grid.functions.recordPerformance(1, a, 2**80, 0, 0), op, "ValueTooLarge")
+    for name, fn in (
+        ("GridBalancer", grid.functions.recordStability(H, 1, B32)),
+        ("RenewableIncentive", chain.contract("RenewableIncentive").functions.award(1, a, 1, 1)),
+    ):
+        via_multisig(chain, name, "pause")
+        reverts(fn, op, "EnforcedPause")
