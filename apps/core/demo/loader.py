@@ -449,19 +449,24 @@ def _history(
 # --- Extension point --------------------------------------------------------------------------
 
 
+def _hook(module_name: str) -> Callable[[DemoContext], Any]:
+    def load(context: DemoContext) -> Any:
+        # Imported when called, so a broken demo.py is reported like any other hook failure.
+        return importlib.import_module(module_name).load(context)
+
+    load.__qualname__ = f"{module_name}.load"
+    return load
+
+
 def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
-    """(app label, load) of every `apps/<app>/demo.py` defining `load(context)`, in
-    INSTALLED_APPS order."""
+    """(app label, load) of every `apps/<app>/demo.py`, in INSTALLED_APPS order."""
     hooks = []
     for config in django_apps.get_app_configs():
         if not config.name.startswith("apps.") or config.name == "apps.core":
             continue
         module_name = f"{config.name}.demo"
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        if callable(getattr(module, "load", None)):
-            hooks.append((config.label, module.load))
+        if importlib.util.find_spec(module_name) is not None:
+            hooks.append((config.label, _hook(module_name)))
     return hooks
 
 
@@ -539,6 +544,7 @@ def demo_cooperative_load(
                     load(context)
             except Exception:  # noqa: BLE001 - one app's failure must not hide the others'
                 hook_errors[label] = traceback.format_exc()
+                logger.error("apps/%s/demo.py failed", label, exc_info=True)
             seconds[f"hook:{label}"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     return LoadReport(
