@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.grid.forecasting import methods as fm
 from apps.grid.forecasting.backtest import rolling_origin_backtest
@@ -249,3 +251,21 @@ def test_naive_timestamps_are_read_as_utc_and_said_so(tmp_path):
     )
     assert out["input"]["start"] == series.index[0].isoformat()
     assert any(f"{len(series)} timestamp(s) had no UTC offset" in n for n in out["notes"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(holes=st.lists(st.tuples(st.integers(1, 400), st.integers(1, 40)), min_size=0, max_size=6))
+def test_property_gaps_are_filled_counted_and_measured_values_kept(holes):
+    series = synthetic(days=20)
+    keep = np.ones(len(series), bool)
+    for start, length in holes:
+        keep[start : start + length] = False
+    keep[0] = keep[-1] = True
+    holed = series[keep]
+    clean = clean_series(holed)
+    assert len(clean.values) == len(series)
+    assert not clean.values.isna().any()
+    assert int(clean.filled_mask.sum()) == int((~keep).sum())
+    assert clean.report["filled_steps"] == int((~keep).sum())
+    measured = clean.values[~clean.filled_mask]
+    assert np.allclose(measured.to_numpy(), holed.to_numpy())
