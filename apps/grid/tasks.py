@@ -34,7 +34,9 @@ def forecast_series_task(series_key: str, now: str | None = None) -> int | None:
     except ApplicationError:
         return None  # no history yet for this series: nothing to forecast
     if series_key.startswith("transformer:"):
-        dispatch_replan_task.delay()  # the plan's inputs changed
+        # The plan's inputs changed. Delayed, so a burst of transformer forecasts ends in one
+        # new plan: later runs find the same inputs fingerprint and do nothing.
+        dispatch_replan_task.apply_async(countdown=300, expires=900)
     return forecast.pk
 
 
