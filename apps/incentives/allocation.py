@@ -12,6 +12,7 @@ entitlement plus the carried debt).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -78,12 +79,21 @@ def allocate(
         return entitled[k] - amounts[k] * wsum
 
     left = total - sum(amounts.values())
-    while left > 0:  # hand out the rest, largest remainder first
-        k = max(keys, key=lambda k: (remainder(k), -keys.index(k)))
-        amounts[k] += 1
-        left -= 1
-    while left < 0:  # only after clamping a negative debt at zero: take back, smallest first
-        k = min((k for k in keys if amounts[k] > 0), key=lambda k: (remainder(k), keys.index(k)))
-        amounts[k] -= 1
-        left += 1
+    if left > 0:  # hand out the rest, largest remainder first (ties: key order)
+        heap = [(-remainder(k), i) for i, k in enumerate(keys)]
+        heapq.heapify(heap)
+        while left > 0:
+            _, i = heapq.heappop(heap)
+            amounts[keys[i]] += 1
+            left -= 1
+            heapq.heappush(heap, (-remainder(keys[i]), i))
+    elif left < 0:  # only after clamping a negative debt at zero: take back, smallest first
+        heap = [(remainder(k), i) for i, k in enumerate(keys) if amounts[k] > 0]
+        heapq.heapify(heap)
+        while left < 0:
+            _, i = heapq.heappop(heap)
+            amounts[keys[i]] -= 1
+            left += 1
+            if amounts[keys[i]] > 0:
+                heapq.heappush(heap, (remainder(keys[i]), i))
     return Allocation(amounts=amounts, carry={k: remainder(k) for k in keys})

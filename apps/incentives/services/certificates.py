@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
@@ -213,6 +213,29 @@ def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
     )
 
 
+def _certified_wh(start: datetime, end: datetime) -> dict[tuple[int, datetime], int]:
+    """Net certified Wh per (device, hour) in [start, end): issued roots minus the Wh cancelled
+    for downward corrections (one query)."""
+    rows = (
+        Certificate.objects.filter(production_start__gte=start, production_start__lt=end)
+        .filter(
+            Q(parent__isnull=True)
+            | Q(status=Certificate.Status.CANCELLED, cancelled_reason="downward correction")
+        )
+        .values_list(
+            "device_id", "production_start", "range_start", "range_end", "parent_id", "status",
+            "cancelled_reason",
+        )
+    )  # fmt: skip
+    out: dict[tuple[int, datetime], int] = {}
+    for device_id, hour, r0, r1, parent_id, status, reason in rows:
+        wh = (r1 - r0) if parent_id is None else 0
+        if status == Certificate.Status.CANCELLED and reason == "downward correction":
+            wh -= r1 - r0
+        out[(device_id, hour)] = out.get((device_id, hour), 0) + wh
+    return out
+
+
 @transaction.atomic
 def certificates_issue(
     *, start: datetime, end: datetime, actor: Any = None, now: datetime | None = None
@@ -222,6 +245,7 @@ def certificates_issue(
     cutoff = energy.floor_hour(now) - timedelta(hours=conf.issue_lag_hours())
     end = min(end, cutoff)
     summary = IssueSummary()
+    certified = _certified_wh(start, end)
     for meter in energy.producing_meters():
         for hour in energy.meter_hourly_export(meter, start, end).values():
             if not hour.complete(meter.interval_seconds):
@@ -229,6 +253,8 @@ def certificates_issue(
                     {"meter": meter.serial, "hour": hour.hour_start.isoformat(), "why": "gaps"}
                 )
                 continue
+            if certified.get((meter.pk, hour.hour_start), 0) == hour.wh:
+                continue  # already certified to the Wh: nothing to do (the common re-run case)
             try:
                 with transaction.atomic():
                     certs = certificates_issue_for_hour(

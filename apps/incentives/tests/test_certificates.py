@@ -120,3 +120,17 @@ def test_cancelled_certificate_cannot_be_claimed_and_others_cannot_claim_mine():
     certificate_cancel(certificate_id=cert.pk, reason="meter replaced")
     with pytest.raises(ApplicationError, match="cancelled"):
         certificate_claim(certificate_id=cert.pk, member=meter.member, beneficiary="X")
+
+
+def test_downward_correction_cancels_the_excess_and_rerun_is_stable():
+    meter = PVMeterFactory()
+    readings(meter, T0, [100] * 4)
+    certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW)
+    Reading.objects.filter(meter=meter, interval_start=T0).update(export_wh=40)
+    certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW)
+    live = Certificate.objects.filter(device=meter).exclude(status__in=["transferred", "cancelled"])
+    assert sum(c.wh for c in live) == 340  # the validated Wh again
+    cancelled = Certificate.objects.get(device=meter, status="cancelled")
+    assert (cancelled.wh, cancelled.cancelled_reason) == (60, "downward correction")
+    assert certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW).hours == 0
+    assert Certificate.objects.filter(device=meter).count() == 3  # root, rest, cancelled part
