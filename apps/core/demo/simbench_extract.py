@@ -79,7 +79,29 @@ def _distances(net, lv_bus: int) -> dict[int, float]:
     return dist
 
 
-def extract(out_dir: Path = DATA_DIR) -> None:
+def _mv_info(simbench, trafo, net) -> dict:
+    """Upstream data from the MV grid the LV grid hangs from: HV/MV transformers, cable rating."""
+    mv = simbench.get_simbench_net(MV_GRID_CODE)
+    feeder_line = mv.line[mv.line.std_type.str.startswith("NA2XS2Y")].max_i_ka
+    return {
+        "grid": MV_GRID_CODE,
+        "hv_mv_transformers": [
+            {"name": r.name, "std_type": r.std_type, "capacity_kva": round(r.sn_mva * 1000)}
+            for r in mv.trafo.itertuples()
+        ],
+        "vn_kv": float(trafo.vn_hv_kv),
+        # A 20 kV cable feeder is limited by its weakest cable: sqrt(3) * U * I.
+        "feeder_capacity_kw": round(
+            math.sqrt(3) * float(trafo.vn_hv_kv) * float(feeder_line.min()) * 1000
+        ),
+        "feeder_cable_max_i_ka": float(feeder_line.min()),
+        "hv_bus_geo": _geo(net.bus.geo[int(trafo.hv_bus)]),
+    }
+
+
+def extract(out_dir: Path = DATA_DIR, *, with_mv: bool = True) -> None:
+    """Write the two data files into `out_dir` (`with_mv=False` skips the ~8 s MV grid load and
+    leaves the "mv" section out; the test of the committed files uses it)."""
     import simbench  # imported lazily: ~2 s import and ~9 s to load the grid
 
     net = simbench.get_simbench_net(GRID_CODE)
@@ -157,22 +179,7 @@ def extract(out_dir: Path = DATA_DIR) -> None:
     by_size = {t["capacity_kva"]: t for t in trafo_types}
     trafo_types = [by_size[size] for size in sorted(by_size)]
 
-    mv = simbench.get_simbench_net(MV_GRID_CODE)
-    feeder_line = mv.line[mv.line.std_type.str.startswith("NA2XS2Y")].max_i_ka
-    mv_info = {
-        "grid": MV_GRID_CODE,
-        "hv_mv_transformers": [
-            {"name": r.name, "std_type": r.std_type, "capacity_kva": round(r.sn_mva * 1000)}
-            for r in mv.trafo.itertuples()
-        ],
-        "vn_kv": float(trafo.vn_hv_kv),
-        # A 20 kV cable feeder is limited by its weakest cable: sqrt(3) * U * I.
-        "feeder_capacity_kw": round(
-            math.sqrt(3) * float(trafo.vn_hv_kv) * float(feeder_line.min()) * 1000
-        ),
-        "feeder_cable_max_i_ka": float(feeder_line.min()),
-        "hv_bus_geo": _geo(net.bus.geo[int(trafo.hv_bus)]),
-    }
+    mv_info = _mv_info(simbench, trafo, net) if with_mv else None
 
     grid = {
         "source": f"simbench {simbench.__version__} {GRID_CODE}",
@@ -192,8 +199,9 @@ def extract(out_dir: Path = DATA_DIR) -> None:
         "sgens": sgens,
         "storages": storages,
         "transformer_types": trafo_types,
-        "mv": mv_info,
     }
+    if mv_info is not None:
+        grid["mv"] = mv_info
 
     # Profiles actually referenced by the grid's elements (active power only).
     load_p = net.profiles["load"]
