@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from apps.meters.models import Meter, Quality
+from apps.meters.models import Quality
 
 COMMUNITY_GROUP = "meters.community"
 BALANCE_EVERY_S = 2
@@ -86,13 +86,13 @@ def live_readings_push(*, meter_ids: list[int]) -> int:
     layer = get_channel_layer()
     if layer is None:
         return 0
-    member_ids = sorted(
-        set(
-            Meter.objects.filter(id__in=meter_ids, member__isnull=False).values_list(
-                "member_id", flat=True
-            )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT member_id FROM meters_meter WHERE id = ANY(%s) "
+            "AND member_id IS NOT NULL",
+            [list(meter_ids)],
         )
-    )
+        member_ids = sorted(row[0] for row in cursor.fetchall())
     watched = cache.get_many([watcher_key(m) for m in member_ids])
     watching = [m for m in member_ids if watcher_key(m) in watched]
     sends = 0

@@ -123,5 +123,26 @@ def recover_address(digest: bytes, signature: bytes) -> str:
     return address_from_public_key(public.format(compressed=False))
 
 
+def recover_public_key(digest: bytes, signature: bytes) -> bytes:
+    """64-byte uncompressed public key (X ‖ Y) that signed `digest`; ValueError if malformed.
+
+    Comparing keys instead of addresses saves two keccak hashes per reading at ingest rates.
+    """
+    if len(signature) != 65:
+        raise ValueError("signature must be 65 bytes")
+    v = signature[64]
+    if v >= 27:
+        v -= 27
+    if v not in (0, 1):
+        raise ValueError("bad signature recovery id")
+    try:
+        public = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([v]), eth_signed_hash(digest), hasher=None
+        )
+    except Exception as exc:  # noqa: BLE001 - coincurve raises plain Exception on bad input
+        raise ValueError(f"invalid signature: {exc}") from exc
+    return public.format(compressed=False)[1:]
+
+
 def sign_reading(private_key: bytes, fields: SignedFields) -> bytes:
     return sign_digest(private_key, reading_digest(fields))
