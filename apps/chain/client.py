@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import coincurve
 from django.conf import settings
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from web3 import Web3
 
 from apps.core.exceptions import ApplicationError
@@ -169,9 +170,15 @@ def custodial_address(member_id: int) -> str:
         if not network_config().is_local:
             raise ChainConfigError("CHAIN_CUSTODY_SECRET is required outside the local network.")
         secret = "energysphere-local-development-custody"  # noqa: S105 - local chain only
+    return _custodial_address(secret, member_id)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _custodial_address(secret: str, member_id: int) -> str:
     digest = hmac.new(secret.encode(), f"member:{member_id}".encode(), hashlib.sha256).digest()
     key = int.from_bytes(digest, "big") % (_SECP256K1_N - 1) + 1
-    return Account.from_key(key.to_bytes(32, "big")).address
+    public = coincurve.PrivateKey(key.to_bytes(32, "big")).public_key.format(compressed=False)
+    return to_checksum_address(keccak(public[1:])[-20:])
 
 
 @functools.lru_cache(maxsize=16)
