@@ -34,9 +34,11 @@ def load(context) -> None:
     _tariff()
     have = set(TradingPreference.objects.values_list("member_id", flat=True))
     pv = {m.pk for m in context.members_with("pv")}
+    created = 0
     for i, member in enumerate(context.members):
         if member.pk in have or not member.is_active_member:
             continue
+        created += 1
         services.preference_update(
             member=member,
             actor="demo",
@@ -46,6 +48,8 @@ def load(context) -> None:
             battery_reserve_percent=20 if "battery" in context.spec_for(member).assets else 0,
             now=context.now,
         )
+    if created:
+        context.created["market.tradingpreference"] = created
     # One market day: yesterday (UTC), if the history covers the day before it (forecast).
     day_end, _ = period_bounds(at=context.now)
     day_start, _ = period_bounds(at=day_end - timedelta(minutes=1))
@@ -56,11 +60,15 @@ def load(context) -> None:
             interval_start__gte=day_start, interval_start__lt=day_end
         ).values_list("interval_start", flat=True)
     )
+    cleared = 0
     for start in iter_intervals(day_start, day_end):
         if start in done:
             continue
         services.orders_generate(interval_start=start, now=start - timedelta(minutes=30))
         services.interval_clear(interval_start=start, now=start)
+        cleared += 1
+    if cleared:
+        context.created["market.clearingresult"] = cleared
     services.settlement_runs_process(now=max(context.now, day_end + timedelta(hours=1)))
     # Draft statements of that month for staff to review; the showcase member's is issued.
     month = day_start.date().replace(day=1)
