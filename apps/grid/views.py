@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -29,7 +30,11 @@ def _member_or_404(request: HttpRequest):
 def events(request: HttpRequest) -> HttpResponse:
     member = _member_or_404(request)
     parts = list(selectors.member_dr_participations(member=member)[:100])
-    return render(request, "grid/events.html", {"participations": parts})
+    return render(
+        request,
+        "grid/events.html",
+        {"participations": parts, "local_tz": settings.COOPERATIVE_TIME_ZONE},
+    )
 
 
 @login_required
@@ -37,7 +42,11 @@ def events(request: HttpRequest) -> HttpResponse:
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = _member_or_404(request)
     part = selectors.member_dr_participation_get(member=member, event_pk=pk)
-    return render(request, "grid/event_detail.html", {"part": part, "event": part.event})
+    return render(
+        request,
+        "grid/event_detail.html",
+        {"part": part, "event": part.event, "local_tz": settings.COOPERATIVE_TIME_ZONE},
+    )
 
 
 @login_required

@@ -165,6 +165,7 @@ def test_dr_event_full_lifecycle(django_capture_on_commit_callbacks, staff_user)
     page = client_in.get(reverse("grid:events"))
     assert page.status_code == 200
     assert b"2.00 kWh" in page.content
+    assert b"18:00" in page.content  # rendered in the cooperative's local time (CET)
 
 
 def _client_for(user):
