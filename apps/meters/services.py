@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
@@ -166,26 +166,41 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
         prepared[index][9] = signature
 
     now = timezone.now()
+    data = _copy_text(prepared, source, now)
+    columns = (
+        "meter_id, interval_start, interval_seconds, import_wh, export_wh, register_import_wh, "
+        "register_export_wh, status, seq, signature, quality, source, ingested_at"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _meters_backfill "
-            "(LIKE meters_reading INCLUDING DEFAULTS) ON COMMIT DROP"
+            "SELECT 1 FROM meters_reading WHERE meter_id = ANY(%s) AND interval_start >= %s "
+            "AND interval_start <= %s LIMIT 1",
+            [meter_ids, first, last],
         )
-        pg = cursor.cursor
-        with pg.copy(
-            "COPY _meters_backfill (meter_id, interval_start, interval_seconds, import_wh, "
-            "export_wh, register_import_wh, register_export_wh, status, seq, signature, quality, "
-            "source, ingested_at) FROM STDIN"
-        ) as copy:
-            for p in prepared:
-                copy.write_row((*p, source, now))
-        cursor.execute(
-            f"INSERT INTO meters_reading ({', '.join(READING_COLUMNS)}) "  # noqa: S608
-            f"SELECT {', '.join(READING_COLUMNS)} FROM _meters_backfill "
-            "ON CONFLICT DO NOTHING"
-        )
-        inserted = cursor.rowcount
-        cursor.execute("DROP TABLE _meters_backfill")
+        fresh = cursor.fetchone() is None
+        inserted = None
+        if fresh:  # nothing stored in the range: COPY straight into the partitioned table
+            try:
+                sql = f"COPY meters_reading ({columns}) FROM STDIN"
+                with transaction.atomic(), cursor.cursor.copy(sql) as copy:
+                    copy.write(data)
+                inserted = len(prepared)
+            except IntegrityError:  # a concurrent writer got there first: take the safe path
+                inserted = None
+        if inserted is None:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS _meters_backfill "
+                "(LIKE meters_reading INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy(f"COPY _meters_backfill ({columns}) FROM STDIN") as copy:
+                copy.write(data)
+            cursor.execute(
+                f"INSERT INTO meters_reading ({', '.join(READING_COLUMNS)}) "  # noqa: S608
+                f"SELECT {', '.join(READING_COLUMNS)} FROM _meters_backfill "
+                "ON CONFLICT DO NOTHING"
+            )
+            inserted = cursor.rowcount
+            cursor.execute("DROP TABLE _meters_backfill")
     rollups_mark_dirty(hours=_hours_between(first, last))
     audit_log_write(
         event="meters.readings_backfill",
@@ -194,6 +209,23 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
                  "meters": len(meter_ids), "from": first.isoformat(), "to": last.isoformat()},
     )  # fmt: skip
     return inserted
+
+
+def _copy_text(prepared: list[list], source: str, now: datetime) -> bytes:
+    """COPY text format, built with f-strings (several times faster than write_row per row)."""
+    stamps: dict[datetime, str] = {}
+    stamp_now = now.isoformat()
+    lines = []
+    for meter_id, start, seconds, imp, exp, ri, re_, status, seq, sig, quality in prepared:
+        ts = stamps.get(start)
+        if ts is None:
+            ts = stamps[start] = start.isoformat()
+        sig_text = "\\N" if sig is None else "\\\\x" + sig.hex()
+        lines.append(
+            f"{meter_id}\t{ts}\t{seconds}\t{imp}\t{exp}\t{ri}\t{re_}\t{status}\t{seq}\t"
+            f"{sig_text}\t{quality}\t{source}\t{stamp_now}\n"
+        )
+    return "".join(lines).encode()
 
 
 def _hours_between(start: datetime, end: datetime) -> list[datetime]:

@@ -64,7 +64,8 @@ def test_backfill_creates_missing_partitions_for_old_data():
 
 def test_backfill_of_250_meters_continues_registers_and_sequence():
     """Bulk path of the demo load (the time is measured by bench, not asserted here)."""
-    meters = MeterFactory.create_batch(250, key=False)
+    owner = MeterFactory(key=False).member  # one member: password hashing per user is slow
+    meters = MeterFactory.create_batch(250, key=False, member=owner)
     start = T0 - timedelta(days=2)
     rows = [
         BackfillRow(
