@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 DATA_MARKER = "# --- data ---"
@@ -83,8 +84,9 @@ class ReportDocument:
     notes: list[str] = field(default_factory=list)
     generated_at: str = ""
 
-    @property
+    @cached_property
     def data(self) -> bytes:
+        # Tables are not changed after a builder returns the document: computed once.
         return canonical_data(self.tables)
 
     @property
@@ -223,11 +225,12 @@ def render_xlsx(doc: ReportDocument) -> bytes:
         ws.append(list(table.columns))
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for row in table.rows:
-            ws.append([_xlsx_value(v) for v in row])
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str) and cell.value.startswith("="):
-                    cell.data_type = "s"  # text, never a formula
+        for r, row in enumerate(table.rows, start=2):
+            values = [_xlsx_value(v) for v in row]
+            ws.append(values)
+            for c, value in enumerate(values, start=1):
+                if isinstance(value, str) and value.startswith("="):
+                    ws.cell(row=r, column=c).data_type = "s"  # text, never a formula
     anchors = wb.create_sheet("Anchors")
     anchors.append(["anchor (canonical JSON)"])
     for anchor in doc.anchors:
