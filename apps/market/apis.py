@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -92,7 +93,18 @@ class StatementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TradeProofSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    trade_id = serializers.IntegerField()
+    leaf = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+    root = serializers.CharField()
+    in_root = serializers.BooleanField()
+    anchored_root = serializers.CharField()
+
+
 class PreferenceApi(APIView):
+    @extend_schema(responses=PreferenceSerializer, operation_id="market_preferences_get")
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
         pref = selectors.preference_for(member=member)
@@ -109,6 +121,7 @@ class PreferenceApi(APIView):
             }
         )
 
+    @extend_schema(request=PreferenceSerializer, responses=PreferenceSerializer)
     def put(self, request: Request) -> Response:
         member = member_for_user(request.user)
         serializer = PreferenceSerializer(data=request.data)
@@ -118,10 +131,12 @@ class PreferenceApi(APIView):
 
 
 class OrderListApi(APIView):
+    @extend_schema(responses=OrderSerializer(many=True), operation_id="market_orders_list")
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
         return Response(OrderSerializer(selectors.member_orders(member=member), many=True).data)
 
+    @extend_schema(request=OrderInSerializer, responses={201: OrderSerializer})
     def post(self, request: Request) -> Response:
         member = member_for_user(request.user)
         serializer = OrderInSerializer(data=request.data)
@@ -131,12 +146,14 @@ class OrderListApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderSerializer, operation_id="market_order_get")
     def get(self, request: Request, pk: int) -> Response:
         member = member_for_user(request.user)
         return Response(
             OrderSerializer(selectors.member_order_get(member=member, order_id=pk)).data
         )
 
+    @extend_schema(responses=OrderSerializer, description="Cancel before gate closure.")
     def delete(self, request: Request, pk: int) -> Response:
         member = member_for_user(request.user)
         order = services.order_cancel(member=member, actor=request.user, order_id=pk)
@@ -144,6 +161,7 @@ class OrderDetailApi(APIView):
 
 
 class TradeListApi(APIView):
+    @extend_schema(responses=TradeSerializer(many=True))
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
         trades = selectors.member_trades(member=member)
@@ -151,6 +169,7 @@ class TradeListApi(APIView):
 
 
 class TradeProofApi(APIView):
+    @extend_schema(responses=TradeProofSerializer)
     def get(self, request: Request, pk: int) -> Response:
         member = member_for_user(request.user)
         trade = selectors.member_trade_get(member=member, trade_id=pk)
@@ -159,6 +178,7 @@ class TradeProofApi(APIView):
 
 
 class StatementListApi(APIView):
+    @extend_schema(responses=StatementSerializer(many=True))
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
         return Response(
