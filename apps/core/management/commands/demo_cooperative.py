@@ -28,13 +28,18 @@ def _aware_datetime(value: str) -> datetime:
 
 
 def logins_text() -> str:
+    from apps.core.demo.profiles import community
+
+    c = community()
+    last = c.households[-1].key
     return "\n".join(
         [
             f"  staff    {loader.STAFF_EMAIL:<34} (admin; TOTP code: "
             "`.venv/bin/python manage.py demo_cooperative --totp`)",
             f"  auditor  {loader.AUDITOR_EMAIL:<34} (read-only; same TOTP as staff)",
-            f"  member   {loader.SHOWCASE_EMAIL:<34} (prosumer with PV and battery)",
-            f"  members  member001..member118@{loader.DEMO_DOMAIN}",
+            f"  member   {loader.SHOWCASE_EMAIL:<34} (prosumer with PV and battery, "
+            f"{loader.membership_number(c.showcase_number)})",
+            f"  members  member001..{last}@{loader.DEMO_DOMAIN} (the others)",
             f"  password (all demo users): {loader.DEMO_PASSWORD}",
             f"  TOTP secret (authenticator app, staff/auditor): {loader.DEMO_TOTP_SECRET}",
         ]
