@@ -195,26 +195,31 @@ def _sheet_title(name: str, used: set[str]) -> str:
 
 
 def render_xlsx(doc: ReportDocument) -> bytes:
+    """Write-only workbook (streams rows: linear time, low memory)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    info = wb.active
-    info.title = "Report"
+    def bold(ws, value):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.font = Font(bold=True)
+        return cell
+
+    wb = Workbook(write_only=True)
+    info = wb.create_sheet("Report")
+    info.column_dimensions["A"].width = 34
+    info.column_dimensions["B"].width = 70
     meta = doc.meta()
-    info.append(["EnergySphere report", doc.title])
+    info.append([bold(info, "EnergySphere report"), doc.title])
     for key in ("kind", "generated_at", "content_sha256", "anchors_sha256", "verify"):
         info.append([key, canonical(meta[key])])
     info.append(["params", canonical(doc.params)])
     info.append([])
-    info.append(["Totals"])
+    info.append([bold(info, "Totals")])
     for label, value in doc.totals:
         info.append([label, _xlsx_value(value)])
     for note in doc.notes:
         info.append(["note", note])
-    info["A1"].font = Font(bold=True)
-    info.column_dimensions["A"].width = 34
-    info.column_dimensions["B"].width = 70
     used = {"Report", "Anchors", "Tables"}
     index = wb.create_sheet("Tables")
     index.append(["table", "sheet"])
@@ -222,15 +227,17 @@ def render_xlsx(doc: ReportDocument) -> bytes:
         title = _sheet_title(table.name, used)
         index.append([table.name, title])
         ws = wb.create_sheet(title)
-        ws.append(list(table.columns))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for r, row in enumerate(table.rows, start=2):
-            values = [_xlsx_value(v) for v in row]
-            ws.append(values)
-            for c, value in enumerate(values, start=1):
+        ws.append([bold(ws, c) for c in table.columns])
+        for row in table.rows:
+            values = []
+            for v in row:
+                value = _xlsx_value(v)
                 if isinstance(value, str) and value.startswith("="):
-                    ws.cell(row=r, column=c).data_type = "s"  # text, never a formula
+                    cell = WriteOnlyCell(ws, value=value)
+                    cell.data_type = "s"  # text, never a formula
+                    value = cell
+                values.append(value)
+            ws.append(values)
     anchors = wb.create_sheet("Anchors")
     anchors.append(["anchor (canonical JSON)"])
     for anchor in doc.anchors:
