@@ -110,6 +110,18 @@ def test_each_role_has_a_demo_login(loaded, client):
     assert client.get(reverse("account_login")).wsgi_request.user == member
 
 
+@pytest.mark.parametrize("email", [loader.STAFF_EMAIL, loader.AUDITOR_EMAIL])
+def test_staff_and_auditor_log_in_with_password_and_the_printed_totp_code(loaded, client, email):
+    response = client.post(
+        reverse("account_login"), {"login": email, "password": loader.DEMO_PASSWORD}
+    )
+    assert response.status_code == 302 and "/2fa/" in response["Location"]
+    assert client.get(reverse("admin:index")).status_code == 302  # not in yet: TOTP first
+    response = client.post(response["Location"], {"code": totp_code(loader.DEMO_TOTP_SECRET)})
+    assert response.status_code == 302, response.content[:500]
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
 def test_printed_totp_code_is_accepted_by_allauth(loaded):
     from allauth.mfa.totp.internal.auth import TOTP
 
