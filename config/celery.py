@@ -109,4 +109,11 @@ BEAT_SCHEDULE["meters-partitions-ahead"] = {
     "schedule": crontab(minute=7, hour="*/6"),
     "options": {"queue": "ingest"},
 }
+# incentives: hourly certificates from validated generation (idempotent over the last 48 hours,
+# so late and corrected readings are certified when they arrive).
+BEAT_SCHEDULE["incentives-certificates-issue"] = {
+    "task": "apps.incentives.tasks.certificates_issue_recent_task",
+    "schedule": crontab(minute=20),
+    "options": {"queue": "default", "expires": 3000},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE

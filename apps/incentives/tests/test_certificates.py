@@ -134,3 +134,15 @@ def test_downward_correction_cancels_the_excess_and_rerun_is_stable():
     assert (cancelled.wh, cancelled.cancelled_reason) == (60, "downward correction")
     assert certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW).hours == 0
     assert Certificate.objects.filter(device=meter).count() == 3  # root, rest, cancelled part
+
+
+def test_hourly_task_certifies_recent_complete_hours():
+    from django.utils import timezone
+
+    from apps.incentives.tasks import certificates_issue_recent_task
+
+    meter = PVMeterFactory()
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=6)
+    readings(meter, hour, [25] * 4)
+    assert certificates_issue_recent_task(hours=48)["wh"] == 100
+    assert certificates_issue_recent_task(hours=48)["wh"] == 0
