@@ -8,7 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 
-@shared_task(queue="default", soft_time_limit=600, time_limit=660)
+@shared_task(soft_time_limit=600, time_limit=660)  # queue: set by the beat entry
 def certificates_issue_recent_task(hours: int = 48) -> dict:
     """Certify every complete device-hour of the last `hours` (idempotent: certified hours are
     skipped in one query, corrections issue or cancel the difference)."""
