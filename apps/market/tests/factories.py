@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import coincurve
 import factory
 from eth_account import Account
 
@@ -114,11 +115,13 @@ def build_small_coop(n_members: int = 12, *, tight_transformer_kva: int = 1) -> 
         own = []
         for kind in ("household", "pv") if i % 3 == 0 else ("household",):
             account = Account.create()
+            public_key = coincurve.PrivateKey(bytes(account.key)).public_key
             meter = MeterFactory(
                 member=member,
                 asset_kind=kind,
                 direction="export" if kind == "pv" else "import",
                 address=account.address,
+                public_key=public_key.format(compressed=False).hex(),
             )
             keys[meter.pk] = bytes(account.key)
             own.append(meter)
