@@ -158,6 +158,13 @@ def _check_anchor(anchor: dict[str, Any]) -> str | None:
         if anchor.get("tx_hash") and row.intent.tx_hash != anchor["tx_hash"]:
             return f"meter anchor {anchor['interval_start']}: transaction differs"
         return None
+    if anchor.get("type") == "settlement_batch":
+        from apps.market.models import SettlementRun
+
+        run = SettlementRun.objects.filter(pk=anchor.get("run")).first()
+        if run is None or run.trades_root != anchor.get("trades_root"):
+            return f"settlement run {anchor.get('run')}: trades root differs from the settled one"
+        return None
     if anchor.get("intent"):
         row = ChainIntent.objects.filter(pk=anchor["intent"]).first()
         if row is None:

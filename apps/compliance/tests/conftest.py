@@ -79,6 +79,10 @@ def world(db) -> World:
     readings_backfill(rows=rows)
     certificates_issue(start=DAY, end=DAY + timedelta(days=1), now=DAY + timedelta(days=3))
     run, (trade,) = settled_run([(producer, consumer, DAY + timedelta(hours=12), 400)])
+    from apps.market.services.settlement import trades_tree
+
+    run.trades_root = "0x" + trades_tree(run=run).root.hex()
+    run.save(update_fields=["trades_root"])
     certificates_transfer_for_settlement(settlement_run=run)
     for member in (producer, consumer):
         certificates_claim_for_consumption(

@@ -155,3 +155,13 @@ def test_carbon_report_lists_the_certificates_used(world, auditor_client):
     ]
     assert any(a["type"] == "certificate_claim_tx" for a in anchors)
     assert timedelta(0) < (DAY + timedelta(days=1)) - DAY
+
+
+def test_a_changed_on_chain_reference_is_detected(world, auditor_client):
+    raw = _download(auditor_client, "settlement_reconciliation", "xlsx").content
+    assert report_verify(raw).verdict == "VERIFIED"
+    world.run.trades_root = "0x" + "00" * 32
+    world.run.save(update_fields=["trades_root"])
+    result = report_verify(raw)
+    assert result.verdict == "TAMPERED"
+    assert "trades root differs" in " ".join(result.problems)
