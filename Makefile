@@ -43,9 +43,9 @@ contracts: setup
 ## Recompile and fail if the committed artifacts differ.
 contracts-check:
 	cd contracts && npm run --silent compile
-	git diff --exit-code --stat -- contracts/build || (echo "contracts/build differs from a fresh compile: commit the artifacts" && exit 1)
+	@test -z "$$(git status --porcelain -- contracts/build)" || \
+		(git status --short -- contracts/build; echo "contracts/build differs from a fresh compile: commit the artifacts"; exit 1)
 
 ## make bench [BENCH=name] — prints one JSON line per figure.
-bench: setup
-	@bash scripts/services.sh >/dev/null
+bench: migrate
 	$(PY) bench/run.py $(BENCH)

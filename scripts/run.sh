@@ -31,6 +31,8 @@ if has_command chain_node; then
   has_command chain_deploy && $PY manage.py chain_deploy
 fi
 $PY manage.py demo_cooperative
+# Reward rules live on chain and only the multisig may set them: sync them after the demo.
+has_command chain_multisig && $PY manage.py chain_multisig reward-rules-sync
 
 echo "web: $PY manage.py runserver 127.0.0.1:${PORT:-8000} --noreload" >> "$procs"
 echo "worker: .venv/bin/celery -A config worker -Q default,ingest,market,chain,grid,reports -c 2 -l info" >> "$procs"
