@@ -73,3 +73,11 @@ def test_members_only_see_and_claim_their_own_certificates(world, client):
     part = Certificate.objects.get(parent=mine, status="claimed")
     assert (part.wh, part.beneficiary) == (1, "Producer GmbH")
     assert client.get(reverse("incentives:rewards")).status_code == 200
+
+
+def test_unknown_report_or_bad_period_is_a_clear_error(auditor_client):
+    assert auditor_client.get(reverse("compliance:report", args=["nope"])).status_code == 404
+    bad = auditor_client.get(reverse("compliance:report", args=["carbon"]), {"month": "June"})
+    assert bad.status_code == 400 and b"month=YYYY-MM" in bad.content
+    download = reverse("compliance:report_download", args=["carbon", "docx"])
+    assert auditor_client.get(download).status_code == 404
