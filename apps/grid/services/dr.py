@@ -261,6 +261,8 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
     part.opt = opt
     part.responded_at = timezone.now()
     part.save(update_fields=["opt", "responded_at"])
+    if opt == Opt.OPT_IN or previous == Opt.OPT_IN:
+        _record_commitment(event, part, member, actor)
     audit_log_write(
         event="dr_participation.opt",
         actor=actor or getattr(member, "user", None),
@@ -394,6 +396,28 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
     )
     transaction.on_commit(lambda: _notify(event))
     return event
+
+
+def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+    """GridBalancer.recordCommitment: an opted-in site commits its share of the event's target
+    reduction; opting out again records a commitment of 0."""
+    try:
+        from apps.chain.services import member_chain_address
+    except ImportError:  # pragma: no cover
+        return
+    targets = event.participations.count() or 1
+    committed = event.target_reduction_w // targets if part.opt == Opt.OPT_IN else 0
+    stamp = int(part.responded_at.timestamp() * 1000)
+    _chain_submit(
+        intent="dr_commitment_record",
+        payload={
+            "event_id": event.pk,
+            "member": member_chain_address(member),
+            "committed_w": committed,
+        },
+        key=f"grid:dr_commitment:{event.pk}:{part.connection_point_id}:{stamp}",
+        actor=actor,
+    )
 
 
 def _record_performance(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> str:

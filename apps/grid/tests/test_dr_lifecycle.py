@@ -129,6 +129,10 @@ def test_dr_event_full_lifecycle(django_capture_on_commit_callbacks, staff_user)
     assert response.status_code == 302
     dr_opt_set(member=site_out.member, event_pk=event.pk, opt=DRParticipation.Opt.OPT_OUT)
     assert DRParticipation.objects.get(event=event, connection_point=site_in).opt == "optIn"
+    # The opt-in is committed through GridBalancer: the site's share of the 3 kW target.
+    commitment = ChainIntent.objects.get(intent="dr_commitment_record")
+    assert commitment.payload["committed_w"] == 1_500
+    assert commitment.payload["event_id"] == event.pk
 
     # The clock runs: active at the start, completed at the end.
     assert dr_events_advance(now=EVENT_START + STEP) == {"activated": 1, "completed": 0}
