@@ -50,7 +50,9 @@ class Bridge:
         batch_size: int = 2000,
         batch_ms: int = 200,
         ingest: str = "celery",
+        session_expiry: int = mqtt_client.SESSION_EXPIRY_S,
     ) -> None:
+        self.session_expiry = session_expiry
         self.broker = broker
         self.prefix = prefix
         self.group = group
@@ -94,7 +96,9 @@ class Bridge:
 
     # main thread ----------------------------------------------------------------------------
     def start(self) -> None:
-        mqtt_client.connect_client(self.client, self.broker, persistent=True)
+        mqtt_client.connect_client(
+            self.client, self.broker, persistent=True, session_expiry=self.session_expiry
+        )
         self.client.loop_start()
 
     def stop(self) -> None:

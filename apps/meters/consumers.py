@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.cache import cache
 
 from apps.meters.live import (
+    ANY_WATCHER_KEY,
     COMMUNITY_GROUP,
     community_balance,
     latest_for_members,
@@ -26,6 +27,7 @@ def _member_id(user) -> int | None:
 @database_sync_to_async
 def _snapshot(member_id: int) -> dict:
     cache.set(watcher_key(member_id), 1, timeout=6 * 3600)
+    cache.set(ANY_WATCHER_KEY, 1, timeout=6 * 3600)
     return {
         "latest": latest_for_members([member_id]).get(member_id),
         "balance": community_balance(),

@@ -102,19 +102,28 @@ class IngestResult:
 # --- message format v1 -----------------------------------------------------------------------
 
 
+_START_CACHE: dict[str, int] = {}
+
+
 def _parse_start(value) -> int:
     if isinstance(value, bool):
         raise Rejected(QuarantineReason.WRONG_TYPE, "start: boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
+        cached = _START_CACHE.get(value)  # readings of one interval share the same string
+        if cached is not None:
+            return cached
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
             raise Rejected(QuarantineReason.WRONG_TYPE, f"start: {exc}") from exc
         if moment.tzinfo is None:
             raise Rejected(QuarantineReason.WRONG_TYPE, "start: no time zone")
-        return int(moment.timestamp())
+        if len(_START_CACHE) > 10_000:
+            _START_CACHE.clear()
+        _START_CACHE[value] = result = int(moment.timestamp())
+        return result
     raise Rejected(QuarantineReason.WRONG_TYPE, "start: expected ISO 8601 UTC or Unix seconds")
 
 
@@ -235,6 +244,20 @@ class _MeterState:
     last_interval: int | None
 
 
+_KEY_CACHE: dict[str, bytes | None] = {}
+
+
+def _public_key(public_key_hex: str) -> bytes | None:
+    """64-byte X ‖ Y of a stored public key (parsed once per process)."""
+    if public_key_hex not in _KEY_CACHE:
+        try:
+            raw = bytes.fromhex(public_key_hex.removeprefix("0x"))
+            _KEY_CACHE[public_key_hex] = coincurve.PublicKey(raw).format(compressed=False)[1:]
+        except ValueError:
+            _KEY_CACHE[public_key_hex] = None
+    return _KEY_CACHE[public_key_hex]
+
+
 def _load_meters(serials: set[str]) -> dict[str, _MeterState]:
     # Raw SQL with = ANY(array): Django's `__in` prepares every element in Python, which costs
     # more than the query itself for thousands of serials.
@@ -249,14 +272,7 @@ def _load_meters(serials: set[str]) -> dict[str, _MeterState]:
     out = {}
     for (mid, serial, member_id, address, public_key, direction, interval, capacity, mult,
          active_from, active_to, typical, last_seq, last_interval) in rows:  # fmt: skip
-        key = None
-        if public_key:
-            try:
-                key = coincurve.PublicKey(bytes.fromhex(public_key.removeprefix("0x"))).format(
-                    compressed=False
-                )[1:]
-            except ValueError:
-                key = None
+        key = _public_key(public_key) if public_key else None
         if not address and key:
             address = address_from_public_key(key)
         out[serial] = _MeterState(

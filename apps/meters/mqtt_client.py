@@ -63,14 +63,19 @@ def make_client(
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
-    client._es_persistent = persistent  # noqa: SLF001 - read by connect_client
     return client
 
 
-def connect_client(client: paho.Client, broker: Broker, *, persistent: bool = False) -> None:
+def connect_client(
+    client: paho.Client,
+    broker: Broker,
+    *,
+    persistent: bool = False,
+    session_expiry: int = SESSION_EXPIRY_S,
+) -> None:
     props = Properties(PacketTypes.CONNECT)
     if persistent:
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = session_expiry
         props.ReceiveMaximum = RECEIVE_MAXIMUM
     client.connect(
         broker.host, broker.port, keepalive=30, clean_start=not persistent, properties=props

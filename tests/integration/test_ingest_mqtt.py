@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -60,7 +61,9 @@ def test_signed_readings_duplicates_conflicts_and_bad_input(bridge_factory, publ
 def test_bridge_killed_mid_stream_loses_no_reading(bridge_factory, publisher_factory):
     meter = MeterFactory()
     n = 300
-    bridge = bridge_factory(client_id="kill-me", batch_ms=20)
+    # Unique per run: a fixed id would resume a stale session left on the shared broker.
+    client_id, group = f"kill-{uuid.uuid4().hex[:8]}", f"g{uuid.uuid4().hex[:8]}"
+    bridge = bridge_factory(client_id=client_id, group=group, batch_ms=20)
     pub = publisher_factory()
     for i in range(n):
         pub.publish(meter.serial, pub.reading(meter, T0 + i * Q, 10 + i % 5, reg_i=0))
@@ -69,11 +72,15 @@ def test_bridge_killed_mid_stream_loses_no_reading(bridge_factory, publisher_fac
             bridge.kill()  # SIGKILL mid-stream: no chance to flush anything
     assert pub.wait_published()
     assert _count(meter=meter) < n
-    bridge_factory(client_id="kill-me", batch_ms=20)  # same session: broker kept the rest
+    bridge_factory(
+        client_id=client_id, group=group, batch_ms=20
+    )  # same session: broker kept the rest
     assert wait_for(lambda: _count(meter=meter) == n, timeout=40), (
         _count(meter=meter),
         RawMessage.objects.count(),
-        list(Quarantine.objects.values_list("reason", "detail")[:5]),
+        meter.serial,
+        list(Quarantine.objects.values_list("reason", "detail", "batch_id")[:3]),
+        list(RawBatch.objects.values_list("id", "bridge", "received_at", "accepted", "rejected")),
     )
     assert Reading.objects.filter(meter=meter, version__gt=1).count() == 0
 
@@ -95,8 +102,9 @@ def test_broker_restarted_mid_stream_loses_no_reading(mosquitto, bridge_factory,
 
 def test_two_bridges_process_each_reading_exactly_once(bridge_factory, publisher_factory):
     meters = MeterFactory.create_batch(4)
-    bridge_factory(client_id="twin-a", group="twins", batch_ms=20)
-    bridge_factory(client_id="twin-b", group="twins", batch_ms=20)
+    run = uuid.uuid4().hex[:8]
+    bridge_factory(client_id=f"twin-a-{run}", group=f"twins-{run}", batch_ms=20)
+    bridge_factory(client_id=f"twin-b-{run}", group=f"twins-{run}", batch_ms=20)
     pub = publisher_factory()
     n = 100
     for i in range(n):
@@ -105,7 +113,10 @@ def test_two_bridges_process_each_reading_exactly_once(bridge_factory, publisher
     assert pub.wait_published()
     assert wait_for(lambda: _count() == n * len(meters), timeout=40), _count()
     assert RawMessage.objects.count() == n * len(meters)  # each delivered to one bridge only
-    assert set(RawBatch.objects.values_list("bridge", flat=True)) == {"twin-a", "twin-b"}
+    assert set(RawBatch.objects.values_list("bridge", flat=True)) == {
+        f"twin-a-{run}",
+        f"twin-b-{run}",
+    }
     assert Conflict.objects.count() == 0 and Quarantine.objects.count() == 0
 
 
@@ -149,3 +160,27 @@ def test_device_sync_status_updates_registry_and_config_is_retained(
         pub.client.publish(mqtt_client.config_topic(mqtt_prefix, meter.serial), b"", retain=True)
     assert got["config_version"] == 2 and got["serial"] == meter.serial
     assert Meter.objects.get(pk=meter.pk).address == address
+
+
+def test_simulator_publishes_signed_demo_readings_with_faults(bridge_factory, mqtt_prefix):
+    from django.core.management import call_command
+
+    from apps.core.demo.keys import demo_device_identity
+    from apps.meters.models import Meter
+
+    meters = []
+    for n in range(3):
+        serial = f"SIM-{n:03d}"
+        public_hex, address = demo_device_identity(serial)
+        meters.append(MeterFactory(serial=serial, key=False))
+        Meter.objects.filter(pk=meters[-1].pk).update(public_key=public_hex, address=address)
+    bridge_factory()
+    call_command("simulate_meters", meters=3, intervals=1, speed=1000, prefix=mqtt_prefix,
+                 duplicates=1.0, bad_signature=0.0)  # fmt: skip
+    assert wait_for(lambda: _count() == 3 and RawMessage.objects.count() == 6), (
+        _count(),
+        RawMessage.objects.count(),
+    )
+    assert Quarantine.objects.count() == 0  # duplicates are no-ops, not rejects
+    assert set(Reading.objects.values_list("quality", flat=True)) <= {0, 10}
+    assert RawBatch.objects.filter(duplicates__gt=0).exists()

@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=2000)
         parser.add_argument("--batch-ms", type=int, default=200)
         parser.add_argument(
+            "--session-expiry",
+            type=int,
+            default=7 * 24 * 3600,
+            help="Seconds the broker keeps this bridge's session (and queues for it) while down.",
+        )
+        parser.add_argument(
             "--ingest",
             choices=("celery", "inline"),
             default="celery",
@@ -42,6 +48,7 @@ class Command(BaseCommand):
             batch_size=opts["batch_size"],
             batch_ms=opts["batch_ms"],
             ingest=opts["ingest"],
+            session_expiry=opts["session_expiry"],
         )
         signal.signal(signal.SIGTERM, lambda *_: bridge.stop())
         signal.signal(signal.SIGINT, lambda *_: bridge.stop())
