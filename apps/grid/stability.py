@@ -97,29 +97,44 @@ def _line_type_name(std_type: str, available: set[str]) -> str | None:
 
 
 def build_grid(trafos: list[TrafoSpec], lines: list[LineSpec], sites: list[SiteSpec]) -> GridModel:
+    """The pandapower net (buses, lines and loads created in bulk: one call per table)."""
     import pandapower as pp
 
     net = pp.create_empty_network()
     available = set(pp.available_std_types(net, "line").index)
     hv_kv = trafos[0].hv_kv if trafos else 20.0
-    mv = pp.create_bus(net, vn_kv=hv_kv, name="MV slack")
-    pp.create_ext_grid(net, mv, vm_pu=1.0, name="upstream grid")
-    buses: dict[str, int] = {}
+    default_kv = trafos[0].lv_kv if trafos else 0.4
+    lv_kv = {t.name: t.lv_kv for t in trafos}
+    lv_name = {t.name: t.lv_bus or f"{t.name} LV" for t in trafos}
 
-    def bus(name: str, vn_kv: float) -> int:
-        if name not in buses:
-            buses[name] = pp.create_bus(net, vn_kv=vn_kv, name=name)
-        return buses[name]
+    # Buses: MV slack, transformer busbars, line ends, sites without a known bus.
+    bus_kv: dict[str, float] = {"MV slack": hv_kv}
+    for t in trafos:
+        bus_kv.setdefault(lv_name[t.name], t.lv_kv)
+    for ln in lines:
+        bus_kv.setdefault(ln.from_bus, default_kv)
+        bus_kv.setdefault(ln.to_bus, default_kv)
+    service: list[tuple[str, str, str]] = []  # (site code, transformer busbar, site bus)
+    site_bus: dict[str, str] = {}
+    for site in sites:
+        if site.bus and site.bus in bus_kv:
+            site_bus[site.code] = site.bus
+        else:
+            name = site.bus or f"{site.code} site"
+            bus_kv.setdefault(name, lv_kv.get(site.transformer, default_kv))
+            site_bus[site.code] = name
+            service.append((site.code, lv_name[site.transformer], name))
+    names = list(bus_kv)
+    index = pp.create_buses(net, len(names), vn_kv=[bus_kv[n] for n in names], name=names)
+    buses = dict(zip(names, (int(i) for i in index), strict=True))
+    pp.create_ext_grid(net, buses["MV slack"], vm_pu=1.0, name="upstream grid")
 
     trafo_index = {}
-    lv_of = {}
     for t in trafos:
-        lv = bus(t.lv_bus or f"{t.name} LV", t.lv_kv)
-        lv_of[t.name] = lv
         trafo_index[t.name] = pp.create_transformer_from_parameters(
             net,
-            hv_bus=mv,
-            lv_bus=lv,
+            hv_bus=buses["MV slack"],
+            lv_bus=buses[lv_name[t.name]],
             sn_mva=t.sn_kva / 1000,
             vn_hv_kv=t.hv_kv,
             vn_lv_kv=t.lv_kv,
@@ -129,49 +144,71 @@ def build_grid(trafos: list[TrafoSpec], lines: list[LineSpec], sites: list[SiteS
             i0_percent=0.0,
             name=t.name,
         )
-    lv_kv = {t.name: t.lv_kv for t in trafos}
-    default_kv = trafos[0].lv_kv if trafos else 0.4
+
+    type_params: dict[str, dict] = {}
+
+    def params(std_type: str) -> dict:
+        if std_type not in type_params:
+            type_params[std_type] = pp.load_std_type(net, std_type, "line")
+        return type_params[std_type]
+
+    rows = []  # (name, from, to, length, r, x, c, max_i)
     for ln in lines:
-        a, b = bus(ln.from_bus, default_kv), bus(ln.to_bus, default_kv)
-        std = _line_type_name(ln.std_type, available) if ln.std_type else None
         if ln.r_ohm_per_km is not None and ln.x_ohm_per_km is not None:
-            pp.create_line_from_parameters(
-                net,
-                a,
-                b,
-                length_km=max(ln.length_km, 1e-4),
-                r_ohm_per_km=ln.r_ohm_per_km,
-                x_ohm_per_km=ln.x_ohm_per_km,
-                c_nf_per_km=ln.c_nf_per_km or 0.0,
-                max_i_ka=ln.max_i_ka or 0.27,
-                name=ln.name,
-            )
+            r, x, c, imax = ln.r_ohm_per_km, ln.x_ohm_per_km, ln.c_nf_per_km or 0.0, None
         else:
-            pp.create_line(
-                net,
-                a,
-                b,
-                length_km=max(ln.length_km, 1e-4),
-                std_type=std or DEFAULT_LINE,
-                name=ln.name,
+            std = params(_line_type_name(ln.std_type, available) or DEFAULT_LINE)
+            r, x, c, imax = (
+                std["r_ohm_per_km"],
+                std["x_ohm_per_km"],
+                std["c_nf_per_km"],
+                (std["max_i_ka"]),
             )
-            if ln.max_i_ka:
-                net.line.loc[net.line.index[-1], "max_i_ka"] = ln.max_i_ka
-    site_load_index = {}
-    for s in sites:
-        if s.bus and s.bus in buses:
-            at = buses[s.bus]
-        else:
-            at = bus(s.bus or f"{s.code} site", lv_kv.get(s.transformer, default_kv))
-            pp.create_line(
-                net,
-                lv_of[s.transformer],
+        rows.append(
+            (
+                ln.name,
+                ln.from_bus,
+                ln.to_bus,
+                max(ln.length_km, 1e-4),
+                r,
+                x,
+                c,
+                ln.max_i_ka or imax or 0.27,
+            )
+        )
+    std = params(DEFAULT_LINE)
+    for code, busbar, at in service:
+        rows.append(
+            (
+                f"{code} service cable",
+                busbar,
                 at,
-                length_km=0.05,
-                std_type=DEFAULT_LINE,
-                name=f"{s.code} service cable",
+                0.05,
+                std["r_ohm_per_km"],
+                std["x_ohm_per_km"],
+                std["c_nf_per_km"],
+                std["max_i_ka"],
             )
-        site_load_index[s.code] = pp.create_load(net, at, p_mw=0.0, q_mvar=0.0, name=s.code)
+        )
+    if rows:
+        pp.create_lines_from_parameters(
+            net,
+            from_buses=[buses[r[1]] for r in rows],
+            to_buses=[buses[r[2]] for r in rows],
+            length_km=[r[3] for r in rows],
+            r_ohm_per_km=[r[4] for r in rows],
+            x_ohm_per_km=[r[5] for r in rows],
+            c_nf_per_km=[r[6] for r in rows],
+            max_i_ka=[r[7] for r in rows],
+            name=[r[0] for r in rows],
+        )
+    codes = [site.code for site in sites]
+    site_load_index: dict[str, int] = {}
+    if codes:
+        loads = pp.create_loads(
+            net, [buses[site_bus[c]] for c in codes], p_mw=0.0, q_mvar=0.0, name=codes
+        )
+        site_load_index = dict(zip(codes, (int(i) for i in loads), strict=True))
     return GridModel(net=net, site_load_index=site_load_index, trafo_index=trafo_index)
 
 
