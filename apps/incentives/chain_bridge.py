@@ -2,8 +2,8 @@
 
 Intents are submitted inside the caller's transaction (a transactional outbox), so a rolled-back
 certificate or reward never reaches the chain. While the chain app is not installed (or has no
-address for a member) nothing is submitted and the row keeps an empty `chain_intent_ref`; staff
-can resubmit later with `python manage.py certificates_resubmit`.
+address for a member) nothing is submitted and the row keeps an empty `chain_intent_ref` (shown
+in the registry and the certificate registry report).
 """
 
 from __future__ import annotations

@@ -146,3 +146,16 @@ def test_hourly_task_certifies_recent_complete_hours():
     readings(meter, hour, [25] * 4)
     assert certificates_issue_recent_task(hours=48)["wh"] == 100
     assert certificates_issue_recent_task(hours=48)["wh"] == 0
+
+
+def test_certificates_issue_command_prints_what_it_issued():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    meter = PVMeterFactory()
+    readings(meter, T0, [10] * 4)
+    out = io.StringIO()
+    call_command("certificates_issue", "--start", "2026-06-01", "--end", "2026-06-02", stdout=out)
+    assert json.loads(out.getvalue())["wh"] == 40
