@@ -30,9 +30,9 @@ if has_command chain_node; then
   case "$out" in *started*) ANVIL_STARTED=1 ;; esac
   has_command chain_deploy && $PY manage.py chain_deploy
 fi
-$PY manage.py demo_cooperative
-# Reward rules live on chain and only the multisig may set them: sync them after the demo.
-has_command chain_multisig && $PY manage.py chain_multisig reward-rules-sync
+# Base demo (members, topology, meters, 28 days of history) before serving; the apps' demo
+# extras (tariffs, forecasts, certificates…) load in the background once everything runs.
+$PY manage.py demo_cooperative --no-hooks
 
 echo "web: $PY manage.py runserver 127.0.0.1:${PORT:-8000} --noreload" >> "$procs"
 echo "worker: .venv/bin/celery -A config worker -Q default,ingest,market,chain,grid,reports -c 2 -l info" >> "$procs"
@@ -48,4 +48,10 @@ $($PY manage.py demo_cooperative --print-logins)
 
 Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
 MSG
+# Reward rules live on chain and only the multisig may set them: sync them after the extras.
+(
+  $PY manage.py demo_cooperative --hooks-only
+  if has_command chain_multisig; then $PY manage.py chain_multisig reward-rules-sync; fi
+) > var/demo-hooks.log 2>&1 &
+echo "Demo extras are loading in the background (var/demo-hooks.log)."
 .venv/bin/honcho -f "$procs" -d . start
