@@ -22,7 +22,7 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
 from apps.incentives import chain_bridge, conf, energy
-from apps.incentives.allocation import allocate
+from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
 from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
 
 HOUR = timedelta(hours=1)
@@ -82,9 +82,12 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
         raise ApplicationError(
             f"Shared asset {asset.name} has no share table.", {"asset": asset.name}
         )
-    result = allocate(
-        wh, {s.member_id: s.share_ppm for s in shares}, {s.member_id: s.carry for s in shares}
-    )
+    weights = {s.member_id: s.share_ppm for s in shares}
+    try:
+        validate_share_table(weights)  # edited in the admin? refuse until it sums to 100 %
+    except ShareTableError as exc:
+        raise ApplicationError(f"{asset.name}: {exc}", {"asset": asset.name}) from exc
+    result = allocate(wh, weights, {s.member_id: s.carry for s in shares})
     out = []
     for share in shares:
         share.carry = result.carry[share.member_id]

@@ -44,3 +44,22 @@ def test_revenue_is_split_exactly_with_remainders_carried_forward():
     # 1,000 minor units over ten periods: everyone gets 333 or 334, none lost or created.
     assert sum(totals.values()) == 1000
     assert sorted(totals.values()) == [333, 333, 334]
+
+
+def test_a_shared_plant_with_a_broken_share_table_is_not_certified():
+    from datetime import UTC, datetime, timedelta
+
+    from apps.incentives.models import Certificate
+    from apps.incentives.services import certificates_issue
+
+    from .factories import readings
+
+    asset = SharedAssetFactory()
+    a, b = MemberFactory(), MemberFactory()
+    shared_asset_shares_set(asset=asset, shares={a: Decimal("50"), b: Decimal("50")})
+    AssetShare.objects.filter(member=b).update(share_ppm=400_000)  # e.g. edited in the admin
+    t0 = datetime(2026, 6, 2, 9, tzinfo=UTC)
+    readings(asset.meter, t0, [100] * 4)
+    summary = certificates_issue(start=t0, end=t0 + timedelta(hours=1), now=t0 + timedelta(days=1))
+    assert summary.wh == 0 and "must sum to exactly 100%" in summary.skipped[0]["why"]
+    assert not Certificate.objects.exists()
