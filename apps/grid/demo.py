@@ -190,4 +190,4 @@ def _enqueue(before_today: datetime) -> None:
         forecasts_schedule_task.delay(aggregates_only=True)
         stability_measured_task.delay()
     except Exception:  # noqa: BLE001 - no broker: beat runs them anyway
-        logger.info("grid tasks not enqueued (no broker); beat will run them")
+        logger.warning("grid tasks not enqueued; beat will run them", exc_info=True)

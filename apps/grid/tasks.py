@@ -62,21 +62,21 @@ def device_commands_publish_task(plan_id: int) -> int:
     return device_commands_publish(plan_id=plan_id)
 
 
-@shared_task(time_limit=60)
+@shared_task(time_limit=60, soft_time_limit=50)
 def device_commands_expire_task() -> int:
     from apps.grid.services.dispatch import device_commands_expire
 
     return device_commands_expire()
 
 
-@shared_task(time_limit=60)
+@shared_task(time_limit=60, soft_time_limit=50)
 def dr_events_advance_task() -> dict:
     from apps.grid.services.dr import dr_events_advance
 
     return dr_events_advance()
 
 
-@shared_task(time_limit=120)
+@shared_task(time_limit=120, soft_time_limit=100)
 def stability_measured_task() -> float | None:
     """Power flow at the last complete interval (measured state)."""
     from apps.grid.services.stability import stability_assess_measured

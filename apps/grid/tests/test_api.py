@@ -67,3 +67,23 @@ def test_plan_api_is_staff_only(client, member, staff_user):
     assert client.get(reverse("grid-api:plan")).status_code == 403
     client.force_login(staff_user)
     assert client.get(reverse("grid-api:plan")).status_code == 404  # no plan yet
+
+
+def test_every_grid_task_can_be_enqueued_with_its_limits():
+    """Celery refuses to send a task whose soft limit exceeds its hard limit (the project
+    default soft limit is 540 s): every grid task declares both, consistently."""
+    from django.conf import settings
+
+    from apps.grid import tasks
+
+    default_soft = settings.CELERY_TASK_SOFT_TIME_LIMIT
+    found = 0
+    for name in dir(tasks):
+        task = getattr(tasks, name)
+        if not name.endswith("_task") or not hasattr(task, "apply_async"):
+            continue
+        found += 1
+        hard = task.time_limit
+        soft = task.soft_time_limit if task.soft_time_limit is not None else default_soft
+        assert hard is not None and soft <= hard, name
+    assert found >= 8
