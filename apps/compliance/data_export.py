@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from typing import Any
 from xml.sax.saxutils import escape
@@ -52,20 +52,20 @@ def _member_readings(member) -> list[tuple]:
 def green_button_xml(member, readings: list[tuple]) -> bytes:
     """Green Button (NAESB ESPI) Atom feed of the member's current interval readings.
 
-    Uses the meters app's exporter when it provides one; otherwise writes the ESPI structure
-    itself: per meter a UsagePoint → MeterReading → ReadingType (Wh, 15-min) → IntervalBlock of
-    IntervalReadings (timePeriod, value, ReadingQuality)."""
-    for module in ("apps.meters.exports", "apps.meters.greenbutton", "apps.meters.selectors"):
-        try:
-            func = getattr(import_module(module), "green_button_xml", None)
-        except ImportError:
-            continue
-        if func is not None:
-            try:
-                body = func(member=member)
-            except TypeError:
-                continue
-            return body.encode("utf-8") if isinstance(body, str) else body
+    Uses the meters app's exporter (`apps.meters.exports.green_button_xml`) over the whole span
+    of the member's readings; without it, writes the ESPI structure itself: per meter a
+    UsagePoint → MeterReading → ReadingType (Wh, 15-min) → IntervalBlock of IntervalReadings
+    (timePeriod, value, ReadingQuality)."""
+    try:
+        func = getattr(import_module("apps.meters.exports"), "green_button_xml", None)
+    except ImportError:
+        func = None
+    if func is not None:
+        starts = [row[1] for row in readings]
+        end = max(starts) + timedelta(days=1) if starts else timezone.now()
+        start = min(starts) if starts else end
+        body = func(member=member, start=start, end=end)  # every reading the member has
+        return body.encode("utf-8") if isinstance(body, str) else body
     by_meter: dict[str, list[tuple]] = {}
     for row in readings:
         if row[7]:  # current versions only
