@@ -103,8 +103,10 @@ def _sign_slice(args) -> list[bytes]:
     return out
 
 
-def _messages(serials: list[str], first: int) -> list[tuple[str, bytes]]:
-    chunks = [(serials[i : i + 500], first, INTERVALS) for i in range(0, len(serials), 500)]
+def _messages(
+    serials: list[str], first: int, intervals: int = INTERVALS
+) -> list[tuple[str, bytes]]:
+    chunks = [(serials[i : i + 500], first, intervals) for i in range(0, len(serials), 500)]
     with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2) as pool:
         rows = [row for part in pool.map(_sign_slice, chunks) for row in part]
     rows.sort()  # interval by interval, like real meters
@@ -121,7 +123,9 @@ def _messages(serials: list[str], first: int) -> list[tuple[str, bytes]]:
 PUBLISHERS = int(os.environ.get("BENCH_INGEST_PUBLISHERS", 2))
 
 
-def _publish(port: int, messages: list[tuple[str, bytes]], marks: list) -> None:
+def _publish(
+    port: int, messages: list[tuple[str, bytes]], marks: list, rate: float | None = None
+) -> None:
     """Publish with QoS 1 through `mosquitto_pub -l` (the C client: the devices' side must not
     be the bottleneck of the measurement), PUBLISHERS processes in parallel. `marks` gets
     (message index, wall time) every 1000 messages, when the line is handed to the publisher
@@ -136,9 +140,13 @@ def _publish(port: int, messages: list[tuple[str, bytes]], marks: list) -> None:
         for k in range(PUBLISHERS)
     ]  # fmt: skip
 
+    started = time.time()
+
     def feed(k: int) -> None:
         stdin = procs[k].stdin
         for i in range(k * 1000, len(messages), 1000 * PUBLISHERS):
+            if rate:  # paced: message i goes out at started + i / rate
+                time.sleep(max(0.0, started + i / rate - time.time()))
             marks.append((i, time.time()))
             stdin.write(b"\n".join(body for _, body in messages[i : i + 1000]) + b"\n")
         stdin.close()
@@ -347,6 +355,33 @@ def run() -> None:
             emit(BENCH, "p50_publish_to_commit", latencies[len(latencies) // 2], "s")
         emit(BENCH, "peak_rss_bridge", peaks.get("bridge", 0) / 2**20, "MiB", bridges=BRIDGES)
         emit(BENCH, "peak_rss_workers", peaks.get("workers", 0) / 2**20, "MiB", workers=WORKERS)
+
+        # Latency when the offered load is below capacity: new intervals at LATENCY_RATE/s.
+        rate = float(os.environ.get("BENCH_INGEST_LATENCY_RATE", 1000))
+        count = int(rate * 15)
+        paced = _messages(serials, first + 900 * INTERVALS, -(-count // METERS))[:count]
+        before = Reading.objects.count()
+        paced_marks: list = []
+        _publish(port, paced, paced_marks, rate=rate)
+        deadline = time.time() + 300
+        while Reading.objects.count() < before + len(paced) and time.time() < deadline:
+            time.sleep(0.5)
+        times = dict(paced_marks)
+        sent = {}
+        for i, (_, body) in enumerate(paced):
+            doc = json.loads(body)
+            sent[(doc["serial"], doc["seq"])] = times[i - i % 1000]
+        lat = sorted(
+            ingested.timestamp() - sent[(serial, seq)]
+            for serial, seq, ingested in Reading.objects.filter(
+                interval_start__gte=datetime.fromtimestamp(first + 900 * INTERVALS, UTC)
+            ).values_list("meter__serial", "seq", "ingested_at")
+            if (serial, seq) in sent
+        )
+        if lat:
+            emit(BENCH, "p99_publish_to_commit_at_rate", lat[int(0.99 * (len(lat) - 1))], "s",
+                 rate=rate, readings=len(lat))  # fmt: skip
+            emit(BENCH, "p50_publish_to_commit_at_rate", lat[len(lat) // 2], "s", rate=rate)
     finally:
         for p in procs:
             p.terminate()
