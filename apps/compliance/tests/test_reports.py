@@ -20,6 +20,7 @@ from apps.compliance.reports import REPORTS, report_verify
 from apps.compliance.reports.document import DATA_MARKER, sha256_hex
 from apps.compliance.reports.pdf import pdf_text
 from apps.incentives.models import Certificate
+from apps.market.models import Trade
 from apps.meters.models import Reading
 
 from .conftest import DAY, MONTH
@@ -103,6 +104,17 @@ def test_pdf_text_totals_equal_database_totals(world, auditor_client):
     market = (Decimal(consumption - claimed_wh) * 520 / 1_000_000).quantize(Decimal("0.001"))
     assert Decimal(_pdf_total(text, "Market-based (kg CO2e)")) == market
     assert int(_pdf_total(text, "Covered by claimed certificates (Wh)")) == claimed_wh
+
+    # Data quality, settlement reconciliation and audit log against direct counts and sums.
+    text = pdf_text(_download(auditor_client, "data_quality", "pdf").content)
+    assert int(_pdf_total(text, "Present intervals")) == Reading.objects.count()
+    text = pdf_text(_download(auditor_client, "settlement_reconciliation", "pdf").content)
+    traded = Trade.objects.aggregate(s=Sum("wh_delivered"))["s"]
+    assert int(_pdf_total(text, "Traded energy (Wh)")) == traded == 400
+    entries = AuditLog.objects.count()
+    month = timezone.now().strftime("%Y-%m")
+    text = pdf_text(_download(auditor_client, "audit_log", "pdf", month=month).content)
+    assert int(_pdf_total(text, "Entries")) == entries
 
 
 def test_data_quality_report_counts_edited_estimated_and_missing(world, auditor_client):
