@@ -103,3 +103,25 @@ def test_member_admin_search_and_filters(staff_client, member, other_member):
 def test_wallet_nonce_admin_is_read_only(staff_client):
     assert staff_client.get("/admin/accounts/walletnonce/").status_code == 200
     assert staff_client.get("/admin/accounts/walletnonce/add/").status_code == 403
+
+
+def test_staff_cannot_grant_themselves_superuser_in_the_admin(staff_client, staff_user):
+    url = f"/admin/accounts/user/{staff_user.pk}/change/"
+    page = staff_client.get(url)
+    assert page.status_code == 200
+    assert b'name="is_superuser"' not in page.content
+    staff_client.post(
+        url,
+        {
+            "email": staff_user.email,
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "member-TOTAL_FORMS": "0",
+            "member-INITIAL_FORMS": "0",
+        },
+    )
+    staff_user.refresh_from_db()
+    assert not staff_user.is_superuser
