@@ -35,9 +35,12 @@ fi
 $PY manage.py demo_cooperative --no-hooks
 
 echo "web: $PY manage.py runserver 127.0.0.1:${PORT:-8000} --noreload" >> "$procs"
-echo "worker: .venv/bin/celery -A config worker -Q default,ingest,market,chain,grid,reports -c 2 -l info" >> "$procs"
+echo "worker: .venv/bin/celery -A config worker -n main@%h -Q default,ingest,market,chain,reports -c 2 -l info" >> "$procs"
+# Forecast backtests take tens of seconds per series: their own worker keeps ingest and chain moving.
+echo "gridworker: .venv/bin/celery -A config worker -n grid@%h -Q grid -c 1 -l info" >> "$procs"
 echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
 has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge" >> "$procs"
+has_command grid_command_acks && echo "acks: $PY manage.py grid_command_acks" >> "$procs"
 has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --speed 1" >> "$procs"
 
 cat <<MSG
