@@ -156,3 +156,22 @@ def test_rollups_refresh_per_meter_and_transformer():
                                         granularity="day", period_start=T0)  # fmt: skip
     assert feeder_day.import_wh == 2 * day.import_wh
     assert rollups_refresh() == 0  # nothing dirty any more
+
+
+def test_partitions_are_created_ahead_and_idempotent():
+    from apps.meters.partitions import partitions_forget
+    from apps.meters.tasks import partitions_create_ahead
+
+    partitions_forget()
+    partitions_create_ahead()
+    far = datetime.now(tz=UTC) + timedelta(days=35)
+    names = [partition_name("meters_reading", far.replace(day=1, hour=0, minute=0, second=0,
+                                                           microsecond=0)),
+             partition_name("meters_rawmessage", far.replace(hour=0, minute=0, second=0,
+                                                             microsecond=0))]  # fmt: skip
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute("SELECT to_regclass(%s)", [name])
+            assert cursor.fetchone()[0] is not None, name
+    partitions_forget()
+    assert partitions_create_ahead() == []  # everything exists already
