@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import coincurve
 import psycopg
+import ujson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -186,7 +187,7 @@ def parse_message(
     if len(payload) > settings.MQTT_MAX_MESSAGE_BYTES:
         return [], [(QuarantineReason.OVERSIZED, f"{len(payload)} bytes", payload[:4096], "")]
     try:
-        doc = json.loads(payload)
+        doc = ujson.loads(payload)  # ~2x the stdlib's speed; same errors (ValueError)
     except (ValueError, UnicodeDecodeError) as exc:
         return [], [(QuarantineReason.MALFORMED, f"invalid JSON: {exc}"[:500], payload, "")]
     if isinstance(doc, dict) and "readings" in doc:
