@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import coincurve
 import factory
 
-from apps.accounts.tests.factories import MemberFactory, UserFactory
+from apps.accounts.tests.factories import MemberFactory
 from apps.meters.models import Meter
 from apps.meters.signing import address_from_public_key
 
@@ -27,9 +27,7 @@ class MeterFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     serial = factory.Sequence(lambda n: f"TST-{n:06d}")
-    # accounts' MemberUserFactory sets `roles` as a plain attribute (a bug reported to its
-    # owner), so the member's user comes from the base UserFactory here.
-    member = factory.SubFactory(MemberFactory, user=factory.SubFactory(UserFactory))
+    member = factory.SubFactory(MemberFactory)
     direction = Meter.Direction.BIDIRECTIONAL
     interval_seconds = 900
     capacity_w = 30_000
