@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,11 +52,9 @@ def test_reading_leaf_is_the_double_hashed_digest():
     assert merkle.reading_leaf(digest) == merkle.keccak256(merkle.keccak256(digest))
 
 
-def test_ten_thousand_leaves_build_quickly():
+def test_ten_thousand_leaves_give_short_verifiable_proofs():
+    # Build time is a benchmark figure (bench_chain), not a test assertion.
     leaves = [_leaf(i) for i in range(10_000)]
-    started = time.perf_counter()
     tree = merkle.build(leaves)
-    elapsed = time.perf_counter() - started
     assert merkle.verify(leaves[9_999], tree.proof(9_999), tree.root)
     assert len(tree.proof(0)) <= 14
-    assert elapsed < 5.0  # generous: a shared 2-core machine
