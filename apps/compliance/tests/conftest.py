@@ -26,14 +26,6 @@ from apps.incentives.tests.factories import (
 from apps.meters.models import Quality
 from apps.meters.services import BackfillRow, readings_backfill
 
-
-def pytest_configure(config):
-    # The browser fixtures are registered project-wide by tests/conftest.py; when only this app's
-    # tests are collected that file is not loaded, so register the same plugin (once) here.
-    if not config.pluginmanager.has_plugin("tests.fixtures.browser"):
-        config.pluginmanager.import_plugin("tests.fixtures.browser")
-
-
 DAY = datetime(2026, 6, 4, tzinfo=UTC)
 MONTH = "2026-06"
 Q = timedelta(minutes=15)
