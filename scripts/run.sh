@@ -39,9 +39,9 @@ echo "worker: .venv/bin/celery -A config worker -n main@%h -Q default,ingest,mar
 # Forecast backtests take tens of seconds per series: their own worker keeps ingest and chain moving.
 echo "gridworker: .venv/bin/celery -A config worker -n grid@%h -Q grid -c 1 -l info" >> "$procs"
 echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
-has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge" >> "$procs"
+has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
 has_command grid_command_acks && echo "acks: $PY manage.py grid_command_acks" >> "$procs"
-has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --speed 1" >> "$procs"
+has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --meters 250 --speed 1" >> "$procs"
 
 cat <<MSG
 
