@@ -13,7 +13,8 @@ from eth_account import Account
 
 from apps.accounts.models import Member
 from apps.accounts.tests.factories import MemberFactory, StaffUserFactory
-from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
+from apps.grid.models import Transformer
+from apps.grid.tests import factories as grid_factories
 from apps.market.models import MarketSettings, Tariff, TradingPreference
 from apps.meters.models import Meter
 
@@ -36,39 +37,24 @@ class TariffFactory(factory.django.DjangoModelFactory):
     vat_rate = Decimal("0.19")
 
 
-class SubstationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Substation
-
-    name = factory.Sequence(lambda n: f"Substation {n}")
+# The topology factories are the grid app's, with the market tests' smaller capacities (so that
+# capacity limits bind in the market scenarios).
+class SubstationFactory(grid_factories.SubstationFactory):
     capacity_kva = 630
 
 
-class FeederFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Feeder
-
+class FeederFactory(grid_factories.FeederFactory):
     substation = factory.SubFactory(SubstationFactory)
-    name = factory.Sequence(lambda n: f"Feeder {n}")
     capacity_kw = 200
 
 
-class TransformerFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Transformer
-
+class TransformerFactory(grid_factories.TransformerFactory):
     feeder = factory.SubFactory(FeederFactory)
-    name = factory.Sequence(lambda n: f"Transformer {n}")
     capacity_kva = 100
 
 
-class ConnectionPointFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ConnectionPoint
-
-    member = factory.SubFactory(MemberFactory)
+class ConnectionPointFactory(grid_factories.ConnectionPointFactory):
     transformer = factory.SubFactory(TransformerFactory)
-    code = factory.Sequence(lambda n: f"DE-CP-{n:06d}")
 
 
 class MeterFactory(factory.django.DjangoModelFactory):
