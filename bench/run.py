@@ -1,17 +1,18 @@
 """`make bench [BENCH=name]`: run every benchmark module bench/bench_<name>.py, or one.
 
-Each module exposes `run() -> None` and prints its figures through bench.common.emit.
+Each module exposes `run() -> None` and prints its figures through bench.common.emit. Every
+benchmark runs in its own Python process, so one benchmark's Django set-up (its database, its
+settings) can never leak into the next.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str]) -> int:
@@ -21,11 +22,17 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(names)}")
         return 2
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    env = {**os.environ}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    failed = []
     for name in wanted:
-        module = importlib.import_module(f"bench.bench_{name}")
-        module.run()
-    return 0
+        code = f"import bench.bench_{name} as m; m.run()"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=False)
+        if result.returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"benchmark(s) that could not finish: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
