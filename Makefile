@@ -36,6 +36,12 @@ format:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+## Drop the local database and chain state (the next `make run` rebuilds the demo from scratch).
+clean-db:
+	@bash scripts/services.sh >/dev/null
+	psql postgres://postgres@127.0.0.1:5432/postgres -qc 'DROP DATABASE IF EXISTS energysphere WITH (FORCE)'
+	rm -rf var/anvil var/celerybeat-schedule
+
 ## Compile contracts (standard JSON, pinned solc) into contracts/build/.
 contracts: setup
 	cd contracts && npm run --silent compile
