@@ -66,6 +66,35 @@ def _pdf_value(text: str, label: str) -> str:
     return match.group(1)
 
 
+def _assert_pdf_totals_equal_db(statement) -> None:
+    """The statement PDF's text totals equal the sums of its settlement lines in the database,
+    and its total is charges + credits + VAT on the charges."""
+    text = "\n".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(services.statement_pdf(statement=statement))).pages
+    )
+    db = SettlementLine.objects.filter(statement=statement).aggregate(
+        **{f: Sum(f) for f in SettlementLine.AMOUNT_FIELDS}
+    )
+    cents = Decimal("0.01")
+    for label, field in (
+        ("P2P energy purchased", "p2p_purchase"),
+        ("Network fees", "network_fee"),
+        ("Grid import", "grid_import"),
+        ("P2P energy sold", "p2p_sale"),
+        ("Grid export", "grid_export"),
+    ):
+        assert Decimal(_pdf_value(text, label)) == db[field].quantize(cents)
+    assert _pdf_value(text, "Total due") == statement.totals["total"]
+    charges = sum((db[f] for f in ("p2p_purchase", "network_fee", "grid_import")), Decimal(0))
+    credits = db["p2p_sale"] + db["grid_export"]
+    vat = (charges.quantize(cents) * statement.vat_rate).quantize(cents)
+    assert (
+        Decimal(statement.totals["total"])
+        == charges.quantize(cents) + credits.quantize(cents) + vat
+    )
+
+
 def test_full_day(chain, django_assert_max_num_queries):
     coop = build_small_coop(12)
     set_preferences(coop)
@@ -171,30 +200,7 @@ def test_full_day(chain, django_assert_max_num_queries):
     statement = services.statement_generate(member=producer, month=day.date())
     services.statement_review(statement=statement, actor=coop.staff)
     services.statement_issue(statement=statement, actor=coop.staff)
-    text = "\n".join(
-        page.extract_text()
-        for page in PdfReader(io.BytesIO(services.statement_pdf(statement=statement))).pages
-    )
-    db = SettlementLine.objects.filter(statement=statement).aggregate(
-        **{f: Sum(f) for f in SettlementLine.AMOUNT_FIELDS}
-    )
-    cents = Decimal("0.01")
-    for label, field in (
-        ("P2P energy purchased", "p2p_purchase"),
-        ("Network fees", "network_fee"),
-        ("Grid import", "grid_import"),
-        ("P2P energy sold", "p2p_sale"),
-        ("Grid export", "grid_export"),
-    ):
-        assert Decimal(_pdf_value(text, label)) == db[field].quantize(cents)
-    assert _pdf_value(text, "Total due") == statement.totals["total"]
-    charges = sum((db[f] for f in ("p2p_purchase", "network_fee", "grid_import")), Decimal(0))
-    credits = db["p2p_sale"] + db["grid_export"]
-    vat = (charges.quantize(cents) * statement.vat_rate).quantize(cents)
-    assert (
-        Decimal(statement.totals["total"])
-        == charges.quantize(cents) + credits.quantize(cents) + vat
-    )
+    _assert_pdf_totals_equal_db(statement)
     assert Decimal(statement.totals["p2p_sale"]) < 0  # the producer sold energy to members
 
     # --- a late corrected reading → adjustment line on the next statement --------------------
