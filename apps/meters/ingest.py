@@ -41,6 +41,7 @@ from apps.meters.signing import (
     address_from_public_key,
     reading_digest,
     recover_public_key,
+    signed_fields_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,17 +75,7 @@ class Parsed:
 
     @property
     def fields(self) -> SignedFields:
-        return SignedFields(
-            self.serial,
-            self.seq,
-            self.interval_start,
-            self.interval_seconds,
-            self.import_wh,
-            self.export_wh,
-            self.register_import_wh,
-            self.register_export_wh,
-            self.status,
-        )
+        return signed_fields_of(self)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import Http404
 
 from apps.meters.models import Meter, Quality, Reading
-from apps.meters.signing import SignedFields, reading_digest
+from apps.meters.signing import SignedFields, reading_digest, signed_fields_of
 
 ESTIMATED_QUALITIES = (Quality.ESTIMATED, Quality.INTERPOLATED)
 
@@ -53,17 +53,7 @@ class AnchoringReading:
 
     @property
     def fields(self) -> SignedFields:
-        return SignedFields(
-            self.serial,
-            self.seq,
-            self.interval_start,
-            self.interval_seconds,
-            self.import_wh,
-            self.export_wh,
-            self.register_import_wh,
-            self.register_export_wh,
-            self.status,
-        )
+        return signed_fields_of(self)
 
     @property
     def digest(self) -> bytes:

@@ -46,6 +46,21 @@ class SignedFields:
     status: int = 0
 
 
+def signed_fields_of(reading: object) -> SignedFields:
+    """The signed fields of any object carrying them as attributes (ingest items, stored rows)."""
+    return SignedFields(
+        reading.serial,  # type: ignore[attr-defined]
+        reading.seq,  # type: ignore[attr-defined]
+        reading.interval_start,  # type: ignore[attr-defined]
+        reading.interval_seconds,  # type: ignore[attr-defined]
+        reading.import_wh,  # type: ignore[attr-defined]
+        reading.export_wh,  # type: ignore[attr-defined]
+        reading.register_import_wh,  # type: ignore[attr-defined]
+        reading.register_export_wh,  # type: ignore[attr-defined]
+        reading.status,  # type: ignore[attr-defined]
+    )
+
+
 def _word(value: int, limit: int = MAX_UINT64) -> bytes:
     if not 0 <= value <= limit:
         raise ValueError(f"value {value} outside unsigned range")
