@@ -228,6 +228,28 @@ def _rss_sampler(pids: dict[str, list[int]], peaks: dict[str, float], stop: thre
         time.sleep(0.2)
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of processes and their children (alive ones)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _pids_named(name: str) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+
+
 def run() -> None:
     os.environ.update(_env())
     sys.path.insert(0, str(ROOT))
@@ -316,6 +338,15 @@ def run() -> None:
             daemon=True,
         )
         sampler.start()
+        groups = {
+            "bridge": [p.pid for p in procs[:-1]],
+            "workers": [worker.pid],
+            "broker": [broker.pid],
+            "postgres": _pids_named("postgres"),
+            "redis": _pids_named("redis-server"),
+        }
+        cpu_before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+        children_before = os.times()
         marks: list = []
         t0 = time.time()
         _publish(port, messages, marks)
@@ -324,7 +355,16 @@ def run() -> None:
         while Reading.objects.count() < readings and time.time() < deadline:
             time.sleep(0.5)
         stop.set()
+        cpu_after = {name: _cpu_seconds(pids) for name, pids in groups.items()}
+        children_after = os.times()
         committed = Reading.objects.count()
+        # Where the two cores went during the end-to-end run (CPU µs per reading).
+        publisher = (children_after.children_user + children_after.children_system
+                     - children_before.children_user - children_before.children_system)  # fmt: skip
+        for name in groups:
+            emit(BENCH, f"cpu_{name}", 1e6 * (cpu_after[name] - cpu_before[name]) / committed,
+                 "us/reading")  # fmt: skip
+        emit(BENCH, "cpu_publisher", 1e6 * publisher / committed, "us/reading")
         last = Reading.objects.order_by("-ingested_at").values_list("ingested_at", flat=True)[0]
         elapsed = last.timestamp() - t0
         emit(BENCH, "end_to_end_rate", committed / elapsed, "readings/s",

@@ -251,13 +251,15 @@ def _public_key(public_key_hex: str) -> bytes | None:
 
 
 def _load_meters(serials: set[str]) -> dict[str, _MeterState]:
-    # Raw SQL with = ANY(array): Django's `__in` prepares every element in Python, which costs
-    # more than the query itself for thousands of serials.
-    with connection.cursor() as cursor:
+    # One query with a binary array parameter; times come back as Unix seconds (no datetime
+    # parsing per row): this runs for every batch, for thousands of meters.
+    with _pg() as cursor:
         cursor.execute(
             "SELECT id, serial, member_id, address, public_key, direction, interval_seconds, "
-            "capacity_w, multiplier, active_from, active_to, typical_wh, last_seq, "
-            "last_interval_start FROM meters_meter WHERE serial = ANY(%s)",
+            "capacity_w, multiplier, extract(epoch FROM active_from)::bigint, "
+            "extract(epoch FROM active_to)::bigint, typical_wh, last_seq, "
+            "extract(epoch FROM last_interval_start)::bigint "
+            "FROM meters_meter WHERE serial = ANY(%b)",
             [list(serials)],
         )
         rows = cursor.fetchall()
@@ -277,12 +279,12 @@ def _load_meters(serials: set[str]) -> dict[str, _MeterState]:
                 interval_seconds=interval,
                 capacity_w=capacity,
                 multiplier=mult,
-                active_from=int(active_from.timestamp()) if active_from else None,
-                active_to=int(active_to.timestamp()) if active_to else None,
+                active_from=active_from,
+                active_to=active_to,
                 typical_wh=typical,
             ),
             last_seq=last_seq,
-            last_interval=int(last_interval.timestamp()) if last_interval else None,
+            last_interval=last_interval,
         )
     return out
 
@@ -300,44 +302,60 @@ def _ts(seconds: int) -> datetime:
 
 
 def _existing(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple]:
-    """Current readings for (meter_id, unix start) keys: one query."""
+    """Current readings for (meter_id, unix start) keys: one query (binary array parameters,
+    Unix seconds both ways)."""
     if not keys:
         return {}
     meter_ids = [k[0] for k in keys]
-    starts = [_ts(k[1]) for k in keys]
+    starts = [k[1] for k in keys]
     with _pg() as cursor:
         cursor.execute(
-            "SELECT r.meter_id, r.interval_start, r.version, r.import_wh, r.export_wh, "
-            "r.register_import_wh, r.register_export_wh, r.quality "
-            "FROM meters_reading r JOIN unnest(%s::bigint[], %s::timestamptz[]) AS k(m, t) "
-            "ON r.meter_id = k.m AND r.interval_start = k.t "
-            "WHERE r.is_current AND r.interval_start BETWEEN %s AND %s",
+            "SELECT r.meter_id, extract(epoch FROM r.interval_start)::bigint, r.version, "
+            "r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh, r.quality "
+            "FROM meters_reading r JOIN unnest(%b::bigint[], %b::bigint[]) AS k(m, t) "
+            "ON r.meter_id = k.m AND r.interval_start = to_timestamp(k.t) "
+            "WHERE r.is_current AND r.interval_start BETWEEN to_timestamp(%b) AND to_timestamp(%b)",
             [meter_ids, starts, min(starts), max(starts)],
         )
-        return {(row[0], int(row[1].timestamp())): row[2:] for row in cursor.fetchall()}
+        return {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
 
 
+# Rows go in through COPY into a session-local staging table, then one INSERT … SELECT … ON
+# CONFLICT DO NOTHING: COPY formats rows in C, several times faster than array parameters.
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS meters_reading_stage (
+    m bigint, t bigint, v smallint, sec integer, i bigint, e bigint, ri bigint, re bigint,
+    st bigint, sq bigint, sig bytea, q smallint, f integer, rs varchar(200), raw bigint
+) ON COMMIT DELETE ROWS
+"""
 _INSERT = """
 INSERT INTO meters_reading (meter_id, interval_start, version, is_current, interval_seconds,
     import_wh, export_wh, register_import_wh, register_export_wh, status, seq, signature,
     quality, flags, source, reason, raw_message_id, ingested_at)
-SELECT m, t, v, true, sec, i, e, ri, re, st, sq, sig, q, f, %s, rs, raw, clock_timestamp()
-  FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[], %s::integer[], %s::bigint[],
-              %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bytea[],
-              %s::smallint[], %s::integer[], %s::varchar[], %s::bigint[])
-       AS x(m, t, v, sec, i, e, ri, re, st, sq, sig, q, f, rs, raw)
+SELECT m, to_timestamp(t), v, true, sec, i, e, ri, re, st, sq, sig, q, f, %s, rs, raw,
+       clock_timestamp()
+  FROM meters_reading_stage
 ON CONFLICT DO NOTHING
-RETURNING meter_id, interval_start
+RETURNING meter_id, extract(epoch FROM interval_start)::bigint
 """
 
 
-def _insert_rows(rows: list[tuple], source: str) -> set[tuple[int, int]]:
+def readings_insert(rows: list[tuple], source: str) -> set[tuple[int, int]]:
+    """Insert reading rows (meter_id, unix start, version, interval_seconds, import_wh,
+    export_wh, register_import_wh, register_export_wh, status, seq, signature, quality, flags,
+    reason, raw_message_id) as current versions; return the (meter_id, unix start) keys that
+    were written (a key that already has a current version is skipped)."""
     if not rows:
         return set()
-    columns = list(zip(*rows, strict=True))
     with _pg() as cursor:
-        cursor.execute(_INSERT, [source, *[list(c) for c in columns]])
-        return {(m, int(t.timestamp())) for m, t in cursor.fetchall()}
+        cursor.execute(_STAGE)
+        with cursor.copy("COPY meters_reading_stage FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_INSERT, [source])
+        written = set(cursor.fetchall())
+        cursor.execute("DELETE FROM meters_reading_stage")  # clean even inside an outer atomic
+        return written
 
 
 def readings_ingest(
@@ -471,7 +489,7 @@ def readings_ingest(
         # the value becomes the "previous" of the next interval in this batch
         existing[key] = (version, p.import_wh, p.export_wh, p.register_import_wh,
                          p.register_export_wh, verdict.quality)  # fmt: skip
-        inserts.append((meter.id, _ts(p.interval_start), version, p.interval_seconds,
+        inserts.append((meter.id, p.interval_start, version, p.interval_seconds,
                         p.import_wh, p.export_wh, p.register_import_wh, p.register_export_wh,
                         p.status, p.seq, p.signature, verdict.quality, int(flags), reason,
                         p.raw_message_id))  # fmt: skip
@@ -484,26 +502,26 @@ def readings_ingest(
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE meters_reading r SET is_current = false "
-                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::smallint[]) AS k(m, t, v) "
-                "WHERE r.meter_id = k.m AND r.interval_start = k.t AND r.version = k.v "
-                "AND r.is_current",
-                [[r[0] for r in replaced], [_ts(r[1]) for r in replaced], [r[2] for r in replaced]],
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::smallint[]) AS k(m, t, v) "
+                "WHERE r.meter_id = k.m AND r.interval_start = to_timestamp(k.t) "
+                "AND r.version = k.v AND r.is_current",
+                [[r[0] for r in replaced], [r[1] for r in replaced], [r[2] for r in replaced]],
             )
         result.replaced_estimates = len(replaced)
-    written = _insert_rows(inserts, source)
+    written = readings_insert(inserts, source)
     result.accepted = len(written)
-    lost = [row for row in inserts if (row[0], int(row[1].timestamp())) not in written]
+    lost = [row for row in inserts if (row[0], row[1]) not in written]
     if lost:  # another worker wrote the same interval concurrently: compare with its value
-        again = _existing({(row[0], int(row[1].timestamp())) for row in lost})
+        again = _existing({(row[0], row[1]) for row in lost})
         for row in lost:
-            current = again.get((row[0], int(row[1].timestamp())))
+            current = again.get((row[0], row[1]))
             if current is not None and tuple(current[1:5]) == tuple(row[4:8]):
                 result.duplicates += 1
             else:
                 conflicts.append(
                     Conflict(
                         meter_id=row[0],
-                        interval_start=row[1],
+                        interval_start=_ts(row[1]),
                         existing_version=current[0] if current else 1,
                         interval_seconds=row[3],
                         import_wh=row[4],
@@ -523,7 +541,7 @@ def readings_ingest(
     if quarantine:
         Quarantine.objects.bulk_create(quarantine)
     if inserts:
-        rollups_mark_dirty(hours=[row[1] for row in inserts])
+        rollups_mark_dirty(starts=[row[1] for row in inserts])
     transaction.on_commit(lambda: _after_commit(state_updates, result, now))
     return result
 
@@ -553,20 +571,21 @@ def _after_commit(state_updates: dict[int, tuple[int, int]], result: IngestResul
         ids = sorted(state_updates)
         with transaction.atomic(), _pg() as cursor:
             cursor.execute(
-                "SELECT id FROM meters_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+                "SELECT id FROM meters_meter WHERE id = ANY(%b) ORDER BY id FOR UPDATE", [ids]
             )
             cursor.execute(
                 "UPDATE meters_meter m SET last_seen = GREATEST(m.last_seen, %s), "
                 "last_seq = CASE WHEN m.last_interval_start IS NULL OR k.t > m.last_interval_start "
                 "  THEN k.s ELSE m.last_seq END, "
                 "last_interval_start = GREATEST(m.last_interval_start, k.t) "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS k(id, s, t) "
+                "FROM (SELECT id, s, to_timestamp(t) AS t "
+                "      FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[]) AS u(id, s, t)) k "
                 "WHERE m.id = k.id",
                 [
                     now,
                     ids,
                     [state_updates[i][0] for i in ids],
-                    [_ts(state_updates[i][1]) for i in ids],
+                    [state_updates[i][1] for i in ids],
                 ],  # fmt: skip
             )
     if result.meters:
@@ -586,14 +605,15 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
             return IngestResult(batch_id=batch_id, already_processed=True)
         readings: list[Parsed] = []
         rejects = []
-        with connection.cursor() as cursor:
+        with _pg() as cursor:
             cursor.execute(
                 "SELECT id, topic, payload FROM meters_rawmessage "
                 "WHERE received_at = %s AND batch_id = %s ORDER BY id",
                 [batch.received_at, batch.pk],
+                binary=True,  # payloads as bytes, no hex decoding
             )
             for raw_id, topic, payload in cursor.fetchall():
-                parsed, bad = parse_message(bytes(payload), topic=topic, raw_message_id=raw_id)
+                parsed, bad = parse_message(payload, topic=topic, raw_message_id=raw_id)
                 readings.extend(parsed)
                 rejects.extend((*b, raw_id, topic) for b in bad)
         result = readings_ingest(

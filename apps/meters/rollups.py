@@ -10,7 +10,7 @@ Nothing is rescanned that did not change, and ingest never contends on the hot p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
@@ -60,9 +60,12 @@ SELECT lvl.level, lvl.node_id, r.granularity, r.period_start,
 """
 
 
-def rollups_mark_dirty(*, hours: Iterable[datetime]) -> None:
-    """Record touched hours (call inside the writer's transaction)."""
-    distinct = sorted({h.replace(minute=0, second=0, microsecond=0) for h in hours})
+def rollups_mark_dirty(*, hours: Iterable[datetime] = (), starts: Iterable[int] = ()) -> None:
+    """Record touched hours — given as datetimes, or as interval starts in Unix seconds (the
+    ingest path) — inside the writer's transaction."""
+    distinct = {h.replace(minute=0, second=0, microsecond=0) for h in hours}
+    distinct.update(datetime.fromtimestamp(h, UTC) for h in {t - t % 3600 for t in starts})
+    distinct = sorted(distinct)
     if not distinct:
         return
     with connection.cursor() as cursor:

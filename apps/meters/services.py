@@ -293,7 +293,7 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
                 inserts.append(
                     (
                         meter_id,
-                        datetime.fromtimestamp(t, UTC),
+                        t,
                         1,
                         seconds,
                         imp,
@@ -311,10 +311,10 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
                 )
     if not inserts:
         return 0
-    from apps.meters.ingest import _insert_rows
+    from apps.meters.ingest import readings_insert
 
-    written = _insert_rows(inserts, Source.ESTIMATE)
-    rollups_mark_dirty(hours=[row[1] for row in inserts])
+    written = readings_insert(inserts, Source.ESTIMATE)
+    rollups_mark_dirty(starts=[row[1] for row in inserts])
     audit_log_write(
         event="meters.gaps_estimate",
         target_type="meters.reading",

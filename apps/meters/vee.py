@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntFlag
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 # ESPI ReadingQuality codes
@@ -56,6 +57,7 @@ class Flag(IntFlag):
 
 # Flags that only inform; the value itself is fine (quality stays valid).
 INFORMATIONAL = Flag.REGISTER_ROLLOVER | Flag.DST_DAY | Flag.REPLACES_ESTIMATE | Flag.CONFLICT
+_NOT_INFORMATIONAL = ~int(INFORMATIONAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +209,16 @@ def intervals_in_local_day(day: date, tz: str, interval_seconds: int = 900) -> i
     return int((end - start).total_seconds()) // interval_seconds
 
 
+@lru_cache(maxsize=4096)
+def _dst_flag(interval_start: int, interval_seconds: int, tz: str) -> Flag:
+    # Readings of one batch share a few interval starts: computed once per start, not per reading.
+    local_day = datetime.fromtimestamp(interval_start, tz=ZoneInfo(tz)).date()
+    count = intervals_in_local_day(local_day, tz, interval_seconds)
+    return Flag.DST_DAY if count != 86400 // interval_seconds else Flag.NONE
+
+
 def rule_dst_day(c: Candidate, tz: str) -> Flag:
-    local_day = datetime.fromtimestamp(c.interval_start, tz=ZoneInfo(tz)).date()
-    count = intervals_in_local_day(local_day, tz, c.interval_seconds)
-    return Flag.DST_DAY if count != 86400 // c.interval_seconds else Flag.NONE
+    return _dst_flag(c.interval_start, c.interval_seconds, tz)
 
 
 def validate(
@@ -221,19 +229,20 @@ def validate(
     for reject in (rule_negative(c), rule_alignment(c), rule_future(c, now), rule_absurd(c, m)):
         if reject:
             return Verdict(quality=QUESTIONABLE, flags=0, reject=reject, detail=reject)
+    # int(): IntFlag's own `|` runs in Python and costs more than the rules at ingest rates.
     flags = (
-        rule_clock_drift(c, now)
-        | rule_interval_mismatch(c, m)
-        | rule_reverse_flow(c, m)
-        | rule_over_capacity(c, m)
-        | rule_active_period(c, m)
-        | rule_spike(c, prev, m)
-        | rule_high_low(c, m)
-        | rule_registers(c, prev)
-        | rule_dst_day(c, tz)
+        int(rule_clock_drift(c, now))
+        | int(rule_interval_mismatch(c, m))
+        | int(rule_reverse_flow(c, m))
+        | int(rule_over_capacity(c, m))
+        | int(rule_active_period(c, m))
+        | int(rule_spike(c, prev, m))
+        | int(rule_high_low(c, m))
+        | int(rule_registers(c, prev))
+        | int(rule_dst_day(c, tz))
     )
-    quality = QUESTIONABLE if flags & ~INFORMATIONAL else VALID
-    return Verdict(quality=quality, flags=int(flags))
+    quality = QUESTIONABLE if flags & _NOT_INFORMATIONAL else VALID
+    return Verdict(quality=quality, flags=flags)
 
 
 # --- duplicates / conflicts ----------------------------------------------------------------
