@@ -214,11 +214,14 @@ def raw_batch_store(
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(
-                "COPY meters_rawmessage (received_at, batch_id, topic, payload) FROM STDIN"
+                "COPY meters_rawmessage (received_at, batch_id, topic, payload) FROM STDIN "
+                "(FORMAT BINARY)"  # ~3x cheaper per row than text COPY (no escaping)
             ) as copy,
         ):
+            copy.set_types(["timestamptz", "int8", "text", "bytea"])
+            batch_id = batch.pk
             for topic, payload in messages:
-                copy.write_row((now, batch.pk, topic[:300], payload))
+                copy.write_row((now, batch_id, topic[:300], payload))
     return batch.pk
 
 
@@ -328,6 +331,8 @@ CREATE TEMP TABLE IF NOT EXISTS meters_reading_stage (
     st bigint, sq bigint, sig bytea, q smallint, f integer, rs varchar(200), raw bigint
 ) ON COMMIT DELETE ROWS
 """
+_STAGE_TYPES = ["int8", "int8", "int2", "int4", "int8", "int8", "int8", "int8", "int8", "int8",
+                "bytea", "int2", "int4", "text", "int8"]  # fmt: skip
 _INSERT = """
 INSERT INTO meters_reading (meter_id, interval_start, version, is_current, interval_seconds,
     import_wh, export_wh, register_import_wh, register_export_wh, status, seq, signature,
@@ -349,7 +354,8 @@ def readings_insert(rows: list[tuple], source: str) -> set[tuple[int, int]]:
         return set()
     with _pg() as cursor:
         cursor.execute(_STAGE)
-        with cursor.copy("COPY meters_reading_stage FROM STDIN") as copy:
+        with cursor.copy("COPY meters_reading_stage FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGE_TYPES)
             for row in rows:
                 copy.write_row(row)
         cursor.execute(_INSERT, [source])
@@ -615,7 +621,8 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
             for raw_id, topic, payload in cursor.fetchall():
                 parsed, bad = parse_message(payload, topic=topic, raw_message_id=raw_id)
                 readings.extend(parsed)
-                rejects.extend((*b, raw_id, topic) for b in bad)
+                if bad:
+                    rejects.extend((*b, raw_id, topic) for b in bad)
         result = readings_ingest(
             readings=readings, rejects=rejects, source=batch.source, batch=batch
         )
