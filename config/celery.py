@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab  # noqa: F401  (used by schedule entries as apps add them)
+from celery.signals import worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -14,6 +15,15 @@ app.conf.task_queues = [
     Queue(name) for name in ("default", "ingest", "market", "chain", "grid", "reports")
 ]
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _gc_tune(**_kwargs) -> None:
+    """Each pool process: freeze start-up objects out of the GC (apps/core/gc_tuning.py)."""
+    from apps.core.gc_tuning import gc_tune_long_running
+
+    gc_tune_long_running()
+
 
 # Beat schedule: one entry per periodic job. Each app adds its entries in BEAT_SCHEDULE below
 # (keep them here so the whole schedule is visible in one place).

@@ -9,6 +9,7 @@ import socket
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.core.gc_tuning import gc_tune_long_running
 from apps.meters.bridge import Bridge
 from apps.meters.mqtt_client import broker_from_url
 
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             ingest=opts["ingest"],
             session_expiry=opts["session_expiry"],
         )
+        gc_tune_long_running()
         signal.signal(signal.SIGTERM, lambda *_: bridge.stop())
         signal.signal(signal.SIGINT, lambda *_: bridge.stop())
         self.stdout.write(f"mqtt_bridge {client_id} on {opts['prefix']} (group {opts['group']})")
