@@ -292,7 +292,11 @@ class MeterRollup(models.Model):
 
     pk = models.CompositePrimaryKey("meter_id", "granularity", "period_start")
     meter = models.ForeignKey(
-        Meter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="rollups"
+        Meter,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the primary key starts with meter_id
+        related_name="rollups",
     )
     granularity = models.CharField(max_length=4, choices=Granularity.choices)
     period_start = models.DateTimeField()
@@ -300,6 +304,12 @@ class MeterRollup(models.Model):
     export_wh = models.BigIntegerField(default=0)
     intervals = models.PositiveIntegerField(default=0)
     estimated_intervals = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Partitioned by month of period_start (migration 0006, apps/meters/partitions.py).
+        indexes = [
+            models.Index(fields=["period_start", "granularity"], name="meters_meterroll_period")
+        ]
 
     def __str__(self) -> str:
         return f"{self.meter_id} {self.granularity} {self.period_start:%Y-%m-%d %H:%M}"

@@ -2,9 +2,11 @@
 
 `meters_reading` is partitioned by month of `interval_start` (10,000 meters × 96 intervals × 31
 days ≈ 30 M rows per partition), `meters_rawmessage` by day of `received_at` (raw payloads are
-the bulk of the bytes and are dropped whole when they age out). Partitions are created ahead by
-the beat task `apps.meters.tasks.partitions_create_ahead` and, as a safety net, on demand before
-every write that could touch a missing one (cached per process, so the check is free).
+the bulk of the bytes and are dropped whole when they age out), the per-meter hourly/daily
+rollups by month of `period_start` (10,000 meters ≈ 7.7 M rows a month). Partitions are created
+ahead by the beat task `apps.meters.tasks.partitions_create_ahead` and, as a safety net, on
+demand before every write that could touch a missing one (cached per process, so the check is
+free).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection as default_connection
 
 # parent table -> granularity
-PARTITIONED_TABLES = {"meters_reading": "month", "meters_rawmessage": "day"}
+PARTITIONED_TABLES = {
+    "meters_reading": "month",
+    "meters_rawmessage": "day",
+    "meters_meterrollup": "month",
+}
 
 _known: set[str] = set()
 

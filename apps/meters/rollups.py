@@ -10,9 +10,11 @@ Nothing is rescanned that did not change, and ingest never contends on the hot p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+
+from apps.meters.partitions import partitions_ensure
 
 _REFRESH_METER_HOURS = """
 DELETE FROM meters_meterrollup
@@ -37,6 +39,7 @@ SELECT meter_id, 'day', date_trunc('day', period_start, 'UTC'), sum(import_wh), 
        sum(intervals), sum(estimated_intervals)
   FROM meters_meterrollup
  WHERE granularity = 'hour'
+   AND period_start >= %(day_lo)s AND period_start < %(day_hi)s
    AND date_trunc('day', period_start, 'UTC') = ANY(%(days)s::timestamptz[])
  GROUP BY 1, 3;
 """
@@ -98,7 +101,10 @@ def rollups_refresh(*, limit: int = 500) -> int:
             "days": days,
             "lo": hours[0],
             "hi": hours[-1].replace(minute=59, second=59),
+            "day_lo": days[0],
+            "day_hi": days[-1] + timedelta(days=1),
         }
+        partitions_ensure(start=days[0], end=hours[-1], tables=["meters_meterrollup"])
         for script in (_REFRESH_METER_HOURS, _REFRESH_METER_DAYS, _REFRESH_GRID):
             for statement in filter(str.strip, script.split(";\n")):
                 cursor.execute(statement, params)

@@ -54,6 +54,7 @@ def create_initial_partitions(apps, schema_editor):
     partitions_ensure(
         start=now - timedelta(days=62),
         end=now + timedelta(days=7),
+        tables=["meters_reading", "meters_rawmessage"],  # the tables this migration creates
         connection=schema_editor.connection,
     )
 

@@ -158,6 +158,28 @@ def test_rollups_refresh_per_meter_and_transformer():
     assert rollups_refresh() == 0  # nothing dirty any more
 
 
+def test_rollups_of_a_month_without_partition_go_into_a_new_monthly_partition():
+    """Per-meter rollups are partitioned by month: refreshing hours of a month that has no
+    partition yet creates it, and the rows land in it (not in some catch-all)."""
+    meter = MeterFactory(key=False)
+    start = datetime(2031, 3, 31, 23, tzinfo=UTC)  # the refresh spans March and April 2031
+    readings_backfill(rows=_rows(meter, 8, start=start, imp=5, key=False), source="x")
+    assert rollups_refresh() == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tableoid::regclass::text, granularity, period_start, import_wh "
+            "FROM meters_meterrollup WHERE meter_id = %s ORDER BY granularity, period_start",
+            [meter.pk],
+        )
+        rows = cursor.fetchall()
+    assert rows == [
+        ("meters_meterrollup_y2031m03", "day", datetime(2031, 3, 31, tzinfo=UTC), 5 + 6 + 7 + 8),
+        ("meters_meterrollup_y2031m04", "day", datetime(2031, 4, 1, tzinfo=UTC), 9 + 10 + 11 + 12),
+        ("meters_meterrollup_y2031m03", "hour", start, 5 + 6 + 7 + 8),
+        ("meters_meterrollup_y2031m04", "hour", start + timedelta(hours=1), 9 + 10 + 11 + 12),
+    ]
+
+
 def test_partitions_are_created_ahead_and_idempotent():
     from apps.meters.partitions import partitions_forget
     from apps.meters.tasks import partitions_create_ahead
@@ -168,7 +190,9 @@ def test_partitions_are_created_ahead_and_idempotent():
     names = [partition_name("meters_reading", far.replace(day=1, hour=0, minute=0, second=0,
                                                            microsecond=0)),
              partition_name("meters_rawmessage", far.replace(hour=0, minute=0, second=0,
-                                                             microsecond=0))]  # fmt: skip
+                                                             microsecond=0)),
+             partition_name("meters_meterrollup", far.replace(day=1, hour=0, minute=0, second=0,
+                                                              microsecond=0))]  # fmt: skip
     with connection.cursor() as cursor:
         for name in names:
             cursor.execute("SELECT to_regclass(%s)", [name])
