@@ -41,7 +41,7 @@ echo "gridworker: .venv/bin/celery -A config worker -n grid@%h -Q grid -c 1 -l i
 echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
 has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
 has_command grid_command_acks && echo "acks: $PY manage.py grid_command_acks" >> "$procs"
-has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --meters 250 --speed 1" >> "$procs"
+has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --meters 250 --speed 60" >> "$procs"
 
 cat <<MSG
 
