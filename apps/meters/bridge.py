@@ -1,13 +1,15 @@
 """The MQTT → PostgreSQL bridge (run by `python manage.py mqtt_bridge`).
 
 Design (see docs/meters.md): paho's network loop runs in its own thread and only queues
-messages. The main thread takes up to `batch_size` messages or whatever arrived within
-`batch_ms`, stores them exactly as received in ONE transaction (COPY into the partitioned raw
-table), and only after the commit sends the PUBACKs (paho manual acks). Then it hands the batch
-id to the ingest workers (Celery queue "ingest") — or, with `ingest="inline"`, processes it
-itself. A crash between commit and ack makes the broker re-deliver: the raw store gets the
-message twice and ingest treats the second as a duplicate. A crash between commit and enqueue
-leaves a pending batch that the `ingest_sweep` beat task re-enqueues.
+messages. The main thread takes up to `batch_size` messages or `batch_bytes` of payload (a
+gateway message carries many readings: bytes keep a batch's work bounded so that a gateway burst
+spreads over every ingest worker), or whatever arrived within `batch_ms`, stores them exactly as
+received in ONE transaction (COPY into the partitioned raw table), and only after the commit
+sends the PUBACKs (paho manual acks). Then it hands the batch id to the ingest workers (Celery
+queue "ingest") — or, with `ingest="inline"`, processes it itself. A crash between commit and
+ack makes the broker re-deliver: the raw store gets the message twice and ingest treats the
+second as a duplicate. A crash between commit and enqueue leaves a pending batch that the
+`ingest_sweep` beat task re-enqueues.
 
 Persistent MQTT v5 session (clean_start=False, session expiry), QoS 1 and a shared subscription,
 so several bridges share the load and nothing is lost while one is down.
@@ -48,6 +50,7 @@ class Bridge:
         group: str,
         client_id: str,
         batch_size: int = 2000,
+        batch_bytes: int = 1 << 20,
         batch_ms: int = 200,
         ingest: str = "celery",
         session_expiry: int = mqtt_client.SESSION_EXPIRY_S,
@@ -58,6 +61,7 @@ class Bridge:
         self.group = group
         self.client_id = client_id
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.batch_s = batch_ms / 1000
         self.ingest = ingest
         # paho's thread appends, the main thread pops: deque's append/popleft are thread-safe
@@ -120,22 +124,29 @@ class Bridge:
             self.client.disconnect()
 
     def _collect(self) -> list:
-        """Up to `batch_size` messages, or what arrived within `batch_ms` of the first one."""
+        """Up to `batch_size` messages or `batch_bytes` of payload (at least one message), or
+        what arrived within `batch_ms` of the first one."""
         if not self.inbox:
             self.arrived.wait(0.5)
             self.arrived.clear()
             if not self.inbox:
                 return []
         batch: list = []
+        size = 0
         deadline = time.monotonic() + self.batch_s
-        pop = self.inbox.popleft
-        while len(batch) < self.batch_size:
+        inbox = self.inbox
+        while len(batch) < self.batch_size and size < self.batch_bytes:
             try:
-                batch.append(pop())
+                item = inbox[0]
             except IndexError:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.002)
+                continue
+            if batch and size + len(item[1]) > self.batch_bytes:
+                break  # the next message starts the next batch
+            batch.append(inbox.popleft())
+            size += len(item[1])
         return batch
 
     def _handle(self, batch: list) -> None:

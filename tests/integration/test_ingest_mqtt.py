@@ -120,6 +120,32 @@ def test_two_bridges_process_each_reading_exactly_once(bridge_factory, publisher
     assert Conflict.objects.count() == 0 and Quarantine.objects.count() == 0
 
 
+def test_gateway_burst_is_split_into_batches_of_bounded_bytes(bridge_factory, publisher_factory):
+    """A gateway message carries many readings: the bridge bounds a batch by payload bytes, so a
+    burst of gateway messages becomes several batches (one per ingest task, spread over the
+    workers) instead of one batch that a single worker processes alone."""
+    import json
+
+    meters = MeterFactory.create_batch(3)
+    pub = publisher_factory()
+    messages = [
+        {"v": 1, "readings": [pub.reading(meters[i % 3], T0 + (k * 20 + i) * Q, 50, reg_i=0)
+                              for i in range(20)]}
+        for k in range(6)
+    ]  # fmt: skip
+    cap = int(2.5 * len(json.dumps(messages[0])))  # two messages fit, a third does not
+    bridge_factory(batch_ms=1000, batch_bytes=cap)
+    for doc in messages:
+        pub.publish("gateway-1", doc)
+    assert pub.wait_published()
+    assert wait_for(lambda: _count() == 120, timeout=40), _count()
+    sizes = {}
+    for batch_id, payload in RawMessage.objects.values_list("batch_id", "payload"):
+        sizes[batch_id] = sizes.get(batch_id, 0) + len(payload)
+    assert len(sizes) >= 3 and max(sizes.values()) <= cap, sizes
+    assert Quarantine.objects.count() == 0
+
+
 def test_device_sync_status_updates_registry_and_config_is_retained(
     bridge_factory, publisher_factory, mqtt_prefix, settings
 ):

@@ -25,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--prefix", default=settings.MQTT_TOPIC_PREFIX)
         parser.add_argument("--group", default=settings.MQTT_SHARED_GROUP)
         parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument(
+            "--batch-bytes",
+            type=int,
+            default=1 << 20,
+            help="Payload bytes per batch (gateway messages carry many readings each).",
+        )
         parser.add_argument("--batch-ms", type=int, default=200)
         parser.add_argument(
             "--session-expiry",
@@ -47,6 +53,7 @@ class Command(BaseCommand):
             group=opts["group"],
             client_id=client_id,
             batch_size=opts["batch_size"],
+            batch_bytes=opts["batch_bytes"],
             batch_ms=opts["batch_ms"],
             ingest=opts["ingest"],
             session_expiry=opts["session_expiry"],
