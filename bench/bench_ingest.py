@@ -1,21 +1,30 @@
 """Ingest benchmark (issue 3, acceptance 2) — one run with 10,000 simulated meters.
 
 Everything runs on this machine at once, in its own database (es_bench), its own Mosquitto on a
-free port and its own Redis database for Celery, with its own bridge and worker processes:
+free port and its own Redis database for Celery, with its own bridge and worker processes.
 
-1. bare subscriber: the same messages into a paho subscriber that does nothing (QoS 1)
-2. raw COPY: the same rows COPYed into PostgreSQL (a table like meters_reading)
-3. end to end: messages published → bridge (raw COPY, ack) → Celery ingest workers
-   (signature check, VEE, INSERT … ON CONFLICT) → committed; throughput, p99 latency from publish
-   to commit (Reading.ingested_at vs the publisher's clock), peak RSS of bridge and workers.
+Two message shapes are measured in the same run, with the same processes:
+- `readings_per_message` 1: every meter publishes its own reading (the hardest case for MQTT);
+- `readings_per_message` 100 (BENCH_INGEST_SHAPES): a gateway (data concentrator) publishes
+  the readings of many meters in one message, as message format v1 allows.
 
-Messages are signed before the clock starts (the devices sign, not us).
+For each shape:
+1. bare subscriber: the same messages into a paho subscriber that does nothing (QoS 1);
+2. burst: INTERVALS × 10,000 readings offered as fast as two C publishers go → bridge (raw COPY,
+   ack) → Celery ingest workers (signature recovery, VEE, INSERT … ON CONFLICT) → committed:
+   rate, CPU per reading by process, p50/p99 publish → commit;
+3. sustained: further readings offered at a steady SUSTAIN_RATE readings/s for SUSTAIN_S
+   seconds: committed rate (first publish → last commit) and p50/p99 publish → commit.
+Once per run: the raw COPY rate of the same rows, peak RSS of the bridge and the workers, and
+`cpu_reference_recover_us`, one secp256k1 public-key recovery on this machine (the floor of the
+ingest cost, to compare runs on different machines).
+
+Messages are signed before the clock starts (the devices sign, not us). Every figure carries
+`readings_per_message` where it depends on the shape.
 """
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
 import shutil
 import socket
@@ -24,18 +33,23 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = "ingest"
 METERS = int(os.environ.get("BENCH_INGEST_METERS", 10_000))
 INTERVALS = int(os.environ.get("BENCH_INGEST_INTERVALS", 12))
-GATEWAY_BATCH = int(os.environ.get("BENCH_INGEST_GATEWAY_BATCH", 1))
+SHAPES = [int(s) for s in os.environ.get("BENCH_INGEST_SHAPES", "1,100").split(",") if s]
 WORKERS = int(os.environ.get("BENCH_INGEST_WORKERS", 2))
 BRIDGES = int(os.environ.get("BENCH_INGEST_BRIDGES", 1))
+PUBLISHERS = int(os.environ.get("BENCH_INGEST_PUBLISHERS", 2))
+SUSTAIN_RATE = float(os.environ.get("BENCH_INGEST_SUSTAIN_RATE", 12_000))
+SUSTAIN_S = float(os.environ.get("BENCH_INGEST_SUSTAIN_S", 20))
 DB = os.environ.get("BENCH_INGEST_DB", "es_bench")
 REDIS_DB = os.environ.get("BENCH_INGEST_REDIS_DB", "11")
 PREFIX = "bench/v1"
+STEP = 900
 
 
 def _free_port() -> int:
@@ -86,7 +100,9 @@ def _start_broker(tmp: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def _sign_slice(args) -> list[bytes]:
+def _sign_slice(args) -> list[tuple[int, str, int, bytes]]:
+    """(interval start, serial, seq, encoded reading) for `intervals` consecutive intervals of
+    each meter, registers running on across them as a real meter's do."""
     from apps.core.demo.keys import demo_device_key
     from apps.meters.simulator import SimMeter, encode, reading_doc, synthetic_energy
 
@@ -95,41 +111,75 @@ def _sign_slice(args) -> list[bytes]:
     for serial in serials:
         meter = SimMeter(serial, demo_device_key(serial))
         for k in range(intervals):
-            start = first + 900 * k
+            start = first + STEP * k
             imp, exp = synthetic_energy(serial, start)
             meter.register_import_wh += imp
             meter.register_export_wh += exp
-            out.append((start, serial, encode(reading_doc(meter, start, imp, exp))))
+            out.append((start, serial, start // STEP, encode(reading_doc(meter, start, imp, exp))))
     return out
 
 
-def _messages(
-    serials: list[str], first: int, intervals: int = INTERVALS
-) -> list[tuple[str, bytes]]:
-    chunks = [(serials[i : i + 500], first, intervals) for i in range(0, len(serials), 500)]
+@dataclass
+class Phase:
+    """Messages of one measured phase: MQTT messages, and for each the readings it carries."""
+
+    per_message: int
+    first: int  # first interval start
+    messages: list[tuple[str, bytes]]
+    keys: list[list[tuple[str, int]]]  # (serial, seq) of each message's readings
+
+    @property
+    def readings(self) -> int:
+        return sum(len(k) for k in self.keys)
+
+
+def _phase(rows: list[tuple[int, str, int, bytes]], per_message: int) -> Phase:
+    rows = sorted(rows)  # interval by interval, like real meters
+    messages, keys = [], []
+    for i in range(0, len(rows), per_message):
+        group = rows[i : i + per_message]
+        if per_message == 1:
+            _, serial, seq, body = group[0]
+            messages.append((f"{PREFIX}/meters/{serial}/readings", body))
+        else:
+            body = b'{"v":1,"readings":[' + b",".join(r[3] for r in group) + b"]}"
+            messages.append((f"{PREFIX}/meters/gw{i // per_message}/readings", body))
+        keys.append([(serial, seq) for _, serial, seq, _ in group])
+    return Phase(per_message, rows[0][0], messages, keys)
+
+
+def _signed_phases(serials: list[str], first: int) -> list[tuple[Phase, Phase]]:
+    """(burst, sustained) phases for every shape, on consecutive intervals, signed in parallel."""
+    import multiprocessing
+
+    sustain_intervals = -(-int(SUSTAIN_RATE * SUSTAIN_S) // METERS)
+    per_shape = INTERVALS + sustain_intervals
+    total = per_shape * len(SHAPES)
+    chunks = [(serials[i : i + 500], first, total) for i in range(0, len(serials), 500)]
     with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2) as pool:
         rows = [row for part in pool.map(_sign_slice, chunks) for row in part]
-    rows.sort()  # interval by interval, like real meters
-    if GATEWAY_BATCH <= 1:
-        return [(f"{PREFIX}/meters/{serial}/readings", body) for _, serial, body in rows]
+    by_interval: dict[int, list] = {}
+    for row in rows:
+        by_interval.setdefault((row[0] - first) // STEP, []).append(row)
     out = []
-    for i in range(0, len(rows), GATEWAY_BATCH):
-        group = rows[i : i + GATEWAY_BATCH]
-        body = b'{"v":1,"readings":[' + b",".join(b for _, _, b in group) + b"]}"
-        out.append((f"{PREFIX}/meters/gw{i}/readings", body))
+    for s, per_message in enumerate(SHAPES):
+        base = s * per_shape
+
+        def span(lo: int, hi: int, base=base) -> list:
+            return [r for k in range(base + lo, base + hi) for r in by_interval[k]]
+
+        burst = _phase(span(0, INTERVALS), per_message)
+        sustained_rows = span(INTERVALS, per_shape)[: int(SUSTAIN_RATE * SUSTAIN_S)]
+        out.append((burst, _phase(sustained_rows, per_message)))
     return out
 
 
-PUBLISHERS = int(os.environ.get("BENCH_INGEST_PUBLISHERS", 2))
-
-
-def _publish(
-    port: int, messages: list[tuple[str, bytes]], marks: list, rate: float | None = None
-) -> None:
+def _publish(port: int, phase: Phase, marks: dict, rate: float | None = None) -> None:
     """Publish with QoS 1 through `mosquitto_pub -l` (the C client: the devices' side must not
-    be the bottleneck of the measurement), PUBLISHERS processes in parallel. `marks` gets
-    (message index, wall time) every 1000 messages, when the line is handed to the publisher
-    (the pipe holds < 64 KiB, so that is within a few hundred messages of the send)."""
+    be the bottleneck of the measurement), PUBLISHERS processes in parallel, ~1000 readings per
+    write. `marks[i]` is the wall time message i's chunk was handed to a publisher (the pipe
+    holds < 64 KiB, so that is within a few hundred readings of the send). With `rate`
+    (readings/s) the chunks are paced: reading r goes out at start + r / rate."""
     topic = f"{PREFIX}/meters/bench/readings"
     procs = [
         subprocess.Popen(
@@ -139,16 +189,17 @@ def _publish(
         )
         for k in range(PUBLISHERS)
     ]  # fmt: skip
-
+    chunk = max(1, 1000 // phase.per_message)
+    bodies = [body for _, body in phase.messages]
     started = time.time()
 
     def feed(k: int) -> None:
         stdin = procs[k].stdin
-        for i in range(k * 1000, len(messages), 1000 * PUBLISHERS):
-            if rate:  # paced: message i goes out at started + i / rate
-                time.sleep(max(0.0, started + i / rate - time.time()))
-            marks.append((i, time.time()))
-            stdin.write(b"\n".join(body for _, body in messages[i : i + 1000]) + b"\n")
+        for i in range(k * chunk, len(bodies), chunk * PUBLISHERS):
+            if rate:
+                time.sleep(max(0.0, started + i * phase.per_message / rate - time.time()))
+            marks[i] = time.time()
+            stdin.write(b"\n".join(bodies[i : i + chunk]) + b"\n")
         stdin.close()
 
     threads = [threading.Thread(target=feed, args=(k,)) for k in range(PUBLISHERS)]
@@ -160,19 +211,19 @@ def _publish(
         proc.wait(300)
 
 
-def bench_bare_subscriber(port: int, messages) -> float:
+def bench_bare_subscriber(port: int, phase: Phase) -> float:
+    """Readings/s into a paho subscriber (the bridge's client settings) that does nothing."""
     from apps.meters import mqtt_client
 
-    received = {"n": 0, "first": 0.0, "last": 0.0}
+    received = {"n": 0, "last": 0.0}
     done = threading.Event()
-    sub = mqtt_client.make_client("bench-bare")
+    sub = mqtt_client.make_client(f"bench-bare-{phase.per_message}")
+    total = len(phase.messages)
 
     def on_message(client, userdata, message):
-        if received["n"] == 0:
-            received["first"] = time.time()
         received["n"] += 1
         received["last"] = time.time()
-        if received["n"] >= len(messages):
+        if received["n"] >= total:
             done.set()
 
     subscribed = threading.Event()
@@ -182,17 +233,15 @@ def bench_bare_subscriber(port: int, messages) -> float:
     mqtt_client.connect_client(sub, mqtt_client.Broker("127.0.0.1", port))
     sub.loop_start()
     subscribed.wait(10)
-    marks: list = []
     started = time.time()
-    _publish(port, messages, marks)
+    _publish(port, phase, {})
     done.wait(120)
     sub.loop_stop()
     sub.disconnect()
-    elapsed = max(received["last"] - started, 1e-9)
-    return received["n"] / elapsed
+    return received["n"] * phase.per_message / max(received["last"] - started, 1e-9)
 
 
-def bench_copy(messages_rows: list[tuple]) -> float:
+def bench_copy(rows: list[tuple]) -> float:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -204,11 +253,25 @@ def bench_copy(messages_rows: list[tuple]) -> float:
             "register_import_wh, register_export_wh, status, seq, signature, quality, source, "
             "ingested_at) FROM STDIN"
         ) as copy:
-            for row in messages_rows:
+            for row in rows:
                 copy.write_row(row)
         elapsed = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_copy")
-    return len(messages_rows) / elapsed
+    return len(rows) / elapsed
+
+
+def bench_reference_recover_us(n: int = 2000) -> float:
+    """µs per secp256k1 public-key recovery (coincurve) on this machine: what every reading
+    costs at least, whatever the pipeline around it."""
+    import coincurve
+
+    key = coincurve.PrivateKey(bytes(31) + b"\x07")
+    digest = bytes(range(32))
+    sig = key.sign_recoverable(digest, hasher=None)
+    started = time.perf_counter()
+    for _ in range(n):
+        coincurve.PublicKey.from_signature_and_message(sig, digest, hasher=None)
+    return 1e6 * (time.perf_counter() - started) / n
 
 
 def _rss_sampler(pids: dict[str, list[int]], peaks: dict[str, float], stop: threading.Event):
@@ -255,8 +318,81 @@ def _cpu_by_name(name: str) -> dict[int, float]:
     return out
 
 
-def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+class CpuMeter:
+    """CPU seconds spent by each part of the pipeline between start() and stop()."""
+
+    SERVERS = {"postgres": "postgres", "redis": "redis-server"}
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+
+    def start(self) -> None:
+        self.before = {name: _cpu_seconds(pids) for name, pids in self.groups.items()}
+        self.servers = {name: _cpu_by_name(proc) for name, proc in self.SERVERS.items()}
+        self.children = os.times()
+
+    def stop(self) -> dict[str, float]:
+        out = {name: _cpu_seconds(pids) - self.before[name] for name, pids in self.groups.items()}
+        for name, proc in self.SERVERS.items():
+            now = _cpu_by_name(proc)
+            out[name] = sum(cpu - self.servers[name].get(pid, 0.0) for pid, cpu in now.items())
+        after = os.times()  # the mosquitto_pub children of this process
+        before = self.children
+        out["publisher"] = (after.children_user + after.children_system
+                            - before.children_user - before.children_system)  # fmt: skip
+        return out
+
+
+def _wait_committed(expected: int, timeout: float) -> int:
+    """Wait until the ingest workers have accounted for `expected` readings in all (processed
+    batches' counts: a cheap query on the batch table, not a count over the readings)."""
+    from django.db.models import F, Sum
+
+    from apps.meters.models import RawBatch
+
+    deadline = time.time() + timeout
+    while True:
+        done = RawBatch.objects.filter(status=RawBatch.Status.PROCESSED).aggregate(
+            n=Sum(F("accepted") + F("duplicates") + F("conflicts") + F("rejected"))
+        )["n"] or 0  # fmt: skip
+        if done >= expected or time.time() > deadline:
+            return done
+        time.sleep(0.25)
+
+
+def _measure(phase: Phase, marks: dict, t0: float, ids: dict[str, int]) -> dict:
+    """Committed readings of a phase, their rate from t0 to the last commit, and the latency of
+    each reading from its message's publish mark to its commit (Reading.ingested_at, PostgreSQL
+    clock_timestamp() at the INSERT)."""
+    from datetime import UTC, datetime
+
+    from apps.meters.models import Reading
+
+    sent: dict[tuple[int, int], float] = {}
+    chunk = max(1, 1000 // phase.per_message)
+    for i, keys in enumerate(phase.keys):
+        mark = marks[i - i % chunk]
+        for serial, seq in keys:
+            sent[(ids[serial], seq)] = mark
+    last_start = max(seq for keys in phase.keys for _, seq in keys) * STEP
+    rows = Reading.objects.filter(
+        interval_start__gte=datetime.fromtimestamp(phase.first, UTC),
+        interval_start__lte=datetime.fromtimestamp(last_start, UTC),
+    ).values_list("meter_id", "seq", "ingested_at")
+    latencies, last = [], 0.0
+    for meter_id, seq, ingested in rows.iterator(chunk_size=20_000):
+        moment = ingested.timestamp()
+        last = max(last, moment)
+        if (meter_id, seq) in sent:
+            latencies.append(moment - sent[(meter_id, seq)])
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "committed": n,
+        "rate": n / max(last - t0, 1e-9),
+        "p50": latencies[n // 2] if n else float("nan"),
+        "p99": latencies[int(0.99 * (n - 1))] if n else float("nan"),
+    }
 
 
 def run() -> None:
@@ -273,42 +409,41 @@ def run() -> None:
     import coincurve
 
     from apps.core.demo.keys import demo_device_key
-    from apps.meters.models import Meter, Reading
+    from apps.meters.models import Meter
     from apps.meters.signing import address_from_public_key
 
+    emit(BENCH, "cpu_reference_recover_us", bench_reference_recover_us(), "us")
     serials = [f"BENCH-{i:05d}" for i in range(METERS)]
     now = int(time.time())
-    first = now - now % 86400 - 2 * 86400  # two days ago: every interval has ended
+    first = now - now % 86400 - 3 * 86400  # three days ago: every interval has ended
     active = datetime(2020, 1, 1, tzinfo=UTC)
     meters = []
     for serial in serials:
         public = coincurve.PrivateKey(demo_device_key(serial)).public_key.format(compressed=False)
-        address = address_from_public_key(public)
         meters.append(
             Meter(serial=serial, capacity_w=30_000, active_from=active, public_key=public.hex(),
-                  address=address)
+                  address=address_from_public_key(public))
         )  # fmt: skip
     Meter.objects.bulk_create(meters, batch_size=2000)
-    messages = _messages(serials, first)
-    readings = METERS * INTERVALS
-    emit(BENCH, "readings", readings, "readings", meters=METERS, intervals=INTERVALS,
-         gateway_batch=GATEWAY_BATCH)  # fmt: skip
+    ids = dict(Meter.objects.values_list("serial", "id"))
+    phases = _signed_phases(serials, first)
+    emit(BENCH, "readings", METERS * INTERVALS, "readings", meters=METERS, intervals=INTERVALS,
+         shapes=SHAPES, sustained_rate=SUSTAIN_RATE, sustained_s=SUSTAIN_S)  # fmt: skip
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     broker, port = _start_broker(tmp)
     procs: list[subprocess.Popen] = []
     try:
-        bare = bench_bare_subscriber(port, messages)
-        emit(BENCH, "bare_subscriber_rate", bare * max(GATEWAY_BATCH, 1), "readings/s")
+        # Before any bridge subscribes (it would receive these messages too).
+        bare = {burst.per_message: bench_bare_subscriber(port, burst) for burst, _ in phases}
 
         # The same rows the pipeline writes (every signed field + a 65-byte signature).
-        ids = list(Meter.objects.order_by("serial").values_list("id", flat=True))
         stamp = datetime.now(tz=UTC)
         rows = [
-            (mid, datetime.fromtimestamp(first + 900 * k, UTC), 900, 100, 0, 100 * (k + 1), 0, 0,
-             (first + 900 * k) // 900, bytes(65), 0, "mqtt", stamp)
+            (mid, datetime.fromtimestamp(first + STEP * k, UTC), STEP, 100, 0, 100 * (k + 1), 0,
+             0, (first + STEP * k) // STEP, bytes(65), 0, "mqtt", stamp)
             for k in range(INTERVALS)
-            for mid in ids
+            for mid in ids.values()
         ]  # fmt: skip
         emit(BENCH, "raw_copy_rate", bench_copy(rows), "rows/s")
 
@@ -317,7 +452,7 @@ def run() -> None:
             procs.append(subprocess.Popen(
                 [sys.executable, "manage.py", "mqtt_bridge", "--client-id", f"bench-bridge-{b}",
                  "--broker", f"mqtt://127.0.0.1:{port}", "--prefix", PREFIX, "--group", "bench",
-                 "--batch-size", "5000", "--batch-ms", "250"],
+                 "--batch-size", "5000", "--batch-bytes", str(2 << 20), "--batch-ms", "250"],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True))  # fmt: skip
         for bridge in procs:  # wait for each bridge's SUBACK (readiness line)
             deadline = time.time() + 60
@@ -338,115 +473,59 @@ def run() -> None:
 
         threading.Thread(target=drain, daemon=True).start()
         ready.wait(120)
+        bridge_pids = [p.pid for p in procs]
         procs.append(worker)
         peaks: dict[str, float] = {}
         stop = threading.Event()
-        sampler = threading.Thread(
+        threading.Thread(
             target=_rss_sampler,
-            args=({"bridge": [p.pid for p in procs[:-1]], "workers": [worker.pid]}, peaks, stop),
+            args=({"bridge": bridge_pids, "workers": [worker.pid]}, peaks, stop),
             daemon=True,
-        )
-        sampler.start()
-        groups = {
-            "bridge": [p.pid for p in procs[:-1]],
-            "workers": [worker.pid],
-            "broker": [broker.pid],
-        }
-        servers = {"postgres": "postgres", "redis": "redis-server"}
-        cpu_before = {name: _cpu_seconds(pids) for name, pids in groups.items()}
-        servers_before = {name: _cpu_by_name(proc) for name, proc in servers.items()}
-        children_before = os.times()
-        marks: list = []
-        t0 = time.time()
-        _publish(port, messages, marks)
-        t_published = time.time()
-        deadline = time.time() + 600
-        while Reading.objects.count() < readings and time.time() < deadline:
-            time.sleep(0.5)
+        ).start()
+        cpu = CpuMeter({"bridge": bridge_pids, "workers": [worker.pid], "broker": [broker.pid]})
+
+        expected = 0
+        for burst, sustained in phases:
+            shape = {"readings_per_message": burst.per_message}
+            emit(BENCH, "bare_subscriber_rate", bare[burst.per_message], "readings/s", **shape)
+
+            # Burst: everything offered at once; the backlog drains at the pipeline's capacity.
+            marks: dict = {}
+            cpu.start()
+            t0 = time.time()
+            _publish(port, burst, marks)
+            offered_s = time.time() - t0
+            expected += burst.readings
+            _wait_committed(expected, 600)
+            spent = cpu.stop()
+            m = _measure(burst, marks, t0, ids)
+            for name, seconds in spent.items():  # where the two cores went (µs per reading)
+                emit(BENCH, f"cpu_{name}", 1e6 * seconds / max(m["committed"], 1), "us/reading",
+                     **shape)  # fmt: skip
+            emit(BENCH, "end_to_end_rate", m["rate"], "readings/s", committed=m["committed"],
+                 offered=burst.readings, offered_in_s=round(offered_s, 2), **shape)  # fmt: skip
+            emit(BENCH, "end_to_end_vs_bare", 100 * m["rate"] / bare[burst.per_message], "%",
+                 **shape)  # fmt: skip
+            emit(BENCH, "p99_publish_to_commit_burst", m["p99"], "s", **shape)
+            emit(BENCH, "p50_publish_to_commit_burst", m["p50"], "s", **shape)
+
+            # Sustained: a steady SUSTAIN_RATE readings/s for SUSTAIN_S seconds.
+            marks = {}
+            t0 = time.time()
+            _publish(port, sustained, marks, rate=SUSTAIN_RATE)
+            expected += sustained.readings
+            _wait_committed(expected, 300)
+            m = _measure(sustained, marks, t0, ids)
+            emit(BENCH, "sustained_rate", m["rate"], "readings/s", offered_rate=SUSTAIN_RATE,
+                 offered=sustained.readings, committed=m["committed"], seconds=SUSTAIN_S,
+                 **shape)  # fmt: skip
+            emit(BENCH, "p99_publish_to_commit_sustained", m["p99"], "s",
+                 offered_rate=SUSTAIN_RATE, **shape)  # fmt: skip
+            emit(BENCH, "p50_publish_to_commit_sustained", m["p50"], "s",
+                 offered_rate=SUSTAIN_RATE, **shape)  # fmt: skip
         stop.set()
-        cpu_after = {name: _cpu_seconds(pids) for name, pids in groups.items()}
-        for name, proc in servers.items():
-            cpu_before[name] = 0.0
-            cpu_after[name] = _cpu_delta(servers_before[name], _cpu_by_name(proc))
-        children_after = os.times()
-        committed = Reading.objects.count()
-        # Where the two cores went during the end-to-end run (CPU µs per reading).
-        publisher = (children_after.children_user + children_after.children_system
-                     - children_before.children_user - children_before.children_system)  # fmt: skip
-        for name in cpu_after:
-            emit(BENCH, f"cpu_{name}", 1e6 * (cpu_after[name] - cpu_before[name]) / committed,
-                 "us/reading")  # fmt: skip
-        emit(BENCH, "cpu_publisher", 1e6 * publisher / committed, "us/reading")
-        last = Reading.objects.order_by("-ingested_at").values_list("ingested_at", flat=True)[0]
-        elapsed = last.timestamp() - t0
-        emit(BENCH, "end_to_end_rate", committed / elapsed, "readings/s",
-             committed=committed, published_in_s=round(t_published - t0, 2))  # fmt: skip
-        bare_readings = bare * max(GATEWAY_BATCH, 1)
-        emit(BENCH, "end_to_end_vs_bare", 100 * committed / elapsed / bare_readings, "%")
-        # p99 publish → commit: each reading's commit time vs the time its message was published
-        mark_times = dict(marks)
-        per_message = max(GATEWAY_BATCH, 1)
-        latencies = []
-        order = {}
-        for i, (_, body) in enumerate(messages):
-            pub_time = mark_times[i - i % 1000]
-            if per_message == 1:
-                doc = json.loads(body)
-                order[(doc["serial"], doc["seq"])] = pub_time
-            else:
-                for doc in json.loads(body)["readings"]:
-                    order[(doc["serial"], doc["seq"])] = pub_time
-        for serial, seq, ingested in Reading.objects.values_list(
-            "meter__serial", "seq", "ingested_at"
-        ).iterator(chunk_size=20_000):
-            if (serial, seq) in order:
-                latencies.append(ingested.timestamp() - order[(serial, seq)])
-        latencies.sort()
-        if latencies:
-            # a burst far above capacity: this p99 is the time to drain the backlog
-            emit(BENCH, "p99_publish_to_commit_burst", latencies[int(0.99 * (len(latencies) - 1))],
-                 "s", offered_in_s=round(t_published - t0, 2))  # fmt: skip
-            emit(BENCH, "p50_publish_to_commit_burst", latencies[len(latencies) // 2], "s")
         emit(BENCH, "peak_rss_bridge", peaks.get("bridge", 0) / 2**20, "MiB", bridges=BRIDGES)
         emit(BENCH, "peak_rss_workers", peaks.get("workers", 0) / 2**20, "MiB", workers=WORKERS)
-
-        # Sustained: new intervals offered at a steady SUSTAIN_RATE readings/s for SUSTAIN_S
-        # seconds (20 % above the 10,000/s target): is every reading committed, at what rate (from
-        # the first publish to the last commit), with what p99?
-        rate = float(os.environ.get("BENCH_INGEST_SUSTAIN_RATE", 12_000))
-        duration = float(os.environ.get("BENCH_INGEST_SUSTAIN_S", 20))
-        count = int(rate * duration)
-        paced = _messages(serials, first + 900 * INTERVALS, -(-count // METERS))[:count]
-        before = Reading.objects.count()
-        paced_marks: list = []
-        t_paced = time.time()
-        _publish(port, paced, paced_marks, rate=rate)
-        deadline = time.time() + 300
-        while Reading.objects.count() < before + len(paced) and time.time() < deadline:
-            time.sleep(0.5)
-        paced_committed = Reading.objects.count() - before
-        paced_last = Reading.objects.order_by("-ingested_at").values_list("ingested_at", flat=True)[
-            0
-        ]
-        emit(BENCH, "sustained_rate", paced_committed / (paced_last.timestamp() - t_paced),
-             "readings/s", offered_rate=rate, offered=len(paced), committed=paced_committed,
-             seconds=duration)  # fmt: skip
-        times = dict(paced_marks)
-        sent = {}
-        for i, (_, body) in enumerate(paced):
-            doc = json.loads(body)
-            sent[(doc["serial"], doc["seq"])] = times[i - i % 1000]
-        lat = sorted(
-            ingested.timestamp() - sent[(serial, seq)]
-            for serial, seq, ingested in Reading.objects.filter(
-                interval_start__gte=datetime.fromtimestamp(first + 900 * INTERVALS, UTC)
-            ).values_list("meter__serial", "seq", "ingested_at")
-            if (serial, seq) in sent
-        )
-        if lat:
-            emit(BENCH, "p99_publish_to_commit_sustained", lat[int(0.99 * (len(lat) - 1))], "s",
-                 rate=rate, readings=len(lat))  # fmt: skip
-            emit(BENCH, "p50_publish_to_commit_sustained", lat[len(lat) // 2], "s", rate=rate)
     finally:
         for p in procs:
             p.terminate()
