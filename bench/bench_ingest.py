@@ -14,7 +14,10 @@ For each shape:
    ack) → Celery ingest workers (signature recovery, VEE, INSERT … ON CONFLICT) → committed:
    rate, CPU per reading by process, p50/p99 publish → commit;
 3. sustained: further readings offered at a steady SUSTAIN_RATE readings/s for SUSTAIN_S
-   seconds: committed rate (first publish → last commit) and p50/p99 publish → commit.
+   seconds: committed rate (first publish → last commit) and p50/p99 publish → commit;
+4. below capacity: BELOW_READINGS further readings paced at BELOW_SHARE of the burst rate just
+   measured: p50/p99 publish → commit when the pipeline is not overloaded (on a machine that
+   cannot sustain SUSTAIN_RATE, step 3's latency only measures the growing backlog).
 Once per run: the raw COPY rate of the same rows, peak RSS of the bridge and the workers, and
 `cpu_reference_recover_us`, one secp256k1 public-key recovery on this machine (the floor of the
 ingest cost, to compare runs on different machines).
@@ -46,6 +49,8 @@ BRIDGES = int(os.environ.get("BENCH_INGEST_BRIDGES", 1))
 PUBLISHERS = int(os.environ.get("BENCH_INGEST_PUBLISHERS", 2))
 SUSTAIN_RATE = float(os.environ.get("BENCH_INGEST_SUSTAIN_RATE", 12_000))
 SUSTAIN_S = float(os.environ.get("BENCH_INGEST_SUSTAIN_S", 20))
+BELOW_READINGS = int(os.environ.get("BENCH_INGEST_BELOW_READINGS", 60_000))
+BELOW_SHARE = float(os.environ.get("BENCH_INGEST_BELOW_SHARE", 0.8))
 DB = os.environ.get("BENCH_INGEST_DB", "es_bench")
 REDIS_DB = os.environ.get("BENCH_INGEST_REDIS_DB", "11")
 PREFIX = "bench/v1"
@@ -148,12 +153,14 @@ def _phase(rows: list[tuple[int, str, int, bytes]], per_message: int) -> Phase:
     return Phase(per_message, rows[0][0], messages, keys)
 
 
-def _signed_phases(serials: list[str], first: int) -> list[tuple[Phase, Phase]]:
-    """(burst, sustained) phases for every shape, on consecutive intervals, signed in parallel."""
+def _signed_phases(serials: list[str], first: int) -> list[tuple[Phase, Phase, Phase]]:
+    """(burst, sustained, below capacity) phases for every shape, on consecutive intervals,
+    signed in parallel."""
     import multiprocessing
 
     sustain_intervals = -(-int(SUSTAIN_RATE * SUSTAIN_S) // METERS)
-    per_shape = INTERVALS + sustain_intervals
+    below_intervals = -(-BELOW_READINGS // METERS)
+    per_shape = INTERVALS + sustain_intervals + below_intervals
     total = per_shape * len(SHAPES)
     chunks = [(serials[i : i + 500], first, total) for i in range(0, len(serials), 500)]
     with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2) as pool:
@@ -169,8 +176,10 @@ def _signed_phases(serials: list[str], first: int) -> list[tuple[Phase, Phase]]:
             return [r for k in range(base + lo, base + hi) for r in by_interval[k]]
 
         burst = _phase(span(0, INTERVALS), per_message)
-        sustained_rows = span(INTERVALS, per_shape)[: int(SUSTAIN_RATE * SUSTAIN_S)]
-        out.append((burst, _phase(sustained_rows, per_message)))
+        sustained_end = INTERVALS + sustain_intervals
+        sustained_rows = span(INTERVALS, sustained_end)[: int(SUSTAIN_RATE * SUSTAIN_S)]
+        below_rows = span(sustained_end, per_shape)[:BELOW_READINGS]
+        out.append((burst, _phase(sustained_rows, per_message), _phase(below_rows, per_message)))
     return out
 
 
@@ -435,7 +444,7 @@ def run() -> None:
     procs: list[subprocess.Popen] = []
     try:
         # Before any bridge subscribes (it would receive these messages too).
-        bare = {burst.per_message: bench_bare_subscriber(port, burst) for burst, _ in phases}
+        bare = {burst.per_message: bench_bare_subscriber(port, burst) for burst, *_ in phases}
 
         # The same rows the pipeline writes (every signed field + a 65-byte signature).
         stamp = datetime.now(tz=UTC)
@@ -485,7 +494,7 @@ def run() -> None:
         cpu = CpuMeter({"bridge": bridge_pids, "workers": [worker.pid], "broker": [broker.pid]})
 
         expected = 0
-        for burst, sustained in phases:
+        for burst, sustained, below in phases:
             shape = {"readings_per_message": burst.per_message}
             emit(BENCH, "bare_subscriber_rate", bare[burst.per_message], "readings/s", **shape)
 
@@ -508,6 +517,7 @@ def run() -> None:
                  **shape)  # fmt: skip
             emit(BENCH, "p99_publish_to_commit_burst", m["p99"], "s", **shape)
             emit(BENCH, "p50_publish_to_commit_burst", m["p50"], "s", **shape)
+            capacity = m["rate"]
 
             # Sustained: a steady SUSTAIN_RATE readings/s for SUSTAIN_S seconds.
             marks = {}
@@ -523,6 +533,20 @@ def run() -> None:
                  offered_rate=SUSTAIN_RATE, **shape)  # fmt: skip
             emit(BENCH, "p50_publish_to_commit_sustained", m["p50"], "s",
                  offered_rate=SUSTAIN_RATE, **shape)  # fmt: skip
+
+            # Below capacity: latency when the pipeline keeps up.
+            rate = BELOW_SHARE * capacity
+            marks = {}
+            t0 = time.time()
+            _publish(port, below, marks, rate=rate)
+            expected += below.readings
+            _wait_committed(expected, 300)
+            m = _measure(below, marks, t0, ids)
+            emit(BENCH, "p99_publish_to_commit_below_capacity", m["p99"], "s",
+                 offered_rate=round(rate), committed=m["committed"], offered=below.readings,
+                 **shape)  # fmt: skip
+            emit(BENCH, "p50_publish_to_commit_below_capacity", m["p50"], "s",
+                 offered_rate=round(rate), **shape)  # fmt: skip
         stop.set()
         emit(BENCH, "peak_rss_bridge", peaks.get("bridge", 0) / 2**20, "MiB", bridges=BRIDGES)
         emit(BENCH, "peak_rss_workers", peaks.get("workers", 0) / 2**20, "MiB", workers=WORKERS)
