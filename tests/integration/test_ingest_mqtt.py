@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -124,8 +125,6 @@ def test_gateway_burst_is_split_into_batches_of_bounded_bytes(bridge_factory, pu
     """A gateway message carries many readings: the bridge bounds a batch by payload bytes, so a
     burst of gateway messages becomes several batches (one per ingest task, spread over the
     workers) instead of one batch that a single worker processes alone."""
-    import json
-
     meters = MeterFactory.create_batch(3)
     pub = publisher_factory()
     messages = [
@@ -149,7 +148,6 @@ def test_gateway_burst_is_split_into_batches_of_bounded_bytes(bridge_factory, pu
 def test_device_sync_status_updates_registry_and_config_is_retained(
     bridge_factory, publisher_factory, mqtt_prefix, settings
 ):
-    import json
     import threading
 
     from apps.meters import mqtt_client
