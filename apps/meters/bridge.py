@@ -8,8 +8,9 @@ received in ONE transaction (COPY into the partitioned raw table), and only afte
 sends the PUBACKs (paho manual acks). Then it hands the batch id to the ingest workers (Celery
 queue "ingest") — or, with `ingest="inline"`, processes it itself. A crash between commit and
 ack makes the broker re-deliver: the raw store gets the message twice and ingest treats the
-second as a duplicate. A crash between commit and enqueue leaves a pending batch that the
-`ingest_sweep` beat task re-enqueues.
+second as a duplicate. A crash between commit and hand-over leaves a pending batch: the bridge
+hands over its own pending batches when it starts again, and the `ingest_sweep` beat task
+re-enqueues any pending batch older than 30 s (a bridge that never comes back).
 
 Persistent MQTT v5 session (clean_start=False, session expiry), QoS 1 and a shared subscription,
 so several bridges share the load and nothing is lost while one is down.
@@ -23,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import close_old_connections
 
@@ -113,6 +115,7 @@ class Bridge:
         self.stop_event.set()
 
     def run(self) -> None:
+        self._resume_pending()
         self.start()
         try:
             while not self.stop_event.is_set():
@@ -150,9 +153,8 @@ class Bridge:
         return batch
 
     def _handle(self, batch: list) -> None:
-        from apps.meters.ingest import raw_batch_store, reading_batch_ingest
+        from apps.meters.ingest import raw_batch_store
         from apps.meters.services import meter_status_record
-        from apps.meters.tasks import ingest_batch
 
         self.stats.received += len(batch)
         readings = [(t, p) for t, p, _, _ in batch if t.endswith("/readings")]
@@ -185,8 +187,28 @@ class Bridge:
                 self.client.ack(mid, qos)
         self.stats.stored += len(readings)
         self.stats.batches += 1
-        if batch_id is None:
+        if batch_id is not None:
+            self._hand_over(batch_id)
+
+    def _resume_pending(self) -> None:
+        """Hand over the batches this bridge stored but had not handed over when it stopped
+        (killed between the raw commit and the hand-over), before taking new messages."""
+        from apps.meters.ingest import pending_batches
+
+        try:
+            close_old_connections()
+            pending = pending_batches(older_than=timedelta(0), bridge=self.client_id)
+        except Exception:  # noqa: BLE001 - database down: the sweeper hands them over later
+            logger.exception("bridge %s: looking up pending batches failed", self.client_id)
             return
+        for batch_id in pending:
+            logger.info("bridge %s: handing over pending batch %s", self.client_id, batch_id)
+            self._hand_over(batch_id)
+
+    def _hand_over(self, batch_id: int) -> None:
+        from apps.meters.ingest import reading_batch_ingest
+        from apps.meters.tasks import ingest_batch
+
         if self.ingest == "inline":
             try:
                 reading_batch_ingest(batch_id=batch_id)

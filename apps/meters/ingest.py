@@ -646,12 +646,13 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
     return result
 
 
-def pending_batches(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
-    """Batches stored but not processed (e.g. the bridge died before enqueueing): the sweeper
-    re-enqueues them."""
+def pending_batches(
+    *, older_than: timedelta = timedelta(seconds=30), bridge: str | None = None
+) -> list[int]:
+    """Batches stored but not processed (e.g. the bridge died before handing them over): the
+    sweeper re-enqueues them; a restarting bridge hands over its own (`bridge`) at once."""
     cutoff = timezone.now() - older_than
-    return list(
-        RawBatch.objects.filter(status=RawBatch.Status.PENDING, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
+    pending = RawBatch.objects.filter(status=RawBatch.Status.PENDING, received_at__lt=cutoff)
+    if bridge is not None:
+        pending = pending.filter(bridge=bridge[:100])
+    return list(pending.order_by("received_at").values_list("pk", flat=True)[:1000])

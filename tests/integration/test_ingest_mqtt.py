@@ -86,6 +86,30 @@ def test_bridge_killed_mid_stream_loses_no_reading(bridge_factory, publisher_fac
     assert Reading.objects.filter(meter=meter, version__gt=1).count() == 0
 
 
+def test_restarted_bridge_hands_over_the_batches_it_stored_but_had_not(
+    bridge_factory, publisher_factory
+):
+    """Killed between the raw commit (messages acked) and the hand-over to ingest, a bridge left
+    a pending batch: started again, it processes its own pending batches before anything else,
+    instead of leaving them to the sweeper. Another bridge's pending batch is not its business."""
+    from apps.meters.ingest import raw_batch_store
+
+    meter = MeterFactory()
+    pub = publisher_factory()
+    mine = f"crashed-{uuid.uuid4().hex[:8]}"
+    topic = f"{pub.prefix}/meters/{meter.serial}/readings"
+    docs = [pub.reading(meter, T0 + i * Q, 20, reg_i=20 * (i + 1)) for i in range(3)]
+    own = raw_batch_store(messages=[(topic, json.dumps(d).encode()) for d in docs], bridge=mine)
+    other = raw_batch_store(
+        messages=[(topic, json.dumps(pub.reading(meter, T0 + 9 * Q, 5, reg_i=0)).encode())],
+        bridge="some-other-bridge",
+    )
+    bridge_factory(client_id=mine)
+    assert wait_for(lambda: _count(meter=meter) == 3, timeout=30), _count(meter=meter)
+    assert RawBatch.objects.get(pk=own).status == RawBatch.Status.PROCESSED
+    assert RawBatch.objects.get(pk=other).status == RawBatch.Status.PENDING
+
+
 @pytest.mark.slow
 def test_broker_restarted_mid_stream_loses_no_reading(mosquitto, bridge_factory, publisher_factory):
     meter = MeterFactory()
