@@ -369,6 +369,20 @@ def _wait_committed(expected: int, timeout: float) -> int:
         time.sleep(0.25)
 
 
+def _offer(
+    port: int, phase: Phase, expected: int, *, rate: float | None = None, timeout: float = 300
+) -> tuple[dict, float, float]:
+    """Publish a phase (paced at `rate` readings/s, or as fast as the publishers go) and wait
+    until the workers have accounted for `expected` readings in all. Returns the publish marks,
+    the start time and how long publishing took."""
+    marks: dict = {}
+    t0 = time.time()
+    _publish(port, phase, marks, rate=rate)
+    offered_s = time.time() - t0
+    _wait_committed(expected, timeout)
+    return marks, t0, offered_s
+
+
 def _measure(phase: Phase, marks: dict, t0: float, ids: dict[str, int]) -> dict:
     """Committed readings of a phase, their rate from t0 to the last commit, and the latency of
     each reading from its message's publish mark to its commit (Reading.ingested_at, PostgreSQL
@@ -499,13 +513,9 @@ def run() -> None:
             emit(BENCH, "bare_subscriber_rate", bare[burst.per_message], "readings/s", **shape)
 
             # Burst: everything offered at once; the backlog drains at the pipeline's capacity.
-            marks: dict = {}
-            cpu.start()
-            t0 = time.time()
-            _publish(port, burst, marks)
-            offered_s = time.time() - t0
             expected += burst.readings
-            _wait_committed(expected, 600)
+            cpu.start()
+            marks, t0, offered_s = _offer(port, burst, expected, timeout=600)
             spent = cpu.stop()
             m = _measure(burst, marks, t0, ids)
             for name, seconds in spent.items():  # where the two cores went (µs per reading)
@@ -520,11 +530,8 @@ def run() -> None:
             capacity = m["rate"]
 
             # Sustained: a steady SUSTAIN_RATE readings/s for SUSTAIN_S seconds.
-            marks = {}
-            t0 = time.time()
-            _publish(port, sustained, marks, rate=SUSTAIN_RATE)
             expected += sustained.readings
-            _wait_committed(expected, 300)
+            marks, t0, _ = _offer(port, sustained, expected, rate=SUSTAIN_RATE)
             m = _measure(sustained, marks, t0, ids)
             emit(BENCH, "sustained_rate", m["rate"], "readings/s", offered_rate=SUSTAIN_RATE,
                  offered=sustained.readings, committed=m["committed"], seconds=SUSTAIN_S,
@@ -536,11 +543,8 @@ def run() -> None:
 
             # Below capacity: latency when the pipeline keeps up.
             rate = BELOW_SHARE * capacity
-            marks = {}
-            t0 = time.time()
-            _publish(port, below, marks, rate=rate)
             expected += below.readings
-            _wait_committed(expected, 300)
+            marks, t0, _ = _offer(port, below, expected, rate=rate)
             m = _measure(below, marks, t0, ids)
             emit(BENCH, "p99_publish_to_commit_below_capacity", m["p99"], "s",
                  offered_rate=round(rate), committed=m["committed"], offered=below.readings,
