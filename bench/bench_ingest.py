@@ -489,10 +489,17 @@ def run() -> None:
             text=True)  # fmt: skip
         ready = threading.Event()
 
+        log_path = os.environ.get("BENCH_INGEST_WORKER_LOG")  # keep the worker log to study
+        log = open(log_path, "w") if log_path else None  # noqa: SIM115 - closed with the stream
+
         def drain(stream=worker.stderr):
             for line in stream:  # keep the pipe empty; note when the worker is ready
                 if " ready." in line:
                     ready.set()
+                if log:
+                    log.write(f"{time.time():.3f} {line}")
+            if log:
+                log.close()
 
         threading.Thread(target=drain, daemon=True).start()
         ready.wait(120)

@@ -37,10 +37,12 @@ from apps.meters.rollups import rollups_mark_dirty
 from apps.meters.signing import (
     MAX_UINT32,
     MAX_UINT64,
+    SignatureChecker,
     SignedFields,
     address_from_public_key,
-    reading_digest,
-    recover_public_key,
+    encode_fields,
+    keccak256,
+    recover_address,
     signed_fields_of,
 )
 
@@ -403,7 +405,8 @@ def readings_ingest(
     def body(p: Parsed) -> bytes:
         return json.dumps(p.item, separators=(",", ":")).encode()
 
-    # Signatures (coincurve) and registry checks.
+    # Signatures (libsecp256k1) and registry checks.
+    checker = SignatureChecker()
     verified: list[tuple[_MeterState, Parsed]] = []
     for p in readings:
         meter = meters.get(p.serial)
@@ -412,13 +415,17 @@ def readings_ingest(
                    p.raw_message_id, p.topic)  # fmt: skip
             continue
         try:
-            signer = recover_public_key(reading_digest(p.fields), p.signature)
+            digest = keccak256(encode_fields(p.serial, p.seq, p.interval_start,
+                                             p.interval_seconds, p.import_wh, p.export_wh,
+                                             p.register_import_wh, p.register_export_wh,
+                                             p.status))  # fmt: skip
+            ok = meter.key is not None and checker.signed_by(digest, p.signature, meter.key)
         except ValueError as exc:
             reject(QuarantineReason.BAD_SIGNATURE, str(exc), body(p), p.serial,
                    p.raw_message_id, p.topic)  # fmt: skip
             continue
-        if meter.key is None or signer != meter.key:
-            signed_by = address_from_public_key(signer)
+        if not ok:
+            signed_by = recover_address(digest, p.signature)
             reject(QuarantineReason.BAD_SIGNATURE, f"signed by {signed_by}", body(p), p.serial,
                    p.raw_message_id, p.topic)  # fmt: skip
             continue

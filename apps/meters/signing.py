@@ -11,17 +11,22 @@ A reading is signed at the device so it can be verified in Python and on chain (
 ``intervalStart`` is Unix seconds (UTC). The 65-byte signature is r ‖ s ‖ v with v in {27, 28}.
 In Solidity: ``ECDSA.recover(MessageHashUtils.toEthSignedMessageHash(digest), sig)``.
 
-The ABI encoding is written out by hand (all fields but ``serial`` are static 32-byte words) because
-``eth_abi.encode`` costs more than the signature check itself at ingest rates; a test checks it
-against ``eth_abi``.
+The ABI encoding is one ``struct`` call (all fields but ``serial`` are static 32-byte words) because
+``eth_abi.encode`` costs more than the signature check itself at ingest rates; a property test
+checks it against ``eth_abi``. `SignatureChecker` checks signatures against registered keys with
+direct libsecp256k1 calls (coincurve's own binding), without the per-call objects of coincurve's
+Python API; a test checks it against eth_account.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import coincurve
 import sha3  # safe-pysha3: Keccak-256 in C, ~3x pycryptodome's per-call cost at ingest rates
+from coincurve._libsecp256k1 import ffi, lib  # the cffi binding coincurve itself calls
+from coincurve.context import GLOBAL_CONTEXT
 
 _EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
 _HEAD_WORDS = 9  # one offset word for the string + eight static words
@@ -61,30 +66,55 @@ def signed_fields_of(reading: object) -> SignedFields:
     )
 
 
-def _word(value: int, limit: int = MAX_UINT64) -> bytes:
-    if not 0 <= value <= limit:
-        raise ValueError(f"value {value} outside unsigned range")
-    return value.to_bytes(32, "big")
+# abi.encode head: the string's offset word, then 32-byte big-endian words (uint64 / uint32 are
+# left-padded with zeros; struct raises on a negative or too large value), then the string's length.
+_HEAD = struct.Struct(">24xQ24xQ24xQ28xI24xQ24xQ24xQ24xQ28xI24xQ")
+
+
+def encode_fields(
+    serial: str,
+    seq: int,
+    interval_start: int,
+    interval_seconds: int,
+    import_wh: int,
+    export_wh: int,
+    register_import_wh: int,
+    register_export_wh: int,
+    status: int,
+) -> bytes:
+    """Exactly ``abi.encode(...)`` of the fields listed in the module docstring; ValueError if a
+    value is outside its unsigned type."""
+    raw = serial.encode("utf-8")
+    try:
+        head = _HEAD.pack(
+            _HEAD_WORDS * 32,
+            seq,
+            interval_start,
+            interval_seconds,
+            import_wh,
+            export_wh,
+            register_import_wh,
+            register_export_wh,
+            status,
+            len(raw),
+        )
+    except struct.error as exc:
+        raise ValueError(f"value outside unsigned range: {exc}") from exc
+    return head + raw + b"\x00" * (-len(raw) % 32)
 
 
 def canonical_encoding(f: SignedFields) -> bytes:
     """Exactly ``abi.encode(...)`` of the fields listed in the module docstring."""
-    serial = f.serial.encode("utf-8")
-    padded = serial + b"\x00" * (-len(serial) % 32)
-    return b"".join(
-        (
-            _word(_HEAD_WORDS * 32),
-            _word(f.seq),
-            _word(f.interval_start),
-            _word(f.interval_seconds, MAX_UINT32),
-            _word(f.import_wh),
-            _word(f.export_wh),
-            _word(f.register_import_wh),
-            _word(f.register_export_wh),
-            _word(f.status, MAX_UINT32),
-            _word(len(serial)),
-            padded,
-        )
+    return encode_fields(
+        f.serial,
+        f.seq,
+        f.interval_start,
+        f.interval_seconds,
+        f.import_wh,
+        f.export_wh,
+        f.register_import_wh,
+        f.register_export_wh,
+        f.status,
     )
 
 
@@ -161,3 +191,55 @@ def recover_public_key(digest: bytes, signature: bytes) -> bytes:
 
 def sign_reading(private_key: bytes, fields: SignedFields) -> bytes:
     return sign_digest(private_key, reading_digest(fields))
+
+
+class SignatureChecker:
+    """Checks personal_sign signatures against registered public keys, for many readings in a row.
+
+    The same check as `recover_public_key(digest, signature) == key`, with libsecp256k1 called
+    directly through coincurve's binding: keys are parsed once, the recovery buffers are reused
+    and the recovered key is compared in C (`secp256k1_ec_pubkey_cmp`), which saves coincurve's
+    per-call Python objects. Parsed keys are kept for the process (a worker sees the same meters
+    batch after batch). An instance is not thread-safe (one per batch or thread).
+    """
+
+    _keys: dict[bytes, object] = {}  # 64-byte key → parsed secp256k1_pubkey, process-wide
+    _MAX_KEYS = 200_000
+
+    def __init__(self) -> None:
+        self._ctx = GLOBAL_CONTEXT.ctx
+        self._sig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self._recovered = ffi.new("secp256k1_pubkey *")
+
+    def _parsed(self, public_key: bytes):
+        parsed = self._keys.get(public_key)
+        if parsed is None:
+            parsed = ffi.new("secp256k1_pubkey *")
+            if not lib.secp256k1_ec_pubkey_parse(self._ctx, parsed, b"\x04" + public_key, 65):
+                raise ValueError("invalid registered public key")
+            if len(self._keys) >= self._MAX_KEYS:
+                self._keys.clear()
+            self._keys[public_key] = parsed
+        return parsed
+
+    def signed_by(self, digest: bytes, signature: bytes, public_key: bytes) -> bool:
+        """Whether `signature` over `digest` recovers to `public_key` (64-byte X ‖ Y).
+        ValueError if the signature is malformed or recovers to no key at all."""
+        if len(signature) != 65:
+            raise ValueError("signature must be 65 bytes")
+        v = signature[64]
+        if v >= 27:
+            v -= 27
+        if v not in (0, 1):
+            raise ValueError("bad signature recovery id")
+        if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
+            self._ctx, self._sig, signature, v
+        ):
+            raise ValueError("invalid signature: r or s out of range")
+        if not lib.secp256k1_ecdsa_recover(
+            self._ctx, self._recovered, self._sig, eth_signed_hash(digest)
+        ):
+            raise ValueError("invalid signature: no public key recovers from it")
+        return (
+            lib.secp256k1_ec_pubkey_cmp(self._ctx, self._recovered, self._parsed(public_key)) == 0
+        )

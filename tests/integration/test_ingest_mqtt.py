@@ -56,6 +56,8 @@ def test_signed_readings_duplicates_conflicts_and_bad_input(bridge_factory, publ
     reasons = sorted(Quarantine.objects.values_list("reason", flat=True))
     assert reasons == sorted(["malformed", "wrong_type", "missing_signature", "bad_signature",
                               "unknown_meter", "oversized", "missing_signature"])  # fmt: skip
+    # staff see who did sign it: the value was changed after signing, so another key recovers
+    assert Quarantine.objects.get(reason="bad_signature").detail.startswith("signed by 0x")
     assert RawMessage.objects.count() == 14  # every message kept as received
 
 
