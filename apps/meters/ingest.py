@@ -427,13 +427,38 @@ RETURNING meter_id, extract(epoch FROM interval_start)::bigint
 """
 
 
+_COPY = (
+    "COPY meters_reading (meter_id, interval_start, version, interval_seconds, import_wh, "
+    "export_wh, register_import_wh, register_export_wh, status, seq, signature, quality, flags, "
+    "reason, raw_message_id, source) FROM STDIN (FORMAT BINARY)"
+)  # is_current and ingested_at (clock_timestamp()) take their column defaults
+_COPY_TYPES = ["int8", "timestamptz", "int2", "int4", "int8", "int8", "int8", "int8", "int8",
+               "int8", "bytea", "int2", "int4", "text", "int8", "text"]  # fmt: skip
+
+
 def readings_insert(rows: list[tuple], source: str) -> set[tuple[int, int]]:
     """Insert reading rows (meter_id, unix start, version, interval_seconds, import_wh,
     export_wh, register_import_wh, register_export_wh, status, seq, signature, quality, flags,
     reason, raw_message_id) as current versions; return the (meter_id, unix start) keys that
-    were written (a key that already has a current version is skipped)."""
+    were written (a key that already has a current version is skipped).
+
+    The callers have looked up the current versions in the same transaction, so a key is taken
+    only if another worker wrote it meanwhile: the rows are COPYed straight into the table, and
+    only if that hits a unique violation (under a savepoint) do they go through a staging table
+    and INSERT … ON CONFLICT DO NOTHING, which skips the keys taken.
+    """
     if not rows:
         return set()
+    try:
+        starts: dict[int, datetime] = {}  # a batch holds few distinct interval starts
+        with transaction.atomic(), _pg() as cursor, cursor.copy(_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in rows:
+                start = starts.get(row[1]) or starts.setdefault(row[1], _ts(row[1]))
+                copy.write_row((row[0], start, *row[2:], source))
+        return {(row[0], row[1]) for row in rows}
+    except psycopg.errors.UniqueViolation:
+        pass  # rolled back to the savepoint: some key was written concurrently
     with _pg() as cursor:
         cursor.execute(_STAGE)
         with cursor.copy("COPY meters_reading_stage FROM STDIN (FORMAT BINARY)") as copy:

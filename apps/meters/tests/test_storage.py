@@ -199,3 +199,41 @@ def test_partitions_are_created_ahead_and_idempotent():
             assert cursor.fetchone()[0] is not None, name
     partitions_forget()
     assert partitions_create_ahead() == []  # everything exists already
+
+
+def test_readings_insert_skips_keys_another_worker_wrote_meanwhile():
+    """The rows go straight in with COPY; if a key was taken since the caller looked (another
+    worker, concurrently), nothing is half-written: the others go in, the taken one is skipped."""
+    from apps.meters.ingest import readings_insert
+    from apps.meters.partitions import partitions_ensure
+
+    meter = MeterFactory()
+    t0 = int(T0.timestamp())
+    partitions_ensure(start=T0, end=T0 + timedelta(hours=1))
+
+    def row(start, imp):  # the row layout readings_ingest builds
+        return (
+            meter.pk,
+            start,
+            1,
+            900,
+            imp,
+            0,
+            0,
+            0,
+            0,
+            start // 900,
+            b"\x01" * 65,
+            0,
+            0,
+            "",
+            None,
+        )
+
+    assert readings_insert([row(t0, 5)], "mqtt") == {(meter.pk, t0)}
+    written = readings_insert([row(t0 + 900, 6), row(t0, 7), row(t0 + 1800, 8)], "mqtt")
+    assert written == {(meter.pk, t0 + 900), (meter.pk, t0 + 1800)}
+    rows = Reading.objects.filter(meter=meter).order_by("interval_start")
+    assert [(r.import_wh, r.version, r.is_current) for r in rows] == [(5, 1, True), (6, 1, True),
+                                                                       (8, 1, True)]  # fmt: skip
+    assert all(r.ingested_at is not None and r.source == "mqtt" for r in rows)
