@@ -317,13 +317,15 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 def _cpu_by_name(name: str) -> dict[int, float]:
-    """CPU seconds of every live process called `name` (e.g. all PostgreSQL backends)."""
+    """CPU seconds of every live process called `name` (e.g. all PostgreSQL backends), with the
+    reaped children of each: a backend that exits (a worker's connection reaching CONN_MAX_AGE)
+    moves its time to the postmaster's children times, and would otherwise go uncounted."""
     import psutil
 
     out = {}
     for p in psutil.process_iter(["name", "cpu_times"]):
-        if p.info["name"] == name and p.info["cpu_times"] is not None:
-            out[p.pid] = p.info["cpu_times"].user + p.info["cpu_times"].system
+        if p.info["name"] == name and (t := p.info["cpu_times"]) is not None:
+            out[p.pid] = t.user + t.system + t.children_user + t.children_system
     return out
 
 

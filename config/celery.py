@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab  # noqa: F401  (used by schedule entries as apps add them)
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -15,6 +15,21 @@ app.conf.task_queues = [
     Queue(name) for name in ("default", "ingest", "market", "chain", "grid", "reports")
 ]
 app.autodiscover_tasks()
+
+# Database connections: Django's policy (CONN_MAX_AGE, and closing a connection that broke), as for
+# a web request, instead of Celery's default of closing the connection before and after every
+# task. That default made each ingest batch start a new PostgreSQL backend (fork, authentication,
+# catalogue caches of every partition): ~12 µs of PostgreSQL CPU per reading at ingest rates.
+# Celery's Django fixup closes connections only every CELERY_DB_REUSE_MAX tasks when it is set.
+app.conf["CELERY_DB_REUSE_MAX"] = 2**31
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**_kwargs) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect
