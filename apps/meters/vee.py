@@ -12,10 +12,10 @@ estimated, never measured.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import IntFlag
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 # ESPI ReadingQuality codes
@@ -60,8 +60,9 @@ INFORMATIONAL = Flag.REGISTER_ROLLOVER | Flag.DST_DAY | Flag.REPLACES_ESTIMATE |
 _NOT_INFORMATIONAL = ~int(INFORMATIONAL)
 
 
-@dataclass(frozen=True, slots=True)
-class MeterSpec:
+# Immutable value types as NamedTuples: built for every reading at ingest rates, where a frozen
+# dataclass's __init__ (object.__setattr__ per field) costs several times more.
+class MeterSpec(NamedTuple):
     direction: str  # "import" | "export" | "bidirectional"
     interval_seconds: int
     capacity_w: int
@@ -71,8 +72,7 @@ class MeterSpec:
     typical_wh: int | None = None  # p95 of the meter's recent interval values (history)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     interval_start: int  # Unix seconds UTC
     interval_seconds: int
     import_wh: int
@@ -81,8 +81,7 @@ class Candidate:
     register_export_wh: int
 
 
-@dataclass(frozen=True, slots=True)
-class Previous:
+class Previous(NamedTuple):
     """The meter's current reading of the interval just before (for spike/register rules)."""
 
     interval_start: int
@@ -92,8 +91,7 @@ class Previous:
     register_export_wh: int
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     quality: int
     flags: int
     reject: str | None = None  # a QuarantineReason value
