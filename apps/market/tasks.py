@@ -17,7 +17,9 @@ from apps.market import conf
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="apps.market.tasks.market_orders_generate_task", time_limit=300)
+@shared_task(
+    name="apps.market.tasks.market_orders_generate_task", time_limit=300, soft_time_limit=270
+)
 def market_orders_generate_task() -> int:
     """Automatic orders for the next intervals whose gate is still open."""
     from apps.market.services import orders_generate
@@ -33,7 +35,9 @@ def market_orders_generate_task() -> int:
     return created
 
 
-@shared_task(name="apps.market.tasks.market_intervals_clear_task", time_limit=300)
+@shared_task(
+    name="apps.market.tasks.market_intervals_clear_task", time_limit=300, soft_time_limit=270
+)
 def market_intervals_clear_task() -> list[str]:
     """Clear every recent interval whose gate has closed (catches up after an outage)."""
     from apps.market.models import ClearingResult, SettlementRun
@@ -65,7 +69,7 @@ def market_intervals_clear_task() -> list[str]:
     return done
 
 
-@shared_task(name="apps.market.tasks.market_settlement_task", time_limit=1800)
+@shared_task(name="apps.market.tasks.market_settlement_task", time_limit=1800, soft_time_limit=1740)
 def market_settlement_task() -> dict:
     """Settle every run whose period is over and metered; re-settle corrected data."""
     from apps.market.services import settlement_corrections_scan, settlement_runs_process
