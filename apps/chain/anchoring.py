@@ -263,18 +263,7 @@ def _check_on_chain(result: ReadingVerification, anchor: MeterAnchor, current: A
         batch = oracle.functions.batchId(start, anchor.version).call()
         result.onchain_root = _hex(oracle.functions.anchors(batch).call()[0])
         if current is not None:
-            f = current.fields
-            reading = (
-                f.serial,
-                f.seq,
-                f.interval_start,
-                f.interval_seconds,
-                f.import_wh,
-                f.export_wh,
-                f.register_import_wh,
-                f.register_export_wh,
-                f.status,
-            )
+            reading = current.fields.abi_values()
             sig_ok, included = oracle.functions.verifyReading(
                 start, anchor.version, reading, current.signature, proof
             ).call()
