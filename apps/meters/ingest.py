@@ -174,7 +174,7 @@ def parse_item(item, *, topic: str, raw_message_id: int | None, body: bytes) -> 
 
 # Fast path: message format v1 as typed structs, decoded and type-checked in C by msgspec. What
 # it does not accept goes through the checks above (`parse_item`), which name the reason; the
-# two accept the same readings (tests/…/test_ingest_parse.py checks it on generated input).
+# two accept the same readings (apps/meters/tests/test_ingest_parse.py, on generated input).
 _U = Annotated[int, msgspec.Meta(ge=0)]  # upper bounds: checked below (msgspec stops at int64)
 
 
