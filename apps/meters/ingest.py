@@ -40,12 +40,10 @@ from apps.meters.signing import (
     MAX_UINT32,
     MAX_UINT64,
     SignatureChecker,
-    SignedFields,
     address_from_public_key,
     encode_fields,
     keccak256,
     recover_address,
-    signed_fields_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,10 +74,6 @@ class Parsed:
     raw_message_id: int | None
     topic: str
     body: bytes | msgspec.Raw  # the reading's JSON as received (quarantined if rejected later)
-
-    @property
-    def fields(self) -> SignedFields:
-        return signed_fields_of(self)
 
 
 @dataclass(slots=True)
