@@ -181,10 +181,8 @@ class Bridge:
                 time.sleep(1)
                 if self.stop_event.is_set():
                     return
-        # Durably stored: now acknowledge to the broker.
-        for _, _, mid, qos in batch:
-            if qos > 0:
-                self.client.ack(mid, qos)
+        # Durably stored: now acknowledge to the broker (QoS 1 is all we subscribe with).
+        self.client.ack_many([mid for _, _, mid, qos in batch if qos == 1])
         self.stats.stored += len(readings)
         self.stats.batches += 1
         if batch_id is not None:
