@@ -98,9 +98,13 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
 
 
 def _promote_intent(tx_hash: str, block_number: int) -> None:
-    """An outbox row still waiting although its transaction emitted an event: it is mined."""
+    """An outbox row still waiting although its transaction emitted an event: it is mined.
+
+    A row locked by someone else is left alone (`skip_locked`): that is the outbox sweep
+    recording the same receipt, in nonce order, while this runs in log order; waiting for it
+    here deadlocked the two (seen under `make run`)."""
     row = (
-        ChainIntent.objects.select_for_update()
+        ChainIntent.objects.select_for_update(skip_locked=True)
         .filter(tx_hashes__contains=[tx_hash], status__in=[ChainIntent.Status.SENT])
         .first()
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from django.db import connection, transaction
 from eth_account import Account
 
 from apps.chain import client
-from apps.chain.indexer import chain_event_indexed, chain_events_index
-from apps.chain.models import ChainEvent, IndexerCursor
+from apps.chain.indexer import _promote_intent, chain_event_indexed, chain_events_index
+from apps.chain.models import ChainEvent, ChainIntent, IndexerCursor
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import chain_intent_submit, member_chain_address
 
@@ -94,3 +96,43 @@ def test_health_notices_a_reset_chain(chain):
 
     ContractDeployment.objects.filter(name="MeterOracle").update(address="0x" + "12" * 20)
     assert "no code at the recorded address of MeterOracle" in client.chain_health()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_indexer_leaves_an_intent_the_outbox_sweep_holds_instead_of_waiting_for_it():
+    """The sweep records receipts in one transaction (rows in nonce order) while the indexer
+    promotes the same intents in log order: if the indexer waited for a row the sweep holds, the
+    two could deadlock. It skips the row; the sweep marks it mined itself."""
+    tx_hash = "0x" + "ab" * 32
+    row = ChainIntent.objects.create(
+        intent="meter_anchor", payload={}, idempotency_key="promote-locked", network="anvil",
+        status=ChainIntent.Status.SENT, tx_hash=tx_hash, tx_hashes=[tx_hash],
+    )  # fmt: skip
+    locked, release = threading.Event(), threading.Event()
+
+    def sweep_holding_the_row():
+        try:
+            with transaction.atomic():
+                ChainIntent.objects.select_for_update().get(pk=row.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=sweep_holding_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")  # waiting would fail here
+            _promote_intent(tx_hash, 123)
+        row.refresh_from_db()
+        assert row.status == ChainIntent.Status.SENT  # left to the sweep
+    finally:
+        release.set()
+        holder.join(30)
+    with transaction.atomic():
+        _promote_intent(tx_hash, 123)  # once free, the indexer promotes it
+    row.refresh_from_db()
+    assert (row.status, row.block_number) == (ChainIntent.Status.MINED, 123)
