@@ -134,8 +134,8 @@ class Client(paho.Client):
         header = self._in_packet["command"]
         packet = self._in_packet["packet"]
         qos = (header & 0x06) >> 1
-        if qos == 2 or self._protocol != paho.MQTTv5 or len(packet) < 3:
-            return super()._handle_publish()
+        if qos > 1 or self._protocol != paho.MQTTv5 or len(packet) < 3:
+            return super()._handle_publish()  # QoS 2, and QoS 3 (a protocol error), as paho
         (topic_len,) = _U16(packet)
         pos = 2 + topic_len
         mid = 0

@@ -136,6 +136,38 @@ def test_ack_many_acknowledges_exactly_the_messages_it_names(broker):
     assert redelivered == list(range(1, 300, 2))
 
 
+@pytest.mark.parametrize(
+    ("command", "packet"),
+    [
+        (0x30, b"\x00\x03a/b\x00hi"),  # QoS 0, no properties
+        (0x3B, b"\x00\x03a/b\x01\x02\x00hi"),  # QoS 1, dup, retain
+        (0x32, b"\x00\x03a/b\x01\x02\x03\x01\x01hi"),  # QoS 1 with a property
+        (0x32, b"\x00\x03a/b\x01\x02\x00"),  # QoS 1, empty payload
+        (0x36, b"\x00\x03a/b\x00\x05\x00hi"),  # QoS 3: a protocol error
+        (0x32, b"\x00\x09a/b"),  # topic longer than the packet
+        (0x32, b"\x00\x03a/b\x01"),  # packet id cut short
+    ],
+)
+def test_a_crafted_publish_gets_the_same_result_as_from_paho(command, packet):
+    """Well-formed or not, a PUBLISH packet gives the same return code (or exception) and the
+    same delivered message as paho's own decoder."""
+
+    def outcome(client: paho.Client) -> tuple:
+        got: list[tuple] = []
+        client.on_message = lambda c, u, m: got.append(
+            (m.topic, m.payload, m.qos, m.dup, m.retain, m.mid)
+        )
+        client._in_packet = {"command": command, "packet": bytearray(packet)}
+        try:
+            result = client._handle_publish()
+        except Exception as exc:  # noqa: BLE001 - compared below
+            result = type(exc).__name__
+        return result, got
+
+    manual = {"manual_ack": True}  # no PUBACK to queue: both clients are unconnected
+    assert outcome(mqtt_client.make_client("tuned", **manual)) == outcome(_stock("stock", **manual))
+
+
 def test_buffered_socket_serves_packets_split_anywhere():
     """Reads as paho makes them (1 byte, 1 byte, then the body) over bytes that arrive in
     arbitrary pieces: the same bytes come out, `pending()` counts what is buffered, an empty
