@@ -217,13 +217,17 @@ def _parse_fast(raw: bytes, topic: str, raw_message_id: int | None) -> Parsed | 
 
 
 def parse_message(
-    payload: bytes, *, topic: str, raw_message_id: int | None
+    payload: bytes, *, topic: str, raw_message_id: int | None, max_bytes: int | None = None
 ) -> tuple[list[Parsed], list[tuple[str, str, bytes, str]]]:
     """Parse one message (a reading or a gateway batch `{"readings": [...]}`).
 
     Returns (readings, rejects) where a reject is (reason, detail, offending bytes, serial).
+    `max_bytes` defaults to settings.MQTT_MAX_MESSAGE_BYTES; a caller parsing many messages
+    passes it once (a settings attribute costs ~3 µs, 3 % of a worker's time per reading).
     """
-    if len(payload) > settings.MQTT_MAX_MESSAGE_BYTES:
+    if max_bytes is None:
+        max_bytes = settings.MQTT_MAX_MESSAGE_BYTES
+    if len(payload) > max_bytes:
         return [], [(QuarantineReason.OVERSIZED, f"{len(payload)} bytes", payload[:4096], "")]
     if b'"readings"' in payload:  # a gateway message (or a reading with odd text: slow path)
         try:
@@ -717,6 +721,7 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
             return IngestResult(batch_id=batch_id, already_processed=True)
         readings: list[Parsed] = []
         rejects = []
+        max_bytes = settings.MQTT_MAX_MESSAGE_BYTES
         with _pg() as cursor:
             cursor.execute(
                 "SELECT id, topic, payload FROM meters_rawmessage "
@@ -725,7 +730,9 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
                 binary=True,  # payloads as bytes, no hex decoding
             )
             for raw_id, topic, payload in cursor.fetchall():
-                parsed, bad = parse_message(payload, topic=topic, raw_message_id=raw_id)
+                parsed, bad = parse_message(
+                    payload, topic=topic, raw_message_id=raw_id, max_bytes=max_bytes
+                )
                 readings.extend(parsed)
                 if bad:
                     rejects.extend((*b, raw_id, topic) for b in bad)
