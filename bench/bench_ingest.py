@@ -376,8 +376,14 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         out = {name: _cpu_seconds(pids) - self.before[name] for name, pids in self.groups.items()}
         for name, proc in self.SERVERS.items():
-            now = _cpu_by_name(proc)
-            out[name] = sum(cpu - self.servers[name].get(pid, 0.0) for pid, cpu in now.items())
+            now, before = _cpu_by_name(proc), self.servers[name]
+            # A process that exited in the window (a backend whose connection closed) moved its
+            # whole lifetime's CPU into its parent's children times: take away what it had
+            # already spent before the window (a long-lived worker backend's, from an earlier
+            # phase, made one window's PostgreSQL figure several times too large).
+            out[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items()) - sum(
+                cpu for pid, cpu in before.items() if pid not in now
+            )
         after = os.times()  # the mosquitto_pub children of this process
         before = self.children
         out["publisher"] = (after.children_user + after.children_system
