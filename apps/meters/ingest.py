@@ -223,7 +223,7 @@ def parse_message(
 
     Returns (readings, rejects) where a reject is (reason, detail, offending bytes, serial).
     `max_bytes` defaults to settings.MQTT_MAX_MESSAGE_BYTES; a caller parsing many messages
-    passes it once (a settings attribute costs ~3 µs, 3 % of a worker's time per reading).
+    passes it once (reading a settings attribute costs ~0.35 µs, of a ~2.6 µs parse).
     """
     if max_bytes is None:
         max_bytes = settings.MQTT_MAX_MESSAGE_BYTES
