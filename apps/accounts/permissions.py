@@ -1,4 +1,4 @@
-"""Who may do what in the compliance and incentives pages.
+"""Who may do what in the role-guarded pages (compliance reports, the certificate registry).
 
 - Auditors (group `auditor`) are read-only everywhere: any non-GET request from an auditor is
   refused with 403, whatever else the user is (auditor accounts may be marked staff to read the
