@@ -81,31 +81,3 @@ def multisig_call(*, contract: str, function: str, args: tuple, actor: Any = Non
         data=proposal.data,
         executed_tx=executed,
     )
-
-
-def reward_rules_sync(*, actor: Any = None) -> list[Proposal]:
-    """Mirror the incentives app's reward rules into RenewableIncentive (rule id = RewardRule pk,
-    rate = tokens_per_kwh whole tokens → base units). Only rules that differ are proposed."""
-    from django.utils import timezone
-
-    from apps.incentives.models import RewardRule
-
-    inc = client.contract("RenewableIncentive")
-    now = timezone.now()
-    out = []
-    for rule in RewardRule.objects.order_by("pk"):
-        rate = int(rule.tokens_per_kwh) * 10**TOKEN_DECIMALS
-        active = rule.valid_to is None or rule.valid_to > now
-        terms = client.web3().keccak(text=f"{rule.kind}:{rule.description}")
-        on_chain = inc.functions.rules(rule.pk).call()
-        if (int(on_chain[0]), bool(on_chain[1])) == (rate, active):
-            continue
-        out.append(
-            multisig_call(
-                contract="RenewableIncentive",
-                function="setRule",
-                args=(rule.pk, rate, active, bytes(terms)),
-                actor=actor,
-            )
-        )
-    return out

@@ -3,6 +3,9 @@
 Actions: `reward-rules-sync` (mirror the incentives app's reward rules on chain),
 `pause CONTRACT`, `unpause CONTRACT`. On the local chain the development signers execute the
 proposal; elsewhere the command prints the proposal (target + calldata) for staff to sign.
+
+The command lives in the incentives app because its main action reads the reward rules; the chain
+app below it provides the multisig call.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.chain.client import CONTRACT_NAMES
-from apps.chain.multisig import multisig_call, reward_rules_sync
+from apps.chain.multisig import multisig_call
 from apps.core.exceptions import ApplicationError
+from apps.incentives.services.chain_rules import reward_rules_sync
 
 
 class Command(BaseCommand):
