@@ -28,9 +28,12 @@ test:
 	@if [ -f contracts/package.json ]; then $(MAKE) --no-print-directory contracts-check; fi
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
 
+## make lint — ruff (style), import-linter (the architecture contracts in pyproject.toml), mypy (types).
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy
 
 format:
 	$(VENV)/bin/ruff check --fix .
