@@ -19,7 +19,8 @@ app.autodiscover_tasks()
 # Database connections: Django's policy (CONN_MAX_AGE, and closing a connection that broke), as for
 # a web request, instead of Celery's default of closing the connection before and after every
 # task. That default made each ingest batch start a new PostgreSQL backend (fork, authentication,
-# catalogue caches of every partition): ~12 µs of PostgreSQL CPU per reading at ingest rates.
+# catalogue caches of every partition), a measurable PostgreSQL cost per reading at ingest
+# rates (bench/RESULTS.md).
 # Celery's Django fixup closes connections only every CELERY_DB_REUSE_MAX tasks when it is set.
 app.conf["CELERY_DB_REUSE_MAX"] = 2**31
 

@@ -2,11 +2,11 @@
 
 After start-up a Django process holds ~280,000 objects (modules, settings, models) that live
 forever. Every full collection walks all of them, and the ingest path allocates tens of
-thousands of short-lived objects per batch, so the cyclic GC cost ~5 µs per reading (measured
-with `bench/bench_ingest.py`). `gc.freeze()` moves the start-up objects to a permanent
-generation the collector never scans (Python docs, `gc.freeze`), and a larger first-generation
-threshold lets a batch's temporaries die by reference counting before a collection runs.
-Collection stays on: cycles are still freed.
+thousands of short-lived objects per batch, so the cyclic GC cost a measurable share of each
+reading (`bench/bench_ingest.py`; figures in bench/RESULTS.md). `gc.freeze()` moves the start-up
+objects to a permanent generation the collector never scans (Python docs, `gc.freeze`), and a
+larger first-generation threshold lets a batch's temporaries die by reference counting before a
+collection runs. Collection stays on: cycles are still freed.
 """
 
 from __future__ import annotations

@@ -104,9 +104,9 @@ _U16 = struct.Struct("!H").unpack_from
 class Client(paho.Client):
     """paho-mqtt's client (pinned at 2.2.0) with its receive path made cheap enough for a
     subscriber taking tens of thousands of QoS 1 messages a second. As shipped, paho spends
-    about 64 µs of CPU per message on this machine, of which a third is three system calls per
-    packet and another third builds an MQTT v5 Properties object for every PUBLISH, even one
-    that carries none. Here (16 µs per message, bench `bare_subscriber_rate_tuned`):
+    a third of its CPU per message on three system calls per packet and another third building an
+    MQTT v5 Properties object for every PUBLISH, even one that carries none. Here (a fraction of
+    that; bench `bare_subscriber_rate_tuned`, figures in bench/RESULTS.md):
     - reads go through `BufferedSocket` (TCP and Unix sockets; TLS and WebSockets as paho has them),
       and `loop_read` reads every complete packet already buffered, not one per select();
     - a QoS 0/1 PUBLISH without properties is decoded without a Properties object

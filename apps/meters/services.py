@@ -72,7 +72,8 @@ def _sign_chunk(items: Sequence[tuple[bytes, SignedFields]]) -> list[bytes]:
 
 
 def _sign_all(items: list[tuple[bytes, SignedFields]]) -> list[bytes]:
-    """Sign in a process pool when it pays (signing is ~80 µs per reading on one core)."""
+    """Sign in a process pool when it pays (signing costs tens of µs per reading
+    on one core; bench/RESULTS.md)."""
     workers = min(os.cpu_count() or 1, 8)
     if len(items) < 20_000 or workers < 2:
         return _sign_chunk(items)
