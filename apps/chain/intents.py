@@ -11,7 +11,7 @@ Payload conventions (JSON-safe):
 - integers: JSON integers (Wh, integer minor currency units, Unix seconds UTC, ids).
 
 Token ids of energy certificates: ``token_id(asset_id, hour_start)`` = ``asset_id << 64 |
-hour_start`` (one producing asset, one hour; see DOMAIN.md "granular certificates").
+hour_start`` (one producing asset, one hour; see docs/domain.md, "Granular certificates").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Demand-response baseline (pure: no Django).
 
-"Average of the same hours on the last 10 similar days" (DOMAIN.md; the CAISO/PJM "10-in-10"
-family of customer baselines): similar days are earlier days of the same type (weekday
+"Average of the same hours on the last 10 similar days" (docs/domain.md, "Baselines"; the CAISO/PJM
+"10-in-10" family of customer baselines): similar days are earlier days of the same type (weekday
 Monday–Friday, or weekend), looked up to `lookback_days` back, skipping days that had a DR event
 and days with any missing interval in the window. The window is taken at the same *local*
 wall-clock time on each day, so a DST change between the days does not shift the hours.

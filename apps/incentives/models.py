@@ -1,7 +1,7 @@
 """Granular certificates, shared assets, green rewards and emission factors.
 
 Certificates follow EnergyTag's granular certificate fields and Energy Web Origin's lifecycle
-(issue → transfer → claim or cancel); see DOMAIN.md "Certificates and carbon".
+(issue → transfer → claim or cancel); see docs/domain.md, "Granular certificates".
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Model (see docs/market.md):
   ``limit`` per kWh, all network fees and losses included.
 * The topological distance between seller and buyer is LOCAL (same transformer), FEEDER (same
   feeder, another transformer) or REGIONAL (another feeder / substation). The grid fee per kWh
-  injected and the loss factor grow with the distance (DOMAIN.md, "Grid fees").
+  injected and the loss factor grow with the distance (docs/domain.md, "Grid fees").
 * One uniform energy price ``P`` (per kWh injected) clears the interval: the crossing of the
   aggregate supply curve (offer limits) and the aggregate demand curve with bid limits
   converted to the seller side at the LOCAL distance, ``limit·(1 − loss₀) − fee₀``. The

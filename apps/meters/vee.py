@@ -1,9 +1,9 @@
 """VEE — validation, estimation and editing of interval readings (pure; no Django import).
 
-One function per rule from DOMAIN.md (MDM practice: Oracle MDM, Itron, GISCE). Each rule returns
-the flags it raises; `validate` combines them into an ESPI quality code (Green Button / NAESB
-REQ.21 ReadingQuality: 0 valid, 7 edited, 8 estimated (reference day), 9 interpolated,
-10 questionable). Input problems that make a reading unusable (absurd values, future timestamps,
+One function per rule of docs/domain.md, "VEE" (MDM practice: Oracle MDM, Itron, GISCE). Each rule
+returns the flags it raises; `validate` combines them into an ESPI quality code (Green Button /
+NAESB REQ.21 ReadingQuality: 0 valid, 7 edited, 8 estimated (reference day), 9 interpolated, 10
+questionable). Input problems that make a reading unusable (absurd values, future timestamps,
 misaligned intervals) are returned as a `reject` reason instead: the reading goes to quarantine.
 Estimation (linear interpolation for short gaps, same-weekday profile for long ones) is flagged
 estimated, never measured.

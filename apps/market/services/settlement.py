@@ -164,7 +164,7 @@ def compute_lines(*, run: SettlementRun) -> _Computed:
 
 def budget_imbalance(c: _Computed) -> Decimal:
     """What members pay + grid export revenue − (what members receive + grid import cost +
-    network fees). Zero for a budget-balanced community (DOMAIN.md)."""
+    network fees). Zero for a budget-balanced community (docs/domain.md, "Budget balance")."""
     return (c.members_pay + c.grid_export_revenue) - (
         c.members_receive + c.grid_import_cost + c.network_fees
     )

@@ -1,4 +1,4 @@
-"""SDR and MMR against the DOMAIN.md formulas; budget balance for every mechanism."""
+"""SDR and MMR against the formulas of docs/domain.md; budget balance for every mechanism."""
 
 from __future__ import annotations
 
