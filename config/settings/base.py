@@ -66,6 +66,7 @@ LOCAL_APPS = [
     "apps.chain",
     "apps.market",
     "apps.incentives",
+    "apps.demo",  # last: the demo imports every app, no app imports it
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member, User
-    from apps.core.demo.profiles import Community, HouseholdSpec
+    from apps.demo.profiles import Community, HouseholdSpec
     from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
     from apps.meters.models import Meter
 
@@ -23,7 +23,7 @@ class DemoContext:
     `make run`.
     """
 
-    community: Community  # apps.core.demo.profiles.Community (specs, topology, seed)
+    community: Community  # apps.demo.profiles.Community (specs, topology, seed)
     members: list[Member]
     specs: dict[int, HouseholdSpec]  # Member.pk -> its HouseholdSpec
     meters: list[Meter]

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _lines(context) -> int:
-    from apps.core.demo import profiles
+    from apps.demo import profiles
 
     grid = profiles.grid_data()
     original_lv = grid["transformer"]["lv_bus"]
