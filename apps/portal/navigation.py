@@ -1,126 +1,72 @@
 """Portal navigation: one place that knows which section lives at which URL.
 
-Each section lists candidate URL names, first match wins. Until the owning app provides one of
-them, the link points at an honest "coming" page (`portal:coming`). An app takes over its section
-by defining a URL with one of the candidate names (see docs/portal.md).
+Every entry names the one URL (by name) that serves it: a name that does not reverse is an error,
+never a hidden or dead link. `apps/portal/tests/test_navigation.py` opens every link as every
+role (member, staff, auditor).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 
 @dataclass(frozen=True)
 class NavSection:
     slug: str
     label: str
-    candidates: tuple[str, ...]
-    summary: str  # shown on the "coming" page
+    url_name: str
+
+
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url_name: str
 
 
 MEMBER_SECTIONS: tuple[NavSection, ...] = (
-    NavSection("dashboard", "Dashboard", ("portal:dashboard",), ""),
-    NavSection(
-        "meters",
-        "Meters",
-        ("meters:index", "meters:member_meters", "meters:meter_list"),
-        "Your meters, recent readings with their quality codes and Green Button / CSV exports.",
-    ),
-    NavSection(
-        "trading",
-        "Trading",
-        ("market:index", "market:trading"),
-        "Your trading preferences, upcoming intervals, recent trades and clearing prices.",
-    ),
-    NavSection(
-        "statements",
-        "Statements",
-        ("market:statements", "market:statement_list"),
-        "Monthly statements from metered actuals, as PDF and CSV.",
-    ),
-    NavSection(
-        "certificates",
-        "Certificates",
-        ("incentives:certificates", "incentives:certificate_list"),
-        "Your hourly renewable-energy certificates: held, transferred and claimed.",
-    ),
-    NavSection(
-        "rewards",
-        "Rewards",
-        ("incentives:rewards", "incentives:reward_list"),
-        "Green rewards for local renewable consumption and demand-response performance.",
-    ),
-    NavSection(
-        "events",
-        "Events",
-        ("grid:events", "grid:event_list"),
-        "Demand-response events: opt in or out and see your measured performance.",
-    ),
-    NavSection("wallet", "Wallet", ("portal:wallet",), ""),
-    NavSection(
-        "my-data",
-        "My data",
-        ("compliance:my_data", "incentives:my_data", "compliance:data_export"),
-        "Export all your data (JSON, CSV and Green Button XML).",
-    ),
+    NavSection("dashboard", "Dashboard", "portal:dashboard"),
+    NavSection("meters", "Meters", "meters:index"),
+    NavSection("trading", "Trading", "market:trading"),
+    NavSection("statements", "Statements", "market:statements"),
+    NavSection("certificates", "Certificates", "incentives:certificates"),
+    NavSection("rewards", "Rewards", "incentives:rewards"),
+    NavSection("events", "Events", "grid:events"),
+    NavSection("wallet", "Wallet", "portal:wallet"),
+    NavSection("my-data", "My data", "compliance:my_data"),
 )
 
-STAFF_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Admin", ("admin:index",)),
-    ("Ingest", ("meters:ingest", "meters:staff_ingest")),
-    ("Market monitor", ("market:monitor", "market:staff_monitor")),
-    ("Settlement runs", ("market:runs",)),
-    ("Grid", ("grid:dashboard", "grid:staff_dashboard")),
-    ("Certificate registry", ("incentives:registry",)),
-    ("Reports", ("compliance:reports",)),
-    ("Erasure requests", ("compliance:erasure",)),
+STAFF_LINKS: tuple[NavLink, ...] = (
+    NavLink("Admin", "admin:index"),
+    NavLink("Ingest", "meters:ingest"),
+    NavLink("Market monitor", "market:monitor"),
+    NavLink("Settlement runs", "market:runs"),
+    NavLink("Grid", "grid:dashboard"),
+    NavLink("Certificate registry", "incentives:registry"),
+    NavLink("Reports", "compliance:reports"),
+    NavLink("Erasure requests", "compliance:erasure"),
 )
 
-AUDITOR_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Reports", ("compliance:reports",)),
-    ("Certificate registry", ("incentives:registry",)),
+AUDITOR_LINKS: tuple[NavLink, ...] = (
+    NavLink("Reports", "compliance:reports"),
+    NavLink("Certificate registry", "incentives:registry"),
 )
 
 
-def _first_url(candidates: tuple[str, ...]) -> str | None:
-    for name in candidates:
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return None
-
-
-@cache
 def section_by_slug() -> dict[str, NavSection]:
     return {section.slug: section for section in MEMBER_SECTIONS}
 
 
 def member_nav() -> list[dict[str, str | bool]]:
-    items = []
-    for section in MEMBER_SECTIONS:
-        url = _first_url(section.candidates)
-        items.append(
-            {
-                "slug": section.slug,
-                "label": section.label,
-                "url": url or reverse("portal:coming", kwargs={"section": section.slug}),
-                "coming": url is None,
-            }
-        )
-    return items
+    return [
+        {"slug": section.slug, "label": section.label, "url": reverse(section.url_name)}
+        for section in MEMBER_SECTIONS
+    ]
 
 
-def _links(spec: tuple[tuple[str, tuple[str, ...]], ...]) -> list[dict[str, str]]:
-    links = []
-    for label, candidates in spec:
-        url = _first_url(candidates)
-        if url is not None:
-            links.append({"label": label, "url": url})
-    return links
+def _links(spec: tuple[NavLink, ...]) -> list[dict[str, str]]:
+    return [{"label": link.label, "url": reverse(link.url_name)} for link in spec]
 
 
 def staff_nav() -> list[dict[str, str]]:
