@@ -1,4 +1,4 @@
-"""What the demo loader hands to every `apps/<app>/demo.py` (see docs/demo.md)."""
+"""What the demo loader hands to each app's demo step (`apps/demo/hooks/<app>.py`, docs/demo.md)."""
 
 from __future__ import annotations
 

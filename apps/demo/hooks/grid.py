@@ -1,6 +1,6 @@
 """Demo extras for the grid (called by `manage.py demo_cooperative`, see docs/demo.md).
 
-Idempotent. Adds what the core loader does not: the LV cables of each transformer area (for the
+Idempotent. Adds what the base loader does not: the LV cables of each transformer area (for the
 power flow), the flexible devices (batteries and EV chargers, addressed by their meter serial),
 and two demand-response events — one yesterday evening, measured against the metered history,
 and one tomorrow evening, published so members can answer it.
