@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def bench_profiles() -> None:
-    from apps.core.demo import profiles
+    from apps.demo import profiles
 
     for cached in (profiles.community, profiles.grid_data, profiles._profile_table):
         cached.cache_clear()

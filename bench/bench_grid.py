@@ -1,7 +1,7 @@
 """Grid benchmarks.
 
 1. Forecasting (acceptance 1): rolling-origin backtest on the demo cooperative's aggregate
-   household load (apps/core/demo/profiles: every member's load summed, 15-minute Wh, six weeks)
+   household load (apps/demo/profiles: every member's load summed, 15-minute Wh, six weeks)
    — the chosen model's nMAE next to the weekly seasonal naive's, same origins, same run.
 2. Dispatch (acceptance 2): LP solve time for 100 devices (50 batteries, 50 EV chargers) × 96
    intervals on 4 transformers, with the dispatched and unmanaged cost and peak loading.
@@ -22,7 +22,7 @@ BENCH = "grid"
 
 
 def _community_load(start: datetime, days: int) -> pd.Series:
-    from apps.core.demo import profiles
+    from apps.demo import profiles
 
     community = profiles.community()
     end = start + timedelta(days=days)
@@ -134,7 +134,7 @@ def bench_dispatch() -> None:
 
 
 def bench_power_flow() -> None:
-    from apps.core.demo import profiles
+    from apps.demo import profiles
     from apps.grid.stability import LineSpec, SiteSpec, TrafoSpec, build_grid, run_state
 
     grid = profiles.grid_data()

@@ -116,7 +116,7 @@ def _start_broker(tmp: Path) -> tuple[subprocess.Popen, int]:
 def _sign_slice(args) -> list[tuple[int, str, int, bytes]]:
     """(interval start, serial, seq, encoded reading) for `intervals` consecutive intervals of
     each meter, registers running on across them as a real meter's do."""
-    from apps.core.demo.keys import demo_device_key
+    from apps.demo.keys import demo_device_key
     from apps.meters.simulator import SimMeter, encode, reading_doc, synthetic_energy
 
     serials, first, intervals = args
@@ -473,7 +473,7 @@ def run() -> None:
 
     import coincurve
 
-    from apps.core.demo.keys import demo_device_key
+    from apps.demo.keys import demo_device_key
     from apps.meters.models import Meter
     from apps.meters.signing import address_from_public_key
 

@@ -1,13 +1,9 @@
-"""WebSocket routes, collected from each app's `routing.py` when it has one."""
+"""WebSocket routes: each app with live pages owns a `routing.py`."""
 
-from importlib import import_module
+from apps.grid import routing as grid_routing
+from apps.meters import routing as meters_routing
 
-websocket_urlpatterns: list = []
-for _app in ("meters", "market", "grid", "incentives"):
-    try:
-        _module = import_module(f"apps.{_app}.routing")
-    except ModuleNotFoundError as exc:  # app has no WebSocket routes (yet)
-        if exc.name != f"apps.{_app}.routing":
-            raise
-        continue
-    websocket_urlpatterns += _module.websocket_urlpatterns
+websocket_urlpatterns: list = [
+    *meters_routing.websocket_urlpatterns,
+    *grid_routing.websocket_urlpatterns,
+]

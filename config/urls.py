@@ -1,12 +1,10 @@
 """Root URL configuration. Each app owns its `urls.py` (portal pages) and `api_urls.py` (DRF)."""
 
-from importlib import import_module
-
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import healthz
+from apps.portal.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -14,24 +12,14 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include(("apps.accounts.urls", "portal"), namespace="portal")),
+    path("", include("apps.portal.urls")),
+    path("meters/", include("apps.meters.urls")),
+    path("market/", include("apps.market.urls")),
+    path("grid/", include("apps.grid.urls")),
+    path("incentives/", include("apps.incentives.urls")),
+    path("compliance/", include("apps.compliance.urls")),
+    path("api/accounts/", include("apps.accounts.api_urls")),
+    path("api/meters/", include("apps.meters.api_urls")),
+    path("api/market/", include("apps.market.api_urls")),
+    path("api/grid/", include("apps.grid.api_urls")),
 ]
-
-
-def _optional_include(module: str):
-    try:
-        import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    return include(module)
-
-
-for _app in ("accounts", "meters", "market", "grid", "incentives", "compliance", "chain"):
-    _portal = _optional_include(f"apps.{_app}.urls") if _app != "accounts" else None
-    if _portal is not None:
-        urlpatterns.append(path(f"{_app}/", _portal))
-    _api = _optional_include(f"apps.{_app}.api_urls")
-    if _api is not None:
-        urlpatterns.append(path(f"api/{_app}/", _api))

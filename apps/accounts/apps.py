@@ -3,11 +3,13 @@ from django.db.models.signals import post_migrate
 
 
 def _sync_roles(sender, using="default", apps=None, **kwargs):
-    """Runs once per migrate/flush, at the last app's post_migrate: by then Django's own
-    create_permissions handler has created every app's permissions."""
+    """Runs once per migrate/flush, at the post_migrate of the last app with models (Django sends
+    post_migrate only to those): by then Django's own create_permissions handler has created
+    every app's permissions."""
     from django.apps import apps as global_apps
 
-    if sender is not list(global_apps.get_app_configs())[-1]:
+    with_models = [c for c in global_apps.get_app_configs() if c.models_module is not None]
+    if sender is not with_models[-1]:
         return
     from apps.accounts.services import roles_sync
 

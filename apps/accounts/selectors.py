@@ -4,8 +4,6 @@ simply not found (404), never "forbidden" (which would confirm that it exists)."
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
@@ -34,43 +32,3 @@ def member_for_user_or_none(user: Any) -> Member | None:
         return member_for_user(user)
     except Http404:
         return None
-
-
-def _kwh(wh: int) -> Decimal:
-    return (Decimal(wh) / 1000).quantize(Decimal("0.01"))
-
-
-def _points(series: dict) -> list[dict]:
-    return [
-        {"t": t, "import_wh": i, "export_wh": e}
-        for t, i, e in zip(series["labels"], series["import_wh"], series["export_wh"], strict=True)
-    ]
-
-
-def member_dashboard(*, member: Member, now: datetime) -> dict | None:
-    """The member's own readings (apps.meters.selectors.member_dashboard_data) shaped for the
-    portal dashboard: kWh totals, Chart.js points, the latest reading; None while the meters app
-    does not provide the selector."""
-    try:
-        from apps.meters.selectors import member_dashboard_data
-    except ImportError:
-        return None
-    raw = member_dashboard_data(member=member, now=now)
-    totals = raw["totals"]
-    latest = raw.get("latest")
-    if latest:
-        latest = {**latest, "interval_start": datetime.fromisoformat(latest["interval_start"])}
-    return {
-        "has_readings": bool(raw["week"]["labels"] or raw["today"]["labels"]),
-        "today": {
-            "import_kwh": _kwh(totals["today_import_wh"]),
-            "export_kwh": _kwh(totals["today_export_wh"]),
-        },
-        "week": {
-            "import_kwh": _kwh(totals["week_import_wh"]),
-            "export_kwh": _kwh(totals["week_export_wh"]),
-        },
-        "latest": latest,
-        "time_zone": raw.get("time_zone", ""),
-        "chart": {"today": _points(raw["today"]), "week": _points(raw["week"])},
-    }

@@ -287,3 +287,25 @@ def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tu
             [member.pk, now - timedelta(hours=hours), now],
         )
         return cursor.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class LatestRegisters:
+    """A meter's latest current reading: where a device (or the simulator) continues from."""
+
+    interval_start: datetime
+    register_import_wh: int
+    register_export_wh: int
+
+
+def meter_latest_registers(*, meter_ids: Iterable[int]) -> dict[int, LatestRegisters]:
+    """Meter id -> its latest current reading's interval start and registers (meters without
+    readings are absent). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (meter_id) meter_id, interval_start, register_import_wh, "
+            "register_export_wh FROM meters_reading WHERE is_current AND meter_id = ANY(%s) "
+            "ORDER BY meter_id, interval_start DESC",
+            [list(meter_ids)],
+        )
+        return {m: LatestRegisters(t, ri, re_) for m, t, ri, re_ in cursor.fetchall()}

@@ -1,8 +1,8 @@
-"""Meter simulator: signed readings from the demo cooperative's profiles, with fault switches.
+"""Meter simulator: signed reading messages as a device sends them, with fault switches.
 
-Pure apart from the demo profile/key modules (no Django import): `simulate_meters` (the command)
-and the ingest benchmark both build messages here. Device keys come from
-`apps.core.demo.keys.demo_device_key(serial)` (demo only: derivable from the serial).
+Pure (no Django import): the demo's `simulate_meters` command (energy from the demo profiles,
+keys from `apps.demo.keys`) and the ingest benchmark both build messages here; the energy source
+and the device keys are passed in.
 """
 
 from __future__ import annotations
@@ -49,31 +49,6 @@ def synthetic_energy(serial: str, start: int) -> tuple[int, int]:
     base = 60 + 140 * (7 <= hour <= 9 or 17 <= hour <= 21)
     jitter = (hash((serial, start)) % 40) - 20
     return max(base + jitter, 0), 0
-
-
-def demo_energy_source():
-    """(serial, start) -> (import_wh, export_wh) from the demo profiles, cached per meter/day."""
-    from apps.core.demo.profiles import meter_energy_wh, spec_for_serial
-
-    cache: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
-
-    def energy(serial: str, start: int) -> tuple[int, int]:
-        found = spec_for_serial(serial) if serial.startswith("DEMO-") else None
-        if found is None:
-            return synthetic_energy(serial, start)
-        day = start - start % 86400
-        if (serial, day) not in cache:
-            spec, kind = found
-            imports, exports = meter_energy_wh(
-                spec, kind, datetime.fromtimestamp(day, UTC),
-                datetime.fromtimestamp(day + 86400, UTC),
-            )  # fmt: skip
-            cache[(serial, day)] = (imports.tolist(), exports.tolist())
-        imports, exports = cache[(serial, day)]
-        index = (start - day) // STEP
-        return int(imports[index]), int(exports[index])
-
-    return energy
 
 
 def reading_doc(meter: SimMeter, start: int, imp: int, exp: int, *, seq: int | None = None,

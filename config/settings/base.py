@@ -66,6 +66,8 @@ LOCAL_APPS = [
     "apps.chain",
     "apps.market",
     "apps.incentives",
+    "apps.portal",
+    "apps.demo",  # last: the demo imports every app, no app imports it
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -96,7 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.accounts.context_processors.portal",
+                "apps.portal.context_processors.portal",
             ],
         },
     },

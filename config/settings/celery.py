@@ -27,6 +27,5 @@ CELERY_TASK_ROUTES = {
     "apps.chain.tasks.*": {"queue": "chain"},
     "apps.grid.tasks.*": {"queue": "grid"},
     "apps.incentives.tasks.*": {"queue": "market"},
-    "apps.compliance.tasks.*": {"queue": "reports"},
 }
 CELERY_TASK_ALWAYS_EAGER = _env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -215,7 +215,7 @@ def test_device_sync_status_updates_registry_and_config_is_retained(
 def test_simulator_publishes_signed_demo_readings_with_faults(bridge_factory, mqtt_prefix):
     from django.core.management import call_command
 
-    from apps.core.demo.keys import demo_device_identity
+    from apps.demo.keys import demo_device_identity
     from apps.meters.models import Meter
 
     meters = []

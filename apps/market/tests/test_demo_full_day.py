@@ -18,10 +18,10 @@ from django.db.models import Q, Sum
 from apps.chain.models import ChainIntent
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import member_chain_address
-from apps.core.demo.keys import demo_device_key
-from apps.core.demo.loader import demo_cooperative_load
-from apps.core.demo.profiles import meter_energy_wh, spec_for_serial
-from apps.market import demo as market_demo
+from apps.demo.hooks import market as market_demo
+from apps.demo.keys import demo_device_key
+from apps.demo.loader import demo_cooperative_load
+from apps.demo.profiles import meter_energy_wh, spec_for_serial
 from apps.market import services
 from apps.market.models import (
     ClearingResult,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.accounts import views
+from apps.portal import views
 
 app_name = "portal"
 

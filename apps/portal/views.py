@@ -3,52 +3,52 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.navigation import section_by_slug
-from apps.accounts.selectors import (
-    member_dashboard,
-    member_for_user,
-    member_for_user_or_none,
-    user_is_auditor,
-)
+from apps.accounts.selectors import member_for_user, member_for_user_or_none, user_is_auditor
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
+from apps.portal.health import health_report
+from apps.portal.navigation import section_by_slug
+from apps.portal.selectors import member_dashboard
+
+# The meters app's live-update include (WebSocket) on the dashboard.
+LIVE_TEMPLATE = "meters/_live.html"
 
 
-def _live_template() -> str | None:
-    """The meters app's live-update include (WebSocket), once it exists."""
-    try:
-        get_template("meters/_live.html")
-    except TemplateDoesNotExist:
-        return None
-    return "meters/_live.html"
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 only when every component is up."""
+    report = health_report()
+    healthy = all(state == "ok" for state in report.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "components": report},
+        status=200 if healthy else 503,
+    )
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     member = member_for_user_or_none(request.user)
-    context: dict = {"member": member, "data": None, "meters_available": True}
+    context: dict = {"member": member, "data": None}
     if member is not None:
         data = member_dashboard(member=member, now=timezone.now())
-        context["data"] = data if data and data["has_readings"] else None
-        context["meters_available"] = data is not None
-        context["live_template"] = _live_template()
+        context["data"] = data if data["has_readings"] else None
+        context["live_template"] = LIVE_TEMPLATE
     return render(request, "portal/dashboard.html", context)
 
 
 @login_required
 def coming(request: HttpRequest, section: str) -> HttpResponse:
+    """Every section is built: an old "coming" link leads to the section's page."""
     nav_section = section_by_slug().get(section)
     if nav_section is None:
         raise Http404("Unknown section.")
-    return render(request, "portal/coming.html", {"section": nav_section})
+    return redirect(nav_section.url_name)
 
 
 @login_required

@@ -11,7 +11,7 @@ the extraction runs once and writes two small files that are committed under ``d
   LV transformer types, and the upstream MV data (HV/MV transformers and the MV cable rating of
   ``1-MV-rural--0-sw``, the grid the LV grid hangs from).
 
-Regenerate with ``python -m apps.core.demo.simbench_extract`` (pure; no Django import).
+Regenerate with ``python -m apps.demo.simbench_extract`` (pure; no Django import).
 """
 
 from __future__ import annotations

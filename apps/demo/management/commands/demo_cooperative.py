@@ -8,8 +8,8 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core.demo import loader
-from apps.core.demo.profiles import DEMO_SEED
+from apps.demo import loader
+from apps.demo.profiles import DEMO_SEED
 
 
 def totp_code(secret: str, at: float | None = None) -> str:
@@ -28,7 +28,7 @@ def _aware_datetime(value: str) -> datetime:
 
 
 def logins_text() -> str:
-    from apps.core.demo.profiles import community
+    from apps.demo.profiles import community
 
     c = community()
     last = c.households[-1].key
@@ -67,7 +67,9 @@ class Command(BaseCommand):
             help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
         )
         hooks = parser.add_mutually_exclusive_group()
-        hooks.add_argument("--no-hooks", action="store_true", help="Skip apps/<app>/demo.py.")
+        hooks.add_argument(
+            "--no-hooks", action="store_true", help="Skip the per-app demo steps (apps/demo/hooks)."
+        )
         hooks.add_argument(
             "--hooks-only",
             action="store_true",
@@ -98,6 +100,6 @@ class Command(BaseCommand):
             f"UTC; created {made or 'nothing'} ({timings})"
         )
         for label, error in report.hook_errors.items():
-            self.stderr.write(f"apps/{label}/demo.py failed:\n{error}")
+            self.stderr.write(f"apps/demo/hooks/{label}.py failed:\n{error}")
         if report.hook_errors:
             raise CommandError(f"demo hooks failed: {', '.join(report.hook_errors)}")

@@ -13,10 +13,10 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 
 from apps.accounts.models import Member, User
-from apps.core.demo import loader
-from apps.core.demo.keys import demo_device_identity
-from apps.core.demo.profiles import meter_energy_wh
-from apps.core.management.commands.demo_cooperative import totp_code
+from apps.demo import loader
+from apps.demo.keys import demo_device_identity
+from apps.demo.management.commands.demo_cooperative import totp_code
+from apps.demo.profiles import meter_energy_wh
 from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
 from apps.meters.models import Meter, Reading
 from apps.meters.signing import SignedFields, reading_digest, recover_address
@@ -177,8 +177,9 @@ def test_a_later_run_tops_the_history_up(loaded):
 
 @pytest.mark.slow
 def test_command_runs_the_app_hooks_and_is_idempotent():
-    """The real command, every app's demo.py included (slow: the hooks issue certificates etc.)."""
+    """The real command, every app's demo step included (slow: the hooks issue certificates)."""
     hooks = [label for label, _ in loader.demo_hooks()]
+    assert hooks == ["grid", "market", "incentives"]
     args = ("--history-days", "1", "--signed-days", "0", "--now", "2026-11-20T09:07Z")
     out = StringIO()
     call_command("demo_cooperative", *args, stdout=out)

@@ -1,6 +1,6 @@
 """Demo extras for the grid (called by `manage.py demo_cooperative`, see docs/demo.md).
 
-Idempotent. Adds what the core loader does not: the LV cables of each transformer area (for the
+Idempotent. Adds what the base loader does not: the LV cables of each transformer area (for the
 power flow), the flexible devices (batteries and EV chargers, addressed by their meter serial),
 and two demand-response events — one yesterday evening, measured against the metered history,
 and one tomorrow evening, published so members can answer it.
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _lines(context) -> int:
-    from apps.core.demo import profiles
+    from apps.demo import profiles
 
     grid = profiles.grid_data()
     original_lv = grid["transformer"]["lv_bus"]

@@ -1,4 +1,4 @@
-"""What the demo loader hands to every `apps/<app>/demo.py` (see docs/demo.md)."""
+"""What the demo loader hands to each app's demo step (`apps/demo/hooks/<app>.py`, docs/demo.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member, User
-    from apps.core.demo.profiles import Community, HouseholdSpec
+    from apps.demo.profiles import Community, HouseholdSpec
     from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
     from apps.meters.models import Meter
 
@@ -23,7 +23,7 @@ class DemoContext:
     `make run`.
     """
 
-    community: Community  # apps.core.demo.profiles.Community (specs, topology, seed)
+    community: Community  # apps.demo.profiles.Community (specs, topology, seed)
     members: list[Member]
     specs: dict[int, HouseholdSpec]  # Member.pk -> its HouseholdSpec
     meters: list[Meter]

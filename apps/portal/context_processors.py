@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from apps.accounts.navigation import auditor_nav, member_nav, staff_nav
+from apps.portal.navigation import auditor_nav, member_nav, staff_nav
 
 
 def portal(request: HttpRequest) -> dict:

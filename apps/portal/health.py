@@ -9,6 +9,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from apps.chain.client import chain_health
+
 
 def check_database() -> str:
     try:
@@ -38,10 +40,6 @@ def check_mqtt() -> str:
 
 
 def check_chain() -> str:
-    try:
-        from apps.chain.client import chain_health
-    except ImportError:
-        return "not configured"
     return chain_health()
 
 

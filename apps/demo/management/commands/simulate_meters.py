@@ -8,18 +8,13 @@ import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import connection
 
+from apps.demo.keys import demo_device_key
+from apps.demo.simulation import demo_energy_source
 from apps.meters import mqtt_client
 from apps.meters.models import Meter
-from apps.meters.simulator import (
-    STEP,
-    Faults,
-    SimMeter,
-    demo_energy_source,
-    encode,
-    interval_messages,
-)
+from apps.meters.selectors import meter_latest_registers
+from apps.meters.simulator import STEP, Faults, SimMeter, encode, interval_messages
 
 
 class Command(BaseCommand):
@@ -43,8 +38,6 @@ class Command(BaseCommand):
                                 help=f"Probability of the {name} fault per reading.")  # fmt: skip
 
     def handle(self, *args, **opts):
-        from apps.core.demo.keys import demo_device_key
-
         names = ("bad_signature", "duplicates", "conflicts", "gaps", "spikes", "clock_drift",
                  "replay")  # fmt: skip
         faults = Faults(**{k: opts[k] for k in names})
@@ -52,21 +45,17 @@ class Command(BaseCommand):
         if not meters_qs:
             self.stderr.write("No meters registered: run `manage.py demo_cooperative` first.")
             return
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT ON (meter_id) meter_id, interval_start, register_import_wh, "
-                "register_export_wh FROM meters_reading WHERE is_current AND meter_id = ANY(%s) "
-                "ORDER BY meter_id, interval_start DESC",
-                [[m.pk for m in meters_qs]],
-            )
-            latest = {m: (t, ri, re_) for m, t, ri, re_ in cursor.fetchall()}
+        latest = meter_latest_registers(meter_ids=[m.pk for m in meters_qs])
         now = int(time.time())
         sims, starts = [], []
         for m in meters_qs:
             last = latest.get(m.pk)
             sims.append(SimMeter(m.serial, demo_device_key(m.serial),
-                                 last[1] if last else 0, last[2] if last else 0))  # fmt: skip
-            starts.append(int(last[0].timestamp()) + STEP if last else now - now % STEP - STEP)
+                                 last.register_import_wh if last else 0,
+                                 last.register_export_wh if last else 0))  # fmt: skip
+            starts.append(
+                int(last.interval_start.timestamp()) + STEP if last else now - now % STEP - STEP
+            )
         sim_t = min(starts)
         energy = demo_energy_source()
         rng = random.Random(opts["seed"])

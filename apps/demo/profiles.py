@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from apps.core.demo.simbench_extract import DATA_DIR, GRID_FILE, INTERVALS_2016, PROFILES_FILE
+from apps.demo.simbench_extract import DATA_DIR, GRID_FILE, INTERVALS_2016, PROFILES_FILE
 
 DEMO_SEED = 20160101
 DEFAULT_TZ = "Europe/Berlin"
@@ -233,7 +233,7 @@ class Community:
 def grid_data() -> dict:
     path = DATA_DIR / GRID_FILE
     if not path.exists() or not (DATA_DIR / PROFILES_FILE).exists():
-        from apps.core.demo.simbench_extract import extract
+        from apps.demo.simbench_extract import extract
 
         extract(DATA_DIR)
     return json.loads(path.read_text())

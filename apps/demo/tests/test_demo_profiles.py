@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from apps.core.demo import profiles
-from apps.core.demo.keys import demo_device_identity, demo_device_key
-from apps.core.demo.profiles import (
+from apps.demo import profiles
+from apps.demo.keys import demo_device_identity, demo_device_key
+from apps.demo.profiles import (
     asset_energy_wh,
     community,
     local_day_bounds,
@@ -172,7 +172,7 @@ def test_meter_serials_lead_back_to_their_site_and_asset(demo):
 @pytest.mark.slow
 def test_committed_data_is_what_simbench_ships(tmp_path):
     """The small committed files are an exact extraction of the installed simbench package."""
-    from apps.core.demo import simbench_extract
+    from apps.demo import simbench_extract
 
     simbench_extract.extract(tmp_path, with_mv=False)  # the MV grid's 8 s load is skipped
     committed = simbench_extract.DATA_DIR

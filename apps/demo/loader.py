@@ -9,8 +9,6 @@ readings, and a run a day later tops the history up.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import time
 import traceback
@@ -19,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.apps import apps as django_apps
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Max
@@ -27,9 +24,12 @@ from django.utils import timezone
 
 from apps.accounts.models import Member, Role, User
 from apps.compliance.services import audit_log_write
-from apps.core.demo.context import DemoContext
-from apps.core.demo.keys import demo_device_identity, demo_device_key
-from apps.core.demo.profiles import (
+from apps.demo.context import DemoContext
+from apps.demo.hooks import grid as grid_hook
+from apps.demo.hooks import incentives as incentives_hook
+from apps.demo.hooks import market as market_hook
+from apps.demo.keys import demo_device_identity, demo_device_key
+from apps.demo.profiles import (
     DEMO_SEED,
     SHARED_PV_SERIAL,
     Community,
@@ -38,7 +38,7 @@ from apps.core.demo.profiles import (
     meter_serial,
     spec_for_serial,
 )
-from apps.core.demo.profiles import meter_energy_wh as spec_meter_energy_wh
+from apps.demo.profiles import meter_energy_wh as spec_meter_energy_wh
 from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
 from apps.meters.models import Meter
 
@@ -446,28 +446,17 @@ def _history(
     return inserted
 
 
-# --- Extension point --------------------------------------------------------------------------
-
-
-def _hook(module_name: str) -> Callable[[DemoContext], Any]:
-    def load(context: DemoContext) -> Any:
-        # Imported when called, so a broken demo.py is reported like any other hook failure.
-        return importlib.import_module(module_name).load(context)
-
-    load.__qualname__ = f"{module_name}.load"
-    return load
+# --- Per-app demo steps ----------------------------------------------------------------------
 
 
 def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
-    """(app label, load) of every `apps/<app>/demo.py`, in INSTALLED_APPS order."""
-    hooks = []
-    for config in django_apps.get_app_configs():
-        if not config.name.startswith("apps.") or config.name == "apps.core":
-            continue
-        module_name = f"{config.name}.demo"
-        if importlib.util.find_spec(module_name) is not None:
-            hooks.append((config.label, _hook(module_name)))
-    return hooks
+    """(app label, load) of every app's demo step (`apps/demo/hooks/<app>.py`), in the order
+    they run; a later step may read what an earlier one left in `context.extra`."""
+    return [
+        ("grid", grid_hook.load),
+        ("market", market_hook.load),
+        ("incentives", incentives_hook.load),
+    ]
 
 
 # --- The service ------------------------------------------------------------------------------
@@ -548,7 +537,7 @@ def demo_cooperative_load(
                     load(context)
             except Exception:  # noqa: BLE001 - one app's failure must not hide the others'
                 hook_errors[label] = traceback.format_exc()
-                logger.error("apps/%s/demo.py failed", label, exc_info=True)
+                logger.error("demo step %s failed", label, exc_info=True)
             seconds[f"hook:{label}"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     return LoadReport(

@@ -1,0 +1,44 @@
+"""Reads of the portal: the other apps' selectors shaped for the portal's pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from apps.accounts.models import Member
+from apps.meters.selectors import member_dashboard_data
+
+
+def _kwh(wh: int) -> Decimal:
+    return (Decimal(wh) / 1000).quantize(Decimal("0.01"))
+
+
+def _points(series: dict) -> list[dict]:
+    return [
+        {"t": t, "import_wh": i, "export_wh": e}
+        for t, i, e in zip(series["labels"], series["import_wh"], series["export_wh"], strict=True)
+    ]
+
+
+def member_dashboard(*, member: Member, now: datetime) -> dict:
+    """The member's own readings (apps.meters.selectors.member_dashboard_data) shaped for the
+    portal dashboard: kWh totals, Chart.js points, the latest reading."""
+    raw = member_dashboard_data(member=member, now=now)
+    totals = raw["totals"]
+    latest = raw.get("latest")
+    if latest:
+        latest = {**latest, "interval_start": datetime.fromisoformat(latest["interval_start"])}
+    return {
+        "has_readings": bool(raw["week"]["labels"] or raw["today"]["labels"]),
+        "today": {
+            "import_kwh": _kwh(totals["today_import_wh"]),
+            "export_kwh": _kwh(totals["today_export_wh"]),
+        },
+        "week": {
+            "import_kwh": _kwh(totals["week_import_wh"]),
+            "export_kwh": _kwh(totals["week_export_wh"]),
+        },
+        "latest": latest,
+        "time_zone": raw.get("time_zone", ""),
+        "chart": {"today": _points(raw["today"]), "week": _points(raw["week"])},
+    }
