@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
+from apps.core.intervals import INTERVAL
 from apps.grid.models import (
     ConnectionPoint,
     DeviceCommand,
@@ -58,11 +60,28 @@ def topology_tree() -> list[Substation]:
     )
 
 
-def latest_forecast(*, series_key: str, start: datetime | None = None) -> Forecast | None:
-    qs = Forecast.objects.filter(series_key=series_key)
-    if start is not None:
-        qs = qs.filter(start=start)
-    return qs.order_by("-issued_at", "-pk").first()
+def forecast_values(
+    *, series_key: str, start: datetime, intervals: int
+) -> tuple[np.ndarray, list[int]]:
+    """Wh per interval in [start, start + intervals) of one series, stitched from the latest
+    issued forecasts (day-ahead forecasts start at midnight; a plan starts at any interval), and
+    the ids of the forecasts used. Intervals no forecast covers are 0."""
+    out = np.zeros(intervals)
+    used: list[int] = []
+    end = start + intervals * INTERVAL
+    seen_starts = set()
+    for f in Forecast.objects.filter(
+        series_key=series_key, start__gte=start - timedelta(days=1), start__lt=end
+    ).order_by("start", "-issued_at", "-pk"):
+        if f.start in seen_starts:
+            continue  # an older issue of the same day
+        seen_starts.add(f.start)
+        offset = int((f.start - start) / INTERVAL)
+        for i, v in enumerate(f.values_wh):
+            if 0 <= offset + i < intervals:
+                out[offset + i] = v
+        used.append(f.pk)
+    return out, used
 
 
 def current_plan() -> DispatchPlan | None:
