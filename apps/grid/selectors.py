@@ -84,6 +84,26 @@ def forecast_values(
     return out, used
 
 
+def forecast_values_at(*, series_keys: list[str], at: datetime) -> dict[str, int]:
+    """The Wh forecast for the interval starting at `at` of each series, from the latest issued
+    forecast (started in the two days up to `at`) that covers it; series without one are left
+    out. One query."""
+    latest: dict[str, int] = {}
+    for key, start, step, values in (
+        Forecast.objects.filter(
+            series_key__in=series_keys, start__lte=at, start__gt=at - timedelta(days=2)
+        )
+        .order_by("series_key", "-issued_at", "-pk")
+        .values_list("series_key", "start", "step_seconds", "values_wh")
+    ):
+        if key in latest:
+            continue
+        index = int((at - start).total_seconds()) // step
+        if 0 <= index < len(values):
+            latest[key] = int(values[index])
+    return latest
+
+
 def current_plan() -> DispatchPlan | None:
     return DispatchPlan.objects.exclude(status=DispatchPlan.Status.SUPERSEDED).first()
 
