@@ -11,6 +11,7 @@ from typing import Any
 from django.http import Http404
 
 from apps.accounts.models import Member
+from apps.meters.selectors import member_dashboard_data
 
 
 def member_for_user(user: Any) -> Member:
@@ -47,14 +48,9 @@ def _points(series: dict) -> list[dict]:
     ]
 
 
-def member_dashboard(*, member: Member, now: datetime) -> dict | None:
+def member_dashboard(*, member: Member, now: datetime) -> dict:
     """The member's own readings (apps.meters.selectors.member_dashboard_data) shaped for the
-    portal dashboard: kWh totals, Chart.js points, the latest reading; None while the meters app
-    does not provide the selector."""
-    try:
-        from apps.meters.selectors import member_dashboard_data
-    except ImportError:
-        return None
+    portal dashboard: kWh totals, Chart.js points, the latest reading."""
     raw = member_dashboard_data(member=member, now=now)
     totals = raw["totals"]
     latest = raw.get("latest")
