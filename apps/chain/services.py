@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.accounts.models import Member
 from apps.chain.client import custodial_address, network_name
 from apps.chain.intents import PayloadError, validate_payload
 from apps.chain.models import ChainIntent
@@ -18,11 +19,11 @@ from apps.core.state import check_transition
 logger = logging.getLogger(__name__)
 
 
-def member_chain_address(member: Any) -> str:
+def member_chain_address(member: Member) -> str:
     """The member's chain address: the linked wallet (Sign-In with Ethereum) if any, else a
     deterministic custodial address derived from CHAIN_CUSTODY_SECRET and the member id (no key is
     stored; see apps.chain.client.custodial_address)."""
-    if getattr(member, "wallet_address", ""):
+    if member.wallet_address:
         return member.wallet_address
     return custodial_address(member.pk)
 

@@ -9,21 +9,26 @@ import csv
 import io
 import json
 import zipfile
-from datetime import UTC, datetime, timedelta
-from importlib import import_module
+from datetime import datetime, timedelta
 from typing import Any
-from xml.sax.saxutils import escape
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.models import Member
 from apps.compliance.models import AuditLog
 from apps.compliance.services import audit_log_write
-
-ESPI_NS = "http://naesb.org/espi"
-ATOM_NS = "http://www.w3.org/2005/Atom"
+from apps.incentives.selectors import member_certificate_holdings, member_rewards
+from apps.market.selectors import (
+    SETTLEMENT_LINE_EXPORT_FIELDS,
+    member_settlement_line_values,
+    member_statement_rows,
+    member_trade_rows,
+)
+from apps.meters.exports import green_button_xml
+from apps.meters.selectors import member_meters
 
 
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
@@ -49,72 +54,17 @@ def _member_readings(member) -> list[tuple]:
         return cursor.fetchall()
 
 
-def green_button_xml(member, readings: list[tuple]) -> bytes:
-    """Green Button (NAESB ESPI) Atom feed of the member's current interval readings.
-
-    Uses the meters app's exporter (`apps.meters.exports.green_button_xml`) over the whole span
-    of the member's readings; without it, writes the ESPI structure itself: per meter a
-    UsagePoint → MeterReading → ReadingType (Wh, 15-min) → IntervalBlock of IntervalReadings
-    (timePeriod, value, ReadingQuality)."""
-    try:
-        func = getattr(import_module("apps.meters.exports"), "green_button_xml", None)
-    except ImportError:
-        func = None
-    if func is not None:
-        starts = [row[1] for row in readings]
-        end = max(starts) + timedelta(days=1) if starts else timezone.now()
-        start = min(starts) if starts else end
-        body = func(member=member, start=start, end=end)  # every reading the member has
-        return body.encode("utf-8") if isinstance(body, str) else body
-    by_meter: dict[str, list[tuple]] = {}
-    for row in readings:
-        if row[7]:  # current versions only
-            by_meter.setdefault(row[0], []).append(row)
-    now = timezone.now().astimezone(UTC).isoformat()
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<feed xmlns="{ATOM_NS}" xmlns:espi="{ESPI_NS}">',
-        f"<id>urn:energysphere:member:{escape(member.membership_number)}</id>",
-        "<title>EnergySphere Green Button export</title>",
-        f"<updated>{now}</updated>",
-    ]
-    for n, (serial, rows) in enumerate(sorted(by_meter.items()), start=1):
-        base = f"urn:energysphere:usagepoint:{escape(serial)}"
-        parts += [
-            f"<entry><id>{base}</id><title>{escape(serial)}</title><updated>{now}</updated>",
-            "<content><espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind>"
-            "</espi:ServiceCategory></espi:UsagePoint></content></entry>",
-            f"<entry><id>{base}:reading</id><updated>{now}</updated>"
-            "<content><espi:MeterReading/></content></entry>",
-            f"<entry><id>{base}:readingtype</id><updated>{now}</updated><content>"
-            "<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
-            "<espi:commodity>1</espi:commodity><espi:flowDirection>1</espi:flowDirection>"
-            f"<espi:intervalLength>{rows[0][2]}</espi:intervalLength>"
-            "<espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier><espi:uom>72</espi:uom>"
-            "</espi:ReadingType></content></entry>",
-            f"<entry><id>{base}:block:{n}</id><updated>{now}</updated><content>"
-            "<espi:IntervalBlock>",
-            f"<espi:interval><espi:duration>{len(rows) * rows[0][2]}</espi:duration>"
-            f"<espi:start>{int(rows[0][1].timestamp())}</espi:start></espi:interval>",
-        ]
-        for _serial, start, secs, imp, _exp, quality, *_ in rows:
-            parts.append(
-                "<espi:IntervalReading><espi:ReadingQuality><espi:quality>"
-                f"{quality}</espi:quality></espi:ReadingQuality><espi:timePeriod>"
-                f"<espi:duration>{secs}</espi:duration><espi:start>{int(start.timestamp())}"
-                f"</espi:start></espi:timePeriod><espi:value>{imp}</espi:value>"
-                "</espi:IntervalReading>"
-            )
-        parts.append("</espi:IntervalBlock></content></entry>")
-    parts.append("</feed>")
-    return "\n".join(parts).encode("utf-8")
+def _green_button(member: Member, readings: list[tuple]) -> bytes:
+    """Green Button (NAESB ESPI) Atom feed of the member's current interval readings, from the
+    meters app's exporter over the whole span of the member's readings."""
+    starts = [row[1] for row in readings]
+    end = max(starts) + timedelta(days=1) if starts else timezone.now()
+    start = min(starts) if starts else end
+    return green_button_xml(member=member, start=start, end=end)
 
 
-def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
+def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str]:
     """Zip of everything the cooperative holds about `member`; the export is audit-logged."""
-    from apps.incentives.models import Certificate, Reward
-    from apps.meters.models import Meter
-
     user = member.user
     files: dict[str, bytes] = {}
     profile = {
@@ -142,7 +92,7 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
         "exported_at": timezone.now(),
     }
     files["member.json"] = json.dumps(profile, cls=DjangoJSONEncoder, indent=2).encode()
-    meters = list(Meter.objects.filter(member=member).order_by("serial"))
+    meters = member_meters(member=member)
     files["meters.csv"] = _csv(
         ["serial", "asset_kind", "direction", "interval_seconds", "capacity_w", "address",
          "active_from", "active_to"],
@@ -155,7 +105,7 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
          "version", "is_current", "reason"],
         [list(r) for r in readings],
     )  # fmt: skip
-    files["green_button.xml"] = green_button_xml(member, readings)
+    files["green_button.xml"] = _green_button(member, readings)
     files["certificates.csv"] = _csv(
         ["id", "token_id", "range_start", "range_end", "wh", "status", "device",
          "production_start", "production_end", "energy_source", "beneficiary", "claimed_at",
@@ -163,12 +113,12 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
         [[c.pk, c.token_id, c.range_start, c.range_end, c.wh, c.status, c.device.serial,
           c.production_start, c.production_end, c.energy_source, c.beneficiary, c.claimed_at,
           c.parent_id, c.trade_ref]
-         for c in Certificate.objects.filter(owner=member).select_related("device")],
+         for c in member_certificate_holdings(member=member)],
     )  # fmt: skip
     files["rewards.csv"] = _csv(
         ["id", "kind", "period", "basis_wh", "tokens", "created_at"],
         [[r.pk, r.kind, r.period_ref, r.basis_wh, r.tokens, r.created_at]
-         for r in Reward.objects.filter(member=member)],
+         for r in member_rewards(member=member)],
     )  # fmt: skip
     files.update(_market_files(member))
     audit = AuditLog.objects.filter(
@@ -204,17 +154,8 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
     return buf.getvalue(), filename
 
 
-def _market_files(member) -> dict[str, bytes]:
-    try:
-        from apps.market.models import SettlementLine, Statement, Trade
-    except ImportError:
-        return {}
-    trades = (
-        Trade.objects.filter(Q(seller=member) | Q(buyer=member))
-        .select_related("seller", "buyer")
-        .order_by("interval_start", "id")
-    )
-    files = {
+def _market_files(member: Member) -> dict[str, bytes]:
+    return {
         "trades.csv": _csv(
             [
                 "id",
@@ -227,30 +168,26 @@ def _market_files(member) -> dict[str, bytes]:
             ],
             [
                 [
-                    t.pk,
+                    t.id,
                     t.interval_start,
-                    "sell" if t.seller_id == member.pk else "buy",
-                    t.buyer_zone if t.seller_id == member.pk else t.seller_zone,
+                    t.side,
+                    t.counterparty_zone,
                     t.wh_delivered,
                     t.price,
                     t.fee_per_kwh,
                 ]
-                for t in trades
+                for t in member_trade_rows(member=member)
             ],
         ),  # fmt: skip
         "statements.csv": _csv(
             ["number", "month", "status", "totals"],
             [
                 [s.number, s.month, s.status, json.dumps(s.totals, sort_keys=True, default=str)]
-                for s in Statement.objects.filter(member=member).order_by("month")
+                for s in member_statement_rows(member=member)
             ],
         ),  # fmt: skip
+        "settlement_lines.csv": _csv(
+            list(SETTLEMENT_LINE_EXPORT_FIELDS),
+            [list(row) for row in member_settlement_line_values(member=member)],
+        ),
     }
-    fields = ["interval_start", "is_adjustment", "reason", *SettlementLine.ENERGY_FIELDS,
-              *SettlementLine.AMOUNT_FIELDS]  # fmt: skip
-    files["settlement_lines.csv"] = _csv(
-        fields,
-        [[getattr(line, f) for f in fields]
-         for line in SettlementLine.objects.filter(member=member).order_by("interval_start", "id")],
-    )  # fmt: skip
-    return files

@@ -8,6 +8,7 @@ from django.utils import timezone
 from apps.compliance.models import AuditLog, ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.market.selectors import member_open_settlements_count
 
 
 def audit_log_write(
@@ -61,27 +62,16 @@ def report_export_record(
 def member_open_settlements(*, member: Any) -> list[str]:
     """Why the member's ledgers are still open (empty when none): open orders, or trades and
     settlement lines in runs that are not settled yet."""
-    try:
-        from apps.market.models import Order, SettlementLine, SettlementRun, Trade
-    except ImportError:
-        return []
-    from django.db.models import Q
-
-    closed = [SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED]
+    counts = member_open_settlements_count(member=member)
     reasons = []
-    orders = Order.objects.filter(member=member, status=Order.Status.OPEN).count()
-    if orders:
-        reasons.append(f"{orders} open order(s)")
-    trades = (
-        Trade.objects.filter(Q(seller=member) | Q(buyer=member))
-        .exclude(clearing__run__status__in=closed)
-        .count()
-    )
-    if trades:
-        reasons.append(f"{trades} trade(s) in settlement runs that are not settled")
-    lines = SettlementLine.objects.filter(member=member).exclude(run__status__in=closed).count()
-    if lines:
-        reasons.append(f"{lines} settlement line(s) in runs that are not settled")
+    if counts.open_orders:
+        reasons.append(f"{counts.open_orders} open order(s)")
+    if counts.unsettled_trades:
+        reasons.append(
+            f"{counts.unsettled_trades} trade(s) in settlement runs that are not settled"
+        )
+    if counts.unsettled_lines:
+        reasons.append(f"{counts.unsettled_lines} settlement line(s) in runs that are not settled")
     return reasons
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
+from apps.core.intervals import INTERVAL
 from apps.grid.models import (
     ConnectionPoint,
     DeviceCommand,
@@ -58,11 +60,48 @@ def topology_tree() -> list[Substation]:
     )
 
 
-def latest_forecast(*, series_key: str, start: datetime | None = None) -> Forecast | None:
-    qs = Forecast.objects.filter(series_key=series_key)
-    if start is not None:
-        qs = qs.filter(start=start)
-    return qs.order_by("-issued_at", "-pk").first()
+def forecast_values(
+    *, series_key: str, start: datetime, intervals: int
+) -> tuple[np.ndarray, list[int]]:
+    """Wh per interval in [start, start + intervals) of one series, stitched from the latest
+    issued forecasts (day-ahead forecasts start at midnight; a plan starts at any interval), and
+    the ids of the forecasts used. Intervals no forecast covers are 0."""
+    out = np.zeros(intervals)
+    used: list[int] = []
+    end = start + intervals * INTERVAL
+    seen_starts = set()
+    for f in Forecast.objects.filter(
+        series_key=series_key, start__gte=start - timedelta(days=1), start__lt=end
+    ).order_by("start", "-issued_at", "-pk"):
+        if f.start in seen_starts:
+            continue  # an older issue of the same day
+        seen_starts.add(f.start)
+        offset = int((f.start - start) / INTERVAL)
+        for i, v in enumerate(f.values_wh):
+            if 0 <= offset + i < intervals:
+                out[offset + i] = v
+        used.append(f.pk)
+    return out, used
+
+
+def forecast_values_at(*, series_keys: list[str], at: datetime) -> dict[str, int]:
+    """The Wh forecast for the interval starting at `at` of each series, from the latest issued
+    forecast (started in the two days up to `at`) that covers it; series without one are left
+    out. One query."""
+    latest: dict[str, int] = {}
+    for key, start, step, values in (
+        Forecast.objects.filter(
+            series_key__in=series_keys, start__lte=at, start__gt=at - timedelta(days=2)
+        )
+        .order_by("series_key", "-issued_at", "-pk")
+        .values_list("series_key", "start", "step_seconds", "values_wh")
+    ):
+        if key in latest:
+            continue
+        index = int((at - start).total_seconds()) // step
+        if 0 <= index < len(values):
+            latest[key] = int(values[index])
+    return latest
 
 
 def current_plan() -> DispatchPlan | None:

@@ -12,10 +12,11 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
+from apps.accounts.models import Member
 from apps.core.exceptions import ApplicationError
 from apps.incentives import conf, energy
 from apps.incentives.carbon import CarbonResult, ClaimedCertificate, scope2
-from apps.incentives.models import Certificate, EmissionFactor, Reward
+from apps.incentives.models import Certificate, CertificateTransfer, EmissionFactor, Reward
 
 
 def member_certificates(*, member, status: str | None = None) -> QuerySet[Certificate]:
@@ -68,6 +69,36 @@ def registry_certificates(
     return qs.order_by("production_start", "token_id", "range_start", "pk")
 
 
+def member_certificate_holdings(*, member: Member) -> QuerySet[Certificate]:
+    """Every holding the member has or had (transferred ones too), with the device, in registry
+    order (data export)."""
+    return (
+        Certificate.objects.filter(owner=member)
+        .select_related("device")
+        .order_by("production_start", "token_id", "range_start", "pk")
+    )
+
+
+def certificates_transferred_wh_by_settlement(*, settlement_refs: Iterable[str]) -> dict[str, int]:
+    """Wh of certificates moved seller → buyer per settlement run reference (one query)."""
+    rows = (
+        CertificateTransfer.objects.filter(settlement_ref__in=list(settlement_refs))
+        .values("settlement_ref")
+        .annotate(wh=Sum("transferred_wh"))
+        .values_list("settlement_ref", "wh")
+    )
+    return {ref: int(wh or 0) for ref, wh in rows}
+
+
+def certificate_chain_intent_ids(*, certificate_ids: Iterable[int]) -> list[int]:
+    """The chain outbox intent ids recorded on these certificates, sorted, without repeats (one
+    query; certificates without an intent are left out)."""
+    refs = Certificate.objects.filter(pk__in=list(certificate_ids)).values_list(
+        "chain_intent_ref", flat=True
+    )
+    return sorted({int(ref) for ref in refs if ref.isdigit()})
+
+
 # --- carbon ----------------------------------------------------------------------------------
 
 
@@ -107,8 +138,6 @@ def carbon_by_member(
     *, start: datetime, end: datetime, member_ids: Iterable[int] | None = None
 ) -> list[MemberCarbon]:
     """Scope 2 (location- and market-based) per member over [start, end): three queries."""
-    from apps.accounts.models import Member
-
     ids = list(member_ids) if member_ids is not None else None
     consumption = energy.members_hourly_import(start, end, ids)
     claimed_qs = Certificate.objects.filter(

@@ -4,13 +4,14 @@ selectors that take a `member` filter by it and raise Http404 for anything else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.http import Http404
 
+from apps.accounts.models import Member
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc
 from apps.market import conf
@@ -18,6 +19,7 @@ from apps.market.models import (
     ClearingResult,
     MarketSettings,
     Order,
+    SettlementLine,
     SettlementRun,
     Statement,
     Tariff,
@@ -128,12 +130,11 @@ class SettledTrade:
     from_seller_wh: int
 
 
-def settled_trades(*, settlement_run: Any) -> list[SettledTrade]:
+def settled_trades(*, settlement_run: SettlementRun) -> list[SettledTrade]:
     """Every trade of a settled (or anchored) run, in id order. Empty for unsettled runs."""
-    run_id = getattr(settlement_run, "pk", settlement_run)
     rows = (
         Trade.objects.filter(
-            clearing__run_id=run_id,
+            clearing__run_id=settlement_run.pk,
             clearing__run__status__in=[SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED],
         )
         .order_by("id")
@@ -198,8 +199,6 @@ def market_monitor(*, now: datetime, hours: int = 24) -> dict:
 
 def member_savings(*, member, since: datetime) -> dict[str, Decimal]:
     """Money saved against grid-only prices on settled lines since `since` (excl. VAT)."""
-    from apps.market.models import SettlementLine
-
     agg = SettlementLine.objects.filter(member=member, interval_start__gte=since).aggregate(
         *[Sum(f) for f in SettlementLine.AMOUNT_FIELDS],
         grid_only=Sum("grid_only_charge"),
@@ -208,3 +207,188 @@ def member_savings(*, member, since: datetime) -> dict[str, Decimal]:
     paid = sum((agg[f"{f}__sum"] or Decimal(0) for f in SettlementLine.AMOUNT_FIELDS), Decimal(0))
     grid_only = (agg["grid_only"] or Decimal(0)) + (agg["grid_only_credit"] or Decimal(0))
     return {"paid": paid, "grid_only": grid_only, "saved": grid_only - paid}
+
+
+# --- reads for compliance (reports, data rights) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunReconciliation:
+    """One settlement run with its trades and settlement lines summed (reconciliation report)."""
+
+    run_id: int
+    period_start: datetime
+    period_end: datetime
+    status: str
+    trade_count: int
+    traded_wh: int
+    lines_bought_wh: int
+    lines_sold_wh: int
+    lines_net_amount: Decimal
+    members_pay: Decimal
+    members_receive: Decimal
+    grid_import_cost: Decimal
+    grid_export_revenue: Decimal
+    network_fees: Decimal
+    trades_root: str
+    chain_intent_id: int | None
+
+
+def settlement_runs_reconciliation(*, start: datetime, end: datetime) -> list[RunReconciliation]:
+    """Runs whose period starts in [start, end), oldest first, each with its trades' delivered Wh
+    and its lines' Wh and net amount (three queries)."""
+    runs = list(
+        SettlementRun.objects.filter(period_start__gte=start, period_start__lt=end).order_by(
+            "period_start"
+        )
+    )
+    if not runs:
+        return []
+    ids = [r.pk for r in runs]
+    traded = dict(
+        Trade.objects.filter(clearing__run_id__in=ids)
+        .values("clearing__run_id")
+        .annotate(wh=Sum("wh_delivered"))
+        .values_list("clearing__run_id", "wh")
+    )
+    lines = {
+        row["run_id"]: row
+        for row in SettlementLine.objects.filter(run_id__in=ids)
+        .values("run_id")
+        .annotate(
+            bought=Sum("bought_wh"),
+            sold=Sum("sold_wh"),
+            **{f: Sum(f) for f in SettlementLine.AMOUNT_FIELDS},
+        )
+    }
+    out = []
+    for run in runs:
+        agg = lines.get(run.pk, {})
+        out.append(
+            RunReconciliation(
+                run_id=run.pk,
+                period_start=run.period_start,
+                period_end=run.period_end,
+                status=run.status,
+                trade_count=run.trade_count,
+                traded_wh=int(traded.get(run.pk) or 0),
+                lines_bought_wh=int(agg.get("bought") or 0),
+                lines_sold_wh=int(agg.get("sold") or 0),
+                lines_net_amount=sum(
+                    (agg.get(f) or Decimal(0) for f in SettlementLine.AMOUNT_FIELDS), Decimal(0)
+                ),
+                members_pay=run.members_pay,
+                members_receive=run.members_receive,
+                grid_import_cost=run.grid_import_cost,
+                grid_export_revenue=run.grid_export_revenue,
+                network_fees=run.network_fees,
+                trades_root=run.trades_root,
+                chain_intent_id=run.chain_intent_id,
+            )
+        )
+    return out
+
+
+def settlement_run_trades_root(*, run_id: int) -> str | None:
+    """The trades Merkle root a run settled with ('' before settlement); None if no such run."""
+    return SettlementRun.objects.filter(pk=run_id).values_list("trades_root", flat=True).first()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSettlements:
+    """What keeps a member's market ledgers open: open orders, and trades and settlement lines
+    in runs that are not settled yet."""
+
+    open_orders: int
+    unsettled_trades: int
+    unsettled_lines: int
+
+
+def member_open_settlements_count(*, member: Member) -> OpenSettlements:
+    """Counts of the member's open orders and unsettled trades and lines (three queries)."""
+    closed = [SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED]
+    return OpenSettlements(
+        open_orders=Order.objects.filter(member=member, status=Order.Status.OPEN).count(),
+        unsettled_trades=Trade.objects.filter(Q(seller=member) | Q(buyer=member))
+        .exclude(clearing__run__status__in=closed)
+        .count(),
+        unsettled_lines=SettlementLine.objects.filter(member=member)
+        .exclude(run__status__in=closed)
+        .count(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTradeRow:
+    """One of a member's trades from the member's side (data export)."""
+
+    id: int
+    interval_start: datetime
+    side: str  # "sell" or "buy"
+    counterparty_zone: str
+    wh_delivered: int
+    price: Decimal
+    fee_per_kwh: Decimal
+
+
+def member_trade_rows(*, member: Member) -> list[MemberTradeRow]:
+    """Every trade the member sold or bought in, by interval and id (one query)."""
+    rows = (
+        Trade.objects.filter(Q(seller=member) | Q(buyer=member))
+        .order_by("interval_start", "id")
+        .values_list(
+            "id", "interval_start", "seller_id", "seller_zone", "buyer_zone", "wh_delivered",
+            "price", "fee_per_kwh",
+        )
+    )  # fmt: skip
+    return [
+        MemberTradeRow(
+            id=pk,
+            interval_start=start,
+            side="sell" if seller_id == member.pk else "buy",
+            counterparty_zone=buyer_zone if seller_id == member.pk else seller_zone,
+            wh_delivered=wh,
+            price=price,
+            fee_per_kwh=fee,
+        )
+        for pk, start, seller_id, seller_zone, buyer_zone, wh, price, fee in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStatementRow:
+    """One of a member's statements, drafts included (data export)."""
+
+    number: str
+    month: date
+    status: str
+    totals: dict[str, Any]
+
+
+def member_statement_rows(*, member: Member) -> list[MemberStatementRow]:
+    """Every statement of the member, drafts included, by month (one query)."""
+    rows = (
+        Statement.objects.filter(member=member)
+        .order_by("month")
+        .values_list("number", "month", "status", "totals")
+    )
+    return [MemberStatementRow(*row) for row in rows]
+
+
+SETTLEMENT_LINE_EXPORT_FIELDS: tuple[str, ...] = (
+    "interval_start",
+    "is_adjustment",
+    "reason",
+    *SettlementLine.ENERGY_FIELDS,
+    *SettlementLine.AMOUNT_FIELDS,
+)
+
+
+def member_settlement_line_values(*, member: Member) -> list[tuple[Any, ...]]:
+    """The member's settlement lines as tuples of SETTLEMENT_LINE_EXPORT_FIELDS, by interval and
+    id (one query)."""
+    return list(
+        SettlementLine.objects.filter(member=member)
+        .order_by("interval_start", "id")
+        .values_list(*SETTLEMENT_LINE_EXPORT_FIELDS)
+    )

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.chain.selectors import chain_intent_get, meter_anchor_get
 from apps.compliance.reports.builders import REPORTS, ReportKind
 from apps.compliance.reports.document import (
     ParsedReport,
@@ -23,6 +24,7 @@ from apps.compliance.reports.document import (
     render_xlsx,
 )
 from apps.core.exceptions import ApplicationError
+from apps.market.selectors import settlement_run_trades_root
 
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -136,40 +138,30 @@ class VerifyResult:
 
 def _check_anchor(anchor: dict[str, Any]) -> str | None:
     """Compare one declared anchor with the chain app's record (and the chain, when reachable)."""
-    try:
-        from apps.chain.models import ChainIntent, MeterAnchor
-    except ImportError:
-        return "chain app not installed: anchor not checked"
     if anchor.get("type") == "meter_anchor":
         if "interval_start" not in anchor or "version" not in anchor:
             return f"malformed meter anchor: {anchor}"
-        row = (
-            MeterAnchor.objects.filter(
-                interval_start=datetime.fromisoformat(anchor["interval_start"]),
-                version=anchor["version"],
-            )
-            .select_related("intent")
-            .first()
+        row = meter_anchor_get(
+            interval_start=datetime.fromisoformat(anchor["interval_start"]),
+            version=anchor["version"],
         )
         if row is None:
             return f"meter anchor {anchor['interval_start']} v{anchor['version']} is unknown"
         if row.root != anchor.get("root"):
             return f"meter anchor {anchor['interval_start']}: root differs from the anchored one"
-        if anchor.get("tx_hash") and row.intent.tx_hash != anchor["tx_hash"]:
+        if anchor.get("tx_hash") and row.tx_hash != anchor["tx_hash"]:
             return f"meter anchor {anchor['interval_start']}: transaction differs"
         return None
     if anchor.get("type") == "settlement_batch":
-        from apps.market.models import SettlementRun
-
-        run = SettlementRun.objects.filter(pk=anchor.get("run")).first()
-        if run is None or run.trades_root != anchor.get("trades_root"):
+        root = settlement_run_trades_root(run_id=anchor.get("run"))
+        if root is None or root != anchor.get("trades_root"):
             return f"settlement run {anchor.get('run')}: trades root differs from the settled one"
         return None
     if anchor.get("intent"):
-        row = ChainIntent.objects.filter(pk=anchor["intent"]).first()
-        if row is None:
+        intent = chain_intent_get(intent_id=anchor["intent"])
+        if intent is None:
             return f"chain intent {anchor['intent']} is unknown"
-        if anchor.get("tx_hash") and row.tx_hash != anchor["tx_hash"]:
+        if anchor.get("tx_hash") and intent.tx_hash != anchor["tx_hash"]:
             return f"chain intent {anchor['intent']}: transaction differs"
     return None
 
@@ -206,8 +198,7 @@ def report_verify(
         problem = _check_anchor(anchor)
         if problem:
             result.anchors_problems.append(problem)
-            if "not installed" not in problem:
-                result.problems.append(problem)
+            result.problems.append(problem)
     if against_db:
         params = meta.get("params", {})
         doc = report_build(

@@ -16,10 +16,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Sum
 
+from apps.chain.selectors import chain_intents, meter_anchors_between
 from apps.compliance.reports.document import ReportDocument, Table
 from apps.core.exceptions import ApplicationError
+from apps.incentives import conf
+from apps.incentives.models import Certificate
+from apps.incentives.selectors import (
+    carbon_by_member,
+    certificate_chain_intent_ids,
+    certificates_transferred_wh_by_settlement,
+    registry_certificates,
+)
+from apps.market.selectors import settlement_runs_reconciliation
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -50,15 +59,6 @@ def _no_data(kind: str, start: datetime, end: datetime) -> ApplicationError:
 
 def meter_anchors(start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The MeterOracle anchors (Merkle roots of validated readings) of intervals in [start, end)."""
-    try:
-        from apps.chain.models import MeterAnchor
-    except ImportError:  # chain app not installed: nothing anchored
-        return []
-    rows = (
-        MeterAnchor.objects.filter(interval_start__gte=start, interval_start__lt=end)
-        .select_related("intent")
-        .order_by("interval_start", "version")
-    )
     return [
         {
             "type": "meter_anchor",
@@ -66,21 +66,17 @@ def meter_anchors(start: datetime, end: datetime) -> list[dict[str, Any]]:
             "version": a.version,
             "root": a.root,
             "leaf_count": a.leaf_count,
-            "tx_hash": a.intent.tx_hash,
+            "tx_hash": a.tx_hash,
             "intent": a.intent_id,
         }
-        for a in rows
+        for a in meter_anchors_between(start=start, end=end)
     ]
 
 
 def intent_anchors(kind: str, intent_ids: list[int]) -> list[dict[str, Any]]:
-    try:
-        from apps.chain.models import ChainIntent
-    except ImportError:
-        return []
-    rows = ChainIntent.objects.filter(pk__in=intent_ids).order_by("pk")
     return [
-        {"type": kind, "intent": r.pk, "intent_name": r.intent, "tx_hash": r.tx_hash} for r in rows
+        {"type": kind, "intent": r.id, "intent_name": r.intent, "tx_hash": r.tx_hash}
+        for r in chain_intents(intent_ids=intent_ids)
     ]
 
 
@@ -96,41 +92,10 @@ def _pct(part: int, whole: int) -> Decimal:
 def build_settlement_reconciliation(*, start: datetime, end: datetime, **_: Any) -> ReportDocument:
     """Per settlement run: trades vs settlement lines vs certificates moved, money totals, and
     the run's on-chain batch (trades Merkle root, transaction)."""
-    from apps.incentives.models import CertificateTransfer
-    from apps.market.models import SettlementLine, SettlementRun, Trade
-
-    runs = list(
-        SettlementRun.objects.filter(period_start__gte=start, period_start__lt=end).order_by(
-            "period_start"
-        )
-    )
+    runs = settlement_runs_reconciliation(start=start, end=end)
     if not runs:
         raise _no_data("settlement_reconciliation", start, end)
-    ids = [r.pk for r in runs]
-    traded = dict(
-        Trade.objects.filter(clearing__run_id__in=ids)
-        .values("clearing__run_id")
-        .annotate(wh=Sum("wh_delivered"))
-        .values_list("clearing__run_id", "wh")
-    )
-    lines = {
-        row["run_id"]: row
-        for row in SettlementLine.objects.filter(run_id__in=ids)
-        .values("run_id")
-        .annotate(
-            bought=Sum("bought_wh"),
-            sold=Sum("sold_wh"),
-            imp=Sum("import_wh"),
-            exp=Sum("export_wh"),
-            **{f: Sum(f) for f in SettlementLine.AMOUNT_FIELDS},
-        )
-    }
-    certs = dict(
-        CertificateTransfer.objects.filter(settlement_ref__in=[str(i) for i in ids])
-        .values("settlement_ref")
-        .annotate(wh=Sum("transferred_wh"))
-        .values_list("settlement_ref", "wh")
-    )
+    certs = certificates_transferred_wh_by_settlement(settlement_refs=[str(r.run_id) for r in runs])
     table = Table(
         "settlement_runs",
         [
@@ -156,38 +121,34 @@ def build_settlement_reconciliation(*, start: datetime, end: datetime, **_: Any)
     )
     totals = defaultdict(Decimal)
     for run in runs:
-        agg = lines.get(run.pk, {})
-        net = sum((agg.get(f) or Decimal(0) for f in SettlementLine.AMOUNT_FIELDS), Decimal(0))
-        t_wh = int(traded.get(run.pk) or 0)
-        bought = int(agg.get("bought") or 0)
         table.rows.append(
             [
-                run.pk,
+                run.run_id,
                 _iso(run.period_start),
                 _iso(run.period_end),
                 run.status,
                 run.trade_count,
-                t_wh,
-                bought,
-                int(agg.get("sold") or 0),
-                "yes" if t_wh == bought else "NO",
-                int(certs.get(str(run.pk)) or 0),
+                run.traded_wh,
+                run.lines_bought_wh,
+                run.lines_sold_wh,
+                "yes" if run.traded_wh == run.lines_bought_wh else "NO",
+                certs.get(str(run.run_id), 0),
                 run.members_pay,
                 run.members_receive,
                 run.grid_import_cost,
                 run.grid_export_revenue,
                 run.network_fees,
-                net,
+                run.lines_net_amount,
                 run.trades_root,
                 run.chain_intent_id,
             ]
         )
-        totals["traded_wh"] += t_wh
+        totals["traded_wh"] += run.traded_wh
         totals["members_pay"] += run.members_pay
         totals["members_receive"] += run.members_receive
-        totals["lines_net_amount"] += net
+        totals["lines_net_amount"] += run.lines_net_amount
     anchors = [
-        {"type": "settlement_batch", "run": r.pk, "trades_root": r.trades_root}
+        {"type": "settlement_batch", "run": r.run_id, "trades_root": r.trades_root}
         for r in runs
         if r.trades_root
     ] + intent_anchors("settlement_tx", [r.chain_intent_id for r in runs if r.chain_intent_id])
@@ -304,9 +265,6 @@ def build_data_quality(*, start: datetime, end: datetime, **_: Any) -> ReportDoc
 
 def build_certificate_registry(*, start: datetime, end: datetime, **_: Any) -> ReportDocument:
     """Every certificate holding produced in the period, with its lineage and chain intent."""
-    from apps.incentives.models import Certificate
-    from apps.incentives.selectors import registry_certificates
-
     certs = list(registry_certificates(start=start, end=end))
     if not certs:
         raise _no_data("certificate_registry", start, end)
@@ -393,9 +351,6 @@ def build_carbon(
     *, start: datetime, end: datetime, member_id: int | None = None, **_: Any
 ) -> ReportDocument:
     """Scope 2 per member and for the cooperative per month, with the certificates used."""
-    from apps.incentives import conf
-    from apps.incentives.selectors import carbon_by_member
-
     members_t = Table(
         "members",
         [
@@ -468,15 +423,9 @@ def build_carbon(
             grand["market"] += coop["mkt"]
     if not members_t.rows:
         raise _no_data("carbon", start, end)
-    claim_intents: list[int] = []
-    from apps.incentives.models import Certificate
-
-    used_ids = sorted({int(row[2]) for row in certs_t.rows})
-    for ref in Certificate.objects.filter(pk__in=used_ids).values_list(
-        "chain_intent_ref", flat=True
-    ):
-        if ref.isdigit():
-            claim_intents.append(int(ref))
+    claim_intents = certificate_chain_intent_ids(
+        certificate_ids={int(row[2]) for row in certs_t.rows}
+    )
     return ReportDocument(
         kind="carbon",
         title="Scope 2 emissions (location- and market-based)",
@@ -489,8 +438,7 @@ def build_carbon(
             ("Market-based (kg CO2e)", grand["market"]),
             ("Certificates used", len(certs_t.rows)),
         ],
-        anchors=intent_anchors("certificate_claim_tx", sorted(set(claim_intents)))
-        + meter_anchors(start, end),
+        anchors=intent_anchors("certificate_claim_tx", claim_intents) + meter_anchors(start, end),
         notes=[
             "GHG Protocol Scope 2: location-based = consumption × grid-average factor of "
             f"{conf.market_zone()}; market-based = consumption covered by certificates claimed for "

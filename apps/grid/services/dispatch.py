@@ -23,7 +23,8 @@ from apps.core.locks import lock_rows
 from apps.core.state import check_transition
 from apps.grid import conf, realtime
 from apps.grid.dispatch.lp import Battery, FlexibleLoad, Problem, solve, unmanaged
-from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Forecast, Transformer
+from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Transformer
+from apps.grid.selectors import forecast_values
 
 logger = logging.getLogger(__name__)
 DAY = timedelta(days=1)
@@ -55,27 +56,6 @@ def tariff_prices(*, start: datetime, intervals: int) -> tuple[np.ndarray, np.nd
     return out, np.full(intervals, conf.get("GRID_FEED_IN_PRICE"))
 
 
-def _forecast_values(series_key: str, start: datetime, intervals: int) -> tuple[np.ndarray, list]:
-    """Wh per interval in [start, start + intervals) stitched from the latest issued forecasts
-    (day-ahead forecasts start at midnight; a plan starts at any interval)."""
-    out = np.zeros(intervals)
-    used = []
-    end = start + intervals * INTERVAL
-    seen_starts = set()
-    for f in Forecast.objects.filter(
-        series_key=series_key, start__gte=start - DAY, start__lt=end
-    ).order_by("start", "-issued_at", "-pk"):
-        if f.start in seen_starts:
-            continue  # an older issue of the same day
-        seen_starts.add(f.start)
-        offset = int((f.start - start) / INTERVAL)
-        for i, v in enumerate(f.values_wh):
-            if 0 <= offset + i < intervals:
-                out[offset + i] = v
-        used.append(f.pk)
-    return out, used
-
-
 def _inputs(start: datetime, intervals: int):
     """Transformer capacities and base net load (W) from the latest forecasts, devices, prices,
     and a fingerprint of all of it (a new plan is made only when it changes)."""
@@ -87,7 +67,9 @@ def _inputs(start: datetime, intervals: int):
     for t in transformers:
         net = np.zeros(intervals)
         for kind, sign in (("load", 1.0), ("pv", -1.0)):
-            values, ids = _forecast_values(f"transformer:{t.pk}:{kind}", start, intervals)
+            values, ids = forecast_values(
+                series_key=f"transformer:{t.pk}:{kind}", start=start, intervals=intervals
+            )
             net += sign * values * factor
             used += ids
         base[t.name] = net

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.chain.services import chain_intent_submit, member_chain_address
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
@@ -23,8 +23,8 @@ from apps.core.state import check_transition
 from apps.grid import realtime
 from apps.grid.baseline import BaselineError, similar_day_baseline
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
+from apps.grid.signals import DRRewardGranted, dr_performance_measured
 
-logger = logging.getLogger(__name__)
 Status = DREvent.Status
 Opt = DRParticipation.Opt
 
@@ -75,12 +75,7 @@ def _notify(event: DREvent) -> None:
 
 
 def _chain_submit(*, intent: str, payload: dict, key: str, actor: Any) -> str:
-    """Record through GridBalancer via the chain outbox; '' when the chain app is absent."""
-    try:
-        from apps.chain.services import chain_intent_submit
-    except ImportError:  # pragma: no cover - the chain app is part of the project
-        logger.warning("chain app unavailable; %s not recorded on chain", intent)
-        return ""
+    """Record through GridBalancer via the chain outbox; returns the intent's reference."""
     row = chain_intent_submit(intent=intent, payload=payload, idempotency_key=key, actor=actor)
     return f"chain_intent:{row.pk}"
 
@@ -401,10 +396,6 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
 def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
     """GridBalancer.recordCommitment: an opted-in site commits its share of the event's target
     reduction; opting out again records a commitment of 0."""
-    try:
-        from apps.chain.services import member_chain_address
-    except ImportError:  # pragma: no cover
-        return
     targets = event.participations.count() or 1
     committed = event.target_reduction_w // targets if part.opt == Opt.OPT_IN else 0
     stamp = int(part.responded_at.timestamp() * 1000)
@@ -421,10 +412,6 @@ def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor
 
 
 def _record_performance(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> str:
-    try:
-        from apps.chain.services import member_chain_address
-    except ImportError:  # pragma: no cover
-        return ""
     return _chain_submit(
         intent="dr_performance_record",
         payload={
@@ -440,18 +427,15 @@ def _record_performance(event: DREvent, part: DRParticipation, member: Any, acto
 
 
 def _reward(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
-    try:
-        from apps.incentives.services import reward_grant_for_dr_performance
-    except ImportError:  # pragma: no cover
-        logger.warning("incentives app unavailable; DR performance not rewarded")
-        return
-    reward = reward_grant_for_dr_performance(
+    """Ask the apps above grid to reward the site's performance (`dr_performance_measured`)."""
+    for _receiver, granted in dr_performance_measured.send(
+        sender=DRParticipation,
         member=member,
         performance_wh=part.delivered_wh,
         event_ref=f"{event.pk}:{part.connection_point_id}",
         at=event.end,
         actor=actor,
-    )
-    if reward is not None:
-        part.reward_tokens = reward.tokens
-        part.reward_ref = f"incentives.reward:{reward.pk}"
+    ):
+        if isinstance(granted, DRRewardGranted):
+            part.reward_tokens = granted.tokens
+            part.reward_ref = granted.ref

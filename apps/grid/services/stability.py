@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Max
 
+from apps.chain.services import chain_intent_submit
 from apps.compliance.services import audit_log_write
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.grid import realtime
@@ -23,6 +24,7 @@ from apps.grid.models import (
     StateSource,
     Transformer,
 )
+from apps.grid.selectors import forecast_values
 from apps.grid.stability import GridModel, LineSpec, SiteSpec, TrafoSpec, build_grid, run_state
 
 logger = logging.getLogger(__name__)
@@ -97,8 +99,6 @@ def measured_site_power_w(*, interval_start: datetime) -> dict[str, float]:
 def forecast_site_power_w(*, start: datetime, intervals: int) -> list[dict[str, float]]:
     """Per interval, per-site net power (W) from the transformer forecasts (load − PV), shared
     among the transformer's sites by contracted power."""
-    from apps.grid.services.dispatch import _forecast_values
-
     by_trafo: dict[int, list[tuple[str, int]]] = {}
     for tid, code, power in ConnectionPoint.objects.values_list(
         "transformer_id", "code", "contracted_power_w"
@@ -106,8 +106,12 @@ def forecast_site_power_w(*, start: datetime, intervals: int) -> list[dict[str, 
         by_trafo.setdefault(tid, []).append((code, power))
     out: list[dict[str, float]] = [{} for _ in range(intervals)]
     for tid, sites in by_trafo.items():
-        load, _ = _forecast_values(f"transformer:{tid}:load", start, intervals)
-        pv, _ = _forecast_values(f"transformer:{tid}:pv", start, intervals)
+        load, _ = forecast_values(
+            series_key=f"transformer:{tid}:load", start=start, intervals=intervals
+        )
+        pv, _ = forecast_values(
+            series_key=f"transformer:{tid}:pv", start=start, intervals=intervals
+        )
         net_w = (load - pv) * WH_TO_W
         total = sum(p for _, p in sites) or 1
         for i in range(intervals):
@@ -172,10 +176,6 @@ def stability_assess(
 
 
 def _record_on_chain(assessment: StabilityAssessment, actor: Any) -> None:
-    try:
-        from apps.chain.services import chain_intent_submit
-    except ImportError:  # pragma: no cover
-        return
     digest = hashlib.sha256(
         json.dumps(
             {

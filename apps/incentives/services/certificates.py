@@ -18,12 +18,16 @@ from django.db import transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
+from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
 from apps.incentives import chain_bridge, conf, energy
 from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
 from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
+from apps.incentives.services.rewards import rewards_compute_for_settlement
+from apps.market.models import SettlementRun
+from apps.market.selectors import settled_trades
 
 HOUR = timedelta(hours=1)
 
@@ -452,18 +456,6 @@ def certificates_claim_for_consumption(
 # --- P2P settlement -------------------------------------------------------------------------
 
 
-def _trade_value(trade: Any, *names: str) -> Any:
-    for name in names:
-        value = trade.get(name) if isinstance(trade, dict) else getattr(trade, name, None)
-        if value is not None:
-            return value
-    raise ApplicationError(f"A settled trade has none of {names}.", {"trade": repr(trade)[:200]})
-
-
-def _member_id(value: Any) -> int:
-    return int(getattr(value, "pk", value))
-
-
 def _transfer_part(
     cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Any
 ) -> Certificate:
@@ -498,8 +490,6 @@ def _transfer_part(
 
 
 def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
-    from apps.accounts.models import Member
-
     buyer = Member.objects.get(pk=request.buyer_id)
     left = request.wh - request.transferred_wh
     for cert in (
@@ -537,41 +527,36 @@ def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
 
 
 @transaction.atomic
-def certificates_transfer_for_settlement(*, settlement_run: Any, actor: Any = None) -> dict:
+def certificates_transfer_for_settlement(
+    *, settlement_run: SettlementRun, actor: Any = None
+) -> dict[str, int]:
     """Move certificates from sellers to buyers for every settled trade of a settlement run.
 
-    Called by market settlement. For each trade the seller's certificates of the trade's hour are
-    transferred to the buyer for the traded Wh (lineage: certificate.trade_ref = trade id, and the
-    certificate's source_intervals are the validated readings of the energy). If the hour is not
-    yet certified the transfer waits (CertificateTransfer, pending) and is applied when it is.
-    Idempotent: a trade is transferred once. Also grants the period's green rewards.
+    Runs when market settlement settles a run (`apps.incentives.receivers`). For each trade the
+    seller's certificates of the trade's hour are transferred to the buyer for the delivered Wh
+    (lineage: certificate.trade_ref = trade id, and the certificate's source_intervals are the
+    validated readings of the energy). If the hour is not yet certified the transfer waits
+    (CertificateTransfer, pending) and is applied when it is. Idempotent: a trade is transferred
+    once. Also grants the period's green rewards.
     """
-    from apps.market.selectors import settled_trades
-
-    settlement_ref = str(getattr(settlement_run, "pk", settlement_run))
+    settlement_ref = str(settlement_run.pk)
     created = moved = 0
     for trade in settled_trades(settlement_run=settlement_run):
-        trade_ref = str(_trade_value(trade, "pk", "id"))
-        wh = int(_trade_value(trade, "delivered_wh", "energy_wh", "quantity_wh", "wh"))
-        if wh <= 0:
+        if trade.delivered_wh <= 0:
             continue
         request, was_created = CertificateTransfer.objects.get_or_create(
-            trade_ref=trade_ref,
+            trade_ref=str(trade.id),
             defaults={
                 "settlement_ref": settlement_ref,
-                "seller_id": _member_id(_trade_value(trade, "seller_id", "seller")),
-                "buyer_id": _member_id(_trade_value(trade, "buyer_id", "buyer")),
-                "hour_start": energy.floor_hour(
-                    _trade_value(trade, "interval_start", "delivery_start")
-                ),
-                "wh": wh,
+                "seller_id": trade.seller_id,
+                "buyer_id": trade.buyer_id,
+                "hour_start": energy.floor_hour(trade.interval_start),
+                "wh": trade.delivered_wh,
             },
         )
         if not was_created:
             continue
         created += 1
         moved += _apply_transfer(request, actor=actor)
-    from apps.incentives.services.rewards import rewards_compute_for_settlement
-
     rewards = rewards_compute_for_settlement(settlement_run=settlement_run, actor=actor)
     return {"trades": created, "transferred_wh": moved, "rewards": len(rewards)}

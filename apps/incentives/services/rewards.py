@@ -11,10 +11,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.incentives import chain_bridge
 from apps.incentives.models import Reward, RewardRule
+from apps.market.models import SettlementRun
+from apps.market.selectors import settled_trades
 
 
 def reward_rule_active(*, kind: str, at: datetime) -> RewardRule | None:
@@ -83,26 +86,22 @@ def _grant(
 
 
 @transaction.atomic
-def rewards_compute_for_settlement(*, settlement_run: Any, actor: Any = None) -> list[Reward]:
+def rewards_compute_for_settlement(
+    *, settlement_run: SettlementRun, actor: Any = None
+) -> list[Reward]:
     """Local-renewable rewards for one settlement period: each buyer's Wh bought from members."""
-    from apps.accounts.models import Member
-    from apps.market.selectors import settled_trades
-
-    from .certificates import _member_id, _trade_value
-
     bought: dict[int, int] = defaultdict(int)
     starts: list[datetime] = []
     for trade in settled_trades(settlement_run=settlement_run):
-        wh = int(_trade_value(trade, "delivered_wh", "energy_wh", "quantity_wh", "wh"))
-        bought[_member_id(_trade_value(trade, "buyer_id", "buyer"))] += max(0, wh)
-        starts.append(_trade_value(trade, "interval_start", "delivery_start"))
+        bought[trade.buyer_id] += max(0, trade.delivered_wh)
+        starts.append(trade.interval_start)
     if not bought:
         return []
     at = min(starts)
     rule = reward_rule_active(kind=RewardRule.Kind.LOCAL_RENEWABLE, at=at)
     if rule is None:
         return []
-    ref = f"settlement:{getattr(settlement_run, 'pk', settlement_run)}"
+    ref = f"settlement:{settlement_run.pk}"
     members = Member.objects.in_bulk(list(bought))
     granted = []
     for member_id in sorted(bought):

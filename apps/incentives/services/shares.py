@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.incentives.allocation import ShareTableError, allocate, percent_to_ppm
@@ -16,14 +17,14 @@ from apps.incentives.models import AssetShare, SharedAsset
 
 @transaction.atomic
 def shared_asset_shares_set(
-    *, asset: SharedAsset, shares: dict[Any, Decimal], actor: Any = None
+    *, asset: SharedAsset, shares: dict[Member, Decimal], actor: Any = None
 ) -> list[AssetShare]:
     """Replace an asset's share table ({member: percent}); must sum to exactly 100 %.
 
     Nothing is written unless the whole table is valid. Carried remainders restart at zero.
     """
     try:
-        table = {getattr(m, "pk", m): percent_to_ppm(Decimal(str(p))) for m, p in shares.items()}
+        table = {m.pk: percent_to_ppm(Decimal(str(p))) for m, p in shares.items()}
         _validate(table)
     except ShareTableError as exc:
         raise ApplicationError(

@@ -15,6 +15,7 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
+from apps.grid.selectors import forecast_values_at
 from apps.market import conf
 from apps.market.models import Order, Tariff, TradingPreference
 from apps.market.selectors import gate_closure, tariff_at
@@ -257,10 +258,6 @@ def order_cancel(
 def _grid_forecast_net_wh(*, member_ids: list[int], interval_start: datetime) -> dict[int, int]:
     """Net position from the grid app's day-ahead meter forecasts (series `meter:<serial>:load`
     and `meter:<serial>:pv`), for members all of whose meters have one covering the interval."""
-    try:
-        from apps.grid.models import Forecast
-    except ImportError:  # the grid app has no forecasts in this installation
-        return {}
     from apps.meters.models import Meter
 
     meters: dict[int, list[tuple[str, bool]]] = {}
@@ -270,21 +267,7 @@ def _grid_forecast_net_wh(*, member_ids: list[int], interval_start: datetime) ->
         pv = kind in GREEN_ASSETS
         meters.setdefault(member_id, []).append((f"meter:{serial}:{'pv' if pv else 'load'}", pv))
     keys = [key for rows in meters.values() for key, _ in rows]
-    latest: dict[str, int] = {}
-    for key, start, step, values in (
-        Forecast.objects.filter(
-            series_key__in=keys,
-            start__lte=interval_start,
-            start__gt=interval_start - timedelta(days=2),
-        )
-        .order_by("series_key", "-issued_at", "-pk")
-        .values_list("series_key", "start", "step_seconds", "values_wh")
-    ):
-        if key in latest:
-            continue
-        index = int((interval_start - start).total_seconds()) // step
-        if 0 <= index < len(values):
-            latest[key] = int(values[index])
+    latest = forecast_values_at(series_keys=keys, at=interval_start)
     out: dict[int, int] = {}
     for member_id, rows in meters.items():
         if all(key in latest for key, _ in rows):

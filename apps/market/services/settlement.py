@@ -23,6 +23,7 @@ from apps.core.intervals import iter_intervals
 from apps.core.state import check_transition
 from apps.market import conf, pricing
 from apps.market.models import ClearingResult, Mechanism, SettlementLine, SettlementRun, Trade
+from apps.market.signals import settlement_run_settled
 
 logger = logging.getLogger(__name__)
 K = Decimal(1000)
@@ -257,17 +258,8 @@ def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, ac
             "members_receive": str(run.members_receive),
         },
     )
-    _certificates_hook(run, actor)
+    settlement_run_settled.send(sender=SettlementRun, run=run, actor=actor)
     return run
-
-
-def _certificates_hook(run: SettlementRun, actor: Any) -> None:
-    """Certificates move seller → buyer with P2P settlement (apps.incentives, if installed)."""
-    try:
-        from apps.incentives.services import certificates_transfer_for_settlement
-    except ImportError:
-        return
-    certificates_transfer_for_settlement(settlement_run=run, actor=actor)
 
 
 # --- Merkle tree of a run's trades ------------------------------------------------------------
