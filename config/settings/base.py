@@ -156,6 +156,8 @@ MFA_TOTP_ISSUER = "EnergySphere"
 MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 # Where staff must have passed TOTP in this session: "all" pages (except login/MFA, static,
 # health) or only the "admin" plus STAFF_MFA_PATH_PREFIXES.
+# Production refuses development settings at start (config/settings/production.py turns it on).
+PRODUCTION_GUARD = False
 STAFF_MFA_SCOPE = env("STAFF_MFA_SCOPE", default="all")
 STAFF_MFA_PATH_PREFIXES = env.list("STAFF_MFA_PATH_PREFIXES", default=["/admin/"])
 # Sign-In with Ethereum (wallet linking): how long an issued message/nonce stays valid.
