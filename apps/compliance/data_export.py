@@ -5,7 +5,6 @@ Reads only the requesting member's own rows (every query filters by that member)
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from apps.compliance.models import AuditLog
 from apps.compliance.services import audit_log_write
+from apps.core.spreadsheets import SafeCsvWriter
 
 ESPI_NS = "http://naesb.org/espi"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -28,7 +28,7 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow(
