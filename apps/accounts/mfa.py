@@ -5,6 +5,10 @@ session recorded an "mfa" authentication step — allauth records it when the TO
 is passed, on re-authentication with a code, and (see `record_activation`) when the user proves a
 code while activating the authenticator. Having TOTP set up is not enough: a session opened before
 TOTP existed, or by any path that skipped the stage, must prove a code first.
+
+Setting TOTP up is never trust-on-first-use: a staff or auditor account without an authenticator
+may open the activation page only in a session that redeemed a superuser's enrollment link
+(`apps.accounts.services.mfa_enrollment_redeem`; the session then holds the grant below).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.accounts.models import MFAEnrollment
+
+ENROLLMENT_SESSION_KEY = "accounts.mfa_enrollment"
 
 
 class StaffMFAState(enum.Enum):
@@ -50,6 +59,29 @@ def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
     return StaffMFAState.SATISFIED
 
 
+def enrollment_grant(request: HttpRequest) -> int | None:
+    """The id of the redeemed, unfinished, unexpired enrollment this session holds for its user."""
+    enrollment_id = request.session.get(ENROLLMENT_SESSION_KEY)
+    if not enrollment_id or not getattr(request.user, "is_authenticated", False):
+        return None
+    valid = MFAEnrollment.objects.filter(
+        pk=enrollment_id,
+        user_id=request.user.pk,
+        redeemed_at__isnull=False,
+        completed_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).exists()
+    return int(enrollment_id) if valid else None
+
+
+def may_activate_totp(request: HttpRequest) -> bool:
+    """Staff without an authenticator may set one up only within a redeemed enrollment."""
+    user = request.user
+    if not mfa_required_for(user) or user_has_totp(user):
+        return True
+    return enrollment_grant(request) is not None
+
+
 def record_activation(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     """Receiver of allauth's `authenticator_added`: activating TOTP requires a valid code, so the
     session has proven possession of the authenticator."""
@@ -59,6 +91,11 @@ def record_activation(sender: Any, request: HttpRequest | None, user: Any, **kwa
     if authenticator.type != Authenticator.Type.TOTP:
         return
     record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+    enrollment_id = request.session.pop(ENROLLMENT_SESSION_KEY, None)
+    if enrollment_id:
+        from apps.accounts.services import mfa_enrollment_complete
+
+        mfa_enrollment_complete(enrollment_id=int(enrollment_id), user=user)
 
 
 class MFAAdapter(DefaultMFAAdapter):

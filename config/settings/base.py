@@ -174,6 +174,8 @@ MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 # health) or only the "admin" plus STAFF_MFA_PATH_PREFIXES.
 # Production refuses development settings at start (config/settings/production.py turns it on).
 PRODUCTION_GUARD = False
+# Hours a superuser's MFA enrollment link for a staff or auditor account stays valid.
+MFA_ENROLLMENT_TTL_HOURS = env.int("MFA_ENROLLMENT_TTL_HOURS", default=72)
 STAFF_MFA_SCOPE = env("STAFF_MFA_SCOPE", default="all")
 STAFF_MFA_PATH_PREFIXES = env.list("STAFF_MFA_PATH_PREFIXES", default=["/admin/"])
 # Sign-In with Ethereum (wallet linking): how long an issued message/nonce stays valid.
@@ -217,7 +219,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every login at INFO; lockouts (WARNING) are what operators need.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Seed configuration names (see README "Configuration") ---------------------------------
