@@ -4,11 +4,12 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Member, MFAEnrollment, User, WalletNonce
+from apps.accounts.policy import PolicyInline, PolicyModelAdmin
 from apps.accounts.services import mfa_enrollment_issue, mfa_reset
 from apps.core.exceptions import ApplicationError
 
 
-class MemberInline(admin.StackedInline):
+class MemberInline(PolicyInline, admin.StackedInline):
     model = Member
     can_delete = False
     extra = 0
@@ -17,7 +18,7 @@ class MemberInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     """Email login, no username."""
 
     ordering = ("email",)
@@ -93,7 +94,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(PolicyModelAdmin):
     list_display = (
         "membership_number",
         "legal_name",
@@ -122,7 +123,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(WalletNonce)
-class WalletNonceAdmin(admin.ModelAdmin):
+class WalletNonceAdmin(PolicyModelAdmin):
     """Security record of issued Sign-In with Ethereum nonces: read-only."""
 
     list_display = ("user", "nonce", "issued_at", "expires_at", "used_at")
@@ -141,7 +142,7 @@ class WalletNonceAdmin(admin.ModelAdmin):
 
 
 @admin.register(MFAEnrollment)
-class MFAEnrollmentAdmin(admin.ModelAdmin):
+class MFAEnrollmentAdmin(PolicyModelAdmin):
     """Issued enrollment links (read-only: issued from the user list by a superuser)."""
 
     list_display = (

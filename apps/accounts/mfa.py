@@ -43,20 +43,31 @@ def user_has_totp(user: Any) -> bool:
     return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
 
 
-def session_passed_mfa(request: HttpRequest) -> bool:
-    records = get_authentication_records(request, request.user)
+class _SessionOnly:
+    """What allauth's record reader needs of a request: its session (HTTP or WebSocket)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session if session is not None else {}
+
+
+def _records_passed_mfa(records: list[dict]) -> bool:
     return any(record.get("method") == "mfa" for record in records)
 
 
-def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
-    user = request.user
+def mfa_state_for(user: Any, session: Any) -> StaffMFAState:
+    """The MFA state of `user` in `session` (a request's or a WebSocket scope's session)."""
     if not mfa_required_for(user):
         return StaffMFAState.NOT_REQUIRED
     if not user_has_totp(user):
         return StaffMFAState.MISSING
-    if not session_passed_mfa(request):
+    records = get_authentication_records(_SessionOnly(session), user)  # type: ignore[arg-type]
+    if not _records_passed_mfa(records):
         return StaffMFAState.NOT_PASSED
     return StaffMFAState.SATISFIED
+
+
+def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
+    return mfa_state_for(request.user, request.session)
 
 
 def enrollment_grant(request: HttpRequest) -> int | None:

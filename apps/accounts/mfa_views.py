@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from apps.accounts.mfa import ENROLLMENT_SESSION_KEY, user_has_totp
+from apps.accounts.policy import public_view
 from apps.accounts.services import EnrollmentRefused, mfa_enrollment_redeem
 
 # What each refusal answers: a link that is wrong for this account is forbidden, a spent or
@@ -16,6 +17,7 @@ from apps.accounts.services import EnrollmentRefused, mfa_enrollment_redeem
 _REFUSAL_STATUS = {"wrong_user": 403, "used": 410, "expired": 410, "enrolled": 409, "invalid": 400}
 
 
+@public_view  # the view itself requires the account the link names
 def mfa_enroll(request: HttpRequest, token: str) -> HttpResponse:
     """Redeem an enrollment link: the logged-in account it was issued for may now set up TOTP."""
     if not request.user.is_authenticated:
@@ -35,6 +37,7 @@ def mfa_enroll(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponseRedirect(reverse("mfa_activate_totp"))
 
 
+@public_view
 def mfa_enrollment_required(request: HttpRequest) -> HttpResponse:
     """Where staff without an authenticator land: how to get an enrollment link."""
     enrolled = request.user.is_authenticated and user_has_totp(request.user)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -12,11 +10,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.navigation import section_by_slug
+from apps.accounts.policy import portal_view, reports_view
 from apps.accounts.selectors import (
     member_dashboard,
     member_for_user,
     member_for_user_or_none,
-    user_is_auditor,
 )
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
@@ -31,7 +29,7 @@ def _live_template() -> str | None:
     return "meters/_live.html"
 
 
-@login_required
+@portal_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     member = member_for_user_or_none(request.user)
     context: dict = {"member": member, "data": None, "meters_available": True}
@@ -43,7 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/dashboard.html", context)
 
 
-@login_required
+@portal_view
 def coming(request: HttpRequest, section: str) -> HttpResponse:
     nav_section = section_by_slug().get(section)
     if nav_section is None:
@@ -51,14 +49,12 @@ def coming(request: HttpRequest, section: str) -> HttpResponse:
     return render(request, "portal/coming.html", {"section": nav_section})
 
 
-@login_required
+@reports_view
 def auditor_area(request: HttpRequest) -> HttpResponse:
-    if not user_is_auditor(request.user):
-        raise PermissionDenied("Auditors only.")
     return render(request, "portal/auditor.html", {})
 
 
-@login_required
+@portal_view
 def my_profile(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(request, "portal/profile.html", {"member": member})
@@ -69,13 +65,13 @@ def _siwe_origin(request: HttpRequest) -> tuple[str, str]:
     return request.get_host(), request.build_absolute_uri(reverse("portal:wallet"))
 
 
-@login_required
+@portal_view
 def wallet(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(request, "portal/wallet.html", {"member": member, "step": "address"})
 
 
-@login_required
+@portal_view
 @require_POST
 def wallet_challenge(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
@@ -91,7 +87,7 @@ def wallet_challenge(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/wallet.html", context)
 
 
-@login_required
+@portal_view
 @require_POST
 def wallet_link_submit(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
