@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab  # noqa: F401  (used by schedule entries as apps add them)
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -31,6 +31,15 @@ def _close_old_connections(**_kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def _production_guard(**_kwargs) -> None:
+    """A worker signs chain transactions and sends e-mail: it refuses development secrets in
+    production (apps/core/checks.py)."""
+    from apps.core.checks import production_guard
+
+    production_guard()
 
 
 @worker_process_init.connect

@@ -2,16 +2,29 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.accounts.policy import AuthenticatedApiPermission
 from apps.portal.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/mfa/", include("apps.accounts.mfa_urls")),
     path("accounts/", include("allauth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The API's schema and documentation are for signed-in users (members, staff, auditors).
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[AuthenticatedApiPermission]),
+        name="api-schema",
+    ),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", permission_classes=[AuthenticatedApiPermission]
+        ),
+        name="api-docs",
+    ),
     path("", include("apps.portal.urls")),
     path("meters/", include("apps.meters.urls")),
     path("market/", include("apps.market.urls")),

@@ -24,6 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.testing import IsolationCase
 from apps.accounts.tests.factories import MemberFactory
+from tests.fixtures.core import login_with_mfa
 
 PROJECT_APPS = ("accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain")
 # Namespaces that are not member-facing.
@@ -249,7 +250,7 @@ def test_accounts_without_membership_get_404_not_someone_elses_data(client, url_
 
     MemberFactory()
     staff = StaffUserFactory()
-    client.force_login(staff)
+    login_with_mfa(client, staff)
     assert client.get(reverse(url_name)).status_code == 404
 
 

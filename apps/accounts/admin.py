@@ -1,11 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from apps.accounts.models import Member, User, WalletNonce
+from apps.accounts.models import Member, MFAEnrollment, User, WalletNonce
+from apps.accounts.policy import PolicyInline, PolicyModelAdmin
+from apps.accounts.services import mfa_enrollment_issue, mfa_reset
+from apps.core.exceptions import ApplicationError
 
 
-class MemberInline(admin.StackedInline):
+class MemberInline(PolicyInline, admin.StackedInline):
     model = Member
     can_delete = False
     extra = 0
@@ -14,7 +18,7 @@ class MemberInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     """Email login, no username."""
 
     ordering = ("email",)
@@ -37,15 +41,60 @@ class UserAdmin(DjangoUserAdmin):
     # included) staff, auditor or superuser.
     PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
 
+    actions = ("issue_mfa_enrollment", "reset_mfa")
+
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += self.PRIVILEGE_FIELDS
         return fields
 
+    # Staff accounts (staff, auditors, superusers) are administered by superusers only: a staff
+    # member cannot change, reset the password of, or delete a privileged account.
+    def _privileged_target(self, request, obj) -> bool:
+        return (
+            obj is not None
+            and (obj.is_staff or obj.is_superuser)
+            and not (request.user.is_superuser)
+        )
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if self._privileged_target(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if self._privileged_target(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_superuser_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def _show_links(self, request, queryset, service) -> None:
+        for user in queryset.order_by("pk"):
+            try:
+                token = service(user=user, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{user}: {exc.message}", messages.ERROR)
+                continue
+            link = request.build_absolute_uri(reverse("mfa_enroll", args=[token]))
+            self.message_user(request, f"Enrollment link for {user} (send it privately): {link}")
+
+    @admin.action(description="Issue an MFA enrollment link", permissions=["superuser"])
+    def issue_mfa_enrollment(self, request, queryset):
+        self._show_links(request, queryset, mfa_enrollment_issue)
+
+    @admin.action(
+        description="Reset two-factor authentication and issue a new enrollment link",
+        permissions=["superuser"],
+    )
+    def reset_mfa(self, request, queryset):
+        self._show_links(request, queryset, mfa_reset)
+
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(PolicyModelAdmin):
     list_display = (
         "membership_number",
         "legal_name",
@@ -74,7 +123,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(WalletNonce)
-class WalletNonceAdmin(admin.ModelAdmin):
+class WalletNonceAdmin(PolicyModelAdmin):
     """Security record of issued Sign-In with Ethereum nonces: read-only."""
 
     list_display = ("user", "nonce", "issued_at", "expires_at", "used_at")
@@ -83,6 +132,32 @@ class WalletNonceAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
 
     def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(MFAEnrollment)
+class MFAEnrollmentAdmin(PolicyModelAdmin):
+    """Issued enrollment links (read-only: issued from the user list by a superuser)."""
+
+    list_display = (
+        "user",
+        "issued_by_label",
+        "created_at",
+        "expires_at",
+        "redeemed_at",
+        "completed_at",
+    )
+    list_filter = ("created_at",)
+    search_fields = ("user__email",)
+    exclude = ("nonce",)
+
+    def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:

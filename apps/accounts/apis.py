@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Member
+from apps.accounts.policy import MemberApiPermission
 from apps.accounts.selectors import member_for_user
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 
@@ -55,6 +56,8 @@ class WalletLinkInput(serializers.Serializer):
 class MeApi(APIView):
     """The logged-in member's own profile (404 for accounts without a membership)."""
 
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=MemberProfileSerializer)
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
@@ -63,6 +66,8 @@ class MeApi(APIView):
 
 class WalletChallengeApi(APIView):
     """Issue a single-use Sign-In with Ethereum message for the given address."""
+
+    permission_classes = [MemberApiPermission]
 
     InputSerializer = WalletChallengeInput
 
@@ -89,6 +94,8 @@ class WalletChallengeApi(APIView):
 
 class WalletLinkApi(APIView):
     """Verify the signed message and link the wallet to the member."""
+
+    permission_classes = [MemberApiPermission]
 
     InputSerializer = WalletLinkInput
 

@@ -25,7 +25,11 @@ class AccountsConfig(AppConfig):
         from allauth.mfa.signals import authenticator_added
 
         from apps.accounts.mfa import record_activation
+        from apps.accounts.policy import admin_site_apply_policy
 
         # After every migrate/flush: permissions of apps migrated later reach the groups too.
         post_migrate.connect(_sync_roles, dispatch_uid="accounts.roles_sync")
         authenticator_added.connect(record_activation, dispatch_uid="accounts.mfa_activation")
+        # The admin autodiscovered every app's admin before this (django.contrib.admin is
+        # installed first): third-party ModelAdmins go under the permission policy too.
+        admin_site_apply_policy()

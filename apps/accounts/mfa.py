@@ -5,6 +5,10 @@ session recorded an "mfa" authentication step — allauth records it when the TO
 is passed, on re-authentication with a code, and (see `record_activation`) when the user proves a
 code while activating the authenticator. Having TOTP set up is not enough: a session opened before
 TOTP existed, or by any path that skipped the stage, must prove a code first.
+
+Setting TOTP up is never trust-on-first-use: a staff or auditor account without an authenticator
+may open the activation page only in a session that redeemed a superuser's enrollment link
+(`apps.accounts.services.mfa_enrollment_redeem`; the session then holds the grant below).
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.accounts.models import MFAEnrollment
+
+ENROLLMENT_SESSION_KEY = "accounts.mfa_enrollment"
 
 
 class StaffMFAState(enum.Enum):
@@ -34,20 +43,54 @@ def user_has_totp(user: Any) -> bool:
     return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
 
 
-def session_passed_mfa(request: HttpRequest) -> bool:
-    records = get_authentication_records(request, request.user)
+class _SessionOnly:
+    """What allauth's record reader needs of a request: its session (HTTP or WebSocket)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session if session is not None else {}
+
+
+def _records_passed_mfa(records: list[dict]) -> bool:
     return any(record.get("method") == "mfa" for record in records)
 
 
-def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
-    user = request.user
+def mfa_state_for(user: Any, session: Any) -> StaffMFAState:
+    """The MFA state of `user` in `session` (a request's or a WebSocket scope's session)."""
     if not mfa_required_for(user):
         return StaffMFAState.NOT_REQUIRED
     if not user_has_totp(user):
         return StaffMFAState.MISSING
-    if not session_passed_mfa(request):
+    records = get_authentication_records(_SessionOnly(session), user)  # type: ignore[arg-type]
+    if not _records_passed_mfa(records):
         return StaffMFAState.NOT_PASSED
     return StaffMFAState.SATISFIED
+
+
+def staff_mfa_state(request: HttpRequest) -> StaffMFAState:
+    return mfa_state_for(request.user, request.session)
+
+
+def enrollment_grant(request: HttpRequest) -> int | None:
+    """The id of the redeemed, unfinished, unexpired enrollment this session holds for its user."""
+    enrollment_id = request.session.get(ENROLLMENT_SESSION_KEY)
+    if not enrollment_id or not getattr(request.user, "is_authenticated", False):
+        return None
+    valid = MFAEnrollment.objects.filter(
+        pk=enrollment_id,
+        user_id=request.user.pk,
+        redeemed_at__isnull=False,
+        completed_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).exists()
+    return int(enrollment_id) if valid else None
+
+
+def may_activate_totp(request: HttpRequest) -> bool:
+    """Staff without an authenticator may set one up only within a redeemed enrollment."""
+    user = request.user
+    if not mfa_required_for(user) or user_has_totp(user):
+        return True
+    return enrollment_grant(request) is not None
 
 
 def record_activation(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -59,6 +102,11 @@ def record_activation(sender: Any, request: HttpRequest | None, user: Any, **kwa
     if authenticator.type != Authenticator.Type.TOTP:
         return
     record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
+    enrollment_id = request.session.pop(ENROLLMENT_SESSION_KEY, None)
+    if enrollment_id:
+        from apps.accounts.services import mfa_enrollment_complete
+
+        mfa_enrollment_complete(enrollment_id=int(enrollment_id), user=user)
 
 
 class MFAAdapter(DefaultMFAAdapter):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
-from apps.accounts.mfa import StaffMFAState, staff_mfa_state
+from apps.accounts.mfa import StaffMFAState, may_activate_totp, staff_mfa_state
 
 # Never guarded: where staff log in and set up / pass TOTP, and what must work without a session.
 EXEMPT_PREFIXES = ("/accounts/", "/static/", "/media/", "/healthz", "/api/schema/", "/favicon")
@@ -34,13 +34,18 @@ def _guarded(path: str) -> bool:
 
 
 class StaffMFARequiredMiddleware:
-    """Staff without TOTP are sent to set it up; staff with TOTP whose session did not pass it
-    (e.g. logged in before activating it) are sent to prove a code. API calls get 403 JSON."""
+    """Staff without TOTP are sent to set it up (within a redeemed enrollment link, else to the
+    page that explains how to get one); staff with TOTP whose session did not pass it (e.g.
+    logged in before activating it) are sent to prove a code. API calls get 403 JSON."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # No trust on first use: the activation page (under the exempt /accounts/) needs a
+        # redeemed enrollment link for staff without an authenticator.
+        if request.path == reverse("mfa_activate_totp") and not may_activate_totp(request):
+            return HttpResponseRedirect(reverse("mfa_enrollment_required"))
         if _guarded(request.path):
             state = staff_mfa_state(request)
             if state in (StaffMFAState.MISSING, StaffMFAState.NOT_PASSED):
@@ -50,7 +55,12 @@ class StaffMFARequiredMiddleware:
                         status=403,
                     )
                 if state is StaffMFAState.MISSING:
-                    return HttpResponseRedirect(reverse("mfa_activate_totp"))
+                    target = (
+                        "mfa_activate_totp"
+                        if may_activate_totp(request)
+                        else "mfa_enrollment_required"
+                    )
+                    return HttpResponseRedirect(reverse(target))
                 query = urlencode({"next": request.get_full_path()})
                 return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return self.get_response(request)

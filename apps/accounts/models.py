@@ -95,3 +95,30 @@ class WalletNonce(models.Model):
     issued_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+class MFAEnrollment(models.Model):
+    """A superuser's invitation for one staff or auditor account to set up its authenticator.
+
+    Staff TOTP is never trust-on-first-use: a password alone does not let anyone enrol an
+    authenticator. The link carries a signed token (user + nonce, expiring); this row makes it
+    single-use (`redeemed_at`) and records who issued it and when the set-up was completed.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="mfa_enrollments")
+    nonce = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    issued_by_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "MFA enrollment link"
+
+    def __str__(self) -> str:
+        return f"MFA enrollment for {self.user} ({self.created_at:%Y-%m-%d %H:%M})"

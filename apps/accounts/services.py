@@ -1,21 +1,25 @@
-"""Writes for accounts: roles, wallet linking (Sign-In with Ethereum)."""
+"""Writes for accounts: roles, wallet linking (Sign-In with Ethereum), staff MFA enrollment."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from allauth.mfa.models import Authenticator
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
-from apps.accounts.models import Member, Role, User, WalletNonce
+from apps.accounts.models import Member, MFAEnrollment, Role, User, WalletNonce
 from apps.accounts.roles import permissions_for_role
 from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
 from apps.accounts.siwe import verify as siwe_verify
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.locks import lock_rows
 
 
 def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[str, int]:
@@ -181,3 +185,121 @@ def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, no
         details={"address": address, "previous": previous, "nonce": nonce, "method": "EIP-4361"},
     )
     return member
+
+
+# --- staff MFA enrollment (no trust on first use) ---------------------------------------------
+
+ENROLLMENT_SALT = "energysphere.accounts.mfa-enrollment"
+
+
+class EnrollmentRefused(ApplicationError):
+    """An enrollment link that cannot be used; `extra["reason"]` says why."""
+
+
+def _enrollment_ttl() -> timedelta:
+    return timedelta(hours=settings.MFA_ENROLLMENT_TTL_HOURS)
+
+
+def _require_superuser(actor: Any) -> None:
+    """Only a superuser (or an operator at the server's console, a plain label) enrolls staff."""
+    if getattr(actor, "is_authenticated", False) and not actor.is_superuser:
+        raise ApplicationError("Only a superuser can issue enrollment links or reset MFA.")
+
+
+@transaction.atomic
+def mfa_enrollment_issue(*, user: User, actor: Any) -> str:
+    """Issue a signed, expiring, single-use enrollment link token for a staff/auditor account."""
+    _require_superuser(actor)
+    if not user.is_staff:
+        raise ApplicationError("Only staff and auditor accounts are enrolled by invitation.")
+    now = timezone.now()
+    nonce = secrets.token_hex(16)
+    by_user = actor if getattr(actor, "is_authenticated", False) else None
+    MFAEnrollment.objects.create(
+        user=user,
+        nonce=nonce,
+        issued_by=by_user,
+        issued_by_label=str(actor) if actor else "system",
+        created_at=now,
+        expires_at=now + _enrollment_ttl(),
+    )
+    audit_log_write(
+        event="mfa_enrollment.issued",
+        actor=actor,
+        target=user,
+        details={"expires_at": (now + _enrollment_ttl()).isoformat()},
+    )
+    return signing.dumps({"u": user.pk, "n": nonce}, salt=ENROLLMENT_SALT)
+
+
+@transaction.atomic
+def mfa_enrollment_redeem(*, token: str, user: User) -> MFAEnrollment:
+    """Spend an enrollment link for the logged-in `user`. Refused (nothing written) when the
+    link is forged, expired, already used, issued for someone else, or the user is enrolled."""
+    try:
+        data = signing.loads(token, salt=ENROLLMENT_SALT, max_age=_enrollment_ttl().total_seconds())
+    except signing.SignatureExpired as exc:
+        raise EnrollmentRefused(
+            "This enrollment link has expired. Ask a superuser for a new one.",
+            {"reason": "expired"},
+        ) from exc
+    except signing.BadSignature as exc:
+        raise EnrollmentRefused(
+            "This enrollment link is not valid.", {"reason": "invalid"}
+        ) from exc
+    rows = lock_rows(MFAEnrollment.objects.filter(nonce=str(data.get("n", ""))))
+    if not rows:
+        raise EnrollmentRefused("This enrollment link is not valid.", {"reason": "invalid"})
+    enrollment = rows[0]
+    if enrollment.user_id != user.pk or data.get("u") != user.pk:
+        raise EnrollmentRefused(
+            "This enrollment link was issued for another account. Log in as that account.",
+            {"reason": "wrong_user"},
+        )
+    if enrollment.redeemed_at is not None:
+        raise EnrollmentRefused(
+            "This enrollment link has already been used. Ask a superuser for a new one.",
+            {"reason": "used"},
+        )
+    now = timezone.now()
+    if enrollment.expires_at <= now:
+        raise EnrollmentRefused(
+            "This enrollment link has expired. Ask a superuser for a new one.",
+            {"reason": "expired"},
+        )
+    if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        raise EnrollmentRefused(
+            "This account already has an authenticator.", {"reason": "enrolled"}
+        )
+    enrollment.redeemed_at = now
+    enrollment.save(update_fields=["redeemed_at"])
+    audit_log_write(event="mfa_enrollment.redeemed", actor=user, target=user)
+    return enrollment
+
+
+@transaction.atomic
+def mfa_enrollment_complete(*, enrollment_id: int, user: User) -> None:
+    """The authenticator was activated within a redeemed enrollment: record it (once)."""
+    rows = lock_rows(
+        MFAEnrollment.objects.filter(
+            pk=enrollment_id, user=user, redeemed_at__isnull=False, completed_at__isnull=True
+        )
+    )
+    if not rows:
+        return
+    rows[0].completed_at = timezone.now()
+    rows[0].save(update_fields=["completed_at"])
+    audit_log_write(event="mfa_enrollment.completed", actor=user, target=user)
+
+
+@transaction.atomic
+def mfa_reset(*, user: User, actor: Any) -> str:
+    """A superuser removes every authenticator of a staff/auditor account (lost phone) and issues
+    a new enrollment link; audit-logged. Returns the link's token."""
+    _require_superuser(actor)
+    removed = list(
+        Authenticator.objects.filter(user=user).values_list("type", flat=True).order_by("type")
+    )
+    Authenticator.objects.filter(user=user).delete()
+    audit_log_write(event="mfa.reset", actor=actor, target=user, details={"removed": removed})
+    return mfa_enrollment_issue(user=user, actor=actor)

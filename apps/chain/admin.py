@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from apps.accounts.policy import Capability, PolicyInline, PolicyModelAdmin, request_allows
 from apps.chain.models import (
     AnchoredReading,
     ChainAccount,
@@ -21,7 +22,7 @@ from apps.chain.services import chain_intent_retry
 from apps.core.exceptions import ApplicationError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PolicyModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
@@ -91,7 +92,9 @@ class ChainIntentAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         # the retry action needs "change"; the form itself stays read-only (readonly_fields)
-        return request.user.is_staff
+        return request_allows(request, Capability.STAFF_WRITE) and request.user.has_perm(
+            "chain.change_chainintent"
+        )
 
 
 @admin.register(ContractDeployment)
@@ -101,7 +104,7 @@ class ContractDeploymentAdmin(ReadOnlyAdmin):
     search_fields = ("name", "address")
 
 
-class AnchoredReadingInline(admin.TabularInline):
+class AnchoredReadingInline(PolicyInline, admin.TabularInline):
     model = AnchoredReading
     fields = ("index", "meter", "leaf")
     readonly_fields = fields

@@ -46,6 +46,11 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 
 Account.enable_unaudited_hdwallet_features()
 
+# Public development material: anvil's test mnemonic (its accounts are printed by every anvil)
+# and the custody secret used on the local chain. Production refuses both (apps/chain/checks.py).
+PUBLIC_TEST_MNEMONIC = "test test test test test test test test test test test junk"
+DEVELOPMENT_CUSTODY_SECRET = "energysphere-local-development-custody"  # noqa: S105
+
 
 class ChainError(ApplicationError):
     """Something about the chain connection or configuration is wrong (retryable)."""
@@ -169,7 +174,7 @@ def custodial_address(member_id: int) -> str:
     if not secret:
         if not network_config().is_local:
             raise ChainConfigError("CHAIN_CUSTODY_SECRET is required outside the local network.")
-        secret = "energysphere-local-development-custody"  # noqa: S105 - local chain only
+        secret = DEVELOPMENT_CUSTODY_SECRET
     return _custodial_address(secret, member_id)
 
 

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from apps.accounts.policy import PolicyModelAdmin
 from apps.compliance.models import AuditLog, ErasureRequest
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(PolicyModelAdmin):
     """Append-only: nobody adds, changes or deletes audit rows through the admin."""
 
     list_display = ("created_at", "event", "actor_label", "target_type", "target_id")
@@ -33,7 +34,7 @@ class AuditLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(ErasureRequest)
-class ErasureRequestAdmin(admin.ModelAdmin):
+class ErasureRequestAdmin(PolicyModelAdmin):
     """Requests are handled on the staff erasure page (which runs the erasure service and its
     checks); the admin lists them read-only so nothing bypasses those checks."""
 

@@ -5,7 +5,6 @@ Reads only the requesting member's own rows (every query filters by that member)
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -20,6 +19,7 @@ from django.utils import timezone
 from apps.accounts.models import Member
 from apps.compliance.models import AuditLog
 from apps.compliance.services import audit_log_write
+from apps.core.spreadsheets import SafeCsvWriter
 from apps.incentives.selectors import member_certificate_holdings, member_rewards
 from apps.market.selectors import (
     SETTLEMENT_LINE_EXPORT_FIELDS,
@@ -33,7 +33,7 @@ from apps.meters.selectors import member_meters
 
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow(

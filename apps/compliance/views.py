@@ -1,6 +1,7 @@
 """Compliance pages: auditor/staff reports, member data rights, staff erasure handling.
 
-Views parse input and call selectors/services; access is decided in apps.accounts.permissions.
+Views parse input and call selectors/services; access is decided by the permission policy
+(apps.accounts.policy).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.models import Member
-from apps.accounts.permissions import operator_view, portal_view, reports_view
+from apps.accounts.policy import portal_view, reports_view, staff_view
 from apps.accounts.selectors import member_for_user
 from apps.compliance.models import ErasureRequest
 from apps.compliance.reports import FORMATS, REPORTS, report_build, report_render
@@ -185,7 +186,7 @@ def erasure_list(request: HttpRequest) -> HttpResponse:
     return render(request, "compliance/erasure.html", {"requests": rows, "pending": pending})
 
 
-@operator_view
+@staff_view
 @require_POST
 def erasure_handle(request: HttpRequest, pk: int) -> HttpResponse:
     erasure = get_object_or_404(ErasureRequest, pk=pk)

@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.core"
     label = "core"
+
+    def ready(self) -> None:
+        from apps.core import checks  # noqa: F401  (registers the deployment checks)

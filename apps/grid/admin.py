@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from apps.accounts.policy import PolicyInline, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.grid import selectors
 from apps.grid.forms import DREventCreateForm
@@ -35,20 +36,20 @@ from apps.grid.services import (
 )
 
 
-class FeederInline(admin.TabularInline):
+class FeederInline(PolicyInline, admin.TabularInline):
     model = Feeder
     extra = 0
     show_change_link = True
 
 
-class TransformerInline(admin.TabularInline):
+class TransformerInline(PolicyInline, admin.TabularInline):
     model = Transformer
     extra = 0
     show_change_link = True
     fields = ("name", "capacity_kva", "vk_percent", "vkr_percent", "std_type")
 
 
-class ConnectionPointInline(admin.TabularInline):
+class ConnectionPointInline(PolicyInline, admin.TabularInline):
     model = ConnectionPoint
     extra = 0
     show_change_link = True
@@ -56,14 +57,14 @@ class ConnectionPointInline(admin.TabularInline):
     fields = ("code", "member", "bus_name", "contracted_power_w", "dr_enrolled")
 
 
-class GridLineInline(admin.TabularInline):
+class GridLineInline(PolicyInline, admin.TabularInline):
     model = GridLine
     extra = 0
     fields = ("name", "from_bus", "to_bus", "length_km", "std_type", "max_i_ka")
 
 
 @admin.register(Substation)
-class SubstationAdmin(admin.ModelAdmin):
+class SubstationAdmin(PolicyModelAdmin):
     list_display = ("name", "voltage_kv", "capacity_kva")
     inlines = [FeederInline]
     change_list_template = "admin/grid/substation/change_list.html"
@@ -85,19 +86,19 @@ class SubstationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Feeder)
-class FeederAdmin(admin.ModelAdmin):
+class FeederAdmin(PolicyModelAdmin):
     list_display = ("name", "substation", "capacity_kw")
     inlines = [TransformerInline]
 
 
 @admin.register(Transformer)
-class TransformerAdmin(admin.ModelAdmin):
+class TransformerAdmin(PolicyModelAdmin):
     list_display = ("name", "feeder", "capacity_kva", "vk_percent", "vkr_percent")
     inlines = [ConnectionPointInline, GridLineInline]
 
 
 @admin.register(ConnectionPoint)
-class ConnectionPointAdmin(admin.ModelAdmin):
+class ConnectionPointAdmin(PolicyModelAdmin):
     list_display = ("code", "member", "transformer", "bus_name", "dr_enrolled")
     list_filter = ("transformer",)
     search_fields = ("code", "member__legal_name", "member__membership_number")
@@ -105,18 +106,18 @@ class ConnectionPointAdmin(admin.ModelAdmin):
 
 
 @admin.register(GridLine)
-class GridLineAdmin(admin.ModelAdmin):
+class GridLineAdmin(PolicyModelAdmin):
     list_display = ("name", "transformer", "from_bus", "to_bus", "length_km", "std_type")
     list_filter = ("transformer",)
 
 
 @admin.register(FlexibleDevice)
-class FlexibleDeviceAdmin(admin.ModelAdmin):
+class FlexibleDeviceAdmin(PolicyModelAdmin):
     list_display = ("serial", "kind", "connection_point", "max_charge_w", "capacity_wh", "active")
     list_filter = ("kind", "active")
 
 
-class DeviceCommandInline(admin.TabularInline):
+class DeviceCommandInline(PolicyInline, admin.TabularInline):
     model = DeviceCommand
     extra = 0
     fields = ("device", "status", "sent_at", "acked_at")
@@ -125,7 +126,7 @@ class DeviceCommandInline(admin.TabularInline):
 
 
 @admin.register(DispatchPlan)
-class DispatchPlanAdmin(admin.ModelAdmin):
+class DispatchPlanAdmin(PolicyModelAdmin):
     list_display = ("pk", "start", "status", "cost", "unmanaged_cost", "solve_seconds")
     list_filter = ("status",)
     inlines = [DeviceCommandInline]
@@ -133,12 +134,12 @@ class DispatchPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeviceCommand)
-class DeviceCommandAdmin(admin.ModelAdmin):
+class DeviceCommandAdmin(PolicyModelAdmin):
     list_display = ("command_id", "device", "plan", "status", "sent_at", "acked_at")
     list_filter = ("status",)
 
 
-class DRParticipationInline(admin.TabularInline):
+class DRParticipationInline(PolicyInline, admin.TabularInline):
     model = DRParticipation
     extra = 0
     fields = (
@@ -154,7 +155,7 @@ class DRParticipationInline(admin.TabularInline):
 
 
 @admin.register(DREvent)
-class DREventAdmin(admin.ModelAdmin):
+class DREventAdmin(PolicyModelAdmin):
     list_display = ("event_id", "modification_number", "signal_name", "start", "end", "status")
     list_filter = ("status", "signal_name")
     inlines = [DRParticipationInline]
@@ -170,6 +171,8 @@ class DREventAdmin(admin.ModelAdmin):
         ]
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         return redirect("admin:grid_drevent_create")
 
     def create_view(self, request):
@@ -228,24 +231,24 @@ class DREventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ForecastModelChoice)
-class ForecastModelChoiceAdmin(admin.ModelAdmin):
+class ForecastModelChoiceAdmin(PolicyModelAdmin):
     list_display = ("series_key", "method", "chosen_at")
     search_fields = ("series_key",)
 
 
 @admin.register(Forecast)
-class ForecastAdmin(admin.ModelAdmin):
+class ForecastAdmin(PolicyModelAdmin):
     list_display = ("series_key", "method", "start", "issued_at")
     search_fields = ("series_key",)
 
 
 @admin.register(StabilityAssessment)
-class StabilityAssessmentAdmin(admin.ModelAdmin):
+class StabilityAssessmentAdmin(PolicyModelAdmin):
     list_display = ("interval_start", "source", "score", "max_loading_percent", "min_vm_pu")
     list_filter = ("source",)
 
 
 @admin.register(GridAlert)
-class GridAlertAdmin(admin.ModelAdmin):
+class GridAlertAdmin(PolicyModelAdmin):
     list_display = ("interval_start", "source", "kind", "subject", "message")
     list_filter = ("kind", "source")

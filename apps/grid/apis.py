@@ -6,11 +6,11 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.policy import MemberApiPermission, StaffApiPermission
 from apps.grid import selectors
 from apps.grid.models import DispatchPlan, DRParticipation
 from apps.grid.services import dr_opt_set
@@ -62,6 +62,8 @@ def _member(request: Request):
 
 
 class MemberEventsApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=ParticipationSerializer(many=True))
     def get(self, request: Request) -> Response:
         parts = selectors.member_dr_participations(member=_member(request))[:200]
@@ -69,6 +71,8 @@ class MemberEventsApi(APIView):
 
 
 class MemberEventOptApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(request=OptInput, responses=ParticipationSerializer)
     def post(self, request: Request, pk: int) -> Response:
         member = _member(request)
@@ -103,7 +107,7 @@ class PlanSerializer(serializers.ModelSerializer):
 
 
 class CurrentPlanApi(APIView):
-    permission_classes = [IsAdminUser]
+    permission_classes = [StaffApiPermission]
 
     @extend_schema(responses=PlanSerializer)
     def get(self, request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.accounts.policy import Capability, scope_allows
 from apps.grid import realtime
 
 
@@ -17,9 +18,12 @@ def _member_id(user) -> int | None:
 class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
     """ws/grid/events/: the member's own DR events (published, modified, started, ended)."""
 
+    policy = Capability.PORTAL
+
     async def connect(self):
         user = self.scope.get("user")
-        member_id = await _member_id(user) if user is not None else None
+        allowed = await scope_allows(self.scope, self.policy)
+        member_id = await _member_id(user) if allowed and user is not None else None
         if member_id is None:
             await self.close(code=4403)
             return
@@ -36,11 +40,15 @@ class MemberEventsConsumer(AsyncJsonWebsocketConsumer):
 
 
 class StaffGridConsumer(AsyncJsonWebsocketConsumer):
-    """ws/grid/staff/: loading updates, alerts, DR answers and command acknowledgements."""
+    """ws/grid/staff/: loading updates, alerts, DR answers and command acknowledgements.
+
+    Read-only feed: staff and auditors who passed TOTP in this session (the permission policy);
+    staff without MFA, members and anonymous visitors are closed with 4403."""
+
+    policy = Capability.STAFF_READ
 
     async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if not await scope_allows(self.scope, self.policy):
             await self.close(code=4403)
             return
         await self.channel_layer.group_add(realtime.STAFF_GROUP, self.channel_name)

@@ -6,13 +6,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.policy import portal_view, staff_view
 from apps.core.exceptions import ApplicationError
 from apps.grid import selectors
 from apps.grid.services import dr_opt_set
@@ -25,7 +24,7 @@ def _member_or_404(request: HttpRequest):
     return member
 
 
-@login_required
+@portal_view
 @require_GET
 def events(request: HttpRequest) -> HttpResponse:
     member = _member_or_404(request)
@@ -37,7 +36,7 @@ def events(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_GET
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = _member_or_404(request)
@@ -49,7 +48,7 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 @require_POST
 def event_opt(request: HttpRequest, pk: int) -> HttpResponse:
     member = _member_or_404(request)
@@ -68,17 +67,9 @@ def event_opt(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("grid:event_detail", pk=pk)
 
 
-def _staff_only(request: HttpRequest) -> None:
-    if not request.user.is_authenticated:
-        raise PermissionDenied
-    if not request.user.is_staff:
-        raise PermissionDenied
-
-
-@login_required
+@staff_view
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    _staff_only(request)
     now = timezone.now()
     plan = selectors.current_plan()
     measured = selectors.latest_measured_assessment()
@@ -96,9 +87,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "grid/dashboard.html", context)
 
 
-@login_required
+@staff_view
 @require_GET
 def dashboard_data(request: HttpRequest) -> JsonResponse:
     """Chart data: community forecast vs actual, planned transformer flows vs capacity."""
-    _staff_only(request)
     return JsonResponse(selectors.dashboard_chart_data(now=timezone.now()))

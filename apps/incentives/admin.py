@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from apps.accounts.policy import PolicyInline, PolicyModelAdmin
 from apps.incentives.models import (
     AssetShare,
     Certificate,
@@ -12,7 +13,7 @@ from apps.incentives.models import (
 
 
 @admin.register(Certificate)
-class CertificateAdmin(admin.ModelAdmin):
+class CertificateAdmin(PolicyModelAdmin):
     list_display = ("id", "token_id", "range_start", "range_end", "status", "owner", "device",
                     "production_start", "beneficiary", "trade_ref")  # fmt: skip
     list_filter = ("status", "energy_source", "market_zone")
@@ -30,7 +31,7 @@ class CertificateAdmin(admin.ModelAdmin):
 
 
 @admin.register(CertificateTransfer)
-class CertificateTransferAdmin(admin.ModelAdmin):
+class CertificateTransferAdmin(PolicyModelAdmin):
     list_display = ("trade_ref", "seller", "buyer", "hour_start", "wh", "transferred_wh", "status")
     list_filter = ("status",)
     search_fields = ("trade_ref", "seller__membership_number", "buyer__membership_number")
@@ -40,14 +41,14 @@ class CertificateTransferAdmin(admin.ModelAdmin):
         return False
 
 
-class AssetShareInline(admin.TabularInline):
+class AssetShareInline(PolicyInline, admin.TabularInline):
     model = AssetShare
     extra = 0
     readonly_fields = ("carry", "revenue_carry")
 
 
 @admin.register(SharedAsset)
-class SharedAssetAdmin(admin.ModelAdmin):
+class SharedAssetAdmin(PolicyModelAdmin):
     list_display = ("name", "meter", "support_received", "created_at")
     search_fields = ("name", "meter__serial")
     inlines = [AssetShareInline]
@@ -64,19 +65,19 @@ class SharedAssetAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmissionFactor)
-class EmissionFactorAdmin(admin.ModelAdmin):
+class EmissionFactorAdmin(PolicyModelAdmin):
     list_display = ("market_zone", "basis", "valid_from", "valid_to", "g_co2e_per_kwh", "source")
     list_filter = ("market_zone", "basis")
 
 
 @admin.register(RewardRule)
-class RewardRuleAdmin(admin.ModelAdmin):
+class RewardRuleAdmin(PolicyModelAdmin):
     list_display = ("kind", "tokens_per_kwh", "valid_from", "valid_to", "description")
     list_filter = ("kind",)
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(PolicyModelAdmin):
     list_display = ("member", "kind", "period_ref", "basis_wh", "tokens", "chain_intent_ref",
                     "created_at")  # fmt: skip
     list_filter = ("kind",)

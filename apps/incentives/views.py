@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.permissions import operator_view, portal_view, reports_view
+from apps.accounts.policy import portal_view, reports_view, staff_view
 from apps.accounts.selectors import member_for_user
 from apps.core.exceptions import ApplicationError
 from apps.incentives.models import Certificate
@@ -150,7 +150,7 @@ def registry(request: HttpRequest) -> HttpResponse:
     )
 
 
-@operator_view
+@staff_view
 @require_POST
 def registry_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from apps.accounts.policy import PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.market import services
 from apps.market.models import (
@@ -33,17 +34,17 @@ def _run_each(modeladmin, request, queryset, fn, done: str) -> None:
 
 
 @admin.register(MarketSettings)
-class MarketSettingsAdmin(admin.ModelAdmin):
+class MarketSettingsAdmin(PolicyModelAdmin):
     list_display = ["mechanism", "gate_closure_minutes", "capacity_share", "updated_at"]
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(PolicyModelAdmin):
     list_display = ["name", "valid_from", "valid_to", "retail_price", "feed_in_price", "vat_rate"]
 
 
 @admin.register(TradingPreference)
-class TradingPreferenceAdmin(admin.ModelAdmin):
+class TradingPreferenceAdmin(PolicyModelAdmin):
     list_display = ["member", "auto_trade", "max_buy_price", "min_sell_price", "green_only"]
     raw_id_fields = ["member", "preferred_partners"]
 
@@ -52,7 +53,7 @@ class TradingPreferenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(PolicyModelAdmin):
     list_display = ["interval_start", "member", "side", "wh", "limit_price", "origin", "status"]
     list_filter = ["side", "origin", "status"]
     date_hierarchy = "interval_start"
@@ -65,7 +66,8 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(ClearingResult)
-class ClearingResultAdmin(admin.ModelAdmin):
+class ClearingResultAdmin(PolicyModelAdmin):
+    service_owned = True  # written only by clearing/settlement services (audited)
     list_display = [
         "interval_start",
         "mechanism",
@@ -83,7 +85,8 @@ class ClearingResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(Trade)
-class TradeAdmin(admin.ModelAdmin):
+class TradeAdmin(PolicyModelAdmin):
+    service_owned = True  # written only by clearing/settlement services (audited)
     list_display = ["id", "interval_start", "seller", "buyer", "distance", "wh_delivered", "price"]
     list_filter = ["distance"]
 
@@ -92,7 +95,7 @@ class TradeAdmin(admin.ModelAdmin):
 
 
 @admin.register(SettlementRun)
-class SettlementRunAdmin(admin.ModelAdmin):
+class SettlementRunAdmin(PolicyModelAdmin):
     list_display = [
         "id",
         "period_start",
@@ -121,7 +124,8 @@ class SettlementRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(SettlementLine)
-class SettlementLineAdmin(admin.ModelAdmin):
+class SettlementLineAdmin(PolicyModelAdmin):
+    service_owned = True  # written only by clearing/settlement services (audited)
     list_display = [
         "interval_start",
         "member",
@@ -137,7 +141,7 @@ class SettlementLineAdmin(admin.ModelAdmin):
 
 
 @admin.register(Statement)
-class StatementAdmin(admin.ModelAdmin):
+class StatementAdmin(PolicyModelAdmin):
     list_display = ["number", "member", "month", "status", "issued_at"]
     list_filter = ["status", "month"]
     actions = ["review", "issue", "regenerate"]

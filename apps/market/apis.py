@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.policy import MemberApiPermission
 from apps.accounts.selectors import member_for_user
 from apps.market import selectors, services
 from apps.market.models import Order, Statement, Trade
@@ -104,6 +105,8 @@ class TradeProofSerializer(serializers.Serializer):
 
 
 class PreferenceApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=PreferenceSerializer, operation_id="market_preferences_get")
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
@@ -131,6 +134,8 @@ class PreferenceApi(APIView):
 
 
 class OrderListApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=OrderSerializer(many=True), operation_id="market_orders_list")
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
@@ -146,6 +151,8 @@ class OrderListApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=OrderSerializer, operation_id="market_order_get")
     def get(self, request: Request, pk: int) -> Response:
         member = member_for_user(request.user)
@@ -161,6 +168,8 @@ class OrderDetailApi(APIView):
 
 
 class TradeListApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=TradeSerializer(many=True))
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)
@@ -169,6 +178,8 @@ class TradeListApi(APIView):
 
 
 class TradeProofApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=TradeProofSerializer)
     def get(self, request: Request, pk: int) -> Response:
         member = member_for_user(request.user)
@@ -178,6 +189,8 @@ class TradeProofApi(APIView):
 
 
 class StatementListApi(APIView):
+    permission_classes = [MemberApiPermission]
+
     @extend_schema(responses=StatementSerializer(many=True))
     def get(self, request: Request) -> Response:
         member = member_for_user(request.user)

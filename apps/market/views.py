@@ -1,18 +1,18 @@
 """Portal pages of the market. Members see only their own orders, trades and statements
-(selectors filter by the logged-in member; anything else is 404). Staff pages need is_staff."""
+(selectors filter by the logged-in member; anything else is 404). Staff pages go through the
+permission policy (apps.accounts.policy)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.accounts.policy import portal_view, staff_view
 from apps.accounts.selectors import member_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, floor_interval
@@ -72,7 +72,7 @@ def _trading_context(request, member, *, pref_form=None, order_form=None):
     }
 
 
-@login_required
+@portal_view
 def trading(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     pref_form = None
@@ -101,7 +101,7 @@ def trading(request: HttpRequest) -> HttpResponse:
     return render(request, "market/trading.html", context, status=status)
 
 
-@login_required
+@portal_view
 @require_POST
 def order_create(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
@@ -127,7 +127,7 @@ def order_create(request: HttpRequest) -> HttpResponse:
     return render(request, "market/trading.html", context, status=400)
 
 
-@login_required
+@portal_view
 def trade_verify(request: HttpRequest, trade_id: int) -> HttpResponse:
     member = member_for_user(request.user)
     trade = selectors.member_trade_get(member=member, trade_id=trade_id)
@@ -144,7 +144,7 @@ def trade_verify(request: HttpRequest, trade_id: int) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 def statements(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(
@@ -154,7 +154,7 @@ def statements(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 def statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     statement = selectors.member_statement_get(member=member, statement_id=pk)
@@ -163,7 +163,7 @@ def statement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "market/statement_detail.html", statement_context(statement=statement))
 
 
-@login_required
+@portal_view
 def statement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     statement = selectors.member_statement_get(member=member, statement_id=pk)
@@ -172,7 +172,7 @@ def statement_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@login_required
+@portal_view
 def statement_csv(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     statement = selectors.member_statement_get(member=member, statement_id=pk)
@@ -184,21 +184,14 @@ def statement_csv(request: HttpRequest, pk: int) -> HttpResponse:
 # --- staff ------------------------------------------------------------------------------------
 
 
-def _staff(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied
-
-
-@login_required
+@staff_view
 def monitor(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     data = selectors.market_monitor(now=timezone.now())
     return render(request, "market/monitor.html", data)
 
 
-@login_required
+@staff_view
 def runs(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     from apps.chain.models import ChainIntent
 
     rows = list(SettlementRun.objects.order_by("-period_start")[:60])
@@ -210,10 +203,9 @@ def runs(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_view
 @require_POST
 def run_anchor(request: HttpRequest, pk: int) -> HttpResponse:
-    _staff(request)
     run = get_object_or_404(SettlementRun, pk=pk)
     try:
         services.settlement_run_anchor(run=run, actor=request.user)

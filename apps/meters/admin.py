@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db import connection
 from django.utils.html import format_html_join
 
+from apps.accounts.policy import PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import meter_key_rotate, quarantine_reprocess
@@ -30,7 +31,7 @@ class MeterForm(forms.ModelForm):
 
 
 @admin.register(Meter)
-class MeterAdmin(admin.ModelAdmin):
+class MeterAdmin(PolicyModelAdmin):
     form = MeterForm
     list_display = ["serial", "member", "asset_kind", "direction", "address", "firmware_version",
                     "last_seen"]  # fmt: skip
@@ -71,7 +72,7 @@ class MeterAdmin(admin.ModelAdmin):
 
 
 @admin.register(Quarantine)
-class QuarantineAdmin(admin.ModelAdmin):
+class QuarantineAdmin(PolicyModelAdmin):
     list_display = ["received_at", "reason", "serial", "detail", "status", "source"]
     list_filter = ["reason", "status", "source"]
     search_fields = ["serial", "detail", "topic"]
@@ -97,7 +98,7 @@ class QuarantineAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawBatch)
-class RawBatchAdmin(admin.ModelAdmin):
+class RawBatchAdmin(PolicyModelAdmin):
     list_display = ["id", "received_at", "source", "bridge", "message_count", "status",
                     "accepted", "duplicates", "conflicts", "rejected", "processed_at"]  # fmt: skip
     list_filter = ["status", "source"]
@@ -119,7 +120,7 @@ class RawBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Conflict)
-class ConflictAdmin(admin.ModelAdmin):
+class ConflictAdmin(PolicyModelAdmin):
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]

@@ -6,10 +6,10 @@ from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.policy import MemberApiPermission, PublicApiPermission
 from apps.accounts.selectors import member_for_user
 from apps.meters.exports import green_button_xml, readings_csv
 from apps.meters.ingest import raw_batch_store, reading_batch_ingest
@@ -35,7 +35,7 @@ class GatewayIngestApi(APIView):
     """
 
     authentication_classes: list = []
-    permission_classes = [AllowAny]
+    permission_classes = [PublicApiPermission]
     parser_classes = [RawBodyParser]
 
     class OutputSerializer(serializers.Serializer):
@@ -67,7 +67,7 @@ class GatewayIngestApi(APIView):
 
 
 class MyMetersApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [MemberApiPermission]
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -83,7 +83,7 @@ class MyMetersApi(APIView):
 
 
 class GreenButtonExportApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [MemberApiPermission]
 
     def get(self, request):
         member = member_for_user(request.user)
@@ -94,7 +94,7 @@ class GreenButtonExportApi(APIView):
 
 
 class CsvExportApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [MemberApiPermission]
 
     def get(self, request):
         member = member_for_user(request.user)

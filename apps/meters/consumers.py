@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.cache import cache
 
+from apps.accounts.policy import Capability, scope_allows
 from apps.meters.live import (
     ANY_WATCHER_KEY,
     COMMUNITY_GROUP,
@@ -37,8 +38,11 @@ def _snapshot(member_id: int) -> dict:
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Members only; each member joins only their own group (no other member's data)."""
 
+    policy = Capability.PORTAL
+
     async def connect(self):
-        self.member_id = await _member_id(self.scope.get("user"))
+        allowed = await scope_allows(self.scope, self.policy)
+        self.member_id = await _member_id(self.scope.get("user")) if allowed else None
         if self.member_id is None:
             await self.close(code=4403)
             return

@@ -7,13 +7,13 @@ IntervalBlock holds IntervalReading elements (ReadingQuality, timePeriod, value)
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from datetime import UTC, datetime
 
 from lxml import etree
 
+from apps.core.spreadsheets import SafeCsvWriter
 from apps.meters.models import Meter
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -44,7 +44,7 @@ def interval_rows(*, member, start: datetime, end: datetime) -> list[tuple]:
 
 def readings_csv(*, member, start: datetime, end: datetime) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(
         [
             "meter",

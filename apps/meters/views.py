@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from apps.accounts.policy import portal_view, staff_view
 from apps.accounts.selectors import member_for_user
 from apps.meters.exports import green_button_xml, readings_csv
 from apps.meters.models import Quality
@@ -40,7 +39,7 @@ def export_range(request: HttpRequest) -> tuple[datetime, datetime]:
     return start, min(end, start + timedelta(days=400))
 
 
-@login_required
+@portal_view
 def index(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     now = timezone.now()
@@ -57,7 +56,7 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     meter = member_meter_get(member=member, meter_id=pk)  # 404 for another member's meter
@@ -68,7 +67,7 @@ def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "meters/detail.html", {"meter": meter, "readings": readings})
 
 
-@login_required
+@portal_view
 def export_green_button(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     start, end = export_range(request)
@@ -81,7 +80,7 @@ def export_green_button(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@login_required
+@portal_view
 def export_csv(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     start, end = export_range(request)
@@ -94,7 +93,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@staff_member_required
+@staff_view
 def staff_ingest(request: HttpRequest) -> HttpResponse:
     stats = ingest_stats(now=timezone.now())
     return render(request, "meters/staff_ingest.html", {"stats": stats})

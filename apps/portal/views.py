@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.selectors import member_for_user, member_for_user_or_none, user_is_auditor
+from apps.accounts.policy import (
+    Capability,
+    portal_view,
+    public_view,
+    reports_view,
+    request_allows,
+)
+from apps.accounts.selectors import member_for_user, member_for_user_or_none
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
 from apps.portal.health import health_report
@@ -20,18 +25,20 @@ from apps.portal.selectors import member_dashboard
 LIVE_TEMPLATE = "meters/_live.html"
 
 
+@public_view  # load balancers probe it anonymously
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 only when every component is up."""
+    """200 only when every component is up. Anyone learns up or down; the components and their
+    error texts (which can name hosts, URLs and configuration) only staff and auditors."""
     report = health_report()
     healthy = all(state == "ok" for state in report.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "components": report},
-        status=200 if healthy else 503,
-    )
+    body: dict = {"status": "ok" if healthy else "degraded"}
+    if request_allows(request, Capability.STAFF_READ):
+        body["components"] = report
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
-@login_required
+@portal_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     member = member_for_user_or_none(request.user)
     context: dict = {"member": member, "data": None}
@@ -42,7 +49,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/dashboard.html", context)
 
 
-@login_required
+@portal_view
 def coming(request: HttpRequest, section: str) -> HttpResponse:
     """Every section is built: an old "coming" link leads to the section's page."""
     nav_section = section_by_slug().get(section)
@@ -51,14 +58,12 @@ def coming(request: HttpRequest, section: str) -> HttpResponse:
     return redirect(nav_section.url_name)
 
 
-@login_required
+@reports_view
 def auditor_area(request: HttpRequest) -> HttpResponse:
-    if not user_is_auditor(request.user):
-        raise PermissionDenied("Auditors only.")
     return render(request, "portal/auditor.html", {})
 
 
-@login_required
+@portal_view
 def my_profile(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(request, "portal/profile.html", {"member": member})
@@ -69,13 +74,13 @@ def _siwe_origin(request: HttpRequest) -> tuple[str, str]:
     return request.get_host(), request.build_absolute_uri(reverse("portal:wallet"))
 
 
-@login_required
+@portal_view
 def wallet(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(request, "portal/wallet.html", {"member": member, "step": "address"})
 
 
-@login_required
+@portal_view
 @require_POST
 def wallet_challenge(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
@@ -91,7 +96,7 @@ def wallet_challenge(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/wallet.html", context)
 
 
-@login_required
+@portal_view
 @require_POST
 def wallet_link_submit(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)

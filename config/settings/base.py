@@ -8,9 +8,11 @@ imported at the bottom of this file.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 APPS_DIR = BASE_DIR / "apps"
@@ -51,11 +53,13 @@ DJANGO_APPS = [
 THIRD_PARTY_APPS = [
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, never a CDN
     "channels",
     "django_htmx",
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "axes",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -82,6 +86,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.StaffMFARequiredMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,6 +140,8 @@ CHANNEL_LAYERS = {
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out client before any password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -142,6 +151,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (apps/accounts/throttling.py): failures counted per client IP and e-mail.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_USERNAME_CALLABLE = "apps.accounts.throttling.login_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Failed logins are throttled by django-axes alone: allauth's own per-e-mail limit would let
+# anyone lock a member out by failing five times with their address.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "account_login"
@@ -158,6 +177,10 @@ MFA_TOTP_ISSUER = "EnergySphere"
 MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 # Where staff must have passed TOTP in this session: "all" pages (except login/MFA, static,
 # health) or only the "admin" plus STAFF_MFA_PATH_PREFIXES.
+# Production refuses development settings at start (config/settings/production.py turns it on).
+PRODUCTION_GUARD = False
+# Hours a superuser's MFA enrollment link for a staff or auditor account stays valid.
+MFA_ENROLLMENT_TTL_HOURS = env.int("MFA_ENROLLMENT_TTL_HOURS", default=72)
 STAFF_MFA_SCOPE = env("STAFF_MFA_SCOPE", default="all")
 STAFF_MFA_PATH_PREFIXES = env.list("STAFF_MFA_PATH_PREFIXES", default=["/admin/"])
 # Sign-In with Ethereum (wallet linking): how long an issued message/nonce stays valid.
@@ -183,7 +206,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The permission policy (apps/accounts/policy.py); every API view names its own class too.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.policy.MemberApiPermission"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.drf_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -193,6 +217,27 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "EnergySphere API",
     "DESCRIPTION": "Back-office API of an energy cooperative.",
     "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Content Security Policy (django-csp): everything comes from our own origin; the few inline
+# scripts carry the per-response nonce (`{{ request.csp_nonce }}`); no inline event handlers,
+# no framing, forms post only to us. WebSockets are same-origin ('self').
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the TOTP set-up QR code is a data: URI
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 LOGGING = {
@@ -201,7 +246,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes logs every login at INFO; lockouts (WARNING) are what operators need.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Seed configuration names (see README "Configuration") ---------------------------------

@@ -9,6 +9,7 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.utils import timezone
 
+from apps.accounts.services import mfa_enrollment_issue
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffUserFactory
 from tests.fixtures.browser import totp_code
 
@@ -94,15 +95,21 @@ def test_staff_logs_in_with_totp_and_cannot_skip_it(live_server, page):
     assert "Site administration" in page.content()
 
 
-def test_staff_without_totp_is_made_to_set_it_up_before_the_admin(live_server, page):
+def test_staff_without_totp_sets_it_up_only_through_an_enrollment_link(live_server, page):
     staff = StaffUserFactory()
 
     _log_in(page, live_server.url, staff.email, next_path="/admin/")
+    page.wait_for_url(re.compile(r".*/accounts/mfa/enrollment-required/"))
+    assert page.locator("#staff-mfa-enrollment-required").is_visible()
+    # Neither the admin nor the activation page lets a password alone enrol an authenticator.
+    for path in ("/admin/accounts/member/", "/accounts/2fa/totp/activate/"):
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_url(re.compile(r".*/accounts/mfa/enrollment-required/"))
+
+    token = mfa_enrollment_issue(user=staff, actor="console")
+    page.goto(f"{live_server.url}/accounts/mfa/enroll/{token}/")
     page.wait_for_url(re.compile(r".*/accounts/2fa/totp/activate/"))
     assert page.locator("#staff-mfa-required").is_visible()
-    # Trying the admin directly does not help.
-    page.goto(f"{live_server.url}/admin/accounts/member/")
-    page.wait_for_url(re.compile(r".*/accounts/2fa/totp/activate/"))
 
     secret = page.locator("#authenticator_secret").get_attribute("data-secret")
     page.fill("input[name=code]", totp_code(secret))

@@ -10,4 +10,5 @@ ISOLATION_CASES: list = []
 
 ISOLATION_EXEMPT = {
     "portal:coming": "parameter is a navigation section, not a member object",
+    "mfa_enroll": "parameter is a signed enrollment token bound to one staff account",
 }

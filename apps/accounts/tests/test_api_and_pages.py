@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from apps.compliance.services import audit_log_write
+from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def test_me_requires_login(client):
 
 
 def test_me_is_404_for_accounts_without_membership(client, auditor_user):
-    client.force_login(auditor_user)
+    login_with_mfa(client, auditor_user)
     assert client.get("/api/accounts/me/").status_code == 404
 
 

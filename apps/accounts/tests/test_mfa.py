@@ -8,6 +8,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.urls import reverse
 
+from apps.accounts.services import mfa_enrollment_issue
 from tests.fixtures.browser import totp_code
 from tests.fixtures.core import login_with_mfa
 
@@ -18,11 +19,21 @@ def _current_code(secret: str) -> str:
     return totp_code(secret)  # waits out the end of a 30-s window, so the code stays valid
 
 
-def test_staff_without_totp_is_sent_to_set_it_up(client, staff_user):
+def test_staff_without_totp_cannot_enrol_with_a_password_alone(client, staff_user):
+    """No trust on first use: without an enrollment link staff are told how to get one, and the
+    activation page itself is closed to them."""
     client.force_login(staff_user)
     response = client.get("/admin/")
     assert response.status_code == 302
-    assert response["Location"] == reverse("mfa_activate_totp")
+    assert response["Location"] == reverse("mfa_enrollment_required")
+    activate = client.get(reverse("mfa_activate_totp"))
+    assert activate["Location"] == reverse("mfa_enrollment_required")
+    forced = client.post(reverse("mfa_activate_totp"), {"code": "123456"})
+    assert forced["Location"] == reverse("mfa_enrollment_required")
+    assert not Authenticator.objects.filter(user=staff_user).exists()
+    page = client.get(reverse("mfa_enrollment_required"))
+    assert page.status_code == 200
+    assert b"enrollment link" in page.content
 
 
 def test_staff_with_totp_but_session_without_mfa_must_prove_a_code(client, staff_user):
@@ -62,8 +73,12 @@ def test_password_login_of_staff_with_totp_stops_at_the_code_stage(
 
 @pytest.mark.django_db(transaction=True)  # allauth sends authenticator_added on commit
 def test_activating_totp_in_the_session_counts_as_passing_it(client, staff_user, default_password):
+    token = mfa_enrollment_issue(user=staff_user, actor="console")
     response = client.post(
         reverse("account_login"), {"login": staff_user.email, "password": default_password}
+    )
+    assert client.get(reverse("mfa_enroll", args=[token]))["Location"] == reverse(
+        "mfa_activate_totp"
     )
     assert client.get("/admin/")["Location"] == reverse("mfa_activate_totp")
     page = client.get(reverse("mfa_activate_totp"))
@@ -116,13 +131,12 @@ def test_in_production_scope_staff_without_totp_can_do_nothing_else(
     for path in ("/", "/profile/", "/coming/meters/"):
         response = client.get(path)
         assert response.status_code == 302, path
-        assert response["Location"] == reverse("mfa_activate_totp")
+        assert response["Location"] == reverse("mfa_enrollment_required")
     api = client.get("/api/accounts/me/")
     assert api.status_code == 403
     assert "two-factor" in api.json()["detail"]
-    # The pages needed to set TOTP up stay reachable (no redirect loop).
-    activate = client.get(reverse("mfa_activate_totp"))
-    assert activate.status_code != 302 or activate["Location"] != reverse("mfa_activate_totp")
+    # The page that explains how to enrol stays reachable (no redirect loop).
+    assert client.get(reverse("mfa_enrollment_required")).status_code == 200
 
 
 def test_in_production_scope_staff_who_passed_totp_and_members_are_not_disturbed(

@@ -12,7 +12,6 @@ format (CSV, XLSX, PDF) carries the canonical data, both hashes and the anchors,
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -21,6 +20,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
+
+from apps.core.spreadsheets import SafeCsvWriter, spreadsheet_text
 
 DATA_MARKER = "# --- data ---"
 FORMAT_VERSION = 1
@@ -54,7 +55,7 @@ class Table:
 
 def canonical_data(tables: list[Table] | list[tuple[str, list[list[str]]]]) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeCsvWriter(out, lineterminator="\n")
     for table in tables:
         if isinstance(table, Table):
             name, rows = table.name, table.canonical_rows()
@@ -232,8 +233,8 @@ def render_xlsx(doc: ReportDocument) -> bytes:
             values = []
             for v in row:
                 value = _xlsx_value(v)
-                if isinstance(value, str) and value.startswith("="):
-                    cell = WriteOnlyCell(ws, value=value)
+                if isinstance(value, str):
+                    cell = WriteOnlyCell(ws, value=spreadsheet_text(value))
                     cell.data_type = "s"  # text, never a formula
                     value = cell
                 values.append(value)

@@ -25,6 +25,7 @@ from apps.incentives.tests.factories import (
 )
 from apps.meters.models import Quality
 from apps.meters.services import BackfillRow, readings_backfill
+from tests.fixtures.core import login_with_mfa
 
 DAY = datetime(2026, 6, 4, tzinfo=UTC)
 MONTH = "2026-06"
@@ -86,14 +87,14 @@ def world(db) -> World:
 @pytest.fixture
 def auditor_client(db):
     client = Client()
-    client.force_login(AuditorUserFactory())
+    login_with_mfa(client, AuditorUserFactory())
     return client
 
 
 @pytest.fixture
 def staff_client(db):
     client = Client()
-    client.force_login(StaffUserFactory())
+    login_with_mfa(client, StaffUserFactory())
     return client
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from apps.grid.models import DRParticipation
 from apps.grid.services import dr_event_create, dr_event_publish
 from apps.grid.tests.factories import ConnectionPointFactory
+from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 18, 17, 0, tzinfo=UTC)
@@ -65,7 +66,9 @@ def test_member_lists_and_answers_only_their_own_events(client):
 def test_plan_api_is_staff_only(client, member, staff_user):
     client.force_login(member.user)
     assert client.get(reverse("grid-api:plan")).status_code == 403
-    client.force_login(staff_user)
+    client.force_login(staff_user)  # without MFA in this session: refused by the policy
+    assert client.get(reverse("grid-api:plan")).status_code == 403
+    login_with_mfa(client, staff_user)
     assert client.get(reverse("grid-api:plan")).status_code == 404  # no plan yet
 
 

@@ -52,7 +52,9 @@ def test_grid_dashboard_is_staff_only_and_shows_topology_loading_and_plan(
     assert client.get(reverse("grid:dashboard")).status_code == 403
     assert client.get(reverse("grid:dashboard_data")).status_code == 403
 
-    client.force_login(staff_user)
+    client.force_login(staff_user)  # without MFA in this session: refused by the policy
+    assert client.get(reverse("grid:dashboard")).status_code == 403
+    login_with_mfa(client, staff_user)
     page = client.get(reverse("grid:dashboard"))
     assert page.status_code == 200
     html = page.content.decode()

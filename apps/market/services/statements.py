@@ -3,7 +3,6 @@ later corrections arrive as adjustment lines on the member's next statement."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.spreadsheets import SafeCsvWriter
 from apps.core.state import check_transition
 from apps.market.models import SettlementLine, Statement, Trade
 from apps.market.selectors import tariff_at
@@ -193,7 +193,7 @@ def statement_pdf(*, statement: Statement) -> bytes:
 
 def statement_csv(*, statement: Statement) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SafeCsvWriter(buf)
     fields = SettlementLine.ENERGY_FIELDS + SettlementLine.AMOUNT_FIELDS
     writer.writerow(["interval_start", "kind", *fields, "net_amount", "reason"])
     for line in statement.lines.order_by("interval_start", "id"):

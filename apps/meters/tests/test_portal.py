@@ -166,7 +166,7 @@ def test_staff_ingest_page_shows_rate_rejects_and_silent_meters(staff_client, me
     assert silent.serial in html and heard.serial not in html.split("silent-meters")[1]
     member_client = Client()  # `client` is the staff session here
     member_client.force_login(member.user)
-    assert member_client.get(reverse("meters:ingest")).status_code == 302  # staff only
+    assert member_client.get(reverse("meters:ingest")).status_code == 403  # staff only
 
 
 def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():

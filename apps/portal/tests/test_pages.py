@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.fixtures.core import login_with_mfa
+
 pytestmark = pytest.mark.django_db
 
 
@@ -35,7 +37,7 @@ def test_navigation_lists_every_member_section(member_client):
 
 def test_auditor_sees_the_auditor_area_and_members_get_403(client, member_client, auditor_user):
     assert member_client.get(reverse("portal:auditor")).status_code == 403
-    client.force_login(auditor_user)
+    login_with_mfa(client, auditor_user)
     response = client.get(reverse("portal:auditor"))
     assert response.status_code == 200
     assert b"Auditor area" in response.content

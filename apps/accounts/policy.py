@@ -1,0 +1,334 @@
+"""The permission policy: which role may use which capability, in one table.
+
+Every staff page, API, WebSocket consumer and admin page asks this module, and nothing else,
+whether the person in front of it may read or write:
+
+=================  =============  ======  ==========  ===========  =======  ==============
+role               authenticated  portal  staff.read  staff.write  reports  accounts.admin
+=================  =============  ======  ==========  ===========  =======  ==============
+anonymous          —              —       —           —            —        —
+member             yes            yes     —           —            —        —
+auditor            yes            —       yes         —            yes      —
+staff_without_mfa  —              —       —           —            —        —
+staff              yes            —       yes         yes          yes      —
+superuser          yes            yes     yes         yes          yes      yes
+=================  =============  ======  ==========  ===========  =======  ==============
+
+(``public`` — the login page, device ingest with its own authentication — is everyone's.)
+Portal pages are read by any signed-in role (another person's data answers 404: the selectors
+start from the logged-in member) and written only by members.
+
+- A staff or auditor session counts as its role only once it has passed TOTP in this very
+  session (`apps.accounts.mfa`); before that it is `staff_without_mfa` and may do nothing.
+- Auditors read everything staff read and write nothing, anywhere: every unsafe HTTP method on
+  a staff page, every admin add/change/delete and every admin action needs ``staff.write``.
+- Views declare what they need with the decorators below; the permission-matrix test
+  (`tests/test_permission_matrix.py`) walks the URL conf, every ModelAdmin with its actions and
+  every WebSocket route and fails for one that declares nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from rest_framework.permissions import BasePermission
+
+from apps.accounts.mfa import StaffMFAState, mfa_state_for
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Role(enum.StrEnum):
+    ANONYMOUS = "anonymous"
+    MEMBER = "member"
+    AUDITOR = "auditor"
+    STAFF_WITHOUT_MFA = "staff_without_mfa"
+    STAFF = "staff"
+    SUPERUSER = "superuser"
+
+
+class Capability(enum.StrEnum):
+    AUTHENTICATED = "authenticated"  # any signed-in role (staff and auditors after MFA)
+    PORTAL = "portal"  # a member's own pages and API, and every write from them
+    STAFF_READ = "staff.read"  # staff pages, the admin, live staff feeds: reading
+    STAFF_WRITE = "staff.write"  # anything that changes state from a staff page or the admin
+    REPORTS = "reports"  # compliance, carbon and settlement reports; the certificate registry
+    ACCOUNT_ADMIN = "accounts.admin"  # privileged accounts, MFA enrollment and reset
+    PUBLIC = "public"  # anyone, e.g. the login page and device ingest (own authentication)
+
+
+POLICY: dict[Role, frozenset[Capability]] = {
+    Role.ANONYMOUS: frozenset({Capability.PUBLIC}),
+    Role.MEMBER: frozenset({Capability.PUBLIC, Capability.AUTHENTICATED, Capability.PORTAL}),
+    Role.AUDITOR: frozenset(
+        {Capability.PUBLIC, Capability.AUTHENTICATED, Capability.STAFF_READ, Capability.REPORTS}
+    ),
+    Role.STAFF_WITHOUT_MFA: frozenset({Capability.PUBLIC}),
+    Role.STAFF: frozenset(
+        {
+            Capability.PUBLIC,
+            Capability.AUTHENTICATED,
+            Capability.STAFF_READ,
+            Capability.STAFF_WRITE,
+            Capability.REPORTS,
+        }
+    ),
+    Role.SUPERUSER: frozenset(Capability),
+}
+
+
+def _is_auditor(user: Any) -> bool:
+    cached = getattr(user, "_policy_is_auditor", None)
+    if cached is None:
+        cached = user.groups.filter(name="auditor").exists()
+        user._policy_is_auditor = cached
+    return bool(cached)
+
+
+def role_of(user: Any, session: Any) -> Role:
+    """The policy role of a user in a given session (HTTP or WebSocket)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Role.ANONYMOUS
+    if not user.is_staff and not user.is_superuser:
+        return Role.AUDITOR if _is_auditor(user) else Role.MEMBER
+    if mfa_state_for(user, session) is not StaffMFAState.SATISFIED:
+        return Role.STAFF_WITHOUT_MFA
+    if _is_auditor(user):
+        return Role.AUDITOR
+    return Role.SUPERUSER if user.is_superuser else Role.STAFF
+
+
+def allows(role: Role, capability: Capability) -> bool:
+    return capability in POLICY[role]
+
+
+def request_role(request: HttpRequest) -> Role:
+    cached = getattr(request, "_policy_role", None)
+    if cached is None:
+        cached = role_of(request.user, request.session)
+        request._policy_role = cached
+    return cached
+
+
+def request_allows(request: HttpRequest, capability: Capability) -> bool:
+    return allows(request_role(request), capability)
+
+
+def staff_capability(method: str) -> Capability:
+    """What a staff page needs for an HTTP method: reading, or writing."""
+    return Capability.STAFF_READ if method.upper() in SAFE_METHODS else Capability.STAFF_WRITE
+
+
+# --- views ------------------------------------------------------------------------------------
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def _guard(read: Capability, write: Capability) -> Callable[[ViewFunc], ViewFunc]:
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            needed = read if request.method in SAFE_METHODS else write
+            role = request_role(request)
+            if not allows(role, needed):
+                if role is Role.ANONYMOUS:
+                    return redirect_to_login(request.get_full_path())
+                raise PermissionDenied(f"Your role ({role}) may not do this ({needed}).")
+            return view(request, *args, **kwargs)
+
+        wrapped.policy = (read, write)  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+#: Portal pages: any signed-in role reads (selectors show only the member's own data), only
+#: members write.
+portal_view = _guard(Capability.AUTHENTICATED, Capability.PORTAL)
+#: Staff pages: auditors read, staff write; staff without MFA, members and anonymous are refused.
+staff_view = _guard(Capability.STAFF_READ, Capability.STAFF_WRITE)
+#: Reports and the certificate registry: staff and auditors read, nobody writes.
+reports_view = _guard(Capability.REPORTS, Capability.STAFF_WRITE)
+
+
+def public_view(view: ViewFunc) -> ViewFunc:
+    """Open to anyone (the view authenticates by other means, or there is nothing to protect)."""
+    view.policy = (Capability.PUBLIC, Capability.PUBLIC)  # type: ignore[attr-defined]
+    return view
+
+
+#: Views of third-party apps with their own authentication flows (login, logout, MFA stages):
+#: public in the sense of this policy; the matrix test checks every other route declares one.
+EXTERNAL_PUBLIC_VIEW_MODULES = ("allauth.",)
+
+
+def view_policy(callback: Any) -> tuple[Capability, Capability] | None:
+    """The (read, write) capabilities a URL conf callback declares, or None."""
+    declared = getattr(callback, "policy", None)
+    if declared is not None:
+        return declared
+    view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view_class is not None:
+        declared = getattr(view_class, "policy", None)
+        if declared is not None:
+            return declared
+        initkwargs = (
+            getattr(callback, "initkwargs", None)
+            or getattr(callback, "view_initkwargs", None)
+            or {}
+        )
+        classes = list(
+            initkwargs.get("permission_classes")
+            or getattr(view_class, "permission_classes", ())
+            or ()
+        )
+        policies = [getattr(c, "policy", None) for c in classes]
+        if len(policies) == 1 and policies[0] is not None:
+            return policies[0]
+    if getattr(callback, "__module__", "").startswith(EXTERNAL_PUBLIC_VIEW_MODULES):
+        return (Capability.PUBLIC, Capability.PUBLIC)
+    return None
+
+
+# --- DRF --------------------------------------------------------------------------------------
+
+
+class _PolicyPermission(BasePermission):
+    read: Capability
+    write: Capability
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        needed = self.read if request.method in SAFE_METHODS else self.write
+        return allows(request_role(request._request), needed)
+
+
+def policy_permission(read: Capability, write: Capability) -> type[BasePermission]:
+    """A DRF permission class for the given read and write capabilities."""
+    return type(
+        f"Policy_{read}_{write}".replace(".", "_"),
+        (_PolicyPermission,),
+        {"read": read, "write": write, "policy": (read, write)},
+    )
+
+
+MemberApiPermission = policy_permission(Capability.AUTHENTICATED, Capability.PORTAL)
+AuthenticatedApiPermission = policy_permission(Capability.AUTHENTICATED, Capability.AUTHENTICATED)
+StaffApiPermission = policy_permission(Capability.STAFF_READ, Capability.STAFF_WRITE)
+PublicApiPermission = policy_permission(Capability.PUBLIC, Capability.PUBLIC)
+
+
+# --- WebSocket --------------------------------------------------------------------------------
+
+
+async def scope_allows(scope: dict[str, Any], capability: Capability) -> bool:
+    """Whether a WebSocket connection's user, in its session, has `capability`."""
+    role = await sync_to_async(role_of)(scope.get("user"), scope.get("session"))
+    return allows(role, capability)
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+
+class PolicyModelAdmin(admin.ModelAdmin):
+    """Base of every ModelAdmin: Django's model permissions AND the policy.
+
+    - viewing needs ``staff.read`` (auditors see, staff without MFA do not);
+    - add, change, delete and every action need ``staff.write``: auditors get no action choices,
+      no buttons, and a crafted action POST is answered 403 with nothing run;
+    - ``service_owned = True`` marks a model whose rows only services write (trades, settlement
+      lines, clearing results…): the admin shows them read-only to everyone.
+    """
+
+    service_owned = False
+
+    def _may(self, request: HttpRequest, capability: Capability) -> bool:
+        return request_allows(request, capability)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, Capability.STAFF_READ) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may(request, Capability.STAFF_READ) and super().has_view_permission(
+            request, obj
+        )
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        if self.service_owned or not self._may(request, Capability.STAFF_WRITE):
+            return False
+        return super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.service_owned or not self._may(request, Capability.STAFF_WRITE):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self.service_owned or not self._may(request, Capability.STAFF_WRITE):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        if not self._may(request, Capability.STAFF_WRITE):
+            return {}
+        return super().get_actions(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if (
+            request.method == "POST"
+            and "action" in request.POST
+            and not self._may(request, Capability.STAFF_WRITE)
+        ):
+            raise PermissionDenied("Your role may not run admin actions.")
+        return super().changelist_view(request, extra_context)
+
+
+class PolicyInline:
+    """Mixin for inlines: writes need ``staff.write``."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request_allows(request, Capability.STAFF_WRITE) and super().has_add_permission(  # type: ignore[misc]
+            request, obj
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request_allows(request, Capability.STAFF_WRITE) and super().has_change_permission(
+            request, obj
+        )  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request_allows(request, Capability.STAFF_WRITE) and super().has_delete_permission(
+            request, obj
+        )  # type: ignore[misc]
+
+
+def admin_site_apply_policy(site: admin.AdminSite | None = None) -> None:
+    """Put every registered ModelAdmin (third-party ones too: auth groups, allauth e-mail
+    addresses and authenticators, django-axes attempts) and its inlines under the policy.
+
+    Called once from AccountsConfig.ready(), after the admin has autodiscovered every app."""
+    site = site or admin.site
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, PolicyModelAdmin):
+            continue
+        original = type(model_admin)
+        inlines = [
+            inline
+            if issubclass(inline, PolicyInline)
+            else type(inline.__name__, (PolicyInline, inline), {"__module__": inline.__module__})
+            for inline in original.inlines
+        ]
+        wrapped = type(
+            original.__name__,
+            (PolicyModelAdmin, original),
+            {"__module__": original.__module__, "inlines": inlines},
+        )
+        site.unregister(model)
+        site.register(model, wrapped)

@@ -1,0 +1,141 @@
+"""Production refuses development settings: `manage.py check --deploy` under
+config.settings.production names every problem, and passes with a proper configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+ROOT = Path(__file__).resolve().parents[3]
+# Variables a developer's shell or `.env` may carry that would change what is being checked.
+_CLEARED = (
+    "BLOCKCHAIN_NETWORK",
+    "BLOCKCHAIN_CHAIN_ID",
+    "CHAIN_OPERATOR_KEY",
+    "CHAIN_KEYSTORE_PATH",
+    "CHAIN_KEYSTORE_PASSWORD",
+    "CHAIN_MULTISIG_SIGNERS",
+    "CHAIN_MULTISIG_THRESHOLD",
+    "CHAIN_CUSTODY_SECRET",
+    "DJANGO_DEBUG",
+    "SECRET_KEY",
+)
+ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
+
+
+def _check_deploy(env_extra: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env_extra)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_local_chain_defaults_fail_and_every_problem_is_named():
+    development_key = (
+        (ROOT / ".secret_key").read_text().strip()
+        if (ROOT / ".secret_key").exists()
+        else "short-dev-key"
+    )
+    result = _check_deploy(
+        {
+            "SECRET_KEY": development_key,
+            "DJANGO_ALLOWED_HOSTS": "coop.example",
+            "DJANGO_DEBUG": "True",
+            "CHAIN_OPERATOR_KEY": ANVIL_KEY_0,
+        }
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for problem in (
+        "energysphere.E001",  # development SECRET_KEY
+        "energysphere.E101",  # BLOCKCHAIN_NETWORK=local
+        "energysphere.E102",  # anvil's public operator key
+        "energysphere.E106",  # no multisig signers: anvil's accounts would sign
+        "energysphere.E109",  # no custody secret: the public development one
+    ):
+        assert problem in output, (problem, output)
+    assert "BLOCKCHAIN_NETWORK is 'local'" in output
+
+
+def test_raw_keys_public_signers_and_the_development_custody_secret_are_refused():
+    anvil_signers = ",".join(
+        Account.from_mnemonic(
+            "test test test test test test test test test test test junk",
+            account_path=f"m/44'/60'/0'/0/{i}",
+        ).address
+        for i in (1, 2, 3)
+    )
+    result = _check_deploy(
+        {
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "DJANGO_ALLOWED_HOSTS": "coop.example",
+            "BLOCKCHAIN_NETWORK": "https://rpc.coop.example",
+            "CHAIN_OPERATOR_KEY": "0x" + secrets.token_hex(32),
+            "CHAIN_MULTISIG_SIGNERS": anvil_signers,
+            "CHAIN_CUSTODY_SECRET": "energysphere-local-development-custody",
+        }
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for problem in ("E103", "E107", "E109"):
+        assert f"energysphere.{problem}" in output, (problem, output)
+    assert "energysphere.E101" not in output
+
+
+def test_proper_production_configuration_passes(tmp_path):
+    keystore = tmp_path / "operator.json"
+    account = Account.create()
+    keystore.write_text(json.dumps(Account.encrypt(account.key, "a long passphrase")))
+    signers = ",".join(Account.create().address for _ in range(3))
+    result = _check_deploy(
+        {
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "DJANGO_ALLOWED_HOSTS": "coop.example",
+            "BLOCKCHAIN_NETWORK": "https://rpc.coop.example",
+            "BLOCKCHAIN_CHAIN_ID": "137",
+            "CHAIN_KEYSTORE_PATH": str(keystore),
+            "CHAIN_KEYSTORE_PASSWORD": "a long passphrase",
+            "CHAIN_MULTISIG_SIGNERS": signers,
+            "CHAIN_MULTISIG_THRESHOLD": "2",
+            "CHAIN_CUSTODY_SECRET": secrets.token_hex(32),
+        }
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "energysphere.E" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate", "--plan"]])
+def test_management_commands_refuse_to_run_with_development_settings(command):
+    """The guard is not only `check --deploy`: under production settings an ordinary command
+    stops before doing anything."""
+    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="coop.example",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "energysphere.E101" in result.stderr
