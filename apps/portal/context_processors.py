@@ -1,5 +1,6 @@
 from django.http import HttpRequest
 
+from apps.accounts.policy import Capability, request_allows
 from apps.portal.navigation import auditor_nav, member_nav, staff_nav
 
 
@@ -27,6 +28,8 @@ def portal(request: HttpRequest) -> dict:
         "portal_member": getattr(user, "member", None) if hasattr(user, "member") else None,
         "portal_is_auditor": is_auditor,
         "portal_is_staff": is_staff,
+        # Staff pages show their buttons and forms only to roles that may write (not auditors).
+        "portal_can_write": request_allows(request, Capability.STAFF_WRITE),
         "portal_nav": nav,
         "portal_staff_nav": staff_nav() if is_staff else [],
         "portal_auditor_nav": auditor_nav() if is_auditor else [],

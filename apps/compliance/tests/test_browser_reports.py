@@ -4,11 +4,13 @@ report, downloads it as PDF and CSV, and the content hash shown on the page matc
 from __future__ import annotations
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, AuditorUserFactory
 from apps.compliance.reports import report_verify
 from apps.compliance.reports.document import DATA_MARKER, sha256_hex
 from apps.compliance.reports.pdf import parse_pdf
+from tests.fixtures.browser import totp_code
 
 from .conftest import MONTH
 
@@ -19,11 +21,15 @@ def test_auditor_downloads_the_carbon_report_and_the_hash_matches(
     world, live_server, page, tmp_path
 ):
     auditor = AuditorUserFactory()
+    secret = generate_totp_secret()
+    TOTP.activate(auditor, secret)  # auditors, like staff, pass TOTP before reading anything
     target = f"/compliance/reports/carbon/?month={MONTH}"
     page.goto(f"{live_server.url}/accounts/login/?next={target}")
     page.fill("input[name=login]", auditor.email)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
     page.click("#login-submit")
+    page.fill("input[name=code]", totp_code(secret))
+    page.click("#mfa-submit")
     page.wait_for_url(f"{live_server.url}{target}")
     shown = page.locator("#content-hash").inner_text().strip()
     assert len(shown) == 64
