@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
+from apps.accounts.lock_objects import member_lock, wallet_nonce_lock
 from apps.accounts.models import Member, Role, User, WalletNonce
 from apps.accounts.roles import permissions_for_role
 from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
@@ -121,9 +122,7 @@ def wallet_link(
             f"Not a Sign-In with Ethereum message: {exc}", {"message": "malformed"}
         ) from exc
     with transaction.atomic():
-        nonce = (
-            WalletNonce.objects.select_for_update().filter(user=user, nonce=parsed.nonce).first()
-        )
+        nonce = wallet_nonce_lock(user=user, nonce=parsed.nonce)
         if nonce is None:
             raise ApplicationError("This message was not issued to you.", {"nonce": "unknown"})
         if nonce.used_at is not None:
@@ -169,7 +168,7 @@ def wallet_link(
 
 @transaction.atomic
 def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, nonce: str) -> Member:
-    member = Member.objects.select_for_update().get(pk=member.pk)
+    member = member_lock(member.pk)
     previous = member.wallet_address
     member.wallet_address = address
     member.wallet_linked_at = now

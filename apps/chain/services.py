@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from apps.chain.client import custodial_address, network_name
 from apps.chain.intents import PayloadError, validate_payload
+from apps.chain.lock_objects import chain_intent_lock
 from apps.chain.models import ChainIntent
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
@@ -87,7 +88,7 @@ def chain_intent_submit(
 def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
     """Put a failed intent back in the queue (staff action). A failed intent never has a
     transaction pending on chain, so retrying cannot send it twice."""
-    row = ChainIntent.objects.select_for_update().get(pk=intent_id)
+    row = chain_intent_lock(intent_id)
     if row.status != ChainIntent.Status.FAILED:
         # Pending/signed/sent rows are retried by the worker itself; just wake it up.
         row.next_attempt_at = None

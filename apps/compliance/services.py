@@ -5,6 +5,8 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from apps.accounts.lock_objects import member_lock
+from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import AuditLog, ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
@@ -111,9 +113,8 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
     meters and readings, trades, settlement lines, statements, certificates, rewards, the
     wallet/custodial chain address and every chain reference.
     """
-    from apps.accounts.models import Member
 
-    member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+    member = member_lock(member.pk, with_user=True)
     if member.pseudonymised_at:
         raise ApplicationError(
             f"Member {member.membership_number} was already erased on "
@@ -167,7 +168,7 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
 
 @transaction.atomic
 def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) -> ErasureRequest:
-    request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+    request = erasure_request_lock(request.pk)
     check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
     request.status = ErasureRequest.Status.REFUSED
     request.handled_at = timezone.now()

@@ -18,10 +18,14 @@ from django.utils import timezone
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.locks import lock_rows
 from apps.core.state import check_transition
 from apps.grid import realtime
 from apps.grid.baseline import BaselineError, similar_day_baseline
+from apps.grid.lock_objects import (
+    dr_events_lock,
+    dr_participation_lock,
+    opted_in_participations_lock,
+)
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
 
 logger = logging.getLogger(__name__)
@@ -158,7 +162,7 @@ def dr_event_create(
 
 
 def _locked_event(event_pk: int) -> DREvent:
-    rows = lock_rows(DREvent.objects.all(), [event_pk])
+    rows = dr_events_lock([event_pk])
     if not rows:
         raise ApplicationError("No such demand-response event.", {"event": event_pk})
     return rows[0]
@@ -245,11 +249,7 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
     if opt not in (Opt.OPT_IN, Opt.OPT_OUT):
         raise ApplicationError("Answer optIn or optOut.", {"opt": opt})
     event = _locked_event(event_pk)
-    part = (
-        DRParticipation.objects.select_for_update()
-        .filter(event=event, connection_point__member=member)
-        .first()
-    )
+    part = dr_participation_lock(event=event, member=member)
     if part is None:
         raise Http404("No such event for this member.")
     if event.status not in (Status.PUBLISHED, Status.ACTIVE):
@@ -311,7 +311,7 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
         .filter(start__lte=now)
         .values_list("pk", flat=True)
     )
-    for event in lock_rows(DREvent.objects.all(), ids):
+    for event in dr_events_lock(ids):
         if event.status == Status.PUBLISHED and event.start <= now:
             check_transition(DREvent.TRANSITIONS, event.status, Status.ACTIVE)
             event.status = Status.ACTIVE
@@ -350,12 +350,7 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
         .filter(start__gte=event.start - lookback, start__lt=event.start)
         .values_list("start", flat=True)
     }
-    parts = list(
-        DRParticipation.objects.select_for_update()
-        .filter(event=event, opt=Opt.OPT_IN)
-        .select_related("connection_point__member")
-        .order_by("pk")
-    )
+    parts = opted_in_participations_lock(event)
     results = []
     for part in parts:
         member = part.connection_point.member

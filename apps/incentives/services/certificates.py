@@ -23,7 +23,14 @@ from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
 from apps.incentives import chain_bridge, conf, energy
 from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
+from apps.incentives.lock_objects import (
+    active_certificates_lock_for_correction,
+    active_certificates_lock_for_transfer,
+    asset_shares_lock,
+    certificate_lock,
+)
 from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
+from apps.meters.lock_objects import meter_lock
 
 HOUR = timedelta(hours=1)
 
@@ -75,9 +82,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
                 {"meter": meter.serial},
             )
         return [(meter.member, wh, None)]
-    shares = list(
-        AssetShare.objects.select_for_update().filter(asset=asset).select_related("member")
-    )
+    shares = asset_shares_lock(asset, with_members=True)
     if not shares:
         raise ApplicationError(
             f"Shared asset {asset.name} has no share table.", {"asset": asset.name}
@@ -106,9 +111,8 @@ def certificates_issue_for_hour(
     correction issues the difference as a new serial range; a downward correction cancels the
     excess from holdings that are still active (and says so in the audit log).
     """
-    from apps.meters.models import Meter
 
-    meter = Meter.objects.select_for_update().get(pk=meter.pk)  # serialises issuers per device
+    meter = meter_lock(meter.pk)  # serialises issuers per device
     hour_start = energy.floor_hour(hour_start)
     hour = energy.meter_hourly_export(meter, hour_start, hour_start + HOUR).get(hour_start)
     validated_wh = hour.wh if hour else 0
@@ -194,11 +198,7 @@ def _cancelled_for_correction(token: int) -> int:
 
 def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
     left = wh
-    for cert in (
-        Certificate.objects.select_for_update()
-        .filter(token_id=token, status=Certificate.Status.ACTIVE)
-        .order_by("-range_end")
-    ):
+    for cert in active_certificates_lock_for_correction(token):
         if left <= 0:
             break
         take = min(left, cert.wh)
@@ -322,12 +322,7 @@ def _split_off(
 
 
 def _locked(cert_id: int) -> Certificate:
-    cert = (
-        Certificate.objects.select_for_update()
-        .select_related("owner", "device")
-        .filter(pk=cert_id)
-        .first()
-    )
+    cert = certificate_lock(cert_id)
     if cert is None:
         raise ApplicationError("No such certificate.", {"certificate": cert_id})
     return cert
@@ -502,15 +497,8 @@ def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
 
     buyer = Member.objects.get(pk=request.buyer_id)
     left = request.wh - request.transferred_wh
-    for cert in (
-        Certificate.objects.select_for_update()
-        .select_related("owner")
-        .filter(
-            owner_id=request.seller_id,
-            production_start=request.hour_start,
-            status=Certificate.Status.ACTIVE,
-        )
-        .order_by("token_id", "range_start")
+    for cert in active_certificates_lock_for_transfer(
+        seller_id=request.seller_id, hour_start=request.hour_start
     ):
         if left <= 0:
             break

@@ -16,6 +16,7 @@ from apps.core.intervals import floor_interval
 from apps.core.state import check_transition
 from apps.market import clearing as engine
 from apps.market import pricing
+from apps.market.lock_objects import open_orders_lock_for_clearing, settlement_run_lock
 from apps.market.models import ClearingResult, Mechanism, Order, SettlementRun, Trade
 from apps.market.selectors import gate_closure, market_settings_get, period_bounds, tariff_at
 
@@ -82,7 +83,7 @@ def interval_clear(
     mechanism = settings_row.mechanism
     tariff = tariff_at(at=interval_start)
     run = settlement_run_for(at=interval_start, mechanism=mechanism)
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     # A concurrent worker may have cleared the interval while we waited for the run's lock.
     existing = ClearingResult.objects.filter(interval_start=interval_start).first()
     if existing is not None:
@@ -91,11 +92,7 @@ def interval_clear(
         raise ApplicationError(
             "The settlement run of this interval is already closed.", {"run": run.pk}
         )
-    orders = list(
-        Order.objects.select_for_update()
-        .filter(interval_start=interval_start, status=Order.Status.OPEN)
-        .order_by("pk")
-    )
+    orders = open_orders_lock_for_clearing(interval_start)
     if not orders:  # nothing to match (e.g. a night interval or one the beat caught up on)
         return ClearingResult.objects.create(
             run=run, interval_start=interval_start, mechanism=mechanism, tariff=tariff
@@ -231,7 +228,7 @@ def settlement_run_close(*, run: SettlementRun, now: datetime | None = None) -> 
     from apps.core.intervals import iter_intervals
 
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.OPEN:
         return run
     if now < run.period_end:

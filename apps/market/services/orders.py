@@ -16,6 +16,10 @@ from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
 from apps.market import conf
+from apps.market.lock_objects import (
+    member_order_lock,
+    open_orders_lock_for_member,
+)
 from apps.market.models import Order, Tariff, TradingPreference
 from apps.market.selectors import gate_closure, tariff_at
 
@@ -205,9 +209,7 @@ def order_place(
             errors.setdefault("interval_start", []).append("No tariff for this interval.")
     if errors:
         raise ApplicationError("The order is not valid.", errors)
-    for old in Order.objects.select_for_update().filter(
-        member=member, interval_start=interval_start, status=Order.Status.OPEN
-    ):
+    for old in open_orders_lock_for_member(member=member, interval_start=interval_start):
         check_transition(Order.TRANSITIONS, old.status, Order.Status.CANCELLED)
         old.status = Order.Status.CANCELLED
         old.save(update_fields=["status"])
@@ -240,7 +242,7 @@ def order_cancel(
     *, member: Member, actor: Any, order_id: int, now: datetime | None = None
 ) -> Order:
     now = now or timezone.now()
-    order = Order.objects.select_for_update().filter(member=member, pk=order_id).first()
+    order = member_order_lock(member=member, order_id=order_id)
     if order is None:
         from django.http import Http404
 

@@ -22,6 +22,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.intervals import iter_intervals
 from apps.core.state import check_transition
 from apps.market import conf, pricing
+from apps.market.lock_objects import settlement_run_lock
 from apps.market.models import ClearingResult, Mechanism, SettlementLine, SettlementRun, Trade
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def budget_imbalance(c: _Computed) -> Decimal:
 def settlement_run_meter(*, run: SettlementRun, now: datetime | None = None) -> bool:
     """CLEARED → METERED when every traded member-interval has validated energy."""
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.CLEARED:
         return run.status in (
             SettlementRun.Status.METERED,
@@ -206,7 +207,7 @@ def settlement_run_meter(*, run: SettlementRun, now: datetime | None = None) -> 
 def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, actor: Any = None):
     """METERED → SETTLED: write one line per member and interval; check budget balance."""
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.METERED:
         if run.status in (SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED):
             return run
@@ -429,7 +430,7 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Any, now: datetime | Non
     from apps.chain.services import chain_intent_submit
 
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status == SettlementRun.Status.ANCHORED:
         return run
     check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.ANCHORED)
@@ -466,7 +467,7 @@ def settlement_run_resettle(
 ) -> list[SettlementLine]:
     """Re-settle a settled run from the current readings. Differences become adjustment lines
     (statement = none: they go on the member's next statement); no line is ever rewritten."""
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status not in (SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED):
         raise ApplicationError("Only settled runs can be re-settled.", {"run": run.pk})
     computed = compute_lines(run=run)

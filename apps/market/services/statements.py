@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.market.lock_objects import member_statement_lock, statement_lock
 from apps.market.models import SettlementLine, Statement, Trade
 from apps.market.selectors import tariff_at
 
@@ -91,7 +92,7 @@ def statement_generate(
     now = now or timezone.now()
     month = month.replace(day=1)
     start, end = month_bounds(month)
-    statement = Statement.objects.select_for_update().filter(member=member, month=month).first()
+    statement = member_statement_lock(member=member, month=month)
     if statement is not None and statement.status == Statement.Status.ISSUED:
         raise ApplicationError(
             "An issued statement cannot be changed; corrections go on the next statement.",
@@ -130,7 +131,7 @@ def statement_generate(
 
 @transaction.atomic
 def statement_review(*, statement: Statement, actor: Any) -> Statement:
-    statement = Statement.objects.select_for_update().get(pk=statement.pk)
+    statement = statement_lock(statement.pk)
     check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.REVIEWED)
     statement.status = Statement.Status.REVIEWED
     statement.reviewed_by = actor if getattr(actor, "is_authenticated", False) else None
@@ -141,7 +142,7 @@ def statement_review(*, statement: Statement, actor: Any) -> Statement:
 
 @transaction.atomic
 def statement_issue(*, statement: Statement, actor: Any, now: datetime | None = None) -> Statement:
-    statement = Statement.objects.select_for_update().get(pk=statement.pk)
+    statement = statement_lock(statement.pk)
     check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.ISSUED)
     statement.status = Statement.Status.ISSUED
     statement.issued_at = now or timezone.now()
