@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +16,7 @@ from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
 from apps.accounts.siwe import verify as siwe_verify
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 
 
 def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[str, int]:
@@ -48,7 +48,7 @@ def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[s
 
 
 @transaction.atomic
-def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
+def user_role_grant(*, user: User, role: str, actor: Actor = None) -> User:
     """Put a user in a role's group. Staff also get `is_staff` (admin access, TOTP required);
     auditors get `is_staff` for the read-only admin too (their group grants only view)."""
     from django.contrib.auth.models import Group
@@ -70,7 +70,7 @@ def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
 # --- Wallet linking: Sign-In with Ethereum (EIP-4361) ------------------------------------------
 
 
-def _siwe_statement(member: Any) -> str:
+def _siwe_statement(member: Member) -> str:
     return f"Link this wallet to EnergySphere membership {member.membership_number}."
 
 
@@ -167,7 +167,9 @@ def wallet_link(
 
 
 @transaction.atomic
-def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, nonce: str) -> Member:
+def _wallet_store(
+    *, member: Member, address: str, actor: Actor, now: datetime, nonce: str
+) -> Member:
     member = member_lock(member.pk)
     previous = member.wallet_address
     member.wallet_address = address

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,11 +15,15 @@ from apps.chain.models import ChainIntent
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 logger = logging.getLogger(__name__)
 
 
-def member_chain_address(member: Any) -> str:
+def member_chain_address(member: Member) -> str:
     """The member's chain address: the linked wallet (Sign-In with Ethereum) if any, else a
     deterministic custodial address derived from CHAIN_CUSTODY_SECRET and the member id (no key is
     stored; see apps.chain.client.custodial_address)."""
@@ -41,7 +45,7 @@ def _enqueue(intent_id: int) -> None:
 
 @transaction.atomic
 def chain_intent_submit(
-    *, intent: str, payload: dict[str, Any], idempotency_key: str, actor: Any = None
+    *, intent: str, payload: dict[str, Any], idempotency_key: str, actor: Actor = None
 ) -> ChainIntent:
     """Add an on-chain action to the outbox (idempotent on `idempotency_key`).
 
@@ -85,7 +89,7 @@ def chain_intent_submit(
 
 
 @transaction.atomic
-def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
+def chain_intent_retry(*, intent_id: int, actor: Actor = None) -> ChainIntent:
     """Put a failed intent back in the queue (staff action). A failed intent never has a
     transaction pending on chain, so retrying cannot send it twice."""
     row = chain_intent_lock(intent_id)
@@ -111,7 +115,7 @@ def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
 
 
 @transaction.atomic
-def chain_contracts_deploy(*, force: bool = False, actor: Any = None) -> dict[str, str]:
+def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[str, str]:
     """Deploy (or keep) the contracts on the configured network; returns {name: address}.
 
     Idempotent: when every contract is recorded for this network and has code on chain, nothing is
@@ -126,7 +130,8 @@ def chain_contracts_deploy(*, force: bool = False, actor: Any = None) -> dict[st
     w3 = client.web3()
     rows = {r.name: r for r in ContractDeployment.objects.filter(network=cfg.name)}
     complete = set(rows) >= set(client.CONTRACT_NAMES) and all(
-        len(w3.eth.get_code(rows[n].address)) > 0 for n in client.CONTRACT_NAMES
+        len(w3.eth.get_code(rows[n].address)) > 0  # type: ignore[arg-type]  # a stored checksum address
+        for n in client.CONTRACT_NAMES
     )
     if complete and not force:
         return {n: rows[n].address for n in client.CONTRACT_NAMES}

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from apps.accounts.lock_objects import member_lock
+from apps.accounts.selectors import actor_user
 from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import AuditLog, ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 
 def audit_log_write(
@@ -40,7 +45,7 @@ def audit_log_write(
 
 
 def report_export_record(
-    *, actor: Any, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
+    *, actor: Actor, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
 ) -> AuditLog:
     """Audit one report download (every export is logged: who, what, which data hash)."""
     return audit_log_write(
@@ -60,7 +65,7 @@ def report_export_record(
 # --- member data rights ----------------------------------------------------------------------
 
 
-def member_open_settlements(*, member: Any) -> list[str]:
+def member_open_settlements(*, member: Member) -> list[str]:
     """Why the member's ledgers are still open (empty when none): open orders, or trades and
     settlement lines in runs that are not settled yet."""
     try:
@@ -88,7 +93,7 @@ def member_open_settlements(*, member: Any) -> list[str]:
 
 
 @transaction.atomic
-def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
+def erasure_request_create(*, member: Member, actor: Actor = None) -> ErasureRequest:
     """A member asks for erasure; staff handle it. One open request at a time."""
     existing = ErasureRequest.objects.filter(
         member=member, status=ErasureRequest.Status.REQUESTED
@@ -103,7 +108,7 @@ def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
 
 
 @transaction.atomic
-def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = None) -> Any:
+def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None = None) -> Member:
     """Pseudonymise a member's personal data (staff). Refused, with nothing changed, while the
     member has open settlements or was already erased.
 
@@ -151,7 +156,7 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
         )
         request.status = ErasureRequest.Status.COMPLETED
         request.handled_at = timezone.now()
-        request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+        request.handled_by = actor_user(actor)
         request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
         request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(
@@ -167,12 +172,12 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
 
 
 @transaction.atomic
-def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) -> ErasureRequest:
+def erasure_request_refuse(*, request: ErasureRequest, actor: Actor, reason: str) -> ErasureRequest:
     request = erasure_request_lock(request.pk)
     check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
     request.status = ErasureRequest.Status.REFUSED
     request.handled_at = timezone.now()
-    request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+    request.handled_by = actor_user(actor)
     request.outcome = reason[:2000]
     request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(

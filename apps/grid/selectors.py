@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -23,8 +23,11 @@ from apps.grid.models import (
     Transformer,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
-def member_dr_participations(*, member: Any) -> QuerySet[DRParticipation]:
+
+def member_dr_participations(*, member: Member) -> QuerySet[DRParticipation]:
     """The member's own participations in published (or later) events, newest first."""
     return (
         DRParticipation.objects.filter(connection_point__member=member)
@@ -34,7 +37,7 @@ def member_dr_participations(*, member: Any) -> QuerySet[DRParticipation]:
     )
 
 
-def member_dr_participation_get(*, member: Any, event_pk: int) -> DRParticipation:
+def member_dr_participation_get(*, member: Member, event_pk: int) -> DRParticipation:
     part = member_dr_participations(member=member).filter(event_id=event_pk).first()
     if part is None:
         raise Http404("No such event.")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.http import Http404
@@ -128,7 +127,7 @@ class SettledTrade:
     from_seller_wh: int
 
 
-def settled_trades(*, settlement_run: Any) -> list[SettledTrade]:
+def settled_trades(*, settlement_run: SettlementRun) -> list[SettledTrade]:
     """Every trade of a settled (or anchored) run, in id order. Empty for unsettled runs."""
     run_id = getattr(settlement_run, "pk", settlement_run)
     rows = (

@@ -8,7 +8,6 @@ import json
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,6 +19,7 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.grid import conf, realtime
 from apps.grid.dispatch.lp import Battery, FlexibleLoad, Problem, solve, unmanaged
 from apps.grid.lock_objects import (
@@ -169,7 +169,7 @@ def _money(x: float) -> Decimal:
 
 @transaction.atomic
 def dispatch_plan_create(
-    *, start: datetime | None = None, force: bool = False, actor: Any = None
+    *, start: datetime | None = None, force: bool = False, actor: Actor = None
 ) -> DispatchPlan | None:
     """Plan the next 24 h from `start` (default: the next interval). Returns None when the
     inputs did not change since the current plan (unless `force`)."""

@@ -8,17 +8,20 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.selectors import actor_user
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.grid import realtime
 from apps.grid.baseline import BaselineError, similar_day_baseline
 from apps.grid.lock_objects import (
@@ -27,6 +30,9 @@ from apps.grid.lock_objects import (
     opted_in_participations_lock,
 )
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 logger = logging.getLogger(__name__)
 Status = DREvent.Status
@@ -78,7 +84,7 @@ def _notify(event: DREvent) -> None:
     realtime.broadcast(realtime.STAFF_GROUP, {"type": "dr.event", "event": _event_payload(event)})
 
 
-def _chain_submit(*, intent: str, payload: dict, key: str, actor: Any) -> str:
+def _chain_submit(*, intent: str, payload: dict, key: str, actor: Actor) -> str:
     """Record through GridBalancer via the chain outbox; '' when the chain app is absent."""
     try:
         from apps.chain.services import chain_intent_submit
@@ -116,7 +122,7 @@ def dr_event_create(
     signal_values: list[float] | None = None,
     target_reduction_w: int = 0,
     event_id: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> DREvent:
     """Create a draft event targeting the given sites (OpenADR eiTarget: resource ids)."""
     start, end = ensure_utc(start), ensure_utc(end)
@@ -140,7 +146,7 @@ def dr_event_create(
         start=start,
         end=end,
         target_reduction_w=target_reduction_w,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=actor_user(actor),
     )
     DRParticipation.objects.bulk_create(
         [
@@ -169,7 +175,7 @@ def _locked_event(event_pk: int) -> DREvent:
 
 
 @transaction.atomic
-def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") -> DREvent:
     """Publish a draft (members are notified live) or re-publish a change of a published event
     (OpenADR: the modification number grows by one on every change)."""
     event = _locked_event(event_pk)
@@ -213,7 +219,7 @@ def dr_event_modify(
     end: datetime | None = None,
     signal_values: list[float] | None = None,
     target_reduction_w: int | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> DREvent:
     """Change a draft or published event; a published one is re-published (modification + 1)."""
     event = _locked_event(event_pk)
@@ -241,7 +247,7 @@ def dr_event_modify(
 
 
 @transaction.atomic
-def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DRParticipation:
+def dr_opt_set(*, member: Member, event_pk: int, opt: str, actor: Actor = None) -> DRParticipation:
     """A member opts one of their sites in or out (oadrCreateOpt). Members can only answer for
     their own sites: anything else is 'not found'."""
     from django.http import Http404
@@ -284,7 +290,7 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
 
 
 @transaction.atomic
-def dr_event_cancel(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> DREvent:
     event = _locked_event(event_pk)
     check_transition(DREvent.TRANSITIONS, event.status, Status.CANCELLED)
     was_published = event.status != Status.DRAFT
@@ -322,7 +328,7 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
             moved["completed"] += 1
         event.save(update_fields=["status"])
         audit_log_write(event=f"dr_event.{event.status}", target=event, details={})
-        transaction.on_commit(lambda e=event: _notify(e))
+        transaction.on_commit(partial(_notify, event))
     return moved
 
 
@@ -335,7 +341,7 @@ def _site_import_wh(member_id: int, start: datetime, end: datetime) -> dict[date
 
 
 @transaction.atomic
-def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
+def dr_event_measure(*, event_pk: int, actor: Actor = None) -> DREvent:
     """After a completed event: baseline, actual and delivered energy of every opted-in site from
     validated meter data; performance recorded via GridBalancer (chain outbox) and rewarded via
     incentives. Idempotent: a settled event cannot be measured again."""
@@ -351,7 +357,7 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
         .values_list("start", flat=True)
     }
     parts = opted_in_participations_lock(event)
-    results = []
+    results: list[dict[str, object]] = []
     for part in parts:
         member = part.connection_point.member
         energy = _site_import_wh(member.pk, event.start - lookback - timedelta(days=1), event.end)
@@ -393,7 +399,7 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
     return event
 
 
-def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+def _record_commitment(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> None:
     """GridBalancer.recordCommitment: an opted-in site commits its share of the event's target
     reduction; opting out again records a commitment of 0."""
     try:
@@ -402,6 +408,7 @@ def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor
         return
     targets = event.participations.count() or 1
     committed = event.target_reduction_w // targets if part.opt == Opt.OPT_IN else 0
+    assert part.responded_at is not None  # set by the answer being recorded
     stamp = int(part.responded_at.timestamp() * 1000)
     _chain_submit(
         intent="dr_commitment_record",
@@ -415,7 +422,7 @@ def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor
     )
 
 
-def _record_performance(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> str:
+def _record_performance(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> str:
     try:
         from apps.chain.services import member_chain_address
     except ImportError:  # pragma: no cover
@@ -425,8 +432,8 @@ def _record_performance(event: DREvent, part: DRParticipation, member: Any, acto
         payload={
             "event_id": event.pk,
             "member": member_chain_address(member),
-            "baseline_wh": max(0, part.baseline_wh),
-            "actual_wh": max(0, part.actual_wh),
+            "baseline_wh": max(0, part.baseline_wh or 0),
+            "actual_wh": max(0, part.actual_wh or 0),
             "delivered_wh": part.delivered_wh,
         },
         key=f"grid:dr_performance:{event.pk}:{part.connection_point_id}",
@@ -434,7 +441,7 @@ def _record_performance(event: DREvent, part: DRParticipation, member: Any, acto
     )
 
 
-def _reward(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+def _reward(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> None:
     try:
         from apps.incentives.services import reward_grant_for_dr_performance
     except ImportError:  # pragma: no cover
@@ -442,7 +449,7 @@ def _reward(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> N
         return
     reward = reward_grant_for_dr_performance(
         member=member,
-        performance_wh=part.delivered_wh,
+        performance_wh=part.delivered_wh or 0,
         event_ref=f"{event.pk}:{part.connection_point_id}",
         at=event.end,
         actor=actor,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Max, Q, Sum
@@ -21,6 +21,7 @@ from django.utils import timezone
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.incentives import chain_bridge, conf, energy
 from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
 from apps.incentives.lock_objects import (
@@ -31,6 +32,9 @@ from apps.incentives.lock_objects import (
 )
 from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
 from apps.meters.lock_objects import meter_lock
+
+if TYPE_CHECKING:
+    from apps.market.models import SettlementRun
 
 HOUR = timedelta(hours=1)
 
@@ -93,7 +97,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
     except ShareTableError as exc:
         raise ApplicationError(f"{asset.name}: {exc}", {"asset": asset.name}) from exc
     result = allocate(wh, weights, {s.member_id: s.carry for s in shares})
-    out = []
+    out: list[tuple[Any, int, SharedAsset | None]] = []
     for share in shares:
         share.carry = result.carry[share.member_id]
         out.append((share.member, result.amounts[share.member_id], asset))
@@ -103,7 +107,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
 
 @transaction.atomic
 def certificates_issue_for_hour(
-    *, meter, hour_start: datetime, actor: Any = None
+    *, meter, hour_start: datetime, actor: Actor = None
 ) -> list[Certificate]:
     """Issue certificates for one device-hour from its validated generation (idempotent).
 
@@ -196,7 +200,7 @@ def _cancelled_for_correction(token: int) -> int:
     return sum(end - start for start, end in rows)
 
 
-def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
+def _cancel_for_correction(*, token: int, wh: int, actor: Actor) -> None:
     left = wh
     for cert in active_certificates_lock_for_correction(token):
         if left <= 0:
@@ -241,7 +245,7 @@ def _certified_wh(start: datetime, end: datetime) -> dict[tuple[int, datetime], 
 
 @transaction.atomic
 def certificates_issue(
-    *, start: datetime, end: datetime, actor: Any = None, now: datetime | None = None
+    *, start: datetime, end: datetime, actor: Actor = None, now: datetime | None = None
 ) -> IssueSummary:
     """Issue every complete, settled device-hour of every producing meter in [start, end)."""
     now = now or timezone.now()
@@ -339,7 +343,7 @@ def _must_be_active(cert: Certificate, action: str) -> None:
 
 @transaction.atomic
 def certificate_claim(
-    *, certificate_id: int, member, beneficiary: str, wh: int | None = None, actor: Any = None
+    *, certificate_id: int, member, beneficiary: str, wh: int | None = None, actor: Actor = None
 ) -> Certificate:
     """Claim (retire) a member's certificate — all of it or `wh` of it — for a beneficiary."""
     cert = _locked(certificate_id)
@@ -377,7 +381,7 @@ def certificate_claim(
 
 
 @transaction.atomic
-def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -> Certificate:
+def certificate_cancel(*, certificate_id: int, reason: str, actor: Actor = None) -> Certificate:
     """Cancel an active certificate (issuer correction; staff only)."""
     cert = _locked(certificate_id)
     _must_be_active(cert, "cancelled")
@@ -411,7 +415,7 @@ def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -
 
 @transaction.atomic
 def certificates_claim_for_consumption(
-    *, member, start: datetime, end: datetime, beneficiary: str, actor: Any = None
+    *, member, start: datetime, end: datetime, beneficiary: str, actor: Actor = None
 ) -> list[Certificate]:
     """Claim the member's active certificates against their own consumption, hour by hour
     (EnergyTag hourly matching): never more than the hour's validated consumption."""
@@ -460,7 +464,7 @@ def _member_id(value: Any) -> int:
 
 
 def _transfer_part(
-    cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Any
+    cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Actor
 ) -> Certificate:
     part = _split_off(cert, wh, owner=buyer, trade_ref=trade_ref, settlement_ref=settlement_ref)
     seller_address = chain_bridge.member_address(cert.owner)
@@ -492,7 +496,7 @@ def _transfer_part(
     return part
 
 
-def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
+def _apply_transfer(request: CertificateTransfer, *, actor: Actor = None) -> int:
     from apps.accounts.models import Member
 
     buyer = Member.objects.get(pk=request.buyer_id)
@@ -525,7 +529,9 @@ def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
 
 
 @transaction.atomic
-def certificates_transfer_for_settlement(*, settlement_run: Any, actor: Any = None) -> dict:
+def certificates_transfer_for_settlement(
+    *, settlement_run: SettlementRun, actor: Actor = None
+) -> dict:
     """Move certificates from sellers to buyers for every settled trade of a settlement run.
 
     Called by market settlement. For each trade the seller's certificates of the trade's hour are

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 from apps.incentives.allocation import ShareTableError, allocate, percent_to_ppm
 from apps.incentives.allocation import validate_share_table as _validate
 from apps.incentives.lock_objects import asset_shares_lock, shared_asset_lock
@@ -17,7 +18,7 @@ from apps.incentives.models import AssetShare, SharedAsset
 
 @transaction.atomic
 def shared_asset_shares_set(
-    *, asset: SharedAsset, shares: dict[Any, Decimal], actor: Any = None
+    *, asset: SharedAsset, shares: dict[Any, Decimal], actor: Actor = None
 ) -> list[AssetShare]:
     """Replace an asset's share table ({member: percent}); must sum to exactly 100 %.
 
@@ -49,7 +50,7 @@ def shared_asset_shares_set(
 
 @transaction.atomic
 def shared_asset_revenue_allocate(
-    *, asset: SharedAsset, amount_minor: int, period_ref: str, actor: Any = None
+    *, asset: SharedAsset, amount_minor: int, period_ref: str, actor: Actor = None
 ) -> dict[int, int]:
     """Split revenue (integer minor units) pro rata, remainders carried forward per member."""
     shares = asset_shares_lock(asset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +14,7 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import floor_interval
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.market import clearing as engine
 from apps.market import pricing
 from apps.market.lock_objects import open_orders_lock_for_clearing, settlement_run_lock
@@ -48,8 +49,11 @@ def network_for(*, member_ids: list[int], tariff, capacity_share: Decimal, fees:
         fcap[f.pk] = int(Decimal(f.capacity_kw) * INTERVAL_HOURS * 1000 * capacity_share)
     network = engine.Network(
         zones=zones,
-        fee_per_kwh=tuple(float(x) for x in tariff.fees) if fees else (0.0, 0.0, 0.0),
-        loss_ppm=tuple(_ppm(x) for x in tariff.losses),
+        fee_per_kwh=cast(
+            "tuple[float, float, float]",
+            tuple(float(x) for x in tariff.fees) if fees else (0.0, 0.0, 0.0),
+        ),
+        loss_ppm=cast("tuple[int, int, int]", tuple(_ppm(x) for x in tariff.losses)),
         transformer_capacity_wh=tcap,
         feeder_capacity_wh=fcap,
     )
@@ -66,7 +70,7 @@ def settlement_run_for(*, at: datetime, mechanism: str) -> SettlementRun:
 
 @transaction.atomic
 def interval_clear(
-    *, interval_start: datetime, now: datetime | None = None, actor: Any = None
+    *, interval_start: datetime, now: datetime | None = None, actor: Actor = None
 ) -> ClearingResult:
     """Clear one interval after its gate closure. Idempotent: a cleared interval is returned."""
     now = now or timezone.now()
@@ -162,7 +166,7 @@ def interval_clear(
                 wh_from_seller=t.wh_from_seller,
                 wh_delivered=t.wh_delivered,
                 loss_wh=t.loss_wh,
-                price=price,
+                price=price,  # type: ignore[misc]  # a clearing with trades has a price
                 fee_per_kwh=Decimal(str(t.fee_per_kwh)),
                 green=by_id[t.seller_order_id].green,
             )
