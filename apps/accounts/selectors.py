@@ -4,16 +4,20 @@ simply not found (404), never "forbidden" (which would confirm that it exists)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.http import Http404
 
-from apps.accounts.models import Member
+from apps.accounts.models import Member, User
+from apps.core.types import Actor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
 
-def member_for_user(user: Any) -> Member:
+def member_for_user(user: User | AnonymousUser | None) -> Member:
     """The Member of a logged-in user, or Http404 (staff/auditor accounts have no Member)."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None or user.pk is None or not getattr(user, "is_authenticated", False):
         raise Http404("No member profile.")
     try:
         return Member.objects.select_related("user").get(user_id=user.pk)
@@ -21,13 +25,21 @@ def member_for_user(user: Any) -> Member:
         raise Http404("No member profile.") from exc
 
 
-def user_is_auditor(user: Any) -> bool:
+def user_is_auditor(user: User | AnonymousUser | None) -> bool:
     return bool(
-        getattr(user, "is_authenticated", False) and user.groups.filter(name="auditor").exists()
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.groups.filter(name="auditor").exists()
     )
 
 
-def member_for_user_or_none(user: Any) -> Member | None:
+def actor_user(actor: Actor) -> User | None:
+    """The signed-in user behind a write, or None for the system, a label such as "beat" or the
+    anonymous user (what a `…_by` foreign key records)."""
+    return actor if isinstance(actor, User) and actor.is_authenticated else None
+
+
+def member_for_user_or_none(user: User | AnonymousUser | None) -> Member | None:
     try:
         return member_for_user(user)
     except Http404:

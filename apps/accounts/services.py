@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
@@ -13,13 +12,20 @@ from django.db import transaction
 from django.utils import timezone
 from eth_utils import is_hex_address, to_checksum_address
 
+from apps.accounts.lock_objects import (
+    member_lock,
+    mfa_enrollment_lock_by_nonce,
+    mfa_enrollment_lock_open,
+    wallet_nonce_lock,
+)
 from apps.accounts.models import Member, MFAEnrollment, Role, User, WalletNonce
 from apps.accounts.roles import permissions_for_role
+from apps.accounts.selectors import actor_user
 from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
 from apps.accounts.siwe import verify as siwe_verify
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.locks import lock_rows
+from apps.core.types import Actor
 
 
 def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[str, int]:
@@ -51,7 +57,7 @@ def roles_sync(*, using: str = "default", create_missing: bool = True) -> dict[s
 
 
 @transaction.atomic
-def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
+def user_role_grant(*, user: User, role: str, actor: Actor = None) -> User:
     """Put a user in a role's group. Staff also get `is_staff` (admin access, TOTP required);
     auditors get `is_staff` for the read-only admin too (their group grants only view)."""
     from django.contrib.auth.models import Group
@@ -73,7 +79,7 @@ def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
 # --- Wallet linking: Sign-In with Ethereum (EIP-4361) ------------------------------------------
 
 
-def _siwe_statement(member: Any) -> str:
+def _siwe_statement(member: Member) -> str:
     return f"Link this wallet to EnergySphere membership {member.membership_number}."
 
 
@@ -125,9 +131,7 @@ def wallet_link(
             f"Not a Sign-In with Ethereum message: {exc}", {"message": "malformed"}
         ) from exc
     with transaction.atomic():
-        nonce = (
-            WalletNonce.objects.select_for_update().filter(user=user, nonce=parsed.nonce).first()
-        )
+        nonce = wallet_nonce_lock(user=user, nonce=parsed.nonce)
         if nonce is None:
             raise ApplicationError("This message was not issued to you.", {"nonce": "unknown"})
         if nonce.used_at is not None:
@@ -172,8 +176,10 @@ def wallet_link(
 
 
 @transaction.atomic
-def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, nonce: str) -> Member:
-    member = Member.objects.select_for_update().get(pk=member.pk)
+def _wallet_store(
+    *, member: Member, address: str, actor: Actor, now: datetime, nonce: str
+) -> Member:
+    member = member_lock(member.pk)
     previous = member.wallet_address
     member.wallet_address = address
     member.wallet_linked_at = now
@@ -200,25 +206,25 @@ def _enrollment_ttl() -> timedelta:
     return timedelta(hours=settings.MFA_ENROLLMENT_TTL_HOURS)
 
 
-def _require_superuser(actor: Any) -> None:
+def _require_superuser(actor: Actor) -> None:
     """Only a superuser (or an operator at the server's console, a plain label) enrolls staff."""
-    if getattr(actor, "is_authenticated", False) and not actor.is_superuser:
+    user = actor_user(actor)
+    if user is not None and not user.is_superuser:
         raise ApplicationError("Only a superuser can issue enrollment links or reset MFA.")
 
 
 @transaction.atomic
-def mfa_enrollment_issue(*, user: User, actor: Any) -> str:
+def mfa_enrollment_issue(*, user: User, actor: Actor) -> str:
     """Issue a signed, expiring, single-use enrollment link token for a staff/auditor account."""
     _require_superuser(actor)
     if not user.is_staff:
         raise ApplicationError("Only staff and auditor accounts are enrolled by invitation.")
     now = timezone.now()
     nonce = secrets.token_hex(16)
-    by_user = actor if getattr(actor, "is_authenticated", False) else None
     MFAEnrollment.objects.create(
         user=user,
         nonce=nonce,
-        issued_by=by_user,
+        issued_by=actor_user(actor),
         issued_by_label=str(actor) if actor else "system",
         created_at=now,
         expires_at=now + _enrollment_ttl(),
@@ -237,7 +243,7 @@ def mfa_enrollment_redeem(*, token: str, user: User) -> MFAEnrollment:
     """Spend an enrollment link for the logged-in `user`. Refused (nothing written) when the
     link is forged, expired, already used, issued for someone else, or the user is enrolled."""
     try:
-        data = signing.loads(token, salt=ENROLLMENT_SALT, max_age=_enrollment_ttl().total_seconds())
+        data = signing.loads(token, salt=ENROLLMENT_SALT, max_age=_enrollment_ttl())
     except signing.SignatureExpired as exc:
         raise EnrollmentRefused(
             "This enrollment link has expired. Ask a superuser for a new one.",
@@ -247,10 +253,9 @@ def mfa_enrollment_redeem(*, token: str, user: User) -> MFAEnrollment:
         raise EnrollmentRefused(
             "This enrollment link is not valid.", {"reason": "invalid"}
         ) from exc
-    rows = lock_rows(MFAEnrollment.objects.filter(nonce=str(data.get("n", ""))))
-    if not rows:
+    enrollment = mfa_enrollment_lock_by_nonce(str(data.get("n", "")))
+    if enrollment is None:
         raise EnrollmentRefused("This enrollment link is not valid.", {"reason": "invalid"})
-    enrollment = rows[0]
     if enrollment.user_id != user.pk or data.get("u") != user.pk:
         raise EnrollmentRefused(
             "This enrollment link was issued for another account. Log in as that account.",
@@ -280,20 +285,16 @@ def mfa_enrollment_redeem(*, token: str, user: User) -> MFAEnrollment:
 @transaction.atomic
 def mfa_enrollment_complete(*, enrollment_id: int, user: User) -> None:
     """The authenticator was activated within a redeemed enrollment: record it (once)."""
-    rows = lock_rows(
-        MFAEnrollment.objects.filter(
-            pk=enrollment_id, user=user, redeemed_at__isnull=False, completed_at__isnull=True
-        )
-    )
-    if not rows:
+    enrollment = mfa_enrollment_lock_open(enrollment_id=enrollment_id, user=user)
+    if enrollment is None:
         return
-    rows[0].completed_at = timezone.now()
-    rows[0].save(update_fields=["completed_at"])
+    enrollment.completed_at = timezone.now()
+    enrollment.save(update_fields=["completed_at"])
     audit_log_write(event="mfa_enrollment.completed", actor=user, target=user)
 
 
 @transaction.atomic
-def mfa_reset(*, user: User, actor: Any) -> str:
+def mfa_reset(*, user: User, actor: Actor) -> str:
     """A superuser removes every authenticator of a staff/auditor account (lost phone) and issues
     a new enrollment link; audit-logged. Returns the link's token."""
     _require_superuser(actor)

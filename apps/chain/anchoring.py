@@ -26,6 +26,7 @@ from apps.chain.models import AnchoredReading, ChainIntent, MeterAnchor
 from apps.chain.services import chain_intent_submit
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 
 OK = "OK"
 TAMPERED = "TAMPERED"
@@ -42,7 +43,7 @@ def _hex(b: bytes) -> str:
 
 @transaction.atomic
 def meter_interval_anchor(
-    *, interval_start: datetime, interval_seconds: int = 900, actor: Any = None
+    *, interval_start: datetime, interval_seconds: int = 900, actor: Actor = None
 ) -> MeterAnchor | None:
     """Anchor one interval's validated readings; None when there is nothing (new) to anchor.
 
@@ -110,7 +111,7 @@ def meter_interval_anchor(
     return anchor
 
 
-def _meters_register(readings: list, *, actor: Any = None) -> int:
+def _meters_register(readings: list, *, actor: Actor = None) -> int:
     """Make sure every device key in the batch is registered in MeterOracle (so the on-chain
     signature check of verifyReading knows it): one `meter_register` intent per (serial, key)."""
     wanted = {f"meter_register:{r.serial}:{r.address.lower()}": r for r in readings if r.address}

@@ -16,7 +16,8 @@ from django.dispatch import Signal
 from eth_utils import event_abi_to_log_topic
 
 from apps.chain import client
-from apps.chain.models import ChainEvent, ChainIntent, ContractDeployment, IndexerCursor
+from apps.chain.lock_objects import indexer_cursor_lock, sent_intent_lock_for_indexer
+from apps.chain.models import ChainEvent, ChainIntent, ContractDeployment
 
 # Sent once per newly stored event: kwargs `event` (ChainEvent).
 chain_event_indexed = Signal()
@@ -55,7 +56,7 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
         }
         by_address[d.address.lower()] = (d.name, topics)
     with transaction.atomic():
-        cursor, _ = IndexerCursor.objects.select_for_update().get_or_create(network=network)
+        cursor = indexer_cursor_lock(network)
         start = cursor.last_block + 1
         end = min(head, start + max_blocks - 1)
         if end < start:
@@ -103,11 +104,7 @@ def _promote_intent(tx_hash: str, block_number: int) -> None:
     A row locked by someone else is left alone (`skip_locked`): that is the outbox sweep
     recording the same receipt, in nonce order, while this runs in log order; waiting for it
     here deadlocked the two (seen under `make run`)."""
-    row = (
-        ChainIntent.objects.select_for_update(skip_locked=True)
-        .filter(tx_hashes__contains=[tx_hash], status__in=[ChainIntent.Status.SENT])
-        .first()
-    )
+    row = sent_intent_lock_for_indexer(tx_hash)
     if row is None:
         return
     row.status = ChainIntent.Status.MINED

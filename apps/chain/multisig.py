@@ -8,13 +8,13 @@ prepares the proposal (target + calldata) for them to `propose` / `approve` / `e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 
 from apps.chain import client
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 
 TOKEN_DECIMALS = 18  # RenewableIncentive is an OpenZeppelin ERC-20 with 18 decimals
 
@@ -44,7 +44,7 @@ def multisig_proposal(*, contract: str, function: str, args: tuple) -> Proposal:
 
 
 @transaction.atomic
-def multisig_call(*, contract: str, function: str, args: tuple, actor: Any = None) -> Proposal:
+def multisig_call(*, contract: str, function: str, args: tuple, actor: Actor = None) -> Proposal:
     """Prepare the proposal; on the local network also execute it with the development signers."""
     from apps.chain.deploy import multisig_execute
 

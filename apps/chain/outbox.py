@@ -43,7 +43,8 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from apps.chain import client
 from apps.chain.intents import call_for
-from apps.chain.models import ChainAccount, ChainIntent
+from apps.chain.lock_objects import chain_account_lock, pending_intents_lock_for_signing
+from apps.chain.models import ChainIntent
 from apps.core.state import check_transition
 
 logger = logging.getLogger(__name__)
@@ -154,9 +155,7 @@ class Outbox:
     def _take_nonce(self, count: int = 1) -> int:
         """First of `count` consecutive nonces, under the ChainAccount row lock (call inside a
         transaction)."""
-        account, _ = ChainAccount.objects.select_for_update().get_or_create(
-            network=self.cfg.name, address=self.sender
-        )
+        account = chain_account_lock(network=self.cfg.name, address=self.sender)
         if self._next_nonce is not None:
             nonce = self._next_nonce
         else:
@@ -370,10 +369,7 @@ class Outbox:
         try:
             with transaction.atomic():
                 locked = {
-                    r.pk: r
-                    for r in ChainIntent.objects.select_for_update().filter(
-                        pk__in=[row.pk for row, *_ in ok], status=S.PENDING
-                    )
+                    r.pk: r for r in pending_intents_lock_for_signing([row.pk for row, *_ in ok])
                 }
                 signed = []
                 now = timezone.now()

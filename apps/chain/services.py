@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -11,10 +11,15 @@ from django.db import IntegrityError, transaction
 from apps.accounts.models import Member
 from apps.chain.client import custodial_address, network_name
 from apps.chain.intents import PayloadError, validate_payload
+from apps.chain.lock_objects import chain_intent_lock
 from apps.chain.models import ChainIntent
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ def _enqueue(intent_id: int) -> None:
 
 @transaction.atomic
 def chain_intent_submit(
-    *, intent: str, payload: dict[str, Any], idempotency_key: str, actor: Any = None
+    *, intent: str, payload: dict[str, Any], idempotency_key: str, actor: Actor = None
 ) -> ChainIntent:
     """Add an on-chain action to the outbox (idempotent on `idempotency_key`).
 
@@ -85,10 +90,10 @@ def chain_intent_submit(
 
 
 @transaction.atomic
-def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
+def chain_intent_retry(*, intent_id: int, actor: Actor = None) -> ChainIntent:
     """Put a failed intent back in the queue (staff action). A failed intent never has a
     transaction pending on chain, so retrying cannot send it twice."""
-    row = ChainIntent.objects.select_for_update().get(pk=intent_id)
+    row = chain_intent_lock(intent_id)
     if row.status != ChainIntent.Status.FAILED:
         # Pending/signed/sent rows are retried by the worker itself; just wake it up.
         row.next_attempt_at = None
@@ -111,7 +116,7 @@ def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
 
 
 @transaction.atomic
-def chain_contracts_deploy(*, force: bool = False, actor: Any = None) -> dict[str, str]:
+def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[str, str]:
     """Deploy (or keep) the contracts on the configured network; returns {name: address}.
 
     Idempotent: when every contract is recorded for this network and has code on chain, nothing is
@@ -126,7 +131,8 @@ def chain_contracts_deploy(*, force: bool = False, actor: Any = None) -> dict[st
     w3 = client.web3()
     rows = {r.name: r for r in ContractDeployment.objects.filter(network=cfg.name)}
     complete = set(rows) >= set(client.CONTRACT_NAMES) and all(
-        len(w3.eth.get_code(rows[n].address)) > 0 for n in client.CONTRACT_NAMES
+        len(w3.eth.get_code(rows[n].address)) > 0  # type: ignore[arg-type]  # a stored checksum address
+        for n in client.CONTRACT_NAMES
     )
     if complete and not force:
         return {n: rows[n].address for n in client.CONTRACT_NAMES}

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
+from apps.accounts.lock_objects import member_lock
+from apps.accounts.selectors import actor_user
+from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import AuditLog, ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.market.selectors import member_open_settlements_count
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 
 def audit_log_write(
@@ -39,7 +46,7 @@ def audit_log_write(
 
 
 def report_export_record(
-    *, actor: Any, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
+    *, actor: Actor, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
 ) -> AuditLog:
     """Audit one report download (every export is logged: who, what, which data hash)."""
     return audit_log_write(
@@ -59,7 +66,7 @@ def report_export_record(
 # --- member data rights ----------------------------------------------------------------------
 
 
-def member_open_settlements(*, member: Any) -> list[str]:
+def member_open_settlements(*, member: Member) -> list[str]:
     """Why the member's ledgers are still open (empty when none): open orders, or trades and
     settlement lines in runs that are not settled yet."""
     counts = member_open_settlements_count(member=member)
@@ -76,7 +83,7 @@ def member_open_settlements(*, member: Any) -> list[str]:
 
 
 @transaction.atomic
-def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
+def erasure_request_create(*, member: Member, actor: Actor = None) -> ErasureRequest:
     """A member asks for erasure; staff handle it. One open request at a time."""
     existing = ErasureRequest.objects.filter(
         member=member, status=ErasureRequest.Status.REQUESTED
@@ -91,7 +98,7 @@ def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
 
 
 @transaction.atomic
-def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = None) -> Any:
+def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None = None) -> Member:
     """Pseudonymise a member's personal data (staff). Refused, with nothing changed, while the
     member has open settlements or was already erased.
 
@@ -101,9 +108,8 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
     meters and readings, trades, settlement lines, statements, certificates, rewards, the
     wallet/custodial chain address and every chain reference.
     """
-    from apps.accounts.models import Member
 
-    member = Member.objects.select_for_update().select_related("user").get(pk=member.pk)
+    member = member_lock(member.pk, with_user=True)
     if member.pseudonymised_at:
         raise ApplicationError(
             f"Member {member.membership_number} was already erased on "
@@ -140,7 +146,7 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
         )
         request.status = ErasureRequest.Status.COMPLETED
         request.handled_at = timezone.now()
-        request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+        request.handled_by = actor_user(actor)
         request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
         request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(
@@ -156,12 +162,12 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
 
 
 @transaction.atomic
-def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) -> ErasureRequest:
-    request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+def erasure_request_refuse(*, request: ErasureRequest, actor: Actor, reason: str) -> ErasureRequest:
+    request = erasure_request_lock(request.pk)
     check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
     request.status = ErasureRequest.Status.REFUSED
     request.handled_at = timezone.now()
-    request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
+    request.handled_by = actor_user(actor)
     request.outcome = reason[:2000]
     request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(

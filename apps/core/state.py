@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from typing import Any
 
 from apps.core.exceptions import InvalidTransition
 
 
-def check_transition(
-    transitions: Mapping[str, frozenset[str] | set[str]], current: str, target: str
-) -> None:
+def check_transition(transitions: Mapping[Any, Set[str]], current: str, target: str) -> None:
     """Raise InvalidTransition unless `current -> target` is in the table."""
     if target not in transitions.get(current, ()):
         raise InvalidTransition(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db.models import Prefetch, QuerySet
@@ -25,8 +25,11 @@ from apps.grid.models import (
     Transformer,
 )
 
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
-def member_dr_participations(*, member: Any) -> QuerySet[DRParticipation]:
+
+def member_dr_participations(*, member: Member) -> QuerySet[DRParticipation]:
     """The member's own participations in published (or later) events, newest first."""
     return (
         DRParticipation.objects.filter(connection_point__member=member)
@@ -36,7 +39,7 @@ def member_dr_participations(*, member: Any) -> QuerySet[DRParticipation]:
     )
 
 
-def member_dr_participation_get(*, member: Any, event_pk: int) -> DRParticipation:
+def member_dr_participation_get(*, member: Member, event_pk: int) -> DRParticipation:
     part = member_dr_participations(member=member).filter(event_id=event_pk).first()
     if part is None:
         raise Http404("No such event.")

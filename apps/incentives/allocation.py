@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 #: Shares are stored as integer parts per million (100 % == 1_000_000).
 PPM = 1_000_000
@@ -27,8 +28,8 @@ class ShareTableError(ValueError):
 
 @dataclass(frozen=True)
 class Allocation:
-    amounts: dict[Hashable, int]
-    carry: dict[Hashable, int]
+    amounts: dict[Any, int]
+    carry: dict[Any, int]
 
 
 def percent_to_ppm(percent: Decimal) -> int:
@@ -39,7 +40,7 @@ def percent_to_ppm(percent: Decimal) -> int:
     return int(value)
 
 
-def validate_share_table(weights: Mapping[Hashable, int], total: int = PPM) -> None:
+def validate_share_table(weights: Mapping[Any, int], total: int = PPM) -> None:
     """Raise ShareTableError unless the weights are positive and sum to exactly `total`."""
     if not weights:
         raise ShareTableError("The share table is empty: an asset needs at least one shareholder.")
@@ -56,8 +57,8 @@ def validate_share_table(weights: Mapping[Hashable, int], total: int = PPM) -> N
 
 def allocate(
     total: int,
-    weights: Mapping[Hashable, int],
-    carry: Mapping[Hashable, int] | None = None,
+    weights: Mapping[Any, int],
+    carry: Mapping[Any, int] | None = None,
 ) -> Allocation:
     """Split `total` whole units among `weights` pro rata, carrying remainders forward.
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
@@ -17,6 +18,9 @@ from apps.core.exceptions import ApplicationError
 from apps.incentives import conf, energy
 from apps.incentives.carbon import CarbonResult, ClaimedCertificate, scope2
 from apps.incentives.models import Certificate, CertificateTransfer, EmissionFactor, Reward
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 
 def member_certificates(*, member, status: str | None = None) -> QuerySet[Certificate]:
@@ -48,7 +52,7 @@ def member_rewards(*, member) -> QuerySet[Reward]:
     return Reward.objects.filter(member=member).select_related("rule")
 
 
-def member_reward_totals(*, member) -> dict[str, int]:
+def member_reward_totals(*, member: Member) -> dict[str, dict[str, Any]]:
     rows = (
         Reward.objects.filter(member=member)
         .values("kind")

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.core.state import check_transition
 from apps.meters import vee
+from apps.meters.lock_objects import raw_batch_lock
 from apps.meters.models import (
     Conflict,
     Quarantine,
@@ -716,7 +717,7 @@ def _after_commit(state_updates: dict[int, tuple[int, int]], result: IngestResul
 def reading_batch_ingest(*, batch_id: int) -> IngestResult:
     """Process one stored raw batch (idempotent: a processed batch is skipped)."""
     with transaction.atomic():
-        batch = RawBatch.objects.select_for_update().get(pk=batch_id)
+        batch = raw_batch_lock(batch_id)
         if batch.status == RawBatch.Status.PROCESSED:
             return IngestResult(batch_id=batch_id, already_processed=True)
         readings: list[Parsed] = []

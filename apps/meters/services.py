@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
+from apps.meters.lock_objects import open_quarantine_lock
 from apps.meters.models import Meter, Quality, Source
 from apps.meters.partitions import partitions_ensure
 from apps.meters.rollups import rollups_mark_dirty
@@ -394,11 +395,7 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
     from apps.meters.ingest import parse_message, readings_ingest
     from apps.meters.models import Quarantine
 
-    items = list(
-        Quarantine.objects.select_for_update()
-        .filter(pk__in=list(quarantine_ids), status=Quarantine.Status.OPEN)
-        .order_by("pk")
-    )
+    items = open_quarantine_lock(quarantine_ids)
     counts = {"reprocessed": 0, "rejected_again": 0}
     for item in items:
         readings, rejects = parse_message(

@@ -11,6 +11,7 @@ from eth_account import Account
 
 from apps.chain import client
 from apps.chain.indexer import _promote_intent, chain_event_indexed, chain_events_index
+from apps.chain.lock_objects import chain_intent_lock
 from apps.chain.models import ChainEvent, ChainIntent, IndexerCursor
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import chain_intent_submit, member_chain_address
@@ -113,7 +114,7 @@ def test_indexer_leaves_an_intent_the_outbox_sweep_holds_instead_of_waiting_for_
     def sweep_holding_the_row():
         try:
             with transaction.atomic():
-                ChainIntent.objects.select_for_update().get(pk=row.pk)
+                chain_intent_lock(row.pk)
                 locked.set()
                 release.wait(30)
         finally:

@@ -8,7 +8,6 @@ import json
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,10 +18,16 @@ from django.utils import timezone
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.locks import lock_rows
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.grid import conf, realtime
 from apps.grid.dispatch.lp import Battery, FlexibleLoad, Problem, solve, unmanaged
+from apps.grid.lock_objects import (
+    current_dispatch_plans_lock,
+    device_command_lock_for_ack,
+    device_commands_lock,
+    plan_commands_lock_for_supersede,
+)
 from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Transformer
 from apps.grid.selectors import forecast_values
 
@@ -146,7 +151,7 @@ def _money(x: float) -> Decimal:
 
 @transaction.atomic
 def dispatch_plan_create(
-    *, start: datetime | None = None, force: bool = False, actor: Any = None
+    *, start: datetime | None = None, force: bool = False, actor: Actor = None
 ) -> DispatchPlan | None:
     """Plan the next 24 h from `start` (default: the next interval). Returns None when the
     inputs did not change since the current plan (unless `force`)."""
@@ -157,7 +162,7 @@ def dispatch_plan_create(
     capacity, base, devices, prices, feed_in, fingerprint = _inputs(start, intervals)
     if not capacity:
         raise ApplicationError("There is no transformer to plan for.")
-    current = lock_rows(DispatchPlan.objects.exclude(status=DispatchPlan.Status.SUPERSEDED))
+    current = current_dispatch_plans_lock()
     # Re-plan when the forecasts, devices or prices changed, or to roll the horizon hourly.
     if not force and any(
         p.inputs_fingerprint == fingerprint and start - p.start < REPLAN_EVERY for p in current
@@ -175,7 +180,7 @@ def dispatch_plan_create(
         check_transition(DispatchPlan.TRANSITIONS, old.status, DispatchPlan.Status.SUPERSEDED)
         old.status = DispatchPlan.Status.SUPERSEDED
         old.save(update_fields=["status"])
-        for cmd in lock_rows(old.commands.exclude(status=Cmd.SUPERSEDED)):
+        for cmd in plan_commands_lock_for_supersede(old):
             check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SUPERSEDED)
             cmd.status = Cmd.SUPERSEDED
             cmd.save(update_fields=["status"])
@@ -256,7 +261,7 @@ def device_commands_publish(*, plan_id: int) -> int:
     now = timezone.now()
     sent = 0
     with transaction.atomic():
-        for cmd in lock_rows(DeviceCommand.objects.all(), [c.pk for c in pending]):
+        for cmd in device_commands_lock([c.pk for c in pending]):
             if cmd.status == Cmd.PENDING and cmd.device.serial in published:
                 check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SENT)
                 cmd.status = Cmd.SENT
@@ -271,11 +276,7 @@ def device_command_acknowledge(
     *, serial: str, command_id: str, accepted: bool, detail: dict | None = None
 ) -> DeviceCommand | None:
     """Record a device's acknowledgement. Unknown, foreign or repeated acks change nothing."""
-    cmd = (
-        DeviceCommand.objects.select_for_update()
-        .filter(command_id=command_id, device__serial=serial)
-        .first()
-    )
+    cmd = device_command_lock_for_ack(serial=serial, command_id=command_id)
     if cmd is None:
         logger.info("ack for unknown command %s from %s", command_id, serial)
         return None
@@ -305,7 +306,7 @@ def device_commands_expire(*, now: datetime | None = None) -> int:
         "pk", flat=True
     )
     count = 0
-    for cmd in lock_rows(DeviceCommand.objects.all(), list(ids)):
+    for cmd in device_commands_lock(ids):
         if cmd.status == Cmd.SENT:
             cmd.status = Cmd.EXPIRED
             cmd.save(update_fields=["status"])

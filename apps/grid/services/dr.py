@@ -7,23 +7,33 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.selectors import actor_user
 from apps.chain.services import chain_intent_submit, member_chain_address
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.locks import lock_rows
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.grid import realtime
 from apps.grid.baseline import BaselineError, similar_day_baseline
+from apps.grid.lock_objects import (
+    dr_events_lock,
+    dr_participation_lock,
+    opted_in_participations_lock,
+)
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
 from apps.grid.signals import DRRewardGranted, dr_performance_measured
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Member
 
 Status = DREvent.Status
 Opt = DRParticipation.Opt
@@ -74,7 +84,7 @@ def _notify(event: DREvent) -> None:
     realtime.broadcast(realtime.STAFF_GROUP, {"type": "dr.event", "event": _event_payload(event)})
 
 
-def _chain_submit(*, intent: str, payload: dict, key: str, actor: Any) -> str:
+def _chain_submit(*, intent: str, payload: dict, key: str, actor: Actor) -> str:
     """Record through GridBalancer via the chain outbox; returns the intent's reference."""
     row = chain_intent_submit(intent=intent, payload=payload, idempotency_key=key, actor=actor)
     return f"chain_intent:{row.pk}"
@@ -107,7 +117,7 @@ def dr_event_create(
     signal_values: list[float] | None = None,
     target_reduction_w: int = 0,
     event_id: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> DREvent:
     """Create a draft event targeting the given sites (OpenADR eiTarget: resource ids)."""
     start, end = ensure_utc(start), ensure_utc(end)
@@ -131,7 +141,7 @@ def dr_event_create(
         start=start,
         end=end,
         target_reduction_w=target_reduction_w,
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=actor_user(actor),
     )
     DRParticipation.objects.bulk_create(
         [
@@ -153,14 +163,14 @@ def dr_event_create(
 
 
 def _locked_event(event_pk: int) -> DREvent:
-    rows = lock_rows(DREvent.objects.all(), [event_pk])
+    rows = dr_events_lock([event_pk])
     if not rows:
         raise ApplicationError("No such demand-response event.", {"event": event_pk})
     return rows[0]
 
 
 @transaction.atomic
-def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") -> DREvent:
     """Publish a draft (members are notified live) or re-publish a change of a published event
     (OpenADR: the modification number grows by one on every change)."""
     event = _locked_event(event_pk)
@@ -204,7 +214,7 @@ def dr_event_modify(
     end: datetime | None = None,
     signal_values: list[float] | None = None,
     target_reduction_w: int | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> DREvent:
     """Change a draft or published event; a published one is re-published (modification + 1)."""
     event = _locked_event(event_pk)
@@ -232,7 +242,7 @@ def dr_event_modify(
 
 
 @transaction.atomic
-def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DRParticipation:
+def dr_opt_set(*, member: Member, event_pk: int, opt: str, actor: Actor = None) -> DRParticipation:
     """A member opts one of their sites in or out (oadrCreateOpt). Members can only answer for
     their own sites: anything else is 'not found'."""
     from django.http import Http404
@@ -240,11 +250,7 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
     if opt not in (Opt.OPT_IN, Opt.OPT_OUT):
         raise ApplicationError("Answer optIn or optOut.", {"opt": opt})
     event = _locked_event(event_pk)
-    part = (
-        DRParticipation.objects.select_for_update()
-        .filter(event=event, connection_point__member=member)
-        .first()
-    )
+    part = dr_participation_lock(event=event, member=member)
     if part is None:
         raise Http404("No such event for this member.")
     if event.status not in (Status.PUBLISHED, Status.ACTIVE):
@@ -279,7 +285,7 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
 
 
 @transaction.atomic
-def dr_event_cancel(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
+def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> DREvent:
     event = _locked_event(event_pk)
     check_transition(DREvent.TRANSITIONS, event.status, Status.CANCELLED)
     was_published = event.status != Status.DRAFT
@@ -306,7 +312,7 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
         .filter(start__lte=now)
         .values_list("pk", flat=True)
     )
-    for event in lock_rows(DREvent.objects.all(), ids):
+    for event in dr_events_lock(ids):
         if event.status == Status.PUBLISHED and event.start <= now:
             check_transition(DREvent.TRANSITIONS, event.status, Status.ACTIVE)
             event.status = Status.ACTIVE
@@ -317,7 +323,7 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
             moved["completed"] += 1
         event.save(update_fields=["status"])
         audit_log_write(event=f"dr_event.{event.status}", target=event, details={})
-        transaction.on_commit(lambda e=event: _notify(e))
+        transaction.on_commit(partial(_notify, event))
     return moved
 
 
@@ -330,7 +336,7 @@ def _site_import_wh(member_id: int, start: datetime, end: datetime) -> dict[date
 
 
 @transaction.atomic
-def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
+def dr_event_measure(*, event_pk: int, actor: Actor = None) -> DREvent:
     """After a completed event: baseline, actual and delivered energy of every opted-in site from
     validated meter data; performance recorded via GridBalancer (chain outbox) and rewarded via
     incentives. Idempotent: a settled event cannot be measured again."""
@@ -345,13 +351,8 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
         .filter(start__gte=event.start - lookback, start__lt=event.start)
         .values_list("start", flat=True)
     }
-    parts = list(
-        DRParticipation.objects.select_for_update()
-        .filter(event=event, opt=Opt.OPT_IN)
-        .select_related("connection_point__member")
-        .order_by("pk")
-    )
-    results = []
+    parts = opted_in_participations_lock(event)
+    results: list[dict[str, object]] = []
     for part in parts:
         member = part.connection_point.member
         energy = _site_import_wh(member.pk, event.start - lookback - timedelta(days=1), event.end)
@@ -393,11 +394,12 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
     return event
 
 
-def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+def _record_commitment(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> None:
     """GridBalancer.recordCommitment: an opted-in site commits its share of the event's target
     reduction; opting out again records a commitment of 0."""
     targets = event.participations.count() or 1
     committed = event.target_reduction_w // targets if part.opt == Opt.OPT_IN else 0
+    assert part.responded_at is not None  # set by the answer being recorded
     stamp = int(part.responded_at.timestamp() * 1000)
     _chain_submit(
         intent="dr_commitment_record",
@@ -411,14 +413,14 @@ def _record_commitment(event: DREvent, part: DRParticipation, member: Any, actor
     )
 
 
-def _record_performance(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> str:
+def _record_performance(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> str:
     return _chain_submit(
         intent="dr_performance_record",
         payload={
             "event_id": event.pk,
             "member": member_chain_address(member),
-            "baseline_wh": max(0, part.baseline_wh),
-            "actual_wh": max(0, part.actual_wh),
+            "baseline_wh": max(0, part.baseline_wh or 0),
+            "actual_wh": max(0, part.actual_wh or 0),
             "delivered_wh": part.delivered_wh,
         },
         key=f"grid:dr_performance:{event.pk}:{part.connection_point_id}",
@@ -426,12 +428,12 @@ def _record_performance(event: DREvent, part: DRParticipation, member: Any, acto
     )
 
 
-def _reward(event: DREvent, part: DRParticipation, member: Any, actor: Any) -> None:
+def _reward(event: DREvent, part: DRParticipation, member: Member, actor: Actor) -> None:
     """Ask the apps above grid to reward the site's performance (`dr_performance_measured`)."""
     for _receiver, granted in dr_performance_measured.send(
         sender=DRParticipation,
         member=member,
-        performance_wh=part.delivered_wh,
+        performance_wh=part.delivered_wh or 0,
         event_ref=f"{event.pk}:{part.connection_point_id}",
         at=event.end,
         actor=actor,

@@ -98,7 +98,7 @@ def _site_of(series_key: str) -> tuple[float, float]:
     from apps.grid.models import Substation
 
     sub = Substation.objects.exclude(latitude=None).first()
-    if sub is not None:
+    if sub is not None and sub.latitude is not None and sub.longitude is not None:
         return sub.latitude, sub.longitude
     return conf.get("GRID_DEFAULT_LATITUDE"), conf.get("GRID_DEFAULT_LONGITUDE")
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Max
@@ -15,6 +14,7 @@ from django.db.models import Count, Max
 from apps.chain.services import chain_intent_submit
 from apps.compliance.services import audit_log_write
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
+from apps.core.types import Actor
 from apps.grid import realtime
 from apps.grid.models import (
     ConnectionPoint,
@@ -122,7 +122,7 @@ def forecast_site_power_w(*, start: datetime, intervals: int) -> list[dict[str, 
 
 @transaction.atomic
 def stability_assess(
-    *, interval_start: datetime, source: str, site_power_w: dict[str, float], actor: Any = None
+    *, interval_start: datetime, source: str, site_power_w: dict[str, float], actor: Actor = None
 ) -> StabilityAssessment | None:
     interval_start = floor_interval(ensure_utc(interval_start))
     model = grid_model()
@@ -175,7 +175,7 @@ def stability_assess(
     return assessment
 
 
-def _record_on_chain(assessment: StabilityAssessment, actor: Any) -> None:
+def _record_on_chain(assessment: StabilityAssessment, actor: Actor) -> None:
     digest = hashlib.sha256(
         json.dumps(
             {

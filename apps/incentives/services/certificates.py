@@ -22,12 +22,20 @@ from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.incentives import chain_bridge, conf, energy
 from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
+from apps.incentives.lock_objects import (
+    active_certificates_lock_for_correction,
+    active_certificates_lock_for_transfer,
+    asset_shares_lock,
+    certificate_lock,
+)
 from apps.incentives.models import AssetShare, Certificate, CertificateTransfer, SharedAsset
 from apps.incentives.services.rewards import rewards_compute_for_settlement
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
+from apps.meters.lock_objects import meter_lock
 
 HOUR = timedelta(hours=1)
 
@@ -79,9 +87,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
                 {"meter": meter.serial},
             )
         return [(meter.member, wh, None)]
-    shares = list(
-        AssetShare.objects.select_for_update().filter(asset=asset).select_related("member")
-    )
+    shares = asset_shares_lock(asset, with_members=True)
     if not shares:
         raise ApplicationError(
             f"Shared asset {asset.name} has no share table.", {"asset": asset.name}
@@ -92,7 +98,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
     except ShareTableError as exc:
         raise ApplicationError(f"{asset.name}: {exc}", {"asset": asset.name}) from exc
     result = allocate(wh, weights, {s.member_id: s.carry for s in shares})
-    out = []
+    out: list[tuple[Any, int, SharedAsset | None]] = []
     for share in shares:
         share.carry = result.carry[share.member_id]
         out.append((share.member, result.amounts[share.member_id], asset))
@@ -102,7 +108,7 @@ def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
 
 @transaction.atomic
 def certificates_issue_for_hour(
-    *, meter, hour_start: datetime, actor: Any = None
+    *, meter, hour_start: datetime, actor: Actor = None
 ) -> list[Certificate]:
     """Issue certificates for one device-hour from its validated generation (idempotent).
 
@@ -110,9 +116,8 @@ def certificates_issue_for_hour(
     correction issues the difference as a new serial range; a downward correction cancels the
     excess from holdings that are still active (and says so in the audit log).
     """
-    from apps.meters.models import Meter
 
-    meter = Meter.objects.select_for_update().get(pk=meter.pk)  # serialises issuers per device
+    meter = meter_lock(meter.pk)  # serialises issuers per device
     hour_start = energy.floor_hour(hour_start)
     hour = energy.meter_hourly_export(meter, hour_start, hour_start + HOUR).get(hour_start)
     validated_wh = hour.wh if hour else 0
@@ -196,13 +201,9 @@ def _cancelled_for_correction(token: int) -> int:
     return sum(end - start for start, end in rows)
 
 
-def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
+def _cancel_for_correction(*, token: int, wh: int, actor: Actor) -> None:
     left = wh
-    for cert in (
-        Certificate.objects.select_for_update()
-        .filter(token_id=token, status=Certificate.Status.ACTIVE)
-        .order_by("-range_end")
-    ):
+    for cert in active_certificates_lock_for_correction(token):
         if left <= 0:
             break
         take = min(left, cert.wh)
@@ -245,7 +246,7 @@ def _certified_wh(start: datetime, end: datetime) -> dict[tuple[int, datetime], 
 
 @transaction.atomic
 def certificates_issue(
-    *, start: datetime, end: datetime, actor: Any = None, now: datetime | None = None
+    *, start: datetime, end: datetime, actor: Actor = None, now: datetime | None = None
 ) -> IssueSummary:
     """Issue every complete, settled device-hour of every producing meter in [start, end)."""
     now = now or timezone.now()
@@ -326,12 +327,7 @@ def _split_off(
 
 
 def _locked(cert_id: int) -> Certificate:
-    cert = (
-        Certificate.objects.select_for_update()
-        .select_related("owner", "device")
-        .filter(pk=cert_id)
-        .first()
-    )
+    cert = certificate_lock(cert_id)
     if cert is None:
         raise ApplicationError("No such certificate.", {"certificate": cert_id})
     return cert
@@ -348,7 +344,7 @@ def _must_be_active(cert: Certificate, action: str) -> None:
 
 @transaction.atomic
 def certificate_claim(
-    *, certificate_id: int, member, beneficiary: str, wh: int | None = None, actor: Any = None
+    *, certificate_id: int, member, beneficiary: str, wh: int | None = None, actor: Actor = None
 ) -> Certificate:
     """Claim (retire) a member's certificate — all of it or `wh` of it — for a beneficiary."""
     cert = _locked(certificate_id)
@@ -386,7 +382,7 @@ def certificate_claim(
 
 
 @transaction.atomic
-def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -> Certificate:
+def certificate_cancel(*, certificate_id: int, reason: str, actor: Actor = None) -> Certificate:
     """Cancel an active certificate (issuer correction; staff only)."""
     cert = _locked(certificate_id)
     _must_be_active(cert, "cancelled")
@@ -420,7 +416,7 @@ def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -
 
 @transaction.atomic
 def certificates_claim_for_consumption(
-    *, member, start: datetime, end: datetime, beneficiary: str, actor: Any = None
+    *, member, start: datetime, end: datetime, beneficiary: str, actor: Actor = None
 ) -> list[Certificate]:
     """Claim the member's active certificates against their own consumption, hour by hour
     (EnergyTag hourly matching): never more than the hour's validated consumption."""
@@ -457,7 +453,7 @@ def certificates_claim_for_consumption(
 
 
 def _transfer_part(
-    cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Any
+    cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Actor
 ) -> Certificate:
     part = _split_off(cert, wh, owner=buyer, trade_ref=trade_ref, settlement_ref=settlement_ref)
     seller_address = chain_bridge.member_address(cert.owner)
@@ -489,18 +485,11 @@ def _transfer_part(
     return part
 
 
-def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
+def _apply_transfer(request: CertificateTransfer, *, actor: Actor = None) -> int:
     buyer = Member.objects.get(pk=request.buyer_id)
     left = request.wh - request.transferred_wh
-    for cert in (
-        Certificate.objects.select_for_update()
-        .select_related("owner")
-        .filter(
-            owner_id=request.seller_id,
-            production_start=request.hour_start,
-            status=Certificate.Status.ACTIVE,
-        )
-        .order_by("token_id", "range_start")
+    for cert in active_certificates_lock_for_transfer(
+        seller_id=request.seller_id, hour_start=request.hour_start
     ):
         if left <= 0:
             break
@@ -528,7 +517,7 @@ def _apply_transfer(request: CertificateTransfer, *, actor: Any = None) -> int:
 
 @transaction.atomic
 def certificates_transfer_for_settlement(
-    *, settlement_run: SettlementRun, actor: Any = None
+    *, settlement_run: SettlementRun, actor: Actor = None
 ) -> dict[str, int]:
     """Move certificates from sellers to buyers for every settled trade of a settlement run.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
@@ -14,10 +14,14 @@ from django.utils import timezone
 from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 from apps.incentives import chain_bridge
 from apps.incentives.models import Reward, RewardRule
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
+
+if TYPE_CHECKING:
+    from apps.market.models import SettlementRun
 
 
 def reward_rule_active(*, kind: str, at: datetime) -> RewardRule | None:
@@ -42,7 +46,7 @@ def _grant(
     basis_wh: int,
     period_start: datetime | None,
     period_end: datetime | None,
-    actor: Any,
+    actor: Actor,
 ) -> Reward | None:
     if Reward.objects.filter(member=member, kind=rule.kind, period_ref=period_ref).exists():
         return None  # once per member, kind and period: a retry changes nothing
@@ -87,7 +91,7 @@ def _grant(
 
 @transaction.atomic
 def rewards_compute_for_settlement(
-    *, settlement_run: SettlementRun, actor: Any = None
+    *, settlement_run: SettlementRun, actor: Actor = None
 ) -> list[Reward]:
     """Local-renewable rewards for one settlement period: each buyer's Wh bought from members."""
     bought: dict[int, int] = defaultdict(int)
@@ -126,7 +130,7 @@ def reward_grant_for_dr_performance(
     performance_wh: int,
     event_ref: str,
     at: datetime | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Reward | None:
     """Reward a member's measured demand-response performance (Wh delivered vs baseline).
 

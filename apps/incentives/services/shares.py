@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 
 from apps.accounts.models import Member
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 from apps.incentives.allocation import ShareTableError, allocate, percent_to_ppm
 from apps.incentives.allocation import validate_share_table as _validate
+from apps.incentives.lock_objects import asset_shares_lock, shared_asset_lock
 from apps.incentives.models import AssetShare, SharedAsset
 
 
 @transaction.atomic
 def shared_asset_shares_set(
-    *, asset: SharedAsset, shares: dict[Member, Decimal], actor: Any = None
+    *, asset: SharedAsset, shares: dict[Member, Decimal], actor: Actor = None
 ) -> list[AssetShare]:
     """Replace an asset's share table ({member: percent}); must sum to exactly 100 %.
 
@@ -30,7 +31,7 @@ def shared_asset_shares_set(
         raise ApplicationError(
             str(exc), {"shares": {str(k): str(v) for k, v in shares.items()}}
         ) from exc
-    SharedAsset.objects.select_for_update().get(pk=asset.pk)
+    shared_asset_lock(asset.pk)
     AssetShare.objects.filter(asset=asset).delete()
     rows = AssetShare.objects.bulk_create(
         [
@@ -49,10 +50,10 @@ def shared_asset_shares_set(
 
 @transaction.atomic
 def shared_asset_revenue_allocate(
-    *, asset: SharedAsset, amount_minor: int, period_ref: str, actor: Any = None
+    *, asset: SharedAsset, amount_minor: int, period_ref: str, actor: Actor = None
 ) -> dict[int, int]:
     """Split revenue (integer minor units) pro rata, remainders carried forward per member."""
-    shares = list(AssetShare.objects.select_for_update().filter(asset=asset).order_by("member_id"))
+    shares = asset_shares_lock(asset)
     if not shares:
         raise ApplicationError(f"Shared asset {asset.name} has no share table.", {})
     result = allocate(

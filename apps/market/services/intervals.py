@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,8 +14,10 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import floor_interval
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.market import clearing as engine
 from apps.market import pricing
+from apps.market.lock_objects import open_orders_lock_for_clearing, settlement_run_lock
 from apps.market.models import ClearingResult, Mechanism, Order, SettlementRun, Trade
 from apps.market.selectors import gate_closure, market_settings_get, period_bounds, tariff_at
 
@@ -47,8 +49,11 @@ def network_for(*, member_ids: list[int], tariff, capacity_share: Decimal, fees:
         fcap[f.pk] = int(Decimal(f.capacity_kw) * INTERVAL_HOURS * 1000 * capacity_share)
     network = engine.Network(
         zones=zones,
-        fee_per_kwh=tuple(float(x) for x in tariff.fees) if fees else (0.0, 0.0, 0.0),
-        loss_ppm=tuple(_ppm(x) for x in tariff.losses),
+        fee_per_kwh=cast(
+            "tuple[float, float, float]",
+            tuple(float(x) for x in tariff.fees) if fees else (0.0, 0.0, 0.0),
+        ),
+        loss_ppm=cast("tuple[int, int, int]", tuple(_ppm(x) for x in tariff.losses)),
         transformer_capacity_wh=tcap,
         feeder_capacity_wh=fcap,
     )
@@ -65,7 +70,7 @@ def settlement_run_for(*, at: datetime, mechanism: str) -> SettlementRun:
 
 @transaction.atomic
 def interval_clear(
-    *, interval_start: datetime, now: datetime | None = None, actor: Any = None
+    *, interval_start: datetime, now: datetime | None = None, actor: Actor = None
 ) -> ClearingResult:
     """Clear one interval after its gate closure. Idempotent: a cleared interval is returned."""
     now = now or timezone.now()
@@ -82,7 +87,7 @@ def interval_clear(
     mechanism = settings_row.mechanism
     tariff = tariff_at(at=interval_start)
     run = settlement_run_for(at=interval_start, mechanism=mechanism)
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     # A concurrent worker may have cleared the interval while we waited for the run's lock.
     existing = ClearingResult.objects.filter(interval_start=interval_start).first()
     if existing is not None:
@@ -91,11 +96,7 @@ def interval_clear(
         raise ApplicationError(
             "The settlement run of this interval is already closed.", {"run": run.pk}
         )
-    orders = list(
-        Order.objects.select_for_update()
-        .filter(interval_start=interval_start, status=Order.Status.OPEN)
-        .order_by("pk")
-    )
+    orders = open_orders_lock_for_clearing(interval_start)
     if not orders:  # nothing to match (e.g. a night interval or one the beat caught up on)
         return ClearingResult.objects.create(
             run=run, interval_start=interval_start, mechanism=mechanism, tariff=tariff
@@ -165,7 +166,7 @@ def interval_clear(
                 wh_from_seller=t.wh_from_seller,
                 wh_delivered=t.wh_delivered,
                 loss_wh=t.loss_wh,
-                price=price,
+                price=price,  # type: ignore[misc]  # a clearing with trades has a price
                 fee_per_kwh=Decimal(str(t.fee_per_kwh)),
                 green=by_id[t.seller_order_id].green,
             )
@@ -231,7 +232,7 @@ def settlement_run_close(*, run: SettlementRun, now: datetime | None = None) -> 
     from apps.core.intervals import iter_intervals
 
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.OPEN:
         return run
     if now < run.period_end:

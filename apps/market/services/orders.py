@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,15 +14,20 @@ from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.grid.selectors import forecast_values_at
 from apps.market import conf
+from apps.market.lock_objects import (
+    member_order_lock,
+    open_orders_lock_for_member,
+)
 from apps.market.models import Order, Tariff, TradingPreference
 from apps.market.selectors import gate_closure, tariff_at
 
 GREEN_ASSETS = ("pv", "shared_pv")
 
 
-def _price(value: Any, field: str, errors: dict[str, list[str]]) -> Decimal | None:
+def _price(value: object, field: str, errors: dict[str, list[str]]) -> Decimal | None:
     try:
         price = Decimal(str(value))
     except (InvalidOperation, TypeError, ValueError):
@@ -61,9 +65,9 @@ def member_is_green(member: Member) -> bool:
 def preference_update(
     *,
     member: Member,
-    actor: Any,
-    max_buy_price: Any,
-    min_sell_price: Any,
+    actor: Actor,
+    max_buy_price: Decimal | str | None,
+    min_sell_price: Decimal | str | None,
     green_only: bool = False,
     preferred_partner_ids: Iterable[int] = (),
     battery_reserve_percent: int = 0,
@@ -151,11 +155,11 @@ def _max_order_wh(member: Member) -> int:
 def order_place(
     *,
     member: Member,
-    actor: Any,
+    actor: Actor,
     interval_start: datetime,
     side: str,
-    wh: Any,
-    limit_price: Any,
+    wh: int | str,
+    limit_price: Decimal | str | None,
     green: bool = False,
     origin: str = Order.Origin.MANUAL,
     now: datetime | None = None,
@@ -206,9 +210,8 @@ def order_place(
             errors.setdefault("interval_start", []).append("No tariff for this interval.")
     if errors:
         raise ApplicationError("The order is not valid.", errors)
-    for old in Order.objects.select_for_update().filter(
-        member=member, interval_start=interval_start, status=Order.Status.OPEN
-    ):
+    assert quantity is not None and price is not None  # else `errors` says why
+    for old in open_orders_lock_for_member(member=member, interval_start=interval_start):
         check_transition(Order.TRANSITIONS, old.status, Order.Status.CANCELLED)
         old.status = Order.Status.CANCELLED
         old.save(update_fields=["status"])
@@ -238,10 +241,10 @@ def order_place(
 
 @transaction.atomic
 def order_cancel(
-    *, member: Member, actor: Any, order_id: int, now: datetime | None = None
+    *, member: Member, actor: Actor, order_id: int, now: datetime | None = None
 ) -> Order:
     now = now or timezone.now()
-    order = Order.objects.select_for_update().filter(member=member, pk=order_id).first()
+    order = member_order_lock(member=member, order_id=order_id)
     if order is None:
         from django.http import Http404
 

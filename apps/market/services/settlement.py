@@ -11,19 +11,25 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.accounts.selectors import actor_user
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import iter_intervals
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.market import conf, pricing
+from apps.market.lock_objects import settlement_run_lock
 from apps.market.models import ClearingResult, Mechanism, SettlementLine, SettlementRun, Trade
 from apps.market.signals import settlement_run_settled
+
+if TYPE_CHECKING:
+    from apps.chain.merkle import MerkleTree
 
 logger = logging.getLogger(__name__)
 K = Decimal(1000)
@@ -78,7 +84,7 @@ def compute_lines(*, run: SettlementRun) -> _Computed:
         trades_by[(t.seller_id, t.interval_start)].append(("sell", t))
     lines: dict[tuple[int, datetime], dict[str, Any]] = {}
     missing: list[tuple[int, datetime]] = []
-    totals = defaultdict(lambda: Decimal(0))
+    totals: defaultdict[str, Decimal] = defaultdict(lambda: Decimal(0))
     with localcontext() as ctx:
         ctx.prec = 40
         for start in iter_intervals(run.period_start, run.period_end):
@@ -175,7 +181,7 @@ def budget_imbalance(c: _Computed) -> Decimal:
 def settlement_run_meter(*, run: SettlementRun, now: datetime | None = None) -> bool:
     """CLEARED → METERED when every traded member-interval has validated energy."""
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.CLEARED:
         return run.status in (
             SettlementRun.Status.METERED,
@@ -204,10 +210,10 @@ def settlement_run_meter(*, run: SettlementRun, now: datetime | None = None) -> 
 
 
 @transaction.atomic
-def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, actor: Any = None):
+def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, actor: Actor = None):
     """METERED → SETTLED: write one line per member and interval; check budget balance."""
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status != SettlementRun.Status.METERED:
         if run.status in (SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED):
             return run
@@ -271,7 +277,7 @@ class TradesTree:
     count: int
     trade_ids: list[int]
     leaves: list[bytes]
-    tree: Any
+    tree: MerkleTree | None  # None for a run without trades
 
 
 def minor(amount: Decimal) -> int:
@@ -333,6 +339,7 @@ def trade_proof(*, trade: Trade) -> TradeProof:
         raise ApplicationError("The trade is not settled yet.", {"trade": trade.pk})
     tree = trades_tree(run=run)
     index = tree.trade_ids.index(trade.pk)
+    assert tree.tree is not None  # the run has this trade
     proof = tree.tree.proof(index)
     leaf = tree.leaves[index]
     return TradeProof(
@@ -416,12 +423,12 @@ def settlement_payload(*, run: SettlementRun) -> dict[str, Any]:
 
 
 @transaction.atomic
-def settlement_run_anchor(*, run: SettlementRun, actor: Any, now: datetime | None = None):
+def settlement_run_anchor(*, run: SettlementRun, actor: Actor, now: datetime | None = None):
     """Staff approve-and-anchor: SETTLED → ANCHORED, one `settlement_apply` intent (outbox)."""
     from apps.chain.services import chain_intent_submit
 
     now = now or timezone.now()
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status == SettlementRun.Status.ANCHORED:
         return run
     check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.ANCHORED)
@@ -434,7 +441,7 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Any, now: datetime | Non
     run.chain_intent_id = intent.pk
     run.status = SettlementRun.Status.ANCHORED
     run.anchored_at = now
-    run.approved_by = actor if getattr(actor, "is_authenticated", False) else None
+    run.approved_by = actor_user(actor)
     run.save(update_fields=["chain_intent_id", "status", "anchored_at", "approved_by"])
     audit_log_write(
         event="market.run_anchored",
@@ -453,12 +460,12 @@ def settlement_run_resettle(
     *,
     run: SettlementRun,
     reason: str,
-    actor: Any = None,
+    actor: Actor = None,
     checked_until: datetime | None = None,
 ) -> list[SettlementLine]:
     """Re-settle a settled run from the current readings. Differences become adjustment lines
     (statement = none: they go on the member's next statement); no line is ever rewritten."""
-    run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+    run = settlement_run_lock(run.pk)
     if run.status not in (SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED):
         raise ApplicationError("Only settled runs can be re-settled.", {"run": run.pk})
     computed = compute_lines(run=run)

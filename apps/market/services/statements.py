@@ -15,10 +15,13 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from apps.accounts.selectors import actor_user
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.spreadsheets import SafeCsvWriter
 from apps.core.state import check_transition
+from apps.core.types import Actor
+from apps.market.lock_objects import member_statement_lock, statement_lock
 from apps.market.models import SettlementLine, Statement, Trade
 from apps.market.selectors import tariff_at
 
@@ -84,14 +87,14 @@ def statement_totals(*, lines: list[SettlementLine], vat_rate: Decimal) -> dict[
 
 @transaction.atomic
 def statement_generate(
-    *, member, month: date, actor: Any = None, now: datetime | None = None
+    *, member, month: date, actor: Actor = None, now: datetime | None = None
 ) -> Statement:
     """Create or refresh the member's draft statement for `month`. An issued statement is
     never rewritten (ApplicationError); its late corrections go on the next statement."""
     now = now or timezone.now()
     month = month.replace(day=1)
     start, end = month_bounds(month)
-    statement = Statement.objects.select_for_update().filter(member=member, month=month).first()
+    statement = member_statement_lock(member=member, month=month)
     if statement is not None and statement.status == Statement.Status.ISSUED:
         raise ApplicationError(
             "An issued statement cannot be changed; corrections go on the next statement.",
@@ -129,19 +132,21 @@ def statement_generate(
 
 
 @transaction.atomic
-def statement_review(*, statement: Statement, actor: Any) -> Statement:
-    statement = Statement.objects.select_for_update().get(pk=statement.pk)
+def statement_review(*, statement: Statement, actor: Actor) -> Statement:
+    statement = statement_lock(statement.pk)
     check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.REVIEWED)
     statement.status = Statement.Status.REVIEWED
-    statement.reviewed_by = actor if getattr(actor, "is_authenticated", False) else None
+    statement.reviewed_by = actor_user(actor)
     statement.save(update_fields=["status", "reviewed_by"])
     audit_log_write(event="market.statement_reviewed", actor=actor, target=statement, details={})
     return statement
 
 
 @transaction.atomic
-def statement_issue(*, statement: Statement, actor: Any, now: datetime | None = None) -> Statement:
-    statement = Statement.objects.select_for_update().get(pk=statement.pk)
+def statement_issue(
+    *, statement: Statement, actor: Actor, now: datetime | None = None
+) -> Statement:
+    statement = statement_lock(statement.pk)
     check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.ISSUED)
     statement.status = Statement.Status.ISSUED
     statement.issued_at = now or timezone.now()
