@@ -222,8 +222,8 @@ def test_full_day(chain, django_assert_max_num_queries):
 
 def _deliver_real_reading(coop, meter, interval_start, *, export_wh):
     """The device's late, signed reading for an interval that was only estimated."""
-    from apps.meters.ingest import raw_batch_store, reading_batch_ingest
     from apps.meters.models import Reading
+    from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
     from apps.meters.signing import SignedFields, sign_reading
 
     previous = Reading.objects.get(
