@@ -21,9 +21,6 @@ from django.conf import settings
 from apps.meters.models import QuarantineReason
 from apps.meters.signing import MAX_UINT32, MAX_UINT64
 
-INT_FIELDS = ("seq", "import_wh", "export_wh")
-OPTIONAL_INT_FIELDS = ("register_import_wh", "register_export_wh", "status")
-
 
 class Rejected(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
