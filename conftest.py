@@ -19,6 +19,6 @@ def _forget_partitions_after_each_test():
     `django_capture_on_commit_callbacks(execute=True)` runs the on-commit hook that caches them
     even so): the process cache of known partitions must not outlive the test."""
     yield
-    from apps.meters.partitions import partitions_forget
+    from apps.meters.readings.partitions import partitions_forget
 
     partitions_forget()

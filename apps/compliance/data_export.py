@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,7 +27,11 @@ from apps.market.selectors import (
     member_trade_rows,
 )
 from apps.meters.exports import green_button_xml
-from apps.meters.selectors import member_meters
+from apps.meters.selectors import (
+    READING_HISTORY_COLUMNS,
+    member_meters,
+    member_reading_history,
+)
 
 
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
@@ -40,18 +43,6 @@ def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
             [v.isoformat() if isinstance(v, datetime) else ("" if v is None else v) for v in row]
         )
     return out.getvalue().encode("utf-8")
-
-
-def _member_readings(member) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT m.serial, r.interval_start, r.interval_seconds, r.import_wh, r.export_wh, "
-            "r.quality, r.version, r.is_current, r.reason "
-            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE m.member_id = %s ORDER BY m.serial, r.interval_start, r.version",
-            [member.pk],
-        )
-        return cursor.fetchall()
 
 
 def _green_button(member: Member, readings: list[tuple]) -> bytes:
@@ -99,12 +90,8 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
         [[m.serial, m.asset_kind, m.direction, m.interval_seconds, m.capacity_w, m.address,
           m.active_from, m.active_to] for m in meters],
     )  # fmt: skip
-    readings = _member_readings(member)
-    files["intervals.csv"] = _csv(
-        ["meter", "interval_start", "interval_seconds", "import_wh", "export_wh", "quality",
-         "version", "is_current", "reason"],
-        [list(r) for r in readings],
-    )  # fmt: skip
+    readings = member_reading_history(member_id=member.pk)
+    files["intervals.csv"] = _csv(list(READING_HISTORY_COLUMNS), [list(r) for r in readings])
     files["green_button.xml"] = _green_button(member, readings)
     files["certificates.csv"] = _csv(
         ["id", "token_id", "range_start", "range_end", "wh", "status", "device",

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.models import Member, Role, User
@@ -397,17 +396,10 @@ def _history(
     go last in one call, so the meters service signs them in its process pool and every meter's
     registers keep increasing with time.
     """
-    from apps.meters.models import Reading
+    from apps.meters.selectors import meter_last_interval_starts
     from apps.meters.services import BackfillRow, readings_backfill
 
-    latest = dict(
-        Reading.objects.filter(
-            meter_id__in=[m.pk for m in meters.values()], is_current=True, interval_start__gte=start
-        )
-        .values("meter_id")
-        .annotate(last=Max("interval_start"))
-        .values_list("meter_id", "last")
-    )
+    latest = meter_last_interval_starts(meter_ids=[m.pk for m in meters.values()], since=start)
     inserted = 0
     older: list[BackfillRow] = []
     recent: list[BackfillRow] = []

@@ -24,6 +24,7 @@ from apps.grid.models import (
     Substation,
     Transformer,
 )
+from apps.meters.selectors import interval_totals
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member
@@ -178,17 +179,7 @@ def lowest_voltages(assessment: StabilityAssessment | None, n: int = 5) -> list[
 
 def community_actual_wh(*, start: datetime, end: datetime) -> dict[datetime, tuple[int, int]]:
     """Community total validated (import, export) Wh per interval in [start, end)."""
-    from django.db.models import Sum
-
-    from apps.meters.models import Reading
-
-    rows = (
-        Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
-        .values("interval_start")
-        .annotate(i=Sum("import_wh"), e=Sum("export_wh"))
-        .order_by("interval_start")
-    )
-    return {r["interval_start"]: (int(r["i"] or 0), int(r["e"] or 0)) for r in rows}
+    return {t: (i, e) for t, i, e in interval_totals(start=start, end=end)}
 
 
 def dashboard_chart_data(*, now: datetime) -> dict:

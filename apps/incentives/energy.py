@@ -1,30 +1,24 @@
 """Read validated interval energy from the meters app, aggregated per UTC hour (reads only).
 
-Reads the current version of each validated reading (`meters.Reading.is_current`). Values with
+Reads the current version of each validated reading through `apps.meters.selectors`. Values with
 ESPI quality *questionable* (10) or *raw* (14) are not certified and not counted: they have not
 passed validation. Estimated values (8, 9) count and are marked as such in certificate lineage.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Q, Sum
-from django.db.models.functions import Trunc
+from django.db.models import Q
+
+from apps.meters.selectors import member_hourly_import, meter_intervals
 
 HOUR = timedelta(hours=1)
 UNCERTIFIABLE_QUALITIES = (10, 14)  # ESPI questionable, raw
 PRODUCING_ASSET_KINDS = ("pv", "shared_pv")
 ENERGY_SOURCE_BY_ASSET = {"pv": "solar", "shared_pv": "solar"}
-
-
-def _readings():
-    from apps.meters.models import Reading
-
-    return Reading.objects.filter(is_current=True).exclude(quality__in=UNCERTIFIABLE_QUALITIES)
 
 
 def floor_hour(value: datetime) -> datetime:
@@ -45,13 +39,10 @@ class HourEnergy:
 def meter_hourly_export(meter, start: datetime, end: datetime) -> dict[datetime, HourEnergy]:
     """Validated export (generation) Wh of one meter per hour in [start, end), with lineage."""
     hours: dict[datetime, HourEnergy] = {}
-    rows = (
-        _readings()
-        .filter(meter_id=meter.pk, interval_start__gte=start, interval_start__lt=end)
-        .order_by("interval_start")
-        .values_list("interval_start", "version", "export_wh", "quality")
+    rows = meter_intervals(
+        meter_id=meter.pk, start=start, end=end, exclude_qualities=UNCERTIFIABLE_QUALITIES
     )
-    for interval_start, version, export_wh, quality in rows:
+    for interval_start, version, _import_wh, export_wh, quality in rows:
         hour = floor_hour(interval_start)
         entry = hours.setdefault(hour, HourEnergy(hour))
         entry.wh += int(export_wh)
@@ -70,21 +61,9 @@ def members_hourly_import(
     start: datetime, end: datetime, member_ids: Iterable[int] | None = None
 ) -> dict[int, dict[datetime, int]]:
     """Validated import (consumption) Wh per member per hour in [start, end) — one query."""
-    qs = _readings().filter(
-        interval_start__gte=start, interval_start__lt=end, meter__member__isnull=False
+    return member_hourly_import(
+        start=start, end=end, member_ids=member_ids, exclude_qualities=UNCERTIFIABLE_QUALITIES
     )
-    if member_ids is not None:
-        qs = qs.filter(meter__member_id__in=list(member_ids))
-    rows = (
-        qs.annotate(hour=Trunc("interval_start", "hour", tzinfo=UTC))
-        .values("meter__member_id", "hour")
-        .annotate(wh=Sum("import_wh"))
-        .values_list("meter__member_id", "hour", "wh")
-    )
-    out: dict[int, dict[datetime, int]] = defaultdict(dict)
-    for member_id, hour, wh in rows:
-        out[member_id][hour] = int(wh or 0)
-    return dict(out)
 
 
 def producing_meters():

@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 from apps.accounts.policy import MemberApiPermission, PublicApiPermission
 from apps.accounts.selectors import member_for_user
 from apps.meters.exports import green_button_xml, readings_csv
-from apps.meters.ingest import raw_batch_store, reading_batch_ingest
 from apps.meters.models import Source
+from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
 from apps.meters.selectors import member_meters
 from apps.meters.views import export_range
 

@@ -153,7 +153,7 @@ class Bridge:
         return batch
 
     def _handle(self, batch: list) -> None:
-        from apps.meters.ingest import raw_batch_store
+        from apps.meters.readings.pipeline import raw_batch_store
         from apps.meters.services import meter_status_record
 
         self.stats.received += len(batch)
@@ -191,7 +191,7 @@ class Bridge:
     def _resume_pending(self) -> None:
         """Hand over the batches this bridge stored but had not handed over when it stopped
         (killed between the raw commit and the hand-over), before taking new messages."""
-        from apps.meters.ingest import pending_batches
+        from apps.meters.readings.pipeline import pending_batches
 
         try:
             close_old_connections()
@@ -204,7 +204,7 @@ class Bridge:
             self._hand_over(batch_id)
 
     def _hand_over(self, batch_id: int) -> None:
-        from apps.meters.ingest import reading_batch_ingest
+        from apps.meters.readings.pipeline import reading_batch_ingest
         from apps.meters.tasks import ingest_batch
 
         if self.ingest == "inline":

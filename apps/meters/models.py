@@ -67,8 +67,8 @@ class Meter(models.Model):
 # --------------------------------------------------------------------------------------------
 # Reading storage. The three high-volume tables (raw messages, readings) are PostgreSQL
 # declaratively partitioned by time; their DDL lives in migration 0002 (RunSQL) and partitions are
-# created ahead by `apps.meters.partitions.partitions_ensure` (migration, beat task, and on demand
-# before every write). The partition key is part of every primary key.
+# created ahead by `apps.meters.readings.partitions.partitions_ensure` (migration, beat task, and
+# on demand before every write). The partition key is part of every primary key.
 # --------------------------------------------------------------------------------------------
 
 
@@ -306,7 +306,7 @@ class MeterRollup(models.Model):
     estimated_intervals = models.PositiveIntegerField(default=0)
 
     class Meta:
-        # Partitioned by month of period_start (migration 0006, apps/meters/partitions.py).
+        # Partitioned by month of period_start (migration 0006, apps/meters/readings/partitions.py).
         indexes = [
             models.Index(fields=["period_start", "granularity"], name="meters_meterroll_period")
         ]

@@ -1,15 +1,26 @@
-"""Reads of the meters app. Every selector returns plain dataclasses/dicts; members only ever see
-their own data (selectors taking a `member` filter by it; see `member_meter_get`)."""
+"""Reads of the meters app. Every selector returns plain dataclasses/dicts/records; members only
+ever see their own data (selectors taking a `member` filter by it; see `member_meter_get`).
+
+Other apps read meter readings only here (never the reading tables): unless a selector says
+otherwise it returns the *current* version of each (meter, interval) — a correction or a late
+actual replacing an estimate is a new version, and only the newest counts. Energy is integer Wh
+per interval, times are timezone-aware UTC datetimes of the interval start, and `quality` is the
+Green Button / NAESB ESPI ReadingQuality code (`apps.meters.models.Quality`: 0 valid, 7 edited,
+8 estimated, 9 interpolated, 10 questionable, 14 raw).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
 from django.http import Http404
 
 from apps.meters.models import Meter, Quality, Reading
@@ -223,7 +234,7 @@ def member_meter_get(*, member, meter_id: int) -> Meter:
 
 def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1)) -> dict:
     """Staff ingest page: rate, lag, rejects by reason, meters not heard from."""
-    from django.db.models import Count, Max, Min, Sum
+    from django.db.models import Min
 
     from apps.meters.models import Conflict, Quarantine, RawBatch
 
@@ -309,3 +320,227 @@ def meter_latest_registers(*, meter_ids: Iterable[int]) -> dict[int, LatestRegis
             [list(meter_ids)],
         )
         return {m: LatestRegisters(t, ri, re_) for m, t, ri, re_ in cursor.fetchall()}
+
+
+# --- readings for other apps -------------------------------------------------------------------
+
+
+class MeterInterval(NamedTuple):
+    interval_start: datetime
+    version: int
+    import_wh: int
+    export_wh: int
+    quality: int
+
+
+def meter_intervals(
+    *, meter_id: int, start: datetime, end: datetime, exclude_qualities: Iterable[int] = ()
+) -> list[MeterInterval]:
+    """Current readings of one meter in [start, end), oldest first, without the readings whose
+    quality is in `exclude_qualities`. One query."""
+    qs = Reading.objects.filter(
+        meter_id=meter_id, is_current=True, interval_start__gte=start, interval_start__lt=end
+    )
+    excluded = list(exclude_qualities)
+    if excluded:
+        qs = qs.exclude(quality__in=excluded)
+    rows = qs.order_by("interval_start").values_list(
+        "interval_start", "version", "import_wh", "export_wh", "quality"
+    )
+    return [MeterInterval(*row) for row in rows]
+
+
+def member_hourly_import(
+    *,
+    start: datetime,
+    end: datetime,
+    member_ids: Iterable[int] | None = None,
+    exclude_qualities: Iterable[int] = (),
+) -> dict[int, dict[datetime, int]]:
+    """Imported Wh per member (over the member's meters) per UTC hour start in [start, end),
+    without the readings whose quality is in `exclude_qualities`; all members with meters when
+    `member_ids` is None. Hours without readings are absent. One query."""
+    qs = Reading.objects.filter(
+        is_current=True, interval_start__gte=start, interval_start__lt=end,
+        meter__member__isnull=False,
+    )  # fmt: skip
+    excluded = list(exclude_qualities)
+    if excluded:
+        qs = qs.exclude(quality__in=excluded)
+    if member_ids is not None:
+        qs = qs.filter(meter__member_id__in=list(member_ids))
+    rows = (
+        qs.annotate(hour=Trunc("interval_start", "hour", tzinfo=UTC))
+        .values("meter__member_id", "hour")
+        .annotate(wh=Sum("import_wh"))
+        .values_list("meter__member_id", "hour", "wh")
+    )
+    out: dict[int, dict[datetime, int]] = {}
+    for member_id, hour, wh in rows:
+        out.setdefault(member_id, {})[hour] = int(wh or 0)
+    return out
+
+
+class IntervalTotal(NamedTuple):
+    interval_start: datetime
+    import_wh: int
+    export_wh: int
+
+
+def interval_totals(
+    *,
+    start: datetime,
+    end: datetime,
+    meter_serial: str | None = None,
+    connection_point_ids: Iterable[int] | None = None,
+) -> list[IntervalTotal]:
+    """Wh summed over meters per interval start in [start, end), oldest first: every meter, one
+    meter (`meter_serial`) or the meters at `connection_point_ids` (a lazy queryset of ids is
+    embedded as a subquery, so the call stays one query). Intervals without readings are
+    absent."""
+    qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+    if meter_serial is not None:
+        qs = qs.filter(meter__serial=meter_serial)
+    if connection_point_ids is not None:
+        qs = qs.filter(meter__connection_point_id__in=connection_point_ids)
+    rows = (
+        qs.values("interval_start")
+        .annotate(i=Sum("import_wh"), e=Sum("export_wh"))
+        .order_by("interval_start")
+        .values_list("interval_start", "i", "e")
+    )
+    return [IntervalTotal(t, int(i or 0), int(e or 0)) for t, i, e in rows]
+
+
+def meter_last_interval_starts(*, meter_ids: Iterable[int], since: datetime) -> dict[int, datetime]:
+    """The start of each meter's newest current reading at or after `since` (meters without one
+    are absent). One query."""
+    return dict(
+        Reading.objects.filter(
+            meter_id__in=list(meter_ids), is_current=True, interval_start__gte=since
+        )
+        .values("meter_id")
+        .annotate(last=Max("interval_start"))
+        .values_list("meter_id", "last")
+    )
+
+
+def readings_last_ingested(*, start: datetime, end: datetime, after: datetime) -> datetime | None:
+    """When the newest current reading of [start, end) that arrived after `after` was stored
+    (a correction is a new version, a late first reading a new row), or None. One query."""
+    return Reading.objects.filter(
+        is_current=True, interval_start__gte=start, interval_start__lt=end, ingested_at__gt=after
+    ).aggregate(latest=Max("ingested_at"))["latest"]
+
+
+class QualityCounts(NamedTuple):
+    present: int  # current readings
+    edited: int  # quality 7
+    estimated: int  # quality 8 or 9
+    questionable: int  # quality 10
+
+
+def meter_quality_counts(*, start: datetime, end: datetime) -> dict[int, QualityCounts]:
+    """Per meter id: how many current readings of [start, end) there are, by quality. Meters
+    without readings are absent. One query."""
+    rows = (
+        Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+        .values("meter_id")
+        .annotate(
+            present=Count("*"),
+            edited=Count("quality", filter=Q(quality=Quality.EDITED)),
+            estimated=Count("quality", filter=Q(quality__in=ESTIMATED_QUALITIES)),
+            questionable=Count("quality", filter=Q(quality=Quality.QUESTIONABLE)),
+        )
+        .values_list("meter_id", "present", "edited", "estimated", "questionable")
+    )
+    return {row[0]: QualityCounts(*row[1:]) for row in rows}
+
+
+class ReportInterval(NamedTuple):
+    serial: str
+    membership_number: str  # "" for a meter without a member
+    interval_start: datetime
+    interval_seconds: int
+    import_wh: int
+    export_wh: int
+    quality: int
+    version: int
+    device_signed: bool
+
+
+def interval_readings_iter(
+    *, start: datetime, end: datetime, member_id: int | None = None, chunk_size: int = 5000
+) -> Iterator[ReportInterval]:
+    """Every current reading of [start, end) (optionally of one member's meters), ordered by
+    meter serial then interval start, streamed from a server-side cursor in chunks (one query;
+    reports over a year of a whole cooperative never hold the rows twice)."""
+    qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+    if member_id:
+        qs = qs.filter(meter__member_id=member_id)
+    signed = ExpressionWrapper(Q(signature__isnull=False), output_field=BooleanField())
+    rows = (
+        qs.order_by("meter__serial", "interval_start")
+        .annotate(number=Coalesce("meter__member__membership_number", Value("")), signed=signed)
+        .values_list(
+            "meter__serial",
+            "number",
+            "interval_start",
+            "interval_seconds",
+            "import_wh",
+            "export_wh",
+            "quality",
+            "version",
+            "signed",
+        )  # fmt: skip
+    )
+    for row in rows.iterator(chunk_size=chunk_size):
+        yield ReportInterval(*row)
+
+
+READING_HISTORY_COLUMNS = (
+    "meter",
+    "interval_start",
+    "interval_seconds",
+    "import_wh",
+    "export_wh",
+    "quality",
+    "version",
+    "is_current",
+    "reason",
+)
+
+
+class ReadingHistoryRow(NamedTuple):
+    """One stored version of one interval (fields in `READING_HISTORY_COLUMNS` order)."""
+
+    meter: str  # serial
+    interval_start: datetime
+    interval_seconds: int
+    import_wh: int
+    export_wh: int
+    quality: int
+    version: int
+    is_current: bool
+    reason: str
+
+
+def member_reading_history(*, member_id: int) -> list[ReadingHistoryRow]:
+    """Every version of every reading of the member's meters (corrections included), ordered by
+    meter serial, interval start, version: what a member's data export holds. One query."""
+    rows = (
+        Reading.objects.filter(meter__member_id=member_id)
+        .order_by("meter__serial", "interval_start", "version")
+        .values_list(
+            "meter__serial",
+            "interval_start",
+            "interval_seconds",
+            "import_wh",
+            "export_wh",
+            "quality",
+            "version",
+            "is_current",
+            "reason",
+        )  # fmt: skip
+    )
+    return [ReadingHistoryRow(*row) for row in rows]

@@ -1,4 +1,4 @@
-"""Write services of the meters app (the ingest pipeline itself lives in `apps.meters.ingest`)."""
+"""Write services of the meters app (the ingest pipeline itself lives in `apps.meters.readings`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from django.utils import timezone
 from apps.compliance.services import audit_log_write
 from apps.meters.lock_objects import open_quarantine_lock
 from apps.meters.models import Meter, Quality, Source
-from apps.meters.partitions import partitions_ensure
-from apps.meters.rollups import rollups_mark_dirty
+from apps.meters.readings.partitions import partitions_ensure
+from apps.meters.readings.rollups import rollups_mark_dirty
+from apps.meters.readings.store import ReadingRow, readings_insert
 from apps.meters.signing import SignedFields, sign_reading
 
 READING_COLUMNS = (
@@ -279,7 +280,7 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
     for row in rows:
         per_meter[row[0]].append(row)
     lo = int(start.timestamp())
-    inserts = []
+    inserts: list[ReadingRow] = []
     for meter_id, meter_rows in per_meter.items():
         present = {int(r[1].timestamp()): r for r in meter_rows}
         reference = {t: (r[3], r[4]) for t, r in present.items()}
@@ -293,30 +294,28 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
             ):
                 reg_i, reg_e = reg_i + imp, reg_e + exp
                 inserts.append(
-                    (
-                        meter_id,
-                        t,
-                        1,
-                        seconds,
-                        imp,
-                        exp,
-                        reg_i,
-                        reg_e,
-                        0,
-                        None,
-                        None,
-                        quality,
-                        int(vee.Flag.ESTIMATED),
-                        "estimated gap",
-                        None,
-                    )  # fmt: skip
+                    ReadingRow(
+                        meter_id=meter_id,
+                        interval_start=t,
+                        version=1,
+                        interval_seconds=seconds,
+                        import_wh=imp,
+                        export_wh=exp,
+                        register_import_wh=reg_i,
+                        register_export_wh=reg_e,
+                        status=0,
+                        seq=None,
+                        signature=None,
+                        quality=quality,
+                        flags=int(vee.Flag.ESTIMATED),
+                        reason="estimated gap",
+                        raw_message_id=None,
+                    )
                 )
     if not inserts:
         return 0
-    from apps.meters.ingest import readings_insert
-
     written = readings_insert(inserts, Source.ESTIMATE)
-    rollups_mark_dirty(starts=[row[1] for row in inserts])
+    rollups_mark_dirty(starts=[row.interval_start for row in inserts])
     audit_log_write(
         event="meters.gaps_estimate",
         target_type="meters.reading",
@@ -392,8 +391,9 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
     Each item becomes `reprocessed` when its reading is now accepted (or is a duplicate of a
     stored one), otherwise `rejected_again` (the new rejection is quarantined with its reason).
     """
-    from apps.meters.ingest import parse_message, readings_ingest
     from apps.meters.models import Quarantine
+    from apps.meters.readings.pipeline import QuarantineItem, readings_ingest
+    from apps.meters.readings.wire import parse_message
 
     items = open_quarantine_lock(quarantine_ids)
     counts = {"reprocessed": 0, "rejected_again": 0}
@@ -403,7 +403,7 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
         )
         result = readings_ingest(
             readings=readings,
-            rejects=[(*r, item.raw_message_id, item.topic) for r in rejects],
+            rejects=[QuarantineItem(*r, item.raw_message_id, item.topic) for r in rejects],
             source=Source.REPROCESS,
             batch=None,
         )

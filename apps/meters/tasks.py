@@ -14,7 +14,7 @@ import config.celery  # noqa: F401,E402,I001
 
 @shared_task(acks_late=True, max_retries=5, default_retry_delay=2)
 def ingest_batch(batch_id: int) -> dict:
-    from apps.meters.ingest import reading_batch_ingest
+    from apps.meters.readings.pipeline import reading_batch_ingest
 
     result = reading_batch_ingest(batch_id=batch_id)
     return {"batch": batch_id, "accepted": result.accepted, "rejected": result.rejected}
@@ -23,7 +23,7 @@ def ingest_batch(batch_id: int) -> dict:
 @shared_task
 def ingest_sweep() -> int:
     """Re-enqueue batches that were stored but never processed (bridge died before enqueue)."""
-    from apps.meters.ingest import pending_batches
+    from apps.meters.readings.pipeline import pending_batches
 
     ids = pending_batches()
     for batch_id in ids:
@@ -33,7 +33,7 @@ def ingest_sweep() -> int:
 
 @shared_task
 def partitions_create_ahead() -> list[str]:
-    from apps.meters.partitions import partitions_ensure
+    from apps.meters.readings.partitions import partitions_ensure
 
     now = timezone.now()
     return partitions_ensure(start=now - timedelta(days=1), end=now + timedelta(days=40))
@@ -41,7 +41,7 @@ def partitions_create_ahead() -> list[str]:
 
 @shared_task
 def rollups_refresh_task() -> int:
-    from apps.meters.rollups import rollups_refresh
+    from apps.meters.readings.rollups import rollups_refresh
 
     return rollups_refresh()
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory, UserFactory
-from apps.meters.ingest import raw_batch_store, reading_batch_ingest
+from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory
 from tests.fixtures.mqtt import Publisher

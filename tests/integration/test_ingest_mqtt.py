@@ -94,7 +94,7 @@ def test_restarted_bridge_hands_over_the_batches_it_stored_but_had_not(
     """Killed between the raw commit (messages acked) and the hand-over to ingest, a bridge left
     a pending batch: started again, it processes its own pending batches before anything else,
     instead of leaving them to the sweeper. Another bridge's pending batch is not its business."""
-    from apps.meters.ingest import raw_batch_store
+    from apps.meters.readings.pipeline import raw_batch_store
 
     meter = MeterFactory()
     pub = publisher_factory()

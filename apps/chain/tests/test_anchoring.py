@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db.models import F
 
 from apps.chain import merkle
 from apps.chain.anchoring import meter_anchor_recent, meter_interval_anchor, reading_verify
@@ -15,7 +15,7 @@ from apps.chain.models import AnchoredReading, ChainIntent, MeterAnchor
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import chain_intent_submit
 from apps.meters.services import BackfillRow, readings_backfill
-from apps.meters.tests.factories import MeterFactory
+from apps.meters.tests.factories import MeterFactory, reading_tamper
 
 pytestmark = pytest.mark.chain
 
@@ -81,12 +81,7 @@ def test_anchor_verify_then_tamper_in_postgres(chain):
     proof = [bytes.fromhex(p[2:]) for p in out["proof"]]
     assert merkle.verify(leaf, proof, bytes.fromhex(anchor.root[2:]))
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE meters_reading SET import_wh = import_wh + 500 "
-            "WHERE meter_id = %s AND interval_start = %s AND is_current",
-            [meters[2].pk, T0],
-        )
+    reading_tamper(meter=meters[2], interval_start=T0, import_wh=F("import_wh") + 500)
     code, out = _verify_cmd(meters[2].serial, T0)
     assert code == 1
     assert out["verdict"] == "TAMPERED"

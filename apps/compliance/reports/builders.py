@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-
 from apps.chain.selectors import chain_intents, meter_anchors_between
 from apps.compliance.reports.document import ReportDocument, Table
 from apps.core.exceptions import ApplicationError
@@ -29,6 +27,7 @@ from apps.incentives.selectors import (
     registry_certificates,
 )
 from apps.market.selectors import settlement_runs_reconciliation
+from apps.meters.selectors import interval_readings_iter, meter_quality_counts
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -192,17 +191,7 @@ def build_data_quality(*, start: datetime, end: datetime, **_: Any) -> ReportDoc
     sums = defaultdict(int)
     meters = {m.pk: m for m in Meter.objects.select_related("member")}
     for m_start, m_end in _months(start, end):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT meter_id, count(*), "
-                "count(*) FILTER (WHERE quality = 7), "
-                "count(*) FILTER (WHERE quality IN (8, 9)), "
-                "count(*) FILTER (WHERE quality = 10) "
-                "FROM meters_reading WHERE is_current "
-                "AND interval_start >= %s AND interval_start < %s GROUP BY meter_id",
-                [m_start, m_end],
-            )
-            counts = {row[0]: row[1:] for row in cursor.fetchall()}
+        counts = meter_quality_counts(start=m_start, end=m_end)
         for meter_id in sorted(meters):
             meter = meters[meter_id]
             active_from = max(m_start, meter.active_from)
@@ -452,24 +441,6 @@ def build_interval_data(
     *, start: datetime, end: datetime, member_id: int | None = None, **_: Any
 ) -> ReportDocument:
     """Every current validated interval reading in the period (optionally one member's)."""
-    sql = (
-        "SELECT m.serial, coalesce(mb.membership_number, ''), r.interval_start, "
-        "r.interval_seconds, r.import_wh, r.export_wh, r.quality, r.version, "
-        "r.signature IS NOT NULL "
-        "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-        "LEFT JOIN accounts_member mb ON mb.id = m.member_id "
-        "WHERE r.is_current AND r.interval_start >= %s AND r.interval_start < %s "
-    )
-    args: list[Any] = [start, end]
-    if member_id:
-        sql += "AND m.member_id = %s "
-        args.append(member_id)
-    sql += "ORDER BY m.serial, r.interval_start"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        rows = cursor.fetchall()
-    if not rows:
-        raise _no_data("interval_data", start, end)
     table = Table(
         "intervals",
         [
@@ -485,16 +456,20 @@ def build_interval_data(
         ],
     )
     imp = exp = 0
-    for serial, number, t, secs, i, e, q, v, signed in rows:
+    for serial, number, t, secs, i, e, q, v, signed in interval_readings_iter(
+        start=start, end=end, member_id=member_id
+    ):
         table.rows.append([serial, number, _iso(t), secs, i, e, q, v, "yes" if signed else "no"])
         imp += i
         exp += e
+    if not table.rows:
+        raise _no_data("interval_data", start, end)
     return ReportDocument(
         kind="interval_data",
         title="Interval data export",
         params={"member_id": member_id} if member_id else {},
         tables=[table],
-        totals=[("Intervals", len(rows)), ("Import (Wh)", imp), ("Export (Wh)", exp)],
+        totals=[("Intervals", len(table.rows)), ("Import (Wh)", imp), ("Export (Wh)", exp)],
         anchors=meter_anchors(start, end),
         notes=[
             "Each device-signed reading can be proven against its anchor with "

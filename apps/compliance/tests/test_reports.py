@@ -21,7 +21,7 @@ from apps.compliance.reports.document import DATA_MARKER, sha256_hex
 from apps.compliance.reports.pdf import pdf_text
 from apps.incentives.models import Certificate
 from apps.market.models import Trade
-from apps.meters.models import Reading
+from apps.meters.tests.factories import current_readings, reading_tamper, reading_versions
 
 from .conftest import DAY, MONTH
 
@@ -80,16 +80,14 @@ def _pdf_total(text: str, label: str) -> str:
 def test_pdf_text_totals_equal_database_totals(world, auditor_client):
     # Certificate registry: issued Wh = validated export Wh of the month; claimed from the DB.
     text = pdf_text(_download(auditor_client, "certificate_registry", "pdf").content)
-    export_wh = Reading.objects.filter(is_current=True, meter=world.pv).aggregate(
-        s=Sum("export_wh")
-    )["s"]
+    export_wh = current_readings(meter=world.pv).aggregate(s=Sum("export_wh"))["s"]
     claimed = sum(c.wh for c in Certificate.objects.filter(status="claimed"))
     assert int(_pdf_total(text, "Issued (Wh)")) == export_wh
     assert int(_pdf_total(text, "Claimed (Wh)")) == claimed > 0
 
     # Interval data: import/export sums straight from the readings table.
     text = pdf_text(_download(auditor_client, "interval_data", "pdf").content)
-    sums = Reading.objects.filter(is_current=True).aggregate(i=Sum("import_wh"), e=Sum("export_wh"))
+    sums = current_readings().aggregate(i=Sum("import_wh"), e=Sum("export_wh"))
     assert int(_pdf_total(text, "Import (Wh)")) == sums["i"]
     assert int(_pdf_total(text, "Export (Wh)")) == sums["e"]
 
@@ -107,7 +105,7 @@ def test_pdf_text_totals_equal_database_totals(world, auditor_client):
 
     # Data quality, settlement reconciliation and audit log against direct counts and sums.
     text = pdf_text(_download(auditor_client, "data_quality", "pdf").content)
-    assert int(_pdf_total(text, "Present intervals")) == Reading.objects.count()
+    assert int(_pdf_total(text, "Present intervals")) == reading_versions().count()
     text = pdf_text(_download(auditor_client, "settlement_reconciliation", "pdf").content)
     traded = Trade.objects.aggregate(s=Sum("wh_delivered"))["s"]
     assert int(_pdf_total(text, "Traded energy (Wh)")) == traded == 400
@@ -137,7 +135,7 @@ def test_tampering_with_the_file_or_the_database_is_detected(world, auditor_clie
     path = tmp_path / "report.csv"
     path.write_bytes(raw)
     call_command("verify_report", str(path), "--against-db")  # exits 0: verified
-    Reading.objects.filter(meter=world.houses[0], interval_start=DAY).update(import_wh=999)
+    reading_tamper(meter=world.houses[0], interval_start=DAY, import_wh=999)
     result = report_verify(raw, against_db=True)
     assert result.verdict == "TAMPERED"
     assert "database no longer" in " ".join(result.problems)

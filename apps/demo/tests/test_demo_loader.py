@@ -18,8 +18,9 @@ from apps.demo.keys import demo_device_identity
 from apps.demo.management.commands.demo_cooperative import totp_code
 from apps.demo.profiles import meter_energy_wh
 from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
-from apps.meters.models import Meter, Reading
+from apps.meters.models import Meter
 from apps.meters.signing import SignedFields, reading_digest, recover_address
+from apps.meters.tests.factories import reading_versions
 
 NOW = datetime(2026, 11, 20, 9, 7, tzinfo=UTC)  # history ends at 09:00, the last full interval
 
@@ -38,10 +39,9 @@ def _counts() -> dict[str, int]:
     return {
         model._meta.label: model.objects.count()
         for model in (
-            Substation, Feeder, Transformer, User, Member, ConnectionPoint, Meter, Reading,
-            Authenticator,
+            Substation, Feeder, Transformer, User, Member, ConnectionPoint, Meter, Authenticator,
         )
-    }  # fmt: skip
+    } | {"meters.Reading": reading_versions().count()}  # fmt: skip
 
 
 def test_a_second_run_creates_nothing(loaded):
@@ -134,24 +134,22 @@ def test_printed_totp_code_is_accepted_by_allauth(loaded):
 
 def test_history_covers_every_meter_up_to_the_last_complete_interval(loaded):
     end = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-    per_meter = Reading.objects.values("meter").annotate(n=Count("*"))
+    per_meter = reading_versions().values("meter").annotate(n=Count("*"))
     assert {row["n"] for row in per_meter} == {24}
     assert per_meter.count() == Meter.objects.count()
-    assert Reading.objects.filter(interval_start__gte=end).count() == 0
+    assert reading_versions(interval_start__gte=end).count() == 0
     # The stored energy is the profile's energy, meter by meter.
     spec = loaded.context.community.household(loaded.context.community.showcase_number)
     for meter in Meter.objects.filter(member__user__email=loader.SHOWCASE_EMAIL):
         kind = {"household": "load"}.get(meter.asset_kind, meter.asset_kind)
         imports, exports = meter_energy_wh(spec, kind, end - timedelta(hours=6), end)
-        stored = Reading.objects.filter(meter=meter).aggregate(
-            i=Sum("import_wh"), e=Sum("export_wh")
-        )
+        stored = reading_versions(meter=meter).aggregate(i=Sum("import_wh"), e=Sum("export_wh"))
         assert (stored["i"], stored["e"]) == (int(imports.sum()), int(exports.sum()))
 
 
 def test_recent_readings_are_device_signed(loaded):
     meter = Meter.objects.get(serial=f"DEMO-{loaded.context.community.showcase_number:03d}-PV")
-    reading = Reading.objects.filter(meter=meter).order_by("-interval_start").first()
+    reading = reading_versions(meter=meter).order_by("-interval_start").first()
     fields = SignedFields(
         meter.serial,
         reading.seq,

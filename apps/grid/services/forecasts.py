@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
@@ -21,6 +20,7 @@ from apps.grid.forecasting.methods import METHODS, Context, NotEnoughHistory
 from apps.grid.forecasting.series import CleanSeries, SeriesError, regularise
 from apps.grid.forecasting.solar import clear_sky_fn
 from apps.grid.models import ConnectionPoint, Feeder, Forecast, ForecastModelChoice, Transformer
+from apps.meters.selectors import interval_totals
 
 logger = logging.getLogger(__name__)
 DAY = timedelta(days=1)
@@ -62,28 +62,26 @@ def _parse(series_key: str) -> tuple[str, str, str]:
 
 def series_history_wh(*, series_key: str, start: datetime, end: datetime) -> pd.Series:
     """Validated Wh per interval in [start, end): import for load, export for PV."""
-    from apps.meters.models import Reading
-
     scope, ident, kind = _parse(series_key)
-    qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
+    serial, points = None, None
     if scope == "meter":
-        qs = qs.filter(meter__serial=ident)
+        serial = ident
     elif scope == "transformer":
-        qs = qs.filter(meter__connection_point__transformer_id=int(ident))
+        points = ConnectionPoint.objects.filter(transformer_id=int(ident)).values_list(
+            "pk", flat=True
+        )
     elif scope == "feeder":
-        qs = qs.filter(meter__connection_point__transformer__feeder_id=int(ident))
-    column = "import_wh" if kind == "load" else "export_wh"
-    rows = (
-        qs.values("interval_start")
-        .annotate(total=Sum(column))
-        .order_by("interval_start")
-        .values_list("interval_start", "total")
-    )
-    data = list(rows)
+        points = ConnectionPoint.objects.filter(transformer__feeder_id=int(ident)).values_list(
+            "pk", flat=True
+        )
+    data = interval_totals(
+        start=start, end=end, meter_serial=serial, connection_point_ids=points
+    )  # one query: `points` is a subquery
     if not data:
         return pd.Series(dtype=float)
-    index = pd.DatetimeIndex([t for t, _ in data]).tz_convert("UTC")
-    return pd.Series([float(v or 0) for _, v in data], index=index)
+    index = pd.DatetimeIndex([row.interval_start for row in data]).tz_convert("UTC")
+    values = [row.import_wh if kind == "load" else row.export_wh for row in data]
+    return pd.Series([float(v) for v in values], index=index)
 
 
 def _site_of(series_key: str) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from apps.incentives.services import (
     certificates_issue_for_hour,
     shared_asset_shares_set,
 )
-from apps.meters.models import Reading
+from apps.meters.tests.factories import current_readings, reading_tamper
 
 from .factories import MemberFactory, PVMeterFactory, SharedAssetFactory, readings
 
@@ -31,7 +31,7 @@ NOW = T0 + timedelta(days=2)
 
 def _validated_export_by_hour(meter_ids):
     out = defaultdict(int)
-    for r in Reading.objects.filter(meter_id__in=meter_ids, is_current=True):
+    for r in current_readings(meter_id__in=meter_ids):
         out[(r.meter_id, r.interval_start.replace(minute=0))] += r.export_wh
     return out
 
@@ -89,7 +89,7 @@ def test_upward_correction_issues_the_difference_as_a_new_range():
     readings(meter, T0, [100] * 4)
     first = certificates_issue_for_hour(meter=meter, hour_start=T0)
     assert [(c.range_start, c.range_end) for c in first] == [(0, 400)]
-    Reading.objects.filter(meter=meter, interval_start=T0).update(export_wh=150)
+    reading_tamper(meter=meter, interval_start=T0, export_wh=150)
     second = certificates_issue_for_hour(meter=meter, hour_start=T0)
     assert [(c.range_start, c.range_end) for c in second] == [(400, 450)]
 
@@ -126,7 +126,7 @@ def test_downward_correction_cancels_the_excess_and_rerun_is_stable():
     meter = PVMeterFactory()
     readings(meter, T0, [100] * 4)
     certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW)
-    Reading.objects.filter(meter=meter, interval_start=T0).update(export_wh=40)
+    reading_tamper(meter=meter, interval_start=T0, export_wh=40)
     certificates_issue(start=T0, end=T0 + timedelta(hours=1), now=NOW)
     live = Certificate.objects.filter(device=meter).exclude(status__in=["transferred", "cancelled"])
     assert sum(c.wh for c in live) == 340  # the validated Wh again

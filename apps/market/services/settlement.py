@@ -14,7 +14,6 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
@@ -523,7 +522,7 @@ def settlement_corrections_scan(*, now: datetime | None = None) -> int:
     """Re-settle every settled run whose period received late or corrected readings since its
     last check (any current reading ingested after the run's watermark: a correction is a new
     version, a late first reading a new row)."""
-    from apps.meters.models import Reading
+    from apps.meters.selectors import readings_last_ingested
 
     now = now or timezone.now()
     done = 0
@@ -533,12 +532,9 @@ def settlement_corrections_scan(*, now: datetime | None = None) -> int:
     ).order_by("period_start")
     for run in runs:
         since = run.corrections_checked_at or run.settled_at
-        latest = Reading.objects.filter(
-            is_current=True,
-            interval_start__gte=run.period_start,
-            interval_start__lt=run.period_end,
-            ingested_at__gt=since,
-        ).aggregate(latest=Max("ingested_at"))["latest"]
+        if since is None:  # not settled yet: nothing to correct
+            continue
+        latest = readings_last_ingested(start=run.period_start, end=run.period_end, after=since)
         if latest is not None:
             settlement_run_resettle(run=run, reason="corrected meter data", checked_until=latest)
             done += 1

@@ -34,8 +34,9 @@ from apps.market.models import (
 from apps.market.services.settlement import minor, trade_leaf_for
 from apps.market.tests.factories import day_start, intervals
 from apps.market.tests.test_full_day import _assert_pdf_totals_equal_db, _deliver_real_reading
-from apps.meters.models import Meter, Quality, Reading
+from apps.meters.models import Meter, Quality
 from apps.meters.services import BackfillRow, readings_backfill
+from apps.meters.tests.factories import current_readings
 
 pytestmark = [pytest.mark.slow, pytest.mark.chain, pytest.mark.django_db]
 
@@ -110,8 +111,8 @@ def test_demo_cooperative_full_day(chain):
     _load(now=LATE, history_days=1.5, signed_days=0.5)
     _estimate(pv_meter, LATE)
     _load(now=DAY + timedelta(days=1), history_days=2, signed_days=1)
-    day_readings = Reading.objects.filter(
-        is_current=True, interval_start__gte=DAY, interval_start__lt=DAY + timedelta(days=1)
+    day_readings = current_readings(
+        interval_start__gte=DAY, interval_start__lt=DAY + timedelta(days=1)
     )
     assert day_readings.count() == 96 * len(context.meters)
     assert list(day_readings.exclude(quality=Quality.VALID).values_list("meter", flat=True)) == [
@@ -161,7 +162,7 @@ def test_demo_cooperative_full_day(chain):
     _assert_pdf_totals_equal_db(statement)
 
     # --- the device's late real reading replaces the estimate → adjustment line --------------
-    estimated = Reading.objects.get(meter=pv_meter, interval_start=LATE, is_current=True)
+    estimated = current_readings().get(meter=pv_meter, interval_start=LATE)
     corrected_wh = estimated.export_wh // 2 + 7
     assert corrected_wh != estimated.export_wh
     _deliver_real_reading(
@@ -170,7 +171,7 @@ def test_demo_cooperative_full_day(chain):
         LATE,
         export_wh=corrected_wh,
     )
-    current = Reading.objects.get(meter=pv_meter, interval_start=LATE, is_current=True)
+    current = current_readings().get(meter=pv_meter, interval_start=LATE)
     assert (current.quality, current.export_wh) == (Quality.VALID, corrected_wh)
     assert services.settlement_corrections_scan(now=DAY + timedelta(days=3)) == 1
     adjustments = SettlementLine.objects.filter(run=run, is_adjustment=True)

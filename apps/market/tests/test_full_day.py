@@ -222,12 +222,11 @@ def test_full_day(chain, django_assert_max_num_queries):
 
 def _deliver_real_reading(coop, meter, interval_start, *, export_wh):
     """The device's late, signed reading for an interval that was only estimated."""
-    from apps.meters.ingest import raw_batch_store, reading_batch_ingest
-    from apps.meters.models import Reading
     from apps.meters.signing import SignedFields, sign_reading
+    from apps.meters.tests.factories import current_readings, messages_ingest
 
-    previous = Reading.objects.get(
-        meter_id=meter.pk, interval_start=interval_start - timedelta(minutes=15), is_current=True
+    previous = current_readings().get(
+        meter_id=meter.pk, interval_start=interval_start - timedelta(minutes=15)
     )
     fields = SignedFields(
         serial=meter.serial,
@@ -251,6 +250,5 @@ def _deliver_real_reading(coop, meter, interval_start, *, export_wh):
         "register_export_wh": fields.register_export_wh,
         "sig": "0x" + signature.hex(),
     }
-    batch = raw_batch_store(messages=[("test/readings", json.dumps(message).encode())])
-    result = reading_batch_ingest(batch_id=batch)
+    result = messages_ingest([("test/readings", json.dumps(message).encode())])
     assert result.accepted == 1, result

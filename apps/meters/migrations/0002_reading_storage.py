@@ -48,7 +48,7 @@ DROP_SQL = "DROP TABLE IF EXISTS meters_reading; DROP TABLE IF EXISTS meters_raw
 def create_initial_partitions(apps, schema_editor):
     from datetime import UTC, datetime, timedelta
 
-    from apps.meters.partitions import partitions_ensure
+    from apps.meters.readings.partitions import partitions_ensure
 
     now = datetime.now(tz=UTC)
     partitions_ensure(

@@ -3,7 +3,7 @@
 Hourly rollups per meter grow by 10,000 meters × 24 h ≈ 88 M rows a year; the refresh deletes
 and re-inserts whole hours (`period_start = ANY(...)`), which without an index on period_start
 scanned the whole table. Now: monthly partitions (created ahead with the reading partitions,
-apps/meters/partitions.py) and a (period_start, granularity) index, so a refresh touches one
+apps/meters/readings/partitions.py) and a (period_start, granularity) index, so a refresh touches one
 month's index. The redundant meter_id index (the primary key starts with meter_id) is not
 recreated. Existing rows are copied over.
 """
@@ -49,7 +49,7 @@ REVERSE_SQL = (
 def copy_rows(apps, schema_editor):
     from datetime import UTC, datetime, timedelta
 
-    from apps.meters.partitions import partitions_ensure
+    from apps.meters.readings.partitions import partitions_ensure
 
     conn = schema_editor.connection
     now = datetime.now(tz=UTC)

@@ -1,5 +1,10 @@
-"""factory_boy factories for meters. A meter gets a fresh secp256k1 key; `meter.test_key`
-(not stored) holds the private key so tests can sign like the device."""
+"""factory_boy factories and test helpers for meters. A meter gets a fresh secp256k1 key;
+`meter.test_key` (not stored) holds the private key so tests can sign like the device.
+
+Tests of other apps use the helpers below instead of the reading table: to look at what is
+stored (`current_readings`, `reading_versions`), to change a stored value behind the services'
+back as someone with database access would (`reading_tamper`), and to deliver device messages
+through the real ingest pipeline (`messages_ingest`)."""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from datetime import UTC, datetime
 
 import coincurve
 import factory
+from django.db.models import QuerySet
 
 from apps.accounts.tests.factories import MemberFactory
-from apps.meters.models import Meter
+from apps.meters.models import Meter, Reading
+from apps.meters.readings.pipeline import IngestResult, raw_batch_store, reading_batch_ingest
 from apps.meters.signing import address_from_public_key
 
 
@@ -46,3 +53,24 @@ class MeterFactory(factory.django.DjangoModelFactory):
         obj.address = address
         if create:
             obj.save(update_fields=["public_key", "address"])
+
+
+def current_readings(**filters) -> QuerySet[Reading]:
+    """The current version of each stored reading, filtered like `Reading.objects.filter`."""
+    return Reading.objects.filter(is_current=True, **filters)
+
+
+def reading_versions(**filters) -> QuerySet[Reading]:
+    """Every stored version (corrections included), filtered like `Reading.objects.filter`."""
+    return Reading.objects.filter(**filters)
+
+
+def reading_tamper(*, meter, interval_start, **values) -> int:
+    """Change the stored current reading of (meter, interval) in place, without a new version
+    (what someone editing the database would do); values may be F() expressions."""
+    return current_readings(meter=meter, interval_start=interval_start).update(**values)
+
+
+def messages_ingest(messages: list[tuple[str, bytes]]) -> IngestResult:
+    """(topic, payload) device messages through the real pipeline: stored raw, then ingested."""
+    return reading_batch_ingest(batch_id=raw_batch_store(messages=messages))

@@ -1,12 +1,12 @@
 """Message format v1 parsing: the fast path (msgspec structs) accepts exactly what the checks
-with reasons (`_parse_slow`) accept, with the same values; everything else gets its reason."""
+with reasons (`parse_slow`) accept, with the same values; everything else gets its reason."""
 
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.meters.ingest import _parse_slow, parse_message
+from apps.meters.readings.wire import parse_message, parse_slow
 
 GOOD = {
     "v": 1,
@@ -67,7 +67,7 @@ RELAXED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 def test_a_reading_message_parses_as_the_reasoned_checks_say(item):
     payload = json.dumps(item).encode()
     fast = parse_message(payload, topic="t", raw_message_id=1)
-    assert _outcome(fast) == _outcome(_parse_slow(payload, "t", 1, gateway_item=False))
+    assert _outcome(fast) == _outcome(parse_slow(payload, "t", 1, gateway_item=False))
     for (_reason, _detail, body, _serial), item_payload in zip(fast[1], [payload], strict=False):
         assert body == item_payload  # a rejected reading is kept exactly as received
 
@@ -79,7 +79,7 @@ def test_a_gateway_message_parses_item_by_item_as_the_reasoned_checks_say(items)
     fast = parse_message(payload, topic="t", raw_message_id=1)
     reference = ([], [])
     for item in items:  # each item on its own through the reasoned checks
-        readings, rejects = _parse_slow(json.dumps(item).encode(), "t", 1, gateway_item=True)
+        readings, rejects = parse_slow(json.dumps(item).encode(), "t", 1, gateway_item=True)
         reference[0].extend(readings)
         reference[1].extend(rejects)
     assert _outcome(fast) == _outcome(reference)

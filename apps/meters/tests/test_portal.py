@@ -12,8 +12,8 @@ from django.test import Client, TestCase
 from django.urls import reverse
 from lxml import etree
 
-from apps.meters.ingest import raw_batch_store
 from apps.meters.models import Meter, Quarantine, RawBatch, Reading
+from apps.meters.readings.pipeline import raw_batch_store
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory, new_device_key
 from tests.fixtures.mqtt import Publisher
@@ -155,7 +155,7 @@ def test_staff_ingest_page_shows_rate_rejects_and_silent_meters(staff_client, me
     silent = MeterFactory()
     Meter.objects.filter(pk=heard.pk).update(last_seen=datetime.now(tz=UTC))
     good = Publisher.reading(heard, T0, 10)
-    from apps.meters.ingest import reading_batch_ingest
+    from apps.meters.readings.pipeline import reading_batch_ingest
 
     batch = raw_batch_store(messages=[("t", json.dumps(good).encode()), ("t", b"[1")])
     reading_batch_ingest(batch_id=batch)
@@ -171,7 +171,7 @@ def test_staff_ingest_page_shows_rate_rejects_and_silent_meters(staff_client, me
 
 def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():
     """Celery path: the task function called directly (what a worker runs)."""
-    from apps.meters.ingest import pending_batches
+    from apps.meters.readings.pipeline import pending_batches
     from apps.meters.tasks import ingest_batch
 
     meter = MeterFactory()

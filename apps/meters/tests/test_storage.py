@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 
 from apps.meters.models import Quality, Reading
-from apps.meters.partitions import partition_name
-from apps.meters.rollups import rollups_refresh
+from apps.meters.readings.partitions import partition_name
+from apps.meters.readings.rollups import rollups_refresh
 from apps.meters.selectors import (
     interval_readings_for_anchoring,
     member_dashboard_data,
@@ -181,7 +181,7 @@ def test_rollups_of_a_month_without_partition_go_into_a_new_monthly_partition():
 
 
 def test_partitions_are_created_ahead_and_idempotent():
-    from apps.meters.partitions import partitions_forget
+    from apps.meters.readings.partitions import partitions_forget
     from apps.meters.tasks import partitions_create_ahead
 
     partitions_forget()
@@ -204,30 +204,30 @@ def test_partitions_are_created_ahead_and_idempotent():
 def test_readings_insert_skips_keys_another_worker_wrote_meanwhile():
     """The rows go straight in with COPY; if a key was taken since the caller looked (another
     worker, concurrently), nothing is half-written: the others go in, the taken one is skipped."""
-    from apps.meters.ingest import readings_insert
-    from apps.meters.partitions import partitions_ensure
+    from apps.meters.readings.partitions import partitions_ensure
+    from apps.meters.readings.store import ReadingRow, readings_insert
 
     meter = MeterFactory()
     t0 = int(T0.timestamp())
     partitions_ensure(start=T0, end=T0 + timedelta(hours=1))
 
-    def row(start, imp):  # the row layout readings_ingest builds
-        return (
-            meter.pk,
-            start,
-            1,
-            900,
-            imp,
-            0,
-            0,
-            0,
-            0,
-            start // 900,
-            b"\x01" * 65,
-            0,
-            0,
-            "",
-            None,
+    def row(start, imp):  # a row as readings_ingest builds it
+        return ReadingRow(
+            meter_id=meter.pk,
+            interval_start=start,
+            version=1,
+            interval_seconds=900,
+            import_wh=imp,
+            export_wh=0,
+            register_import_wh=0,
+            register_export_wh=0,
+            status=0,
+            seq=start // 900,
+            signature=b"\x01" * 65,
+            quality=0,
+            flags=0,
+            reason="",
+            raw_message_id=None,
         )
 
     assert readings_insert([row(t0, 5)], "mqtt") == {(meter.pk, t0)}

@@ -11,8 +11,8 @@ import pytest
 from django.test import TestCase
 
 from apps.meters import vee
-from apps.meters.ingest import raw_batch_store, reading_batch_ingest
 from apps.meters.models import Meter, Quarantine, Reading
+from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory
 from tests.fixtures.mqtt import Publisher

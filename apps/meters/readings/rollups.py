@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from apps.meters.partitions import partitions_ensure
+from apps.meters.readings.partitions import partitions_ensure
 
 _REFRESH_METER_HOURS = """
 DELETE FROM meters_meterrollup

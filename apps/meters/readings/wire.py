@@ -1,0 +1,245 @@
+"""Message format v1 on the wire: one reading, or a gateway batch `{"readings": [...]}`.
+
+`parse_message` turns the bytes of one message into `Parsed` readings and `Reject`s (reason,
+detail, the offending bytes kept exactly as received, serial). A msgspec fast path decodes and
+type-checks a well-formed reading in C; whatever it does not accept goes through `parse_slow`,
+which runs every check with its reason. The two accept the same readings
+(apps/meters/tests/test_ingest_parse.py, on generated input). Pure parsing: no database.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, NamedTuple
+
+import msgspec
+import ujson
+from django.conf import settings
+
+from apps.meters.models import QuarantineReason
+from apps.meters.signing import MAX_UINT32, MAX_UINT64
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+
+class Reject(NamedTuple):
+    """A reading (or message) that is not accepted, with why; quarantined by the pipeline."""
+
+    reason: str  # a QuarantineReason value
+    detail: str
+    payload: bytes  # the offending bytes exactly as received
+    serial: str  # "" when the message has no readable serial
+
+
+@dataclass(slots=True)
+class Parsed:
+    serial: str
+    seq: int
+    interval_start: int
+    interval_seconds: int
+    import_wh: int
+    export_wh: int
+    register_import_wh: int
+    register_export_wh: int
+    status: int
+    signature: bytes
+    raw_message_id: int | None
+    topic: str
+    body: bytes | msgspec.Raw  # the reading's JSON as received (quarantined if rejected later)
+
+
+_START_CACHE: dict[str, int] = {}
+
+
+def _parse_start(value) -> int:
+    if isinstance(value, bool):
+        raise Rejected(QuarantineReason.WRONG_TYPE, "start: boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        cached = _START_CACHE.get(value)  # readings of one interval share the same string
+        if cached is not None:
+            return cached
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise Rejected(QuarantineReason.WRONG_TYPE, f"start: {exc}") from exc
+        if moment.tzinfo is None:
+            raise Rejected(QuarantineReason.WRONG_TYPE, "start: no time zone")
+        if len(_START_CACHE) > 10_000:
+            _START_CACHE.clear()
+        _START_CACHE[value] = result = int(moment.timestamp())
+        return result
+    raise Rejected(QuarantineReason.WRONG_TYPE, "start: expected ISO 8601 UTC or Unix seconds")
+
+
+def _int(item: dict, name: str, default: int | None = None, limit: int = MAX_UINT64) -> int:
+    value = item.get(name, default)
+    if value is None:
+        raise Rejected(QuarantineReason.MALFORMED, f"missing field {name!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Rejected(QuarantineReason.WRONG_TYPE, f"{name}: expected an integer")
+    if value < 0:
+        raise Rejected(QuarantineReason.NEGATIVE, f"{name}: negative")
+    if value > limit:
+        raise Rejected(QuarantineReason.OUT_OF_RANGE, f"{name}: above {limit}")
+    return value
+
+
+def parse_item(item, *, topic: str, raw_message_id: int | None, body: bytes) -> Parsed:
+    if not isinstance(item, dict):
+        raise Rejected(QuarantineReason.MALFORMED, "a reading must be a JSON object")
+    serial = item.get("serial")
+    if not isinstance(serial, str) or not 0 < len(serial) <= 40:
+        raise Rejected(QuarantineReason.WRONG_TYPE, "serial: expected a string of 1-40 chars")
+    signature = item.get("sig")
+    if signature in (None, ""):
+        raise Rejected(QuarantineReason.MISSING_SIGNATURE, "no signature")
+    if not isinstance(signature, str):
+        raise Rejected(QuarantineReason.WRONG_TYPE, "sig: expected a hex string")
+    try:
+        sig = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError as exc:
+        raise Rejected(QuarantineReason.BAD_SIGNATURE, "sig: not hex") from exc
+    if len(sig) != 65:
+        raise Rejected(QuarantineReason.BAD_SIGNATURE, "sig: expected 65 bytes")
+    if "start" not in item:
+        raise Rejected(QuarantineReason.MALFORMED, "missing field 'start'")
+    return Parsed(
+        serial=serial,
+        seq=_int(item, "seq"),
+        interval_start=_parse_start(item["start"]),
+        interval_seconds=_int(item, "interval", 900, MAX_UINT32),
+        import_wh=_int(item, "import_wh"),
+        export_wh=_int(item, "export_wh"),
+        register_import_wh=_int(item, "register_import_wh", 0),
+        register_export_wh=_int(item, "register_export_wh", 0),
+        status=_int(item, "status", 0, MAX_UINT32),
+        signature=sig,
+        raw_message_id=raw_message_id,
+        topic=topic,
+        body=body,
+    )
+
+
+# Fast path: message format v1 as typed structs, decoded and type-checked in C by msgspec. What
+# it does not accept goes through the checks above (`parse_item`), which name the reason; the
+# two accept the same readings (apps/meters/tests/test_ingest_parse.py, on generated input).
+_U = Annotated[int, msgspec.Meta(ge=0)]  # upper bounds: checked below (msgspec stops at int64)
+
+
+class _ReadingV1(msgspec.Struct):
+    serial: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    seq: _U
+    start: str | int
+    import_wh: _U
+    export_wh: _U
+    sig: str
+    interval: _U = 900
+    register_import_wh: _U = 0
+    register_export_wh: _U = 0
+    status: _U = 0
+
+
+class _GatewayV1(msgspec.Struct):
+    readings: list[msgspec.Raw]
+
+
+_READING = msgspec.json.Decoder(_ReadingV1)
+_GATEWAY = msgspec.json.Decoder(_GatewayV1)
+
+
+def _parse_fast(raw: bytes, topic: str, raw_message_id: int | None) -> Parsed | None:
+    """The reading in `raw` if it passes every check of `parse_item`, else None."""
+    try:
+        r = _READING.decode(raw)
+        signature = bytes.fromhex(r.sig.removeprefix("0x"))
+    except (msgspec.DecodeError, ValueError):
+        return None
+    if (
+        len(signature) != 65
+        or max(r.seq, r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh)
+        > MAX_UINT64
+        or max(r.interval, r.status) > MAX_UINT32
+    ):
+        return None
+    try:
+        start = _parse_start(r.start)
+    except Rejected:
+        return None
+    return Parsed(r.serial, r.seq, start, r.interval, r.import_wh, r.export_wh,
+                  r.register_import_wh, r.register_export_wh, r.status, signature,
+                  raw_message_id, topic, raw)  # fmt: skip
+
+
+def parse_message(
+    payload: bytes, *, topic: str, raw_message_id: int | None, max_bytes: int | None = None
+) -> tuple[list[Parsed], list[Reject]]:
+    """Parse one message (a reading or a gateway batch `{"readings": [...]}`).
+
+    Returns (readings, rejects) where a reject is (reason, detail, offending bytes, serial).
+    `max_bytes` defaults to settings.MQTT_MAX_MESSAGE_BYTES; a caller parsing many messages
+    passes it once (reading a settings attribute costs ~0.35 µs, of a ~2.6 µs parse).
+    """
+    if max_bytes is None:
+        max_bytes = settings.MQTT_MAX_MESSAGE_BYTES
+    if len(payload) > max_bytes:
+        return [], [Reject(QuarantineReason.OVERSIZED, f"{len(payload)} bytes", payload[:4096], "")]
+    if b'"readings"' in payload:  # a gateway message (or a reading with odd text: slow path)
+        try:
+            items = _GATEWAY.decode(payload).readings
+        except msgspec.DecodeError:
+            items = None
+        if items is not None:
+            readings: list[Parsed] = []
+            rejects: list[Reject] = []
+            for raw in items:
+                parsed = _parse_fast(raw, topic, raw_message_id)
+                if parsed is not None:
+                    readings.append(parsed)
+                    continue
+                slow, bad = parse_slow(bytes(raw), topic, raw_message_id, gateway_item=True)
+                readings.extend(slow)
+                rejects.extend(bad)
+            return readings, rejects
+    else:
+        parsed = _parse_fast(payload, topic, raw_message_id)
+        if parsed is not None:
+            return [parsed], []
+    return parse_slow(payload, topic, raw_message_id, gateway_item=False)
+
+
+def parse_slow(
+    payload: bytes, topic: str, raw_message_id: int | None, *, gateway_item: bool
+) -> tuple[list[Parsed], list[Reject]]:
+    """Every check with its reason (what the fast path did not accept)."""
+    try:
+        doc = ujson.loads(payload)  # ~2x the stdlib's speed; same errors (ValueError)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [], [Reject(QuarantineReason.MALFORMED, f"invalid JSON: {exc}"[:500], payload, "")]
+    if not gateway_item and isinstance(doc, dict) and "readings" in doc:
+        items = doc["readings"]
+        if not isinstance(items, list):
+            return [], [
+                Reject(QuarantineReason.MALFORMED, "readings: expected a list", payload, "")
+            ]
+    else:
+        items = [doc]
+    single = len(items) == 1 and (gateway_item or items[0] is doc)
+    readings: list[Parsed] = []
+    rejects: list[Reject] = []
+    for item in items:
+        body = payload if single else json.dumps(item, separators=(",", ":")).encode()
+        try:
+            readings.append(parse_item(item, topic=topic, raw_message_id=raw_message_id, body=body))
+        except Rejected as exc:
+            serial = item.get("serial", "") if isinstance(item, dict) else ""
+            rejects.append(Reject(exc.reason, exc.detail, body, str(serial)[:64]))
+    return readings, rejects
