@@ -14,7 +14,8 @@ from apps.accounts.models import Member, Role, User, WalletNonce
 from apps.accounts.roles import permissions_for_role
 from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
 from apps.accounts.siwe import verify as siwe_verify
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 
 
@@ -61,7 +62,7 @@ def user_role_grant(*, user: User, role: str, actor: Any = None) -> User:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     audit_log_write(
-        event="user.role_granted", actor=actor, target=user, details={"role": role.value}
+        event=AuditEvent.USER_ROLE_GRANTED, actor=actor, target=user, details={"role": role.value}
     )
     return user
 
@@ -156,7 +157,7 @@ def wallet_link(
                 error = "This wallet is already linked to another membership."
         if error is not None:
             audit_log_write(
-                event="member.wallet_link_failed",
+                event=AuditEvent.WALLET_LINK_FAILED,
                 actor=user,
                 target=member,
                 details={"reason": error, "address": parsed.address},
@@ -175,7 +176,7 @@ def _wallet_store(*, member: Member, address: str, actor: Any, now: datetime, no
     member.wallet_linked_at = now
     member.save(update_fields=["wallet_address", "wallet_linked_at"])
     audit_log_write(
-        event="member.wallet_linked",
+        event=AuditEvent.WALLET_LINKED,
         actor=actor,
         target=member,
         details={"address": address, "previous": previous, "nonce": nonce, "method": "EIP-4361"},

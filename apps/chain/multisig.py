@@ -12,8 +12,9 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain import client
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 
 TOKEN_DECIMALS = 18  # RenewableIncentive is an OpenZeppelin ERC-20 with 18 decimals
@@ -66,7 +67,7 @@ def multisig_call(*, contract: str, function: str, args: tuple, actor: Any = Non
         )
         executed = "0x" + bytes(receipt["transactionHash"]).hex()
     audit_log_write(
-        event="chain.multisig_call",
+        event=AuditEvent.MULTISIG_CALL_EXECUTED,
         actor=actor,
         target_type="chain.contract",
         target_id=contract,

@@ -19,8 +19,9 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.compliance.models import AuditLog
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.selectors import audit_log_about_member
+from apps.audit.services import audit_log_write
 
 ESPI_NS = "http://naesb.org/espi"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -171,12 +172,11 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
          for r in Reward.objects.filter(member=member)],
     )  # fmt: skip
     files.update(_market_files(member))
-    audit = AuditLog.objects.filter(
-        Q(actor=user)
-        | Q(target_type="accounts.member", target_id=str(member.pk))
-        | Q(details__member=member.membership_number)
-        | Q(details__owner=member.membership_number)
-    ).order_by("created_at", "id")
+    audit = audit_log_about_member(
+        user_id=user.pk,
+        member_id=member.pk,
+        membership_number=member.membership_number,
+    )
     files["audit_log.csv"] = _csv(
         ["id", "created_at", "event", "actor", "target_type", "target_id", "details"],
         [[a.pk, a.created_at, a.event, a.actor_label, a.target_type, a.target_id,
@@ -195,7 +195,7 @@ def member_data_export(*, member, actor: Any = None) -> tuple[bytes, str]:
         for name, body in sorted(files.items()):
             zf.writestr(name, body)
     audit_log_write(
-        event="member.data_exported",
+        event=AuditEvent.MEMBER_DATA_EXPORTED,
         actor=actor,
         target=member,
         details={"files": sorted(files), "readings": len(readings)},

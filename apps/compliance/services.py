@@ -2,37 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.models import AuditLog, ErasureRequest
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
+from apps.audit.services import audit_actor_label_replace, audit_log_write
+from apps.compliance.models import ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
-
-
-def audit_log_write(
-    *,
-    event: str,
-    actor: Any = None,
-    target: models.Model | None = None,
-    target_type: str = "",
-    target_id: str | int = "",
-    details: dict[str, Any] | None = None,
-) -> AuditLog:
-    """Append one audit row. Call it inside the write service's transaction."""
-    if target is not None:
-        target_type = target._meta.label_lower
-        target_id = target.pk
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditLog.objects.create(
-        event=event,
-        actor=actor_obj,
-        actor_label=str(actor_obj) if actor_obj else (str(actor) if actor else "system"),
-        target_type=target_type,
-        target_id=str(target_id),
-        details=details or {},
-    )
-
 
 # --- report exports --------------------------------------------------------------------------
 
@@ -42,7 +20,7 @@ def report_export_record(
 ) -> AuditLog:
     """Audit one report download (every export is logged: who, what, which data hash)."""
     return audit_log_write(
-        event="report.exported",
+        event=AuditEvent.REPORT_EXPORTED,
         actor=actor,
         target_type="compliance.report",
         target_id=kind,
@@ -96,7 +74,7 @@ def erasure_request_create(*, member: Any, actor: Any = None) -> ErasureRequest:
     if member.pseudonymised_at:
         raise ApplicationError("Your personal data has already been erased.", {})
     request = ErasureRequest.objects.create(member=member)
-    audit_log_write(event="member.erasure_requested", actor=actor, target=request)
+    audit_log_write(event=AuditEvent.ERASURE_REQUEST_CREATED, actor=actor, target=request)
     return request
 
 
@@ -143,7 +121,7 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
     user.is_active = False
     user.set_unusable_password()
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
-    AuditLog.objects.filter(actor_label=old_email).update(actor_label=pseudonym)
+    audit_actor_label_replace(old=old_email, new=pseudonym)
     if request is not None:
         check_transition(
             ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.COMPLETED
@@ -154,7 +132,7 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
         request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
         request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(
-        event="member.erased",
+        event=AuditEvent.MEMBER_ERASED,
         actor=actor,
         target=member,
         details={
@@ -175,6 +153,9 @@ def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) 
     request.outcome = reason[:2000]
     request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
     audit_log_write(
-        event="member.erasure_refused", actor=actor, target=request, details={"reason": reason}
+        event=AuditEvent.ERASURE_REQUEST_REFUSED,
+        actor=actor,
+        target=request,
+        details={"reason": reason},
     )
     return request

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.meters.models import Meter, Quality, Source
 from apps.meters.partitions import partitions_ensure
 from apps.meters.rollups import rollups_mark_dirty
@@ -203,7 +204,7 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
             cursor.execute("DROP TABLE _meters_backfill")
     rollups_mark_dirty(hours=_hours_between(first, last))
     audit_log_write(
-        event="meters.readings_backfill",
+        event=AuditEvent.READINGS_BACKFILLED,
         target_type="meters.reading",
         details={"source": source, "rows": len(prepared), "inserted": inserted,
                  "meters": len(meter_ids), "from": first.isoformat(), "to": last.isoformat()},
@@ -316,7 +317,7 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
     written = readings_insert(inserts, Source.ESTIMATE)
     rollups_mark_dirty(starts=[row[1] for row in inserts])
     audit_log_write(
-        event="meters.gaps_estimate",
+        event=AuditEvent.READING_GAPS_ESTIMATED,
         target_type="meters.reading",
         details={"estimated": len(written), "from": start.isoformat(), "to": end.isoformat()},
     )
@@ -368,7 +369,7 @@ def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
     meter.address = address_from_public_key(uncompressed)
     meter.config_version += 1
     meter.save(update_fields=["public_key", "address", "config_version"])
-    audit_log_write(event="meters.key_rotate", actor=actor, target=meter,
+    audit_log_write(event=AuditEvent.METER_KEY_ROTATED, actor=actor, target=meter,
                     details={"old_address": old_address, "new_address": meter.address})  # fmt: skip
     transaction.on_commit(lambda: _publish_quietly(meter))
     return meter
@@ -414,7 +415,7 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
         item.reprocessed_at = timezone.now()
         item.save(update_fields=["status", "reprocessed_at"])
         counts["reprocessed" if ok else "rejected_again"] += 1
-    audit_log_write(event="meters.quarantine_reprocess", actor=actor,
+    audit_log_write(event=AuditEvent.QUARANTINE_REPROCESSED, actor=actor,
                     target_type="meters.quarantine",
                     details={"ids": [i.pk for i in items], **counts})  # fmt: skip
     return counts

@@ -59,6 +59,7 @@ THIRD_PARTY_APPS = [
 ]
 LOCAL_APPS = [
     "apps.core",
+    "apps.audit",
     "apps.accounts",
     "apps.compliance",
     "apps.grid",

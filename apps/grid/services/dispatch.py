@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.locks import lock_rows
@@ -228,7 +229,7 @@ def dispatch_plan_create(
         ]
     )
     audit_log_write(
-        event="dispatch_plan.created",
+        event=AuditEvent.DISPATCH_PLAN_CREATED,
         actor=actor,
         target=plan,
         details={
@@ -305,7 +306,15 @@ def device_command_acknowledge(
     cmd.acked_at = timezone.now()
     cmd.ack_detail = detail or {}
     cmd.save(update_fields=["status", "acked_at", "ack_detail"])
-    audit_log_write(event=f"device_command.{target}", target=cmd, details={"serial": serial})
+    audit_log_write(
+        event=(
+            AuditEvent.DEVICE_COMMAND_ACKNOWLEDGED
+            if accepted
+            else AuditEvent.DEVICE_COMMAND_REJECTED
+        ),
+        target=cmd,
+        details={"serial": serial},
+    )
     transaction.on_commit(
         lambda: realtime.broadcast(
             realtime.STAFF_GROUP,

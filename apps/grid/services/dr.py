@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.locks import lock_rows
@@ -149,7 +150,7 @@ def dr_event_create(
         ]
     )
     audit_log_write(
-        event="dr_event.created",
+        event=AuditEvent.DR_EVENT_CREATED,
         actor=actor,
         target=event,
         details={"event_id": event.event_id, "targets": len(points)},
@@ -192,7 +193,7 @@ def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> D
     event.save()
     event.participations.update(notified_at=now, notified_modification=event.modification_number)
     audit_log_write(
-        event="dr_event.published",
+        event=AuditEvent.DR_EVENT_PUBLISHED,
         actor=actor,
         target=event,
         details={"modification_number": event.modification_number, "reason": reason},
@@ -264,7 +265,7 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
     if opt == Opt.OPT_IN or previous == Opt.OPT_IN:
         _record_commitment(event, part, member, actor)
     audit_log_write(
-        event="dr_participation.opt",
+        event=AuditEvent.DR_PARTICIPATION_OPTED,
         actor=actor or getattr(member, "user", None),
         target=part,
         details={"event_id": event.event_id, "from": previous, "to": opt},
@@ -293,7 +294,7 @@ def dr_event_cancel(*, event_pk: int, actor: Any = None, reason: str = "") -> DR
     event.modification_reason = reason[:200]
     event.save()
     audit_log_write(
-        event="dr_event.cancelled", actor=actor, target=event, details={"reason": reason}
+        event=AuditEvent.DR_EVENT_CANCELLED, actor=actor, target=event, details={"reason": reason}
     )
     if was_published:
         transaction.on_commit(lambda: _notify(event))
@@ -321,7 +322,15 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
             event.status = Status.COMPLETED
             moved["completed"] += 1
         event.save(update_fields=["status"])
-        audit_log_write(event=f"dr_event.{event.status}", target=event, details={})
+        audit_log_write(
+            event=(
+                AuditEvent.DR_EVENT_ACTIVATED
+                if event.status == Status.ACTIVE
+                else AuditEvent.DR_EVENT_COMPLETED
+            ),
+            target=event,
+            details={},
+        )
         transaction.on_commit(lambda e=event: _notify(e))
     return moved
 
@@ -392,7 +401,7 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
     event.status = Status.SETTLED
     event.save(update_fields=["status"])
     audit_log_write(
-        event="dr_event.measured", actor=actor, target=event, details={"results": results}
+        event=AuditEvent.DR_EVENT_MEASURED, actor=actor, target=event, details={"results": results}
     )
     transaction.on_commit(lambda: _notify(event))
     return event

@@ -18,7 +18,8 @@ from django.db import transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
 from apps.incentives import chain_bridge, conf, energy
@@ -161,7 +162,7 @@ def certificates_issue_for_hour(
             )
             cert.save(update_fields=["chain_intent_ref"])
         audit_log_write(
-            event="certificate.issued",
+            event=AuditEvent.CERTIFICATE_ISSUED,
             actor=actor,
             target=cert,
             details={
@@ -208,7 +209,7 @@ def _cancel_for_correction(*, token: int, wh: int, actor: Any) -> None:
         part.save(update_fields=["cancelled_reason"])
         left -= take
     audit_log_write(
-        event="certificate.corrected_down",
+        event=AuditEvent.CERTIFICATE_TOKEN_CORRECTED,
         actor=actor,
         target_type="incentives.certificate_token",
         target_id=str(token),
@@ -373,7 +374,7 @@ def certificate_claim(
         )
         part.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.claimed",
+        event=AuditEvent.CERTIFICATE_CLAIMED,
         actor=actor,
         target=part,
         details={"wh": part.wh, "beneficiary": part.beneficiary, "token_id": str(part.token_id)},
@@ -406,7 +407,7 @@ def certificate_cancel(*, certificate_id: int, reason: str, actor: Any = None) -
         )
         cert.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.cancelled",
+        event=AuditEvent.CERTIFICATE_CANCELLED,
         actor=actor,
         target=cert,
         details={"wh": cert.wh, "reason": cert.cancelled_reason},
@@ -483,7 +484,7 @@ def _transfer_part(
         )
         part.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.transferred",
+        event=AuditEvent.CERTIFICATE_TRANSFERRED,
         actor=actor,
         target=part,
         details={

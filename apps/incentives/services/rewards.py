@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.incentives import chain_bridge
 from apps.incentives.models import Reward, RewardRule
@@ -68,7 +69,7 @@ def _grant(
         )
         reward.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="reward.granted",
+        event=AuditEvent.REWARD_GRANTED,
         actor=actor,
         target=reward,
         details={

@@ -10,7 +10,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import floor_interval
 from apps.core.state import check_transition
@@ -187,7 +188,7 @@ def interval_clear(
         o.status, o.matched_wh = target, got
     Order.objects.bulk_update(orders, ["status", "matched_wh"])
     audit_log_write(
-        event="market.interval_cleared",
+        event=AuditEvent.MARKET_INTERVAL_CLEARED,
         actor=actor,
         target=clearing,
         details={
@@ -244,5 +245,5 @@ def settlement_run_close(*, run: SettlementRun, now: datetime | None = None) -> 
     run.status = SettlementRun.Status.CLEARED
     run.cleared_at = now
     run.save(update_fields=["status", "cleared_at"])
-    audit_log_write(event="market.run_cleared", target=run, details={})
+    audit_log_write(event=AuditEvent.SETTLEMENT_RUN_CLEARED, target=run, details={})
     return run

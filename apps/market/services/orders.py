@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Member
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
@@ -124,7 +125,7 @@ def preference_update(
     )
     pref.preferred_partners.set(partners)
     audit_log_write(
-        event="market.preference_updated",
+        event=AuditEvent.TRADING_PREFERENCE_UPDATED,
         actor=actor,
         target=pref,
         details={
@@ -221,7 +222,7 @@ def order_place(
         origin=origin,
     )
     audit_log_write(
-        event="market.order_placed",
+        event=AuditEvent.ORDER_PLACED,
         actor=actor,
         target=order,
         details={
@@ -250,7 +251,7 @@ def order_cancel(
     check_transition(Order.TRANSITIONS, order.status, Order.Status.CANCELLED)
     order.status = Order.Status.CANCELLED
     order.save(update_fields=["status"])
-    audit_log_write(event="market.order_cancelled", actor=actor, target=order, details={})
+    audit_log_write(event=AuditEvent.ORDER_CANCELLED, actor=actor, target=order, details={})
     return order
 
 
@@ -388,7 +389,7 @@ def orders_generate(
     Order.objects.bulk_create(new)
     if new:
         audit_log_write(
-            event="market.orders_generated",
+            event=AuditEvent.ORDERS_GENERATED,
             actor="market.orders_generate",
             target_type="market.order",
             target_id=interval_start.isoformat(),

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import iter_intervals
 from apps.core.state import check_transition
@@ -246,7 +247,7 @@ def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, ac
     run.corrections_checked_at = timezone.now()
     run.save()
     audit_log_write(
-        event="market.run_settled",
+        event=AuditEvent.SETTLEMENT_RUN_SETTLED,
         actor=actor,
         target=run,
         details={
@@ -445,7 +446,7 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Any, now: datetime | Non
     run.approved_by = actor if getattr(actor, "is_authenticated", False) else None
     run.save(update_fields=["chain_intent_id", "status", "anchored_at", "approved_by"])
     audit_log_write(
-        event="market.run_anchored",
+        event=AuditEvent.SETTLEMENT_RUN_ANCHORED,
         actor=actor,
         target=run,
         details={"intent": intent.pk, "trades_root": run.trades_root},
@@ -512,7 +513,7 @@ def settlement_run_resettle(
         run.save(update_fields=["corrections_checked_at"])
     if created:
         audit_log_write(
-            event="market.run_resettled",
+            event=AuditEvent.SETTLEMENT_RUN_RESETTLED,
             actor=actor,
             target=run,
             details={"adjustments": len(created), "reason": reason[:200]},

@@ -16,7 +16,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
 from apps.market.models import SettlementLine, Statement, Trade
@@ -120,7 +121,7 @@ def statement_generate(
     statement.totals = statement_totals(lines=lines, vat_rate=vat_rate)
     statement.save()
     audit_log_write(
-        event="market.statement_generated",
+        event=AuditEvent.STATEMENT_GENERATED,
         actor=actor,
         target=statement,
         details={"lines": len(lines), "total": statement.totals["total"]},
@@ -135,7 +136,7 @@ def statement_review(*, statement: Statement, actor: Any) -> Statement:
     statement.status = Statement.Status.REVIEWED
     statement.reviewed_by = actor if getattr(actor, "is_authenticated", False) else None
     statement.save(update_fields=["status", "reviewed_by"])
-    audit_log_write(event="market.statement_reviewed", actor=actor, target=statement, details={})
+    audit_log_write(event=AuditEvent.STATEMENT_REVIEWED, actor=actor, target=statement, details={})
     return statement
 
 
@@ -147,7 +148,7 @@ def statement_issue(*, statement: Statement, actor: Any, now: datetime | None = 
     statement.issued_at = now or timezone.now()
     statement.save(update_fields=["status", "issued_at"])
     audit_log_write(
-        event="market.statement_issued",
+        event=AuditEvent.STATEMENT_ISSUED,
         actor=actor,
         target=statement,
         details={"total": statement.totals.get("total")},
