@@ -1,12 +1,15 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Member, User, WalletNonce
+from apps.core.state import StatusAdminMixin, status_form_class, status_formset_save
 
 
 class MemberInline(admin.StackedInline):
     model = Member
+    form = status_form_class(forms.ModelForm)
     can_delete = False
     extra = 0
     fk_name = "user"
@@ -43,9 +46,15 @@ class UserAdmin(DjangoUserAdmin):
             fields += self.PRIVILEGE_FIELDS
         return fields
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Member:
+            status_formset_save(formset, actor=request.user)
+        else:
+            super().save_formset(request, form, formset, change)
+
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(StatusAdminMixin, admin.ModelAdmin):
     list_display = (
         "membership_number",
         "legal_name",

@@ -14,7 +14,6 @@ from apps.chain.client import custodial_address, network_name
 from apps.chain.intents import PayloadError, validate_payload
 from apps.chain.models import ChainIntent
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +93,13 @@ def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
         row.next_attempt_at = None
         row.save(update_fields=["next_attempt_at", "updated_at"])
     else:
-        check_transition(ChainIntent.TRANSITIONS, row.status, ChainIntent.Status.PENDING)
-        row.status = ChainIntent.Status.PENDING
         row.next_attempt_at = None
         row.retryable = True
-        row.save(update_fields=["status", "next_attempt_at", "retryable", "updated_at"])
+        row.transition_to(
+            ChainIntent.Status.PENDING,
+            actor=actor,
+            update_fields=["next_attempt_at", "retryable", "updated_at"],
+        )
     audit_log_write(event=AuditEvent.CHAIN_INTENT_RETRIED, actor=actor, target=row, details={})
     transaction.on_commit(lambda: _enqueue(row.pk))
     return row

@@ -4,8 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.state import StatusModel
 
-class ErasureRequest(models.Model):
+
+class ErasureRequest(StatusModel, models.Model):
     """A member's request to erase their personal data, handled by staff (GDPR art. 17).
 
     Completing it pseudonymises the member's personal data; ledgers, statements, certificates and

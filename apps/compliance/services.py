@@ -10,7 +10,6 @@ from apps.audit.models import AuditLog
 from apps.audit.services import audit_actor_label_replace, audit_log_write
 from apps.compliance.models import ErasureRequest
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 
 # --- report exports --------------------------------------------------------------------------
 
@@ -123,14 +122,14 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
     audit_actor_label_replace(old=old_email, new=pseudonym)
     if request is not None:
-        check_transition(
-            ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.COMPLETED
-        )
-        request.status = ErasureRequest.Status.COMPLETED
         request.handled_at = timezone.now()
         request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
         request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
-        request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
+        request.transition_to(
+            ErasureRequest.Status.COMPLETED,
+            actor=actor,
+            update_fields=["handled_at", "handled_by", "outcome"],
+        )
     audit_log_write(
         event=AuditEvent.MEMBER_ERASED,
         actor=actor,
@@ -146,16 +145,14 @@ def member_erase(*, member: Any, actor: Any, request: ErasureRequest | None = No
 @transaction.atomic
 def erasure_request_refuse(*, request: ErasureRequest, actor: Any, reason: str) -> ErasureRequest:
     request = ErasureRequest.objects.select_for_update().get(pk=request.pk)
-    check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
-    request.status = ErasureRequest.Status.REFUSED
     request.handled_at = timezone.now()
     request.handled_by = actor if getattr(actor, "is_authenticated", False) else None
     request.outcome = reason[:2000]
-    request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
-    audit_log_write(
-        event=AuditEvent.ERASURE_REQUEST_REFUSED,
+    request.transition_to(
+        ErasureRequest.Status.REFUSED,
         actor=actor,
-        target=request,
+        event=AuditEvent.ERASURE_REQUEST_REFUSED,
         details={"reason": reason},
+        update_fields=["handled_at", "handled_by", "outcome"],
     )
     return request

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils.html import format_html_join
 
 from apps.core.exceptions import ApplicationError
+from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import meter_key_rotate, quarantine_reprocess
 
@@ -119,7 +120,7 @@ class RawBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Conflict)
-class ConflictAdmin(admin.ModelAdmin):
+class ConflictAdmin(StatusAdminMixin, admin.ModelAdmin):
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]

@@ -411,9 +411,12 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
             batch=None,
         )
         ok = readings and result.rejected == 0
-        item.status = Quarantine.Status.REPROCESSED if ok else Quarantine.Status.REJECTED_AGAIN
         item.reprocessed_at = timezone.now()
-        item.save(update_fields=["status", "reprocessed_at"])
+        item.transition_to(
+            Quarantine.Status.REPROCESSED if ok else Quarantine.Status.REJECTED_AGAIN,
+            actor=actor,
+            update_fields=["reprocessed_at"],
+        )
         counts["reprocessed" if ok else "rejected_again"] += 1
     audit_log_write(event=AuditEvent.QUARANTINE_REPROCESSED, actor=actor,
                     target_type="meters.quarantine",

@@ -175,7 +175,6 @@ def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> D
     if event.status == Status.PUBLISHED:
         event.modification_number += 1
         event.modification_reason = reason[:200]
-    event.status = Status.PUBLISHED
     event.published_at = now
     event.chain_intent_ref = _chain_submit(
         intent="dr_event_record",
@@ -190,14 +189,14 @@ def dr_event_publish(*, event_pk: int, actor: Any = None, reason: str = "") -> D
         key=f"grid:dr_event:{event.pk}:{event.modification_number}",
         actor=actor,
     )
-    event.save()
-    event.participations.update(notified_at=now, notified_modification=event.modification_number)
-    audit_log_write(
-        event=AuditEvent.DR_EVENT_PUBLISHED,
+    event.transition_to(
+        Status.PUBLISHED,
         actor=actor,
-        target=event,
+        event=AuditEvent.DR_EVENT_PUBLISHED,
         details={"modification_number": event.modification_number, "reason": reason},
+        update_fields=None,
     )
+    event.participations.update(notified_at=now, notified_modification=event.modification_number)
     transaction.on_commit(lambda: _notify(event))
     return event
 
@@ -287,14 +286,15 @@ def dr_opt_set(*, member: Any, event_pk: int, opt: str, actor: Any = None) -> DR
 @transaction.atomic
 def dr_event_cancel(*, event_pk: int, actor: Any = None, reason: str = "") -> DREvent:
     event = _locked_event(event_pk)
-    check_transition(DREvent.TRANSITIONS, event.status, Status.CANCELLED)
     was_published = event.status != Status.DRAFT
-    event.status = Status.CANCELLED
     event.modification_number += 1 if was_published else 0
     event.modification_reason = reason[:200]
-    event.save()
-    audit_log_write(
-        event=AuditEvent.DR_EVENT_CANCELLED, actor=actor, target=event, details={"reason": reason}
+    event.transition_to(
+        Status.CANCELLED,
+        actor=actor,
+        event=AuditEvent.DR_EVENT_CANCELLED,
+        details={"reason": reason},
+        update_fields=None,
     )
     if was_published:
         transaction.on_commit(lambda: _notify(event))
@@ -313,23 +313,27 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)
     )
     for event in lock_rows(DREvent.objects.all(), ids):
-        if event.status == Status.PUBLISHED and event.start <= now:
-            check_transition(DREvent.TRANSITIONS, event.status, Status.ACTIVE)
-            event.status = Status.ACTIVE
+        via: list[str] = []
+        target = event.status
+        if target == Status.PUBLISHED and event.start <= now:
+            target = Status.ACTIVE
             moved["activated"] += 1
-        if event.status == Status.ACTIVE and event.end <= now:
-            check_transition(DREvent.TRANSITIONS, event.status, Status.COMPLETED)
-            event.status = Status.COMPLETED
+        if target == Status.ACTIVE and event.end <= now:
+            if event.status != Status.ACTIVE:
+                via.append(Status.ACTIVE)  # started and ended since the last run
+            target = Status.COMPLETED
             moved["completed"] += 1
-        event.save(update_fields=["status"])
-        audit_log_write(
+        if target == event.status:
+            continue  # active and not over yet: nothing to move, nothing to log
+        event.transition_to(
+            target,
+            actor=None,
             event=(
                 AuditEvent.DR_EVENT_ACTIVATED
-                if event.status == Status.ACTIVE
+                if target == Status.ACTIVE
                 else AuditEvent.DR_EVENT_COMPLETED
             ),
-            target=event,
-            details={},
+            via=via,
         )
         transaction.on_commit(lambda e=event: _notify(e))
     return moved
@@ -398,10 +402,11 @@ def dr_event_measure(*, event_pk: int, actor: Any = None) -> DREvent:
         _reward(event, part, member, actor)
         part.save()
         results.append({"site": part.connection_point.code, "delivered_wh": part.delivered_wh})
-    event.status = Status.SETTLED
-    event.save(update_fields=["status"])
-    audit_log_write(
-        event=AuditEvent.DR_EVENT_MEASURED, actor=actor, target=event, details={"results": results}
+    event.transition_to(
+        Status.SETTLED,
+        actor=actor,
+        event=AuditEvent.DR_EVENT_MEASURED,
+        details={"results": results},
     )
     transaction.on_commit(lambda: _notify(event))
     return event

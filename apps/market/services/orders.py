@@ -15,7 +15,6 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.state import check_transition
 from apps.market import conf
 from apps.market.models import Order, Tariff, TradingPreference
 from apps.market.selectors import gate_closure, tariff_at
@@ -209,9 +208,7 @@ def order_place(
     for old in Order.objects.select_for_update().filter(
         member=member, interval_start=interval_start, status=Order.Status.OPEN
     ):
-        check_transition(Order.TRANSITIONS, old.status, Order.Status.CANCELLED)
-        old.status = Order.Status.CANCELLED
-        old.save(update_fields=["status"])
+        old.transition_to(Order.Status.CANCELLED, actor=actor)
     order = Order.objects.create(
         member=member,
         interval_start=interval_start,
@@ -248,10 +245,7 @@ def order_cancel(
         raise Http404("No such order.")
     if now >= gate_closure(interval_start=order.interval_start):
         raise ApplicationError("Gate closure has passed.", {"order": ["Gate closure has passed."]})
-    check_transition(Order.TRANSITIONS, order.status, Order.Status.CANCELLED)
-    order.status = Order.Status.CANCELLED
-    order.save(update_fields=["status"])
-    audit_log_write(event=AuditEvent.ORDER_CANCELLED, actor=actor, target=order, details={})
+    order.transition_to(Order.Status.CANCELLED, actor=actor, event=AuditEvent.ORDER_CANCELLED)
     return order
 
 
@@ -380,12 +374,15 @@ def orders_generate(
             )
         )
     # Replace the members' open automatic orders for the interval (a re-run is harmless).
-    Order.objects.filter(
-        member_id__in=[o.member_id for o in new],
-        interval_start=interval_start,
-        origin=Order.Origin.AUTO,
-        status=Order.Status.OPEN,
-    ).update(status=Order.Status.CANCELLED)
+    Order.transition_where(
+        Order.objects.filter(
+            member_id__in=[o.member_id for o in new],
+            interval_start=interval_start,
+            origin=Order.Origin.AUTO,
+        ),
+        Order.Status.OPEN,
+        Order.Status.CANCELLED,
+    )
     Order.objects.bulk_create(new)
     if new:
         audit_log_write(

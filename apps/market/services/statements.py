@@ -19,7 +19,6 @@ from django.utils import timezone
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 from apps.market.models import SettlementLine, Statement, Trade
 from apps.market.selectors import tariff_at
 
@@ -110,7 +109,6 @@ def statement_generate(
         )
     else:
         SettlementLine.objects.filter(statement=statement).update(statement=None)
-        statement.status = Statement.Status.DRAFT
         statement.vat_rate = vat_rate
     # This month's lines, plus anything not yet on a statement from before (late corrections
     # of issued months, adjustments): nothing is lost, nothing is billed twice.
@@ -119,7 +117,10 @@ def statement_generate(
     ).update(statement=statement)
     lines = list(SettlementLine.objects.filter(statement=statement))
     statement.totals = statement_totals(lines=lines, vat_rate=vat_rate)
-    statement.save()
+    if statement.status == Statement.Status.DRAFT:
+        statement.save()
+    else:  # a reviewed statement that changes goes back to draft
+        statement.transition_to(Statement.Status.DRAFT, actor=actor, update_fields=None)
     audit_log_write(
         event=AuditEvent.STATEMENT_GENERATED,
         actor=actor,
@@ -132,26 +133,26 @@ def statement_generate(
 @transaction.atomic
 def statement_review(*, statement: Statement, actor: Any) -> Statement:
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
-    check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.REVIEWED)
-    statement.status = Statement.Status.REVIEWED
     statement.reviewed_by = actor if getattr(actor, "is_authenticated", False) else None
-    statement.save(update_fields=["status", "reviewed_by"])
-    audit_log_write(event=AuditEvent.STATEMENT_REVIEWED, actor=actor, target=statement, details={})
+    statement.transition_to(
+        Statement.Status.REVIEWED,
+        actor=actor,
+        event=AuditEvent.STATEMENT_REVIEWED,
+        update_fields=["reviewed_by"],
+    )
     return statement
 
 
 @transaction.atomic
 def statement_issue(*, statement: Statement, actor: Any, now: datetime | None = None) -> Statement:
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
-    check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.ISSUED)
-    statement.status = Statement.Status.ISSUED
     statement.issued_at = now or timezone.now()
-    statement.save(update_fields=["status", "issued_at"])
-    audit_log_write(
-        event=AuditEvent.STATEMENT_ISSUED,
+    statement.transition_to(
+        Statement.Status.ISSUED,
         actor=actor,
-        target=statement,
+        event=AuditEvent.STATEMENT_ISSUED,
         details={"total": statement.totals.get("total")},
+        update_fields=["issued_at"],
     )
     return statement
 
