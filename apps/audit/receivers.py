@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
+from apps.core.types import Actor
 
 
 def status_changed_audit(
@@ -15,8 +17,8 @@ def status_changed_audit(
     instance: Any,
     from_status: str,
     to_status: str,
-    actor: Any,
-    event: str | None,
+    actor: Actor,
+    event: AuditEvent | None,
     details: dict[str, Any],
     **_: Any,
 ) -> None:

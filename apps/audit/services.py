@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from apps.audit.events import AuditEvent
@@ -35,7 +36,8 @@ def audit_log_write(
     if target is not None:
         target_type = target._meta.label_lower
         target_id = target.pk
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    user_model = get_user_model()
+    actor_obj = actor if isinstance(actor, user_model) and actor.is_authenticated else None
     return AuditLog.objects.create(
         event=AuditEvent(event).value,
         actor=actor_obj,

@@ -161,12 +161,14 @@ def _send(
 # the moves of the model's table, and saving goes through transition_to.
 
 
-def status_form_class(form_class: type[forms.ModelForm]) -> type[forms.ModelForm]:
+def status_form_class(
+    form_class: type[forms.ModelForm[Any]],
+) -> type[forms.ModelForm[Any]]:
     """`form_class` with a `status` field that accepts only the moves the table allows."""
 
     class StatusForm(form_class):  # type: ignore[valid-type,misc]
         def clean_status(self) -> str:
-            target = self.cleaned_data["status"]
+            target: str = self.cleaned_data["status"]
             current = self.instance.status if self.instance.pk else None
             if current is not None and target != current:
                 try:
@@ -178,7 +180,7 @@ def status_form_class(form_class: type[forms.ModelForm]) -> type[forms.ModelForm
     return StatusForm
 
 
-def status_form_save(form: forms.ModelForm, obj: StatusModel, *, actor: Actor) -> None:
+def status_form_save(form: forms.ModelForm[Any], obj: StatusModel, *, actor: Actor) -> None:
     """Save `obj` built by a bound ModelForm (`form.save(commit=False)`): a changed status goes
     through transition_to, anything else is a plain save."""
     if obj.pk is not None and "status" in form.changed_data:
