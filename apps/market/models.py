@@ -1,6 +1,6 @@
 """Local energy market: tariffs, preferences, orders, clearing, settlement and statements.
 
-Lifecycles are explicit TextChoices plus a TRANSITIONS table (apps.core.state.check_transition).
+Lifecycles are explicit TextChoices plus a TRANSITIONS table, moved by apps.core.state.StatusModel.
 Energy is integer Wh, money Decimal, prices per kWh.
 """
 
