@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
@@ -7,10 +8,12 @@ from apps.accounts.models import Member, MFAEnrollment, User, WalletNonce
 from apps.accounts.policy import PolicyInline, PolicyModelAdmin
 from apps.accounts.services import mfa_enrollment_issue, mfa_reset
 from apps.core.exceptions import ApplicationError
+from apps.core.state import StatusAdminMixin, status_form_class, status_formset_save
 
 
 class MemberInline(PolicyInline, admin.StackedInline):
     model = Member
+    form = status_form_class(forms.ModelForm)
     can_delete = False
     extra = 0
     fk_name = "user"
@@ -92,9 +95,15 @@ class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     def reset_mfa(self, request, queryset):
         self._show_links(request, queryset, mfa_reset)
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is Member:
+            status_formset_save(formset, actor=request.user)
+        else:
+            super().save_formset(request, form, formset, change)
+
 
 @admin.register(Member)
-class MemberAdmin(PolicyModelAdmin):
+class MemberAdmin(StatusAdminMixin, PolicyModelAdmin):
     list_display = (
         "membership_number",
         "legal_name",

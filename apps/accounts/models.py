@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
+from apps.core.state import StatusModel
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -48,7 +50,7 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", "Auditor"
 
 
-class Member(models.Model):
+class Member(StatusModel, models.Model):
     class Kind(models.TextChoices):
         CONSUMER = "consumer", "Consumer"
         PRODUCER = "producer", "Producer"
@@ -59,6 +61,13 @@ class Member(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
         LEFT = "left", "Left"
+
+    TRANSITIONS = {
+        Status.APPLICANT: frozenset({Status.ACTIVE, Status.LEFT}),
+        Status.ACTIVE: frozenset({Status.SUSPENDED, Status.LEFT}),
+        Status.SUSPENDED: frozenset({Status.ACTIVE, Status.LEFT}),
+        Status.LEFT: frozenset(),
+    }
 
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="member")
     membership_number = models.CharField(max_length=20, unique=True)

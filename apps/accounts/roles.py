@@ -7,10 +7,10 @@ from apps.accounts.models import Role
 # Apps whose models cooperative staff operate day to day (add/change/view; never delete:
 # history-bearing rows are corrected by new rows, not removed).
 OPERATIONAL_APP_LABELS = frozenset(
-    {"accounts", "core", "grid", "meters", "chain", "market", "incentives", "compliance"}
+    {"accounts", "audit", "core", "grid", "meters", "chain", "market", "incentives", "compliance"}
 )
 # Models nobody edits through the admin, staff included (append-only or security records).
-READ_ONLY_MODELS = frozenset({"compliance.auditlog", "accounts.walletnonce"})
+READ_ONLY_MODELS = frozenset({"audit.auditlog", "accounts.walletnonce"})
 STAFF_ACTIONS = ("add", "change", "view")
 # Auditors see every record, but not authentication secrets (TOTP seeds, session data).
 AUDITOR_HIDDEN_APP_LABELS = frozenset({"mfa", "sessions"})

@@ -23,7 +23,8 @@ from apps.accounts.roles import permissions_for_role
 from apps.accounts.selectors import actor_user
 from apps.accounts.siwe import SiweError, SiweMessage, generate_nonce
 from apps.accounts.siwe import verify as siwe_verify
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 
@@ -71,7 +72,7 @@ def user_role_grant(*, user: User, role: str, actor: Actor = None) -> User:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     audit_log_write(
-        event="user.role_granted", actor=actor, target=user, details={"role": role.value}
+        event=AuditEvent.USER_ROLE_GRANTED, actor=actor, target=user, details={"role": role.value}
     )
     return user
 
@@ -164,7 +165,7 @@ def wallet_link(
                 error = "This wallet is already linked to another membership."
         if error is not None:
             audit_log_write(
-                event="member.wallet_link_failed",
+                event=AuditEvent.WALLET_LINK_FAILED,
                 actor=user,
                 target=member,
                 details={"reason": error, "address": parsed.address},
@@ -185,7 +186,7 @@ def _wallet_store(
     member.wallet_linked_at = now
     member.save(update_fields=["wallet_address", "wallet_linked_at"])
     audit_log_write(
-        event="member.wallet_linked",
+        event=AuditEvent.WALLET_LINKED,
         actor=actor,
         target=member,
         details={"address": address, "previous": previous, "nonce": nonce, "method": "EIP-4361"},
@@ -230,7 +231,7 @@ def mfa_enrollment_issue(*, user: User, actor: Actor) -> str:
         expires_at=now + _enrollment_ttl(),
     )
     audit_log_write(
-        event="mfa_enrollment.issued",
+        event=AuditEvent.MFA_ENROLLMENT_ISSUED,
         actor=actor,
         target=user,
         details={"expires_at": (now + _enrollment_ttl()).isoformat()},
@@ -278,7 +279,7 @@ def mfa_enrollment_redeem(*, token: str, user: User) -> MFAEnrollment:
         )
     enrollment.redeemed_at = now
     enrollment.save(update_fields=["redeemed_at"])
-    audit_log_write(event="mfa_enrollment.redeemed", actor=user, target=user)
+    audit_log_write(event=AuditEvent.MFA_ENROLLMENT_REDEEMED, actor=user, target=user)
     return enrollment
 
 
@@ -290,7 +291,7 @@ def mfa_enrollment_complete(*, enrollment_id: int, user: User) -> None:
         return
     enrollment.completed_at = timezone.now()
     enrollment.save(update_fields=["completed_at"])
-    audit_log_write(event="mfa_enrollment.completed", actor=user, target=user)
+    audit_log_write(event=AuditEvent.MFA_ENROLLMENT_COMPLETED, actor=user, target=user)
 
 
 @transaction.atomic
@@ -302,5 +303,7 @@ def mfa_reset(*, user: User, actor: Actor) -> str:
         Authenticator.objects.filter(user=user).values_list("type", flat=True).order_by("type")
     )
     Authenticator.objects.filter(user=user).delete()
-    audit_log_write(event="mfa.reset", actor=actor, target=user, details={"removed": removed})
+    audit_log_write(
+        event=AuditEvent.MFA_RESET, actor=actor, target=user, details={"removed": removed}
+    )
     return mfa_enrollment_issue(user=user, actor=actor)

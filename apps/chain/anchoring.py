@@ -21,10 +21,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain import merkle
 from apps.chain.models import AnchoredReading, ChainIntent, MeterAnchor
 from apps.chain.services import chain_intent_submit
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 
@@ -102,7 +103,7 @@ def meter_interval_anchor(
         batch_size=2000,
     )
     audit_log_write(
-        event="chain.meter_interval_anchored",
+        event=AuditEvent.METER_INTERVAL_ANCHORED,
         actor=actor,
         target=anchor,
         details={"interval_start": interval_start.isoformat(), "version": version,

@@ -107,7 +107,10 @@ def _promote_intent(tx_hash: str, block_number: int) -> None:
     row = sent_intent_lock_for_indexer(tx_hash)
     if row is None:
         return
-    row.status = ChainIntent.Status.MINED
     row.tx_hash = tx_hash
     row.block_number = block_number
-    row.save(update_fields=["status", "tx_hash", "block_number", "updated_at"])
+    row.transition_to(
+        ChainIntent.Status.MINED,
+        actor="chain.indexer",
+        update_fields=["tx_hash", "block_number", "updated_at"],
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.state import StatusModel
 
-class ChainIntent(models.Model):
+
+class ChainIntent(StatusModel, models.Model):
     """One on-chain action (the transactional outbox row).
 
     Lifecycle: pending → signed → sent → mined → confirmed, or → failed (kept, retryable).

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain import client
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 
@@ -66,7 +67,7 @@ def multisig_call(*, contract: str, function: str, args: tuple, actor: Actor = N
         )
         executed = "0x" + bytes(receipt["transactionHash"]).hex()
     audit_log_write(
-        event="chain.multisig_call",
+        event=AuditEvent.MULTISIG_CALL_EXECUTED,
         actor=actor,
         target_type="chain.contract",
         target_id=contract,

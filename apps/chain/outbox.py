@@ -45,7 +45,6 @@ from apps.chain import client
 from apps.chain.intents import call_for
 from apps.chain.lock_objects import chain_account_lock, pending_intents_lock_for_signing
 from apps.chain.models import ChainIntent
-from apps.core.state import check_transition
 
 logger = logging.getLogger(__name__)
 S = ChainIntent.Status
@@ -76,10 +75,18 @@ def _sender_lock(network: str, sender: str) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
-def _set_status(row: ChainIntent, target: str) -> None:
-    if row.status != target:
-        check_transition(ChainIntent.TRANSITIONS, row.status, target)
-        row.status = target
+# The outbox worker is the actor of the status changes it makes.
+OUTBOX_ACTOR = "chain.outbox"
+
+
+def _save(row: ChainIntent, target: str, *, via: tuple[str, ...] = ()) -> None:
+    """Save the whole row and move it to `target` (through `via`), skipping statuses it is in
+    already; a row already in `target` is just saved."""
+    hops = [s for s in via if s != row.status]
+    if row.status == target and not hops:
+        row.save()
+        return
+    row.transition_to(target, actor=OUTBOX_ACTOR, update_fields=None, via=hops)
 
 
 def _record_error(row: ChainIntent, message: str, *, backoff: bool = True) -> None:
@@ -241,24 +248,24 @@ class Outbox:
         now = timezone.now()
         with transaction.atomic():
             for row in sent:
-                _set_status(row, S.SENT)
                 row.sent_at = now
                 row.error = ""
                 row.next_attempt_at = None
                 row.updated_at = now
-            ChainIntent.objects.bulk_update(
-                sent, ["status", "sent_at", "error", "next_attempt_at", "updated_at"]
+            ChainIntent.transition_each(
+                [(row, S.SENT) for row in sent],
+                actor=OUTBOX_ACTOR,
+                update_fields=["sent_at", "error", "next_attempt_at", "updated_at"],
             )
 
     def _abandon_nonce(self, row: ChainIntent, reason: str) -> None:
         """None of our hashes is on chain and the nonce is consumed: sign afresh later."""
         with transaction.atomic():
-            _set_status(row, S.PENDING)
             row.tx_hash = ""
             row.raw_tx = ""
             row.nonce = None
             row.error = reason
-            row.save()
+            _save(row, S.PENDING)
 
     def _find_receipt(self, row: ChainIntent) -> Any:
         for tx_hash in reversed(row.tx_hashes or [row.tx_hash]):
@@ -295,10 +302,11 @@ class Outbox:
         with transaction.atomic():
             data = HexBytes(self._call(row)[1])
             self._sign(row, nonce=row.nonce, gas=row.gas_limit, to=row.contract_address, data=data)
-            if row.status == S.SENT:
-                _set_status(row, S.SIGNED)
             row.attempts += 1
-            row.save()
+            if row.status == S.SENT:
+                _save(row, S.SIGNED)
+            else:
+                row.save()
 
     def in_flight(self) -> bool:
         return ChainIntent.objects.filter(
@@ -381,15 +389,15 @@ class Outbox:
                     target = locked[row.pk]
                     gas = int(estimate * 12 // 10) + 10_000
                     self._sign(target, nonce=first + offset, gas=gas, to=to, data=data)
-                    _set_status(target, S.SIGNED)
                     target.attempts += 1
                     target.error = ""
                     target.updated_at = now
                     signed.append(target)
-                ChainIntent.objects.bulk_update(
-                    signed,
-                    [
-                        "status", "contract_address", "sender", "nonce", "gas_limit",
+                ChainIntent.transition_each(
+                    [(row, S.SIGNED) for row in signed],
+                    actor=OUTBOX_ACTOR,
+                    update_fields=[
+                        "contract_address", "sender", "nonce", "gas_limit",
                         "max_fee_per_gas", "max_priority_fee_per_gas", "tx_hash", "tx_hashes",
                         "raw_tx", "attempts", "error", "updated_at",
                     ],
@@ -402,29 +410,31 @@ class Outbox:
 
     def _failed(self, row: ChainIntent, message: str) -> None:
         with transaction.atomic():
-            _set_status(row, S.FAILED)
             row.attempts += 1
             row.error = message[:2000]
             row.retryable = True
-            row.save()
+            _save(row, S.FAILED)
         logger.warning("chain intent %s failed: %s", row.pk, message)
 
     def _mined(self, row: ChainIntent, receipt: Any) -> None:
         with transaction.atomic():
-            if row.status == S.SIGNED:
-                _set_status(row, S.SENT)
+            # A signed row whose receipt arrives was sent (by us, before a crash).
+            via = (S.SENT,) if row.status == S.SIGNED else ()
             row.tx_hash = _hash_hex(receipt["transactionHash"])
             row.block_number = _int(receipt["blockNumber"])
             row.gas_used = _int(receipt["gasUsed"])
             if _int(receipt["status"]) == 1:
-                _set_status(row, S.MINED)
                 row.error = ""
                 if settings.CHAIN_CONFIRMATIONS <= 1:  # the receipt itself is the confirmation
-                    _set_status(row, S.CONFIRMED)
                     row.confirmed_at = timezone.now()
-                row.save()
+                    _save(row, S.CONFIRMED, via=(*via, S.MINED))
+                else:
+                    _save(row, S.MINED, via=via)
                 return
-            row.save()
+            if via:
+                _save(row, S.SENT)
+            else:
+                row.save()
         self._failed(
             row, f"Reverted on chain in block {row.block_number}: {self._revert_reason(row)}"
         )
@@ -451,9 +461,8 @@ class Outbox:
     def confirm(self, row: ChainIntent, head: int) -> None:
         if head - row.block_number + 1 >= settings.CHAIN_CONFIRMATIONS:
             with transaction.atomic():
-                _set_status(row, S.CONFIRMED)
                 row.confirmed_at = timezone.now()
-                row.save()
+                _save(row, S.CONFIRMED)
 
 
 def _due(qs: Any) -> Any:
@@ -561,21 +570,22 @@ def _poll_receipts(outbox: Outbox, base: Any, deadline: float, counts: dict[str,
         if ok:
             now = timezone.now()
             with transaction.atomic():
+                confirmed = settings.CHAIN_CONFIRMATIONS <= 1  # the receipt is the confirmation
                 for row, receipt in ok:
                     row.tx_hash = _hash_hex(receipt["transactionHash"])
                     row.block_number = _int(receipt["blockNumber"])
                     row.gas_used = _int(receipt["gasUsed"])
-                    _set_status(row, S.MINED)
-                    if settings.CHAIN_CONFIRMATIONS <= 1:  # the receipt is the confirmation
-                        _set_status(row, S.CONFIRMED)
+                    if confirmed:
                         row.confirmed_at = now
                         counts["confirmed"] += 1
                     row.error = ""
                     row.updated_at = now
-                ChainIntent.objects.bulk_update(
-                    [row for row, _ in ok],
-                    ["tx_hash", "block_number", "gas_used", "status", "confirmed_at", "error",
-                     "updated_at"],
+                ChainIntent.transition_each(
+                    [(row, S.CONFIRMED if confirmed else S.MINED) for row, _ in ok],
+                    actor=OUTBOX_ACTOR,
+                    via=(S.MINED,) if confirmed else (),
+                    update_fields=["tx_hash", "block_number", "gas_used", "confirmed_at", "error",
+                                   "updated_at"],
                 )  # fmt: skip
             counts["mined"] += len(ok)
         for row, receipt in reverted:

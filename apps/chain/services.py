@@ -9,13 +9,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Member
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain.client import custodial_address, network_name
 from apps.chain.intents import PayloadError, validate_payload
 from apps.chain.lock_objects import chain_intent_lock
 from apps.chain.models import ChainIntent
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 from apps.core.types import Actor
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def chain_intent_submit(
             existing = ChainIntent.objects.get(idempotency_key=idempotency_key)
         else:
             audit_log_write(
-                event="chain.intent_submitted",
+                event=AuditEvent.CHAIN_INTENT_SUBMITTED,
                 actor=actor,
                 target=row,
                 details={"intent": intent, "idempotency_key": idempotency_key},
@@ -99,12 +99,14 @@ def chain_intent_retry(*, intent_id: int, actor: Actor = None) -> ChainIntent:
         row.next_attempt_at = None
         row.save(update_fields=["next_attempt_at", "updated_at"])
     else:
-        check_transition(ChainIntent.TRANSITIONS, row.status, ChainIntent.Status.PENDING)
-        row.status = ChainIntent.Status.PENDING
         row.next_attempt_at = None
         row.retryable = True
-        row.save(update_fields=["status", "next_attempt_at", "retryable", "updated_at"])
-    audit_log_write(event="chain.intent_retried", actor=actor, target=row, details={})
+        row.transition_to(
+            ChainIntent.Status.PENDING,
+            actor=actor,
+            update_fields=["next_attempt_at", "retryable", "updated_at"],
+        )
+    audit_log_write(event=AuditEvent.CHAIN_INTENT_RETRIED, actor=actor, target=row, details={})
     transaction.on_commit(lambda: _enqueue(row.pk))
     return row
 
@@ -155,7 +157,7 @@ def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[
         )
     addresses = {n: deployed[n].address for n in client.CONTRACT_NAMES}
     audit_log_write(
-        event="chain.contracts_deployed",
+        event=AuditEvent.CONTRACTS_DEPLOYED,
         actor=actor,
         target_type="chain.contractdeployment",
         target_id=cfg.name,

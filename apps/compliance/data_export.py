@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Member
-from apps.compliance.models import AuditLog
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.selectors import audit_log_about_member
+from apps.audit.services import audit_log_write
 from apps.core.spreadsheets import SafeCsvWriter
 from apps.incentives.selectors import member_certificate_holdings, member_rewards
 from apps.market.selectors import (
@@ -108,12 +108,11 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
          for r in member_rewards(member=member)],
     )  # fmt: skip
     files.update(_market_files(member))
-    audit = AuditLog.objects.filter(
-        Q(actor=user)
-        | Q(target_type="accounts.member", target_id=str(member.pk))
-        | Q(details__member=member.membership_number)
-        | Q(details__owner=member.membership_number)
-    ).order_by("created_at", "id")
+    audit = audit_log_about_member(
+        user_id=user.pk,
+        member_id=member.pk,
+        membership_number=member.membership_number,
+    )
     files["audit_log.csv"] = _csv(
         ["id", "created_at", "event", "actor", "target_type", "target_id", "details"],
         [[a.pk, a.created_at, a.event, a.actor_label, a.target_type, a.target_id,
@@ -132,7 +131,7 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
         for name, body in sorted(files.items()):
             zf.writestr(name, body)
     audit_log_write(
-        event="member.data_exported",
+        event=AuditEvent.MEMBER_DATA_EXPORTED,
         actor=actor,
         target=member,
         details={"files": sorted(files), "readings": len(readings)},

@@ -2,44 +2,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.lock_objects import member_lock
 from apps.accounts.selectors import actor_user
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
+from apps.audit.services import audit_actor_label_replace, audit_log_write
 from apps.compliance.lock_objects import erasure_request_lock
-from apps.compliance.models import AuditLog, ErasureRequest
+from apps.compliance.models import ErasureRequest
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.market.selectors import member_open_settlements_count
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member
-
-
-def audit_log_write(
-    *,
-    event: str,
-    actor: Any = None,
-    target: models.Model | None = None,
-    target_type: str = "",
-    target_id: str | int = "",
-    details: dict[str, Any] | None = None,
-) -> AuditLog:
-    """Append one audit row. Call it inside the write service's transaction."""
-    if target is not None:
-        target_type = target._meta.label_lower
-        target_id = target.pk
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditLog.objects.create(
-        event=event,
-        actor=actor_obj,
-        actor_label=str(actor_obj) if actor_obj else (str(actor) if actor else "system"),
-        target_type=target_type,
-        target_id=str(target_id),
-        details=details or {},
-    )
 
 
 # --- report exports --------------------------------------------------------------------------
@@ -50,7 +28,7 @@ def report_export_record(
 ) -> AuditLog:
     """Audit one report download (every export is logged: who, what, which data hash)."""
     return audit_log_write(
-        event="report.exported",
+        event=AuditEvent.REPORT_EXPORTED,
         actor=actor,
         target_type="compliance.report",
         target_id=kind,
@@ -93,7 +71,7 @@ def erasure_request_create(*, member: Member, actor: Actor = None) -> ErasureReq
     if member.pseudonymised_at:
         raise ApplicationError("Your personal data has already been erased.", {})
     request = ErasureRequest.objects.create(member=member)
-    audit_log_write(event="member.erasure_requested", actor=actor, target=request)
+    audit_log_write(event=AuditEvent.ERASURE_REQUEST_CREATED, actor=actor, target=request)
     return request
 
 
@@ -139,18 +117,18 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
     user.is_active = False
     user.set_unusable_password()
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
-    AuditLog.objects.filter(actor_label=old_email).update(actor_label=pseudonym)
+    audit_actor_label_replace(old=old_email, new=pseudonym)
     if request is not None:
-        check_transition(
-            ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.COMPLETED
-        )
-        request.status = ErasureRequest.Status.COMPLETED
         request.handled_at = timezone.now()
         request.handled_by = actor_user(actor)
         request.outcome = "Personal data pseudonymised; ledgers and chain references kept."
-        request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
+        request.transition_to(
+            ErasureRequest.Status.COMPLETED,
+            actor=actor,
+            update_fields=["handled_at", "handled_by", "outcome"],
+        )
     audit_log_write(
-        event="member.erased",
+        event=AuditEvent.MEMBER_ERASED,
         actor=actor,
         target=member,
         details={
@@ -164,13 +142,14 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
 @transaction.atomic
 def erasure_request_refuse(*, request: ErasureRequest, actor: Actor, reason: str) -> ErasureRequest:
     request = erasure_request_lock(request.pk)
-    check_transition(ErasureRequest.TRANSITIONS, request.status, ErasureRequest.Status.REFUSED)
-    request.status = ErasureRequest.Status.REFUSED
     request.handled_at = timezone.now()
     request.handled_by = actor_user(actor)
     request.outcome = reason[:2000]
-    request.save(update_fields=["status", "handled_at", "handled_by", "outcome"])
-    audit_log_write(
-        event="member.erasure_refused", actor=actor, target=request, details={"reason": reason}
+    request.transition_to(
+        ErasureRequest.Status.REFUSED,
+        actor=actor,
+        event=AuditEvent.ERASURE_REQUEST_REFUSED,
+        details={"reason": reason},
+        update_fields=["handled_at", "handled_by", "outcome"],
     )
     return request

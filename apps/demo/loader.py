@@ -22,7 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Member, Role, User
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.demo.context import DemoContext
 from apps.demo.hooks import grid as grid_hook
 from apps.demo.hooks import incentives as incentives_hook
@@ -258,7 +259,7 @@ def _roles(users: dict[str, User], members_emails: list[str], created: dict[str,
         group.user_set.add(*missing)
         for user in missing:
             audit_log_write(
-                event="user.role_granted",
+                event=AuditEvent.USER_ROLE_GRANTED,
                 target=user,
                 details={"role": Role.MEMBER.value, "via": "demo_cooperative"},
             )
@@ -364,7 +365,7 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
     )
     if any(created.values()):
         audit_log_write(
-            event="demo.cooperative_loaded",
+            event=AuditEvent.DEMO_COOPERATIVE_LOADED,
             target_type="accounts.member",
             details={"seed": c.seed, "source": c.source, "created": dict(created)},
         )

@@ -10,6 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from apps.core.state import StatusModel
+
 
 class EnergySource(models.TextChoices):
     SOLAR = "solar", "Solar PV"
@@ -18,7 +20,7 @@ class EnergySource(models.TextChoices):
     BIOMASS = "biomass", "Biomass"
 
 
-class Certificate(models.Model):
+class Certificate(StatusModel, models.Model):
     """A holding of a granular certificate: Wh serials [range_start, range_end) of one token id.
 
     One token id stands for one producing device and one production hour (ERC-1155 id on
@@ -99,7 +101,7 @@ class Certificate(models.Model):
         return self.range_end - self.range_start
 
 
-class CertificateTransfer(models.Model):
+class CertificateTransfer(StatusModel, models.Model):
     """A seller → buyer certificate obligation created by P2P settlement (one per trade).
 
     Applied at once when the seller's certificates for the hour exist, otherwise when the hour is
@@ -110,6 +112,8 @@ class CertificateTransfer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending (hour not yet issued)"
         APPLIED = "applied", "Applied"
+
+    TRANSITIONS = {Status.PENDING: frozenset({Status.APPLIED}), Status.APPLIED: frozenset()}
 
     trade_ref = models.CharField(max_length=80, unique=True)
     settlement_ref = models.CharField(max_length=80, blank=True)

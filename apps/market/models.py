@@ -1,6 +1,6 @@
 """Local energy market: tariffs, preferences, orders, clearing, settlement and statements.
 
-Lifecycles are explicit TextChoices plus a TRANSITIONS table (apps.core.state.check_transition).
+Lifecycles are explicit TextChoices plus a TRANSITIONS table, moved by apps.core.state.StatusModel.
 Energy is integer Wh, money Decimal, prices per kWh.
 """
 
@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from apps.core.state import StatusModel
 
 PRICE = {"max_digits": 9, "decimal_places": 6}
 MONEY = {"max_digits": 14, "decimal_places": 6, "default": Decimal("0")}
@@ -141,7 +143,7 @@ class TradingPreference(models.Model):
         return f"preferences of {self.member}"
 
 
-class Order(models.Model):
+class Order(StatusModel, models.Model):
     class Side(models.TextChoices):
         BID = "bid", "Buy"
         OFFER = "offer", "Sell"
@@ -195,7 +197,7 @@ class Order(models.Model):
         return f"{self.side} {self.wh} Wh @ {self.limit_price} ({self.interval_start:%H:%M})"
 
 
-class SettlementRun(models.Model):
+class SettlementRun(StatusModel, models.Model):
     """One settlement batch over [period_start, period_end): one on-chain transaction."""
 
     class Status(models.TextChoices):
@@ -312,7 +314,7 @@ class Trade(models.Model):
         return self.energy_amount + self.fee_amount
 
 
-class Statement(models.Model):
+class Statement(StatusModel, models.Model):
     """A member's monthly statement. Issued statements are immutable."""
 
     class Status(models.TextChoices):

@@ -11,6 +11,7 @@ from django.utils.html import format_html_join
 
 from apps.accounts.policy import PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
+from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import meter_key_rotate, quarantine_reprocess
 
@@ -120,7 +121,7 @@ class RawBatchAdmin(PolicyModelAdmin):
 
 
 @admin.register(Conflict)
-class ConflictAdmin(PolicyModelAdmin):
+class ConflictAdmin(StatusAdminMixin, PolicyModelAdmin):
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.state import StatusModel
+
 
 class Meter(models.Model):
     """A smart meter with its secp256k1 device key (the same curve as Ethereum)."""
@@ -94,14 +96,14 @@ class Source(models.TextChoices):
     REPROCESS = "reprocess", "Re-processed from quarantine"
 
 
-class RawBatch(models.Model):
+class RawBatch(StatusModel, models.Model):
     """A batch of raw messages, stored in one transaction before the broker is acked."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         PROCESSED = "processed", "Processed"
 
-    TRANSITIONS = {Status.PENDING: frozenset({Status.PROCESSED})}
+    TRANSITIONS = {Status.PENDING: frozenset({Status.PROCESSED}), Status.PROCESSED: frozenset()}
 
     received_at = models.DateTimeField(db_index=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MQTT)
@@ -199,7 +201,7 @@ class Reading(models.Model):
         return f"{self.meter_id} {self.interval_start:%Y-%m-%d %H:%M} v{self.version}"
 
 
-class Conflict(models.Model):
+class Conflict(StatusModel, models.Model):
     """A different value for an interval that already has a measured reading: kept for review."""
 
     class Status(models.TextChoices):
@@ -207,7 +209,11 @@ class Conflict(models.Model):
         ACCEPTED = "accepted", "Accepted (became the current version)"
         DISMISSED = "dismissed", "Dismissed"
 
-    TRANSITIONS = {Status.OPEN: frozenset({Status.ACCEPTED, Status.DISMISSED})}
+    TRANSITIONS = {
+        Status.OPEN: frozenset({Status.ACCEPTED, Status.DISMISSED}),
+        Status.ACCEPTED: frozenset(),
+        Status.DISMISSED: frozenset(),
+    }
 
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="conflicts")
     interval_start = models.DateTimeField()
@@ -252,13 +258,20 @@ class QuarantineReason(models.TextChoices):
     MISALIGNED = "misaligned", "Interval start not aligned"
 
 
-class Quarantine(models.Model):
+class Quarantine(StatusModel, models.Model):
     """A rejected reading or message, with the reason. Staff can re-process it after a fix."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         REPROCESSED = "reprocessed", "Re-processed"
         REJECTED_AGAIN = "rejected_again", "Rejected again"
+
+    # Only open items are re-processed; the outcome is final (a new rejection is a new item).
+    TRANSITIONS = {
+        Status.OPEN: frozenset({Status.REPROCESSED, Status.REJECTED_AGAIN}),
+        Status.REPROCESSED: frozenset(),
+        Status.REJECTED_AGAIN: frozenset(),
+    }
 
     received_at = models.DateTimeField(db_index=True)
     batch = models.ForeignKey(

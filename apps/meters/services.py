@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.meters.lock_objects import open_quarantine_lock
 from apps.meters.models import Meter, Quality, Source
 from apps.meters.readings.partitions import partitions_ensure
@@ -206,7 +207,7 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
             cursor.execute("DROP TABLE _meters_backfill")
     rollups_mark_dirty(hours=_hours_between(first, last))
     audit_log_write(
-        event="meters.readings_backfill",
+        event=AuditEvent.READINGS_BACKFILLED,
         target_type="meters.reading",
         details={"source": source, "rows": len(prepared), "inserted": inserted,
                  "meters": len(meter_ids), "from": first.isoformat(), "to": last.isoformat()},
@@ -317,7 +318,7 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
     written = readings_insert(inserts, Source.ESTIMATE)
     rollups_mark_dirty(starts=[row.interval_start for row in inserts])
     audit_log_write(
-        event="meters.gaps_estimate",
+        event=AuditEvent.READING_GAPS_ESTIMATED,
         target_type="meters.reading",
         details={"estimated": len(written), "from": start.isoformat(), "to": end.isoformat()},
     )
@@ -369,7 +370,7 @@ def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
     meter.address = address_from_public_key(uncompressed)
     meter.config_version += 1
     meter.save(update_fields=["public_key", "address", "config_version"])
-    audit_log_write(event="meters.key_rotate", actor=actor, target=meter,
+    audit_log_write(event=AuditEvent.METER_KEY_ROTATED, actor=actor, target=meter,
                     details={"old_address": old_address, "new_address": meter.address})  # fmt: skip
     transaction.on_commit(lambda: _publish_quietly(meter))
     return meter
@@ -408,11 +409,14 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
             batch=None,
         )
         ok = readings and result.rejected == 0
-        item.status = Quarantine.Status.REPROCESSED if ok else Quarantine.Status.REJECTED_AGAIN
         item.reprocessed_at = timezone.now()
-        item.save(update_fields=["status", "reprocessed_at"])
+        item.transition_to(
+            Quarantine.Status.REPROCESSED if ok else Quarantine.Status.REJECTED_AGAIN,
+            actor=actor,
+            update_fields=["reprocessed_at"],
+        )
         counts["reprocessed" if ok else "rejected_again"] += 1
-    audit_log_write(event="meters.quarantine_reprocess", actor=actor,
+    audit_log_write(event=AuditEvent.QUARANTINE_REPROCESSED, actor=actor,
                     target_type="meters.quarantine",
                     details={"ids": [i.pk for i in items], **counts})  # fmt: skip
     return counts

@@ -8,7 +8,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,5 +58,7 @@ def test_member_links_a_browser_wallet(live_server, page):
     assert f"membership {member.membership_number}" in signed[0]
     member.refresh_from_db()
     assert member.wallet_address == account.address
-    assert AuditLog.objects.filter(event="member.wallet_linked", target_id=str(member.pk)).exists()
+    assert AuditLog.objects.filter(
+        event=AuditEvent.WALLET_LINKED, target_id=str(member.pk)
+    ).exists()
     assert page.js_errors == []

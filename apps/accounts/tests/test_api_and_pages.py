@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
@@ -35,15 +36,15 @@ def test_login_page_is_styled_and_has_no_signup_link(client):
 
 
 def test_audit_log_admin_is_read_only(staff_client, member):
-    log = audit_log_write(event="test.event", target=member, details={"x": 1})
-    listing = staff_client.get("/admin/compliance/auditlog/")
+    log = audit_log_write(event=AuditEvent.REPORT_VERIFIED, target=member, details={"x": 1})
+    listing = staff_client.get("/admin/audit/auditlog/")
     assert listing.status_code == 200
-    assert b"test.event" in listing.content
-    assert staff_client.get("/admin/compliance/auditlog/add/").status_code == 403
-    detail = staff_client.get(f"/admin/compliance/auditlog/{log.pk}/change/")
+    assert b"report.verified" in listing.content
+    assert staff_client.get("/admin/audit/auditlog/add/").status_code == 403
+    detail = staff_client.get(f"/admin/audit/auditlog/{log.pk}/change/")
     assert detail.status_code == 200
     assert b'name="event"' not in detail.content  # no editable field
-    response = staff_client.post(f"/admin/compliance/auditlog/{log.pk}/delete/", {"post": "yes"})
+    response = staff_client.post(f"/admin/audit/auditlog/{log.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
 
 

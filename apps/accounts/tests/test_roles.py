@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from apps.accounts.services import roles_sync, user_role_grant
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +22,9 @@ def test_migrations_create_the_three_groups():
 def test_staff_change_operational_models_but_never_edit_the_audit_log():
     perms = _codenames("staff")
     assert "accounts.change_member" in perms
-    assert "compliance.view_auditlog" in perms
-    assert "compliance.change_auditlog" not in perms
-    assert "compliance.delete_auditlog" not in perms
+    assert "audit.view_auditlog" in perms
+    assert "audit.change_auditlog" not in perms
+    assert "audit.delete_auditlog" not in perms
     assert not any(p.split(".")[1].startswith("delete_") for p in perms)
     assert not any(p.startswith("auth.") for p in perms)  # cannot edit groups/permissions
 
@@ -32,7 +33,7 @@ def test_auditor_gets_view_only_on_everything_except_secrets():
     perms = _codenames("auditor")
     assert perms, "auditor group has no permissions"
     assert all(p.split(".")[1].startswith("view_") for p in perms)
-    assert "compliance.view_auditlog" in perms
+    assert "audit.view_auditlog" in perms
     assert "accounts.view_member" in perms
     assert not any(p.startswith("mfa.") for p in perms)
     # Every model of the project apps is visible to auditors.
@@ -56,7 +57,7 @@ def test_roles_sync_is_idempotent_and_restores_tampered_groups():
     Group.objects.get(name="auditor").permissions.clear()
     second = roles_sync()
     assert first == second
-    assert "compliance.delete_auditlog" not in _codenames("staff")
+    assert "audit.delete_auditlog" not in _codenames("staff")
     assert len(_codenames("auditor")) == first["auditor"]
 
 
@@ -66,10 +67,12 @@ def test_granting_staff_role_gives_admin_access_and_is_audited(user_factory):
     user.refresh_from_db()
     assert user.is_staff
     assert user.has_perm("accounts.change_member")
-    assert AuditLog.objects.filter(event="user.role_granted", target_id=str(user.pk)).exists()
+    assert AuditLog.objects.filter(
+        event=AuditEvent.USER_ROLE_GRANTED, target_id=str(user.pk)
+    ).exists()
 
 
 def test_auditor_cannot_change_anything(auditor_user):
     assert auditor_user.has_perm("accounts.view_member")
     assert not auditor_user.has_perm("accounts.change_member")
-    assert not auditor_user.has_perm("compliance.change_auditlog")
+    assert not auditor_user.has_perm("audit.change_auditlog")

@@ -12,7 +12,8 @@ from eth_account.messages import encode_defunct
 
 from apps.accounts.models import WalletNonce
 from apps.accounts.services import wallet_challenge_issue, wallet_link
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.core.exceptions import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_portal_flow_links_the_checksummed_address_and_audits_it(member_client, 
     member.refresh_from_db()
     assert member.wallet_address == account.address  # EIP-55 checksummed
     assert member.wallet_linked_at is not None
-    log = AuditLog.objects.get(event="member.wallet_linked", target_id=str(member.pk))
+    log = AuditLog.objects.get(event=AuditEvent.WALLET_LINKED, target_id=str(member.pk))
     assert log.details["address"] == account.address
     assert log.actor == member.user
     page = member_client.get(reverse("portal:wallet"))
@@ -76,7 +77,7 @@ def test_expired_message_is_refused_and_burns_the_nonce(member):
     member.refresh_from_db()
     assert member.wallet_address == ""
     assert WalletNonce.objects.get(user=member.user).used_at is not None
-    assert AuditLog.objects.filter(event="member.wallet_link_failed").exists()
+    assert AuditLog.objects.filter(event=AuditEvent.WALLET_LINK_FAILED).exists()
 
 
 def test_wrong_signer_is_refused(member):

@@ -485,7 +485,7 @@ def build_audit_log(
     can be rebuilt identically later although the log keeps growing (exports are logged too)."""
     from django.db.models import Max
 
-    from apps.compliance.models import AuditLog
+    from apps.audit.models import AuditLog
 
     qs = AuditLog.objects.filter(created_at__gte=start, created_at__lt=end)
     if max_id is None:

@@ -13,7 +13,9 @@ import pytest
 from django.urls import reverse
 
 from apps.accounts.models import Member
-from apps.compliance.models import AuditLog, ErasureRequest
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
+from apps.compliance.models import ErasureRequest
 from apps.compliance.reports import report_build
 from apps.compliance.services import member_erase
 from apps.core.exceptions import ApplicationError
@@ -55,7 +57,7 @@ def test_member_exports_all_and_only_their_own_data(world, client):
     readings = feed.iter(f"{ESPI}IntervalReading")
     values = [int(r.find(f"{ESPI}value").text) for r in readings]
     assert sum(values) == sum(int(r["import_wh"]) for r in intervals)
-    assert AuditLog.objects.filter(event="member.data_exported").count() == 1
+    assert AuditLog.objects.filter(event=AuditEvent.MEMBER_DATA_EXPORTED).count() == 1
     # Someone else's session exports someone else's data: never this member's.
     client.force_login(world.producer.user)
     other = zipfile.ZipFile(io.BytesIO(client.post(reverse("compliance:my_data_export")).content))
@@ -118,4 +120,4 @@ def test_erasure_is_refused_with_open_settlements_and_nothing_changes(world):
         member_erase(member=member, actor=None)
     member.refresh_from_db()
     assert member.pseudonymised_at is None and member.user.is_active
-    assert not AuditLog.objects.filter(event="member.erased").exists()
+    assert not AuditLog.objects.filter(event=AuditEvent.MEMBER_ERASED).exists()

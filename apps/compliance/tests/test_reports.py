@@ -15,7 +15,8 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.compliance.reports import REPORTS, report_verify
 from apps.compliance.reports.document import DATA_MARKER, sha256_hex
 from apps.compliance.reports.pdf import pdf_text
@@ -46,7 +47,7 @@ def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
     links = re.findall(r'id="download-csv" href="[^"?]+\?([^"]+)"', page.content.decode())
     params = dict(QueryDict(links[0].replace("&amp;", "&")).items())
     for fmt, magic in (("csv", b"# EnergySphere"), ("xlsx", b"PK"), ("pdf", b"%PDF")):
-        before = AuditLog.objects.filter(event="report.exported").count()
+        before = AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).count()
         response = _download(auditor_client, kind, fmt, **params)
         assert response.status_code == 200, response.content[:200]
         assert response.content.startswith(magic)
@@ -54,8 +55,8 @@ def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
         result = report_verify(response.content, against_db=True)
         assert result.verdict == "VERIFIED", result.as_dict()
         assert result.computed_hash == shown_hash == result.db_hash
-        log = AuditLog.objects.filter(event="report.exported").order_by("-id").first()
-        assert AuditLog.objects.filter(event="report.exported").count() == before + 1
+        log = AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).order_by("-id").first()
+        assert AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).count() == before + 1
         assert (log.target_id, log.details["format"]) == (kind, fmt)
         assert log.details["content_sha256"] == shown_hash
 
@@ -68,7 +69,7 @@ def test_members_get_403_on_every_report(world, client):
         assert client.get(reverse("compliance:report", args=[kind])).status_code == 403
         for fmt in ("csv", "xlsx", "pdf"):
             assert _download(client, kind, fmt).status_code == 403
-    assert not AuditLog.objects.filter(event="report.exported").exists()
+    assert not AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).exists()
 
 
 def _pdf_total(text: str, label: str) -> str:
@@ -150,7 +151,7 @@ def test_a_period_without_data_is_a_clear_error(world, auditor_client):
     response = _download(auditor_client, "certificate_registry", "pdf", month="2020-01")
     assert response.status_code == 400
     assert b"No data for the certificate registry report" in response.content
-    assert not AuditLog.objects.filter(event="report.exported").exists()
+    assert not AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).exists()
 
 
 def test_carbon_report_lists_the_certificates_used(world, auditor_client):

@@ -7,6 +7,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from apps.core.state import StatusModel
+
 
 class FlexibleDevice(models.Model):
     class Kind(models.TextChoices):
@@ -39,7 +41,7 @@ class FlexibleDevice(models.Model):
         return f"{self.serial} ({self.kind})"
 
 
-class DispatchPlan(models.Model):
+class DispatchPlan(StatusModel, models.Model):
     class Status(models.TextChoices):
         OPTIMAL = "optimal", "Optimal"
         FALLBACK = "fallback", "Fallback (infeasible)"
@@ -75,7 +77,7 @@ class DispatchPlan(models.Model):
         return f"plan {self.pk} from {self.start:%Y-%m-%d %H:%M} ({self.status})"
 
 
-class DeviceCommand(models.Model):
+class DeviceCommand(StatusModel, models.Model):
     """The set points of one device for one plan, published on <prefix>/devices/<serial>/commands
     and acknowledged by the device on <prefix>/devices/<serial>/acks."""
 

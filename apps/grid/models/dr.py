@@ -7,8 +7,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.state import StatusModel
 
-class DREvent(models.Model):
+
+class DREvent(StatusModel, models.Model):
     class Status(models.TextChoices):
         # OpenADR eventStatus far/near collapse into "published" (notified, not started).
         DRAFT = "draft", "Draft"

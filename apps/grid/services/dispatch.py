@@ -15,10 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.grid import conf, realtime
 from apps.grid.dispatch.lp import Battery, FlexibleLoad, Problem, solve, unmanaged
@@ -177,13 +177,9 @@ def dispatch_plan_create(
         else DispatchPlan.Status.FALLBACK
     )
     for old in current:
-        check_transition(DispatchPlan.TRANSITIONS, old.status, DispatchPlan.Status.SUPERSEDED)
-        old.status = DispatchPlan.Status.SUPERSEDED
-        old.save(update_fields=["status"])
+        old.transition_to(DispatchPlan.Status.SUPERSEDED, actor=actor)
         for cmd in plan_commands_lock_for_supersede(old):
-            check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SUPERSEDED)
-            cmd.status = Cmd.SUPERSEDED
-            cmd.save(update_fields=["status"])
+            cmd.transition_to(Cmd.SUPERSEDED, actor=actor)
     plan = DispatchPlan.objects.create(
         start=start,
         intervals=intervals,
@@ -215,7 +211,7 @@ def dispatch_plan_create(
         ]
     )
     audit_log_write(
-        event="dispatch_plan.created",
+        event=AuditEvent.DISPATCH_PLAN_CREATED,
         actor=actor,
         target=plan,
         details={
@@ -263,10 +259,8 @@ def device_commands_publish(*, plan_id: int) -> int:
     with transaction.atomic():
         for cmd in device_commands_lock([c.pk for c in pending]):
             if cmd.status == Cmd.PENDING and cmd.device.serial in published:
-                check_transition(DeviceCommand.TRANSITIONS, cmd.status, Cmd.SENT)
-                cmd.status = Cmd.SENT
                 cmd.sent_at = now
-                cmd.save(update_fields=["status", "sent_at"])
+                cmd.transition_to(Cmd.SENT, actor=None, update_fields=["sent_at"])
                 sent += 1
     return sent
 
@@ -283,12 +277,19 @@ def device_command_acknowledge(
     target = Cmd.ACKNOWLEDGED if accepted else Cmd.REJECTED
     if cmd.status != Cmd.SENT:
         return cmd  # already answered, superseded or expired: idempotent
-    check_transition(DeviceCommand.TRANSITIONS, cmd.status, target)
-    cmd.status = target
     cmd.acked_at = timezone.now()
     cmd.ack_detail = detail or {}
-    cmd.save(update_fields=["status", "acked_at", "ack_detail"])
-    audit_log_write(event=f"device_command.{target}", target=cmd, details={"serial": serial})
+    cmd.transition_to(
+        target,
+        actor=None,
+        event=(
+            AuditEvent.DEVICE_COMMAND_ACKNOWLEDGED
+            if accepted
+            else AuditEvent.DEVICE_COMMAND_REJECTED
+        ),
+        details={"serial": serial},
+        update_fields=["acked_at", "ack_detail"],
+    )
     transaction.on_commit(
         lambda: realtime.broadcast(
             realtime.STAFF_GROUP,
@@ -308,7 +309,6 @@ def device_commands_expire(*, now: datetime | None = None) -> int:
     count = 0
     for cmd in device_commands_lock(ids):
         if cmd.status == Cmd.SENT:
-            cmd.status = Cmd.EXPIRED
-            cmd.save(update_fields=["status"])
+            cmd.transition_to(Cmd.EXPIRED, actor=None)
             count += 1
     return count

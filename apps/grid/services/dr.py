@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain.services import chain_intent_submit, member_chain_address
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
@@ -154,7 +155,7 @@ def dr_event_create(
         ]
     )
     audit_log_write(
-        event="dr_event.created",
+        event=AuditEvent.DR_EVENT_CREATED,
         actor=actor,
         target=event,
         details={"event_id": event.event_id, "targets": len(points)},
@@ -179,7 +180,6 @@ def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") ->
     if event.status == Status.PUBLISHED:
         event.modification_number += 1
         event.modification_reason = reason[:200]
-    event.status = Status.PUBLISHED
     event.published_at = now
     event.chain_intent_ref = _chain_submit(
         intent="dr_event_record",
@@ -194,14 +194,14 @@ def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") ->
         key=f"grid:dr_event:{event.pk}:{event.modification_number}",
         actor=actor,
     )
-    event.save()
-    event.participations.update(notified_at=now, notified_modification=event.modification_number)
-    audit_log_write(
-        event="dr_event.published",
+    event.transition_to(
+        Status.PUBLISHED,
         actor=actor,
-        target=event,
+        event=AuditEvent.DR_EVENT_PUBLISHED,
         details={"modification_number": event.modification_number, "reason": reason},
+        update_fields=None,
     )
+    event.participations.update(notified_at=now, notified_modification=event.modification_number)
     transaction.on_commit(lambda: _notify(event))
     return event
 
@@ -265,7 +265,7 @@ def dr_opt_set(*, member: Member, event_pk: int, opt: str, actor: Actor = None) 
     if opt == Opt.OPT_IN or previous == Opt.OPT_IN:
         _record_commitment(event, part, member, actor)
     audit_log_write(
-        event="dr_participation.opt",
+        event=AuditEvent.DR_PARTICIPATION_OPTED,
         actor=actor or getattr(member, "user", None),
         target=part,
         details={"event_id": event.event_id, "from": previous, "to": opt},
@@ -287,14 +287,15 @@ def dr_opt_set(*, member: Member, event_pk: int, opt: str, actor: Actor = None) 
 @transaction.atomic
 def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> DREvent:
     event = _locked_event(event_pk)
-    check_transition(DREvent.TRANSITIONS, event.status, Status.CANCELLED)
     was_published = event.status != Status.DRAFT
-    event.status = Status.CANCELLED
     event.modification_number += 1 if was_published else 0
     event.modification_reason = reason[:200]
-    event.save()
-    audit_log_write(
-        event="dr_event.cancelled", actor=actor, target=event, details={"reason": reason}
+    event.transition_to(
+        Status.CANCELLED,
+        actor=actor,
+        event=AuditEvent.DR_EVENT_CANCELLED,
+        details={"reason": reason},
+        update_fields=None,
     )
     if was_published:
         transaction.on_commit(lambda: _notify(event))
@@ -313,16 +314,28 @@ def dr_events_advance(*, now: datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)
     )
     for event in dr_events_lock(ids):
-        if event.status == Status.PUBLISHED and event.start <= now:
-            check_transition(DREvent.TRANSITIONS, event.status, Status.ACTIVE)
-            event.status = Status.ACTIVE
+        via: list[str] = []
+        target = event.status
+        if target == Status.PUBLISHED and event.start <= now:
+            target = Status.ACTIVE
             moved["activated"] += 1
-        if event.status == Status.ACTIVE and event.end <= now:
-            check_transition(DREvent.TRANSITIONS, event.status, Status.COMPLETED)
-            event.status = Status.COMPLETED
+        if target == Status.ACTIVE and event.end <= now:
+            if event.status != Status.ACTIVE:
+                via.append(Status.ACTIVE)  # started and ended since the last run
+            target = Status.COMPLETED
             moved["completed"] += 1
-        event.save(update_fields=["status"])
-        audit_log_write(event=f"dr_event.{event.status}", target=event, details={})
+        if target == event.status:
+            continue  # active and not over yet: nothing to move, nothing to log
+        event.transition_to(
+            target,
+            actor=None,
+            event=(
+                AuditEvent.DR_EVENT_ACTIVATED
+                if target == Status.ACTIVE
+                else AuditEvent.DR_EVENT_COMPLETED
+            ),
+            via=via,
+        )
         transaction.on_commit(partial(_notify, event))
     return moved
 
@@ -385,10 +398,11 @@ def dr_event_measure(*, event_pk: int, actor: Actor = None) -> DREvent:
         _reward(event, part, member, actor)
         part.save()
         results.append({"site": part.connection_point.code, "delivered_wh": part.delivered_wh})
-    event.status = Status.SETTLED
-    event.save(update_fields=["status"])
-    audit_log_write(
-        event="dr_event.measured", actor=actor, target=event, details={"results": results}
+    event.transition_to(
+        Status.SETTLED,
+        actor=actor,
+        event=AuditEvent.DR_EVENT_MEASURED,
+        details={"results": results},
     )
     transaction.on_commit(lambda: _notify(event))
     return event

@@ -11,7 +11,8 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.grid import conf
@@ -147,7 +148,7 @@ def forecast_model_choose(
         },
     )
     audit_log_write(
-        event="forecast.model_chosen",
+        event=AuditEvent.FORECAST_MODEL_CHOSEN,
         target=choice,
         details={"series_key": series_key, "method": result.chosen, "notes": result.notes},
     )

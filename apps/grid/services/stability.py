@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Count, Max
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.chain.services import chain_intent_submit
-from apps.compliance.services import audit_log_write
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.types import Actor
 from apps.grid import realtime
@@ -230,7 +231,7 @@ def stability_assess_forecast(*, day_start: datetime) -> dict:
     ).count()
     if alerts:
         audit_log_write(
-            event="stability.forecast_alerts",
+            event=AuditEvent.STABILITY_ALERTS_RAISED,
             target_type="grid.day",
             target_id=day_start.date().isoformat(),
             details={"alerts": alerts, "min_score": min(scores) if scores else None},

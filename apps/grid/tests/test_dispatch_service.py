@@ -191,9 +191,8 @@ def test_commands_are_published_and_acknowledged_over_mqtt(grid, settings):
 def test_commands_without_ack_expire(grid):
     plan = dispatch_plan_create(start=START, force=True)
     cmd = plan.commands.first()
-    cmd.status = DeviceCommand.Status.SENT
     cmd.sent_at = datetime.now(UTC) - timedelta(hours=1)
-    cmd.save()
+    cmd.transition_to(DeviceCommand.Status.SENT, actor=None, update_fields=["sent_at"])
     assert device_commands_expire() == 1
     cmd.refresh_from_db()
     assert cmd.status == DeviceCommand.Status.EXPIRED

@@ -10,8 +10,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import reverse
 
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.chain.models import ChainIntent
-from apps.compliance.models import AuditLog
 from apps.core.exceptions import ApplicationError, InvalidTransition
 from apps.grid import realtime
 from apps.grid.models import DREvent, DRParticipation
@@ -158,7 +159,9 @@ def test_dr_event_full_lifecycle(django_capture_on_commit_callbacks, staff_user)
     out = DRParticipation.objects.get(event=event, connection_point=site_out)
     assert out.delivered_wh is None
     assert not Reward.objects.filter(member=site_out.member).exists()
-    assert AuditLog.objects.filter(event="dr_event.measured", target_id=str(event.pk)).exists()
+    assert AuditLog.objects.filter(
+        event=AuditEvent.DR_EVENT_MEASURED, target_id=str(event.pk)
+    ).exists()
 
     # Settled is final: measuring again or answering late is refused.
     with pytest.raises(InvalidTransition):
@@ -214,5 +217,5 @@ def test_baseline_needs_enough_similar_days():
     dr_event_measure(event_pk=event.pk)
     part = DRParticipation.objects.get(event=event)
     assert part.delivered_wh is None
-    log = AuditLog.objects.get(event="dr_event.measured", target_id=str(event.pk))
+    log = AuditLog.objects.get(event=AuditEvent.DR_EVENT_MEASURED, target_id=str(event.pk))
     assert "only 0 similar day(s)" in log.details["results"][0]["error"]

@@ -19,9 +19,9 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Member
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.incentives import chain_bridge, conf, energy
 from apps.incentives.allocation import ShareTableError, allocate, validate_share_table
@@ -170,7 +170,7 @@ def certificates_issue_for_hour(
             )
             cert.save(update_fields=["chain_intent_ref"])
         audit_log_write(
-            event="certificate.issued",
+            event=AuditEvent.CERTIFICATE_ISSUED,
             actor=actor,
             target=cert,
             details={
@@ -207,13 +207,16 @@ def _cancel_for_correction(*, token: int, wh: int, actor: Actor) -> None:
         if left <= 0:
             break
         take = min(left, cert.wh)
-        part = _split_off(cert, take, owner=cert.owner, from_end=True)
-        _set_status(part, Certificate.Status.CANCELLED)
+        part = _split_off(cert, take, owner=cert.owner, from_end=True, actor=actor)
         part.cancelled_reason = "downward correction"
-        part.save(update_fields=["cancelled_reason"])
+        part.transition_to(
+            Certificate.Status.CANCELLED,
+            actor=actor,
+            update_fields=["updated_at", "cancelled_reason"],
+        )
         left -= take
     audit_log_write(
-        event="certificate.corrected_down",
+        event=AuditEvent.CERTIFICATE_TOKEN_CORRECTED,
         actor=actor,
         target_type="incentives.certificate_token",
         target_id=str(token),
@@ -282,12 +285,6 @@ def certificates_issue(
 # --- split / transfer / claim / cancel ------------------------------------------------------
 
 
-def _set_status(cert: Certificate, target: str) -> None:
-    check_transition(Certificate.TRANSITIONS, cert.status, target)
-    cert.status = target
-    cert.save(update_fields=["status", "updated_at"])
-
-
 def _child(cert: Certificate, start: int, end: int, owner, **extra: Any) -> Certificate:
     fields = {
         f.name: getattr(cert, f.name)
@@ -303,7 +300,13 @@ def _child(cert: Certificate, start: int, end: int, owner, **extra: Any) -> Cert
 
 
 def _split_off(
-    cert: Certificate, wh: int, *, owner, from_end: bool = False, **extra: Any
+    cert: Certificate,
+    wh: int,
+    *,
+    owner,
+    from_end: bool = False,
+    actor: Actor = None,
+    **extra: Any,
 ) -> Certificate:
     """Return an active holding of exactly `wh` of `cert` owned by `owner`; the rest stays with
     the current owner. The whole certificate is returned unchanged when nothing needs splitting."""
@@ -313,7 +316,7 @@ def _split_off(
         )
     if wh == cert.wh and owner == cert.owner and not extra:
         return cert
-    _set_status(cert, Certificate.Status.TRANSFERRED)
+    cert.transition_to(Certificate.Status.TRANSFERRED, actor=actor, update_fields=["updated_at"])
     if from_end:
         rest = (cert.range_start, cert.range_end - wh)
         part = (cert.range_end - wh, cert.range_end)
@@ -354,11 +357,16 @@ def certificate_claim(
     beneficiary = (beneficiary or "").strip()
     if not beneficiary:
         raise ApplicationError("A claim needs a beneficiary.", {"beneficiary": "required"})
-    part = cert if wh is None or wh == cert.wh else _split_off(cert, wh, owner=cert.owner)
-    _set_status(part, Certificate.Status.CLAIMED)
+    part = (
+        cert if wh is None or wh == cert.wh else _split_off(cert, wh, owner=cert.owner, actor=actor)
+    )
     part.beneficiary = beneficiary[:200]
     part.claimed_at = timezone.now()
-    part.save(update_fields=["beneficiary", "claimed_at"])
+    part.transition_to(
+        Certificate.Status.CLAIMED,
+        actor=actor,
+        update_fields=["updated_at", "beneficiary", "claimed_at"],
+    )
     address = chain_bridge.member_address(cert.owner)
     if address:
         part.chain_intent_ref = chain_bridge.submit(
@@ -373,7 +381,7 @@ def certificate_claim(
         )
         part.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.claimed",
+        event=AuditEvent.CERTIFICATE_CLAIMED,
         actor=actor,
         target=part,
         details={"wh": part.wh, "beneficiary": part.beneficiary, "token_id": str(part.token_id)},
@@ -389,7 +397,7 @@ def certificate_cancel(*, certificate_id: int, reason: str, actor: Actor = None)
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError("A cancellation needs a reason.", {"reason": "required"})
-    _set_status(cert, Certificate.Status.CANCELLED)
+    cert.transition_to(Certificate.Status.CANCELLED, actor=actor, update_fields=["updated_at"])
     cert.cancelled_reason = reason[:200]
     cert.save(update_fields=["cancelled_reason"])
     address = chain_bridge.member_address(cert.owner)
@@ -406,7 +414,7 @@ def certificate_cancel(*, certificate_id: int, reason: str, actor: Actor = None)
         )
         cert.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.cancelled",
+        event=AuditEvent.CERTIFICATE_CANCELLED,
         actor=actor,
         target=cert,
         details={"wh": cert.wh, "reason": cert.cancelled_reason},
@@ -455,7 +463,14 @@ def certificates_claim_for_consumption(
 def _transfer_part(
     cert: Certificate, wh: int, *, buyer, trade_ref: str, settlement_ref: str, actor: Actor
 ) -> Certificate:
-    part = _split_off(cert, wh, owner=buyer, trade_ref=trade_ref, settlement_ref=settlement_ref)
+    part = _split_off(
+        cert,
+        wh,
+        owner=buyer,
+        actor=actor,
+        trade_ref=trade_ref,
+        settlement_ref=settlement_ref,
+    )
     seller_address = chain_bridge.member_address(cert.owner)
     buyer_address = chain_bridge.member_address(buyer)
     if seller_address and buyer_address:
@@ -471,7 +486,7 @@ def _transfer_part(
         )
         part.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="certificate.transferred",
+        event=AuditEvent.CERTIFICATE_TRANSFERRED,
         actor=actor,
         target=part,
         details={
@@ -509,9 +524,14 @@ def _apply_transfer(request: CertificateTransfer, *, actor: Actor = None) -> int
         owner_id=request.seller_id, production_start=request.hour_start, parent__isnull=True
     ).exists()
     if left == 0 or issued:
-        request.status = CertificateTransfer.Status.APPLIED
         request.applied_at = timezone.now()
-    request.save(update_fields=["transferred_wh", "status", "applied_at"])
+        request.transition_to(
+            CertificateTransfer.Status.APPLIED,
+            actor=actor,
+            update_fields=["transferred_wh", "applied_at"],
+        )
+    else:
+        request.save(update_fields=["transferred_wh"])
     return moved
 
 

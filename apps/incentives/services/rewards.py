@@ -12,7 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Member
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives import chain_bridge
@@ -75,7 +76,7 @@ def _grant(
         )
         reward.save(update_fields=["chain_intent_ref"])
     audit_log_write(
-        event="reward.granted",
+        event=AuditEvent.REWARD_GRANTED,
         actor=actor,
         target=reward,
         details={

@@ -7,7 +7,8 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.accounts.models import Member
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives.allocation import ShareTableError, allocate, percent_to_ppm
@@ -40,7 +41,7 @@ def shared_asset_shares_set(
         ]
     )
     audit_log_write(
-        event="shared_asset.shares_set",
+        event=AuditEvent.SHARED_ASSET_SHARES_SET,
         actor=actor,
         target=asset,
         details={"shares_ppm": {str(k): v for k, v in sorted(table.items())}},
@@ -65,7 +66,7 @@ def shared_asset_revenue_allocate(
         share.revenue_carry = result.carry[share.member_id]
     AssetShare.objects.bulk_update(shares, ["revenue_carry"])
     audit_log_write(
-        event="shared_asset.revenue_allocated",
+        event=AuditEvent.SHARED_ASSET_REVENUE_ALLOCATED,
         actor=actor,
         target=asset,
         details={"period": period_ref, "amount_minor": amount_minor, "split": result.amounts},

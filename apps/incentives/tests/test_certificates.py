@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.core.exceptions import ApplicationError
 from apps.incentives.models import Certificate
 from apps.incentives.services import (
@@ -108,7 +109,7 @@ def test_claim_with_beneficiary_then_claiming_again_fails():
         certificate_claim(certificate_id=part.pk, member=meter.member, beneficiary="Again")
     part.refresh_from_db()
     assert part.beneficiary == "Bakery Ltd"
-    assert AuditLog.objects.filter(event="certificate.claimed").count() == 1
+    assert AuditLog.objects.filter(event=AuditEvent.CERTIFICATE_CLAIMED).count() == 1
 
 
 def test_cancelled_certificate_cannot_be_claimed_and_others_cannot_claim_mine():

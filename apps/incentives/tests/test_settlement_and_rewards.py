@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.incentives.models import Certificate, CertificateTransfer, Reward, RewardRule
 from apps.incentives.services import (
     certificates_issue_for_hour,
@@ -47,7 +48,7 @@ def test_settled_trade_moves_the_sellers_certificates_for_that_hour_to_the_buyer
     # Idempotent: settling again moves nothing more and grants nothing more.
     again = certificates_transfer_for_settlement(settlement_run=run)
     assert again["transferred_wh"] == 0 and Reward.objects.count() == 1
-    assert AuditLog.objects.filter(event="certificate.transferred").count() == 2
+    assert AuditLog.objects.filter(event=AuditEvent.CERTIFICATE_TRANSFERRED).count() == 2
 
 
 def test_transfer_waits_for_an_hour_not_yet_certified_then_applies():

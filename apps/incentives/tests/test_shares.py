@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.compliance.models import AuditLog
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.core.exceptions import ApplicationError
 from apps.incentives.models import AssetShare
 from apps.incentives.services import shared_asset_revenue_allocate, shared_asset_shares_set
@@ -25,7 +26,7 @@ def test_a_share_table_not_summing_to_100_percent_is_refused_and_nothing_changes
         shared_asset_shares_set(asset=asset, shares={a: Decimal("59.5"), b: Decimal("40")})
     table = dict(AssetShare.objects.filter(asset=asset).values_list("member_id", "share_ppm"))
     assert table == {a.pk: 600_000, b.pk: 400_000}
-    assert AuditLog.objects.filter(event="shared_asset.shares_set").count() == 1
+    assert AuditLog.objects.filter(event=AuditEvent.SHARED_ASSET_SHARES_SET).count() == 1
 
 
 def test_revenue_is_split_exactly_with_remainders_carried_forward():

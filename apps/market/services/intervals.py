@@ -10,10 +10,10 @@ from typing import cast
 from django.db import transaction
 from django.utils import timezone
 
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import floor_interval
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.market import clearing as engine
 from apps.market import pricing
@@ -177,18 +177,21 @@ def interval_clear(
     for t in result.trades:
         matched[t.seller_order_id] = matched.get(t.seller_order_id, 0) + t.wh_from_seller
         matched[t.buyer_order_id] = matched.get(t.buyer_order_id, 0) + t.wh_delivered
+    changes = []
     for o in orders:
         got = matched.get(o.pk, 0)
-        target = (
-            Order.Status.UNMATCHED
-            if got == 0
-            else (Order.Status.MATCHED if got >= o.wh else Order.Status.PARTIAL)
+        o.matched_wh = got
+        changes.append(
+            (
+                o,
+                Order.Status.UNMATCHED
+                if got == 0
+                else (Order.Status.MATCHED if got >= o.wh else Order.Status.PARTIAL),
+            )
         )
-        check_transition(Order.TRANSITIONS, o.status, target)
-        o.status, o.matched_wh = target, got
-    Order.objects.bulk_update(orders, ["status", "matched_wh"])
+    Order.transition_each(changes, actor=actor, update_fields=["matched_wh"])
     audit_log_write(
-        event="market.interval_cleared",
+        event=AuditEvent.MARKET_INTERVAL_CLEARED,
         actor=actor,
         target=clearing,
         details={
@@ -241,9 +244,11 @@ def settlement_run_close(*, run: SettlementRun, now: datetime | None = None) -> 
     for start in iter_intervals(run.period_start, run.period_end):
         if start not in done:
             interval_clear(interval_start=start, now=now)
-    check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.CLEARED)
-    run.status = SettlementRun.Status.CLEARED
     run.cleared_at = now
-    run.save(update_fields=["status", "cleared_at"])
-    audit_log_write(event="market.run_cleared", target=run, details={})
+    run.transition_to(
+        SettlementRun.Status.CLEARED,
+        actor=None,
+        event=AuditEvent.SETTLEMENT_RUN_CLEARED,
+        update_fields=["cleared_at"],
+    )
     return run

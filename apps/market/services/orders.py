@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Member
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.grid.selectors import forecast_values_at
 from apps.market import conf
@@ -129,7 +129,7 @@ def preference_update(
     )
     pref.preferred_partners.set(partners)
     audit_log_write(
-        event="market.preference_updated",
+        event=AuditEvent.TRADING_PREFERENCE_UPDATED,
         actor=actor,
         target=pref,
         details={
@@ -212,9 +212,7 @@ def order_place(
         raise ApplicationError("The order is not valid.", errors)
     assert quantity is not None and price is not None  # else `errors` says why
     for old in open_orders_lock_for_member(member=member, interval_start=interval_start):
-        check_transition(Order.TRANSITIONS, old.status, Order.Status.CANCELLED)
-        old.status = Order.Status.CANCELLED
-        old.save(update_fields=["status"])
+        old.transition_to(Order.Status.CANCELLED, actor=actor)
     order = Order.objects.create(
         member=member,
         interval_start=interval_start,
@@ -225,7 +223,7 @@ def order_place(
         origin=origin,
     )
     audit_log_write(
-        event="market.order_placed",
+        event=AuditEvent.ORDER_PLACED,
         actor=actor,
         target=order,
         details={
@@ -251,10 +249,7 @@ def order_cancel(
         raise Http404("No such order.")
     if now >= gate_closure(interval_start=order.interval_start):
         raise ApplicationError("Gate closure has passed.", {"order": ["Gate closure has passed."]})
-    check_transition(Order.TRANSITIONS, order.status, Order.Status.CANCELLED)
-    order.status = Order.Status.CANCELLED
-    order.save(update_fields=["status"])
-    audit_log_write(event="market.order_cancelled", actor=actor, target=order, details={})
+    order.transition_to(Order.Status.CANCELLED, actor=actor, event=AuditEvent.ORDER_CANCELLED)
     return order
 
 
@@ -365,16 +360,19 @@ def orders_generate(
             )
         )
     # Replace the members' open automatic orders for the interval (a re-run is harmless).
-    Order.objects.filter(
-        member_id__in=[o.member_id for o in new],
-        interval_start=interval_start,
-        origin=Order.Origin.AUTO,
-        status=Order.Status.OPEN,
-    ).update(status=Order.Status.CANCELLED)
+    Order.transition_where(
+        Order.objects.filter(
+            member_id__in=[o.member_id for o in new],
+            interval_start=interval_start,
+            origin=Order.Origin.AUTO,
+        ),
+        Order.Status.OPEN,
+        Order.Status.CANCELLED,
+    )
     Order.objects.bulk_create(new)
     if new:
         audit_log_write(
-            event="market.orders_generated",
+            event=AuditEvent.ORDERS_GENERATED,
             actor="market.orders_generate",
             target_type="market.order",
             target_id=interval_start.isoformat(),

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import iter_intervals
 from apps.core.state import check_transition
@@ -201,10 +202,8 @@ def settlement_run_meter(*, run: SettlementRun, now: datetime | None = None) -> 
         )
         if any(key not in have for key in needed):
             return False
-    check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.METERED)
-    run.status = SettlementRun.Status.METERED
     run.metered_at = now
-    run.save(update_fields=["status", "metered_at"])
+    run.transition_to(SettlementRun.Status.METERED, actor=None, update_fields=["metered_at"])
     return True
 
 
@@ -245,16 +244,14 @@ def settlement_run_settle(*, run: SettlementRun, now: datetime | None = None, ac
     tree = trades_tree(run=run)
     run.trades_root = "0x" + tree.root.hex()
     run.trade_count = tree.count
-    check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.SETTLED)
-    run.status = SettlementRun.Status.SETTLED
     run.settled_at = now
     # Watermark on the ingest clock: corrections ingested after this re-settle the run.
     run.corrections_checked_at = timezone.now()
-    run.save()
-    audit_log_write(
-        event="market.run_settled",
+    run.transition_to(
+        SettlementRun.Status.SETTLED,
         actor=actor,
-        target=run,
+        event=AuditEvent.SETTLEMENT_RUN_SETTLED,
+        update_fields=None,
         details={
             "lines": len(computed.lines),
             "trades": tree.count,
@@ -438,15 +435,14 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Actor, now: datetime | N
         actor=actor,
     )
     run.chain_intent_id = intent.pk
-    run.status = SettlementRun.Status.ANCHORED
     run.anchored_at = now
     run.approved_by = actor_user(actor)
-    run.save(update_fields=["chain_intent_id", "status", "anchored_at", "approved_by"])
-    audit_log_write(
-        event="market.run_anchored",
+    run.transition_to(
+        SettlementRun.Status.ANCHORED,
         actor=actor,
-        target=run,
+        event=AuditEvent.SETTLEMENT_RUN_ANCHORED,
         details={"intent": intent.pk, "trades_root": run.trades_root},
+        update_fields=["chain_intent_id", "anchored_at", "approved_by"],
     )
     return run
 
@@ -510,7 +506,7 @@ def settlement_run_resettle(
         run.save(update_fields=["corrections_checked_at"])
     if created:
         audit_log_write(
-            event="market.run_resettled",
+            event=AuditEvent.SETTLEMENT_RUN_RESETTLED,
             actor=actor,
             target=run,
             details={"adjustments": len(created), "reason": reason[:200]},

@@ -16,10 +16,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
-from apps.compliance.services import audit_log_write
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.spreadsheets import SafeCsvWriter
-from apps.core.state import check_transition
 from apps.core.types import Actor
 from apps.market.lock_objects import member_statement_lock, statement_lock
 from apps.market.models import SettlementLine, Statement, Trade
@@ -112,7 +112,6 @@ def statement_generate(
         )
     else:
         SettlementLine.objects.filter(statement=statement).update(statement=None)
-        statement.status = Statement.Status.DRAFT
         statement.vat_rate = vat_rate
     # This month's lines, plus anything not yet on a statement from before (late corrections
     # of issued months, adjustments): nothing is lost, nothing is billed twice.
@@ -121,9 +120,12 @@ def statement_generate(
     ).update(statement=statement)
     lines = list(SettlementLine.objects.filter(statement=statement))
     statement.totals = statement_totals(lines=lines, vat_rate=vat_rate)
-    statement.save()
+    if statement.status == Statement.Status.DRAFT:
+        statement.save()
+    else:  # a reviewed statement that changes goes back to draft
+        statement.transition_to(Statement.Status.DRAFT, actor=actor, update_fields=None)
     audit_log_write(
-        event="market.statement_generated",
+        event=AuditEvent.STATEMENT_GENERATED,
         actor=actor,
         target=statement,
         details={"lines": len(lines), "total": statement.totals["total"]},
@@ -134,11 +136,13 @@ def statement_generate(
 @transaction.atomic
 def statement_review(*, statement: Statement, actor: Actor) -> Statement:
     statement = statement_lock(statement.pk)
-    check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.REVIEWED)
-    statement.status = Statement.Status.REVIEWED
     statement.reviewed_by = actor_user(actor)
-    statement.save(update_fields=["status", "reviewed_by"])
-    audit_log_write(event="market.statement_reviewed", actor=actor, target=statement, details={})
+    statement.transition_to(
+        Statement.Status.REVIEWED,
+        actor=actor,
+        event=AuditEvent.STATEMENT_REVIEWED,
+        update_fields=["reviewed_by"],
+    )
     return statement
 
 
@@ -147,15 +151,13 @@ def statement_issue(
     *, statement: Statement, actor: Actor, now: datetime | None = None
 ) -> Statement:
     statement = statement_lock(statement.pk)
-    check_transition(Statement.TRANSITIONS, statement.status, Statement.Status.ISSUED)
-    statement.status = Statement.Status.ISSUED
     statement.issued_at = now or timezone.now()
-    statement.save(update_fields=["status", "issued_at"])
-    audit_log_write(
-        event="market.statement_issued",
+    statement.transition_to(
+        Statement.Status.ISSUED,
         actor=actor,
-        target=statement,
+        event=AuditEvent.STATEMENT_ISSUED,
         details={"total": statement.totals.get("total")},
+        update_fields=["issued_at"],
     )
     return statement
 

@@ -186,9 +186,13 @@ def make_trade(member: Member, *, settled: bool = False):
         fee_per_kwh=Decimal("0.01"),
     )
     if settled:
-        run.status = SettlementRun.Status.SETTLED
         run.trades_root = "0x" + trades_tree(run=run).root.hex()
-        run.save()
+        run.transition_to(
+            SettlementRun.Status.SETTLED,
+            actor=None,
+            via=(SettlementRun.Status.CLEARED, SettlementRun.Status.METERED),
+            update_fields=["trades_root"],
+        )
     return trade
 
 

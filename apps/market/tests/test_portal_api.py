@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Member
 from apps.accounts.tests.factories import MemberFactory
-from apps.compliance.models import AuditLog
+from apps.audit.models import AuditLog
 from apps.core.intervals import INTERVAL, floor_interval
 from apps.market.models import Order, TradingPreference
 from apps.market.tests.factories import (

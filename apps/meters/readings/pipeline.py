@@ -22,7 +22,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.state import check_transition
 from apps.meters import vee
 from apps.meters.lock_objects import raw_batch_lock
 from apps.meters.models import (
@@ -427,22 +426,15 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
         result = readings_ingest(
             readings=readings, rejects=rejects, source=batch.source, batch=batch
         )
-        check_transition(RawBatch.TRANSITIONS, batch.status, RawBatch.Status.PROCESSED)
-        batch.status = RawBatch.Status.PROCESSED
         batch.processed_at = timezone.now()
         batch.accepted = result.accepted
         batch.duplicates = result.duplicates
         batch.conflicts = result.conflicts
         batch.rejected = result.rejected
-        batch.save(
-            update_fields=[
-                "status",
-                "processed_at",
-                "accepted",
-                "duplicates",
-                "conflicts",
-                "rejected",
-            ]  # fmt: skip
+        batch.transition_to(
+            RawBatch.Status.PROCESSED,
+            actor=None,
+            update_fields=["processed_at", "accepted", "duplicates", "conflicts", "rejected"],
         )
     return result
 

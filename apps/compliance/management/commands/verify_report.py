@@ -13,8 +13,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.compliance.reports import report_verify
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         audit_log_write(
-            event="report.verified",
+            event=AuditEvent.REPORT_VERIFIED,
             target_type="compliance.report",
             target_id=result.kind,
             details={"file": path.name, "verdict": result.verdict, "hash": result.computed_hash},

@@ -1,0 +1,54 @@
+"""Writes to the audit log. Every app calls `audit_log_write` inside its write service's
+transaction; status changes made with `transition_to` reach it through the `status_changed`
+receiver in `apps.audit.receivers`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models
+
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
+from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
+
+
+def audit_log_write(
+    *,
+    event: AuditEvent,
+    actor: Actor = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one audit row. Call it inside the write service's transaction.
+
+    `event` must be a member of the catalogue (`AuditEvent`); anything else raises
+    ApplicationError and writes nothing.
+    """
+    if event not in AuditEvent.values:
+        raise ApplicationError(
+            f"{event!r} is not an audit event of the catalogue.", {"event": str(event)}
+        )
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = target.pk
+    user_model = get_user_model()
+    actor_obj = actor if isinstance(actor, user_model) and actor.is_authenticated else None
+    return AuditLog.objects.create(
+        event=AuditEvent(event).value,
+        actor=actor_obj,
+        actor_label=str(actor_obj) if actor_obj else (str(actor) if actor else "system"),
+        target_type=target_type,
+        target_id=str(target_id),
+        details=details or {},
+    )
+
+
+def audit_actor_label_replace(*, old: str, new: str) -> int:
+    """Replace an actor label on every row (erasure pseudonymises the erased member's email).
+    Returns the number of rows changed."""
+    return AuditLog.objects.filter(actor_label=old).update(actor_label=new)
