@@ -5,3 +5,6 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.compliance"
     label = "compliance"
+
+    def ready(self) -> None:
+        from apps.compliance import checks  # noqa: F401  (registers the deployment check)

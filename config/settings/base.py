@@ -178,6 +178,13 @@ MFA_TOTP_ISSUER = "EnergySphere"
 MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 # Where staff must have passed TOTP in this session: "all" pages (except login/MFA, static,
 # health) or only the "admin" plus STAFF_MFA_PATH_PREFIXES.
+# Report-signing key (apps/compliance/reports/signing.py): every exported report is sealed with
+# it; separate from the chain operator key. Empty locally: a published development key signs
+# (production refuses that). REPORT_SIGNER_ADDRESS: the address verifiers trust (default: the
+# key's).
+REPORT_SIGNING_KEYSTORE_PATH = env("REPORT_SIGNING_KEYSTORE_PATH", default="")
+REPORT_SIGNING_KEYSTORE_PASSWORD = env("REPORT_SIGNING_KEYSTORE_PASSWORD", default="")
+REPORT_SIGNER_ADDRESS = env("REPORT_SIGNER_ADDRESS", default="")
 # Production refuses development settings at start (config/settings/production.py turns it on).
 PRODUCTION_GUARD = False
 # Hours a superuser's MFA enrollment link for a staff or auditor account stays valid.

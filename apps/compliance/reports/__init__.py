@@ -23,6 +23,11 @@ from apps.compliance.reports.document import (
     render_csv,
     render_xlsx,
 )
+from apps.compliance.reports.signing import (
+    report_seal,
+    report_seal_problem,
+    trusted_signer_address,
+)
 from apps.core.exceptions import ApplicationError
 from apps.market.selectors import settlement_run_trades_root
 
@@ -79,6 +84,10 @@ def report_filename(doc: ReportDocument, fmt: str) -> str:
 
 
 def report_render(doc: ReportDocument, fmt: str) -> tuple[bytes, str, str]:
+    """The file in `fmt`, sealed by the cooperative's report-signing key."""
+    if fmt not in FORMATS:
+        raise ApplicationError(f"Unknown format {fmt!r}.", {"known": sorted(FORMATS)})
+    doc.seal = report_seal(doc)
     if fmt == "csv":
         body = render_csv(doc)
     elif fmt == "xlsx":
@@ -114,10 +123,16 @@ class VerifyResult:
     anchors_checked: int = 0
     anchors_problems: list[str] = field(default_factory=list)
     db_hash: str | None = None
+    signer: str = ""
+    seal_problem: str | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
+        """FORGED: not sealed by the cooperative's key (whatever else holds); TAMPERED: sealed,
+        but the file or the database no longer agrees with it; VERIFIED otherwise."""
+        if self.seal_problem:
+            return "FORGED"
         return "VERIFIED" if not self.problems else "TAMPERED"
 
     def as_dict(self) -> dict[str, Any]:
@@ -130,6 +145,8 @@ class VerifyResult:
             "anchors_sha256_declared": self.anchors_declared_hash,
             "anchors_sha256_computed": self.anchors_computed_hash,
             "printed_hash_ok": self.printed_hash_ok,
+            "signer": self.signer,
+            "trusted_signer": trusted_signer_address(),
             "anchors_checked": self.anchors_checked,
             "content_sha256_from_database": self.db_hash,
             "problems": self.problems,
@@ -184,6 +201,10 @@ def report_verify(
         anchors_declared_hash=meta.get("anchors_sha256", ""),
         anchors_computed_hash=parsed.computed_anchors_hash,
     )
+    result.signer = str(meta.get("signer", ""))
+    result.seal_problem = report_seal_problem(meta)
+    if result.seal_problem:
+        result.problems.append(result.seal_problem)
     if result.declared_hash != result.computed_hash:
         result.problems.append("the data does not match the declared content hash")
     if result.anchors_declared_hash != result.anchors_computed_hash:
@@ -193,6 +214,11 @@ def report_verify(
         result.printed_hash_ok = result.declared_hash in printed
         if not result.printed_hash_ok:
             result.problems.append("the hash printed on the PDF differs from the embedded one")
+        for label, value in meta.get("totals", []):
+            if f"{label}{value}".replace(" ", "") not in printed.replace(" ", ""):
+                result.problems.append(
+                    f"the PDF's printed total {label!r} differs from its embedded data ({value})"
+                )
     for anchor in meta.get("anchors", []) if check_anchors else []:
         result.anchors_checked += 1
         problem = _check_anchor(anchor)

@@ -8,6 +8,11 @@ rendered canonically: integers as digits, decimals in plain notation, empty for 
 *anchors hash* is SHA-256 over the anchors as canonical JSON (sorted keys, no spaces). Every
 format (CSV, XLSX, PDF) carries the canonical data, both hashes and the anchors, so
 ``python manage.py verify_report FILE`` can recompute them from the file alone.
+
+Every exported file is also *sealed*: the cooperative's report-signing key signs the
+:func:`sealed_fields` (kind, parameters, generation time, both hashes and the totals), and the file
+carries the signer's address and the signature. Whoever edits the data, recomputes the hashes and
+drops anchors still cannot make a signature that recovers to the cooperative's address.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from apps.core.spreadsheets import SafeCsvWriter, spreadsheet_text
 
 DATA_MARKER = "# --- data ---"
+SEAL_KEYS = frozenset({"signer", "signature"})
 FORMAT_VERSION = 1
 
 
@@ -84,6 +90,7 @@ class ReportDocument:
     anchors: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     generated_at: str = ""
+    seal: dict[str, str] = field(default_factory=dict)  # {"signer", "signature"} once exported
 
     @cached_property
     def data(self) -> bytes:
@@ -114,7 +121,18 @@ class ReportDocument:
             "totals": [[label, canonical(value)] for label, value in self.totals],
             "anchors": self.anchors,
             "verify": "python manage.py verify_report FILE [--against-db]",
+            **self.seal,
         }
+
+
+SEALED_FIELDS = ("kind", "params", "generated_at", "content_sha256", "anchors_sha256", "totals")
+
+
+def sealed_fields(meta: dict[str, Any]) -> bytes:
+    """What the report-signing key signs: the declared fields as canonical JSON."""
+    subset = {key: meta.get(key) for key in SEALED_FIELDS}
+    subset["totals"] = [[str(label), str(value)] for label, value in subset.get("totals") or []]
+    return json.dumps(subset, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -134,6 +152,7 @@ def render_csv(doc: ReportDocument) -> bytes:
     lines += [f"# total: {json.dumps([label, canonical(v)])}" for label, v in doc.totals]
     lines += [f"# anchor: {json.dumps(a, sort_keys=True, default=str)}" for a in doc.anchors]
     lines += [f"# note: {note}" for note in doc.notes]
+    lines += [f"# {key}: {doc.seal[key]}" for key in ("signer", "signature") if key in doc.seal]
     lines.append(DATA_MARKER)
     return ("\n".join(lines) + "\n").encode("utf-8") + doc.data
 
@@ -169,7 +188,7 @@ def parse_csv(raw: bytes) -> ParsedReport:
             meta["anchors"].append(json.loads(value))
         elif key == "total":
             meta["totals"].append(json.loads(value))
-        elif key in {"kind", "generated_at", "content_sha256", "anchors_sha256"}:
+        elif key in {"kind", "generated_at", "content_sha256", "anchors_sha256"} | SEAL_KEYS:
             meta[key] = value
     return ParsedReport("csv", meta, data.encode("utf-8"))
 
@@ -214,6 +233,9 @@ def render_xlsx(doc: ReportDocument) -> bytes:
     info.append([bold(info, "EnergySphere report"), doc.title])
     for key in ("kind", "generated_at", "content_sha256", "anchors_sha256", "verify"):
         info.append([key, canonical(meta[key])])
+    for key in ("signer", "signature"):
+        if key in meta:
+            info.append([key, meta[key]])
     info.append(["params", canonical(doc.params)])
     info.append([])
     info.append([bold(info, "Totals")])
@@ -261,11 +283,19 @@ def parse_xlsx(raw: bytes) -> ParsedReport:
 
     wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     meta: dict[str, Any] = {"anchors": [], "totals": []}
+    in_totals = False
     for row in wb["Report"].iter_rows(values_only=True):
-        if row and row[0] in {"kind", "generated_at", "content_sha256", "anchors_sha256"}:
-            meta[row[0]] = _cell_text(row[1])
-        elif row and row[0] == "params":
+        first = row[0] if row else None
+        if first in {"kind", "generated_at", "content_sha256", "anchors_sha256"} | SEAL_KEYS:
+            meta[first] = _cell_text(row[1])
+        elif first == "params":
             meta["params"] = json.loads(row[1])
+        elif first == "Totals":
+            in_totals = True
+        elif in_totals and first not in (None, "note"):
+            meta["totals"].append([_cell_text(first), _cell_text(row[1])])
+        else:
+            in_totals = False
     tables: list[tuple[str, list[list[str]]]] = []
     for name, sheet in list(wb["Tables"].iter_rows(values_only=True))[1:]:
         rows = [[_cell_text(v) for v in row] for row in wb[sheet].iter_rows(values_only=True)]

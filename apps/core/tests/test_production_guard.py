@@ -24,6 +24,8 @@ _CLEARED = (
     "CHAIN_MULTISIG_SIGNERS",
     "CHAIN_MULTISIG_THRESHOLD",
     "CHAIN_CUSTODY_SECRET",
+    "REPORT_SIGNING_KEYSTORE_PATH",
+    "REPORT_SIGNING_KEYSTORE_PASSWORD",
     "DJANGO_DEBUG",
     "SECRET_KEY",
 )
@@ -66,6 +68,7 @@ def test_local_chain_defaults_fail_and_every_problem_is_named():
         "energysphere.E102",  # anvil's public operator key
         "energysphere.E106",  # no multisig signers: anvil's accounts would sign
         "energysphere.E109",  # no custody secret: the public development one
+        "energysphere.E201",  # reports sealed with the published development key
     ):
         assert problem in output, (problem, output)
     assert "BLOCKCHAIN_NETWORK is 'local'" in output
@@ -101,6 +104,10 @@ def test_proper_production_configuration_passes(tmp_path):
     account = Account.create()
     keystore.write_text(json.dumps(Account.encrypt(account.key, "a long passphrase")))
     signers = ",".join(Account.create().address for _ in range(3))
+    report_keystore = tmp_path / "report-signing.json"
+    report_keystore.write_text(
+        json.dumps(Account.encrypt(Account.create().key, "another long passphrase"))
+    )
     result = _check_deploy(
         {
             "SECRET_KEY": secrets.token_urlsafe(64),
@@ -112,6 +119,8 @@ def test_proper_production_configuration_passes(tmp_path):
             "CHAIN_MULTISIG_SIGNERS": signers,
             "CHAIN_MULTISIG_THRESHOLD": "2",
             "CHAIN_CUSTODY_SECRET": secrets.token_hex(32),
+            "REPORT_SIGNING_KEYSTORE_PATH": str(report_keystore),
+            "REPORT_SIGNING_KEYSTORE_PASSWORD": "another long passphrase",
         }
     )
     assert result.returncode == 0, result.stdout + result.stderr
