@@ -82,6 +82,9 @@ class Member(StatusModel, models.Model):
     country = models.CharField(max_length=2, default="DE")
     # Wallet linked by Sign-In with Ethereum (EIP-4361); checksummed address.
     wallet_address = models.CharField(max_length=42, blank=True, db_index=True)
+    # Secret salt of the member's on-chain identifiers (e.g. a certificate claim's beneficiary
+    # hash): without it nobody can link a chain record to a name; erasure destroys it.
+    chain_salt = models.CharField(max_length=64, blank=True)
     wallet_linked_at = models.DateTimeField(null=True, blank=True)
     pseudonymised_at = models.DateTimeField(null=True, blank=True)
 

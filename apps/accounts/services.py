@@ -307,3 +307,35 @@ def mfa_reset(*, user: User, actor: Actor) -> str:
         event=AuditEvent.MFA_RESET, actor=actor, target=user, details={"removed": removed}
     )
     return mfa_enrollment_issue(user=user, actor=actor)
+
+
+@transaction.atomic
+def member_chain_salt_ensure(*, member_id: int) -> str:
+    """The member's secret salt for on-chain identifiers, created on first use (random 32
+    bytes). Erasure destroys it, so a chain record can no longer be linked to the member."""
+    member = member_lock(member_id)
+    if not member.chain_salt:
+        member.chain_salt = secrets.token_hex(32)
+        member.save(update_fields=["chain_salt"])
+    return member.chain_salt
+
+
+@transaction.atomic
+def user_identity_erase(*, user: User, email_pseudonym: str) -> dict[str, int]:
+    """Erase what identity records hold about a user besides the User row itself: allauth's
+    e-mail addresses, every MFA authenticator (TOTP seed, recovery codes), login-throttling
+    records naming the e-mail, MFA enrollment links. Returns counts per record kind."""
+    from allauth.account.models import EmailAddress
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    email = user.email.lower()
+    counts = {
+        "email_addresses": EmailAddress.objects.filter(user=user).delete()[0],
+        "authenticators": Authenticator.objects.filter(user=user).delete()[0],
+        "enrollments": MFAEnrollment.objects.filter(user=user).delete()[0],
+    }
+    throttling = 0
+    for model in (AccessAttempt, AccessLog, AccessFailureLog):
+        throttling += model.objects.filter(username__iexact=email).delete()[0]
+    counts["login_records"] = throttling
+    return counts

@@ -4,10 +4,14 @@ receiver in `apps.audit.receivers`."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
 from apps.audit.events import AuditEvent
 from apps.audit.models import AuditLog
@@ -52,3 +56,32 @@ def audit_actor_label_replace(*, old: str, new: str) -> int:
     """Replace an actor label on every row (erasure pseudonymises the erased member's email).
     Returns the number of rows changed."""
     return AuditLog.objects.filter(actor_label=old).update(actor_label=new)
+
+
+def audit_details_scrub(*, texts: list[str], replacement: str) -> int:
+    """Replace every occurrence of the given texts (an erased member's name, e-mail,
+    beneficiaries) in audit rows' details and actor labels. Returns the number of rows changed.
+    The event, actor link, target and time of each row stay: the trail keeps its shape."""
+    needles = sorted({t for t in texts if t}, key=len, reverse=True)
+    if not needles:
+        return 0
+    match = Q()
+    for needle in needles:
+        match |= Q(details_text__icontains=needle) | Q(actor_label__icontains=needle)
+    rows = AuditLog.objects.annotate(details_text=Cast("details", TextField())).filter(match)
+    changed = 0
+    for row in rows.iterator():
+        details = json.dumps(row.details)
+        label = row.actor_label
+        for needle in needles:
+            details = _replace_ci(details, json.dumps(needle)[1:-1], replacement)
+            label = _replace_ci(label, needle, replacement)
+        row.details = json.loads(details)
+        row.actor_label = label
+        row.save(update_fields=["details", "actor_label"])
+        changed += 1
+    return changed
+
+
+def _replace_ci(text: str, needle: str, replacement: str) -> str:
+    return re.sub(re.escape(needle), replacement, text, flags=re.IGNORECASE)

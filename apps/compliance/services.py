@@ -7,13 +7,21 @@ from django.utils import timezone
 
 from apps.accounts.lock_objects import member_lock
 from apps.accounts.selectors import actor_user
+from apps.accounts.services import user_identity_erase
 from apps.audit.events import AuditEvent
 from apps.audit.models import AuditLog
-from apps.audit.services import audit_actor_label_replace, audit_log_write
+from apps.audit.services import (
+    audit_actor_label_replace,
+    audit_details_scrub,
+    audit_log_write,
+)
 from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import ErasureRequest
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
+from apps.grid.services.personal_data import connection_points_location_erase
+from apps.incentives.selectors import certificate_beneficiaries
+from apps.incentives.services.personal_data import certificates_beneficiary_erase
 from apps.market.selectors import member_open_settlements_count
 
 if TYPE_CHECKING:
@@ -104,13 +112,33 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
         raise ApplicationError(message, {"member": member.membership_number, "open": reasons})
     pseudonym = f"Erased member {member.membership_number}"
     user = member.user
+    # Every personal field listed in apps/compliance/personal_data.py is cleared here or by the
+    # owning app's erasure service; the texts are also scrubbed from the audit trail.
+    personal_texts = [
+        member.legal_name,
+        member.street,
+        user.email,
+        user.first_name,
+        user.last_name,
+        *certificate_beneficiaries(member_id=member.pk),
+    ]
+    erased = {
+        "identity": user_identity_erase(user=user, email_pseudonym=pseudonym),
+        "site_locations": connection_points_location_erase(member_id=member.pk),
+        "beneficiaries": certificates_beneficiary_erase(member_id=member.pk, pseudonym=pseudonym),
+    }
     old_email = user.email
     member.legal_name = pseudonym
     member.street = ""
     member.postal_code = ""
     member.city = ""
+    member.chain_salt = ""  # on-chain hashes can no longer be linked to the member
     member.pseudonymised_at = timezone.now()
-    member.save(update_fields=["legal_name", "street", "postal_code", "city", "pseudonymised_at"])
+    member.save(
+        update_fields=[
+            "legal_name", "street", "postal_code", "city", "chain_salt", "pseudonymised_at",
+        ]
+    )  # fmt: skip
     user.email = f"erased-{member.pk}@erased.invalid"
     user.first_name = ""
     user.last_name = ""
@@ -118,6 +146,7 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
     user.set_unusable_password()
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
     audit_actor_label_replace(old=old_email, new=pseudonym)
+    erased["audit_rows"] = audit_details_scrub(texts=personal_texts, replacement=pseudonym)
     if request is not None:
         request.handled_at = timezone.now()
         request.handled_by = actor_user(actor)
@@ -134,6 +163,7 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
         details={
             "membership_number": member.membership_number,
             "request": getattr(request, "pk", None),
+            "erased": erased,
         },
     )
     return member

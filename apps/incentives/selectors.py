@@ -168,3 +168,13 @@ def carbon_by_member(
         )
         for m in members
     ]
+
+
+def certificate_beneficiaries(*, member_id: int) -> list[str]:
+    """The distinct beneficiaries named on the member's certificates (one query)."""
+    return list(
+        Certificate.objects.filter(owner_id=member_id)
+        .exclude(beneficiary="")
+        .values_list("beneficiary", flat=True)
+        .distinct()
+    )

@@ -19,6 +19,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Member
+from apps.accounts.services import member_chain_salt_ensure
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
@@ -375,7 +376,11 @@ def certificate_claim(
                 "holder": address,
                 "token_id": int(part.token_id),
                 "amount_wh": part.wh,
-                "beneficiary_hash": chain_bridge.hash32(f"{part.pk}:{part.beneficiary}"),
+                # Salted per member: names are guessable, the salt is not; erasure destroys it.
+                "beneficiary_hash": chain_bridge.hash32(
+                    f"{member_chain_salt_ensure(member_id=cert.owner_id)}:{part.pk}:"
+                    f"{part.beneficiary}"
+                ),
             },
             idempotency_key=f"certificate_claim:{part.pk}",
         )
