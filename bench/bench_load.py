@@ -213,7 +213,7 @@ def _locust(url: str, users: int, accounts: dict, tmp: Path) -> list[dict]:
     log = open(f"{prefix}.log", "w")  # noqa: SIM115 - closed below
     subprocess.run(
         [str(ROOT / ".venv/bin/locust"), "-f", str(ROOT / "bench/load_locustfile.py"),
-         "--headless", "--host", url, "-u", str(total), "-r", str(max(5, total // 10)),
+         "--headless", "--host", url, "-u", str(total), "-r", str(max(5, total // 20)),
          "-t", f"{SECONDS}s", "--stop-timeout", "10", "--csv", str(prefix), "--only-summary",
          "--loglevel", "ERROR", "--web-host", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False,

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 import requests
+from websockets.sync.client import connect as websocket_connect
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory
 
@@ -107,3 +108,30 @@ def test_thirty_members_at_once_get_no_server_error_within_the_pool_bound(
     assert len(responses) == CLIENTS * (3 + len(PAGES) + len(API_LISTS))
     # The server used the database, and never held more connections than its pool allows.
     assert 0 < peak.peak <= server.db_pool_bound
+
+
+def test_a_member_opens_the_live_websocket_on_the_production_server(production_live_server):
+    """The production server carries WebSockets (Channels) too: a logged-in member's live meter
+    feed is accepted, an anonymous one is refused."""
+    server = production_live_server
+    member = MemberFactory()
+    with requests.Session() as http:
+        form = http.get(f"{server.url}/accounts/login/", timeout=60)
+        http.post(
+            f"{server.url}/accounts/login/",
+            data={
+                "csrfmiddlewaretoken": CSRF_INPUT.search(form.text).group(1),
+                "login": member.user.email,
+                "password": DEFAULT_PASSWORD,
+            },
+            headers={"Referer": f"{server.url}/accounts/login/"},
+            timeout=60,
+        )
+        cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+    url = f"{server.ws_url}/ws/meters/live/"
+    with websocket_connect(
+        url, origin=server.url, additional_headers={"Cookie": cookie}, open_timeout=30
+    ) as ws:
+        ws.ping().wait(timeout=30)
+    with pytest.raises(Exception, match="403"):
+        websocket_connect(url, origin=server.url, open_timeout=30).close()
