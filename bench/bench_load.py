@@ -39,7 +39,8 @@ USERS = [int(u) for u in os.environ.get("BENCH_LOAD_USERS", "50,200").split(",")
 STAFF = int(os.environ.get("BENCH_LOAD_STAFF", 5))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", 60))
 SERVER = os.environ.get("BENCH_LOAD_SERVER", "gunicorn")
-WEB_WORKERS = int(os.environ.get("WEB_WORKERS", 2))
+# daphne is one process; gunicorn runs WEB_WORKERS, each with its own pool.
+WEB_WORKERS = 1 if SERVER == "daphne" else int(os.environ.get("WEB_WORKERS", 2))
 POOL_MAX = int(os.environ.get("DB_POOL_MAX_SIZE", 8))
 POOL = os.environ.get("DB_POOL", "true").lower() not in ("0", "false", "no", "off")
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -175,8 +176,9 @@ def _start(
 def _web_server(procs: list[subprocess.Popen], port: int) -> subprocess.Popen:
     env = {"DB_APPLICATION_NAME": "es-bench-web", "WEB_WORKERS": str(WEB_WORKERS)}
     if SERVER == "daphne":
+        # --proxy-headers: the client address from X-Forwarded-For, as gunicorn does from loopback.
         args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                "config.asgi:application"]  # fmt: skip
+                "--proxy-headers", "config.asgi:application"]  # fmt: skip
     else:
         args = [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py",
                 "--bind", f"127.0.0.1:{port}"]  # fmt: skip
