@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one server (daphne)."""
+"""ASGI entry point: HTTP (Django) and WebSocket (Channels) on one server (gunicorn + uvicorn)."""
 
 import os
 

@@ -16,11 +16,12 @@ app.conf.task_queues = [
 ]
 app.autodiscover_tasks()
 
-# Database connections: Django's policy (CONN_MAX_AGE, and closing a connection that broke), as for
-# a web request, instead of Celery's default of closing the connection before and after every
-# task. That default made each ingest batch start a new PostgreSQL backend (fork, authentication,
-# catalogue caches of every partition), a measurable PostgreSQL cost per reading at ingest
-# rates (bench/RESULTS.md).
+# Database connections: Django's policy, as for a web request (a task gives its connection back to
+# the process's pool, which keeps DB_POOL_MIN_SIZE open; a broken one is closed), instead of
+# Celery's default of closing the connection before and after every task. Without a pool that
+# default made each ingest batch start a new PostgreSQL backend (fork, authentication, catalogue
+# caches of every partition), a measurable PostgreSQL cost per reading at
+# ingest rates (bench/RESULTS.md).
 # Celery's Django fixup closes connections only every CELERY_DB_REUSE_MAX tasks when it is set.
 app.conf["CELERY_DB_REUSE_MAX"] = 2**31
 

@@ -34,14 +34,17 @@ fi
 # extras (tariffs, forecasts, certificates…) load in the background once everything runs.
 $PY manage.py demo_cooperative --no-hooks
 
-echo "web: $PY manage.py runserver 127.0.0.1:${PORT:-8000} --noreload" >> "$procs"
-echo "worker: .venv/bin/celery -A config worker -n main@%h -Q default,ingest,market,chain,reports -c 2 -l info" >> "$procs"
+# The production ASGI server (gunicorn + uvicorn workers, config/gunicorn.py): pages, static files
+# (WhiteNoise) and WebSockets. Each process has its own database pool and a name in
+# pg_stat_activity; the single-threaded ones need at most 2 connections (README, Deployment).
+echo "web: DB_APPLICATION_NAME=es-web .venv/bin/gunicorn -c config/gunicorn.py --bind 127.0.0.1:${PORT:-8000}" >> "$procs"
+echo "worker: DB_APPLICATION_NAME=es-worker DB_POOL_MAX_SIZE=2 .venv/bin/celery -A config worker -n main@%h -Q default,ingest,market,chain,reports -c 2 -l info" >> "$procs"
 # Forecast backtests take tens of seconds per series: their own worker keeps ingest and chain moving.
-echo "gridworker: .venv/bin/celery -A config worker -n grid@%h -Q grid -c 1 -l info" >> "$procs"
-echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
-has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
-has_command grid_command_acks && echo "acks: $PY manage.py grid_command_acks" >> "$procs"
-has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --meters 250 --speed 60" >> "$procs"
+echo "gridworker: DB_APPLICATION_NAME=es-gridworker DB_POOL_MAX_SIZE=2 .venv/bin/celery -A config worker -n grid@%h -Q grid -c 1 -l info" >> "$procs"
+echo "beat: DB_APPLICATION_NAME=es-beat DB_POOL_MAX_SIZE=2 .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" >> "$procs"
+has_command mqtt_bridge && echo "bridge: DB_APPLICATION_NAME=es-bridge DB_POOL_MAX_SIZE=2 $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
+has_command grid_command_acks && echo "acks: DB_APPLICATION_NAME=es-acks DB_POOL_MAX_SIZE=2 $PY manage.py grid_command_acks" >> "$procs"
+has_command simulate_meters && echo "simulator: DB_APPLICATION_NAME=es-simulator DB_POOL_MAX_SIZE=2 $PY manage.py simulate_meters --meters 250 --speed 60" >> "$procs"
 
 cat <<MSG
 

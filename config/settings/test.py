@@ -17,6 +17,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The ASGI server in tests serves static files from the apps and static/ (no collectstatic).
+WHITENOISE_USE_FINDERS = True
 # Tests drive the chain outbox explicitly (chain_outbox_sweep); nothing is queued to a broker
 # that a running development worker could pick up.
 CHAIN_OUTBOX_ENQUEUE = env.bool("CHAIN_OUTBOX_ENQUEUE", default=False)
