@@ -31,7 +31,7 @@ from apps.accounts.policy import (
     view_policy,
 )
 from apps.accounts.tests.factories import AuditorUserFactory, MemberFactory, StaffUserFactory
-from apps.compliance.models import AuditLog
+from apps.audit.models import AuditLog
 from config.routing import websocket_urlpatterns
 from tests.fixtures.core import login_with_mfa
 

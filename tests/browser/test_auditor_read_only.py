@@ -13,7 +13,8 @@ from django.contrib import admin
 from django.urls import reverse
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, AuditorUserFactory, MemberFactory
-from apps.compliance.models import AuditLog, ErasureRequest
+from apps.audit.models import AuditLog
+from apps.compliance.models import ErasureRequest
 from apps.market.models import SettlementRun
 from tests.fixtures.browser import totp_code
 

@@ -19,7 +19,7 @@ from apps.accounts.services import (
     mfa_reset,
 )
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, StaffUserFactory
-from apps.compliance.models import AuditLog
+from apps.audit.models import AuditLog
 from apps.core.exceptions import ApplicationError
 from tests.fixtures.browser import totp_code
 from tests.fixtures.core import login_with_mfa
