@@ -80,5 +80,6 @@ class AuditEvent(models.TextChoices):
     # meters
     READING_GAPS_ESTIMATED = "reading_gaps.estimated", "Reading gaps estimated"
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"
+    METER_ASSIGNED = "meter.assigned", "Meter assigned to a member"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"

@@ -75,3 +75,8 @@ def chain_intent_get(*, intent_id: int) -> ChainIntentRecord | None:
     """One intent, or None (one query)."""
     row = ChainIntent.objects.filter(pk=intent_id).values_list("pk", "intent", "tx_hash").first()
     return ChainIntentRecord(*row) if row is not None else None
+
+
+def chain_intent_exists(*, idempotency_key: str) -> bool:
+    """Whether an intent was already submitted under this idempotency key (one query)."""
+    return ChainIntent.objects.filter(idempotency_key=idempotency_key).exists()

@@ -30,6 +30,7 @@ class PreferenceSerializer(serializers.Serializer):
     )
     battery_reserve_percent = serializers.IntegerField(default=0)
     auto_trade = serializers.BooleanField(default=True)
+    partner_selectable = serializers.BooleanField(default=False)
 
 
 class OrderInSerializer(serializers.Serializer):
@@ -121,6 +122,12 @@ class PreferenceApi(APIView):
                 "preferred_partners": [p.pk for p in pref.preferred_partners.all()],
                 "battery_reserve_percent": pref.battery_reserve_percent,
                 "auto_trade": pref.auto_trade,
+                "partner_selectable": pref.partner_selectable,
+                # Whom the member may choose: membership numbers only (no status, no assets).
+                "selectable_partners": [
+                    {"id": p.pk, "membership_number": p.membership_number}
+                    for p in selectors.selectable_partners(member=member)
+                ],
             }
         )
 

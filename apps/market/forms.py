@@ -8,6 +8,7 @@ from django import forms
 from apps.accounts.models import Member
 from apps.core.exceptions import ApplicationError
 from apps.market.models import Order
+from apps.market.selectors import selectable_partners
 
 
 class PreferenceForm(forms.Form):
@@ -23,12 +24,15 @@ class PreferenceForm(forms.Form):
     )
     battery_reserve_percent = forms.IntegerField(min_value=0, max_value=100, initial=0)
     auto_trade = forms.BooleanField(required=False, initial=True, label="Trade automatically")
+    partner_selectable = forms.BooleanField(
+        required=False,
+        label="Other members may choose me as a preferred partner",
+        help_text="They see your membership number only.",
+    )
 
     def __init__(self, *args, member: Member, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["preferred_partners"].queryset = Member.objects.filter(
-            status=Member.Status.ACTIVE
-        ).exclude(pk=member.pk)
+        self.fields["preferred_partners"].queryset = selectable_partners(member=member)
         self.fields["preferred_partners"].label_from_instance = lambda m: m.membership_number
 
 

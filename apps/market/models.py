@@ -137,6 +137,9 @@ class TradingPreference(models.Model):
     battery_reserve_percent = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(100)]
     )
+    # Opt-in: other members may choose this member as a preferred partner (they see only the
+    # membership number, never the member's status or assets).
+    partner_selectable = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

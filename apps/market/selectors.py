@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.accounts.models import Member
@@ -391,4 +391,16 @@ def member_settlement_line_values(*, member: Member) -> list[tuple[Any, ...]]:
         SettlementLine.objects.filter(member=member)
         .order_by("interval_start", "id")
         .values_list(*SETTLEMENT_LINE_EXPORT_FIELDS)
+    )
+
+
+def selectable_partners(*, member: Member) -> QuerySet[Member]:
+    """Members the given member may choose as preferred partners: active members who opted in
+    (`TradingPreference.partner_selectable`), not the member themselves; by membership number."""
+    return (
+        Member.objects.filter(
+            status=Member.Status.ACTIVE, trading_preference__partner_selectable=True
+        )
+        .exclude(pk=member.pk)
+        .order_by("membership_number")
     )

@@ -44,6 +44,7 @@ def _trading_context(request, member, *, pref_form=None, order_form=None):
                 "preferred_partners": list(pref.preferred_partners.all()),
                 "battery_reserve_percent": pref.battery_reserve_percent,
                 "auto_trade": pref.auto_trade,
+                "partner_selectable": pref.partner_selectable,
             }
         pref_form = PreferenceForm(initial=initial, member=member)
     upcoming = _upcoming(now)
@@ -90,6 +91,7 @@ def trading(request: HttpRequest) -> HttpResponse:
                     preferred_partner_ids=[p.pk for p in data["preferred_partners"]],
                     battery_reserve_percent=data["battery_reserve_percent"],
                     auto_trade=data["auto_trade"],
+                    partner_selectable=data["partner_selectable"],
                 )
             except ApplicationError as exc:
                 apply_errors(pref_form, exc)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db import connection
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from apps.accounts.policy import PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
-from apps.meters.services import meter_key_rotate, quarantine_reprocess
+from apps.meters.services import meter_assign, meter_key_rotate, quarantine_reprocess
 
 
 class MeterForm(forms.ModelForm):
@@ -39,10 +40,19 @@ class MeterAdmin(PolicyModelAdmin):
     list_filter = ["asset_kind", "direction"]
     search_fields = ["serial", "address", "member__legal_name", "member__membership_number"]
     readonly_fields = ["public_key", "address", "last_seq", "last_interval_start",
-                       "recent_readings"]  # fmt: skip
+                       "member_since", "recent_readings"]  # fmt: skip
     raw_id_fields = ["member", "connection_point"]
 
     def save_model(self, request, obj, form, change):
+        if change and "member" in form.changed_data:
+            # A change of member is a move-in: through the service, which starts the new
+            # occupant's view of the meter's readings now (the previous history stays theirs).
+            new_member = obj.member_id
+            obj.member_id = form.initial.get("member")
+            super().save_model(request, obj, form, change)
+            meter_assign(meter=obj, member_id=new_member, since=timezone.now(), actor=request.user)
+            obj.refresh_from_db()
+            return
         super().save_model(request, obj, form, change)
         key = form.cleaned_data.get("new_public_key")
         if key:

@@ -36,6 +36,7 @@ def interval_rows(*, member, start: datetime, end: datetime) -> list[tuple]:
             "SELECT m.serial, m.id, r.interval_start, r.interval_seconds, r.import_wh, "
             "r.export_wh, r.quality, r.version FROM meters_reading r "
             "JOIN meters_meter m ON m.id = r.meter_id WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start >= %s AND r.interval_start < %s ORDER BY m.serial, 3",
             [member.pk, start, end],
         )

@@ -43,6 +43,7 @@ def latest_for_members(member_ids: list[int]) -> dict[int, dict]:
             "r.interval_seconds, r.import_wh, r.export_wh, r.quality "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = ANY(%s) AND r.interval_start >= %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "ORDER BY m.member_id, r.interval_start DESC, r.ingested_at DESC",
             [member_ids, since],
         )

@@ -25,6 +25,10 @@ class Meter(models.Model):
     member = models.ForeignKey(
         "accounts.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="meters"
     )
+    # Start of the current member's occupancy: readings before it belong to the previous
+    # occupant and are never shown to (or settled for) this member. None: the member has had the
+    # meter since its first reading.
+    member_since = models.DateTimeField(null=True, blank=True)
     connection_point = models.ForeignKey(
         "grid.ConnectionPoint",
         null=True,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Q, Sum, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 from django.http import Http404
 
@@ -72,6 +72,11 @@ class AnchoringReading:
         return reading_digest(self.fields)
 
 
+# A member sees (and is settled for) a meter's readings only from the start of their occupancy
+# (`Meter.member_since`): the previous occupant's history stays theirs.
+OCCUPANCY = Q(meter__member_since__isnull=True) | Q(interval_start__gte=F("meter__member_since"))
+
+
 def meter_interval_energy(
     *, meter_ids: Iterable[int], start: datetime, end: datetime
 ) -> dict[tuple[int, datetime], IntervalEnergy]:
@@ -95,6 +100,7 @@ def member_interval_energy(
             "bool_or(r.quality IN (8, 9)) "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = ANY(%s) "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start >= %s AND r.interval_start < %s "
             "GROUP BY 1, 2",
             [list(member_ids), start, end],
@@ -163,6 +169,7 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
             "SELECT r.interval_start, sum(r.import_wh), sum(r.export_wh) "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
             [member.pk, today_start, now],
         )
@@ -171,6 +178,7 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
             "SELECT date_trunc('hour', r.interval_start), sum(r.import_wh), sum(r.export_wh) "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
             [member.pk, week_start, now],
         )
@@ -179,6 +187,7 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
             "SELECT m.serial, r.interval_start, r.interval_seconds, r.import_wh, r.export_wh, "
             "r.quality FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 1",
             [member.pk, week_start, now],
         )
@@ -294,6 +303,7 @@ def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tu
             "r.signature IS NOT NULL "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
             "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 500",
             [member.pk, now - timedelta(hours=hours), now],
         )
@@ -369,6 +379,7 @@ def member_hourly_import(
         qs = qs.exclude(quality__in=excluded)
     if member_ids is not None:
         qs = qs.filter(meter__member_id__in=list(member_ids))
+    qs = qs.filter(OCCUPANCY)
     rows = (
         qs.annotate(hour=Trunc("interval_start", "hour", tzinfo=UTC))
         .values("meter__member_id", "hour")
@@ -477,7 +488,7 @@ def interval_readings_iter(
     reports over a year of a whole cooperative never hold the rows twice)."""
     qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
     if member_id:
-        qs = qs.filter(meter__member_id=member_id)
+        qs = qs.filter(OCCUPANCY, meter__member_id=member_id)
     signed = ExpressionWrapper(Q(signature__isnull=False), output_field=BooleanField())
     rows = (
         qs.order_by("meter__serial", "interval_start")
@@ -529,7 +540,7 @@ def member_reading_history(*, member_id: int) -> list[ReadingHistoryRow]:
     """Every version of every reading of the member's meters (corrections included), ordered by
     meter serial, interval start, version: what a member's data export holds. One query."""
     rows = (
-        Reading.objects.filter(meter__member_id=member_id)
+        Reading.objects.filter(OCCUPANCY, meter__member_id=member_id)
         .order_by("meter__serial", "interval_start", "version")
         .values_list(
             "meter__serial",

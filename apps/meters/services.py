@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
-from apps.meters.lock_objects import open_quarantine_lock
+from apps.core.types import Actor
+from apps.meters.lock_objects import meter_lock, open_quarantine_lock
 from apps.meters.models import Meter, Quality, Source
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
@@ -373,6 +374,28 @@ def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
     audit_log_write(event=AuditEvent.METER_KEY_ROTATED, actor=actor, target=meter,
                     details={"old_address": old_address, "new_address": meter.address})  # fmt: skip
     transaction.on_commit(lambda: _publish_quietly(meter))
+    return meter
+
+
+@transaction.atomic
+def meter_assign(
+    *, meter: Meter, member_id: int | None, since: datetime, actor: Actor = None
+) -> Meter:
+    """Give the meter to another member (a move-in) from `since`: the new occupant sees and is
+    settled for readings from then on only; the previous occupant's history is not theirs."""
+    meter = meter_lock(meter.pk)
+    previous = meter.member_id
+    if previous == member_id:
+        return meter
+    meter.member_id = member_id
+    meter.member_since = since
+    meter.save(update_fields=["member", "member_since"])
+    audit_log_write(
+        event=AuditEvent.METER_ASSIGNED,
+        actor=actor,
+        target=meter,
+        details={"from_member": previous, "to_member": member_id, "since": since.isoformat()},
+    )
     return meter
 
 

@@ -46,6 +46,7 @@ def load(context) -> None:
             min_sell_price=Decimal("0.09") + Decimal(i % 5) / 100,
             green_only=(i % 11 == 3 and bool(pv)),
             battery_reserve_percent=20 if "battery" in context.spec_for(member).assets else 0,
+            partner_selectable=i % 3 == 0,  # a third of the demo members can be chosen
             now=context.now,
         )
     if created:

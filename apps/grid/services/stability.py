@@ -13,6 +13,7 @@ from django.db.models import Count, Max
 
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
+from apps.chain.selectors import chain_intent_exists
 from apps.chain.services import chain_intent_submit
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.types import Actor
@@ -188,6 +189,11 @@ def _record_on_chain(assessment: StabilityAssessment, actor: Actor) -> None:
             sort_keys=True,
         ).encode()
     ).hexdigest()
+    key = f"grid:stability:{int(assessment.interval_start.timestamp())}"
+    if chain_intent_exists(idempotency_key=key):
+        # The interval's first measured assessment is the one on record: a re-assessment (more
+        # readings arrived, the demo's extras ran) keeps its own row here but is not re-sent.
+        return
     chain_intent_submit(
         intent="stability_record",
         payload={
@@ -195,7 +201,7 @@ def _record_on_chain(assessment: StabilityAssessment, actor: Actor) -> None:
             "score_bp": int(round(assessment.score * 100)),
             "data_hash": "0x" + digest,
         },
-        idempotency_key=f"grid:stability:{int(assessment.interval_start.timestamp())}",
+        idempotency_key=key,
         actor=actor,
     )
 

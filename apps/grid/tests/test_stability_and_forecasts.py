@@ -54,6 +54,21 @@ def meter_at(points, when, wh_each):
     )
 
 
+def test_re_assessing_an_hour_with_late_readings_keeps_its_first_record_on_chain():
+    """The hour was first assessed with part of its readings; late readings change the result,
+    and the re-assessment must neither fail on the record's idempotency key nor send a second
+    record."""
+    _trafo, points = small_grid(capacity_kva=100)
+    meter_at(points[:2], T0, 2_000)
+    first = stability_assess_measured(interval_start=T0)
+    meter_at(points[2:], T0, 6_000)  # late readings: more load at the same hour
+    second = stability_assess_measured(interval_start=T0)
+    assert second.transformers != first.transformers  # a different record than the first
+    records = ChainIntent.objects.filter(intent="stability_record")
+    assert records.count() == 1
+    assert records.get().payload["score_bp"] == round(first.score * 100)
+
+
 def test_stability_score_is_documented_shape():
     assert score(50, 0.02) == 100
     assert score(100, 0.02) == 50  # halfway between 80 % and 120 %

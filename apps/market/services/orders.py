@@ -22,7 +22,7 @@ from apps.market.lock_objects import (
     open_orders_lock_for_member,
 )
 from apps.market.models import Order, Tariff, TradingPreference
-from apps.market.selectors import gate_closure, tariff_at
+from apps.market.selectors import gate_closure, selectable_partners, tariff_at
 
 GREEN_ASSETS = ("pv", "shared_pv")
 
@@ -72,6 +72,7 @@ def preference_update(
     preferred_partner_ids: Iterable[int] = (),
     battery_reserve_percent: int = 0,
     auto_trade: bool = True,
+    partner_selectable: bool = False,
     now: datetime | None = None,
 ) -> TradingPreference:
     """Create or replace a member's standing preferences. Contradictions are field errors."""
@@ -90,21 +91,14 @@ def preference_update(
     if not 0 <= reserve <= 100:
         errors.setdefault("battery_reserve_percent", []).append("Enter a percentage 0–100.")
     partner_ids = sorted({int(p) for p in preferred_partner_ids})
-    partners = list(Member.objects.filter(pk__in=partner_ids))
     if member.pk in partner_ids:
         errors.setdefault("preferred_partners", []).append("You cannot prefer yourself.")
-    if len(partners) != len(partner_ids):
-        errors.setdefault("preferred_partners", []).append("Unknown member.")
-    inactive = [p.membership_number for p in partners if not p.is_active_member]
-    if inactive:
+    # Only active members who opted in can be chosen; the answer never says which of the given
+    # ids is inactive, unknown or not opted in, nor anything about another member's assets.
+    partners = list(selectable_partners(member=member).filter(pk__in=partner_ids))
+    if len(partners) != len([p for p in partner_ids if p != member.pk]):
         errors.setdefault("preferred_partners", []).append(
-            f"Not active members: {', '.join(inactive)}."
-        )
-    # A green-only buyer whose every preferred partner produces no renewable energy has
-    # contradictory preferences: the partners could never serve them.
-    if green_only and partners and not any(member_is_green(p) for p in partners):
-        errors.setdefault("green_only", []).append(
-            "None of your preferred partners produces renewable energy."
+            "Choose partners from the members who can be selected."
         )
     if (
         reserve == 100
@@ -125,6 +119,7 @@ def preference_update(
             "green_only": bool(green_only),
             "battery_reserve_percent": reserve,
             "auto_trade": bool(auto_trade),
+            "partner_selectable": bool(partner_selectable),
         },
     )
     pref.preferred_partners.set(partners)

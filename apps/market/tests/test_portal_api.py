@@ -120,14 +120,20 @@ def test_inactive_or_unconnected_members_cannot_trade(client):
     assert not Order.objects.exists()
 
 
+def _opted_in(member, selectable=True):
+    TradingPreference.objects.create(
+        member=member, max_buy_price="0.25", min_sell_price="0.10", partner_selectable=selectable
+    )
+    return member
+
+
 def test_contradictory_preferences_are_rejected(client, trader):
-    consumer = MemberFactory()  # no generating meters
+    consumer = _opted_in(MemberFactory())  # no generating meters
     url = reverse("market-api:preferences")
     base = {"max_buy_price": "0.25", "min_sell_price": "0.10"}
     bad = [
         ({"preferred_partners": [trader.pk]}, "preferred_partners"),
         ({"preferred_partners": [999_999]}, "preferred_partners"),
-        ({"green_only": True, "preferred_partners": [consumer.pk]}, "green_only"),
         ({"max_buy_price": "0.50"}, "max_buy_price"),
         ({"battery_reserve_percent": 140}, "battery_reserve_percent"),
     ]
@@ -135,15 +141,53 @@ def test_contradictory_preferences_are_rejected(client, trader):
         response = client.put(url, {**base, **extra}, content_type="application/json")
         assert response.status_code == 400, extra
         assert field in response.json()["extra"], (extra, response.json())
-    assert not TradingPreference.objects.exists()
-    producer = MemberFactory()
+    assert not TradingPreference.objects.filter(member=trader).exists()
+    producer = _opted_in(MemberFactory())
     MeterFactory(member=producer, asset_kind="pv")
     ok = client.put(
-        url, {**base, "green_only": True, "preferred_partners": [producer.pk]},
+        url, {**base, "green_only": True, "preferred_partners": [producer.pk, consumer.pk]},
         content_type="application/json",
     )  # fmt: skip
     assert ok.status_code == 200, ok.content
-    assert ok.json()["preferred_partners"] == [producer.pk]
+    assert sorted(ok.json()["preferred_partners"]) == sorted([producer.pk, consumer.pk])
+
+
+def test_partners_are_opted_in_active_members_and_nothing_else_leaks(client, trader):
+    """Data minimisation: the preferences API lists only active members who opted to be
+    selectable, by membership number, and its errors reveal neither who is inactive, unknown or
+    not opted in, nor who has PV."""
+    from apps.accounts.models import Member
+
+    chosen = _opted_in(MemberFactory())
+    MeterFactory(member=chosen, asset_kind="pv")
+    shy = _opted_in(MemberFactory(), selectable=False)
+    gone = _opted_in(MemberFactory())
+    Member.objects.filter(pk=gone.pk).update(status=Member.Status.LEFT)
+    url = reverse("market-api:preferences")
+    base = {"max_buy_price": "0.25", "min_sell_price": "0.10"}
+    client.put(url, base, content_type="application/json")
+    listing = client.get(url).json()["selectable_partners"]
+    assert listing == [{"id": chosen.pk, "membership_number": chosen.membership_number}]
+    body = client.get(url).content.decode().lower()
+    assert "pv" not in body and "status" not in body
+    for other in (shy, gone):
+        response = client.put(
+            url, {**base, "preferred_partners": [other.pk]}, content_type="application/json"
+        )
+        assert response.status_code == 400
+        text = response.content.decode()
+        assert other.membership_number not in text
+        assert "active" not in text.lower() and "renewable" not in text.lower()
+    # A green-only buyer learns nothing about a partner's assets from the answer either.
+    consumer = _opted_in(MemberFactory())
+    response = client.put(
+        url, {**base, "green_only": True, "preferred_partners": [consumer.pk]},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 200
+    page = client.get(reverse("market:trading")).content.decode()
+    assert chosen.membership_number in page
+    assert shy.membership_number not in page and gone.membership_number not in page
 
 
 def test_portal_forms_show_field_errors(client, trader):
