@@ -44,3 +44,12 @@ def member_for_user_or_none(user: User | AnonymousUser | None) -> Member | None:
         return member_for_user(user)
     except Http404:
         return None
+
+
+def member_id_by_number(*, membership_number: str) -> int | None:
+    """The id of the member with this membership number, or None (one query)."""
+    return (
+        Member.objects.filter(membership_number=membership_number)
+        .values_list("pk", flat=True)
+        .first()
+    )

@@ -13,9 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.models import Member
 from apps.accounts.policy import portal_view, reports_view, staff_view
-from apps.accounts.selectors import member_for_user
+from apps.accounts.selectors import member_for_user, member_id_by_number
 from apps.compliance.models import ErasureRequest
 from apps.compliance.reports import FORMATS, REPORTS, report_build, report_render
 from apps.compliance.services import (
@@ -59,10 +58,10 @@ def _member_id(request: HttpRequest) -> int | None:
     number = (request.GET.get("member") or "").strip()
     if not number:
         return None
-    member = Member.objects.filter(membership_number=number).first()
-    if member is None:
+    member_id = member_id_by_number(membership_number=number)
+    if member_id is None:
         raise ApplicationError(f"No member {number}.", {"member": number})
-    return member.pk
+    return member_id
 
 
 @reports_view

@@ -555,3 +555,24 @@ def member_reading_history(*, member_id: int) -> list[ReadingHistoryRow]:
         )  # fmt: skip
     )
     return [ReadingHistoryRow(*row) for row in rows]
+
+
+class MeterRegistryEntry(NamedTuple):
+    pk: int
+    serial: str
+    membership_number: str  # "" for a meter without a member
+    active_from: datetime
+    active_to: datetime | None
+    interval_seconds: int
+
+
+def meter_registry() -> list[MeterRegistryEntry]:
+    """Every meter with its member's number and active period, by id (one query)."""
+    rows = (
+        Meter.objects.order_by("pk")
+        .annotate(number=Coalesce("member__membership_number", Value("")))
+        .values_list(
+            "pk", "serial", "number", "active_from", "active_to", "interval_seconds"
+        )  # fmt: skip
+    )
+    return [MeterRegistryEntry(*row) for row in rows]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from apps.audit.selectors import audit_log_for_period, audit_log_max_id
 from apps.chain.selectors import chain_intents, meter_anchors_between
 from apps.compliance.reports.document import ReportDocument, Table
 from apps.core.exceptions import ApplicationError
@@ -27,7 +28,7 @@ from apps.incentives.selectors import (
     registry_certificates,
 )
 from apps.market.selectors import settlement_runs_reconciliation
-from apps.meters.selectors import interval_readings_iter, meter_quality_counts
+from apps.meters.selectors import interval_readings_iter, meter_quality_counts, meter_registry
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -169,8 +170,6 @@ def build_settlement_reconciliation(*, start: datetime, end: datetime, **_: Any)
 
 def build_data_quality(*, start: datetime, end: datetime, **_: Any) -> ReportDocument:
     """Per meter and month: % of intervals edited, estimated and missing (ESPI quality codes)."""
-    from apps.meters.models import Meter
-
     table = Table(
         "data_quality",
         [
@@ -189,7 +188,7 @@ def build_data_quality(*, start: datetime, end: datetime, **_: Any) -> ReportDoc
         ],
     )
     sums = defaultdict(int)
-    meters = {m.pk: m for m in Meter.objects.select_related("member")}
+    meters = {m.pk: m for m in meter_registry()}
     for m_start, m_end in _months(start, end):
         counts = meter_quality_counts(start=m_start, end=m_end)
         for meter_id in sorted(meters):
@@ -206,7 +205,7 @@ def build_data_quality(*, start: datetime, end: datetime, **_: Any) -> ReportDoc
                 [
                     f"{m_start:%Y-%m}",
                     meter.serial,
-                    meter.member.membership_number if meter.member_id else "",
+                    meter.membership_number,
                     expected,
                     present,
                     edited,
@@ -483,14 +482,9 @@ def build_audit_log(
 ) -> ReportDocument:
     """Audit rows of the period up to `max_id` — pinned at first build, so that the report
     can be rebuilt identically later although the log keeps growing (exports are logged too)."""
-    from django.db.models import Max
-
-    from apps.audit.models import AuditLog
-
-    qs = AuditLog.objects.filter(created_at__gte=start, created_at__lt=end)
     if max_id is None:
-        max_id = qs.aggregate(m=Max("id"))["m"] or 0
-    rows = list(qs.filter(id__lte=max_id).order_by("created_at", "id"))
+        max_id = audit_log_max_id(start=start, end=end)
+    rows = audit_log_for_period(start=start, end=end, max_id=max_id)
     if not rows:
         raise _no_data("audit_log", start, end)
     table = Table(
