@@ -26,6 +26,7 @@ from typing import Any
 import coincurve
 from django.conf import settings
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -160,25 +161,54 @@ def multisig_signers() -> tuple[list[str], int]:
 def custodial_address(member_id: int) -> str:
     """Deterministic custodial address of a member without a linked wallet.
 
-    The private key would be HMAC-SHA256(CHAIN_CUSTODY_SECRET, "member:<id>") mod n; it is derived
-    only here (to compute the address) and never stored. Custodial holdings are moved by the
-    contracts' CUSTODIAN_ROLE, so the key is not needed to operate; it lets the cooperative hand a
-    member their key on request.
+    The private key is HMAC-SHA256(CHAIN_CUSTODY_SECRET, "member:<id>") mod n; it is derived only
+    here (for the address and the account's on-chain custody registration) and never stored.
+    Registered custodial holdings are moved by the contracts' CUSTODIAN_ROLE; the key lets the
+    cooperative hand a member their key on request.
     """
+    return _custodial_address(_custody_secret(), member_id)
+
+
+def _custody_secret() -> str:
     secret = settings.CHAIN_CUSTODY_SECRET
     if not secret:
         if not network_config().is_local:
             raise ChainConfigError("CHAIN_CUSTODY_SECRET is required outside the local network.")
         secret = "energysphere-local-development-custody"  # noqa: S105 - local chain only
-    return _custodial_address(secret, member_id)
+    return secret
+
+
+def _custodial_key(secret: str, member_id: int) -> bytes:
+    digest = hmac.new(secret.encode(), f"member:{member_id}".encode(), hashlib.sha256).digest()
+    key = int.from_bytes(digest, "big") % (_SECP256K1_N - 1) + 1
+    return key.to_bytes(32, "big")
 
 
 @functools.lru_cache(maxsize=65_536)
 def _custodial_address(secret: str, member_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"member:{member_id}".encode(), hashlib.sha256).digest()
-    key = int.from_bytes(digest, "big") % (_SECP256K1_N - 1) + 1
-    public = coincurve.PrivateKey(key.to_bytes(32, "big")).public_key.format(compressed=False)
+    public = coincurve.PrivateKey(_custodial_key(secret, member_id)).public_key.format(False)
     return to_checksum_address(keccak(public[1:])[-20:])
+
+
+CUSTODY_STATEMENT = keccak(b"EnergySphere custodial account")
+
+
+def custody_registration_signature(member_id: int) -> str:
+    """The custodial account's own signature that registers it in EnergyToken (EIP-191 over
+    keccak256(abi.encode(CUSTODY_STATEMENT, chain id, account)), as EnergyToken.custodyDigest).
+    The key is derived for this signature only and never kept."""
+    from eth_account.messages import encode_defunct
+
+    secret = _custody_secret()
+    account = Account.from_key(_custodial_key(secret, member_id))
+    inner = keccak(
+        abi_encode(
+            ["bytes32", "uint256", "address"],
+            [CUSTODY_STATEMENT, int(settings.BLOCKCHAIN_CHAIN_ID), account.address],
+        )
+    )
+    signed = account.sign_message(encode_defunct(primitive=inner))
+    return "0x" + bytes(signed.signature).hex()
 
 
 @functools.lru_cache(maxsize=16)
