@@ -13,6 +13,8 @@ class ChainConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_ready
 
+        from apps.chain import checks  # noqa: F401 - registers the deployment checks
+
         worker_ready.connect(_check_chain_at_worker_start, weak=False)
 
 

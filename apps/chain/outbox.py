@@ -311,6 +311,17 @@ class Outbox:
         """Whether transactions of ours (any duty's key) are still unconfirmed."""
         return ChainIntent.objects.filter(network=self.cfg.name, status__in=IN_FLIGHT).exists()
 
+    def waits_on_other_duty(self, row: ChainIntent) -> bool:
+        """Whether an earlier intent of another duty is still open (pending or in flight): `row`
+        may depend on it (e.g. a cancel on the custody registration before it)."""
+        return (
+            ChainIntent.objects.filter(
+                network=self.cfg.name, pk__lt=row.pk, status__in=(S.PENDING, *IN_FLIGHT)
+            )
+            .exclude(intent__in=self.intents)
+            .exists()
+        )
+
     def submit(self, row: ChainIntent) -> str:
         """PENDING → SIGNED → SENT for one row; returns its status afterwards (or DEFERRED)."""
         return self.submit_many([row])[row.pk]
@@ -319,8 +330,10 @@ class Outbox:
         """Simulate, sign and send pending rows in id order, with one RPC batch per step.
 
         Simulation happens before a nonce is taken. A row whose simulation reverts while other
-        transactions of ours will be unconfirmed (sent in this batch or before) is DEFERRED: it
-        may depend on one of them (e.g. a DR commitment on an event recorded just before).
+        transactions of ours will be unconfirmed (sent in this batch or before), or while an
+        earlier intent of another duty is still open, is DEFERRED: it may depend on one of them
+        (e.g. a DR commitment on an event recorded just before, a cancel on the custody
+        registration before it).
         """
         prepared = [(row, *self._call(row)) for row in rows]
         answers = self.rpc_batch(
@@ -348,7 +361,7 @@ class Outbox:
                 result[row.pk] = row.status
         others_in_flight = bool(ok) or self.in_flight()
         for row, reason in reverted:
-            if others_in_flight:
+            if others_in_flight or self.waits_on_other_duty(row):
                 row.error = (
                     f"Simulation reverted ({reason}) while earlier transactions are "
                     "unconfirmed; retried once they are mined."
