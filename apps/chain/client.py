@@ -7,10 +7,11 @@ Network (settings ``BLOCKCHAIN_NETWORK``): ``local`` is the project's anvil node
 ``BLOCKCHAIN_CHAIN_ID`` before anything is signed. The network's name in the database is ``local``
 or ``eip155:<chain id>`` (CAIP-2).
 
-Keys: ``CHAIN_OPERATOR_KEY`` (hex) from the environment, else an encrypted keystore
-(``CHAIN_KEYSTORE_PATH`` + ``CHAIN_KEYSTORE_PASSWORD``, eth-account's V3 format), else — on the
-local network only — the first account of the public development mnemonic. Keys are never written
-to the database.
+Keys: the deployer key is ``CHAIN_OPERATOR_KEY`` (hex) from the environment, else an encrypted
+keystore (``CHAIN_KEYSTORE_PATH`` + ``CHAIN_KEYSTORE_PASSWORD``, eth-account's V3 format), else —
+on the local network only — the first account of the public development mnemonic; it holds no role
+once deployed. The outbox signs with one key per duty (``apps.chain.keys``). Keys are never
+written to the database.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def mnemonic_account(index: int) -> LocalAccount:
 
 
 def operator_account() -> LocalAccount:
-    """The hot key that signs outbox transactions."""
+    """The deployer key (deploys and wires the contracts, then renounces every role)."""
     if settings.CHAIN_OPERATOR_KEY:
         try:
             return Account.from_key(settings.CHAIN_OPERATOR_KEY)
