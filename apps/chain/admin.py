@@ -1,4 +1,5 @@
-"""Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events.
+"""Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events,
+alerts on events nothing of ours explains (with acknowledge).
 
 Everything is read-only: rows change only through services (retry) and the worker.
 """
@@ -11,13 +12,14 @@ from django.utils.html import format_html
 from apps.chain.models import (
     AnchoredReading,
     ChainAccount,
+    ChainAlert,
     ChainEvent,
     ChainIntent,
     ContractDeployment,
     IndexerCursor,
     MeterAnchor,
 )
-from apps.chain.services import chain_intent_retry
+from apps.chain.services import chain_alerts_acknowledge, chain_intent_retry
 from apps.core.exceptions import ApplicationError
 
 
@@ -145,3 +147,26 @@ class ChainAccountAdmin(ReadOnlyAdmin):
 @admin.register(IndexerCursor)
 class IndexerCursorAdmin(ReadOnlyAdmin):
     list_display = ("network", "last_block", "updated_at")
+
+
+@admin.register(ChainAlert)
+class ChainAlertAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "network", "message", "sender", "tx", "acknowledged_at")
+    list_filter = (("acknowledged_at", admin.EmptyFieldListFilter), "network")
+    readonly_fields = [f.name for f in ChainAlert._meta.fields]
+    actions = ["acknowledge"]
+
+    @admin.display(description="tx hash")
+    def tx(self, obj: ChainAlert) -> str:
+        return obj.event.tx_hash
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset) -> None:
+        done = chain_alerts_acknowledge(
+            alert_ids=list(queryset.values_list("pk", flat=True)), actor=request.user
+        )
+        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # the acknowledge action needs "change"; the form itself stays read-only
+        return request.user.is_staff

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from apps.chain.client import custodial_address, custody_registration_signature, network_name
 from apps.chain.intents import PayloadError, validate_payload
-from apps.chain.models import ChainIntent
+from apps.chain.models import ChainAlert, ChainIntent
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
@@ -122,6 +122,27 @@ def chain_intent_retry(*, intent_id: int, actor: Any = None) -> ChainIntent:
     audit_log_write(event="chain.intent_retried", actor=actor, target=row, details={})
     transaction.on_commit(lambda: _enqueue(row.pk))
     return row
+
+
+@transaction.atomic
+def chain_alerts_acknowledge(*, alert_ids: list[int], actor: Any = None) -> int:
+    """Staff acknowledge alerts on unexplained chain events; returns how many were open."""
+    from django.utils import timezone
+
+    alerts = list(
+        ChainAlert.objects.select_for_update().filter(pk__in=alert_ids, acknowledged_at=None)
+    )
+    now = timezone.now()
+    for alert in alerts:
+        alert.acknowledged_at = now
+        alert.save(update_fields=["acknowledged_at"])
+        audit_log_write(
+            event="chain.alert_acknowledged",
+            actor=actor,
+            target=alert,
+            details={"message": alert.message, "tx_hash": alert.event.tx_hash},
+        )
+    return len(alerts)
 
 
 def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
