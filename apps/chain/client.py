@@ -212,6 +212,32 @@ def custody_registration_signature(member_id: int) -> str:
     return "0x" + bytes(signed.signature).hex()
 
 
+LINK_STATEMENT = keccak(b"EnergySphere linked wallet")
+
+
+def custody_link_signature(member_id: int, wallet: str) -> str:
+    """The custodial account's signature that links it to the member's own wallet in EnergyToken
+    (EIP-191 over keccak256(abi.encode(LINK_STATEMENT, chain id, account, wallet)), as
+    EnergyToken.linkDigest): custodial balances may then be withdrawn, and settlements deliver, to
+    that wallet."""
+    from eth_account.messages import encode_defunct
+
+    account = Account.from_key(_custodial_key(_custody_secret(), member_id))
+    inner = keccak(
+        abi_encode(
+            ["bytes32", "uint256", "address", "address"],
+            [
+                LINK_STATEMENT,
+                int(settings.BLOCKCHAIN_CHAIN_ID),
+                account.address,
+                to_checksum_address(wallet),
+            ],
+        )
+    )
+    signed = account.sign_message(encode_defunct(primitive=inner))
+    return "0x" + bytes(signed.signature).hex()
+
+
 @functools.lru_cache(maxsize=16)
 def artifact(name: str) -> dict[str, Any]:
     """ABI and bytecode of a compiled contract (contracts/build/<name>.json)."""

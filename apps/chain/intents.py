@@ -235,6 +235,17 @@ class CustodyRegister:
 
 
 @dataclass(frozen=True)
+class CustodyLink:
+    account: str  # the member's registered custodial account
+    wallet: str  # the member's own wallet (Sign-In with Ethereum)
+    signature: str  # the account's own EIP-191 signature of EnergyToken.linkDigest(account, wallet)
+    kinds = {"account": _address, "wallet": _address, "signature": _signature}
+
+    def args(self) -> tuple:
+        return (self.account, self.wallet, bytes.fromhex(self.signature[2:]))
+
+
+@dataclass(frozen=True)
 class CertificateClaim:
     holder: str
     token_id: int
@@ -421,6 +432,14 @@ INTENTS: dict[str, IntentSpec] = {
             "registerCustodial",
             CustodyRegister,
             "Register a custodial member account (signed by the account's own key).",
+            "certificates",
+        ),
+        IntentSpec(
+            "custody_link",
+            "EnergyToken",
+            "linkWallet",
+            CustodyLink,
+            "Link a member's custodial account to their own wallet (signed by the account's key).",
             "certificates",
         ),
         IntentSpec(

@@ -8,7 +8,12 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from apps.chain.client import custodial_address, custody_registration_signature, network_name
+from apps.chain.client import (
+    custodial_address,
+    custody_link_signature,
+    custody_registration_signature,
+    network_name,
+)
 from apps.chain.intents import PayloadError, validate_payload
 from apps.chain.models import ChainAlert, ChainIntent
 from apps.compliance.services import audit_log_write
@@ -25,12 +30,18 @@ def member_chain_address(member: Any) -> str:
 
     The first use of a custodial address queues its on-chain registration (one `custody_register`
     intent, signed by the account's own key): EnergyToken's custodian moves only registered
-    custodial accounts, never a wallet the cooperative does not hold.
+    custodial accounts, never a wallet the cooperative does not hold. For a member with a linked
+    wallet, the first use also links their custodial account to that wallet on chain
+    (`custody_link`), so settlements may deliver to the wallet and the member may withdraw what
+    the cooperative held for them; moving tokens *out* of the wallet needs the owner's own
+    signature (an approval or a signed transfer authorisation).
     """
-    if getattr(member, "wallet_address", ""):
-        return member.wallet_address
     address = custodial_address(member.pk)
     custody_account_register(member_id=member.pk, address=address)
+    wallet = getattr(member, "wallet_address", "")
+    if wallet:
+        custody_wallet_link(member_id=member.pk, address=address, wallet=wallet)
+        return wallet
     return address
 
 
@@ -44,6 +55,24 @@ def custody_account_register(*, member_id: int, address: str) -> ChainIntent:
     return chain_intent_submit(
         intent="custody_register",
         payload={"account": address, "signature": custody_registration_signature(member_id)},
+        idempotency_key=key,
+    )
+
+
+@transaction.atomic
+def custody_wallet_link(*, member_id: int, address: str, wallet: str) -> ChainIntent:
+    """Queue the on-chain link of a member's custodial account to their wallet (idempotent)."""
+    key = f"custody_link:{network_name()}:{address.lower()}:{wallet.lower()}"
+    existing = ChainIntent.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    return chain_intent_submit(
+        intent="custody_link",
+        payload={
+            "account": address,
+            "wallet": wallet,
+            "signature": custody_link_signature(member_id, wallet),
+        },
         idempotency_key=key,
     )
 

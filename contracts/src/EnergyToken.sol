@@ -131,9 +131,11 @@ contract EnergyToken is ERC1155, GuardedPausable, EIP712 {
         return MessageHashUtils.toEthSignedMessageHash(keccak256(abi.encode(CUSTODY_STATEMENT, block.chainid, account)));
     }
 
+    /// @notice What a custodial account's key signs to link its member's wallet (any EnergyToken
+    /// of this chain, like custodyDigest).
     function linkDigest(address account, address wallet) public view returns (bytes32) {
         return MessageHashUtils.toEthSignedMessageHash(
-            keccak256(abi.encode(LINK_STATEMENT, block.chainid, address(this), account, wallet))
+            keccak256(abi.encode(LINK_STATEMENT, block.chainid, account, wallet))
         );
     }
 
@@ -157,6 +159,8 @@ contract EnergyToken is ERC1155, GuardedPausable, EIP712 {
         if (wallet == address(0)) revert ZeroAddress();
         if (!custodial[account]) revert NotCustodial(account);
         if (!_signedBy(account, linkDigest(account, wallet), signature)) revert InvalidCustodySignature(account);
+        address previous = linkedWallet[account];
+        if (previous != address(0)) isLinkedWallet[previous] = false;
         linkedWallet[account] = wallet;
         isLinkedWallet[wallet] = true;
         emit WalletLinked(account, wallet);

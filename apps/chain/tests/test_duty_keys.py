@@ -40,6 +40,7 @@ EXPECTED_DUTY = {
     "certificate_transfer": "certificates",
     "certificate_claim": "certificates",
     "custody_register": "certificates",
+    "custody_link": "certificates",
     "reward_mint": "rewards",
     "reward_claim": "rewards",
     "dr_event_record": "grid",
@@ -81,6 +82,10 @@ def _steps(chain, kind: str) -> list[tuple[str, dict]]:
                                                    "money_deltas_minor": [5, -5]})],
         "certificate_mint": [("certificate_mint", mint)],
         "custody_register": [("custody_register", register_a)],
+        "custody_link": [("custody_register", register_a),
+                         ("custody_link", {"account": a, "wallet": member,
+                                           "signature": client.custody_link_signature(9001,
+                                                                                      member)})],
         "certificate_transfer": [("custody_register", register_a), ("custody_register", register_b),
                                  ("certificate_mint", mint),
                                  ("certificate_transfer", {"from_address": a, "to": b,
@@ -227,3 +232,58 @@ def test_chain_deploy_replaces_outdated_local_contracts_and_refuses_elsewhere(ch
     out = StringIO()
     with pytest.raises(Exception, match="MeterOracle"):
         call_command("chain_deploy", stdout=out)
+
+
+# --- custody of members with and without a linked wallet ----------------------------------------
+
+
+@pytest.mark.chain
+def test_linked_members_receive_in_their_wallet_and_only_their_signature_moves_it(
+    chain, member_factory
+):
+    from apps.chain.services import member_chain_address
+
+    token = chain.contract("EnergyToken")
+    owner = chain.others[2]
+    seller, buyer = member_factory(), member_factory()
+    buyer.wallet_address = owner.address
+    seller_address = member_chain_address(seller)
+    assert member_chain_address(buyer) == owner.address
+    buyer_account = client.custodial_address(buyer.pk)
+    tid = (5 << 64) | H
+    chain_intent_submit(intent="certificate_mint", idempotency_key="m",
+                        payload={"to": seller_address, "token_id": tid, "amount_wh": 800,
+                                 "certificate_hash": B32})  # fmt: skip
+    chain_intent_submit(intent="certificate_transfer", idempotency_key="to-wallet",
+                        payload={"from_address": seller_address, "to": owner.address,
+                                 "token_id": tid, "amount_wh": 300})  # fmt: skip
+    for _ in range(3):
+        chain_outbox_sweep(wait_seconds=5)
+    rows = list(ChainIntent.objects.order_by("pk").values_list("intent", "status"))
+    assert rows == [
+        ("custody_register", "confirmed"),  # the seller's custodial account
+        ("custody_register", "confirmed"),  # the buyer's, linked to their wallet
+        ("custody_link", "confirmed"),
+        ("certificate_mint", "confirmed"),
+        ("certificate_transfer", "confirmed"),
+    ]
+    assert token.functions.linkedWallet(buyer_account).call() == owner.address
+    assert token.functions.balanceOf(owner.address, tid).call() == 300
+    # the cooperative cannot take it back without the owner's signature ...
+    back = chain_intent_submit(intent="certificate_transfer", idempotency_key="from-wallet",
+                               payload={"from_address": owner.address, "to": seller_address,
+                                        "token_id": tid, "amount_wh": 100})  # fmt: skip
+    chain_outbox_sweep(wait_seconds=5)
+    back.refresh_from_db()
+    assert back.status == "failed"
+    assert f"NotCustodial({owner.address.lower()})" in back.error
+    # ... and the member withdraws what the cooperative held for them to the linked wallet
+    chain.w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(buyer_account, tid, 50, b"\x31" * 32).transact(
+            {"from": chain.duty("mint").address}
+        )
+    )
+    chain.w3.eth.wait_for_transaction_receipt(
+        token.functions.withdraw(buyer_account, tid, 50).transact({"from": owner.address})
+    )
+    assert token.functions.balanceOf(owner.address, tid).call() == 350
