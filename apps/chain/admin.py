@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from apps.chain.client import issuance_allowance, network_name
 from apps.chain.models import (
     AnchoredReading,
     ChainAccount,
@@ -98,9 +99,33 @@ class ChainIntentAdmin(ReadOnlyAdmin):
 
 @admin.register(ContractDeployment)
 class ContractDeploymentAdmin(ReadOnlyAdmin):
-    list_display = ("name", "network", "chain_id", "address", "block_number", "deployed_at")
+    list_display = (
+        "name",
+        "network",
+        "chain_id",
+        "address",
+        "block_number",
+        "deployed_at",
+        "issuance",
+    )
     list_filter = ("network",)
     search_fields = ("name", "address")
+
+    @admin.display(description="issuance cap this period")
+    def issuance(self, obj: ContractDeployment) -> str:
+        """Cap, use and headroom of the capped contracts, read from the chain."""
+        if obj.network != network_name():
+            return ""
+        try:
+            allowance = issuance_allowance(obj.name, obj.address)
+        except Exception as exc:  # noqa: BLE001 - the registry still shows without the node
+            return f"unavailable ({exc.__class__.__name__})"
+        if allowance is None:
+            return ""
+        return (
+            f"cap {allowance.cap:,} {allowance.unit} per {allowance.period_seconds:,} s; "
+            f"used {allowance.used:,}; headroom {allowance.headroom:,}"
+        )
 
 
 class AnchoredReadingInline(admin.TabularInline):

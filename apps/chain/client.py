@@ -333,3 +333,30 @@ def chain_health() -> str:
     if empty:
         return f"error: no code at the recorded address of {', '.join(empty)} (chain reset?)"
     return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceAllowance:
+    contract: str
+    unit: str  # "Wh" (certificates) or "ESR base units" (rewards)
+    cap: int
+    used: int  # this period
+    headroom: int
+    period_seconds: int
+
+
+_ALLOWANCE_FUNCTIONS = {
+    "EnergyToken": ("mintAllowance", "Wh"),
+    "RenewableIncentive": ("awardAllowance", "ESR base units"),
+}
+
+
+def issuance_allowance(name: str, address: str) -> IssuanceAllowance | None:
+    """The per-period issuance cap of a capped contract, its use this period and the headroom
+    (None for other contracts)."""
+    spec = _ALLOWANCE_FUNCTIONS.get(name)
+    if spec is None:
+        return None
+    function, unit = spec
+    cap, used, headroom, period = contract(name, address).functions[function]().call()
+    return IssuanceAllowance(name, unit, int(cap), int(used), int(headroom), int(period))
