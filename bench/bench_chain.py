@@ -13,8 +13,10 @@ Rows it creates (network "eip155:31338") are deleted at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,34 +50,44 @@ def _signed_batch(n: int, interval_start: int):
 def run() -> None:
     setup_django()
     from django.conf import settings
+    from eth_account import Account
 
     from apps.chain import client, merkle
     from apps.chain.deploy import deploy_all
     from apps.chain.intents import meter_key
+    from apps.chain.keys import DEV_DUTY_INDEX
     from apps.chain.models import ChainIntent, ContractDeployment
     from apps.chain.outbox import chain_outbox_sweep
     from apps.chain.services import chain_intent_submit
     from apps.meters.signing import reading_digest
-    from tests.fixtures.chain import dev_account, start_anvil, stop_anvil
+    from tests.fixtures.chain import deploy_config, dev_account, start_anvil, stop_anvil
 
     node = start_anvil(None, CHAIN_ID)
     network = f"eip155:{CHAIN_ID}"
     saved = {
         k: getattr(settings, k)
         for k in ("BLOCKCHAIN_NETWORK", "BLOCKCHAIN_CHAIN_ID", "CHAIN_OPERATOR_KEY",
-                  "CHAIN_OUTBOX_ENQUEUE", "CHAIN_CONFIRMATIONS", "CHAIN_MULTISIG_SIGNERS")
+                  "CHAIN_OUTBOX_ENQUEUE", "CHAIN_CONFIRMATIONS", "CHAIN_MULTISIG_SIGNERS",
+                  "CHAIN_DUTY_KEYS")
     }  # fmt: skip
+    keystores = tempfile.TemporaryDirectory()
     try:
         settings.BLOCKCHAIN_NETWORK = node.url
         settings.BLOCKCHAIN_CHAIN_ID = CHAIN_ID
         operator = dev_account(0)
         settings.CHAIN_OPERATOR_KEY = "0x" + bytes(operator.key).hex()
+        # Outside the local chain duty keys must be keystores (cheap KDF: throwaway dev keys).
+        settings.CHAIN_DUTY_KEYS = {}
+        for duty, index in DEV_DUTY_INDEX.items():
+            path = Path(keystores.name) / f"{duty}.json"
+            path.write_text(json.dumps(Account.encrypt(dev_account(index).key, "bench",
+                                                       iterations=2)))  # fmt: skip
+            settings.CHAIN_DUTY_KEYS[duty] = {"keystore_path": str(path),
+                                              "keystore_password": "bench"}  # fmt: skip
         settings.CHAIN_OUTBOX_ENQUEUE = False
         settings.CHAIN_CONFIRMATIONS = 1
         _cleanup(network)
-        signers = [dev_account(i).address for i in (1, 2, 3)]
-        deployed = deploy_all(node.w3, operator, operator=operator.address, signers=signers,
-                              threshold=2)  # fmt: skip
+        deployed = deploy_all(node.w3, operator, deploy_config())
         for d in deployed.values():
             ContractDeployment.objects.create(
                 network=network, chain_id=CHAIN_ID, name=d.name, address=d.address,
@@ -105,7 +117,7 @@ def run() -> None:
              intents=n, confirmations=1)  # fmt: skip
         emit(BENCH, "outbox_end_to_end_throughput", n / (done - started), "intents/s", intents=n)
 
-        _settlement_gas(node, deployed, operator)
+        _settlement_gas(node, deployed)
 
         # --- anchoring gas per batch size -----------------------------------------------------
         oracle = client.contract("MeterOracle")
@@ -136,7 +148,7 @@ def run() -> None:
             f = fields[index]
             signature = sign(key, f)
             node.w3.eth.send_transaction(
-                {"from": operator.address, "to": oracle.address,
+                {"from": dev_account(DEV_DUTY_INDEX["anchoring"]).address, "to": oracle.address,
                  "data": oracle.functions.registerMeter(meter_key(f.serial), address)
                  ._encode_transaction_data()}
             )  # fmt: skip
@@ -151,18 +163,23 @@ def run() -> None:
     finally:
         for k, v in saved.items():
             setattr(settings, k, v)
+        keystores.cleanup()
         try:
             _cleanup(network)
         finally:
             stop_anvil(node)
 
 
-def _settlement_gas(node, deployed, operator, trades: int = 200, members: int = 20) -> None:
+def _settlement_gas(node, deployed, trades: int = 200, members: int = 20) -> None:
     """Netted settlement gas per trade vs an ERC-20 transfer, measured in the same run."""
     from apps.chain import merkle
     from apps.chain.client import artifact
     from apps.chain.deploy import multisig_execute
+    from apps.chain.keys import DEV_DUTY_INDEX
     from tests.fixtures.chain import dev_account
+
+    rewarder = dev_account(DEV_DUTY_INDEX["rewards"])
+    settler = dev_account(DEV_DUTY_INDEX["settlement"])
 
     w3 = node.w3
 
@@ -181,8 +198,8 @@ def _settlement_gas(node, deployed, operator, trades: int = 200, members: int = 
                      target=inc.address, data=bytes.fromhex(data[2:]))  # fmt: skip
     a, b, fresh = dev_account(4).address, dev_account(5).address, dev_account(6).address
     for award_id, who in ((1, a), (2, b)):
-        gas_of(inc.functions.award(award_id, who, 1, 10_000), operator.address)
-        gas_of(inc.functions.claimFor(who), operator.address)
+        gas_of(inc.functions.award(award_id, who, 1, 10_000), rewarder.address)
+        gas_of(inc.functions.claimFor(who), rewarder.address)
     to_existing = gas_of(inc.functions.transfer(b, 10**15), a)
     to_new = gas_of(inc.functions.transfer(fresh, 10**15), a)
     emit(BENCH, "erc20_transfer_gas_existing_holder", to_existing, "gas")
@@ -207,7 +224,7 @@ def _settlement_gas(node, deployed, operator, trades: int = 200, members: int = 
         gas = gas_of(
             trading.functions.settle(run, root, [m for m, _ in deltas], [d for _, d in deltas],
                                      []),
-            operator.address,
+            settler.address,
         )  # fmt: skip
         label = "cold" if run == 1 else "warm"
         emit(BENCH, f"settlement_gas_per_trade_{label}", gas / trades, "gas/trade",

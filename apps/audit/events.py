@@ -28,6 +28,7 @@ class AuditEvent(models.TextChoices):
     CONTRACTS_DEPLOYED = "contracts.deployed", "Contracts deployed"
     CHAIN_INTENT_SUBMITTED = "chain_intent.submitted", "Chain intent submitted"
     CHAIN_INTENT_RETRIED = "chain_intent.retried", "Chain intent retried"
+    CHAIN_ALERT_ACKNOWLEDGED = "chain_alert.acknowledged", "Chain alert acknowledged"
     METER_INTERVAL_ANCHORED = "meter_interval.anchored", "Meter interval anchored"
     MULTISIG_CALL_EXECUTED = "multisig_call.executed", "Multisig call executed"
     # compliance

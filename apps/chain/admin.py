@@ -1,4 +1,5 @@
-"""Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events.
+"""Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events,
+alerts on events nothing of ours explains (with acknowledge).
 
 Everything is read-only: rows change only through services (retry) and the worker.
 """
@@ -9,16 +10,18 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from apps.accounts.policy import Capability, PolicyInline, PolicyModelAdmin, request_allows
+from apps.chain.client import issuance_allowance, network_name
 from apps.chain.models import (
     AnchoredReading,
     ChainAccount,
+    ChainAlert,
     ChainEvent,
     ChainIntent,
     ContractDeployment,
     IndexerCursor,
     MeterAnchor,
 )
-from apps.chain.services import chain_intent_retry
+from apps.chain.services import chain_alerts_acknowledge, chain_intent_retry
 from apps.core.exceptions import ApplicationError
 
 
@@ -99,9 +102,33 @@ class ChainIntentAdmin(ReadOnlyAdmin):
 
 @admin.register(ContractDeployment)
 class ContractDeploymentAdmin(ReadOnlyAdmin):
-    list_display = ("name", "network", "chain_id", "address", "block_number", "deployed_at")
+    list_display = (
+        "name",
+        "network",
+        "chain_id",
+        "address",
+        "block_number",
+        "deployed_at",
+        "issuance",
+    )
     list_filter = ("network",)
     search_fields = ("name", "address")
+
+    @admin.display(description="issuance cap this period")
+    def issuance(self, obj: ContractDeployment) -> str:
+        """Cap, use and headroom of the capped contracts, read from the chain."""
+        if obj.network != network_name():
+            return ""
+        try:
+            allowance = issuance_allowance(obj.name, obj.address)
+        except Exception as exc:  # noqa: BLE001 - the registry still shows without the node
+            return f"unavailable ({exc.__class__.__name__})"
+        if allowance is None:
+            return ""
+        return (
+            f"cap {allowance.cap:,} {allowance.unit} per {allowance.period_seconds:,} s; "
+            f"used {allowance.used:,}; headroom {allowance.headroom:,}"
+        )
 
 
 class AnchoredReadingInline(PolicyInline, admin.TabularInline):
@@ -148,3 +175,26 @@ class ChainAccountAdmin(ReadOnlyAdmin):
 @admin.register(IndexerCursor)
 class IndexerCursorAdmin(ReadOnlyAdmin):
     list_display = ("network", "last_block", "updated_at")
+
+
+@admin.register(ChainAlert)
+class ChainAlertAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "network", "message", "sender", "tx", "acknowledged_at")
+    list_filter = (("acknowledged_at", admin.EmptyFieldListFilter), "network")
+    readonly_fields = [f.name for f in ChainAlert._meta.fields]
+    actions = ["acknowledge"]
+
+    @admin.display(description="tx hash")
+    def tx(self, obj: ChainAlert) -> str:
+        return obj.event.tx_hash
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset) -> None:
+        done = chain_alerts_acknowledge(
+            alert_ids=list(queryset.values_list("pk", flat=True)), actor=request.user
+        )
+        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # the acknowledge action needs "change"; the form itself stays read-only
+        return request.user.is_staff

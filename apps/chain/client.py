@@ -7,10 +7,11 @@ Network (settings ``BLOCKCHAIN_NETWORK``): ``local`` is the project's anvil node
 ``BLOCKCHAIN_CHAIN_ID`` before anything is signed. The network's name in the database is ``local``
 or ``eip155:<chain id>`` (CAIP-2).
 
-Keys: ``CHAIN_OPERATOR_KEY`` (hex) from the environment, else an encrypted keystore
-(``CHAIN_KEYSTORE_PATH`` + ``CHAIN_KEYSTORE_PASSWORD``, eth-account's V3 format), else — on the
-local network only — the first account of the public development mnemonic. Keys are never written
-to the database.
+Keys: the deployer key is ``CHAIN_OPERATOR_KEY`` (hex) from the environment, else an encrypted
+keystore (``CHAIN_KEYSTORE_PATH`` + ``CHAIN_KEYSTORE_PASSWORD``, eth-account's V3 format), else —
+on the local network only — the first account of the public development mnemonic; it holds no role
+once deployed. The outbox signs with one key per duty (``apps.chain.keys``). Keys are never
+written to the database.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import coincurve
 from django.conf import settings
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -128,7 +130,7 @@ def mnemonic_account(index: int) -> LocalAccount:
 
 
 def operator_account() -> LocalAccount:
-    """The hot key that signs outbox transactions."""
+    """The deployer key (deploys and wires the contracts, then renounces every role)."""
     if settings.CHAIN_OPERATOR_KEY:
         try:
             return Account.from_key(settings.CHAIN_OPERATOR_KEY)
@@ -165,25 +167,80 @@ def multisig_signers() -> tuple[list[str], int]:
 def custodial_address(member_id: int) -> str:
     """Deterministic custodial address of a member without a linked wallet.
 
-    The private key would be HMAC-SHA256(CHAIN_CUSTODY_SECRET, "member:<id>") mod n; it is derived
-    only here (to compute the address) and never stored. Custodial holdings are moved by the
-    contracts' CUSTODIAN_ROLE, so the key is not needed to operate; it lets the cooperative hand a
-    member their key on request.
+    The private key is HMAC-SHA256(CHAIN_CUSTODY_SECRET, "member:<id>") mod n; it is derived only
+    here (for the address and the account's on-chain custody registration) and never stored.
+    Registered custodial holdings are moved by the contracts' CUSTODIAN_ROLE; the key lets the
+    cooperative hand a member their key on request.
     """
+    return _custodial_address(_custody_secret(), member_id)
+
+
+def _custody_secret() -> str:
     secret = settings.CHAIN_CUSTODY_SECRET
     if not secret:
         if not network_config().is_local:
             raise ChainConfigError("CHAIN_CUSTODY_SECRET is required outside the local network.")
         secret = DEVELOPMENT_CUSTODY_SECRET
-    return _custodial_address(secret, member_id)
+    return secret
+
+
+def _custodial_key(secret: str, member_id: int) -> bytes:
+    digest = hmac.new(secret.encode(), f"member:{member_id}".encode(), hashlib.sha256).digest()
+    key = int.from_bytes(digest, "big") % (_SECP256K1_N - 1) + 1
+    return key.to_bytes(32, "big")
 
 
 @functools.lru_cache(maxsize=65_536)
 def _custodial_address(secret: str, member_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"member:{member_id}".encode(), hashlib.sha256).digest()
-    key = int.from_bytes(digest, "big") % (_SECP256K1_N - 1) + 1
-    public = coincurve.PrivateKey(key.to_bytes(32, "big")).public_key.format(compressed=False)
+    public = coincurve.PrivateKey(_custodial_key(secret, member_id)).public_key.format(False)
     return to_checksum_address(keccak(public[1:])[-20:])
+
+
+CUSTODY_STATEMENT = keccak(b"EnergySphere custodial account")
+
+
+def custody_registration_signature(member_id: int) -> str:
+    """The custodial account's own signature that registers it in EnergyToken (EIP-191 over
+    keccak256(abi.encode(CUSTODY_STATEMENT, chain id, account)), as EnergyToken.custodyDigest).
+    The key is derived for this signature only and never kept."""
+    from eth_account.messages import encode_defunct
+
+    secret = _custody_secret()
+    account = Account.from_key(_custodial_key(secret, member_id))
+    inner = keccak(
+        abi_encode(
+            ["bytes32", "uint256", "address"],
+            [CUSTODY_STATEMENT, int(settings.BLOCKCHAIN_CHAIN_ID), account.address],
+        )
+    )
+    signed = account.sign_message(encode_defunct(primitive=inner))
+    return "0x" + bytes(signed.signature).hex()
+
+
+LINK_STATEMENT = keccak(b"EnergySphere linked wallet")
+
+
+def custody_link_signature(member_id: int, wallet: str) -> str:
+    """The custodial account's signature that links it to the member's own wallet in EnergyToken
+    (EIP-191 over keccak256(abi.encode(LINK_STATEMENT, chain id, account, wallet)), as
+    EnergyToken.linkDigest): custodial balances may then be withdrawn, and settlements deliver, to
+    that wallet."""
+    from eth_account.messages import encode_defunct
+
+    account = Account.from_key(_custodial_key(_custody_secret(), member_id))
+    inner = keccak(
+        abi_encode(
+            ["bytes32", "uint256", "address", "address"],
+            [
+                LINK_STATEMENT,
+                int(settings.BLOCKCHAIN_CHAIN_ID),
+                account.address,
+                to_checksum_address(wallet),
+            ],
+        )
+    )
+    signed = account.sign_message(encode_defunct(primitive=inner))
+    return "0x" + bytes(signed.signature).hex()
 
 
 @functools.lru_cache(maxsize=16)
@@ -281,3 +338,30 @@ def chain_health() -> str:
     if empty:
         return f"error: no code at the recorded address of {', '.join(empty)} (chain reset?)"
     return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceAllowance:
+    contract: str
+    unit: str  # "Wh" (certificates) or "ESR base units" (rewards)
+    cap: int
+    used: int  # this period
+    headroom: int
+    period_seconds: int
+
+
+_ALLOWANCE_FUNCTIONS = {
+    "EnergyToken": ("mintAllowance", "Wh"),
+    "RenewableIncentive": ("awardAllowance", "ESR base units"),
+}
+
+
+def issuance_allowance(name: str, address: str) -> IssuanceAllowance | None:
+    """The per-period issuance cap of a capped contract, its use this period and the headroom
+    (None for other contracts)."""
+    spec = _ALLOWANCE_FUNCTIONS.get(name)
+    if spec is None:
+        return None
+    function, unit = spec
+    cap, used, headroom, period = contract(name, address).functions[function]().call()
+    return IssuanceAllowance(name, unit, int(cap), int(used), int(headroom), int(period))

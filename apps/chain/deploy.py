@@ -1,18 +1,19 @@
 """Deploy the five contracts and the staff multisig, and wire their roles (no database access).
 
-Order: StaffMultisig(signers, threshold); EnergyToken, EnergyTrading(token), MeterOracle,
-GridBalancer, RenewableIncentive — each constructed with the deployer as temporary admin and the
-operator (outbox hot key) holding the operational role (minter/custodian, settler, oracle,
-recorder, rewarder). EnergyTrading gets the token's CUSTODIAN_ROLE (it moves credits in batch).
-Then every privileged role (DEFAULT_ADMIN, PAUSER, RULE_ADMIN) is granted to the multisig and
-renounced by the deployer, so afterwards only M-of-N staff approvals can change roles, pause or
-set reward rules.
+Order: StaffMultisig(signers, threshold); EnergyToken(minter, custodian), EnergyTrading(settler,
+token), MeterOracle(oracle, meter-key delay), GridBalancer(recorder), RenewableIncentive(rewarder)
+— each constructed with the deployer as temporary admin and one duty key per operational role
+(``apps.chain.keys``). EnergyTrading gets the token's CUSTODIAN_ROLE (it moves credits in batch);
+the mint and award caps are set; the guardians get GUARDIAN_ROLE (pause only). Then every
+privileged role (DEFAULT_ADMIN, PAUSER, RULE_ADMIN, METER_ADMIN) is granted to the multisig and
+renounced by the deployer, so afterwards only M-of-N staff approvals can change roles, caps or
+meter keys, unpause or set reward rules — and the deployer key holds nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -88,29 +89,51 @@ class _Sender:
         return self.send({"to": address, "data": data, "value": 0})
 
 
-def deploy_all(
-    w3: Web3,
-    deployer: LocalAccount,
-    *,
-    operator: str,
-    signers: list[str],
-    threshold: int,
-) -> dict[str, Deployed]:
+@dataclass(frozen=True, slots=True)
+class DeployConfig:
+    duties: dict[str, str]  # duty -> address of its key (apps.chain.intents.DUTIES)
+    signers: list[str]
+    threshold: int
+    guardians: list[str] = field(default_factory=list)
+    cap_period_seconds: int = 86_400
+    mint_cap_wh: int = 100_000_000
+    award_cap: int = 100_000 * 10**18
+    meter_key_delay: int = 0
+
+
+# Privileged roles per contract, held by the multisig only.
+PRIVILEGED = {
+    "EnergyToken": ("PAUSER_ROLE",),
+    "EnergyTrading": ("PAUSER_ROLE",),
+    "MeterOracle": ("PAUSER_ROLE", "METER_ADMIN_ROLE"),
+    "GridBalancer": ("PAUSER_ROLE",),
+    "RenewableIncentive": ("PAUSER_ROLE", "RULE_ADMIN_ROLE"),
+}
+
+
+def deploy_all(w3: Web3, deployer: LocalAccount, config: DeployConfig) -> dict[str, Deployed]:
     s = _Sender(w3, deployer)
     me = deployer.address
+    duty = config.duties
     out: dict[str, Deployed] = {}
-    out["StaffMultisig"] = s.deploy("StaffMultisig", signers, threshold)
+    out["StaffMultisig"] = s.deploy("StaffMultisig", config.signers, config.threshold)
     multisig = out["StaffMultisig"].address
-    out["EnergyToken"] = s.deploy("EnergyToken", me, operator)
+    out["EnergyToken"] = s.deploy("EnergyToken", me, duty["mint"], duty["certificates"])
     token = out["EnergyToken"].address
-    out["EnergyTrading"] = s.deploy("EnergyTrading", me, operator, token)
-    out["MeterOracle"] = s.deploy("MeterOracle", me, operator)
-    out["GridBalancer"] = s.deploy("GridBalancer", me, operator)
-    out["RenewableIncentive"] = s.deploy("RenewableIncentive", me, operator)
+    out["EnergyTrading"] = s.deploy("EnergyTrading", me, duty["settlement"], token)
+    out["MeterOracle"] = s.deploy("MeterOracle", me, duty["anchoring"], config.meter_key_delay)
+    out["GridBalancer"] = s.deploy("GridBalancer", me, duty["grid"])
+    out["RenewableIncentive"] = s.deploy("RenewableIncentive", me, duty["rewards"])
     s.call("EnergyToken", token, "grantRole", role("CUSTODIAN_ROLE"), out["EnergyTrading"].address)
+    period = config.cap_period_seconds
+    s.call("EnergyToken", token, "setMintCap", config.mint_cap_wh, period)
+    s.call("RenewableIncentive", out["RenewableIncentive"].address, "setAwardCap",
+           config.award_cap, period)  # fmt: skip
     for name in CONTRACT_NAMES[1:]:
         address = out[name].address
-        privileged = ["PAUSER_ROLE"] + (["RULE_ADMIN_ROLE"] if name == "RenewableIncentive" else [])
+        for guardian in config.guardians:
+            s.call(name, address, "grantRole", role("GUARDIAN_ROLE"), guardian)
+        privileged = PRIVILEGED[name]
         for r in privileged:
             s.call(name, address, "grantRole", role(r), multisig)
         s.call(name, address, "grantRole", ADMIN_ROLE, multisig)
@@ -118,6 +141,14 @@ def deploy_all(
             s.call(name, address, "renounceRole", role(r), me)
         s.call(name, address, "renounceRole", ADMIN_ROLE, me)
     return out
+
+
+def fund_local_accounts(w3: Web3, funder: LocalAccount, addresses: list[str]) -> None:
+    """Give development accounts beyond anvil's ten prefunded ones gas money (local chain only)."""
+    s = _Sender(w3, funder)
+    for address in addresses:
+        if w3.eth.get_balance(address) < 10**18:
+            s.send({"to": address, "value": 100 * 10**18, "gas": 21_000})
 
 
 def multisig_execute(

@@ -3,21 +3,57 @@
 Each run scans from the block after the cursor up to the head minus the confirmation depth (at most
 ``max_blocks`` blocks), stores every decoded event of our contracts (unique per transaction log, so
 a re-scan of the same blocks changes nothing), promotes outbox rows whose transaction shows up in a
-log (a safety net for the outbox's own receipt polling), sends ``chain_event_indexed`` for other
-apps, then advances the cursor — all in one database transaction.
+log (a safety net for the outbox's own receipt polling), raises a ``ChainAlert`` for every new
+event nothing of ours explains, sends ``chain_event_indexed`` for other apps, then advances the
+cursor — all in one database transaction.
+
+Out-of-band detection: an event is ours when its transaction is one of our outbox intents, an
+executed staff multisig proposal or a deployment transaction (sent by the deployer). Anything else
+raises an alert when it is a privileged change (roles, caps, pausing, meter keys, rules, signers),
+an event only a duty key can cause (mint, cancel, custody registration, settlement, anchor, meter
+registration, award, grid records), or any event of a transaction sent by one of our duty keys
+(a stolen key used outside the outbox). Members' own transfers and claims raise nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.dispatch import Signal
 from eth_utils import event_abi_to_log_topic
 
 from apps.chain import client
 from apps.chain.lock_objects import indexer_cursor_lock, sent_intent_lock_for_indexer
-from apps.chain.models import ChainEvent, ChainIntent, ContractDeployment
+from apps.chain.models import (
+    ChainAlert,
+    ChainEvent,
+    ChainIntent,
+    ContractDeployment,
+)
+
+logger = logging.getLogger(__name__)
+
+PRIVILEGED_EVENTS = frozenset(
+    {
+        "RoleGranted", "RoleRevoked", "RoleAdminChanged", "Paused", "Unpaused", "MintCapSet",
+        "AwardCapSet", "MeterKeyRotated", "MeterKeyVetoed", "MeterKeyDelaySet", "RuleSet",
+        "SignerAdded", "SignerRemoved", "ThresholdChanged",
+    }
+)  # fmt: skip
+# Events only a duty key (or EnergyTrading acting for the settlement key) can cause.
+DUTY_EVENTS = frozenset(
+    {
+        ("EnergyToken", "CertificateIssued"), ("EnergyToken", "CertificateCancelled"),
+        ("EnergyToken", "CustodialRegistered"), ("EnergyToken", "WalletLinked"),
+        ("EnergyTrading", "SettlementApplied"), ("MeterOracle", "BatchAnchored"),
+        ("MeterOracle", "MeterRegistered"), ("RenewableIncentive", "RewardAccrued"),
+        ("GridBalancer", "DrEventRecorded"), ("GridBalancer", "CommitmentRecorded"),
+        ("GridBalancer", "PerformanceRecorded"), ("GridBalancer", "StabilityRecorded"),
+    }
+)  # fmt: skip
 
 # Sent once per newly stored event: kwargs `event` (ChainEvent).
 chain_event_indexed = Signal()
@@ -69,6 +105,7 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
             }
         )
         stored = 0
+        new_rows: list[ChainEvent] = []
         for log in logs:
             name, topics = by_address[log["address"].lower()]
             event = topics.get(bytes(log["topics"][0])) if log["topics"] else None
@@ -89,13 +126,75 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
             )
             if created:
                 stored += 1
+                new_rows.append(row)
                 _promote_intent(tx_hash, int(log["blockNumber"]))
                 transaction.on_commit(
                     lambda row=row: chain_event_indexed.send(sender=ChainEvent, event=row)
                 )
+        _alert_unexplained(w3, network, deployments, new_rows)
         cursor.last_block = end
         cursor.save(update_fields=["last_block", "updated_at"])
     return stored
+
+
+def _our_duty_addresses() -> dict[str, str]:
+    from apps.chain.intents import DUTIES
+    from apps.chain.keys import duty_account
+
+    out = {}
+    for duty in DUTIES:
+        try:
+            out[duty_account(duty).address.lower()] = duty
+        except client.ChainError:  # a duty without a usable key cannot have sent anything
+            continue
+    return out
+
+
+def _alert_unexplained(w3: Any, network: str, deployments: list, rows: list[ChainEvent]) -> int:
+    """Raise a ChainAlert for each new event nothing of ours explains; returns how many."""
+    if not rows:
+        return 0
+    first_block = min(r.block_number for r in rows)
+    ours: set[str] = set()
+    for tx_hashes in ChainIntent.objects.filter(
+        Q(block_number__gte=first_block) | Q(block_number__isnull=True), network=network
+    ).values_list("tx_hashes", flat=True):
+        ours.update(tx_hashes or [])
+    rows = [r for r in rows if r.tx_hash not in ours]
+    if not rows:
+        return 0
+    by_name = {d.name: d for d in deployments}
+    multisig = by_name["StaffMultisig"].address.lower() if "StaffMultisig" in by_name else ""
+    deployers = set()
+    for d in deployments:
+        if d.tx_hash:
+            deployers.add(str(w3.eth.get_transaction(d.tx_hash)["from"]).lower())
+    duty_keys = _our_duty_addresses()
+    txs: dict[str, Any] = {}
+    alerts = 0
+    for row in rows:
+        tx = txs.get(row.tx_hash)
+        if tx is None:
+            tx = txs[row.tx_hash] = w3.eth.get_transaction(row.tx_hash)
+        sender = str(tx["from"]).lower()
+        to = str(tx.get("to") or "").lower()
+        if sender in deployers or (multisig and to == multisig):
+            continue  # a deployment, or a staff-approved multisig execution
+        if sender in duty_keys:
+            why = f"the {duty_keys[sender]} duty key sent it outside the outbox"
+        elif row.name in PRIVILEGED_EVENTS:
+            why = "a privileged change not executed by the staff multisig"
+        elif (row.contract, row.name) in DUTY_EVENTS:
+            why = "no outbox intent of ours sent it"
+        else:
+            continue  # a member's own transfer, claim or approval
+        message = f"Unexplained {row.contract}.{row.name} in block {row.block_number}: {why}."
+        ChainAlert.objects.get_or_create(
+            event=row, defaults={"network": network, "sender": sender, "message": message[:300]}
+        )
+        logger.warning("chain alert: %s (tx %s, from %s)", message, row.tx_hash, sender)
+        alerts += 1
+    return alerts
 
 
 def _promote_intent(tx_hash: str, block_number: int) -> None:

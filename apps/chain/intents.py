@@ -26,12 +26,26 @@ from eth_utils import to_checksum_address
 
 from apps.chain.merkle import keccak256
 
-__all__ = ["INTENTS", "IntentSpec", "PayloadError", "meter_key", "token_id", "validate_payload"]
+__all__ = [
+    "DUTIES",
+    "INTENTS",
+    "IntentSpec",
+    "PayloadError",
+    "intents_of_duty",
+    "meter_key",
+    "token_id",
+    "validate_payload",
+]
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 UINT256 = 2**256 - 1
 INT256 = 2**255 - 1
+
+
+# Duties: each is one contract role held by its own key (apps/chain/keys.py); the outbox signs an
+# intent with the key of its duty, so a stolen key exposes one duty only.
+DUTIES = ("mint", "certificates", "settlement", "anchoring", "rewards", "grid")
 
 
 class PayloadError(ValueError):
@@ -201,6 +215,36 @@ class CertificateTransfer:
         return (self.from_address, self.to, self.token_id, self.amount_wh)
 
 
+_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+
+
+def _signature(value: Any) -> str:
+    if not isinstance(value, str) or not _SIGNATURE.match(value):
+        raise PayloadError(f"not a 65-byte 0x-prefixed signature: {value!r}")
+    return value.lower()
+
+
+@dataclass(frozen=True)
+class CustodyRegister:
+    account: str  # a custodial member address
+    signature: str  # the account's own EIP-191 signature of EnergyToken.custodyDigest(account)
+    kinds = {"account": _address, "signature": _signature}
+
+    def args(self) -> tuple:
+        return (self.account, bytes.fromhex(self.signature[2:]))
+
+
+@dataclass(frozen=True)
+class CustodyLink:
+    account: str  # the member's registered custodial account
+    wallet: str  # the member's own wallet (Sign-In with Ethereum)
+    signature: str  # the account's own EIP-191 signature of EnergyToken.linkDigest(account, wallet)
+    kinds = {"account": _address, "wallet": _address, "signature": _signature}
+
+    def args(self) -> tuple:
+        return (self.account, self.wallet, bytes.fromhex(self.signature[2:]))
+
+
 @dataclass(frozen=True)
 class CertificateClaim:
     holder: str
@@ -336,6 +380,7 @@ class IntentSpec:
     function: str
     payload_type: type
     description: str
+    duty: str  # which key signs it (one of DUTIES)
 
 
 INTENTS: dict[str, IntentSpec] = {
@@ -346,7 +391,8 @@ INTENTS: dict[str, IntentSpec] = {
             "MeterOracle",
             "registerMeter",
             MeterRegister,
-            "Register a meter's device address.",
+            "Propose a meter's first device key (time-locked; rotation is the multisig's).",
+            "anchoring",
         ),
         IntentSpec(
             "meter_anchor",
@@ -354,6 +400,7 @@ INTENTS: dict[str, IntentSpec] = {
             "anchorBatch",
             MeterAnchor,
             "Anchor the Merkle root of an interval's validated readings.",
+            "anchoring",
         ),
         IntentSpec(
             "settlement_apply",
@@ -361,13 +408,15 @@ INTENTS: dict[str, IntentSpec] = {
             "settle",
             SettlementApply,
             "Apply a settlement batch: trades root, netted money, credit moves; once per id.",
+            "settlement",
         ),
         IntentSpec(
             "certificate_mint",
             "EnergyToken",
             "mint",
             CertificateMint,
-            "Issue an energy certificate (ERC-1155, 1 unit = 1 Wh).",
+            "Issue an energy certificate (ERC-1155, 1 unit = 1 Wh), within the mint cap.",
+            "mint",
         ),
         IntentSpec(
             "certificate_transfer",
@@ -375,6 +424,23 @@ INTENTS: dict[str, IntentSpec] = {
             "custodianTransfer",
             CertificateTransfer,
             "Move certificates between custodial holders.",
+            "certificates",
+        ),
+        IntentSpec(
+            "custody_register",
+            "EnergyToken",
+            "registerCustodial",
+            CustodyRegister,
+            "Register a custodial member account (signed by the account's own key).",
+            "certificates",
+        ),
+        IntentSpec(
+            "custody_link",
+            "EnergyToken",
+            "linkWallet",
+            CustodyLink,
+            "Link a member's custodial account to their own wallet (signed by the account's key).",
+            "certificates",
         ),
         IntentSpec(
             "certificate_claim",
@@ -382,6 +448,7 @@ INTENTS: dict[str, IntentSpec] = {
             "claimFor",
             CertificateClaim,
             "Claim (retire) certificates for a beneficiary: burns them.",
+            "certificates",
         ),
         IntentSpec(
             "certificate_cancel",
@@ -389,13 +456,15 @@ INTENTS: dict[str, IntentSpec] = {
             "cancel",
             CertificateCancel,
             "Cancel certificates (issuer correction): burns them.",
+            "mint",
         ),
         IntentSpec(
             "reward_mint",
             "RenewableIncentive",
             "award",
             RewardMint,
-            "Accrue a reward under a rule (once per award id).",
+            "Accrue a reward under a rule (once per award id), within the award cap.",
+            "rewards",
         ),
         IntentSpec(
             "reward_claim",
@@ -403,6 +472,7 @@ INTENTS: dict[str, IntentSpec] = {
             "claimFor",
             RewardClaim,
             "Pay a member's accrued rewards out as reward tokens.",
+            "rewards",
         ),
         IntentSpec(
             "dr_event_record",
@@ -410,6 +480,7 @@ INTENTS: dict[str, IntentSpec] = {
             "recordEvent",
             DrEventRecord,
             "Record a demand-response event (or a newer modification of it).",
+            "grid",
         ),
         IntentSpec(
             "dr_commitment_record",
@@ -417,6 +488,7 @@ INTENTS: dict[str, IntentSpec] = {
             "recordCommitment",
             DrCommitmentRecord,
             "Record a member's demand-response commitment.",
+            "grid",
         ),
         IntentSpec(
             "dr_performance_record",
@@ -424,6 +496,7 @@ INTENTS: dict[str, IntentSpec] = {
             "recordPerformance",
             DrPerformanceRecord,
             "Record a member's measured demand-response performance.",
+            "grid",
         ),
         IntentSpec(
             "stability_record",
@@ -431,9 +504,15 @@ INTENTS: dict[str, IntentSpec] = {
             "recordStability",
             StabilityRecord,
             "Record an interval's grid stability score.",
+            "grid",
         ),
     )
 }
+
+
+def intents_of_duty(duty: str) -> list[str]:
+    """The intent names signed with `duty`'s key."""
+    return [name for name, spec in INTENTS.items() if spec.duty == duty]
 
 
 def validate_payload(intent: str, payload: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from apps.chain.models import ChainAccount, ChainIntent, IndexerCursor
+from apps.chain.models import ChainAccount, ChainAlert, ChainIntent, IndexerCursor
 from apps.core.locks import lock_first, lock_or_create, lock_row, lock_rows
 
 
@@ -44,3 +44,8 @@ def indexer_cursor_lock(network: str) -> IndexerCursor:
     """The network's indexer cursor (created on first use); one indexer run at a time."""
     cursor, _ = lock_or_create(IndexerCursor.objects.all(), network=network)
     return cursor
+
+
+def open_chain_alerts_lock(alert_ids: Iterable[int]) -> list[ChainAlert]:
+    """The given alerts that are not acknowledged yet, locked in primary-key order."""
+    return lock_rows(ChainAlert.objects.filter(acknowledged_at=None), alert_ids)

@@ -194,3 +194,22 @@ class AnchoredReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter_id}@{self.interval_start} #{self.index}"
+
+
+class ChainAlert(models.Model):
+    """An indexed event that nothing of ours explains: a duty key used outside the outbox, a
+    duty-only event we did not send, or a privileged change not executed by the staff multisig.
+    Shown to staff in the admin until acknowledged."""
+
+    event = models.OneToOneField(ChainEvent, on_delete=models.CASCADE, related_name="alert")
+    network = models.CharField(max_length=200)
+    sender = models.CharField(max_length=42, blank=True)
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.message

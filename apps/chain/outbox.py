@@ -1,7 +1,10 @@
 """The transaction outbox worker: pending → signed → sent → mined → confirmed (or failed).
 
-One sweep at a time per (network, sender), under a PostgreSQL advisory lock: that lock and the
-``ChainAccount`` row are the single nonce manager. A sweep:
+Every intent is signed with the key of its duty (``IntentSpec.duty``, keys in
+``apps.chain.keys``); a sweep handles the duties one after the other, in ``DUTIES`` order (mint
+before certificate moves and settlement). One sweep at a time per (network, sender), under a
+PostgreSQL advisory lock: that lock and the ``ChainAccount`` row are the single nonce manager of a
+key. For each duty, a sweep:
 
 1. recovers in-flight rows (``signed``/``sent``): if any hash ever signed for the row has a receipt,
    the row is mined — nothing is sent again; a ``signed`` row is (re)broadcast with the *same* raw
@@ -42,7 +45,8 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from apps.chain import client
-from apps.chain.intents import call_for
+from apps.chain.intents import DUTIES, call_for, intents_of_duty
+from apps.chain.keys import duty_account
 from apps.chain.lock_objects import chain_account_lock, pending_intents_lock_for_signing
 from apps.chain.models import ChainIntent
 
@@ -117,12 +121,14 @@ def _hash_hex(value: Any) -> str:
 
 
 class Outbox:
-    """One sweep's context: the node, the sender key and the network."""
+    """One sweep's context for one duty: the node, the duty's key and the network."""
 
-    def __init__(self) -> None:
+    def __init__(self, duty: str) -> None:
         self.cfg = client.network_config()
         self.w3: Web3 = client.web3()
-        self.account = client.operator_account()
+        self.duty = duty
+        self.intents = intents_of_duty(duty)
+        self.account = duty_account(duty)
         self.sender = self.account.address
         self._next_nonce: int | None = None  # valid only while this sweep holds the sender lock
         self._base_fee: tuple[float, int] | None = None
@@ -309,9 +315,19 @@ class Outbox:
                 row.save()
 
     def in_flight(self) -> bool:
-        return ChainIntent.objects.filter(
-            network=self.cfg.name, sender=self.sender, status__in=IN_FLIGHT
-        ).exists()
+        """Whether transactions of ours (any duty's key) are still unconfirmed."""
+        return ChainIntent.objects.filter(network=self.cfg.name, status__in=IN_FLIGHT).exists()
+
+    def waits_on_other_duty(self, row: ChainIntent) -> bool:
+        """Whether an earlier intent of another duty is still open (pending or in flight): `row`
+        may depend on it (e.g. a cancel on the custody registration before it)."""
+        return (
+            ChainIntent.objects.filter(
+                network=self.cfg.name, pk__lt=row.pk, status__in=(S.PENDING, *IN_FLIGHT)
+            )
+            .exclude(intent__in=self.intents)
+            .exists()
+        )
 
     def submit(self, row: ChainIntent) -> str:
         """PENDING → SIGNED → SENT for one row; returns its status afterwards (or DEFERRED)."""
@@ -321,8 +337,10 @@ class Outbox:
         """Simulate, sign and send pending rows in id order, with one RPC batch per step.
 
         Simulation happens before a nonce is taken. A row whose simulation reverts while other
-        transactions of ours will be unconfirmed (sent in this batch or before) is DEFERRED: it
-        may depend on one of them (e.g. a DR commitment on an event recorded just before).
+        transactions of ours will be unconfirmed (sent in this batch or before), or while an
+        earlier intent of another duty is still open, is DEFERRED: it may depend on one of them
+        (e.g. a DR commitment on an event recorded just before, a cancel on the custody
+        registration before it).
         """
         prepared = [(row, *self._call(row)) for row in rows]
         answers = self.rpc_batch(
@@ -350,7 +368,7 @@ class Outbox:
                 result[row.pk] = row.status
         others_in_flight = bool(ok) or self.in_flight()
         for row, reason in reverted:
-            if others_in_flight:
+            if others_in_flight or self.waits_on_other_duty(row):
                 row.error = (
                     f"Simulation reverted ({reason}) while earlier transactions are "
                     "unconfirmed; retried once they are mined."
@@ -469,11 +487,13 @@ def _due(qs: Any) -> Any:
     return qs.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
 
 
-def _note_infrastructure_error(network: str, message: str) -> int:
-    """Write a configuration/connection error on every due open row of the network."""
-    rows = list(
-        _due(ChainIntent.objects.filter(network=network, status__in=(S.PENDING, *IN_FLIGHT)))
-    )
+def _note_infrastructure_error(network: str, message: str, intents: list[str] | None = None) -> int:
+    """Write a configuration/connection error on every due open row of the network (of the
+    given intents only, when a single duty's key is the problem)."""
+    qs = ChainIntent.objects.filter(network=network, status__in=(S.PENDING, *IN_FLIGHT))
+    if intents is not None:
+        qs = qs.filter(intent__in=intents)
+    rows = list(_due(qs))
     for row in rows:
         row.attempts += 1
         _record_error(row, message)
@@ -489,24 +509,53 @@ def chain_outbox_sweep(*, limit: int = 500, wait_seconds: float | None = None) -
     network = client.network_name()
     try:
         client.check_chain_id()
-        outbox = Outbox()
     except client.ChainError as exc:
         return {"errors": _note_infrastructure_error(network, exc.message)}
     counts = {"recovered": 0, "sent": 0, "mined": 0, "confirmed": 0, "failed": 0, "skipped": 0}
+    for duty in DUTIES:
+        try:
+            outbox = Outbox(duty)
+        except client.ChainError as exc:  # this duty's key is missing or refused
+            errors = _note_infrastructure_error(network, exc.message, intents_of_duty(duty))
+            counts["errors"] = counts.get("errors", 0) + errors
+            continue
+        if not _duty_sweep(outbox, network, limit, wait_seconds, counts):
+            break
+    return counts
+
+
+def _duty_sweep(
+    outbox: Outbox, network: str, limit: int, wait_seconds: float | None, counts: dict[str, int]
+) -> bool:
+    """One duty's sweep; False when the node is unreachable (the other duties wait too)."""
+    if not _due(
+        ChainIntent.objects.filter(
+            Q(status=S.PENDING, intent__in=outbox.intents)
+            | Q(status__in=(*IN_FLIGHT, S.MINED), sender=outbox.sender),
+            network=network,
+        )
+    ).exists():
+        return True
     with _sender_lock(network, outbox.sender) as acquired:
         if not acquired:
-            counts["skipped"] = 1
-            return counts
+            counts["skipped"] += 1
+            return True
         try:
             _sweep(outbox, network, limit, wait_seconds, counts)
         except client.ChainError as exc:
-            counts["errors"] = _note_infrastructure_error(network, exc.message)
+            counts["errors"] = counts.get("errors", 0) + _note_infrastructure_error(
+                network, exc.message
+            )
+            return False
         except Exception as exc:
             if not _is_connection_error(exc):
                 raise
             message = f"RPC node {outbox.cfg.rpc_url} is unreachable: {exc.__class__.__name__}"
-            counts["errors"] = _note_infrastructure_error(network, message)
-    return counts
+            counts["errors"] = counts.get("errors", 0) + _note_infrastructure_error(
+                network, message
+            )
+            return False
+    return True
 
 
 def _is_connection_error(exc: Exception) -> bool:
@@ -525,7 +574,9 @@ def _sweep(
         counts["recovered"] += 1
     wait = settings.CHAIN_RECEIPT_WAIT_SECONDS if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
-    rows = list(_due(base.filter(status=S.PENDING)).order_by("id")[:limit])
+    rows = list(
+        _due(base.filter(status=S.PENDING, intent__in=outbox.intents)).order_by("id")[:limit]
+    )
     for _pass in range(3):
         # 2. new rows (then, in later passes, the ones deferred behind unconfirmed transactions)
         deferred = []

@@ -11,9 +11,14 @@ from django.db import IntegrityError, transaction
 from apps.accounts.models import Member
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
-from apps.chain.client import custodial_address, network_name
+from apps.chain.client import (
+    custodial_address,
+    custody_link_signature,
+    custody_registration_signature,
+    network_name,
+)
 from apps.chain.intents import PayloadError, validate_payload
-from apps.chain.lock_objects import chain_intent_lock
+from apps.chain.lock_objects import chain_intent_lock, open_chain_alerts_lock
 from apps.chain.models import ChainIntent
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
@@ -27,10 +32,55 @@ logger = logging.getLogger(__name__)
 def member_chain_address(member: Member) -> str:
     """The member's chain address: the linked wallet (Sign-In with Ethereum) if any, else a
     deterministic custodial address derived from CHAIN_CUSTODY_SECRET and the member id (no key is
-    stored; see apps.chain.client.custodial_address)."""
-    if member.wallet_address:
-        return member.wallet_address
-    return custodial_address(member.pk)
+    stored; see apps.chain.client.custodial_address).
+
+    The first use of a custodial address queues its on-chain registration (one `custody_register`
+    intent, signed by the account's own key): EnergyToken's custodian moves only registered
+    custodial accounts, never a wallet the cooperative does not hold. For a member with a linked
+    wallet, the first use also links their custodial account to that wallet on chain
+    (`custody_link`), so settlements may deliver to the wallet and the member may withdraw what
+    the cooperative held for them; moving tokens *out* of the wallet needs the owner's own
+    signature (an approval or a signed transfer authorisation).
+    """
+    address = custodial_address(member.pk)
+    custody_account_register(member_id=member.pk, address=address)
+    wallet = getattr(member, "wallet_address", "")
+    if wallet:
+        custody_wallet_link(member_id=member.pk, address=address, wallet=wallet)
+        return wallet
+    return address
+
+
+@transaction.atomic
+def custody_account_register(*, member_id: int, address: str) -> ChainIntent:
+    """Queue the on-chain registration of a member's custodial account (idempotent)."""
+    key = f"custody_register:{network_name()}:{address.lower()}"
+    existing = ChainIntent.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    return chain_intent_submit(
+        intent="custody_register",
+        payload={"account": address, "signature": custody_registration_signature(member_id)},
+        idempotency_key=key,
+    )
+
+
+@transaction.atomic
+def custody_wallet_link(*, member_id: int, address: str, wallet: str) -> ChainIntent:
+    """Queue the on-chain link of a member's custodial account to their wallet (idempotent)."""
+    key = f"custody_link:{network_name()}:{address.lower()}:{wallet.lower()}"
+    existing = ChainIntent.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    return chain_intent_submit(
+        intent="custody_link",
+        payload={
+            "account": address,
+            "wallet": wallet,
+            "signature": custody_link_signature(member_id, wallet),
+        },
+        idempotency_key=key,
+    )
 
 
 def _enqueue(intent_id: int) -> None:
@@ -111,6 +161,25 @@ def chain_intent_retry(*, intent_id: int, actor: Actor = None) -> ChainIntent:
     return row
 
 
+@transaction.atomic
+def chain_alerts_acknowledge(*, alert_ids: list[int], actor: Actor = None) -> int:
+    """Staff acknowledge alerts on unexplained chain events; returns how many were open."""
+    from django.utils import timezone
+
+    alerts = open_chain_alerts_lock(alert_ids)
+    now = timezone.now()
+    for alert in alerts:
+        alert.acknowledged_at = now
+        alert.save(update_fields=["acknowledged_at"])
+        audit_log_write(
+            event=AuditEvent.CHAIN_ALERT_ACKNOWLEDGED,
+            actor=actor,
+            target=alert,
+            details={"message": alert.message, "tx_hash": alert.event.tx_hash},
+        )
+    return len(alerts)
+
+
 def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
     return ChainIntent.objects.filter(
         idempotency_key=idempotency_key, status=ChainIntent.Status.CONFIRMED
@@ -121,11 +190,14 @@ def chain_intent_is_confirmed(*, idempotency_key: str) -> bool:
 def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[str, str]:
     """Deploy (or keep) the contracts on the configured network; returns {name: address}.
 
-    Idempotent: when every contract is recorded for this network and has code on chain, nothing is
-    sent. `force` redeploys all of them (e.g. after the contracts changed).
+    Idempotent: when every contract is recorded for this network, has code on chain and was built
+    from the current artifacts, nothing is sent. `force` redeploys all of them. Recorded contracts
+    built from older artifacts are an upgrade: on the local chain they are replaced by a new
+    deployment; elsewhere this refuses (ChainConfigError) until staff run the documented
+    migration (docs/chain.md, "Upgrading a deployment") and redeploy with `force`.
     """
-    from apps.chain import client
-    from apps.chain.deploy import deploy_all
+    from apps.chain import client, keys
+    from apps.chain.deploy import DeployConfig, bytecode_sha256, deploy_all, fund_local_accounts
     from apps.chain.models import ContractDeployment
 
     client.check_chain_id()
@@ -136,13 +208,46 @@ def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[
         len(w3.eth.get_code(rows[n].address)) > 0  # type: ignore[arg-type]  # a stored checksum address
         for n in client.CONTRACT_NAMES
     )
-    if complete and not force:
-        return {n: rows[n].address for n in client.CONTRACT_NAMES}
-    operator = client.operator_account()
-    signers, threshold = client.multisig_signers()
-    deployed = deploy_all(
-        w3, operator, operator=operator.address, signers=signers, threshold=threshold
+    outdated = sorted(
+        n
+        for n in client.CONTRACT_NAMES
+        if n in rows and rows[n].bytecode_sha256 != bytecode_sha256(n)
     )
+    if complete and not force and not outdated:
+        return {n: rows[n].address for n in client.CONTRACT_NAMES}
+    if complete and outdated and not force and not cfg.is_local:
+        raise client.ChainConfigError(
+            f"The contracts deployed on {cfg.name} ({', '.join(outdated)}) were built from older "
+            "sources. Upgrading is a new deployment plus a state migration (docs/chain.md, "
+            "'Upgrading a deployment'): pause the old contracts through the multisig, then run "
+            "chain_deploy --force.",
+            {"outdated": outdated},
+        )
+    deployer = client.operator_account()
+    signers, threshold = client.multisig_signers()
+    duties = keys.duty_addresses()
+    guardians = keys.guardian_addresses()
+    if len(set(duties.values())) != len(duties) or set(duties.values()) & {
+        deployer.address,
+        *signers,
+    }:
+        raise client.ChainConfigError(
+            "Every duty needs its own key, distinct from the deployer and the multisig signers.",
+            {"duties": duties},
+        )
+    if cfg.is_local:
+        fund_local_accounts(w3, deployer, [*duties.values(), *guardians])
+    config = DeployConfig(
+        duties=duties,
+        signers=signers,
+        threshold=threshold,
+        guardians=guardians,
+        cap_period_seconds=int(settings.CHAIN_CAP_PERIOD_SECONDS),
+        mint_cap_wh=int(settings.CHAIN_MINT_CAP_WH),
+        award_cap=int(settings.CHAIN_AWARD_CAP),
+        meter_key_delay=int(settings.CHAIN_METER_KEY_DELAY_SECONDS),
+    )
+    deployed = deploy_all(w3, deployer, config)
     for d in deployed.values():
         ContractDeployment.objects.update_or_create(
             network=cfg.name,
@@ -161,6 +266,13 @@ def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[
         actor=actor,
         target_type="chain.contractdeployment",
         target_id=cfg.name,
-        details={"addresses": addresses, "signers": signers, "threshold": threshold},
+        details={
+            "addresses": addresses,
+            "signers": signers,
+            "threshold": threshold,
+            "duties": duties,
+            "guardians": guardians,
+            "replaced_outdated": outdated,
+        },
     )
     return addresses

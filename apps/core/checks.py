@@ -25,9 +25,10 @@ def deployment_check(func):
     """Register `func` as a security deployment check (`check --deploy`). Under the production
     guard it is also an ordinary check, so every management command (migrate, mqtt_bridge,
     demo_cooperative, …) refuses to run with development settings."""
-    register(Tags.security, deploy=True)(func)
     if getattr(settings, "PRODUCTION_GUARD", False):
-        register(Tags.security)(func)
+        register(Tags.security)(func)  # every check run, `check --deploy` included
+    else:
+        register(Tags.security, deploy=True)(func)
     return func
 
 

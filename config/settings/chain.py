@@ -41,3 +41,27 @@ CHAIN_RECEIPT_WAIT_SECONDS = _env.float("CHAIN_RECEIPT_WAIT_SECONDS", default=10
 CHAIN_CUSTODY_SECRET = _env("CHAIN_CUSTODY_SECRET", default="")
 # Submit outbox rows to the Celery `chain` queue on commit (the periodic sweep also picks them up).
 CHAIN_OUTBOX_ENQUEUE = _env.bool("CHAIN_OUTBOX_ENQUEUE", default=True)
+# One key per duty (apps/chain/keys.py): minting certificates, certificate custody, settlement,
+# meter-data anchoring, reward awards, grid records. Each is an encrypted V3 keystore
+# (CHAIN_<DUTY>_KEYSTORE_PATH + CHAIN_<DUTY>_KEYSTORE_PASSWORD); a raw hex key (CHAIN_<DUTY>_KEY)
+# is accepted on the local chain only. Locally, without configuration, anvil mnemonic accounts
+# 10-15 sign (the multisig signers are 1-3).
+CHAIN_DUTY_KEYS = {
+    duty: {
+        "key": _env(f"CHAIN_{duty.upper()}_KEY", default=""),
+        "keystore_path": _env(f"CHAIN_{duty.upper()}_KEYSTORE_PATH", default=""),
+        "keystore_password": _env(f"CHAIN_{duty.upper()}_KEYSTORE_PASSWORD", default=""),
+    }
+    for duty in ("mint", "certificates", "settlement", "anchoring", "rewards", "grid")
+}
+# Guardians may pause any contract but never unpause (locally: anvil account 16).
+CHAIN_GUARDIANS = _env.list("CHAIN_GUARDIANS", default=[])
+# Issuance caps enforced by the contracts per period (the multisig changes them later):
+# certificates in Wh, reward accruals in reward-token base units (18 decimals).
+CHAIN_CAP_PERIOD_SECONDS = _env.int("CHAIN_CAP_PERIOD_SECONDS", default=86_400)
+CHAIN_MINT_CAP_WH = _env.int("CHAIN_MINT_CAP_WH", default=100_000_000)
+CHAIN_AWARD_CAP = _env.int("CHAIN_AWARD_CAP", default=100_000 * 10**18)
+# Seconds a meter key proposed by the anchoring key waits for a multisig veto.
+CHAIN_METER_KEY_DELAY_SECONDS = _env.int(
+    "CHAIN_METER_KEY_DELAY_SECONDS", default=0 if BLOCKCHAIN_NETWORK == "local" else 86_400
+)

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {CreditMove} from "./EnergyToken.sol";
+import {GuardedPausable} from "./Guarded.sol";
 
 interface IEnergyCredits {
     function custodianTransferBatch(CreditMove[] calldata moves) external;
@@ -16,10 +15,11 @@ interface IEnergyCredits {
 /// currency units; they must sum to zero — the community is budget-balanced, the cooperative's own
 /// account included) and moves energy credits from sellers to buyers. A settlement id applies once.
 /// @dev Gas: only netted balances are written (one storage slot per member, not per trade), so the
-/// cost per trade falls with the number of trades per member.
-contract EnergyTrading is AccessControl, Pausable {
+/// cost per trade falls with the number of trades per member. Credits move through
+/// EnergyToken.custodianTransferBatch, which accepts only custodial holders (or wallets whose owner
+/// approved this contract), so the settlement key cannot move a member's own wallet.
+contract EnergyTrading is GuardedPausable {
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     IEnergyCredits public immutable credits;
     mapping(uint256 => bytes32) public settlementRoot;
@@ -35,11 +35,11 @@ contract EnergyTrading is AccessControl, Pausable {
     error LengthMismatch();
     error NotBalanced(int256 sum);
 
-    constructor(address admin, address operator, address credits_) {
+    constructor(address admin, address settler, address credits_) {
         credits = IEnergyCredits(credits_);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
-        _grantRole(SETTLER_ROLE, operator);
+        _grantRole(SETTLER_ROLE, settler);
     }
 
     function settle(
@@ -73,13 +73,5 @@ contract EnergyTrading is AccessControl, Pausable {
     function verifyTrade(uint256 settlementId, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
         bytes32 root = settlementRoot[settlementId];
         return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
-    }
-
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
     }
 }

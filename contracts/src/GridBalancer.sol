@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {GuardedPausable} from "./Guarded.sol";
 
 /// @title GridBalancer — demand-response events, commitments, measured performance and stability.
 /// @notice Events follow OpenADR 2.0b: an id and a modification number that must grow when the
 /// event is re-recorded. Performance is measured against a baseline from metered data (off chain)
 /// and recorded once per member and event. Stability scores (basis points) once per interval.
-contract GridBalancer is AccessControl, Pausable {
+contract GridBalancer is GuardedPausable {
     bytes32 public constant RECORDER_ROLE = keccak256("RECORDER_ROLE");
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     struct DrEvent {
         uint64 start;
@@ -56,10 +54,10 @@ contract GridBalancer is AccessControl, Pausable {
     error ValueTooLarge();
     error ZeroAddress();
 
-    constructor(address admin, address operator) {
+    constructor(address admin, address recorder) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
-        _grantRole(RECORDER_ROLE, operator);
+        _grantRole(RECORDER_ROLE, recorder);
     }
 
     function recordEvent(
@@ -116,13 +114,5 @@ contract GridBalancer is AccessControl, Pausable {
         if (stability[intervalStart].recorded) revert AlreadyRecorded();
         stability[intervalStart] = Stability(scoreBp, true, dataHash);
         emit StabilityRecorded(intervalStart, scoreBp, dataHash);
-    }
-
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
     }
 }

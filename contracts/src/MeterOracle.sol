@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {GuardedPausable} from "./Guarded.sol";
 
 /// @title MeterOracle — meter registry, anchored reading batches, per-reading verification.
 /// @notice The digest of a reading is exactly apps/meters/signing.py reading_digest:
@@ -13,9 +12,14 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// registerImportWh, registerExportWh, status)); the device signs it with personal_sign (EIP-191).
 /// A batch leaf is the OpenZeppelin StandardMerkleTree leaf of [digest]:
 /// keccak256(bytes.concat(keccak256(abi.encode(digest)))).
-contract MeterOracle is AccessControl, Pausable {
+/// @dev Meter keys: the anchoring key (ORACLE_ROLE) may only propose the first key of a meter
+/// that has none; it takes effect after `meterKeyDelay` seconds unless the multisig vetoes it in
+/// that window. Rotating an existing key is for the multisig only (METER_ADMIN_ROLE); every key a
+/// meter ever had stays in its history with the first interval it signs, so readings signed by an
+/// old key keep verifying.
+contract MeterOracle is GuardedPausable {
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    bytes32 public constant METER_ADMIN_ROLE = keccak256("METER_ADMIN_ROLE");
 
     struct Reading {
         string serial;
@@ -37,12 +41,24 @@ contract MeterOracle is AccessControl, Pausable {
         uint64 anchoredAt;
     }
 
-    /// keccak256(bytes(serial)) => device address
-    mapping(bytes32 => address) public meterAddress;
+    struct MeterKey {
+        address device;
+        uint64 validFrom; // first interval start (Unix seconds) the key signs
+        uint64 activeAt; // block time from which the key counts (end of the veto window)
+        bool vetoed;
+    }
+
+    /// keccak256(bytes(serial)) => every device key of the meter, oldest first
+    mapping(bytes32 => MeterKey[]) internal _meterKeys;
+    /// seconds a key proposed by the anchoring key waits for a multisig veto
+    uint64 public meterKeyDelay;
     /// batchId(intervalStart, version) => anchor
     mapping(bytes32 => Anchor) public anchors;
 
-    event MeterRegistered(bytes32 indexed meterKey, address device);
+    event MeterRegistered(bytes32 indexed meterKey, address device, uint64 activeAt);
+    event MeterKeyRotated(bytes32 indexed meterKey, address previous, address device, uint64 validFrom);
+    event MeterKeyVetoed(bytes32 indexed meterKey, uint256 index, address device);
+    event MeterKeyDelaySet(uint64 delaySeconds);
     event BatchAnchored(
         bytes32 indexed batchId, uint64 indexed intervalStart, uint32 version, bytes32 root, uint32 leafCount
     );
@@ -51,22 +67,93 @@ contract MeterOracle is AccessControl, Pausable {
     error ZeroRoot();
     error EmptyBatch();
     error AlreadyAnchored(bytes32 batchId);
+    error MeterKeyExists(bytes32 meterKey);
+    error UnknownMeterKey(bytes32 meterKey, uint256 index);
+    error VetoWindowClosed(bytes32 meterKey, uint256 index);
+    error InvalidValidFrom(uint64 previous, uint64 given);
 
-    constructor(address admin, address operator) {
+    constructor(address admin, address oracle, uint64 meterKeyDelay_) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
-        _grantRole(ORACLE_ROLE, operator);
+        _grantRole(METER_ADMIN_ROLE, admin);
+        _grantRole(ORACLE_ROLE, oracle);
+        meterKeyDelay = meterKeyDelay_;
     }
 
     function batchId(uint64 intervalStart, uint32 version) public pure returns (bytes32) {
         return keccak256(abi.encode(intervalStart, version));
     }
 
-    /// @notice Register (or rotate) a meter's device key.
+    /// @notice Propose the first device key of a meter (anchoring key). It counts after
+    /// `meterKeyDelay` seconds unless the multisig vetoes it; a meter that has a key reverts
+    /// MeterKeyExists (rotation is the multisig's).
     function registerMeter(bytes32 meterKey, address device) external onlyRole(ORACLE_ROLE) whenNotPaused {
         if (device == address(0)) revert ZeroAddress();
-        meterAddress[meterKey] = device;
-        emit MeterRegistered(meterKey, device);
+        MeterKey[] storage keys = _meterKeys[meterKey];
+        for (uint256 i = 0; i < keys.length; ++i) {
+            if (!keys[i].vetoed) revert MeterKeyExists(meterKey);
+        }
+        uint64 activeAt = uint64(block.timestamp) + meterKeyDelay;
+        keys.push(MeterKey(device, 0, activeAt, false));
+        emit MeterRegistered(meterKey, device, activeAt);
+    }
+
+    /// @notice Rotate (or set) a meter's key at once (multisig): the new key signs intervals from
+    /// `validFrom` on; earlier readings keep verifying against the previous keys.
+    function rotateMeterKey(bytes32 meterKey, address device, uint64 validFrom)
+        external
+        onlyRole(METER_ADMIN_ROLE)
+    {
+        if (device == address(0)) revert ZeroAddress();
+        MeterKey[] storage keys = _meterKeys[meterKey];
+        address previous;
+        for (uint256 i = keys.length; i > 0; --i) {
+            MeterKey storage k = keys[i - 1];
+            if (k.vetoed) continue;
+            if (validFrom <= k.validFrom) revert InvalidValidFrom(k.validFrom, validFrom);
+            previous = k.device;
+            break;
+        }
+        keys.push(MeterKey(device, validFrom, uint64(block.timestamp), false));
+        emit MeterKeyRotated(meterKey, previous, device, validFrom);
+    }
+
+    /// @notice Veto a key proposed by the anchoring key while its window is open (multisig).
+    function vetoMeterKey(bytes32 meterKey, uint256 index) external onlyRole(METER_ADMIN_ROLE) {
+        if (index >= _meterKeys[meterKey].length) revert UnknownMeterKey(meterKey, index);
+        MeterKey storage k = _meterKeys[meterKey][index];
+        if (k.vetoed || k.activeAt <= block.timestamp) revert VetoWindowClosed(meterKey, index);
+        k.vetoed = true;
+        emit MeterKeyVetoed(meterKey, index, k.device);
+    }
+
+    function setMeterKeyDelay(uint64 delaySeconds) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        meterKeyDelay = delaySeconds;
+        emit MeterKeyDelaySet(delaySeconds);
+    }
+
+    function meterKeyCount(bytes32 meterKey) external view returns (uint256) {
+        return _meterKeys[meterKey].length;
+    }
+
+    function meterKeyAt(bytes32 meterKey, uint256 index) external view returns (MeterKey memory) {
+        return _meterKeys[meterKey][index];
+    }
+
+    /// @notice The key that signs readings of `intervalStart` now (zero address if none).
+    function deviceFor(bytes32 meterKey, uint64 intervalStart) public view returns (address) {
+        MeterKey[] storage keys = _meterKeys[meterKey];
+        for (uint256 i = keys.length; i > 0; --i) {
+            MeterKey storage k = keys[i - 1];
+            if (k.vetoed || k.activeAt > block.timestamp) continue;
+            if (k.validFrom <= intervalStart) return k.device;
+        }
+        return address(0);
+    }
+
+    /// @notice The meter's current key (the newest one in force).
+    function meterAddress(bytes32 meterKey) external view returns (address) {
+        return deviceFor(meterKey, type(uint64).max);
     }
 
     function anchorBatch(uint64 intervalStart, uint32 version, bytes32 root, uint32 leafCount)
@@ -111,7 +198,7 @@ contract MeterOracle is AccessControl, Pausable {
         bytes32[] calldata proof
     ) external view returns (bool signatureValid, bool included) {
         bytes32 digest = readingDigest(r);
-        signatureValid = _signedByMeter(r.serial, digest, signature);
+        signatureValid = _signedByMeter(r.serial, r.intervalStart, digest, signature);
         included = isAnchored(intervalStart, version, readingLeaf(digest), proof);
     }
 
@@ -125,22 +212,14 @@ contract MeterOracle is AccessControl, Pausable {
         return root != bytes32(0) && MerkleProof.verifyCalldata(proof, root, leaf);
     }
 
-    function _signedByMeter(string calldata serial, bytes32 digest, bytes calldata signature)
+    function _signedByMeter(string calldata serial, uint64 intervalStart, bytes32 digest, bytes calldata signature)
         internal
         view
         returns (bool)
     {
-        address device = meterAddress[keccak256(bytes(serial))];
+        address device = deviceFor(keccak256(bytes(serial)), intervalStart);
         (address signer, ECDSA.RecoverError err,) =
             ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(digest), signature);
         return err == ECDSA.RecoverError.NoError && device != address(0) && signer == device;
-    }
-
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
     }
 }

@@ -2,18 +2,18 @@
 pragma solidity 0.8.28;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {GuardedPausable, PeriodCap, PeriodCaps} from "./Guarded.sol";
 
 /// @title RenewableIncentive — reward rules, accrued rewards and reward-token claims.
 /// @notice Staff (the multisig, RULE_ADMIN_ROLE) set rules: a rate in reward-token base units per
 /// kWh of the rule's basis (local renewable consumption, demand-response delivery). The operator
 /// accrues awards (each award id once); members claim their accrued rewards as ERC-20 tokens
-/// themselves, or the operator pays custodial members out with claimFor.
-contract RenewableIncentive is ERC20, AccessControl, Pausable {
+/// themselves, or the rewards key pays custodial members out with claimFor. The rewards key
+/// (REWARDER_ROLE) accrues at most the per-period award cap the multisig set (in reward-token base
+/// units), so a stolen rewards key cannot issue unbounded ESR.
+contract RenewableIncentive is ERC20, GuardedPausable {
     bytes32 public constant RULE_ADMIN_ROLE = keccak256("RULE_ADMIN_ROLE");
     bytes32 public constant REWARDER_ROLE = keccak256("REWARDER_ROLE");
-    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     struct Rule {
         uint256 ratePerKWh;
@@ -24,21 +24,25 @@ contract RenewableIncentive is ERC20, AccessControl, Pausable {
     mapping(uint256 => Rule) public rules;
     mapping(uint256 => bool) public awarded;
     mapping(address => uint256) public accrued;
+    PeriodCap internal _awardCap;
 
     event RuleSet(uint256 indexed ruleId, uint256 ratePerKWh, bool active, bytes32 termsHash);
     event RewardAccrued(uint256 indexed awardId, address indexed member, uint256 indexed ruleId, uint256 basisWh, uint256 amount);
     event RewardClaimed(address indexed member, uint256 amount);
+    event AwardCapSet(uint256 cap, uint64 periodSeconds);
 
     error RuleInactive(uint256 ruleId);
     error AlreadyAwarded(uint256 awardId);
     error NothingToClaim();
     error ZeroAddress();
+    error AwardCapExceeded(uint256 cap, uint256 used, uint256 amount);
+    error InvalidCap();
 
-    constructor(address admin, address operator) ERC20("EnergySphere Reward", "ESR") {
+    constructor(address admin, address rewarder) ERC20("EnergySphere Reward", "ESR") {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
         _grantRole(RULE_ADMIN_ROLE, admin);
-        _grantRole(REWARDER_ROLE, operator);
+        _grantRole(REWARDER_ROLE, rewarder);
     }
 
     function setRule(uint256 ruleId, uint256 ratePerKWh, bool active, bytes32 termsHash)
@@ -58,10 +62,27 @@ contract RenewableIncentive is ERC20, AccessControl, Pausable {
         if (awarded[awardId]) revert AlreadyAwarded(awardId);
         Rule storage rule = rules[ruleId];
         if (!rule.active) revert RuleInactive(ruleId);
-        awarded[awardId] = true;
         uint256 amount = (basisWh * rule.ratePerKWh) / 1000;
+        if (!PeriodCaps.trySpend(_awardCap, amount)) {
+            revert AwardCapExceeded(_awardCap.cap, PeriodCaps.usedNow(_awardCap), amount);
+        }
+        awarded[awardId] = true;
         accrued[member] += amount;
         emit RewardAccrued(awardId, member, ruleId, basisWh, amount);
+    }
+
+    /// @notice Staff (multisig) set the most reward-token units awards may accrue per period.
+    function setAwardCap(uint256 cap, uint64 periodSeconds) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (!PeriodCaps.set(_awardCap, cap, periodSeconds)) revert InvalidCap();
+        emit AwardCapSet(cap, periodSeconds);
+    }
+
+    /// @notice (cap, used this period, headroom, period length) of awards.
+    function awardAllowance() external view returns (uint256 cap, uint256 used, uint256 headroom, uint64 periodSeconds) {
+        cap = _awardCap.cap;
+        used = PeriodCaps.usedNow(_awardCap);
+        headroom = cap > used ? cap - used : 0;
+        periodSeconds = _awardCap.periodSeconds;
     }
 
     function claim() external {
@@ -70,14 +91,6 @@ contract RenewableIncentive is ERC20, AccessControl, Pausable {
 
     function claimFor(address member) external onlyRole(REWARDER_ROLE) {
         _claim(member);
-    }
-
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
-    }
-
-    function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
     }
 
     function _claim(address member) internal {

@@ -2,9 +2,10 @@
 pragma solidity 0.8.28;
 
 /// @title StaffMultisig — M-of-N approvals of cooperative staff.
-/// @notice Holds the privileged roles (admin, pauser, rule admin) of the five EnergySphere
-/// contracts. Any signer proposes a call (and approves it by proposing); it runs only once at
-/// least `threshold` distinct signers approved it, and only once.
+/// @notice Holds the privileged roles (admin, pauser, rule admin, meter admin) of the five
+/// EnergySphere contracts. Any signer proposes a call (and approves it by proposing); it runs only
+/// once at least `threshold` current signers approved it, and only once. Signers and the threshold
+/// change only through the multisig itself (a proposal targeting this contract).
 contract StaffMultisig {
     struct Proposal {
         address target;
@@ -16,7 +17,7 @@ contract StaffMultisig {
 
     address[] public signers;
     mapping(address => bool) public isSigner;
-    uint256 public immutable threshold;
+    uint256 public threshold;
     Proposal[] public proposals;
     mapping(uint256 => mapping(address => bool)) public approved;
 
@@ -24,6 +25,9 @@ contract StaffMultisig {
     event Approved(uint256 indexed id, address indexed signer);
     event Revoked(uint256 indexed id, address indexed signer);
     event Executed(uint256 indexed id);
+    event SignerAdded(address indexed signer);
+    event SignerRemoved(address indexed signer);
+    event ThresholdChanged(uint256 threshold);
 
     error NotSigner();
     error InvalidSigners();
@@ -34,6 +38,7 @@ contract StaffMultisig {
     error AlreadyExecuted(uint256 id);
     error NotEnoughApprovals(uint256 have, uint256 need);
     error CallFailed(bytes reason);
+    error OnlyMultisig();
 
     modifier onlySigner() {
         if (!isSigner[msg.sender]) revert NotSigner();
@@ -52,7 +57,41 @@ contract StaffMultisig {
         threshold = threshold_;
     }
 
+    modifier onlySelf() {
+        if (msg.sender != address(this)) revert OnlyMultisig();
+        _;
+    }
+
     receive() external payable {}
+
+    // --- lifecycle (only through an executed proposal of this multisig) ----------------------
+
+    function addSigner(address signer) external onlySelf {
+        _add(signer);
+    }
+
+    function removeSigner(address signer) external onlySelf {
+        _remove(signer);
+        if (threshold > signers.length) revert InvalidThreshold();
+    }
+
+    function replaceSigner(address previous, address signer) external onlySelf {
+        _remove(previous);
+        _add(signer);
+    }
+
+    function changeThreshold(uint256 threshold_) external onlySelf {
+        if (threshold_ < 2 || threshold_ > signers.length) revert InvalidThreshold();
+        threshold = threshold_;
+        emit ThresholdChanged(threshold_);
+    }
+
+    /// @notice Approvals of a proposal by the current signers (a removed signer's no longer count).
+    function approvalCount(uint256 id) public view returns (uint256 n) {
+        for (uint256 i = 0; i < signers.length; ++i) {
+            if (approved[id][signers[i]]) ++n;
+        }
+    }
 
     function signerCount() external view returns (uint256) {
         return signers.length;
@@ -88,11 +127,33 @@ contract StaffMultisig {
 
     function execute(uint256 id) external onlySigner {
         Proposal storage p = _open(id);
-        if (p.approvals < threshold) revert NotEnoughApprovals(p.approvals, threshold);
+        uint256 have = approvalCount(id);
+        if (have < threshold) revert NotEnoughApprovals(have, threshold);
         p.executed = true;
         (bool ok, bytes memory ret) = p.target.call{value: p.value}(p.data);
         if (!ok) revert CallFailed(ret);
         emit Executed(id);
+    }
+
+    function _add(address signer) internal {
+        if (signer == address(0) || isSigner[signer]) revert InvalidSigners();
+        isSigner[signer] = true;
+        signers.push(signer);
+        emit SignerAdded(signer);
+    }
+
+    function _remove(address signer) internal {
+        if (!isSigner[signer]) revert InvalidSigners();
+        isSigner[signer] = false;
+        uint256 n = signers.length;
+        for (uint256 i = 0; i < n; ++i) {
+            if (signers[i] == signer) {
+                signers[i] = signers[n - 1];
+                signers.pop();
+                break;
+            }
+        }
+        emit SignerRemoved(signer);
     }
 
     function _open(uint256 id) internal view returns (Proposal storage p) {

@@ -43,6 +43,15 @@ def test_outbox_monitor_and_retry_action(chain, client, admin_user):
     assert response.status_code == 200
     bad.refresh_from_db()
     assert bad.status == ChainIntent.Status.PENDING
+    token = chain.contract("EnergyToken")
+    chain.w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(chain.others[0].address, 1, 1_000, b"\x01" * 32).transact(
+            {"from": chain.duty("mint").address}
+        )
+    )
     registry = client.get("/admin/chain/contractdeployment/").content.decode()
     assert chain.address("MeterOracle") in registry
+    # the issuance caps, their use this period and the headroom, read from the chain
+    assert "cap 100,000,000 Wh per 86,400 s; used 1,000; headroom 99,999,000" in registry
+    assert "ESR base units per 86,400 s; used 0" in registry
     assert client.get("/admin/chain/chainintent/add/").status_code == 403

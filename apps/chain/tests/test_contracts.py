@@ -35,6 +35,16 @@ def reverts(fn, sender, error: str) -> str:
     return reason
 
 
+def register_custodial(chain, *accounts) -> None:
+    """Register accounts whose keys the test holds as custodial (each signs its own statement)."""
+    token = chain.contract("EnergyToken")
+    for account in accounts:
+        digest = token.functions.custodyDigest(account.address).call()
+        signature = account.unsafe_sign_hash(digest).signature
+        send(chain, token.functions.registerCustodial(account.address, signature),
+             chain.duty("certificates"))  # fmt: skip
+
+
 def via_multisig(chain, name: str, fn_name: str, *args, signers=None):
     c = chain.contract(name)
     data = c.functions[fn_name](*args)._encode_transaction_data()
@@ -49,7 +59,7 @@ def via_multisig(chain, name: str, fn_name: str, *args, signers=None):
 
 def test_privileged_roles_belong_to_the_multisig_only(chain):
     ms = chain.address("StaffMultisig")
-    op = chain.operator.address
+    op = chain.operator.address  # the deployer keeps nothing
     for name in ("EnergyToken", "EnergyTrading", "MeterOracle", "GridBalancer",
                  "RenewableIncentive"):  # fmt: skip
         c = chain.contract(name)
@@ -62,6 +72,24 @@ def test_privileged_roles_belong_to_the_multisig_only(chain):
         reverts(c.functions.pause(), chain.operator, "AccessControlUnauthorizedAccount")
     token = chain.contract("EnergyToken")
     assert token.functions.hasRole(role("CUSTODIAN_ROLE"), chain.address("EnergyTrading")).call()
+    # each duty key holds its own operational role and no other
+    duties = {
+        ("EnergyToken", "MINTER_ROLE"): "mint",
+        ("EnergyToken", "CUSTODIAN_ROLE"): "certificates",
+        ("EnergyTrading", "SETTLER_ROLE"): "settlement",
+        ("MeterOracle", "ORACLE_ROLE"): "anchoring",
+        ("GridBalancer", "RECORDER_ROLE"): "grid",
+        ("RenewableIncentive", "REWARDER_ROLE"): "rewards",
+    }
+    for (name, r), duty in duties.items():
+        c = chain.contract(name)
+        for other in set(duties.values()) | {"deployer"}:
+            holder = chain.operator if other == "deployer" else chain.duty(other)
+            assert c.functions.hasRole(role(r), holder.address).call() == (other == duty), (
+                r,
+                other,
+            )
+    assert chain.contract("MeterOracle").functions.hasRole(role("METER_ADMIN_ROLE"), ms).call()
 
 
 def test_a_single_signer_cannot_execute(chain):
@@ -116,7 +144,9 @@ def test_token_id_matches_python_and_rejects_partial_hours(chain):
 
 def test_certificates_mint_transfer_claim_cancel(chain):
     token = chain.contract("EnergyToken")
-    op, alice, bob = chain.operator, chain.others[0], chain.others[1]
+    op, alice, bob = chain.duty("mint"), chain.others[0], chain.others[1]
+    custodian = chain.duty("certificates")
+    register_custodial(chain, alice, bob)
     tid = token_id(7, H)
     receipt = send(chain, token.functions.mint(alice.address, tid, 5_000, B32), op)
     issued = token.events.CertificateIssued().process_receipt(receipt, errors=DISCARD)[0]["args"]
@@ -127,18 +157,19 @@ def test_certificates_mint_transfer_claim_cancel(chain):
     reverts(token.functions.mint(alice.address, tid, 1, b"\x13" * 32), alice,
             "AccessControlUnauthorizedAccount")  # fmt: skip
 
-    send(chain, token.functions.custodianTransfer(alice.address, bob.address, tid, 1_500), op)
+    send(chain, token.functions.custodianTransfer(alice.address, bob.address, tid, 1_500),
+         custodian)  # fmt: skip
     assert token.functions.balanceOf(bob.address, tid).call() == 1_500
     reverts(token.functions.custodianTransfer(alice.address, bob.address, tid, 1), bob,
             "AccessControlUnauthorizedAccount")  # fmt: skip
-    reverts(token.functions.custodianTransfer(bob.address, alice.address, tid, 9_999), op,
+    reverts(token.functions.custodianTransfer(bob.address, alice.address, tid, 9_999), custodian,
             "ERC1155InsufficientBalance")  # fmt: skip
 
     # a holder with their own wallet claims (retires) with a beneficiary reference
     receipt = send(chain, token.functions.claim(tid, 500, b"\x22" * 32), bob)
     claimed = token.events.CertificateClaimed().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert claimed["holder"] == bob.address and claimed["beneficiaryHash"] == b"\x22" * 32
-    send(chain, token.functions.claimFor(alice.address, tid, 500, b"\x23" * 32), op)
+    send(chain, token.functions.claimFor(alice.address, tid, 500, b"\x23" * 32), custodian)
     reverts(token.functions.claimFor(alice.address, tid, 1, B32), alice,
             "AccessControlUnauthorizedAccount")  # fmt: skip
     receipt = send(chain, token.functions.cancel(alice.address, tid, 1_000, b"\x33" * 32), op)
@@ -158,10 +189,10 @@ def test_certificates_mint_transfer_claim_cancel(chain):
 def test_paused_token_refuses_moves_until_staff_unpause(chain):
     token = chain.contract("EnergyToken")
     tid = token_id(1, H)
-    send(chain, token.functions.mint(chain.others[0].address, tid, 10, B32), chain.operator)
+    send(chain, token.functions.mint(chain.others[0].address, tid, 10, B32), chain.duty("mint"))
     via_multisig(chain, "EnergyToken", "pause")
-    reverts(token.functions.mint(chain.others[0].address, tid, 10, b"\x44" * 32), chain.operator,
-            "EnforcedPause")  # fmt: skip
+    reverts(token.functions.mint(chain.others[0].address, tid, 10, b"\x44" * 32),
+            chain.duty("mint"), "EnforcedPause")  # fmt: skip
     reverts(token.functions.claim(tid, 1, B32), chain.others[0], "EnforcedPause")
     via_multisig(chain, "EnergyToken", "unpause", signers=chain.signers[1:])
     send(chain, token.functions.claim(tid, 1, B32), chain.others[0])
@@ -183,9 +214,10 @@ def _trades(chain, settlement_id: int):
 
 def test_settlement_applies_money_credits_and_once_only(chain):
     trading, token = chain.contract("EnergyTrading"), chain.contract("EnergyToken")
-    op, seller, buyer = chain.operator, chain.others[0], chain.others[1]
+    op, seller, buyer = chain.duty("settlement"), chain.others[0], chain.others[1]
+    register_custodial(chain, seller, buyer)
     tid = token_id(3, H)
-    send(chain, token.functions.mint(seller.address, tid, 2_000, B32), op)
+    send(chain, token.functions.mint(seller.address, tid, 2_000, B32), chain.duty("mint"))
     leaves, tree = _trades(chain, 9)
     members = [seller.address, buyer.address, op.address]
     deltas = [45, -50, 5]
@@ -207,12 +239,14 @@ def test_settlement_applies_money_credits_and_once_only(chain):
 
 def test_settlement_reverts(chain):
     trading = chain.contract("EnergyTrading")
-    op, a, b = chain.operator, chain.others[0].address, chain.others[1].address
+    op, a, b = chain.duty("settlement"), chain.others[0].address, chain.others[1].address
     f = trading.functions.settle
     reverts(f(1, B32, [a, b], [5, -4], []), op, "NotBalanced(1)")
     reverts(f(1, B32, [a, b], [5], []), op, "LengthMismatch")
     reverts(f(1, b"\x00" * 32, [a, b], [5, -5], []), op, "ZeroRoot")
     reverts(f(1, B32, [a, b], [5, -5], []), chain.others[0], "AccessControlUnauthorizedAccount")
+    reverts(f(1, B32, [a, b], [5, -5], [(a, b, 1, 10)]), op, f"NotCustodial({a.lower()})")
+    register_custodial(chain, chain.others[0], chain.others[1])
     reverts(f(1, B32, [a, b], [5, -5], [(a, b, 1, 10)]), op, "ERC1155InsufficientBalance")
     via_multisig(chain, "EnergyTrading", "pause")
     reverts(f(1, B32, [a, b], [5, -5], []), op, "EnforcedPause")
@@ -240,7 +274,7 @@ def _reading_tuple(f: SignedFields) -> tuple:
 
 def test_oracle_verifies_signature_and_inclusion_like_python(chain):
     oracle = chain.contract("MeterOracle")
-    op = chain.operator
+    op = chain.duty("anchoring")
     readings = _signed_readings(5)
     for fields, _sig, address in readings:
         receipt = send(chain, oracle.functions.registerMeter(meter_key(fields.serial), address), op)
@@ -274,7 +308,7 @@ def test_oracle_verifies_signature_and_inclusion_like_python(chain):
 
 def test_oracle_reverts(chain):
     oracle = chain.contract("MeterOracle")
-    op = chain.operator
+    op = chain.duty("anchoring")
     send(chain, oracle.functions.anchorBatch(H, 1, B32, 3), op)
     reverts(oracle.functions.anchorBatch(H, 1, b"\x12" * 32, 3), op, "AlreadyAnchored")
     reverts(oracle.functions.anchorBatch(H, 2, b"\x00" * 32, 3), op, "ZeroRoot")
@@ -295,7 +329,7 @@ def test_oracle_reverts(chain):
 
 def test_grid_balancer_records_and_refuses_replays(chain):
     grid = chain.contract("GridBalancer")
-    op, m = chain.operator, chain.others[0].address
+    op, m = chain.duty("grid"), chain.others[0].address
     receipt = send(chain, grid.functions.recordEvent(5, 1, H, H + 3600, 20_000, B32), op)
     assert (
         grid.events.DrEventRecorded().process_receipt(receipt, errors=DISCARD)[0]["args"]["eventId"]
@@ -328,7 +362,7 @@ def test_grid_balancer_records_and_refuses_replays(chain):
 
 def test_rewards_rules_awards_and_claims(chain):
     inc = chain.contract("RenewableIncentive")
-    op, alice, bob = chain.operator, chain.others[0], chain.others[1]
+    op, alice, bob = chain.duty("rewards"), chain.others[0], chain.others[1]
     reverts(inc.functions.setRule(1, 10**18, True, B32), op, "AccessControlUnauthorizedAccount")
     via_multisig(chain, "RenewableIncentive", "setRule", 1, 10**18, True, B32)  # 1 ESR per kWh
     receipt = send(chain, inc.functions.award(100, alice.address, 1, 2_500), op)
@@ -358,14 +392,16 @@ def test_remaining_reverts(chain):
             factory.constructor(signers, 2).transact({"from": op.address})
         assert decode_revert(info.value.data) == "InvalidSigners()"
     token = chain.contract("EnergyToken")
-    reverts(token.functions.custodianTransferBatch([(a, b, 1, 0)]), op, "ZeroAmount")
-    reverts(token.functions.custodianTransfer(a, b, 1, 0), op, "ZeroAmount")
+    custodian, recorder = chain.duty("certificates"), chain.duty("grid")
+    reverts(token.functions.custodianTransferBatch([(a, b, 1, 0)]), custodian, "ZeroAmount")
+    reverts(token.functions.custodianTransfer(a, b, 1, 0), custodian, "ZeroAmount")
     grid = chain.contract("GridBalancer")
-    send(chain, grid.functions.recordEvent(1, 0, H, H + 900, 1, B32), op)
-    reverts(grid.functions.recordPerformance(1, a, 2**80, 0, 0), op, "ValueTooLarge")
-    for name, fn in (
-        ("GridBalancer", grid.functions.recordStability(H, 1, B32)),
-        ("RenewableIncentive", chain.contract("RenewableIncentive").functions.award(1, a, 1, 1)),
-    ):
+    send(chain, grid.functions.recordEvent(1, 0, H, H + 900, 1, B32), recorder)
+    reverts(grid.functions.recordPerformance(1, a, 2**80, 0, 0), recorder, "ValueTooLarge")
+    for name, fn, sender in (
+        ("GridBalancer", grid.functions.recordStability(H, 1, B32), recorder),
+        ("RenewableIncentive", chain.contract("RenewableIncentive").functions.award(1, a, 1, 1),
+         chain.duty("rewards")),
+    ):  # fmt: skip
         via_multisig(chain, name, "pause")
-        reverts(fn, op, "EnforcedPause")
+        reverts(fn, sender, "EnforcedPause")

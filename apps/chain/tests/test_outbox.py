@@ -54,7 +54,7 @@ def test_an_intent_goes_pending_to_confirmed_and_lands_on_chain(chain):
 def test_a_reverting_intent_fails_with_the_reason_and_sends_nothing(chain):
     first = chain_intent_submit(intent="meter_anchor", payload=_anchor(), idempotency_key="a")
     chain_outbox_sweep()
-    nonce_before = chain.w3.eth.get_transaction_count(chain.operator.address)
+    nonce_before = chain.w3.eth.get_transaction_count(chain.duty("anchoring").address)
     replay = chain_intent_submit(intent="meter_anchor", payload=_anchor(), idempotency_key="b")
     chain_outbox_sweep()
     replay.refresh_from_db()
@@ -63,7 +63,7 @@ def test_a_reverting_intent_fails_with_the_reason_and_sends_nothing(chain):
     assert replay.status == ChainIntent.Status.FAILED
     assert "AlreadyAnchored" in replay.error
     assert replay.retryable
-    assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce_before
+    assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce_before
     chain_intent_retry(intent_id=replay.pk)
     replay.refresh_from_db()
     assert replay.status == ChainIntent.Status.PENDING

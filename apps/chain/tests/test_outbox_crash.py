@@ -56,7 +56,7 @@ def _registrations(chain) -> list:
 @pytest.mark.parametrize("crash_at", ["after_broadcast", "after_sign"])
 def test_worker_killed_mid_send_is_recovered_and_sends_once(chain_tx, crash_at):
     chain = chain_tx
-    nonce0 = chain.w3.eth.get_transaction_count(chain.operator.address)
+    nonce0 = chain.w3.eth.get_transaction_count(chain.duty("anchoring").address)
     before = len(_registrations(chain))
     row = chain_intent_submit(
         intent="meter_register",
@@ -71,11 +71,11 @@ def test_worker_killed_mid_send_is_recovered_and_sends_once(chain_tx, crash_at):
         # signed and recorded, broadcast, then killed before recording "sent"
         assert row.status == ChainIntent.Status.SIGNED
         assert row.tx_hash
-        assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce0 + 1
+        assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce0 + 1
     else:
         # killed before the signed transaction was committed: nothing recorded, nothing sent
         assert row.status == ChainIntent.Status.PENDING
-        assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce0
+        assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce0
     signed_hash = row.tx_hash
 
     restarted = _worker(chain)
@@ -84,8 +84,8 @@ def test_worker_killed_mid_send_is_recovered_and_sends_once(chain_tx, crash_at):
     assert row.status == ChainIntent.Status.CONFIRMED, row.error
     if signed_hash:
         assert row.tx_hash == signed_hash  # the recovered transaction, not a second one
-    assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce0 + 1
+    assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce0 + 1
     assert len(_registrations(chain)) == before + 1
 
     chain_outbox_sweep()  # a further sweep changes nothing
-    assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce0 + 1
+    assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce0 + 1

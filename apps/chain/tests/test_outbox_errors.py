@@ -3,7 +3,10 @@ Each leaves a clear error on the outbox row, keeps the intent retryable, and nev
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from eth_account import Account
 
 from apps.chain.models import ChainIntent, ContractDeployment
 from apps.chain.outbox import chain_outbox_sweep
@@ -25,7 +28,7 @@ def _anchor(key: str, version: int = 1) -> ChainIntent:
 
 
 def _nonce(chain) -> int:
-    return chain.w3.eth.get_transaction_count(chain.operator.address)
+    return chain.w3.eth.get_transaction_count(chain.duty("anchoring").address)
 
 
 def _retry_and_sweep(row: ChainIntent) -> ChainIntent:
@@ -61,15 +64,25 @@ def test_unreachable_rpc_is_reported_and_retried(chain, settings):
     assert _retry_and_sweep(row).status == S.CONFIRMED
 
 
-def test_missing_key_on_a_public_network_is_reported(chain, settings):
+def test_missing_key_on_a_public_network_is_reported(chain, settings, tmp_path):
     settings.BLOCKCHAIN_NETWORK = chain.node.url  # an RPC URL: no development key fallback
     row = _anchor("no-key")
     assert row.network == "eip155:31337"
     chain_outbox_sweep()
     row.refresh_from_db()
     assert row.status == S.PENDING
-    assert "No signing key configured" in row.error
-    settings.CHAIN_OPERATOR_KEY = "0x" + bytes(dev_account(0).key).hex()
+    assert "No signing key configured for the anchoring duty" in row.error
+    # a raw hex key is refused outside the local chain
+    anchoring = dev_account(13)
+    settings.CHAIN_DUTY_KEYS = {"anchoring": {"key": "0x" + bytes(anchoring.key).hex()}}
+    _retry_and_sweep(row)
+    assert row.status == S.PENDING
+    assert "CHAIN_ANCHORING_KEY is a raw private key, refused outside the local chain" in row.error
+    # an encrypted keystore is accepted
+    keystore = tmp_path / "anchoring.json"
+    keystore.write_text(json.dumps(Account.encrypt(anchoring.key, "pw", iterations=2)))
+    settings.CHAIN_DUTY_KEYS = {"anchoring": {"keystore_path": str(keystore),
+                                              "keystore_password": "pw"}}  # fmt: skip
     for d in chain.deployed.values():
         ContractDeployment.objects.create(
             network="eip155:31337", chain_id=31337, name=d.name, address=d.address,

@@ -40,7 +40,7 @@ def _race(target, n: int) -> list:
 
 def test_concurrent_sweeps_send_each_intent_once(chain_tx):
     chain = chain_tx
-    nonce0 = chain.w3.eth.get_transaction_count(chain.operator.address)
+    nonce0 = chain.w3.eth.get_transaction_count(chain.duty("anchoring").address)
     for i in range(12):
         chain_intent_submit(
             intent="meter_anchor",
@@ -52,7 +52,7 @@ def test_concurrent_sweeps_send_each_intent_once(chain_tx):
     assert sum(r.get("sent", 0) for r in results) == 12  # each intent sent by exactly one sweep
     chain_outbox_sweep()
     assert set(ChainIntent.objects.values_list("status", flat=True)) == {"confirmed"}
-    assert chain.w3.eth.get_transaction_count(chain.operator.address) == nonce0 + 12
+    assert chain.w3.eth.get_transaction_count(chain.duty("anchoring").address) == nonce0 + 12
     nonces = list(ChainIntent.objects.values_list("nonce", flat=True))
     assert sorted(nonces) == list(range(nonce0, nonce0 + 12))
 

@@ -32,8 +32,12 @@ _CLEARED = (
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
 
 
+def _cleared(name: str) -> bool:
+    return name in _CLEARED or (name.startswith("CHAIN_") and name.endswith(("_KEY", "_PATH")))
+
+
 def _check_deploy(env_extra: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env = {k: v for k, v in os.environ.items() if not _cleared(k)}
     env.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env_extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
@@ -104,6 +108,12 @@ def test_proper_production_configuration_passes(tmp_path):
     account = Account.create()
     keystore.write_text(json.dumps(Account.encrypt(account.key, "a long passphrase")))
     signers = ",".join(Account.create().address for _ in range(3))
+    duty_keys = {}
+    for duty in ("mint", "certificates", "settlement", "anchoring", "rewards", "grid"):
+        path = tmp_path / f"{duty}.json"
+        path.write_text(json.dumps(Account.encrypt(Account.create().key, f"{duty} passphrase")))
+        duty_keys[f"CHAIN_{duty.upper()}_KEYSTORE_PATH"] = str(path)
+        duty_keys[f"CHAIN_{duty.upper()}_KEYSTORE_PASSWORD"] = f"{duty} passphrase"
     report_keystore = tmp_path / "report-signing.json"
     report_keystore.write_text(
         json.dumps(Account.encrypt(Account.create().key, "another long passphrase"))
@@ -121,6 +131,7 @@ def test_proper_production_configuration_passes(tmp_path):
             "CHAIN_CUSTODY_SECRET": secrets.token_hex(32),
             "REPORT_SIGNING_KEYSTORE_PATH": str(report_keystore),
             "REPORT_SIGNING_KEYSTORE_PASSWORD": "another long passphrase",
+            **duty_keys,
         }
     )
     assert result.returncode == 0, result.stdout + result.stderr

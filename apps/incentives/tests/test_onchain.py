@@ -40,11 +40,15 @@ def test_minted_transferred_and_claimed_certificates_match_the_chain(chain):
             break
     intents = list(ChainIntent.objects.order_by("pk").values_list("intent", "status", "error"))
     assert [(i, s) for i, s, _ in intents] == [
+        ("custody_register", "confirmed"),  # the seller's custodial account, on first use
         ("certificate_mint", "confirmed"),
+        ("custody_register", "confirmed"),  # the buyer's
         ("certificate_transfer", "confirmed"),
         ("certificate_claim", "confirmed"),
     ], intents
     token = chain.contract("EnergyToken")
+    assert token.functions.custodial(member_chain_address(seller)).call()
+    assert token.functions.custodial(member_chain_address(buyer)).call()
     token_id = int(cert.token_id)
 
     def balance(member) -> int:
