@@ -66,6 +66,7 @@ LOCAL_APPS = [
     "apps.chain",
     "apps.market",
     "apps.incentives",
+    "apps.billing",
     "apps.portal",
     "apps.demo",  # last: the demo imports every app, no app imports it
 ]
@@ -169,6 +170,9 @@ USE_I18N = True
 USE_TZ = True
 # Local time is used only for rendering (members see their cooperative's wall clock).
 COOPERATIVE_TIME_ZONE = env("COOPERATIVE_TIME_ZONE", default="Europe/Berlin")
+# Billing: the cooperative's one currency (ISO 4217) and the payment term of its invoices.
+BILLING_CURRENCY = env("BILLING_CURRENCY", default="EUR")
+BILLING_PAYMENT_TERM_DAYS = env.int("BILLING_PAYMENT_TERM_DAYS", default=14)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
