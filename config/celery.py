@@ -142,4 +142,11 @@ BEAT_SCHEDULE["incentives-certificates-issue"] = {
     "schedule": crontab(minute=20),
     "options": {"queue": "default", "expires": 3000},
 }
+# billing: on the 3rd of each month (settlement of the last days and late readings are in), draft
+# the invoices of the month before; staff review and issue them.
+BEAT_SCHEDULE["billing-run-monthly"] = {
+    "task": "apps.billing.tasks.billing_run_monthly_task",
+    "schedule": crontab(minute=0, hour=4, day_of_month=3),
+    "options": {"queue": "default", "expires": 86400},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE

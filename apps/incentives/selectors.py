@@ -164,3 +164,11 @@ def carbon_by_member(
         )
         for m in members
     ]
+
+
+def member_reward_tokens(*, member: Member, start: datetime, end: datetime) -> int:
+    """Reward tokens granted to the member for periods starting in [start, end)."""
+    total = Reward.objects.filter(
+        member=member, period_start__gte=start, period_start__lt=end
+    ).aggregate(tokens=Sum("tokens"))["tokens"]
+    return int(total or 0)

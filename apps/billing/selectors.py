@@ -1,0 +1,142 @@
+"""Reads of the billing app. Members only ever see their own issued documents (404 otherwise)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from apps.billing import invoicing
+from apps.billing.models import Invoice, SupplyContract, SupplyTariff, SupplyTariffVersion
+from apps.core.exceptions import ApplicationError
+from apps.incentives.selectors import member_reward_tokens
+from apps.market.selectors import statement_energy
+from apps.market.services.statements import month_bounds
+
+if TYPE_CHECKING:
+    from apps.market.models import Statement
+
+
+def tariff_version_on(*, tariff: SupplyTariff, day: date) -> SupplyTariffVersion:
+    """The version of `tariff` valid on `day` ([valid_from, valid_to))."""
+    version = (
+        SupplyTariffVersion.objects.filter(tariff=tariff, valid_from__lte=day)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
+        .order_by("-valid_from")
+        .first()
+    )
+    if version is None:
+        raise ApplicationError(
+            "No version of this tariff is valid on that day.",
+            {"tariff": tariff.code, "day": day.isoformat()},
+        )
+    return version
+
+
+def contracts_active(*, first: date, last: date) -> QuerySet[SupplyContract]:
+    """Contracts supplying on at least one day of [first, last] (inclusive)."""
+    return (
+        SupplyContract.objects.filter(start__lte=last)
+        .filter(Q(end__isnull=True) | Q(end__gte=first))
+        .select_related("member", "tariff")
+        .order_by("member_id", "start", "id")
+    )
+
+
+def period_invoice(*, member, period: date) -> Invoice | None:
+    """The member's regular invoice of the month (credit notes and rectifying ones aside)."""
+    return Invoice.objects.filter(member=member, period=period, kind=Invoice.Kind.INVOICE).first()
+
+
+def period_invoices(*, period: date) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(period=period).select_related("member").order_by("member_id")
+
+
+def member_invoices(*, member) -> list[Invoice]:
+    return list(
+        Invoice.objects.filter(member=member, status=Invoice.Status.ISSUED).order_by(
+            "-issue_date", "-id"
+        )
+    )
+
+
+def member_invoice_get(*, member, invoice_id: int) -> Invoice:
+    invoice = Invoice.objects.filter(
+        member=member, pk=invoice_id, status=Invoice.Status.ISSUED
+    ).first()
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
+
+
+def month_days(period: date) -> tuple[date, date, int]:
+    """(first day, last day, number of days) of the month `period` lies in."""
+    first = period.replace(day=1)
+    nxt = first.replace(year=first.year + (first.month == 12), month=first.month % 12 + 1)
+    last = date.fromordinal(nxt.toordinal() - 1)
+    return first, last, last.day
+
+
+def _prices(version: SupplyTariffVersion) -> invoicing.Prices:
+    return invoicing.Prices(
+        energy_price=version.energy_price,
+        feed_in_price=version.feed_in_price,
+        network_charge=version.network_charge,
+        levy=version.levy,
+        standing_charge=version.standing_charge,
+        vat_rate=version.vat_rate,
+        reward_credit=version.reward_credit,
+    )
+
+
+def invoice_lines_compute(
+    *, member, period: date, contracts: list[SupplyContract], statement: Statement | None
+) -> list[invoicing.Line]:
+    """The lines of the member's invoice for `period` from the market statement (settled energy
+    of the month and adjustments of earlier months) and the member's supply contracts.
+
+    Energy is settled per member: it is priced at the tariff of the member's first contract of
+    the month; each contract pays its standing charge for its days of supply. Adjustments are
+    priced at the tariff version of the month they correct."""
+    first, last, ndays = month_days(period)
+    tariff = contracts[0].tariff
+    version = tariff_version_on(tariff=tariff, day=max(first, contracts[0].start))
+    prices = _prices(version)
+    lines: list[invoicing.Line] = []
+    for row in statement_energy(statement=statement) if statement is not None else []:
+        row_prices = prices
+        if row.is_adjustment and row.month != first:
+            try:
+                row_prices = _prices(tariff_version_on(tariff=tariff, day=row.month))
+            except ApplicationError:
+                row_prices = prices  # the tariff started later: today's prices
+        energy = invoicing.SettledEnergy(
+            month=row.month,
+            is_adjustment=row.is_adjustment,
+            grid_import_wh=row.grid_import_wh,
+            grid_export_wh=row.grid_export_wh,
+            bought_wh=row.bought_wh,
+            sold_wh=row.sold_wh,
+            p2p_purchase=row.p2p_purchase,
+            p2p_sale=row.p2p_sale,
+            network_fee=row.network_fee,
+        )
+        lines += invoicing.energy_lines(energy=energy, prices=row_prices)
+    periods = []
+    for contract in contracts:
+        since = max(first, contract.start)
+        until = min(last, contract.end or last)
+        periods.append(
+            invoicing.StandingPeriod(
+                contract=contract.reference,
+                days=until.toordinal() - since.toordinal() + 1,
+                month_days=ndays,
+            )
+        )
+    lines += invoicing.standing_lines(periods=periods, prices=prices)
+    start, end = month_bounds(first)
+    tokens = member_reward_tokens(member=member, start=start, end=end)
+    lines += invoicing.reward_lines(tokens=tokens, prices=prices)
+    return lines

@@ -1,0 +1,22 @@
+"""Write services of the billing app (the only writers). Split by concern; import from here."""
+
+from apps.billing.services.invoices import (
+    invoice_credit,
+    invoice_issue,
+    invoice_rectify,
+    invoice_review,
+    invoices_issue,
+    invoices_review,
+)
+from apps.billing.services.runs import billing_run, parse_period
+
+__all__ = [
+    "billing_run",
+    "invoice_credit",
+    "invoice_issue",
+    "invoice_rectify",
+    "invoice_review",
+    "invoices_issue",
+    "invoices_review",
+    "parse_period",
+]
