@@ -173,6 +173,19 @@ COOPERATIVE_TIME_ZONE = env("COOPERATIVE_TIME_ZONE", default="Europe/Berlin")
 # Billing: the cooperative's one currency (ISO 4217) and the payment term of its invoices.
 BILLING_CURRENCY = env("BILLING_CURRENCY", default="EUR")
 BILLING_PAYMENT_TERM_DAYS = env.int("BILLING_PAYMENT_TERM_DAYS", default=14)
+# The cooperative as seller on its invoices (EN 16931 seller, SEPA creditor). The defaults are the
+# published example identifiers, for development only.
+BILLING_SELLER = {
+    "name": env("BILLING_SELLER_NAME", default="EnergySphere Energiegenossenschaft eG"),
+    "street": env("BILLING_SELLER_STREET", default="Sonnenallee 1"),
+    "postal_code": env("BILLING_SELLER_POSTAL_CODE", default="10115"),
+    "city": env("BILLING_SELLER_CITY", default="Berlin"),
+    "country": env("BILLING_SELLER_COUNTRY", default="DE"),
+    "vat_id": env("BILLING_SELLER_VAT_ID", default="DE123456789"),
+    "iban": env("BILLING_SELLER_IBAN", default="DE89370400440532013000"),
+    "bic": env("BILLING_SELLER_BIC", default="COBADEFFXXX"),
+    "creditor_id": env("BILLING_SELLER_CREDITOR_ID", default="DE98ZZZ09999999999"),
+}
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
