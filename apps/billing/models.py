@@ -274,3 +274,99 @@ class InvoiceSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series}: {self.last_number}"
+
+
+class Mandate(models.Model):
+    """A member's SEPA direct-debit mandate (core scheme); its account also receives payouts.
+    IBAN and BIC are validated with schwifty (apps.billing.services.mandate_create)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REVOKED = "revoked", "Revoked"
+
+    TRANSITIONS = {
+        Status.ACTIVE: frozenset({Status.REVOKED}),
+        Status.REVOKED: frozenset(),
+    }
+
+    member = models.ForeignKey("accounts.Member", on_delete=models.PROTECT, related_name="+")
+    reference = models.CharField(max_length=35, unique=True, help_text="Mandate reference.")
+    signed_on = models.DateField()
+    account_holder = models.CharField(max_length=70)
+    iban = models.CharField(max_length=34)
+    bic = models.CharField(max_length=11)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.ACTIVE)
+    first_collected_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["member_id", "-signed_on"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(status="active"),
+                name="billing_one_active_mandate_per_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"mandate {self.reference} [{self.status}]"
+
+
+class SepaFile(models.Model):
+    """One generated SEPA file: a pain.008 collection or a pain.001 credit transfer."""
+
+    class Kind(models.TextChoices):
+        COLLECTION = "pain.008", "Direct-debit collection (pain.008)"
+        TRANSFER = "pain.001", "Credit transfer (pain.001)"
+
+    period = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    message_id = models.CharField(max_length=35, unique=True)
+    name = models.CharField(max_length=80)
+    execution_date = models.DateField()
+    count = models.PositiveIntegerField()
+    total = models.DecimalField(**AMOUNT)
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PaymentInstruction(models.Model):
+    """One invoice in one SEPA file, found again in the bank statement by its end-to-end id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sent to the bank"
+        SETTLED = "settled", "Settled"
+        RETURNED = "returned", "Returned"
+
+    TRANSITIONS = {
+        Status.PENDING: frozenset({Status.SETTLED, Status.RETURNED}),
+        Status.SETTLED: frozenset({Status.RETURNED}),
+        Status.RETURNED: frozenset(),
+    }
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="instructions")
+    sepa_file = models.ForeignKey(SepaFile, on_delete=models.PROTECT, related_name="instructions")
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="+")
+    end_to_end_id = models.CharField(max_length=35, unique=True)
+    amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(status__in=["pending", "settled"]),
+                name="billing_one_live_instruction_per_invoice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_to_end_id} {self.amount} [{self.status}]"

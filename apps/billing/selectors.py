@@ -9,7 +9,15 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from apps.billing import invoicing
-from apps.billing.models import Invoice, SupplyContract, SupplyTariff, SupplyTariffVersion
+from apps.billing.models import (
+    Invoice,
+    Mandate,
+    PaymentInstruction,
+    SepaFile,
+    SupplyContract,
+    SupplyTariff,
+    SupplyTariffVersion,
+)
 from apps.core.exceptions import ApplicationError
 from apps.incentives.selectors import member_reward_tokens
 from apps.market.selectors import statement_energy
@@ -140,3 +148,31 @@ def invoice_lines_compute(
     tokens = member_reward_tokens(member=member, start=start, end=end)
     lines += invoicing.reward_lines(tokens=tokens, prices=prices)
     return lines
+
+
+def member_active_mandate(*, member) -> Mandate | None:
+    return Mandate.objects.filter(member=member, status=Mandate.Status.ACTIVE).first()
+
+
+def documents_to_pay(*, period: date) -> list[Invoice]:
+    """Issued documents of the month that no SEPA file carries yet (pending or settled), less
+    an annulled invoice and its credit note when neither has gone to the bank: they cancel out."""
+    live = PaymentInstruction.objects.filter(
+        status__in=[PaymentInstruction.Status.PENDING, PaymentInstruction.Status.SETTLED]
+    )
+    documents = list(
+        Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED)
+        .exclude(pk__in=live.values("invoice_id"))
+        .select_related("member", "original")
+        .order_by("member_id", "id")
+    )
+    open_ids = {d.pk for d in documents}
+    cancelled = set()
+    for doc in documents:
+        if doc.kind == Invoice.Kind.CREDIT_NOTE and doc.original_id in open_ids:
+            cancelled |= {doc.pk, doc.original_id}
+    return [d for d in documents if d.pk not in cancelled]
+
+
+def period_sepa_files(*, period: date) -> list[SepaFile]:
+    return list(SepaFile.objects.filter(period=period).order_by("created_at", "id"))

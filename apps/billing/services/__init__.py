@@ -8,6 +8,7 @@ from apps.billing.services.invoices import (
     invoices_issue,
     invoices_review,
 )
+from apps.billing.services.payments import mandate_create, mandate_revoke, sepa_files_create
 from apps.billing.services.runs import billing_run, parse_period
 
 __all__ = [
@@ -18,5 +19,8 @@ __all__ = [
     "invoice_review",
     "invoices_issue",
     "invoices_review",
+    "mandate_create",
+    "mandate_revoke",
     "parse_period",
+    "sepa_files_create",
 ]

@@ -23,6 +23,7 @@ from apps.billing.selectors import (
     invoice_lines_compute,
     month_days,
     period_invoices,
+    period_sepa_files,
 )
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
@@ -131,7 +132,7 @@ def billing_summary(*, period: date) -> dict[str, Any]:
             )
         ),
         "payout_total": str(sum((-i.gross for i in invoices if i.gross < 0), zero)),
-        "sepa_files": [],
+        "sepa_files": [f.name for f in period_sepa_files(period=period)],
     }
 
 
