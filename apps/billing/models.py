@@ -370,3 +370,107 @@ class PaymentInstruction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_to_end_id} {self.amount} [{self.status}]"
+
+
+class LedgerEntry(models.Model):
+    """One balanced journal entry of the cooperative's small double-entry ledger: its lines sum
+    to zero. Entries are appended, never changed (a correction is another entry)."""
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", "Invoice or credit note issued"
+        PAYMENT = "payment", "Payment received"
+        PAYOUT = "payout", "Payout sent"
+        RETURN = "return", "Direct debit returned"
+        DUNNING_FEE = "dunning_fee", "Reminder fee"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    booked_on = models.DateField()
+    description = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["booked_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.booked_on} {self.description}"
+
+
+class LedgerLine(models.Model):
+    """A debit (positive) or credit (negative) on one account. Lines on the receivable account
+    name the member and, where there is one, the invoice they settle or reopen."""
+
+    class Account(models.TextChoices):
+        RECEIVABLE = "receivable", "Members' accounts (receivable)"
+        REVENUE = "revenue", "Energy revenue"
+        VAT = "vat", "VAT payable"
+        BANK = "bank", "Bank"
+        FEES = "fees", "Fees charged to members"
+
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.CharField(max_length=10, choices=Account.choices)
+    member = models.ForeignKey(
+        "accounts.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_lines"
+    )
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["entry_id", "id"]
+        indexes = [models.Index(fields=["account", "member"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount}"
+
+
+class BankStatement(models.Model):
+    """An imported camt.053 statement; its message id is imported once."""
+
+    message_id = models.CharField(max_length=35, unique=True)
+    iban = models.CharField(max_length=34)
+    sha256 = models.CharField(max_length=64, unique=True)
+    imported_at = models.DateTimeField()
+    entry_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"camt.053 {self.message_id}"
+
+
+class BankTransaction(models.Model):
+    """One booked entry of an imported statement and what it was matched to. Unmatched entries
+    wait in the staff queue."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", "Payment received"
+        PAYOUT = "payout", "Payout debited"
+        RETURN = "return", "Direct debit returned"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", "Matched"
+        UNMATCHED = "unmatched", "Unmatched"
+
+    statement = models.ForeignKey(
+        BankStatement, on_delete=models.PROTECT, related_name="transactions"
+    )
+    booking_date = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2, help_text="+ credit, − debit.")
+    end_to_end_id = models.CharField(max_length=35, blank=True)
+    reference = models.CharField(max_length=140, blank=True)
+    counterparty = models.CharField(max_length=140, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OTHER)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.UNMATCHED)
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="bank_transactions"
+    )
+    fee = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        ordering = ["booking_date", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.booking_date} {self.amount} {self.end_to_end_id or self.reference}"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.billing import invoicing
 from apps.billing.models import (
+    BankTransaction,
     Invoice,
+    LedgerLine,
     Mandate,
     PaymentInstruction,
     SepaFile,
@@ -176,3 +179,35 @@ def documents_to_pay(*, period: date) -> list[Invoice]:
 
 def period_sepa_files(*, period: date) -> list[SepaFile]:
     return list(SepaFile.objects.filter(period=period).order_by("created_at", "id"))
+
+
+def invoice_open_amount(*, invoice: Invoice) -> Decimal:
+    """What the member still owes on this document (negative: what we still owe them)."""
+    total = LedgerLine.objects.filter(
+        account=LedgerLine.Account.RECEIVABLE, invoice=invoice
+    ).aggregate(s=Sum("amount"))["s"]
+    return total or Decimal("0.00")
+
+
+def member_balance(*, member) -> Decimal:
+    """The member's account: positive when the member owes the cooperative."""
+    total = LedgerLine.objects.filter(
+        account=LedgerLine.Account.RECEIVABLE, member=member
+    ).aggregate(s=Sum("amount"))["s"]
+    return total or Decimal("0.00")
+
+
+def member_ledger(*, member) -> list[LedgerLine]:
+    return list(
+        LedgerLine.objects.filter(account=LedgerLine.Account.RECEIVABLE, member=member)
+        .select_related("entry", "invoice")
+        .order_by("entry__booked_on", "entry_id", "id")
+    )
+
+
+def unmatched_bank_transactions() -> list[BankTransaction]:
+    return list(
+        BankTransaction.objects.filter(status=BankTransaction.Status.UNMATCHED)
+        .select_related("statement")
+        .order_by("booking_date", "id")
+    )

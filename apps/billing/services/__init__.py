@@ -1,5 +1,6 @@
 """Write services of the billing app (the only writers). Split by concern; import from here."""
 
+from apps.billing.services.bank import bank_statement_import, bank_transaction_assign
 from apps.billing.services.invoices import (
     invoice_credit,
     invoice_issue,
@@ -12,6 +13,8 @@ from apps.billing.services.payments import mandate_create, mandate_revoke, sepa_
 from apps.billing.services.runs import billing_run, parse_period
 
 __all__ = [
+    "bank_statement_import",
+    "bank_transaction_assign",
     "billing_run",
     "invoice_credit",
     "invoice_issue",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.billing import invoicing
 from apps.billing.models import Invoice, InvoiceSequence
 from apps.billing.selectors import contracts_active, invoice_lines_compute, month_days
+from apps.billing.services.ledger import ledger_document_post
 from apps.billing.services.runs import invoice_lines_write
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
@@ -85,6 +86,7 @@ def invoice_issue(*, invoice: Invoice, actor: Any, now: datetime | None = None) 
     )
     if invoice.kind == Invoice.Kind.INVOICE:
         _statement_issue(invoice=invoice, actor=actor, now=now)
+    ledger_document_post(invoice=invoice)
     audit_log_write(
         event="billing.invoice_issued",
         actor=actor,

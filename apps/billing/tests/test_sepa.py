@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 5, 8, tzinfo=UTC)
 OCT = date(2026, 10, 1)
 IBANS = ["DE02120300000000202051", "DE02100500000054540402", "DE75512108001245126199",
-         "DE12500105170648489890"]  # fmt: skip
+         "DE12500105170648489890", "DE02500105170137075030"]  # fmt: skip
 
 
 def ns_text(xml: str, tag: str) -> list[str]:
