@@ -474,3 +474,64 @@ class BankTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking_date} {self.amount} {self.end_to_end_id or self.reference}"
+
+
+class Dispute(models.Model):
+    """A member disputes an invoice: no reminder is sent for it while the dispute is open."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="disputes")
+    reason = models.CharField(max_length=200)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(closed_at__isnull=True),
+                name="billing_one_open_dispute_per_invoice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"dispute of {self.invoice_id}"
+
+
+class Reminder(models.Model):
+    """A payment reminder (dunning level 1, 2, …) for an overdue invoice, with its fee."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
+    level = models.PositiveSmallIntegerField()
+    sent_on = models.DateField()
+    due_date = models.DateField()
+    fee = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        ordering = ["invoice_id", "level"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "level"], name="billing_one_reminder_per_level"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.level} for {self.invoice_id}"
+
+
+class DocumentEmail(models.Model):
+    """An invoice, credit note or reminder e-mailed to the member with the PDF attached."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="emails")
+    reminder = models.ForeignKey(
+        Reminder, null=True, blank=True, on_delete=models.PROTECT, related_name="emails"
+    )
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.subject

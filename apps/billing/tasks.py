@@ -25,3 +25,20 @@ def billing_run_monthly_task() -> dict:
     summary = billing_run(period=f"{previous:%Y-%m}", actor="beat")
     logger.info("billing run %s: %s invoices", summary["period"], summary["invoices"])
     return summary
+
+
+@shared_task(name="apps.billing.tasks.document_email_task", time_limit=120, soft_time_limit=100)
+def document_email_task(invoice_id: int, reminder_id: int | None = None) -> int:
+    """Render the document's PDF and e-mail it (queued when the issuing transaction commits)."""
+    from apps.billing.services.mail import document_email_send
+
+    return document_email_send(invoice_id=invoice_id, reminder_id=reminder_id).pk
+
+
+@shared_task(name="apps.billing.tasks.dunning_daily_task", time_limit=1800, soft_time_limit=1700)
+def dunning_daily_task() -> int:
+    """Send the reminders due today (cooperative date). Idempotent within a day."""
+    from apps.billing.services import dunning_run
+
+    today = timezone.now().astimezone(ZoneInfo(settings.COOPERATIVE_TIME_ZONE)).date()
+    return len(dunning_run(today=today, actor="beat"))

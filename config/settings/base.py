@@ -173,6 +173,11 @@ COOPERATIVE_TIME_ZONE = env("COOPERATIVE_TIME_ZONE", default="Europe/Berlin")
 # Billing: the cooperative's one currency (ISO 4217) and the payment term of its invoices.
 BILLING_CURRENCY = env("BILLING_CURRENCY", default="EUR")
 BILLING_PAYMENT_TERM_DAYS = env.int("BILLING_PAYMENT_TERM_DAYS", default=14)
+# Dunning: the fee of each reminder level (level 1, 2, …; no level after the last) and the days a
+# reminder gives to pay. Invoices and reminders are e-mailed by a Celery worker.
+BILLING_DUNNING_FEES = env.list("BILLING_DUNNING_FEES", default=["0.00", "5.00", "10.00"])
+BILLING_REMINDER_TERM_DAYS = env.int("BILLING_REMINDER_TERM_DAYS", default=10)
+BILLING_EMAIL_ENQUEUE = env.bool("BILLING_EMAIL_ENQUEUE", default=True)
 # The cooperative as seller on its invoices (EN 16931 seller, SEPA creditor). The defaults are the
 # published example identifiers, for development only.
 BILLING_SELLER = {

@@ -16,6 +16,7 @@ from apps.billing import invoicing
 from apps.billing.models import Invoice, InvoiceSequence
 from apps.billing.selectors import contracts_active, invoice_lines_compute, month_days
 from apps.billing.services.ledger import ledger_document_post
+from apps.billing.services.mail import document_email_after_commit
 from apps.billing.services.runs import invoice_lines_write
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
@@ -87,6 +88,7 @@ def invoice_issue(*, invoice: Invoice, actor: Any, now: datetime | None = None) 
     if invoice.kind == Invoice.Kind.INVOICE:
         _statement_issue(invoice=invoice, actor=actor, now=now)
     ledger_document_post(invoice=invoice)
+    document_email_after_commit(invoice_id=invoice.pk)
     audit_log_write(
         event="billing.invoice_issued",
         actor=actor,
