@@ -12,6 +12,8 @@ from django.http import Http404
 from apps.billing import invoicing
 from apps.billing.models import (
     BankTransaction,
+    BillingRun,
+    DocumentEmail,
     Invoice,
     LedgerLine,
     Mandate,
@@ -211,3 +213,53 @@ def unmatched_bank_transactions() -> list[BankTransaction]:
         .select_related("statement")
         .order_by("booking_date", "id")
     )
+
+
+AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
+
+
+def aging_report(*, today: date) -> list[dict]:
+    """Open amounts per member by days past due (0–30 includes what is not yet due)."""
+    open_by_invoice = dict(
+        LedgerLine.objects.filter(account=LedgerLine.Account.RECEIVABLE, invoice__isnull=False)
+        .values_list("invoice_id")
+        .annotate(s=Sum("amount"))
+        .filter(s__gt=0)
+        .values_list("invoice_id", "s")
+    )
+    rows: dict[int, dict] = {}
+    invoices = Invoice.objects.filter(pk__in=open_by_invoice).select_related("member")
+    for invoice in invoices.order_by("member_id", "id"):
+        days = (today - invoice.due_date).days if invoice.due_date else 0
+        bucket = 0 if days <= 30 else 1 if days <= 60 else 2 if days <= 90 else 3
+        row = rows.setdefault(
+            invoice.member_id,
+            {"member": invoice.member, "amounts": [Decimal("0.00")] * len(AGING_BUCKETS)},
+        )
+        row["amounts"][bucket] += open_by_invoice[invoice.pk]
+    for row in rows.values():
+        row["total"] = sum(row["amounts"], Decimal("0.00"))
+    return list(rows.values())
+
+
+def member_emails(*, member) -> list[DocumentEmail]:
+    return list(DocumentEmail.objects.filter(invoice__member=member).select_related("invoice")[:50])
+
+
+def billing_runs() -> list[BillingRun]:
+    return list(BillingRun.objects.order_by("-period")[:24])
+
+
+def sepa_file_get(*, pk: int) -> SepaFile:
+    sepa_file = SepaFile.objects.filter(pk=pk).first()
+    if sepa_file is None:
+        raise Http404("No such file.")
+    return sepa_file
+
+
+def period_sepa_files_recent(*, limit: int = 24) -> list[SepaFile]:
+    return list(SepaFile.objects.order_by("-created_at", "-id")[:limit])
+
+
+def issued_invoice_by_number(*, number: str) -> Invoice | None:
+    return Invoice.objects.filter(number=number.strip(), status=Invoice.Status.ISSUED).first()
