@@ -118,3 +118,20 @@ def test_a_statement_imported_twice_is_refused_the_second_time(month):
         bank_statement_import(content=content.replace(b"06:00:00", b"07:00:00"), now=NOW)
     assert BankStatement.objects.count() == 1 and LedgerLine.objects.count() == lines
     assert BankTransaction.objects.count() == 7
+
+
+def test_camt_import_command_reports_and_refuses_repeats(month, tmp_path):
+    import json
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "camt053.xml"
+    path.write_bytes(bank_month(month))
+    out = StringIO()
+    call_command("billing_camt_import", str(path), stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "message_id": "STMT-2026-11-13", "entries": 7, "matched": 6, "unmatched": 1,
+    }  # fmt: skip
+    with pytest.raises(CommandError, match="already imported"):
+        call_command("billing_camt_import", str(path))
