@@ -1,14 +1,23 @@
 from django.contrib import admin, messages
 
 from apps.billing.models import (
+    BankStatement,
+    BankTransaction,
     BillingRun,
+    Dispute,
     Invoice,
     InvoiceLine,
+    LedgerEntry,
+    LedgerLine,
+    Mandate,
+    PaymentInstruction,
+    Reminder,
+    SepaFile,
     SupplyContract,
     SupplyTariff,
     SupplyTariffVersion,
 )
-from apps.billing.services import invoice_issue, invoice_review
+from apps.billing.services import dispute_close, dispute_open, invoice_issue, invoice_review
 from apps.core.exceptions import ApplicationError
 
 
@@ -55,7 +64,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "period")
     search_fields = ("number", "member__membership_number")
     inlines = [InvoiceLineInline]
-    actions = ["review", "issue"]
+    actions = ["review", "issue", "dispute"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields]
@@ -83,3 +92,89 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Issue (numbers are assigned now)")
     def issue(self, request, queryset):
         self._apply(request, queryset, invoice_issue, "issued")
+
+    @admin.action(description="Mark disputed (no reminders while open)")
+    def dispute(self, request, queryset):
+        def open_dispute(*, invoice, actor):
+            return dispute_open(invoice=invoice, reason="disputed by the member", actor=actor)
+
+        self._apply(request, queryset, open_dispute, "marked disputed")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the billing services: staff look, never edit."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mandate)
+class MandateAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "member", "iban", "bic", "signed_on", "status")
+    list_filter = ("status",)
+    search_fields = ("reference", "member__membership_number", "iban")
+
+
+@admin.register(SepaFile)
+class SepaFileAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "period", "count", "total", "execution_date")
+    list_filter = ("kind", "period")
+
+
+@admin.register(PaymentInstruction)
+class PaymentInstructionAdmin(ReadOnlyAdmin):
+    list_display = ("end_to_end_id", "invoice", "amount", "status")
+    list_filter = ("status",)
+    search_fields = ("end_to_end_id", "invoice__number")
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "iban", "imported_at", "entry_count")
+
+
+@admin.register(BankTransaction)
+class BankTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("booking_date", "amount", "kind", "status", "invoice", "reference")
+    list_filter = ("status", "kind")
+    search_fields = ("end_to_end_id", "reference", "counterparty")
+
+
+class LedgerLineInline(admin.TabularInline):
+    model = LedgerLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("account", "member", "invoice", "amount")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("booked_on", "kind", "description")
+    list_filter = ("kind",)
+    inlines = [LedgerLineInline]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "level", "sent_on", "due_date", "fee")
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "reason", "opened_at", "closed_at")
+    actions = ["close"]
+
+    @admin.action(description="Close the dispute (dunning resumes)")
+    def close(self, request, queryset):
+        for dispute in queryset.filter(closed_at__isnull=True):
+            dispute_close(dispute=dispute, actor=request.user)
+        self.message_user(request, "Closed.")

@@ -86,3 +86,26 @@ def test_staff_run_billing_and_import_a_statement_from_the_pages(staff_client, i
     aging = staff_client.get(reverse("billing:staff_aging")).content.decode()
     assert "Nothing is open." in aging  # overpaid by 7.00: nothing left to collect
     assert Invoice.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["invoice", "supplycontract", "supplytariff", "billingrun", "mandate", "sepafile",
+     "paymentinstruction", "bankstatement", "banktransaction", "ledgerentry", "reminder",
+     "dispute"],
+)  # fmt: skip
+def test_admin_lists_open_for_a_superuser(client, issued, model):
+    from tests.fixtures.core import login_with_mfa
+
+    admin_user = StaffUserFactory(is_superuser=True)
+    login_with_mfa(client, admin_user)
+    assert client.get(reverse(f"admin:billing_{model}_changelist")).status_code == 200
+
+
+def test_admin_marks_an_invoice_disputed(client, issued):
+    from tests.fixtures.core import login_with_mfa
+
+    login_with_mfa(client, StaffUserFactory(is_superuser=True))
+    client.post(reverse("admin:billing_invoice_changelist"),
+                {"action": "dispute", "_selected_action": [issued.pk]})  # fmt: skip
+    assert issued.disputes.get().closed_at is None
