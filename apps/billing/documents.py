@@ -19,6 +19,7 @@ from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 from drafthorse.pdf import attach_xml
 
+from apps.billing.invoicing import creditor_reference
 from apps.billing.models import Invoice, PaymentMethod
 from apps.billing.selectors import month_days
 
@@ -71,7 +72,7 @@ def invoice_xml(*, invoice: Invoice) -> bytes:
 
     settlement = doc.trade.settlement
     settlement.currency_code = currency
-    settlement.payment_reference = invoice.number
+    settlement.payment_reference = creditor_reference(invoice.number)
     means = PaymentMeans()
     if invoice.payment_method == PaymentMethod.DIRECT_DEBIT and invoice.gross > 0:
         means.type_code = "59"  # SEPA direct debit
@@ -140,6 +141,7 @@ def invoice_context(*, invoice: Invoice) -> dict:
         "seller": settings.BILLING_SELLER,
         "first": first,
         "last": last,
+        "creditor_reference": creditor_reference(invoice.number),
     }
 
 

@@ -185,3 +185,26 @@ def totals(lines: list[Line]) -> Totals:
     net = sum((g.base for g in groups), ZERO)
     vat = sum((g.vat for g in groups), ZERO)
     return Totals(net=net, vat=vat, gross=net + vat, vat_groups=groups)
+
+
+def _iso7064_digits(text: str) -> int:
+    return int("".join(str(int(ch, 36)) for ch in text))
+
+
+def creditor_reference(number: str) -> str:
+    """The ISO 11649 structured creditor reference (RF…) of an invoice number, e.g.
+    F2026-000001 → RF…F2026000001: transfer payers quote it, the bank passes it back."""
+    body = "".join(ch for ch in number.upper() if ch.isalnum())
+    check = 98 - _iso7064_digits(body + "RF00") % 97
+    return f"RF{check:02d}{body}"
+
+
+def number_from_creditor_reference(reference: str) -> str | None:
+    """The invoice number an RF reference was made from, or None if it is not a valid one."""
+    ref = "".join(reference.split()).upper()
+    if not (ref.startswith("RF") and len(ref) == 15 and ref[2:4].isdigit()):
+        return None
+    if _iso7064_digits(ref[4:] + ref[:4]) % 97 != 1:
+        return None
+    body = ref[4:]
+    return f"{body[:5]}-{body[5:]}"

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.billing.camt import CamtEntry, CamtError, parse_camt053
+from apps.billing.invoicing import number_from_creditor_reference
 from apps.billing.models import (
     BankStatement,
     BankTransaction,
@@ -49,10 +50,14 @@ def _instruction(end_to_end_id: str) -> PaymentInstruction | None:
 
 
 def _invoice_by_reference(reference: str) -> Invoice | None:
-    match = NUMBER_RE.search(reference or "")
-    if match is None:
+    """By the structured creditor reference (RF…) or the invoice number in the text."""
+    number = number_from_creditor_reference(reference or "")
+    if number is None:
+        match = NUMBER_RE.search(reference or "")
+        number = match[1] if match else None
+    if number is None:
         return None
-    return Invoice.objects.filter(number=match[1], status=Invoice.Status.ISSUED).first()
+    return Invoice.objects.filter(number=number, status=Invoice.Status.ISSUED).first()
 
 
 def _set_status(instruction: PaymentInstruction, status: str) -> None:

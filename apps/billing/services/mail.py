@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.billing.documents import invoice_pdf
+from apps.billing.invoicing import creditor_reference
 from apps.billing.models import DocumentEmail, Invoice, Reminder
 
 
@@ -28,7 +29,12 @@ def document_email_send(*, invoice_id: int, reminder_id: int | None = None) -> D
         subject = f"{invoice.get_kind_display()} {invoice.number}"
     body = render_to_string(
         "billing/email_document.txt",
-        {"invoice": invoice, "reminder": reminder, "member": invoice.member},
+        {
+            "invoice": invoice,
+            "reminder": reminder,
+            "member": invoice.member,
+            "creditor_reference": creditor_reference(invoice.number),
+        },
     )
     message = EmailMessage(subject=subject, body=body, to=[to])
     message.attach(f"{invoice.number}.pdf", invoice_pdf(invoice=invoice), "application/pdf")

@@ -16,6 +16,7 @@ class Tx:
     name: str = "A member"
     return_reason: str = ""
     charges: Decimal | None = None
+    creditor_reference: str = ""
 
 
 @dataclass
@@ -33,6 +34,9 @@ def _tx(tx: Tx, credit: bool) -> str:
     chrgs = (f'<Chrgs><Amt Ccy="EUR">{tx.charges}</Amt></Chrgs>'
              if tx.charges is not None else "")  # fmt: skip
     rmt = f"<RmtInf><Ustrd>{tx.ustrd}</Ustrd></RmtInf>" if tx.ustrd else ""
+    if tx.creditor_reference:
+        rmt = (f"<RmtInf><Strd><CdtrRefInf><Ref>{tx.creditor_reference}</Ref></CdtrRefInf>"
+               "</Strd></RmtInf>")  # fmt: skip
     return (
         f"<TxDtls><Refs><EndToEndId>{tx.end_to_end_id}</EndToEndId></Refs>"
         f'<AmtDtls><TxAmt><Amt Ccy="EUR">{tx.amount}</Amt></TxAmt></AmtDtls>{chrgs}'

@@ -85,3 +85,18 @@ def test_a_draft_has_no_e_invoice():
     draft = bill_october(1)[0]
     with pytest.raises(ValueError, match="issued"):
         invoice_pdf(invoice=draft)
+
+
+def test_a_transfer_payer_is_given_the_structured_creditor_reference():
+    from apps.billing.invoicing import creditor_reference
+    from apps.billing.models import Invoice
+    from apps.billing.tests.test_sepa import month_with
+
+    month_with([(100_000, "transfer")])
+    invoice = Invoice.objects.get()
+    pdf = invoice_pdf(invoice=invoice)
+    reference = creditor_reference(invoice.number)
+    root = etree.fromstring(embedded_xml(pdf))
+    assert root.find(f".//{RAM}PaymentReference").text == reference
+    assert root.find(f".//{RAM}SpecifiedTradeSettlementPaymentMeans/{RAM}TypeCode").text == "58"
+    assert reference in pdf_text(pdf)

@@ -135,3 +135,23 @@ def test_camt_import_command_reports_and_refuses_repeats(month, tmp_path):
     }  # fmt: skip
     with pytest.raises(CommandError, match="already imported"):
         call_command("billing_camt_import", str(path))
+
+
+def test_creditor_references_follow_iso11649_and_match_transfers(month):
+    from apps.billing.invoicing import creditor_reference, number_from_creditor_reference
+
+    reference = creditor_reference("F2026-000005")
+    assert reference.startswith("RF") and reference.endswith("F2026000005")
+    digits = "".join(str(int(ch, 36)) for ch in reference[4:] + reference[:4])
+    assert int(digits) % 97 == 1  # ISO 7064 MOD 97-10, as for IBANs
+    assert number_from_creditor_reference(reference) == "F2026-000005"
+    broken = reference[:4] + "F2026000006"
+    assert number_from_creditor_reference(broken) is None
+    transfer_payer = month[4]
+    assert transfer_payer.payment_method == "transfer"
+    content = camt053(message_id="RF-1", iban=OWN, entries=[
+        Entry(transfer_payer.gross, True, [Tx(transfer_payer.gross,
+              creditor_reference=creditor_reference(transfer_payer.number))]),
+    ])  # fmt: skip
+    bank_statement_import(content=content, now=NOW)
+    assert invoice_open_amount(invoice=transfer_payer) == 0
