@@ -25,7 +25,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from apps.accounts.testing import IsolationCase
 from apps.accounts.tests.factories import MemberFactory
 
-PROJECT_APPS = ("accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain")
+PROJECT_APPS = (
+    "accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain", "billing",
+)  # fmt: skip
 # Namespaces that are not member-facing.
 NON_MEMBER_NAMESPACES = {"admin", "djdt"}
 
