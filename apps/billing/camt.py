@@ -79,16 +79,21 @@ def _entries(ntry) -> list[CamtEntry]:
         scope = tx if batch else ntry
         tx_amount = amount
         if batch:
-            tx_amount = (
-                _amount(tx, "{*}Amt")
-                or _amount(tx, "{*}AmtDtls/{*}TxAmt/{*}Amt")
-                or _amount(tx, "{*}AmtDtls/{*}InstdAmt/{*}Amt")
-            )
-            if tx_amount is None:
+            found = [
+                _amount(tx, path)
+                for path in (
+                    "{*}Amt",
+                    "{*}AmtDtls/{*}TxAmt/{*}Amt",
+                    "{*}AmtDtls/{*}InstdAmt/{*}Amt",
+                )
+            ]
+            picked = next((a for a in found if a is not None), None)
+            if picked is None:
                 raise CamtError("A transaction of a batch booking has no amount.")
+            tx_amount = picked
         charges = Decimal(0)
         for charge in scope.iterfind(".//{*}Chrgs//{*}Amt"):
-            charges += Decimal((charge.text or "0").strip())
+            charges += _amount(charge, ".") or Decimal(0)
         ustrd = tx.iterfind("{*}RmtInf/{*}Ustrd") if tx is not None else []
         reference = _text(tx, "{*}RmtInf/{*}Strd/{*}CdtrRefInf/{*}Ref") or " ".join(
             (u.text or "").strip() for u in ustrd
