@@ -104,25 +104,45 @@ def _prices(version: SupplyTariffVersion) -> invoicing.Prices:
     )
 
 
+class PriceBook:
+    """Tariff prices by (tariff, day), looked up once per billing run."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, date], invoicing.Prices] = {}
+
+    def on(self, *, tariff: SupplyTariff, day: date) -> invoicing.Prices:
+        key = (tariff.pk, day)
+        if key not in self._seen:
+            self._seen[key] = _prices(tariff_version_on(tariff=tariff, day=day))
+        return self._seen[key]
+
+
 def invoice_lines_compute(
-    *, member, period: date, contracts: list[SupplyContract], statement: Statement | None
+    *,
+    member,
+    period: date,
+    contracts: list[SupplyContract],
+    statement: Statement | None,
+    prices_book: PriceBook | None = None,
+    reward_tokens: int | None = None,
 ) -> list[invoicing.Line]:
     """The lines of the member's invoice for `period` from the market statement (settled energy
     of the month and adjustments of earlier months) and the member's supply contracts.
 
     Energy is settled per member: it is priced at the tariff of the member's first contract of
     the month; each contract pays its standing charge for its days of supply. Adjustments are
-    priced at the tariff version of the month they correct."""
+    priced at the tariff version of the month they correct. A billing run passes its
+    `prices_book` and the members' `reward_tokens` (read once for all members)."""
+    book = prices_book or PriceBook()
     first, last, ndays = month_days(period)
     tariff = contracts[0].tariff
-    version = tariff_version_on(tariff=tariff, day=max(first, contracts[0].start))
-    prices = _prices(version)
+    prices = book.on(tariff=tariff, day=max(first, contracts[0].start))
     lines: list[invoicing.Line] = []
     for row in statement_energy(statement=statement) if statement is not None else []:
         row_prices = prices
         if row.is_adjustment and row.month != first:
             try:
-                row_prices = _prices(tariff_version_on(tariff=tariff, day=row.month))
+                row_prices = book.on(tariff=tariff, day=row.month)
             except ApplicationError:
                 row_prices = prices  # the tariff started later: today's prices
         energy = invoicing.SettledEnergy(
@@ -150,7 +170,11 @@ def invoice_lines_compute(
         )
     lines += invoicing.standing_lines(periods=periods, prices=prices)
     start, end = month_bounds(first)
-    tokens = member_reward_tokens(member=member, start=start, end=end)
+    tokens = (
+        reward_tokens
+        if reward_tokens is not None
+        else member_reward_tokens(member=member, start=start, end=end)
+    )
     lines += invoicing.reward_lines(tokens=tokens, prices=prices)
     return lines
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.billing import invoicing
 from apps.billing.models import BillingRun, Invoice, InvoiceLine, PaymentMethod, SupplyContract
 from apps.billing.selectors import (
+    PriceBook,
     contracts_active,
     invoice_lines_compute,
     month_days,
@@ -27,6 +28,7 @@ from apps.billing.selectors import (
 )
 from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.incentives.selectors import reward_tokens_by_member
 from apps.market.models import Statement
 from apps.market.selectors import member_statement_for_month
 from apps.market.services import statement_generate
@@ -89,6 +91,8 @@ def _invoice_refresh(
     run: BillingRun,
     actor: Any,
     now: datetime,
+    prices_book: PriceBook,
+    reward_tokens: int,
 ) -> Invoice:
     invoice = (
         Invoice.objects.select_for_update()
@@ -99,7 +103,12 @@ def _invoice_refresh(
         return invoice  # reviewed or issued: left alone
     statement = _member_statement(member=member, period=period, actor=actor, now=now)
     lines = invoice_lines_compute(
-        member=member, period=period, contracts=contracts, statement=statement
+        member=member,
+        period=period,
+        contracts=contracts,
+        statement=statement,
+        prices_book=prices_book,
+        reward_tokens=reward_tokens,
     )
     if invoice is None:
         invoice = Invoice(member=member, period=period, kind=Invoice.Kind.INVOICE)
@@ -149,6 +158,9 @@ def billing_run(
     with transaction.atomic():
         run, _ = BillingRun.objects.get_or_create(period=first, defaults={"started_at": now})
         run = BillingRun.objects.select_for_update().get(pk=run.pk)  # one run per period at once
+        start, _ = month_bounds(first)
+        tokens = reward_tokens_by_member(start=start, end=end)
+        book = PriceBook()
         by_member: dict[int, list[SupplyContract]] = defaultdict(list)
         for contract in contracts_active(first=first, last=last):
             by_member[contract.member_id].append(contract)
@@ -160,6 +172,8 @@ def billing_run(
                 run=run,
                 actor=actor,
                 now=now,
+                prices_book=book,
+                reward_tokens=tokens.get(contracts[0].member_id, 0),
             )
         summary = billing_summary(period=first)
         if dry_run:

@@ -178,3 +178,22 @@ def test_command_prints_the_json_summary(contract):
     assert "dry run 2026-10: 1 invoices" in dry.getvalue()
     with pytest.raises(CommandError, match="YYYY-MM"):
         call_command("billing_run", "--period", "October")
+
+
+def test_rewards_of_the_month_are_credited_at_the_tariffs_credit_per_token(contract):
+    from apps.incentives.models import Reward, RewardRule
+
+    version = contract.tariff.versions.get()
+    version.reward_credit = Decimal("0.050000")
+    version.save()
+    rule = RewardRule.objects.create(kind="local_renewable", tokens_per_kwh=1,
+                                     valid_from=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    for k, day in enumerate([OCT, OCT.replace(month=9)]):  # October counts, September does not
+        Reward.objects.create(member=contract.member, rule=rule, kind="local_renewable",
+                              period_ref=f"run-{k}", period_start=day, basis_wh=1000,
+                              tokens=40)  # fmt: skip
+    billing_run(period="2026-10", now=NOW)
+    reward = Invoice.objects.get().lines.get(kind="reward")
+    assert (reward.quantity, reward.net, reward.vat_rate) == (
+        Decimal("40.000"), Decimal("-2.00"), Decimal("0.0000"),
+    )  # fmt: skip
