@@ -152,4 +152,16 @@ BEAT_SCHEDULE["incentives-certificates-issue"] = {
     "schedule": crontab(minute=20),
     "options": {"queue": "default", "expires": 3000},
 }
+# billing: on the 3rd of each month (settlement of the last days and late readings are in), draft
+# the invoices of the month before; staff review and issue them. Reminders go out each morning.
+BEAT_SCHEDULE["billing-run-monthly"] = {
+    "task": "apps.billing.tasks.billing_run_monthly_task",
+    "schedule": crontab(minute=0, hour=4, day_of_month=3),
+    "options": {"queue": "default", "expires": 86400},
+}
+BEAT_SCHEDULE["billing-dunning-daily"] = {
+    "task": "apps.billing.tasks.dunning_daily_task",
+    "schedule": crontab(minute=30, hour=6),
+    "options": {"queue": "default", "expires": 3600},
+}
 app.conf.beat_schedule = BEAT_SCHEDULE

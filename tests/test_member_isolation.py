@@ -26,7 +26,9 @@ from apps.accounts.testing import IsolationCase
 from apps.accounts.tests.factories import MemberFactory
 from tests.fixtures.core import login_with_mfa
 
-PROJECT_APPS = ("accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain")
+PROJECT_APPS = (
+    "accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain", "billing",
+)  # fmt: skip
 # Namespaces that are not member-facing.
 NON_MEMBER_NAMESPACES = {"admin", "djdt"}
 

@@ -25,6 +25,7 @@ from apps.accounts.models import Member, Role, User
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.demo.context import DemoContext
+from apps.demo.hooks import billing as billing_hook
 from apps.demo.hooks import grid as grid_hook
 from apps.demo.hooks import incentives as incentives_hook
 from apps.demo.hooks import market as market_hook
@@ -449,6 +450,7 @@ def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
         ("grid", grid_hook.load),
         ("market", market_hook.load),
         ("incentives", incentives_hook.load),
+        ("billing", billing_hook.load),
     ]
 
 

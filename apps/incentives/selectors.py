@@ -178,3 +178,21 @@ def certificate_beneficiaries(*, member_id: int) -> list[str]:
         .values_list("beneficiary", flat=True)
         .distinct()
     )
+
+
+def reward_tokens_by_member(*, start: datetime, end: datetime) -> dict[int, int]:
+    """Reward tokens per member id for periods starting in [start, end) (members with any)."""
+    rows = (
+        Reward.objects.filter(period_start__gte=start, period_start__lt=end)
+        .values("member_id")
+        .annotate(tokens=Sum("tokens"))
+    )
+    return {row["member_id"]: int(row["tokens"]) for row in rows}
+
+
+def member_reward_tokens(*, member: Member, start: datetime, end: datetime) -> int:
+    """Reward tokens granted to the member for periods starting in [start, end)."""
+    total = Reward.objects.filter(
+        member=member, period_start__gte=start, period_start__lt=end
+    ).aggregate(tokens=Sum("tokens"))["tokens"]
+    return int(total or 0)

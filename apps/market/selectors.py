@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.http import Http404
 
 from apps.accounts.models import Member
@@ -404,3 +407,58 @@ def selectable_partners(*, member: Member) -> QuerySet[Member]:
         .exclude(pk=member.pk)
         .order_by("membership_number")
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StatementEnergy:
+    """A statement's settled energy and amounts of one month, for billing. Adjustment lines
+    (corrections of earlier months) come per month of the interval they correct."""
+
+    month: date
+    is_adjustment: bool
+    grid_import_wh: int
+    grid_export_wh: int
+    bought_wh: int
+    sold_wh: int
+    p2p_purchase: Decimal
+    p2p_sale: Decimal
+    network_fee: Decimal
+
+
+def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
+    """The statement's lines summed per (adjustment or not, month of the interval)."""
+    rows = (
+        SettlementLine.objects.filter(statement=statement)
+        .annotate(
+            month=TruncMonth("interval_start", tzinfo=ZoneInfo(settings.COOPERATIVE_TIME_ZONE))
+        )
+        .values("is_adjustment", "month")
+        .annotate(
+            grid_import_wh=Sum("grid_import_wh"),
+            grid_export_wh=Sum("grid_export_wh"),
+            bought_wh=Sum("bought_wh"),
+            sold_wh=Sum("sold_wh"),
+            p2p_purchase=Sum("p2p_purchase"),
+            p2p_sale=Sum("p2p_sale"),
+            network_fee=Sum("network_fee"),
+        )
+        .order_by("is_adjustment", "month")
+    )
+    return [
+        StatementEnergy(
+            month=r["month"].date(),
+            is_adjustment=r["is_adjustment"],
+            grid_import_wh=int(r["grid_import_wh"]),
+            grid_export_wh=int(r["grid_export_wh"]),
+            bought_wh=int(r["bought_wh"]),
+            sold_wh=int(r["sold_wh"]),
+            p2p_purchase=r["p2p_purchase"],
+            p2p_sale=r["p2p_sale"],
+            network_fee=r["network_fee"],
+        )
+        for r in rows
+    ]
+
+
+def member_statement_for_month(*, member, month: date) -> Statement | None:
+    return Statement.objects.filter(member=member, month=month.replace(day=1)).first()

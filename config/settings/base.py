@@ -71,6 +71,7 @@ LOCAL_APPS = [
     "apps.chain",
     "apps.market",
     "apps.incentives",
+    "apps.billing",
     "apps.portal",
     "apps.demo",  # last: the demo imports every app, no app imports it
 ]
@@ -223,6 +224,27 @@ USE_I18N = True
 USE_TZ = True
 # Local time is used only for rendering (members see their cooperative's wall clock).
 COOPERATIVE_TIME_ZONE = env("COOPERATIVE_TIME_ZONE", default="Europe/Berlin")
+# Billing: the cooperative's one currency (ISO 4217) and the payment term of its invoices.
+BILLING_CURRENCY = env("BILLING_CURRENCY", default="EUR")
+BILLING_PAYMENT_TERM_DAYS = env.int("BILLING_PAYMENT_TERM_DAYS", default=14)
+# Dunning: the fee of each reminder level (level 1, 2, …; no level after the last) and the days a
+# reminder gives to pay. Invoices and reminders are e-mailed by a Celery worker.
+BILLING_DUNNING_FEES = env.list("BILLING_DUNNING_FEES", default=["0.00", "5.00", "10.00"])
+BILLING_REMINDER_TERM_DAYS = env.int("BILLING_REMINDER_TERM_DAYS", default=10)
+BILLING_EMAIL_ENQUEUE = env.bool("BILLING_EMAIL_ENQUEUE", default=True)
+# The cooperative as seller on its invoices (EN 16931 seller, SEPA creditor). The defaults are the
+# published example identifiers, for development only.
+BILLING_SELLER = {
+    "name": env("BILLING_SELLER_NAME", default="EnergySphere Energiegenossenschaft eG"),
+    "street": env("BILLING_SELLER_STREET", default="Sonnenallee 1"),
+    "postal_code": env("BILLING_SELLER_POSTAL_CODE", default="10115"),
+    "city": env("BILLING_SELLER_CITY", default="Berlin"),
+    "country": env("BILLING_SELLER_COUNTRY", default="DE"),
+    "vat_id": env("BILLING_SELLER_VAT_ID", default="DE123456789"),
+    "iban": env("BILLING_SELLER_IBAN", default="DE89370400440532013000"),
+    "bic": env("BILLING_SELLER_BIC", default="COBADEFFXXX"),
+    "creditor_id": env("BILLING_SELLER_CREDITOR_ID", default="DE98ZZZ09999999999"),
+}
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

@@ -22,6 +22,8 @@ WHITENOISE_USE_FINDERS = True
 # Tests drive the chain outbox explicitly (chain_outbox_sweep); nothing is queued to a broker
 # that a running development worker could pick up.
 CHAIN_OUTBOX_ENQUEUE = env.bool("CHAIN_OUTBOX_ENQUEUE", default=False)
+# Billing e-mails are sent when the issuing transaction commits, in the test process.
+BILLING_EMAIL_ENQUEUE = False
 # Staff MFA guards only the admin in tests: other apps' tests log staff in with force_login.
 # apps/accounts tests switch to the production scope ("all") explicitly.
 STAFF_MFA_SCOPE = "admin"

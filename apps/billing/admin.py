@@ -1,0 +1,180 @@
+from django.contrib import admin, messages
+
+from apps.billing.models import (
+    BankStatement,
+    BankTransaction,
+    BillingRun,
+    Dispute,
+    Invoice,
+    InvoiceLine,
+    LedgerEntry,
+    LedgerLine,
+    Mandate,
+    PaymentInstruction,
+    Reminder,
+    SepaFile,
+    SupplyContract,
+    SupplyTariff,
+    SupplyTariffVersion,
+)
+from apps.billing.services import dispute_close, dispute_open, invoice_issue, invoice_review
+from apps.core.exceptions import ApplicationError
+
+
+class SupplyTariffVersionInline(admin.TabularInline):
+    model = SupplyTariffVersion
+    extra = 0
+
+
+@admin.register(SupplyTariff)
+class SupplyTariffAdmin(admin.ModelAdmin):
+    list_display = ("code", "name")
+    inlines = [SupplyTariffVersionInline]
+
+
+@admin.register(SupplyContract)
+class SupplyContractAdmin(admin.ModelAdmin):
+    list_display = ("reference", "member", "connection_point", "tariff", "start", "end")
+    list_filter = ("tariff", "payment_method")
+    search_fields = ("reference", "member__membership_number", "member__legal_name")
+    raw_id_fields = ("member", "connection_point")
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(admin.ModelAdmin):
+    list_display = ("period", "started_at", "finished_at")
+    readonly_fields = ("period", "started_at", "finished_at", "summary")
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in InvoiceLine._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    """Read-only: invoices change only through the billing run and the services."""
+
+    list_display = ("__str__", "member", "period", "kind", "status", "gross", "issue_date")
+    list_filter = ("status", "kind", "period")
+    search_fields = ("number", "member__membership_number")
+    inlines = [InvoiceLineInline]
+    actions = ["review", "issue", "dispute"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _apply(self, request, queryset, service, verb):
+        done = 0
+        for invoice in queryset.order_by("member_id", "id"):
+            try:
+                service(invoice=invoice, actor=request.user)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+        self.message_user(request, f"{done} {verb}.")
+
+    @admin.action(description="Mark reviewed")
+    def review(self, request, queryset):
+        self._apply(request, queryset, invoice_review, "reviewed")
+
+    @admin.action(description="Issue (numbers are assigned now)")
+    def issue(self, request, queryset):
+        self._apply(request, queryset, invoice_issue, "issued")
+
+    @admin.action(description="Mark disputed (no reminders while open)")
+    def dispute(self, request, queryset):
+        def open_dispute(*, invoice, actor):
+            return dispute_open(invoice=invoice, reason="disputed by the member", actor=actor)
+
+        self._apply(request, queryset, open_dispute, "marked disputed")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the billing services: staff look, never edit."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mandate)
+class MandateAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "member", "iban", "bic", "signed_on", "status")
+    list_filter = ("status",)
+    search_fields = ("reference", "member__membership_number", "iban")
+
+
+@admin.register(SepaFile)
+class SepaFileAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "period", "count", "total", "execution_date")
+    list_filter = ("kind", "period")
+
+
+@admin.register(PaymentInstruction)
+class PaymentInstructionAdmin(ReadOnlyAdmin):
+    list_display = ("end_to_end_id", "invoice", "amount", "status")
+    list_filter = ("status",)
+    search_fields = ("end_to_end_id", "invoice__number")
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "iban", "imported_at", "entry_count")
+
+
+@admin.register(BankTransaction)
+class BankTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("booking_date", "amount", "kind", "status", "invoice", "reference")
+    list_filter = ("status", "kind")
+    search_fields = ("end_to_end_id", "reference", "counterparty")
+
+
+class LedgerLineInline(admin.TabularInline):
+    model = LedgerLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("account", "member", "invoice", "amount")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("booked_on", "kind", "description")
+    list_filter = ("kind",)
+    inlines = [LedgerLineInline]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "level", "sent_on", "due_date", "fee")
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "reason", "opened_at", "closed_at")
+    actions = ["close"]
+
+    @admin.action(description="Close the dispute (dunning resumes)")
+    def close(self, request, queryset):
+        for dispute in queryset.filter(closed_at__isnull=True):
+            dispute_close(dispute=dispute, actor=request.user)
+        self.message_user(request, "Closed.")

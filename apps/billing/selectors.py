@@ -1,0 +1,289 @@
+"""Reads of the billing app. Members only ever see their own issued documents (404 otherwise)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Q, QuerySet, Sum
+from django.http import Http404
+
+from apps.billing import invoicing
+from apps.billing.models import (
+    BankTransaction,
+    BillingRun,
+    DocumentEmail,
+    Invoice,
+    LedgerLine,
+    Mandate,
+    PaymentInstruction,
+    SepaFile,
+    SupplyContract,
+    SupplyTariff,
+    SupplyTariffVersion,
+)
+from apps.core.exceptions import ApplicationError
+from apps.incentives.selectors import member_reward_tokens
+from apps.market.selectors import statement_energy
+from apps.market.services.statements import month_bounds
+
+if TYPE_CHECKING:
+    from apps.market.models import Statement
+
+
+def tariff_version_on(*, tariff: SupplyTariff, day: date) -> SupplyTariffVersion:
+    """The version of `tariff` valid on `day` ([valid_from, valid_to))."""
+    version = (
+        SupplyTariffVersion.objects.filter(tariff=tariff, valid_from__lte=day)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
+        .order_by("-valid_from")
+        .first()
+    )
+    if version is None:
+        raise ApplicationError(
+            "No version of this tariff is valid on that day.",
+            {"tariff": tariff.code, "day": day.isoformat()},
+        )
+    return version
+
+
+def contracts_active(*, first: date, last: date) -> QuerySet[SupplyContract]:
+    """Contracts supplying on at least one day of [first, last] (inclusive)."""
+    return (
+        SupplyContract.objects.filter(start__lte=last)
+        .filter(Q(end__isnull=True) | Q(end__gte=first))
+        .select_related("member", "tariff")
+        .order_by("member_id", "start", "id")
+    )
+
+
+def period_invoice(*, member, period: date) -> Invoice | None:
+    """The member's regular invoice of the month (credit notes and rectifying ones aside)."""
+    return Invoice.objects.filter(member=member, period=period, kind=Invoice.Kind.INVOICE).first()
+
+
+def period_invoices(*, period: date) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(period=period).select_related("member").order_by("member_id")
+
+
+def member_invoices(*, member) -> list[Invoice]:
+    return list(
+        Invoice.objects.filter(member=member, status=Invoice.Status.ISSUED).order_by(
+            "-issue_date", "-id"
+        )
+    )
+
+
+def member_invoice_get(*, member, invoice_id: int) -> Invoice:
+    invoice = Invoice.objects.filter(
+        member=member, pk=invoice_id, status=Invoice.Status.ISSUED
+    ).first()
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
+
+
+def month_days(period: date) -> tuple[date, date, int]:
+    """(first day, last day, number of days) of the month `period` lies in."""
+    first = period.replace(day=1)
+    nxt = first.replace(year=first.year + (first.month == 12), month=first.month % 12 + 1)
+    last = date.fromordinal(nxt.toordinal() - 1)
+    return first, last, last.day
+
+
+def _prices(version: SupplyTariffVersion) -> invoicing.Prices:
+    return invoicing.Prices(
+        energy_price=version.energy_price,
+        feed_in_price=version.feed_in_price,
+        network_charge=version.network_charge,
+        levy=version.levy,
+        standing_charge=version.standing_charge,
+        vat_rate=version.vat_rate,
+        reward_credit=version.reward_credit,
+    )
+
+
+class PriceBook:
+    """Tariff prices by (tariff, day), looked up once per billing run."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, date], invoicing.Prices] = {}
+
+    def on(self, *, tariff: SupplyTariff, day: date) -> invoicing.Prices:
+        key = (tariff.pk, day)
+        if key not in self._seen:
+            self._seen[key] = _prices(tariff_version_on(tariff=tariff, day=day))
+        return self._seen[key]
+
+
+def invoice_lines_compute(
+    *,
+    member,
+    period: date,
+    contracts: list[SupplyContract],
+    statement: Statement | None,
+    prices_book: PriceBook | None = None,
+    reward_tokens: int | None = None,
+) -> list[invoicing.Line]:
+    """The lines of the member's invoice for `period` from the market statement (settled energy
+    of the month and adjustments of earlier months) and the member's supply contracts.
+
+    Energy is settled per member: it is priced at the tariff of the member's first contract of
+    the month; each contract pays its standing charge for its days of supply. Adjustments are
+    priced at the tariff version of the month they correct. A billing run passes its
+    `prices_book` and the members' `reward_tokens` (read once for all members)."""
+    book = prices_book or PriceBook()
+    first, last, ndays = month_days(period)
+    tariff = contracts[0].tariff
+    prices = book.on(tariff=tariff, day=max(first, contracts[0].start))
+    lines: list[invoicing.Line] = []
+    for row in statement_energy(statement=statement) if statement is not None else []:
+        row_prices = prices
+        if row.is_adjustment and row.month != first:
+            try:
+                row_prices = book.on(tariff=tariff, day=row.month)
+            except ApplicationError:
+                row_prices = prices  # the tariff started later: today's prices
+        energy = invoicing.SettledEnergy(
+            month=row.month,
+            is_adjustment=row.is_adjustment,
+            grid_import_wh=row.grid_import_wh,
+            grid_export_wh=row.grid_export_wh,
+            bought_wh=row.bought_wh,
+            sold_wh=row.sold_wh,
+            p2p_purchase=row.p2p_purchase,
+            p2p_sale=row.p2p_sale,
+            network_fee=row.network_fee,
+        )
+        lines += invoicing.energy_lines(energy=energy, prices=row_prices)
+    periods = []
+    for contract in contracts:
+        since = max(first, contract.start)
+        until = min(last, contract.end or last)
+        periods.append(
+            invoicing.StandingPeriod(
+                contract=contract.reference,
+                days=until.toordinal() - since.toordinal() + 1,
+                month_days=ndays,
+            )
+        )
+    lines += invoicing.standing_lines(periods=periods, prices=prices)
+    start, end = month_bounds(first)
+    tokens = (
+        reward_tokens
+        if reward_tokens is not None
+        else member_reward_tokens(member=member, start=start, end=end)
+    )
+    lines += invoicing.reward_lines(tokens=tokens, prices=prices)
+    return lines
+
+
+def member_active_mandate(*, member) -> Mandate | None:
+    return Mandate.objects.filter(member=member, status=Mandate.Status.ACTIVE).first()
+
+
+def documents_to_pay(*, period: date) -> list[Invoice]:
+    """Issued documents of the month that no SEPA file carries yet (pending or settled), less
+    an annulled invoice and its credit note when neither has gone to the bank: they cancel out."""
+    live = PaymentInstruction.objects.filter(
+        status__in=[PaymentInstruction.Status.PENDING, PaymentInstruction.Status.SETTLED]
+    )
+    documents = list(
+        Invoice.objects.filter(period=period, status=Invoice.Status.ISSUED)
+        .exclude(pk__in=live.values("invoice_id"))
+        .select_related("member", "original")
+        .order_by("member_id", "id")
+    )
+    open_ids = {d.pk for d in documents}
+    cancelled = set()
+    for doc in documents:
+        if doc.kind == Invoice.Kind.CREDIT_NOTE and doc.original_id in open_ids:
+            cancelled |= {doc.pk, doc.original_id}
+    return [d for d in documents if d.pk not in cancelled]
+
+
+def period_sepa_files(*, period: date) -> list[SepaFile]:
+    return list(SepaFile.objects.filter(period=period).order_by("created_at", "id"))
+
+
+def invoice_open_amount(*, invoice: Invoice) -> Decimal:
+    """What the member still owes on this document (negative: what we still owe them)."""
+    total = LedgerLine.objects.filter(
+        account=LedgerLine.Account.RECEIVABLE, invoice=invoice
+    ).aggregate(s=Sum("amount"))["s"]
+    return total or Decimal("0.00")
+
+
+def member_balance(*, member) -> Decimal:
+    """The member's account: positive when the member owes the cooperative."""
+    total = LedgerLine.objects.filter(
+        account=LedgerLine.Account.RECEIVABLE, member=member
+    ).aggregate(s=Sum("amount"))["s"]
+    return total or Decimal("0.00")
+
+
+def member_ledger(*, member) -> list[LedgerLine]:
+    return list(
+        LedgerLine.objects.filter(account=LedgerLine.Account.RECEIVABLE, member=member)
+        .select_related("entry", "invoice")
+        .order_by("entry__booked_on", "entry_id", "id")
+    )
+
+
+def unmatched_bank_transactions() -> list[BankTransaction]:
+    return list(
+        BankTransaction.objects.filter(status=BankTransaction.Status.UNMATCHED)
+        .select_related("statement")
+        .order_by("booking_date", "id")
+    )
+
+
+AGING_BUCKETS = ("0-30", "31-60", "61-90", "90+")
+
+
+def aging_report(*, today: date) -> list[dict]:
+    """Open amounts per member by days past due (0–30 includes what is not yet due)."""
+    open_by_invoice = dict(
+        LedgerLine.objects.filter(account=LedgerLine.Account.RECEIVABLE, invoice__isnull=False)
+        .values_list("invoice_id")
+        .annotate(s=Sum("amount"))
+        .filter(s__gt=0)
+        .values_list("invoice_id", "s")
+    )
+    rows: dict[int, dict] = {}
+    invoices = Invoice.objects.filter(pk__in=open_by_invoice).select_related("member")
+    for invoice in invoices.order_by("member_id", "id"):
+        days = (today - invoice.due_date).days if invoice.due_date else 0
+        bucket = 0 if days <= 30 else 1 if days <= 60 else 2 if days <= 90 else 3
+        row = rows.setdefault(
+            invoice.member_id,
+            {"member": invoice.member, "amounts": [Decimal("0.00")] * len(AGING_BUCKETS)},
+        )
+        row["amounts"][bucket] += open_by_invoice[invoice.pk]
+    for row in rows.values():
+        row["total"] = sum(row["amounts"], Decimal("0.00"))
+    return list(rows.values())
+
+
+def member_emails(*, member) -> list[DocumentEmail]:
+    return list(DocumentEmail.objects.filter(invoice__member=member).select_related("invoice")[:50])
+
+
+def billing_runs() -> list[BillingRun]:
+    return list(BillingRun.objects.order_by("-period")[:24])
+
+
+def sepa_file_get(*, pk: int) -> SepaFile:
+    sepa_file = SepaFile.objects.filter(pk=pk).first()
+    if sepa_file is None:
+        raise Http404("No such file.")
+    return sepa_file
+
+
+def period_sepa_files_recent(*, limit: int = 24) -> list[SepaFile]:
+    return list(SepaFile.objects.order_by("-created_at", "-id")[:limit])
+
+
+def issued_invoice_by_number(*, number: str) -> Invoice | None:
+    return Invoice.objects.filter(number=number.strip(), status=Invoice.Status.ISSUED).first()

@@ -1,0 +1,162 @@
+"""Portal pages of billing. Members see only their own issued documents and account (selectors
+filter by the logged-in member; anything else is 404). Staff pages need is_staff; their unsafe
+methods also refuse auditors (`_staff`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts.selectors import member_for_user, user_is_auditor
+from apps.billing import selectors, services
+from apps.billing.documents import invoice_pdf as render_invoice_pdf
+from apps.core.exceptions import ApplicationError
+
+
+def _staff(request: HttpRequest) -> None:
+    """Staff only; auditors (read-only) may look but not change anything."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    if request.method not in ("GET", "HEAD", "OPTIONS") and user_is_auditor(request.user):
+        raise PermissionDenied
+
+
+@login_required
+def invoices(request: HttpRequest) -> HttpResponse:
+    member = member_for_user(request.user)
+    return render(
+        request,
+        "billing/invoices.html",
+        {
+            "invoices": selectors.member_invoices(member=member),
+            "balance": selectors.member_balance(member=member),
+            "ledger": selectors.member_ledger(member=member),
+            "emails": selectors.member_emails(member=member),
+        },
+    )
+
+
+@login_required
+def invoice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    member = member_for_user(request.user)
+    invoice = selectors.member_invoice_get(member=member, invoice_id=pk)
+    response = HttpResponse(render_invoice_pdf(invoice=invoice), "application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
+    return response
+
+
+@login_required
+def staff_runs(request: HttpRequest) -> HttpResponse:
+    _staff(request)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            period = services.parse_period(request.POST.get("period", ""))
+            if action in ("run", "dry_run"):
+                summary = services.billing_run(
+                    period=period, dry_run=action == "dry_run", actor=request.user
+                )
+                label = "Dry run" if action == "dry_run" else "Billing run"
+                messages.success(
+                    request,
+                    f"{label} {summary['period']}: {summary['invoices']} invoices, "
+                    f"gross {summary['total_gross']}, direct debit "
+                    f"{summary['direct_debit_total']}, payouts {summary['payout_total']}.",
+                )
+            elif action == "review":
+                n = services.invoices_review(period=period, actor=request.user)
+                messages.success(request, f"{n} invoices reviewed.")
+            elif action == "issue":
+                n = services.invoices_issue(period=period, actor=request.user)
+                messages.success(request, f"{n} invoices issued.")
+            elif action == "sepa":
+                result = services.sepa_files_create(period=period, actor=request.user)
+                files = ", ".join(f"{f['name']} ({f['total']})" for f in result["files"])
+                messages.success(request, f"SEPA files: {files or 'nothing new to send'}.")
+                if result["missing_mandate"]:
+                    messages.warning(
+                        request,
+                        "No active mandate: " + ", ".join(result["missing_mandate"]) + ".",
+                    )
+            else:
+                messages.error(request, "Unknown action.")
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        return redirect("billing:staff_runs")
+    return render(
+        request,
+        "billing/staff_runs.html",
+        {"runs": selectors.billing_runs(), "files": selectors.period_sepa_files_recent()},
+    )
+
+
+@login_required
+def sepa_file(request: HttpRequest, pk: int) -> HttpResponse:
+    _staff(request)
+    sepa = selectors.sepa_file_get(pk=pk)
+    response = HttpResponse(sepa.content, "application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{sepa.name}"'
+    return response
+
+
+@login_required
+def staff_bank(request: HttpRequest) -> HttpResponse:
+    _staff(request)
+    if request.method == "POST":
+        upload = request.FILES.get("statement")
+        if upload is None:
+            messages.error(request, "Choose a camt.053 file to import.")
+        else:
+            try:
+                statement = services.bank_statement_import(
+                    content=upload.read(), actor=request.user
+                )
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"Statement {statement.message_id} imported: {statement.entry_count} entries.",
+                )
+        return redirect("billing:staff_bank")
+    return render(
+        request, "billing/staff_bank.html", {"unmatched": selectors.unmatched_bank_transactions()}
+    )
+
+
+@login_required
+@require_POST
+def staff_bank_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    _staff(request)
+    invoice = selectors.issued_invoice_by_number(number=request.POST.get("invoice", ""))
+    try:
+        if invoice is None:
+            raise ApplicationError("No issued invoice has that number.")
+        services.bank_transaction_assign(transaction_id=pk, invoice=invoice, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Matched to {invoice.number}.")
+    return redirect("billing:staff_bank")
+
+
+@login_required
+def staff_aging(request: HttpRequest) -> HttpResponse:
+    _staff(request)
+    today: date = timezone.localdate()
+    return render(
+        request,
+        "billing/staff_aging.html",
+        {
+            "rows": selectors.aging_report(today=today),
+            "buckets": selectors.AGING_BUCKETS,
+            "today": today,
+        },
+    )

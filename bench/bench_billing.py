@@ -1,0 +1,143 @@
+"""Billing benchmark: the monthly billing run for N synthetic members (default 10,000; set
+BENCH_BILLING_MEMBERS) on a database of its own, and PDF rendering of issued invoices.
+
+Every member has one supply contract and one settled line per day of the month (daily
+aggregates: the run reads sums, so the per-interval line count changes the SQL, not the
+algorithm). Figures: the run's seconds and milliseconds per invoice without PDFs, and invoice
+PDFs (PDF/A-3 with the embedded EN 16931 XML) per second in one process — a Celery worker
+renders them at this rate per process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import emit, setup_django  # noqa: E402
+
+BENCH = "billing"
+DB = "es_bench_billing"
+MEMBERS = int(os.environ.get("BENCH_BILLING_MEMBERS", "10000"))
+PDFS = int(os.environ.get("BENCH_BILLING_PDFS", "50"))
+PERIOD = date(2026, 1, 1)
+
+
+def _env() -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+        "CACHE_KEY_PREFIX": "bench-billing",
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "BILLING_EMAIL_ENQUEUE": "false",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _database(action: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        if action == "create":
+            c.execute(f'CREATE DATABASE "{DB}"')
+    if action == "create":
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                       cwd=ROOT, env=_env(), check=True)  # fmt: skip
+
+
+def _populate() -> None:
+    from apps.accounts.models import Member, User
+    from apps.billing.models import SupplyContract, SupplyTariff, SupplyTariffVersion
+    from apps.market.models import SettlementLine, SettlementRun, Tariff
+
+    Tariff.objects.create(name="bench", valid_from=datetime(2025, 1, 1, tzinfo=UTC),
+                          retail_price=Decimal("0.32"), feed_in_price=Decimal("0.08"))  # fmt: skip
+    tariff = SupplyTariff.objects.create(code="bench", name="Bench")
+    SupplyTariffVersion.objects.create(
+        tariff=tariff, valid_from=date(2025, 1, 1), energy_price=Decimal("0.31"),
+        feed_in_price=Decimal("0.08"), network_charge=Decimal("0.09"), levy=Decimal("0.02"),
+        standing_charge=Decimal("9.90"),
+    )  # fmt: skip
+    users = User.objects.bulk_create(
+        [User(email=f"b{i:06d}@bench.test", password="!") for i in range(MEMBERS)],  # noqa: S106
+        batch_size=2000,
+    )
+    members = Member.objects.bulk_create(
+        [Member(user=u, membership_number=f"B{i:06d}", legal_name=f"Bench member {i}")
+         for i, u in enumerate(users)], batch_size=2000,
+    )  # fmt: skip
+    SupplyContract.objects.bulk_create(
+        [SupplyContract(reference=f"SC-B{i:06d}", member=m, tariff=tariff,
+                        start=date(2025, 1, 1)) for i, m in enumerate(members)],
+        batch_size=2000,
+    )  # fmt: skip
+    lines = []
+    for day in range(31):
+        start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day)
+        run = SettlementRun.objects.create(period_start=start, period_end=start + timedelta(1),
+                                           status="settled")  # fmt: skip
+        for i, m in enumerate(members):
+            bought = 2_000 + i % 500
+            lines.append(SettlementLine(
+                run=run, member=m, interval_start=start, import_wh=9_000 + i % 700,
+                export_wh=1_500 * (i % 3), bought_wh=bought, sold_wh=500 * (i % 3),
+                grid_import_wh=7_000 + i % 700, grid_export_wh=1_000 * (i % 3),
+                p2p_purchase=Decimal(bought) * Decimal("0.00021"),
+                p2p_sale=-Decimal(500 * (i % 3)) * Decimal("0.0002"),
+                network_fee=Decimal(bought) * Decimal("0.00001"),
+            ))  # fmt: skip
+        if len(lines) > 50_000:
+            SettlementLine.objects.bulk_create(lines, batch_size=5000)
+            lines = []
+    SettlementLine.objects.bulk_create(lines, batch_size=5000)
+
+
+def run() -> None:
+    os.environ.update(_env())
+    _database("create")
+    try:
+        setup_django()
+        from apps.billing.documents import invoice_pdf
+        from apps.billing.models import Invoice
+        from apps.billing.services import billing_run, invoice_issue, invoice_review
+
+        t0 = time.perf_counter()
+        _populate()
+        emit(BENCH, "populate_seconds", time.perf_counter() - t0, "s", members=MEMBERS,
+             settlement_lines=MEMBERS * 31)  # fmt: skip
+        now = datetime(2026, 2, 10, tzinfo=UTC)
+        t0 = time.perf_counter()
+        summary = billing_run(period=PERIOD, now=now)
+        elapsed = time.perf_counter() - t0
+        emit(BENCH, "billing_run_seconds", elapsed, "s", members=MEMBERS,
+             invoices=summary["invoices"], target_s=60)  # fmt: skip
+        emit(BENCH, "billing_run_ms_per_invoice", 1000 * elapsed / summary["invoices"], "ms")
+        t0 = time.perf_counter()
+        summary = billing_run(period=PERIOD, dry_run=True, now=now)
+        emit(BENCH, "billing_rerun_dry_seconds", time.perf_counter() - t0, "s")
+        issued = [
+            invoice_issue(invoice=invoice_review(invoice=i, actor=None), actor=None, now=now)
+            for i in Invoice.objects.order_by("id")[:PDFS]
+        ]
+        invoice_pdf(invoice=issued[0])  # warm-up (fonts, templates)
+        t0 = time.perf_counter()
+        for invoice in issued:
+            invoice_pdf(invoice=invoice)
+        rate = len(issued) / (time.perf_counter() - t0)
+        emit(BENCH, "invoice_pdfs_per_s_one_process", rate, "PDFs/s", target_per_s=20,
+             cpus=os.cpu_count())  # fmt: skip
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        _database("drop")
