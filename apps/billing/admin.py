@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from apps.accounts.policy import PolicyInline, PolicyModelAdmin
 from apps.billing.models import (
     BankStatement,
     BankTransaction,
@@ -21,19 +22,19 @@ from apps.billing.services import dispute_close, dispute_open, invoice_issue, in
 from apps.core.exceptions import ApplicationError
 
 
-class SupplyTariffVersionInline(admin.TabularInline):
+class SupplyTariffVersionInline(PolicyInline, admin.TabularInline):
     model = SupplyTariffVersion
     extra = 0
 
 
 @admin.register(SupplyTariff)
-class SupplyTariffAdmin(admin.ModelAdmin):
+class SupplyTariffAdmin(PolicyModelAdmin):
     list_display = ("code", "name")
     inlines = [SupplyTariffVersionInline]
 
 
 @admin.register(SupplyContract)
-class SupplyContractAdmin(admin.ModelAdmin):
+class SupplyContractAdmin(PolicyModelAdmin):
     list_display = ("reference", "member", "connection_point", "tariff", "start", "end")
     list_filter = ("tariff", "payment_method")
     search_fields = ("reference", "member__membership_number", "member__legal_name")
@@ -41,12 +42,13 @@ class SupplyContractAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(admin.ModelAdmin):
+class BillingRunAdmin(PolicyModelAdmin):
+    service_owned = True
     list_display = ("period", "started_at", "finished_at")
     readonly_fields = ("period", "started_at", "finished_at", "summary")
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(PolicyInline, admin.TabularInline):
     model = InvoiceLine
     extra = 0
     can_delete = False
@@ -57,8 +59,11 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
-    """Read-only: invoices change only through the billing run and the services."""
+class InvoiceAdmin(PolicyModelAdmin):
+    """Read-only: invoices change only through the billing run and the services (the actions
+    call them)."""
+
+    service_owned = True
 
     list_display = ("__str__", "member", "period", "kind", "status", "gross", "issue_date")
     list_filter = ("status", "kind", "period")
@@ -68,12 +73,6 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Invoice._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def _apply(self, request, queryset, service, verb):
         done = 0
@@ -101,17 +100,13 @@ class InvoiceAdmin(admin.ModelAdmin):
         self._apply(request, queryset, open_dispute, "marked disputed")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PolicyModelAdmin):
     """Rows written only by the billing services: staff look, never edit."""
+
+    service_owned = True
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Mandate)
@@ -146,7 +141,7 @@ class BankTransactionAdmin(ReadOnlyAdmin):
     search_fields = ("end_to_end_id", "reference", "counterparty")
 
 
-class LedgerLineInline(admin.TabularInline):
+class LedgerLineInline(PolicyInline, admin.TabularInline):
     model = LedgerLine
     extra = 0
     can_delete = False

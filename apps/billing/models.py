@@ -2,7 +2,8 @@
 
 Money is Decimal in the cooperative's one currency (settings.BILLING_CURRENCY): unit prices per
 kWh with 6 decimals, invoice amounts in cents (2 decimals). Energy is integer Wh. Lifecycles are
-explicit TextChoices plus a TRANSITIONS table (apps.core.state.check_transition).
+explicit TextChoices plus a TRANSITIONS table; statuses change only through
+`StatusModel.transition_to` (apps.core.state).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from apps.core.state import StatusModel
 
 PRICE = {"max_digits": 9, "decimal_places": 6, "default": Decimal("0")}
 AMOUNT = {"max_digits": 14, "decimal_places": 2, "default": Decimal("0")}
@@ -153,7 +156,7 @@ class BillingRun(models.Model):
         return f"billing run {self.period:%Y-%m}"
 
 
-class Invoice(models.Model):
+class Invoice(StatusModel, models.Model):
     """An invoice, credit note or rectifying invoice. Issued documents are never edited: a credit
     note annuls one, a rectifying invoice replaces it (both reference it as `original`)."""
 
@@ -276,7 +279,7 @@ class InvoiceSequence(models.Model):
         return f"{self.series}: {self.last_number}"
 
 
-class Mandate(models.Model):
+class Mandate(StatusModel, models.Model):
     """A member's SEPA direct-debit mandate (core scheme); its account also receives payouts.
     IBAN and BIC are validated with schwifty (apps.billing.services.mandate_create)."""
 
@@ -337,7 +340,7 @@ class SepaFile(models.Model):
         return self.name
 
 
-class PaymentInstruction(models.Model):
+class PaymentInstruction(StatusModel, models.Model):
     """One invoice in one SEPA file, found again in the bank statement by its end-to-end id."""
 
     class Status(models.TextChoices):
@@ -440,7 +443,7 @@ class BankStatement(models.Model):
         return f"camt.053 {self.message_id}"
 
 
-class BankTransaction(models.Model):
+class BankTransaction(StatusModel, models.Model):
     """One booked entry of an imported statement and what it was matched to. Unmatched entries
     wait in the staff queue."""
 
@@ -453,6 +456,11 @@ class BankTransaction(models.Model):
     class Status(models.TextChoices):
         MATCHED = "matched", "Matched"
         UNMATCHED = "unmatched", "Unmatched"
+
+    TRANSITIONS = {
+        Status.UNMATCHED: frozenset({Status.MATCHED}),
+        Status.MATCHED: frozenset(),
+    }
 
     statement = models.ForeignKey(
         BankStatement, on_delete=models.PROTECT, related_name="transactions"

@@ -1,34 +1,25 @@
 """Portal pages of billing. Members see only their own issued documents and account (selectors
-filter by the logged-in member; anything else is 404). Staff pages need is_staff; their unsafe
-methods also refuse auditors (`_staff`)."""
+filter by the logged-in member; anything else is 404): `@portal_view`. Staff pages are
+`@staff_view`: auditors read, staff with MFA write (apps/accounts/policy.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.accounts.selectors import member_for_user, user_is_auditor
+from apps.accounts.policy import portal_view, staff_view
+from apps.accounts.selectors import member_for_user
 from apps.billing import selectors, services
 from apps.billing.documents import invoice_pdf as render_invoice_pdf
 from apps.core.exceptions import ApplicationError
 
 
-def _staff(request: HttpRequest) -> None:
-    """Staff only; auditors (read-only) may look but not change anything."""
-    if not request.user.is_staff:
-        raise PermissionDenied
-    if request.method not in ("GET", "HEAD", "OPTIONS") and user_is_auditor(request.user):
-        raise PermissionDenied
-
-
-@login_required
+@portal_view
 def invoices(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
     return render(
@@ -43,7 +34,7 @@ def invoices(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@portal_view
 def invoice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     invoice = selectors.member_invoice_get(member=member, invoice_id=pk)
@@ -52,9 +43,8 @@ def invoice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@login_required
+@staff_view
 def staff_runs(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     if request.method == "POST":
         action = request.POST.get("action", "")
         try:
@@ -97,18 +87,16 @@ def staff_runs(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_view
 def sepa_file(request: HttpRequest, pk: int) -> HttpResponse:
-    _staff(request)
     sepa = selectors.sepa_file_get(pk=pk)
     response = HttpResponse(sepa.content, "application/xml")
     response["Content-Disposition"] = f'attachment; filename="{sepa.name}"'
     return response
 
 
-@login_required
+@staff_view
 def staff_bank(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     if request.method == "POST":
         upload = request.FILES.get("statement")
         if upload is None:
@@ -131,10 +119,9 @@ def staff_bank(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@staff_view
 @require_POST
 def staff_bank_assign(request: HttpRequest, pk: int) -> HttpResponse:
-    _staff(request)
     invoice = selectors.issued_invoice_by_number(number=request.POST.get("invoice", ""))
     try:
         if invoice is None:
@@ -147,9 +134,8 @@ def staff_bank_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("billing:staff_bank")
 
 
-@login_required
+@staff_view
 def staff_aging(request: HttpRequest) -> HttpResponse:
-    _staff(request)
     today: date = timezone.localdate()
     return render(
         request,

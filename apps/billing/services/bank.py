@@ -20,8 +20,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.billing.camt import CamtEntry, CamtError, parse_camt053
 from apps.billing.invoicing import number_from_creditor_reference
+from apps.billing.lock_objects import bank_transaction_lock, payment_instruction_lock
 from apps.billing.models import (
     BankStatement,
     BankTransaction,
@@ -31,9 +34,8 @@ from apps.billing.models import (
     SepaFile,
 )
 from apps.billing.services.ledger import Account, Posting, ledger_entry_post
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
+from apps.core.types import Actor
 
 NUMBER_RE = re.compile(r"\b([FAR]\d{4}-\d{6})\b")
 
@@ -41,12 +43,7 @@ NUMBER_RE = re.compile(r"\b([FAR]\d{4}-\d{6})\b")
 def _instruction(end_to_end_id: str) -> PaymentInstruction | None:
     if not end_to_end_id:
         return None
-    return (
-        PaymentInstruction.objects.select_for_update()
-        .select_related("invoice", "sepa_file")
-        .filter(end_to_end_id=end_to_end_id)
-        .first()
-    )
+    return payment_instruction_lock(end_to_end_id)
 
 
 def _invoice_by_reference(reference: str) -> Invoice | None:
@@ -60,18 +57,12 @@ def _invoice_by_reference(reference: str) -> Invoice | None:
     return Invoice.objects.filter(number=number, status=Invoice.Status.ISSUED).first()
 
 
-def _set_status(instruction: PaymentInstruction, status: str) -> None:
-    check_transition(PaymentInstruction.TRANSITIONS, instruction.status, status)
-    instruction.status = status
-    instruction.save(update_fields=["status"])
+def _set_status(instruction: PaymentInstruction, status: str, actor: Actor) -> None:
+    instruction.transition_to(status, actor=actor)
 
 
-def _payment(tx: BankTransaction, invoice: Invoice) -> None:
-    tx.kind, tx.status, tx.invoice = (
-        BankTransaction.Kind.PAYMENT,
-        BankTransaction.Status.MATCHED,
-        invoice,
-    )
+def _payment(tx: BankTransaction, invoice: Invoice) -> dict[str, Any]:
+    """Post a received payment of `invoice`; returns the matched entry's fields."""
     ledger_entry_post(
         kind=LedgerEntry.Kind.PAYMENT,
         booked_on=tx.booking_date,
@@ -81,29 +72,26 @@ def _payment(tx: BankTransaction, invoice: Invoice) -> None:
             Posting(Account.RECEIVABLE, -tx.amount, invoice.member_id, invoice.pk),
         ],
     )
+    return {"kind": BankTransaction.Kind.PAYMENT, "invoice": invoice}
 
 
-def _match(tx: BankTransaction, entry: CamtEntry) -> None:
+def _match(tx: BankTransaction, entry: CamtEntry, actor: Actor) -> dict[str, Any]:
+    """Match a new (unsaved) entry; returns the fields of a matched entry (kind, invoice, fee),
+    empty when it stays unmatched."""
     instruction = _instruction(entry.end_to_end_id)
     if entry.amount > 0:
         if instruction is not None and instruction.sepa_file.kind == SepaFile.Kind.COLLECTION:
-            _set_status(instruction, PaymentInstruction.Status.SETTLED)
-            _payment(tx, instruction.invoice)
-            return
+            _set_status(instruction, PaymentInstruction.Status.SETTLED, actor)
+            return _payment(tx, instruction.invoice)
         invoice = _invoice_by_reference(entry.reference)
         if invoice is not None:
-            _payment(tx, invoice)
-        return
+            return _payment(tx, invoice)
+        return {}
     if instruction is None:
-        return
+        return {}
     invoice = instruction.invoice
     if instruction.sepa_file.kind == SepaFile.Kind.TRANSFER and not entry.return_reason:
-        _set_status(instruction, PaymentInstruction.Status.SETTLED)
-        tx.kind, tx.status, tx.invoice = (
-            BankTransaction.Kind.PAYOUT,
-            BankTransaction.Status.MATCHED,
-            invoice,
-        )
+        _set_status(instruction, PaymentInstruction.Status.SETTLED, actor)
         ledger_entry_post(
             kind=LedgerEntry.Kind.PAYOUT,
             booked_on=tx.booking_date,
@@ -113,18 +101,12 @@ def _match(tx: BankTransaction, entry: CamtEntry) -> None:
                 Posting(Account.RECEIVABLE, -tx.amount, invoice.member_id, invoice.pk),
             ],
         )
-        return
+        return {"kind": BankTransaction.Kind.PAYOUT, "invoice": invoice}
     if instruction.sepa_file.kind == SepaFile.Kind.COLLECTION:
         # An R-transaction: the collected amount comes back, plus the bank's fee.
         returned = instruction.amount
         fee = entry.charges or max(-entry.amount - returned, Decimal(0))
-        _set_status(instruction, PaymentInstruction.Status.RETURNED)
-        tx.kind, tx.status, tx.invoice, tx.fee = (
-            BankTransaction.Kind.RETURN,
-            BankTransaction.Status.MATCHED,
-            invoice,
-            fee,
-        )
+        _set_status(instruction, PaymentInstruction.Status.RETURNED, actor)
         ledger_entry_post(
             kind=LedgerEntry.Kind.RETURN,
             booked_on=tx.booking_date,
@@ -135,11 +117,13 @@ def _match(tx: BankTransaction, entry: CamtEntry) -> None:
                 Posting(Account.RECEIVABLE, fee, invoice.member_id, invoice.pk),
             ],
         )
+        return {"kind": BankTransaction.Kind.RETURN, "invoice": invoice, "fee": fee}
+    return {}
 
 
 @transaction.atomic
 def bank_statement_import(
-    *, content: bytes, actor: Any = None, now: datetime | None = None
+    *, content: bytes, actor: Actor = None, now: datetime | None = None
 ) -> BankStatement:
     """Import a camt.053 file of the cooperative's account; all or nothing."""
     now = now or timezone.now()
@@ -175,18 +159,25 @@ def bank_statement_import(
     for entry in camt.entries:
         if not entry.booked:
             continue  # pending entries come again, booked, in a later statement
-        tx = BankTransaction(
-            statement=statement,
-            booking_date=entry.booking_date,
-            amount=entry.amount,
-            end_to_end_id=entry.end_to_end_id[:35],
-            reference=entry.reference[:140],
-            counterparty=entry.counterparty[:140],
+        row: dict[str, Any] = {
+            "statement": statement,
+            "booking_date": entry.booking_date,
+            "amount": entry.amount,
+            "end_to_end_id": entry.end_to_end_id[:35],
+            "reference": entry.reference[:140],
+            "counterparty": entry.counterparty[:140],
+        }
+        matched = _match(BankTransaction(**row), entry, actor)
+        # A new row: created in its status (matched or waiting), not a transition.
+        BankTransaction.objects.create(
+            **row,
+            **matched,
+            status=(
+                BankTransaction.Status.MATCHED if matched else BankTransaction.Status.UNMATCHED
+            ),
         )
-        _match(tx, entry)
-        tx.save()
     audit_log_write(
-        event="billing.bank_statement_imported",
+        event=AuditEvent.BANK_STATEMENT_IMPORTED,
         actor=actor,
         target=statement,
         details={
@@ -202,20 +193,21 @@ def bank_statement_import(
 
 @transaction.atomic
 def bank_transaction_assign(
-    *, transaction_id: int, invoice: Invoice, actor: Any = None
+    *, transaction_id: int, invoice: Invoice, actor: Actor = None
 ) -> BankTransaction:
     """Staff match a waiting credit to an issued invoice (the unmatched queue)."""
-    tx = BankTransaction.objects.select_for_update().get(pk=transaction_id)
+    tx = bank_transaction_lock(transaction_id)
     if tx.status != BankTransaction.Status.UNMATCHED:
         raise ApplicationError("This bank entry is already matched.")
     if tx.amount <= 0 or invoice.status != Invoice.Status.ISSUED:
         raise ApplicationError("Only a credit can be matched, and only to an issued invoice.")
-    _payment(tx, invoice)
-    tx.save()
-    audit_log_write(
-        event="billing.bank_transaction_assigned",
+    matched = _payment(tx, invoice)
+    tx.kind, tx.invoice = matched["kind"], matched["invoice"]
+    tx.transition_to(
+        BankTransaction.Status.MATCHED,
         actor=actor,
-        target=tx,
+        event=AuditEvent.BANK_TRANSACTION_ASSIGNED,
         details={"invoice": invoice.number},
+        update_fields=["kind", "invoice"],
     )
     return tx

@@ -6,42 +6,44 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
+from apps.billing.lock_objects import dispute_lock, invoice_lock
 from apps.billing.models import Dispute, Invoice, LedgerEntry, Reminder
 from apps.billing.selectors import invoice_open_amount
 from apps.billing.services.ledger import Account, Posting, ledger_entry_post
 from apps.billing.services.mail import document_email_after_commit
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 
 
 @transaction.atomic
 def dispute_open(
-    *, invoice: Invoice, reason: str, actor: Any = None, now: datetime | None = None
+    *, invoice: Invoice, reason: str, actor: Actor = None, now: datetime | None = None
 ) -> Dispute:
     if invoice.disputes.filter(closed_at__isnull=True).exists():
         raise ApplicationError("This invoice is already disputed.", {"invoice": invoice.number})
     dispute = Dispute.objects.create(
         invoice=invoice, reason=reason, opened_at=now or timezone.now()
     )
-    audit_log_write(event="billing.dispute_opened", actor=actor, target=dispute,
+    audit_log_write(event=AuditEvent.DISPUTE_OPENED, actor=actor, target=dispute,
                     details={"invoice": invoice.number, "reason": reason})  # fmt: skip
     return dispute
 
 
 @transaction.atomic
-def dispute_close(*, dispute: Dispute, actor: Any = None, now: datetime | None = None) -> Dispute:
-    dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+def dispute_close(*, dispute: Dispute, actor: Actor = None, now: datetime | None = None) -> Dispute:
+    dispute = dispute_lock(dispute.pk)
     if dispute.closed_at is not None:
         raise ApplicationError("This dispute is already closed.")
     dispute.closed_at = now or timezone.now()
     dispute.save(update_fields=["closed_at"])
-    audit_log_write(event="billing.dispute_closed", actor=actor, target=dispute, details={})
+    audit_log_write(event=AuditEvent.DISPUTE_CLOSED, actor=actor, target=dispute, details={})
     return dispute
 
 
@@ -50,9 +52,9 @@ def _fees() -> list[Decimal]:
 
 
 @transaction.atomic
-def reminder_send(*, invoice: Invoice, today: date, actor: Any = None) -> Reminder | None:
+def reminder_send(*, invoice: Invoice, today: date, actor: Actor = None) -> Reminder | None:
     """The next reminder for `invoice` if it is overdue, unpaid and not disputed; else None."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = invoice_lock(invoice.pk)
     if invoice.status != Invoice.Status.ISSUED or invoice.kind == Invoice.Kind.CREDIT_NOTE:
         return None
     if invoice.corrections.filter(kind=Invoice.Kind.CREDIT_NOTE).exists():
@@ -84,14 +86,14 @@ def reminder_send(*, invoice: Invoice, today: date, actor: Any = None) -> Remind
                 Posting(Account.FEES, -reminder.fee),
             ],
         )
-    audit_log_write(event="billing.reminder_sent", actor=actor, target=reminder,
+    audit_log_write(event=AuditEvent.REMINDER_SENT, actor=actor, target=reminder,
                     details={"invoice": invoice.number, "level": level,
                              "fee": str(reminder.fee)})  # fmt: skip
     document_email_after_commit(invoice_id=invoice.pk, reminder_id=reminder.pk)
     return reminder
 
 
-def dunning_run(*, today: date, actor: Any = None) -> list[Reminder]:
+def dunning_run(*, today: date, actor: Actor = None) -> list[Reminder]:
     """Send every reminder due today (one transaction per invoice)."""
     candidates = Invoice.objects.filter(
         status=Invoice.Status.ISSUED,

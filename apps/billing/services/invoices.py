@@ -5,27 +5,30 @@ replaces it; both reference the original."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.billing import invoicing
-from apps.billing.models import Invoice, InvoiceSequence
+from apps.billing.lock_objects import invoice_lock, invoice_sequence_lock
+from apps.billing.models import Invoice
 from apps.billing.selectors import contracts_active, invoice_lines_compute, month_days
 from apps.billing.services.ledger import ledger_document_post
 from apps.billing.services.mail import document_email_after_commit
 from apps.billing.services.runs import invoice_lines_write
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.state import check_transition
+from apps.core.types import Actor
 from apps.market.models import Statement
 from apps.market.selectors import member_statement_for_month
 from apps.market.services import statement_issue, statement_review
 
-SERIES_PREFIX = {
+SERIES_PREFIX: dict[str, str] = {
     Invoice.Kind.INVOICE: "F",
     Invoice.Kind.CREDIT_NOTE: "A",
     Invoice.Kind.RECTIFYING: "R",
@@ -39,25 +42,26 @@ def _local_date(at: datetime) -> date:
 def _next_number(*, series: str) -> int:
     """The next number of `series`. The counter row stays locked until the issuing transaction
     ends, so concurrent issuers queue and a rolled-back issue leaves no gap."""
-    InvoiceSequence.objects.bulk_create([InvoiceSequence(series=series)], ignore_conflicts=True)
-    sequence = InvoiceSequence.objects.select_for_update().get(series=series)
+    sequence = invoice_sequence_lock(series)
     sequence.last_number += 1
     sequence.save(update_fields=["last_number"])
     return sequence.last_number
 
 
 @transaction.atomic
-def invoice_review(*, invoice: Invoice, actor: Any) -> Invoice:
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    check_transition(Invoice.TRANSITIONS, invoice.status, Invoice.Status.REVIEWED)
-    invoice.status = Invoice.Status.REVIEWED
-    invoice.reviewed_by = actor if getattr(actor, "is_authenticated", False) else None
-    invoice.save(update_fields=["status", "reviewed_by"])
-    audit_log_write(event="billing.invoice_reviewed", actor=actor, target=invoice, details={})
+def invoice_review(*, invoice: Invoice, actor: Actor) -> Invoice:
+    invoice = invoice_lock(invoice.pk)
+    invoice.reviewed_by = actor if isinstance(actor, User) else None
+    invoice.transition_to(
+        Invoice.Status.REVIEWED,
+        actor=actor,
+        event=AuditEvent.INVOICE_REVIEWED,
+        update_fields=["reviewed_by"],
+    )
     return invoice
 
 
-def _statement_issue(*, invoice: Invoice, actor: Any, now: datetime) -> None:
+def _statement_issue(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
     """Issue the market statement a regular invoice bills, so later corrections of that month
     go on the next statement (and the next invoice) instead of rewriting this one."""
     statement = member_statement_for_month(member=invoice.member, month=invoice.period)
@@ -70,35 +74,32 @@ def _statement_issue(*, invoice: Invoice, actor: Any, now: datetime) -> None:
 
 
 @transaction.atomic
-def invoice_issue(*, invoice: Invoice, actor: Any, now: datetime | None = None) -> Invoice:
+def invoice_issue(*, invoice: Invoice, actor: Actor, now: datetime | None = None) -> Invoice:
     """Issue a reviewed document: the next number of its series, issue and due dates."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = invoice_lock(invoice.pk)
     check_transition(Invoice.TRANSITIONS, invoice.status, Invoice.Status.ISSUED)
     issue_date = _local_date(now)
     invoice.series = f"{SERIES_PREFIX[invoice.kind]}{issue_date.year}"
     invoice.number = f"{invoice.series}-{_next_number(series=invoice.series):06d}"
-    invoice.status = Invoice.Status.ISSUED
     invoice.issued_at = now
     invoice.issue_date = issue_date
     invoice.due_date = issue_date + timedelta(days=settings.BILLING_PAYMENT_TERM_DAYS)
-    invoice.save(
-        update_fields=["series", "number", "status", "issued_at", "issue_date", "due_date"]
+    invoice.transition_to(
+        Invoice.Status.ISSUED,
+        actor=actor,
+        event=AuditEvent.INVOICE_ISSUED,
+        details={"number": invoice.number, "kind": invoice.kind, "gross": str(invoice.gross)},
+        update_fields=["series", "number", "issued_at", "issue_date", "due_date"],
     )
     if invoice.kind == Invoice.Kind.INVOICE:
         _statement_issue(invoice=invoice, actor=actor, now=now)
     ledger_document_post(invoice=invoice)
     document_email_after_commit(invoice_id=invoice.pk)
-    audit_log_write(
-        event="billing.invoice_issued",
-        actor=actor,
-        target=invoice,
-        details={"number": invoice.number, "kind": invoice.kind, "gross": str(invoice.gross)},
-    )
     return invoice
 
 
-def invoices_review(*, period: date, actor: Any) -> int:
+def invoices_review(*, period: date, actor: Actor) -> int:
     """Review every draft of the month; returns how many."""
     drafts = Invoice.objects.filter(period=period, status=Invoice.Status.DRAFT).order_by("id")
     count = 0
@@ -108,7 +109,7 @@ def invoices_review(*, period: date, actor: Any) -> int:
     return count
 
 
-def invoices_issue(*, period: date, actor: Any, now: datetime | None = None) -> int:
+def invoices_issue(*, period: date, actor: Actor, now: datetime | None = None) -> int:
     """Issue every reviewed document of the month in member order; returns how many."""
     reviewed = Invoice.objects.filter(period=period, status=Invoice.Status.REVIEWED).order_by(
         "member_id", "id"
@@ -120,7 +121,7 @@ def invoices_issue(*, period: date, actor: Any, now: datetime | None = None) -> 
     return count
 
 
-def _annul(*, original: Invoice, actor: Any, reason: str, now: datetime) -> Invoice:
+def _annul(*, original: Invoice, actor: Actor, reason: str, now: datetime) -> Invoice:
     if original.status != Invoice.Status.ISSUED:
         raise ApplicationError("Only an issued invoice can be corrected; edit the draft instead.")
     if original.kind == Invoice.Kind.CREDIT_NOTE:
@@ -161,14 +162,14 @@ def _annul(*, original: Invoice, actor: Any, reason: str, now: datetime) -> Invo
 
 @transaction.atomic
 def invoice_credit(
-    *, invoice: Invoice, actor: Any, reason: str, now: datetime | None = None
+    *, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None
 ) -> Invoice:
     """Annul an issued invoice with an issued credit note of the opposite amounts."""
     now = now or timezone.now()
-    original = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    original = invoice_lock(invoice.pk)
     credit = _annul(original=original, actor=actor, reason=reason, now=now)
     audit_log_write(
-        event="billing.invoice_credited",
+        event=AuditEvent.INVOICE_CREDITED,
         actor=actor,
         target=original,
         details={"credit_note": credit.number, "reason": reason},
@@ -178,12 +179,12 @@ def invoice_credit(
 
 @transaction.atomic
 def invoice_rectify(
-    *, invoice: Invoice, actor: Any, reason: str, now: datetime | None = None
+    *, invoice: Invoice, actor: Actor, reason: str, now: datetime | None = None
 ) -> tuple[Invoice, Invoice]:
     """Annul an issued invoice (credit note) and draft its replacement, recomputed from the same
     settlement with today's contracts and tariffs. The draft is reviewed and issued as usual."""
     now = now or timezone.now()
-    original = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    original = invoice_lock(invoice.pk)
     credit = _annul(original=original, actor=actor, reason=reason, now=now)
     first, last, _ = month_days(original.period)
     contracts = [
@@ -209,7 +210,7 @@ def invoice_rectify(
     )
     invoice_lines_write(invoice=rectifying, lines=lines)
     audit_log_write(
-        event="billing.invoice_rectified",
+        event=AuditEvent.INVOICE_RECTIFIED,
         actor=actor,
         target=original,
         details={"credit_note": credit.number, "rectifying_id": rectifying.pk, "reason": reason},

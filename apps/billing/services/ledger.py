@@ -52,6 +52,8 @@ def ledger_entry_post(
 
 def ledger_document_post(*, invoice: Invoice) -> LedgerEntry:
     """An issued invoice or credit note: the member owes its gross, revenue and VAT its parts."""
+    if invoice.issue_date is None:
+        raise ApplicationError("Only an issued document is posted.", {"invoice": invoice.pk})
     return ledger_entry_post(
         kind=LedgerEntry.Kind.DOCUMENT,
         booked_on=invoice.issue_date,

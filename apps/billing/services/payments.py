@@ -14,8 +14,14 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from sepaxml import SepaDD, SepaTransfer
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
+from apps.billing.lock_objects import (
+    billing_run_lock,
+    mandate_lock,
+    member_active_mandate_lock,
+)
 from apps.billing.models import (
-    BillingRun,
     Invoice,
     Mandate,
     PaymentInstruction,
@@ -23,9 +29,8 @@ from apps.billing.models import (
     SepaFile,
 )
 from apps.billing.selectors import documents_to_pay, member_active_mandate
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
-from apps.core.state import check_transition
+from apps.core.types import Actor
 
 PAIN_008 = "pain.008.001.02"
 PAIN_001 = "pain.001.001.03"
@@ -54,17 +59,13 @@ def mandate_create(
     account_holder: str,
     iban: str,
     bic: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Mandate:
     """Record a signed mandate; it replaces (revokes) the member's active one."""
     iban, bic = _account(iban=iban, bic=bic)
     if Mandate.objects.filter(reference=reference).exists():
         raise ApplicationError("This mandate reference is taken.", {"reference": reference})
-    current = (
-        Mandate.objects.select_for_update()
-        .filter(member=member, status=Mandate.Status.ACTIVE)
-        .first()
-    )
+    current = member_active_mandate_lock(member=member)
     if current is not None:
         mandate_revoke(mandate=current, actor=actor)
     mandate = Mandate.objects.create(
@@ -76,7 +77,7 @@ def mandate_create(
         bic=bic,
     )
     audit_log_write(
-        event="billing.mandate_created",
+        event=AuditEvent.MANDATE_CREATED,
         actor=actor,
         target=mandate,
         details={"reference": reference, "iban_last4": iban[-4:]},
@@ -85,12 +86,9 @@ def mandate_create(
 
 
 @transaction.atomic
-def mandate_revoke(*, mandate: Mandate, actor: Any = None) -> Mandate:
-    mandate = Mandate.objects.select_for_update().get(pk=mandate.pk)
-    check_transition(Mandate.TRANSITIONS, mandate.status, Mandate.Status.REVOKED)
-    mandate.status = Mandate.Status.REVOKED
-    mandate.save(update_fields=["status"])
-    audit_log_write(event="billing.mandate_revoked", actor=actor, target=mandate, details={})
+def mandate_revoke(*, mandate: Mandate, actor: Actor = None) -> Mandate:
+    mandate = mandate_lock(mandate.pk)
+    mandate.transition_to(Mandate.Status.REVOKED, actor=actor, event=AuditEvent.MANDATE_REVOKED)
     return mandate
 
 
@@ -118,7 +116,7 @@ def _end_to_end_id(invoice: Invoice) -> str:
 def sepa_files_create(
     *,
     period: date,
-    actor: Any = None,
+    actor: Actor = None,
     now: datetime | None = None,
     execution_date: date | None = None,
 ) -> dict[str, Any]:
@@ -127,8 +125,7 @@ def sepa_files_create(
     new and creates no file. Documents that cannot go to the bank are reported, not dropped."""
     now = now or timezone.now()
     execution_date = execution_date or (now.date() + timedelta(days=5))
-    BillingRun.objects.get_or_create(period=period, defaults={"started_at": now})
-    BillingRun.objects.select_for_update().get(period=period)  # one file run per month at once
+    billing_run_lock(period=period, now=now)  # one file run per month at once
     debits: list[tuple[Invoice, Mandate]] = []
     credits: list[tuple[Invoice, Mandate]] = []
     missing_mandate: list[str] = []
@@ -157,7 +154,7 @@ def sepa_files_create(
         "missing_mandate": missing_mandate,
     }
     audit_log_write(
-        event="billing.sepa_files_created",
+        event=AuditEvent.SEPA_FILES_CREATED,
         actor=actor,
         target_type="billing.sepafile",
         target_id=",".join(str(f.pk) for f in files),

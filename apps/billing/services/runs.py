@@ -16,7 +16,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
 from apps.billing import invoicing
+from apps.billing.lock_objects import billing_run_lock, member_invoice_lock_for_period
 from apps.billing.models import BillingRun, Invoice, InvoiceLine, PaymentMethod, SupplyContract
 from apps.billing.selectors import (
     PriceBook,
@@ -26,8 +29,8 @@ from apps.billing.selectors import (
     period_invoices,
     period_sepa_files,
 )
-from apps.compliance.services import audit_log_write
 from apps.core.exceptions import ApplicationError
+from apps.core.types import Actor
 from apps.incentives.selectors import reward_tokens_by_member
 from apps.market.models import Statement
 from apps.market.selectors import member_statement_for_month
@@ -76,7 +79,7 @@ def invoice_lines_write(*, invoice: Invoice, lines: list[invoicing.Line]) -> Inv
     return invoice
 
 
-def _member_statement(*, member, period: date, actor: Any, now: datetime) -> Statement:
+def _member_statement(*, member, period: date, actor: Actor, now: datetime) -> Statement:
     statement = member_statement_for_month(member=member, month=period)
     if statement is not None and statement.status == Statement.Status.ISSUED:
         return statement
@@ -89,16 +92,12 @@ def _invoice_refresh(
     period: date,
     contracts: list[SupplyContract],
     run: BillingRun,
-    actor: Any,
+    actor: Actor,
     now: datetime,
     prices_book: PriceBook,
     reward_tokens: int,
 ) -> Invoice:
-    invoice = (
-        Invoice.objects.select_for_update()
-        .filter(member=member, period=period, kind=Invoice.Kind.INVOICE)
-        .first()
-    )
+    invoice = member_invoice_lock_for_period(member=member, period=period)
     if invoice is not None and invoice.status != Invoice.Status.DRAFT:
         return invoice  # reviewed or issued: left alone
     statement = _member_statement(member=member, period=period, actor=actor, now=now)
@@ -146,7 +145,7 @@ def billing_summary(*, period: date) -> dict[str, Any]:
 
 
 def billing_run(
-    *, period: str | date, dry_run: bool = False, actor: Any = None, now: datetime | None = None
+    *, period: str | date, dry_run: bool = False, actor: Actor = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Bill every member with a supply contract in the month `period` (YYYY-MM)."""
     now = now or timezone.now()
@@ -156,8 +155,7 @@ def billing_run(
         raise ApplicationError("This month is not over yet.", {"period": f"{first:%Y-%m}"})
     _, last, _ = month_days(first)
     with transaction.atomic():
-        run, _ = BillingRun.objects.get_or_create(period=first, defaults={"started_at": now})
-        run = BillingRun.objects.select_for_update().get(pk=run.pk)  # one run per period at once
+        run = billing_run_lock(period=first, now=now)  # one run per period at once
         start, _ = month_bounds(first)
         tokens = reward_tokens_by_member(start=start, end=end)
         book = PriceBook()
@@ -182,5 +180,7 @@ def billing_run(
         run.summary = summary
         run.finished_at = timezone.now()
         run.save(update_fields=["summary", "finished_at"])
-        audit_log_write(event="billing.run", actor=actor, target=run, details=summary)
+        audit_log_write(
+            event=AuditEvent.BILLING_RUN_COMPLETED, actor=actor, target=run, details=summary
+        )
     return summary

@@ -1,0 +1,74 @@
+"""Row locks of the billing app (see apps/core/locks.py).
+
+A billing or SEPA file run locks its month's BillingRun first (one run per month at once), then
+invoices one at a time; issuing locks the invoice before its series counter, so issuers queue
+on the counter and a rolled-back issue leaves no gap in the numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from apps.accounts.models import Member
+from apps.billing.models import (
+    BankTransaction,
+    BillingRun,
+    Dispute,
+    Invoice,
+    InvoiceSequence,
+    Mandate,
+    PaymentInstruction,
+)
+from apps.core.locks import lock_first, lock_or_create, lock_row
+
+
+def billing_run_lock(*, period: date, now: datetime) -> BillingRun:
+    """The run of the month `period` (first day), created when there is none yet."""
+    run, _ = lock_or_create(BillingRun.objects.all(), period=period, defaults={"started_at": now})
+    return run
+
+
+def invoice_lock(invoice_id: int) -> Invoice:
+    return lock_row(Invoice.objects.all(), invoice_id)
+
+
+def member_invoice_lock_for_period(*, member: Member, period: date) -> Invoice | None:
+    """The member's regular invoice of the month, or None when the run has not drafted it."""
+    return lock_first(
+        Invoice.objects.filter(member=member, period=period, kind=Invoice.Kind.INVOICE)
+    )
+
+
+def invoice_sequence_lock(series: str) -> InvoiceSequence:
+    """The counter of `series`, created at 0 when the series is new."""
+    InvoiceSequence.objects.bulk_create([InvoiceSequence(series=series)], ignore_conflicts=True)
+    sequence = lock_first(InvoiceSequence.objects.filter(series=series))
+    if sequence is None:  # pragma: no cover - created just above
+        raise InvoiceSequence.DoesNotExist(series)
+    return sequence
+
+
+def mandate_lock(mandate_id: int) -> Mandate:
+    return lock_row(Mandate.objects.all(), mandate_id)
+
+
+def member_active_mandate_lock(*, member: Member) -> Mandate | None:
+    """The member's active mandate (at most one), or None."""
+    return lock_first(Mandate.objects.filter(member=member, status=Mandate.Status.ACTIVE))
+
+
+def payment_instruction_lock(end_to_end_id: str) -> PaymentInstruction | None:
+    """The instruction with this end-to-end id (with its invoice and file), or None."""
+    return lock_first(
+        PaymentInstruction.objects.select_related("invoice", "sepa_file").filter(
+            end_to_end_id=end_to_end_id
+        )
+    )
+
+
+def bank_transaction_lock(transaction_id: int) -> BankTransaction:
+    return lock_row(BankTransaction.objects.all(), transaction_id)
+
+
+def dispute_lock(dispute_id: int) -> Dispute:
+    return lock_row(Dispute.objects.all(), dispute_id)
