@@ -16,6 +16,7 @@ from apps.billing.services import (
     invoices_issue,
     invoices_review,
     mandate_create,
+    mandate_revoke,
     sepa_files_create,
 )
 from apps.billing.tests.factories import (
@@ -115,7 +116,7 @@ def test_an_annulled_invoice_not_yet_collected_is_not_collected_nor_paid_out():
 
 def test_direct_debit_payers_without_a_mandate_are_reported():
     members = month_with([(100_000, "direct_debit")])
-    Mandate.objects.filter(member=members[0]).update(status="revoked")
+    mandate_revoke(mandate=Mandate.objects.get(member=members[0]), actor=None)
     result = sepa_files_create(period=OCT, now=NOW)
     assert result["files"] == [] and result["missing_mandate"] == ["F2026-000001"]
 
