@@ -16,6 +16,7 @@ from apps.billing.models import BankStatement, BankTransaction, BillingRun, Invo
 from apps.billing.services import invoice_issue
 from apps.billing.tests.camt_builder import Entry, Tx, camt053
 from apps.billing.tests.test_invoices import NOW, bill_october
+from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -43,15 +44,21 @@ def test_another_members_invoice_is_not_found(member_client, issued):
 @pytest.mark.parametrize(
     "name", ["billing:staff_runs", "billing:staff_bank", "billing:staff_aging"]
 )
-def test_staff_pages_refuse_members_and_open_for_staff(member_client, name):
+def test_staff_pages_refuse_members_and_open_for_staff_with_mfa(member_client, name):
     assert member_client.get(reverse(name)).status_code == 403
     staff = Client()
     staff.force_login(StaffUserFactory())
+    assert staff.get(reverse(name)).status_code == 403  # staff without MFA are refused
+    login_with_mfa(staff, StaffUserFactory())
     assert staff.get(reverse(name)).status_code == 200
 
 
 def test_auditors_may_look_but_not_change(auditor_client, issued):
-    assert auditor_client.get(reverse("billing:staff_runs")).status_code == 200
+    page = auditor_client.get(reverse("billing:staff_runs"))
+    assert page.status_code == 200 and 'id="billing-actions"' not in page.content.decode()
+    assert (
+        'id="camt-import"' not in auditor_client.get(reverse("billing:staff_bank")).content.decode()
+    )
     response = auditor_client.post(reverse("billing:staff_runs"),
                                    {"period": "2026-10", "action": "run"})  # fmt: skip
     assert response.status_code == 403
