@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL, Redis and Mosquitto are reachable on 127.0.0.1; start them when they are
-# down, install them from Debian packages when they are absent. Idempotent; safe to run often.
+# Make sure PostgreSQL, Redis, Mosquitto and RabbitMQ are reachable on 127.0.0.1; start them when
+# they are down, install them from Debian packages when they are absent. Idempotent; safe to run
+# often. RabbitMQ is the production Celery broker for several machines; its test runs a worker on it.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -17,8 +18,8 @@ apt_install() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {
-  local port=$1 name=$2
-  for _ in $(seq 1 50); do port_open "$port" && return 0; sleep 0.2; done
+  local port=$1 name=$2 tries=${3:-50}
+  for _ in $(seq 1 "$tries"); do port_open "$port" && return 0; sleep 0.2; done
   log "$name did not come up on port $port"; return 1
 }
 
@@ -52,3 +53,12 @@ if ! port_open 1883; then
   wait_port 1883 Mosquitto
 fi
 log "Mosquitto ok"
+
+# RabbitMQ -----------------------------------------------------------------------------
+if ! port_open 5672; then
+  command -v rabbitmq-server >/dev/null || { log "installing RabbitMQ"; apt_install rabbitmq-server; }
+  log "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_port 5672 RabbitMQ 300
+fi
+log "RabbitMQ ok"
