@@ -113,6 +113,11 @@ class RawBatch(models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     conflicts = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Processing attempts started (a batch that never finishes one is "
+        "quarantined whole after METER_INGEST_MAX_ATTEMPTS).",
+    )
 
     class Meta:
         indexes = [
@@ -250,6 +255,10 @@ class QuarantineReason(models.TextChoices):
     FUTURE = "future", "Future timestamp"
     INTERVAL_MISMATCH = "interval_mismatch", "Interval length mismatch"
     MISALIGNED = "misaligned", "Interval start not aligned"
+    BAD_TEXT = "bad_text", "Text PostgreSQL cannot store (NUL, lone surrogate)"
+    START_OUT_OF_RANGE = "start_out_of_range", "Interval start outside the accepted time window"
+    DB_REFUSED = "db_refused", "Refused by the database"
+    BATCH_STUCK = "batch_stuck", "Batch failed every processing attempt"
 
 
 class Quarantine(models.Model):

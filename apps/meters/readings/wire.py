@@ -19,7 +19,7 @@ import ujson
 from django.conf import settings
 
 from apps.meters.models import QuarantineReason
-from apps.meters.signing import MAX_UINT32, MAX_UINT64
+from apps.meters.signing import MAX_UINT32
 
 
 class Rejected(Exception):
@@ -55,14 +55,43 @@ class Parsed:
     body: bytes | msgspec.Raw  # the reading's JSON as received (quarantined if rejected later)
 
 
+# What PostgreSQL can store (checked here, before any database work, so that no value a device
+# signs can make the database refuse a whole batch): bigint for seq, energy and registers,
+# integer for the interval length; a start between 1970 and the end of year 9999 (the meter's
+# own window — install date to now — is checked by the pipeline before partitions are touched).
+PG_BIGINT_MAX = 2**63 - 1
+PG_INT_MAX = 2**31 - 1
+START_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z
+
 _START_CACHE: dict[str, int] = {}
+
+
+def text_storable(text: str) -> bool:
+    """Whether PostgreSQL can store `text` (no NUL, no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _start_in_range(value: int) -> int:
+    if not 0 <= value <= START_MAX:
+        raise Rejected(
+            QuarantineReason.START_OUT_OF_RANGE, f"start: {value} outside 1970-01-01..9999-12-31"
+        )
+    return value
 
 
 def _parse_start(value) -> int:
     if isinstance(value, bool):
         raise Rejected(QuarantineReason.WRONG_TYPE, "start: boolean")
     if isinstance(value, int):
-        return value
+        return _start_in_range(value)
     if isinstance(value, str):
         cached = _START_CACHE.get(value)  # readings of one interval share the same string
         if cached is not None:
@@ -70,17 +99,23 @@ def _parse_start(value) -> int:
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
+            year = value.lstrip("+-").partition("-")[0]
+            if value[:1] in "+-" or (len(year) > 4 and year.isdigit()):  # year < 0 or > 9999
+                raise Rejected(
+                    QuarantineReason.START_OUT_OF_RANGE, f"start: {value[:40]!r} outside 1970..9999"
+                ) from exc
             raise Rejected(QuarantineReason.WRONG_TYPE, f"start: {exc}") from exc
         if moment.tzinfo is None:
             raise Rejected(QuarantineReason.WRONG_TYPE, "start: no time zone")
         if len(_START_CACHE) > 10_000:
             _START_CACHE.clear()
-        _START_CACHE[value] = result = int(moment.timestamp())
+        result = _start_in_range(int(moment.timestamp()))
+        _START_CACHE[value] = result
         return result
     raise Rejected(QuarantineReason.WRONG_TYPE, "start: expected ISO 8601 UTC or Unix seconds")
 
 
-def _int(item: dict, name: str, default: int | None = None, limit: int = MAX_UINT64) -> int:
+def _int(item: dict, name: str, default: int | None = None, limit: int = PG_BIGINT_MAX) -> int:
     value = item.get(name, default)
     if value is None:
         raise Rejected(QuarantineReason.MALFORMED, f"missing field {name!r}")
@@ -89,7 +124,7 @@ def _int(item: dict, name: str, default: int | None = None, limit: int = MAX_UIN
     if value < 0:
         raise Rejected(QuarantineReason.NEGATIVE, f"{name}: negative")
     if value > limit:
-        raise Rejected(QuarantineReason.OUT_OF_RANGE, f"{name}: above {limit}")
+        raise Rejected(QuarantineReason.OUT_OF_RANGE, f"{name}: {value} above {limit}")
     return value
 
 
@@ -99,6 +134,8 @@ def parse_item(item, *, topic: str, raw_message_id: int | None, body: bytes) -> 
     serial = item.get("serial")
     if not isinstance(serial, str) or not 0 < len(serial) <= 40:
         raise Rejected(QuarantineReason.WRONG_TYPE, "serial: expected a string of 1-40 chars")
+    if not text_storable(serial):
+        raise Rejected(QuarantineReason.BAD_TEXT, f"serial: {serial!r} has a NUL or lone surrogate")
     signature = item.get("sig")
     if signature in (None, ""):
         raise Rejected(QuarantineReason.MISSING_SIGNATURE, "no signature")
@@ -116,7 +153,7 @@ def parse_item(item, *, topic: str, raw_message_id: int | None, body: bytes) -> 
         serial=serial,
         seq=_int(item, "seq"),
         interval_start=_parse_start(item["start"]),
-        interval_seconds=_int(item, "interval", 900, MAX_UINT32),
+        interval_seconds=_int(item, "interval", 900, PG_INT_MAX),
         import_wh=_int(item, "import_wh"),
         export_wh=_int(item, "export_wh"),
         register_import_wh=_int(item, "register_import_wh", 0),
@@ -166,8 +203,10 @@ def _parse_fast(raw: bytes, topic: str, raw_message_id: int | None) -> Parsed | 
     if (
         len(signature) != 65
         or max(r.seq, r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh)
-        > MAX_UINT64
-        or max(r.interval, r.status) > MAX_UINT32
+        > PG_BIGINT_MAX
+        or r.interval > PG_INT_MAX
+        or r.status > MAX_UINT32
+        or not text_storable(r.serial)
     ):
         return None
     try:
