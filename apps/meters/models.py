@@ -255,6 +255,8 @@ class QuarantineReason(models.TextChoices):
     FUTURE = "future", "Future timestamp"
     INTERVAL_MISMATCH = "interval_mismatch", "Interval length mismatch"
     MISALIGNED = "misaligned", "Interval start not aligned"
+    BAD_VERSION = "bad_version", "Message format version is not the integer 1"
+    NONCANONICAL_SIGNATURE = "noncanonical_sig", "Signature not canonical (v, high s)"
     BAD_TEXT = "bad_text", "Text PostgreSQL cannot store (NUL, lone surrogate)"
     START_OUT_OF_RANGE = "start_out_of_range", "Interval start outside the accepted time window"
     DB_REFUSED = "db_refused", "Refused by the database"

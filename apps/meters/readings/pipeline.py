@@ -298,6 +298,13 @@ def readings_ingest(
         prev_key = (meter.id, p.interval_start - p.interval_seconds)
         # a value accepted earlier in this batch is the "previous" of the next interval
         prev_row = seen_in_batch.get(prev_key) or existing.get(prev_key)
+        # ... and its seq is lower (a late reading filling a gap is checked against it too)
+        if prev_row is not None and prev_row.seq is not None and p.seq <= prev_row.seq:
+            reason = (QuarantineReason.REPLAYED_SEQ if p.seq == prev_row.seq
+                      else QuarantineReason.REORDERED_SEQ)  # fmt: skip
+            reject(reason, f"seq {p.seq} not above {prev_row.seq} of the previous interval",
+                   body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
+            continue
         prev = None
         if prev_row is not None:
             prev = vee.Previous(prev_key[1], prev_row.import_wh,
