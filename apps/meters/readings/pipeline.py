@@ -209,7 +209,9 @@ def readings_ingest(
     # Signatures (libsecp256k1) and registry checks.
     checker = SignatureChecker()
     verified: list[tuple[MeterState, Parsed]] = []
-    latest_start = now_s + vee.CLOCK_DRIFT_TOLERANCE_S
+    # Up to a day ahead a reading is VEE's to judge (`future` beyond the clock drift tolerance,
+    # partitions exist that far ahead); further ahead it is out of the meter's window.
+    latest_start = now_s + 86_400
     before_install = settings.METER_READING_MAX_DAYS_BEFORE_INSTALL * 86_400
     for p in readings:
         meter = meters.get(p.serial)
