@@ -19,7 +19,7 @@ from apps.accounts.selectors import member_for_user
 from apps.meters.exports import green_button_xml, readings_csv
 from apps.meters.models import QuarantineReason, Source
 from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
-from apps.meters.selectors import member_meters
+from apps.meters.selectors import gateway_for_token, member_meters
 from apps.meters.views import export_range
 
 
@@ -35,7 +35,9 @@ class RawBodyParser(BaseParser):
 class GatewayIngestApi(APIView):
     """POST a message in format v1 (one reading or `{"readings": [...]}`).
 
-    No session: every reading is authenticated by its device signature, exactly as over MQTT.
+    The gateway sends the token staff issued it (`manage.py gateway_token_issue <name>`) as
+    `Authorization: Bearer <token>` (401 without); every reading is in addition authenticated
+    by its device signature, exactly as over MQTT.
     The body is stored as received, then validated by the same service as the bridge's batches.
     A body over MQTT_MAX_MESSAGE_BYTES is refused with 413 and not stored. The answer counts
     rejects by reason; an unknown serial is counted as a bad signature except for staff, so the
@@ -72,11 +74,17 @@ class GatewayIngestApi(APIView):
             declared = 0
         if declared > limit:  # refused before the body is read or stored
             return Response({"detail": f"body over {limit} bytes"}, status=413)
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        gateway = gateway_for_token(token=token.strip()) if scheme == "Bearer" else None
+        if gateway is None:  # refused before the body is read or stored
+            return Response({"detail": "gateway token required"}, status=401)
         body = request.data if isinstance(request.data, bytes) else b""
         if len(body) > limit:
             return Response({"detail": f"body over {limit} bytes"}, status=413)
         batch_id = raw_batch_store(
-            messages=[("http/meters/gateway/readings", body)], source=Source.HTTP, bridge="http"
+            messages=[("http/meters/gateway/readings", body)],
+            source=Source.HTTP,
+            bridge=f"http:{gateway}",
         )
         result = reading_batch_ingest(batch_id=batch_id)
         reasons = dict(result.rejects_by_reason)

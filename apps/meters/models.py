@@ -238,6 +238,18 @@ class Conflict(models.Model):
         return f"conflict {self.meter_id} {self.interval_start:%Y-%m-%d %H:%M}"
 
 
+class GatewayToken(models.Model):
+    """A bearer token of one HTTP gateway, issued by staff; only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"gateway {self.name}"
+
+
 class QuarantineReason(models.TextChoices):
     MALFORMED = "malformed", "Malformed message"
     WRONG_TYPE = "wrong_type", "Wrong field type"

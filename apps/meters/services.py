@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from apps.compliance.services import audit_log_write
 from apps.meters.lock_objects import open_quarantine_lock
-from apps.meters.models import Meter, Quality, Source
+from apps.meters.models import GatewayToken, Meter, Quality, Source
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
@@ -351,6 +353,25 @@ def meter_config_publish(*, meter: Meter) -> None:
 
 
 @transaction.atomic
+@transaction.atomic
+def gateway_token_issue(*, name: str, actor=None) -> str:
+    """Issue a new token for the HTTP gateway `name` (revoking its previous one); the token is
+    returned once and only its SHA-256 is stored."""
+    from apps.core.exceptions import ApplicationError
+
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A gateway needs a name.", {"name": "empty"})
+    token = secrets.token_urlsafe(32)
+    GatewayToken.objects.filter(name=name).delete()
+    gateway = GatewayToken.objects.create(
+        name=name[:100], token_sha256=hashlib.sha256(token.encode()).hexdigest()
+    )
+    audit_log_write(event="meters.gateway_token_issue", actor=actor, target=gateway,
+                    details={"name": gateway.name})  # fmt: skip
+    return token
+
+
 def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
     """Register (or rotate) the device key: store the public key and its Ethereum address,
     bump the configuration version and publish the new config (retained) after commit."""

@@ -1,17 +1,20 @@
-"""The HTTP gateway: 413 over the size limit (nothing stored), and answers that do not tell an
-unknown serial from a bad signature (staff see the detail)."""
+"""The HTTP gateway: a token per gateway issued by staff (401 without), 413 over the size limit
+(nothing stored), and answers that do not tell an unknown serial from a bad signature (staff see
+the detail)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import pytest
+from django.core.management import call_command
 from django.test import TestCase
 from django.urls import reverse
 
 from apps.meters.models import Quarantine, RawBatch
-from apps.meters.tests.factories import MeterFactory
+from apps.meters.tests.factories import MeterFactory, gateway_auth
 from tests.fixtures.mqtt import Publisher
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +25,7 @@ URL = "meters-api:gateway_ingest"
 
 def test_a_body_over_the_limit_is_refused_with_413_and_not_stored(client, settings):
     settings.MQTT_MAX_MESSAGE_BYTES = 1000
+    client.defaults.update(gateway_auth())
     response = client.post(reverse(URL), data=b"x" * 1001, content_type="application/json")
     assert response.status_code == 413
     assert RawBatch.objects.count() == 0
@@ -39,6 +43,7 @@ def _unknown_and_forged(meter):
 
 def test_devices_cannot_tell_an_unknown_serial_from_a_bad_signature(client):
     meter = MeterFactory()
+    client.defaults.update(gateway_auth())
     answers = []
     for doc in _unknown_and_forged(meter):
         with TestCase.captureOnCommitCallbacks(execute=True):
@@ -59,5 +64,26 @@ def test_staff_see_the_real_reason(staff_client):
     unknown, _forged = _unknown_and_forged(meter)
     with TestCase.captureOnCommitCallbacks(execute=True):
         response = staff_client.post(reverse(URL), data=json.dumps(unknown),
-                                     content_type="application/json")  # fmt: skip
+                                     content_type="application/json", **gateway_auth())  # fmt: skip
     assert response.json()["rejects_by_reason"] == {"unknown_meter": 1}
+
+
+def test_a_gateway_needs_the_token_staff_issued_it(client):
+    meter = MeterFactory()
+    doc = json.dumps(Publisher.reading(meter, T0, 5))
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer nope"}, {"HTTP_AUTHORIZATION": "x"}):
+        response = client.post(reverse(URL), data=doc, content_type="application/json", **headers)
+        assert response.status_code == 401
+    assert RawBatch.objects.count() == 0
+    out = io.StringIO()
+    call_command("gateway_token_issue", "roof-7", stdout=out)
+    token = out.getvalue().strip()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        ok = client.post(reverse(URL), data=doc, content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
+    assert ok.status_code == 202
+    assert RawBatch.objects.get().bridge == "http:roof-7"
+    call_command("gateway_token_issue", "roof-7", stdout=io.StringIO())  # re-issue revokes
+    again = client.post(reverse(URL), data=doc, content_type="application/json",
+                        HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
+    assert again.status_code == 401

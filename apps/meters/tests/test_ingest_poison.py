@@ -21,7 +21,7 @@ from apps.meters.readings import pipeline
 from apps.meters.readings.partitions import partition_name
 from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
 from apps.meters.signing import SignedFields, sign_reading
-from apps.meters.tests.factories import MeterFactory, new_device_key
+from apps.meters.tests.factories import MeterFactory, gateway_auth, new_device_key
 
 pytestmark = pytest.mark.django_db
 
@@ -221,6 +221,7 @@ def test_a_batch_that_fails_every_attempt_is_quarantined_whole(monkeypatch, sett
 def test_the_http_gateway_answers_422_for_poison_and_202_with_it_in_a_batch(client, field, value):
     _meters()
     url = reverse("meters-api:gateway_ingest")
+    client.defaults.update(gateway_auth())
     poison = json.loads(_poison(field, value))
     with TestCase.captureOnCommitCallbacks(execute=True):
         alone = client.post(url, data=json.dumps(poison), content_type="application/json")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from apps.meters.models import Conflict, Quarantine, RawBatch, Reading
 from apps.meters.readings.wire import parse_message
 from apps.meters.signing import SECP256K1_HALF_N, signature_problem
-from apps.meters.tests.factories import MeterFactory, messages_ingest
+from apps.meters.tests.factories import MeterFactory, gateway_auth, messages_ingest
 from tests.fixtures.mqtt import Publisher
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +152,7 @@ def test_parse_message_never_raises_and_accounts_for_every_input(body):
 def test_the_http_gateway_never_answers_500_and_leaves_a_row_for_every_body(body):
     with transaction.atomic():
         sid = transaction.savepoint()
-        response = Client().post(reverse("meters-api:gateway_ingest"), data=body,
+        response = Client(**gateway_auth()).post(reverse("meters-api:gateway_ingest"), data=body,
                                  content_type="application/json")  # fmt: skip
         assert response.status_code in (202, 422)
         batch = RawBatch.objects.get(pk=response.json()["batch"])
