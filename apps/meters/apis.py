@@ -20,6 +20,7 @@ from apps.meters.exports import green_button_xml, readings_csv
 from apps.meters.models import QuarantineReason, Source
 from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
 from apps.meters.selectors import gateway_for_token, member_meters
+from apps.meters.services import gateway_rate_take
 from apps.meters.views import export_range
 
 
@@ -37,7 +38,8 @@ class GatewayIngestApi(APIView):
 
     The gateway sends the token staff issued it (`manage.py gateway_token_issue <name>`) as
     `Authorization: Bearer <token>` (401 without); every reading is in addition authenticated
-    by its device signature, exactly as over MQTT.
+    by its device signature, exactly as over MQTT. At most METER_GATEWAY_REQUESTS_PER_MINUTE
+    requests per gateway and minute (429 beyond).
     The body is stored as received, then validated by the same service as the bridge's batches.
     A body over MQTT_MAX_MESSAGE_BYTES is refused with 413 and not stored. The answer counts
     rejects by reason; an unknown serial is counted as a bad signature except for staff, so the
@@ -78,6 +80,8 @@ class GatewayIngestApi(APIView):
         gateway = gateway_for_token(token=token.strip()) if scheme == "Bearer" else None
         if gateway is None:  # refused before the body is read or stored
             return Response({"detail": "gateway token required"}, status=401)
+        if not gateway_rate_take(gateway=gateway):
+            return Response({"detail": "rate limit"}, status=429, headers={"Retry-After": "60"})
         body = request.data if isinstance(request.data, bytes) else b""
         if len(body) > limit:
             return Response({"detail": f"body over {limit} bytes"}, status=413)

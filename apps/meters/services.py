@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -353,6 +354,25 @@ def meter_config_publish(*, meter: Meter) -> None:
 
 
 @transaction.atomic
+def gateway_rate_take(*, gateway: str) -> bool:
+    """Count one request of HTTP gateway `gateway` in the current minute (Redis); False when it is
+    over METER_GATEWAY_REQUESTS_PER_MINUTE. Fails open if the cache is unreachable (the raw
+    store and the device signatures still apply)."""
+    import logging
+    import time
+
+    from django.core.cache import cache
+
+    key = f"meters:gateway-rate:{gateway}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, timeout=120)
+        count = cache.incr(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not stop ingest
+        logging.getLogger(__name__).warning("gateway rate limit unavailable for %s", gateway)
+        return True
+    return count <= settings.METER_GATEWAY_REQUESTS_PER_MINUTE
+
+
 @transaction.atomic
 def gateway_token_issue(*, name: str, actor=None) -> str:
     """Issue a new token for the HTTP gateway `name` (revoking its previous one); the token is

@@ -16,3 +16,5 @@ METER_READING_MAX_DAYS_BEFORE_INSTALL = _env.int(
     "METER_READING_MAX_DAYS_BEFORE_INSTALL", default=31
 )
 METER_INGEST_MAX_ATTEMPTS = _env.int("METER_INGEST_MAX_ATTEMPTS", default=5)
+# HTTP gateway: requests per gateway (token) and minute; more are answered 429.
+METER_GATEWAY_REQUESTS_PER_MINUTE = _env.int("METER_GATEWAY_REQUESTS_PER_MINUTE", default=600)

@@ -87,3 +87,17 @@ def test_a_gateway_needs_the_token_staff_issued_it(client):
     again = client.post(reverse(URL), data=doc, content_type="application/json",
                         HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
     assert again.status_code == 401
+
+
+def test_a_gateway_over_its_rate_is_answered_429(client, settings):
+    settings.METER_GATEWAY_REQUESTS_PER_MINUTE = 2
+    meter = MeterFactory()
+    client.defaults.update(gateway_auth(f"rate-{time.time_ns()}"))
+    doc = json.dumps(Publisher.reading(meter, T0, 5))
+    statuses = []
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        for _ in range(3):
+            statuses.append(client.post(reverse(URL), data=doc,
+                                        content_type="application/json").status_code)  # fmt: skip
+    assert statuses[:2] == [202, 202] and statuses[2] == 429
+    assert RawBatch.objects.count() == 2
