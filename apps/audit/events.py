@@ -96,5 +96,6 @@ class AuditEvent(models.TextChoices):
     READING_GAPS_ESTIMATED = "reading_gaps.estimated", "Reading gaps estimated"
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"
     METER_ASSIGNED = "meter.assigned", "Meter assigned to a member"
+    GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"

@@ -9,12 +9,18 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.policy import MemberApiPermission, PublicApiPermission
+from apps.accounts.policy import (
+    Capability,
+    MemberApiPermission,
+    PublicApiPermission,
+    request_allows,
+)
 from apps.accounts.selectors import member_for_user
 from apps.meters.exports import green_button_xml, readings_csv
-from apps.meters.models import Source
+from apps.meters.models import QuarantineReason, Source
 from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
-from apps.meters.selectors import member_meters
+from apps.meters.selectors import gateway_for_token, member_meters
+from apps.meters.services import gateway_rate_take
 from apps.meters.views import export_range
 
 
@@ -30,8 +36,14 @@ class RawBodyParser(BaseParser):
 class GatewayIngestApi(APIView):
     """POST a message in format v1 (one reading or `{"readings": [...]}`).
 
-    No session: every reading is authenticated by its device signature, exactly as over MQTT.
+    The gateway sends the token staff issued it (`manage.py gateway_token_issue <name>`) as
+    `Authorization: Bearer <token>` (401 without); every reading is in addition authenticated
+    by its device signature, exactly as over MQTT. At most METER_GATEWAY_REQUESTS_PER_MINUTE
+    requests per gateway and minute (429 beyond).
     The body is stored as received, then validated by the same service as the bridge's batches.
+    A body over MQTT_MAX_MESSAGE_BYTES is refused with 413 and not stored. The answer counts
+    rejects by reason; an unknown serial is counted as a bad signature except for staff, so the
+    answer does not reveal which serials are registered.
     """
 
     authentication_classes: list = []
@@ -46,12 +58,46 @@ class GatewayIngestApi(APIView):
         rejected = serializers.IntegerField()
         rejects_by_reason = serializers.DictField(child=serializers.IntegerField())
 
+    def initialize_request(self, request, *args, **kwargs):
+        # The session's role, read before DRF replaces the user (no authentication classes).
+        # (Schema generation builds requests without a user or session: not staff.)
+        self.staff_answer = (
+            hasattr(request, "user")
+            and hasattr(request, "session")
+            and request_allows(request, Capability.STAFF_READ)
+        )
+        return super().initialize_request(request, *args, **kwargs)
+
     def post(self, request):
+        limit = settings.MQTT_MAX_MESSAGE_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:  # refused before the body is read or stored
+            return Response({"detail": f"body over {limit} bytes"}, status=413)
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        gateway = gateway_for_token(token=token.strip()) if scheme == "Bearer" else None
+        if gateway is None:  # refused before the body is read or stored
+            return Response({"detail": "gateway token required"}, status=401)
+        if not gateway_rate_take(gateway=gateway):
+            return Response({"detail": "rate limit"}, status=429, headers={"Retry-After": "60"})
         body = request.data if isinstance(request.data, bytes) else b""
+        if len(body) > limit:
+            return Response({"detail": f"body over {limit} bytes"}, status=413)
         batch_id = raw_batch_store(
-            messages=[("http/meters/gateway/readings", body)], source=Source.HTTP, bridge="http"
+            messages=[("http/meters/gateway/readings", body)],
+            source=Source.HTTP,
+            bridge=f"http:{gateway}",
         )
         result = reading_batch_ingest(batch_id=batch_id)
+        reasons = dict(result.rejects_by_reason)
+        if not self.staff_answer:
+            # Uniform for devices: an unknown serial reads as a bad signature (no enumeration).
+            unknown = reasons.pop(QuarantineReason.UNKNOWN_METER.value, 0)
+            if unknown:
+                bad = QuarantineReason.BAD_SIGNATURE.value
+                reasons[bad] = reasons.get(bad, 0) + unknown
         data = self.OutputSerializer(
             {
                 "batch": batch_id,
@@ -59,7 +105,7 @@ class GatewayIngestApi(APIView):
                 "duplicates": result.duplicates,
                 "conflicts": result.conflicts,
                 "rejected": result.rejected,
-                "rejects_by_reason": result.rejects_by_reason,
+                "rejects_by_reason": reasons,
             }  # fmt: skip
         ).data
         status = 202 if result.accepted or result.duplicates or result.conflicts else 422

@@ -119,6 +119,11 @@ class RawBatch(StatusModel, models.Model):
     duplicates = models.PositiveIntegerField(default=0)
     conflicts = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Processing attempts started (a batch that never finishes one is "
+        "quarantined whole after METER_INGEST_MAX_ATTEMPTS).",
+    )
 
     class Meta:
         indexes = [
@@ -243,6 +248,18 @@ class Conflict(StatusModel, models.Model):
         return f"conflict {self.meter_id} {self.interval_start:%Y-%m-%d %H:%M}"
 
 
+class GatewayToken(models.Model):
+    """A bearer token of one HTTP gateway, issued by staff; only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"gateway {self.name}"
+
+
 class QuarantineReason(models.TextChoices):
     MALFORMED = "malformed", "Malformed message"
     WRONG_TYPE = "wrong_type", "Wrong field type"
@@ -260,6 +277,12 @@ class QuarantineReason(models.TextChoices):
     FUTURE = "future", "Future timestamp"
     INTERVAL_MISMATCH = "interval_mismatch", "Interval length mismatch"
     MISALIGNED = "misaligned", "Interval start not aligned"
+    BAD_VERSION = "bad_version", "Message format version is not the integer 1"
+    NONCANONICAL_SIGNATURE = "noncanonical_sig", "Signature not canonical (v, high s)"
+    BAD_TEXT = "bad_text", "Text PostgreSQL cannot store (NUL, lone surrogate)"
+    START_OUT_OF_RANGE = "start_out_of_range", "Interval start outside the accepted time window"
+    DB_REFUSED = "db_refused", "Refused by the database"
+    BATCH_STUCK = "batch_stuck", "Batch failed every processing attempt"
 
 
 class Quarantine(StatusModel, models.Model):

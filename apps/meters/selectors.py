@@ -11,6 +11,7 @@ Green Button / NAESB ESPI ReadingQuality code (`apps.meters.models.Quality`: 0 v
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, 
 from django.db.models.functions import Coalesce, Trunc
 from django.http import Http404
 
-from apps.meters.models import Meter, Quality, Reading
+from apps.meters.models import GatewayToken, Meter, Quality, Reading
 from apps.meters.signing import SignedFields, reading_digest, signed_fields_of
 
 ESTIMATED_QUALITIES = (Quality.ESTIMATED, Quality.INTERPOLATED)
@@ -576,3 +577,15 @@ def meter_registry() -> list[MeterRegistryEntry]:
         )  # fmt: skip
     )
     return [MeterRegistryEntry(*row) for row in rows]
+
+
+def gateway_for_token(*, token: str) -> str | None:
+    """The name of the HTTP gateway holding `token` (not revoked), or None."""
+    if not token:
+        return None
+    digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+    return (
+        GatewayToken.objects.filter(token_sha256=digest, revoked_at__isnull=True)
+        .values_list("name", flat=True)
+        .first()
+    )

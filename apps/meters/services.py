@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -16,7 +19,7 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.types import Actor
 from apps.meters.lock_objects import meter_lock, open_quarantine_lock
-from apps.meters.models import Meter, Quality, Source
+from apps.meters.models import GatewayToken, Meter, Quality, Source
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
@@ -352,8 +355,50 @@ def meter_config_publish(*, meter: Meter) -> None:
         client.disconnect()
 
 
+def gateway_rate_take(*, gateway: str) -> bool:
+    """Count one request of HTTP gateway `gateway` in the current minute (Redis); False when it is
+    over METER_GATEWAY_REQUESTS_PER_MINUTE. Fails open if the cache is unreachable (the raw
+    store and the device signatures still apply)."""
+    import logging
+    import time
+
+    from django.core.cache import cache
+
+    key = f"meters:gateway-rate:{gateway}:{int(time.time() // 60)}"
+    try:
+        cache.add(key, 0, timeout=120)
+        count = cache.incr(key)
+    except Exception:  # noqa: BLE001 - a cache outage must not stop ingest
+        logging.getLogger(__name__).warning("gateway rate limit unavailable for %s", gateway)
+        return True
+    return count <= settings.METER_GATEWAY_REQUESTS_PER_MINUTE
+
+
 @transaction.atomic
-def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor=None) -> Meter:
+def gateway_token_issue(*, name: str, actor: Actor = None) -> str:
+    """Issue a new token for the HTTP gateway `name` (revoking its previous one); the token is
+    returned once and only its SHA-256 is stored."""
+    from apps.core.exceptions import ApplicationError
+
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A gateway needs a name.", {"name": "empty"})
+    token = secrets.token_urlsafe(32)
+    GatewayToken.objects.filter(name=name).delete()
+    gateway = GatewayToken.objects.create(
+        name=name[:100], token_sha256=hashlib.sha256(token.encode()).hexdigest()
+    )
+    audit_log_write(
+        event=AuditEvent.GATEWAY_TOKEN_ISSUED,
+        actor=actor,
+        target=gateway,
+        details={"name": gateway.name},
+    )
+    return token
+
+
+@transaction.atomic
+def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) -> Meter:
     """Register (or rotate) the device key: store the public key and its Ethereum address,
     bump the configuration version and publish the new config (retained) after commit."""
     import coincurve

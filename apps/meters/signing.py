@@ -34,6 +34,26 @@ MAX_UINT64 = 2**64 - 1
 MAX_UINT32 = 2**32 - 1
 
 
+# Half the secp256k1 group order: the largest `s` of a canonical (low-s) signature.
+SECP256K1_HALF_N = bytes.fromhex("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
+
+
+def signature_problem(signature: bytes) -> str | None:
+    """Why a 65-byte r ‖ s ‖ v signature is not canonical, or None if it is.
+
+    The rule OpenZeppelin's `ECDSA.recover` applies in `MeterOracle` (so a reading accepted here
+    can always be verified on chain): v is 27 or 28, and s is in the lower half of the curve
+    order (the malleated twin (r, n − s) of a valid signature is refused).
+    """
+    if len(signature) != 65:
+        return "sig: expected 65 bytes"
+    if signature[64] not in (27, 28):
+        return f"sig: recovery id v = {signature[64]}, expected 27 or 28"
+    if signature[32:64] > SECP256K1_HALF_N:
+        return "sig: s in the upper half of the curve order (malleable)"
+    return None
+
+
 def keccak256(data: bytes) -> bytes:
     return sha3.keccak_256(data).digest()
 
@@ -218,8 +238,11 @@ class SignatureChecker:
 
     def signed_by(self, digest: bytes, signature: bytes, public_key: bytes) -> bool:
         """Whether `signature` over `digest` recovers to `public_key` (64-byte X ‖ Y).
-        ValueError if the signature is malformed or recovers to no key at all."""
-        v = _recovery_id(signature)
+        ValueError if the signature is malformed, not canonical or recovers to no key at all."""
+        problem = signature_problem(signature)
+        if problem:
+            raise ValueError(problem)
+        v = signature[64] - 27
         if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
             self._ctx, self._sig, signature, v
         ):

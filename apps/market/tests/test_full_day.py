@@ -240,6 +240,7 @@ def _deliver_real_reading(coop, meter, interval_start, *, export_wh):
     )
     signature = sign_reading(coop.keys[meter.pk], fields)
     message = {
+        "v": 1,
         "serial": fields.serial,
         "seq": fields.seq,
         "start": fields.interval_start,

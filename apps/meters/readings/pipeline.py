@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import coincurve
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.meters import vee
@@ -43,7 +43,7 @@ from apps.meters.readings.store import (
     readings_insert,
     readings_supersede,
 )
-from apps.meters.readings.wire import Parsed, parse_message
+from apps.meters.readings.wire import Parsed, parse_message, text_storable
 from apps.meters.signing import (
     SignatureChecker,
     address_from_public_key,
@@ -191,10 +191,10 @@ def readings_ingest(
                 batch=batch,
                 raw_message_id=raw_id,
                 source=source,
-                topic=topic[:300],
-                serial=serial[:64],
+                topic=pg_text(topic)[:300],
+                serial=pg_text(serial)[:64],
                 reason=reason,
-                detail=str(detail)[:500],
+                detail=pg_text(str(detail))[:500],
                 payload=payload,
             )
         )
@@ -208,6 +208,10 @@ def readings_ingest(
     # Signatures (libsecp256k1) and registry checks.
     checker = SignatureChecker()
     verified: list[tuple[MeterState, Parsed]] = []
+    # Up to a day ahead a reading is VEE's to judge (`future` beyond the clock drift tolerance,
+    # partitions exist that far ahead); further ahead it is out of the meter's window.
+    latest_start = now_s + 86_400
+    before_install = settings.METER_READING_MAX_DAYS_BEFORE_INSTALL * 86_400
     for p in readings:
         meter = meters.get(p.serial)
         if meter is None:
@@ -228,6 +232,14 @@ def readings_ingest(
             signed_by = recover_address(digest, p.signature)
             reject(QuarantineReason.BAD_SIGNATURE, f"signed by {signed_by}", body(p), p.serial,
                    p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        # The meter's time window, checked before partitions are created for the dates.
+        earliest = (meter.spec.active_from or now_s) - before_install
+        if not earliest <= p.interval_start <= latest_start:
+            reject(QuarantineReason.START_OUT_OF_RANGE,
+                   f"start {from_unix(p.interval_start).isoformat()} outside "
+                   f"{from_unix(earliest).isoformat()}..{from_unix(latest_start).isoformat()}",
+                   body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
             continue
         verified.append((meter, p))
 
@@ -287,6 +299,13 @@ def readings_ingest(
         prev_key = (meter.id, p.interval_start - p.interval_seconds)
         # a value accepted earlier in this batch is the "previous" of the next interval
         prev_row = seen_in_batch.get(prev_key) or existing.get(prev_key)
+        # ... and its seq is lower (a late reading filling a gap is checked against it too)
+        if prev_row is not None and prev_row.seq is not None and p.seq <= prev_row.seq:
+            reason = (QuarantineReason.REPLAYED_SEQ if p.seq == prev_row.seq
+                      else QuarantineReason.REORDERED_SEQ)  # fmt: skip
+            reject(reason, f"seq {p.seq} not above {prev_row.seq} of the previous interval",
+                   body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
+            continue
         prev = None
         if prev_row is not None:
             prev = vee.Previous(prev_key[1], prev_row.import_wh,
@@ -354,6 +373,13 @@ def readings_ingest(
     return result
 
 
+def pg_text(text: str) -> str:
+    """`text` as PostgreSQL can store it: NUL and lone surrogates written as escapes."""
+    if text_storable(text):
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _conflict(meter_id: int, p: Parsed, existing_version: int, now: datetime) -> Conflict:
     return Conflict(
         meter_id=meter_id,
@@ -405,8 +431,74 @@ def _after_commit(state_updates: dict[int, tuple[int, int]], result: IngestResul
             logger.exception("live push failed")
 
 
+def _merge(total: IngestResult, part: IngestResult) -> None:
+    total.accepted += part.accepted
+    total.duplicates += part.duplicates
+    total.conflicts += part.conflicts
+    total.rejected += part.rejected
+    total.replaced_estimates += part.replaced_estimates
+    for reason, count in part.rejects_by_reason.items():
+        total.rejects_by_reason[reason] = total.rejects_by_reason.get(reason, 0) + count
+    total.meters |= part.meters
+
+
+def _refused(item: Parsed | QuarantineItem, exc: Exception) -> QuarantineItem:
+    """The quarantine row of one item the database refused, with the database's reason."""
+    detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+    if isinstance(item, Parsed):
+        return QuarantineItem(QuarantineReason.DB_REFUSED, detail, bytes(item.body),
+                              item.serial, item.raw_message_id, item.topic)  # fmt: skip
+    return QuarantineItem(QuarantineReason.DB_REFUSED, f"{detail} (was {item.reason})",
+                          item.payload, "", item.raw_message_id, "")  # fmt: skip
+
+
+def _ingest_isolated(
+    items: list[Parsed | QuarantineItem], *, source: str, batch: RawBatch
+) -> IngestResult:
+    """`readings_ingest` of `items` in a savepoint; if the database refuses them, the halves are
+    tried on their own, down to the single item, which is quarantined with the database's
+    reason — everything else commits."""
+    try:
+        with transaction.atomic():
+            return readings_ingest(
+                readings=[i for i in items if isinstance(i, Parsed)],
+                rejects=[i for i in items if isinstance(i, QuarantineItem)],
+                source=source,
+                batch=batch,
+            )
+    except (DatabaseError, ValueError, OverflowError) as exc:
+        if len(items) > 1:
+            logger.warning("batch %s: %s items refused, bisecting: %s", batch.pk, len(items), exc)
+            total = IngestResult(batch_id=batch.pk)
+            middle = len(items) // 2
+            for half in (items[:middle], items[middle:]):
+                _merge(total, _ingest_isolated(half, source=source, batch=batch))
+            return total
+        logger.warning("batch %s: item refused: %s", batch.pk, exc)
+        if isinstance(items[0], QuarantineItem) and items[0].reason == QuarantineReason.DB_REFUSED:
+            raise  # even the bare quarantine row is refused: nothing smaller to try
+        return _ingest_isolated([_refused(items[0], exc)], source=source, batch=batch)
+
+
+def _batch_attempt(batch_id: int) -> int:
+    """Count a processing attempt in a transaction of its own (it stays counted if the attempt
+    dies); the number of attempts, or 0 if the batch is already processed."""
+    with transaction.atomic():
+        batch = raw_batch_lock(batch_id)
+        if batch.status == RawBatch.Status.PROCESSED:
+            return 0
+        batch.attempts += 1
+        batch.save(update_fields=["attempts"])
+        return batch.attempts
+
+
 def reading_batch_ingest(*, batch_id: int) -> IngestResult:
-    """Process one stored raw batch (idempotent: a processed batch is skipped)."""
+    """Process one stored raw batch (idempotent: a processed batch is skipped).
+
+    Nothing in one message keeps the others from being ingested: values are range-checked before
+    any database work, a refused piece is bisected down to the item the database refuses, and a
+    batch that failed METER_INGEST_MAX_ATTEMPTS attempts is quarantined whole (`batch_stuck`)."""
+    attempts = _batch_attempt(batch_id)
     with transaction.atomic():
         batch = raw_batch_lock(batch_id)
         if batch.status == RawBatch.Status.PROCESSED:
@@ -414,18 +506,22 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
         readings: list[Parsed] = []
         rejects: list[QuarantineItem] = []
         max_bytes = settings.MQTT_MAX_MESSAGE_BYTES
+        stuck = attempts > settings.METER_INGEST_MAX_ATTEMPTS
         for raw_id, topic, payload in raw_messages_of_batch(
             batch_id=batch.pk, received_at=batch.received_at
         ):
+            if stuck:
+                rejects.append(QuarantineItem(QuarantineReason.BATCH_STUCK,
+                                              f"{attempts - 1} processing attempts failed",
+                                              payload, "", raw_id, topic))  # fmt: skip
+                continue
             parsed, bad = parse_message(
                 payload, topic=topic, raw_message_id=raw_id, max_bytes=max_bytes
             )
             readings.extend(parsed)
             if bad:
                 rejects.extend(QuarantineItem(*b, raw_id, topic) for b in bad)
-        result = readings_ingest(
-            readings=readings, rejects=rejects, source=batch.source, batch=batch
-        )
+        result = _ingest_isolated([*readings, *rejects], source=batch.source, batch=batch)
         batch.processed_at = timezone.now()
         batch.accepted = result.accepted
         batch.duplicates = result.duplicates

@@ -53,6 +53,7 @@ class CurrentReading(NamedTuple):
     register_import_wh: int
     register_export_wh: int
     quality: int
+    seq: int | None
 
 
 def pg_cursor() -> psycopg.Cursor:
@@ -105,7 +106,8 @@ def current_readings(keys: set[tuple[int, int]]) -> dict[tuple[int, int], Curren
     with pg_cursor() as cursor:
         cursor.execute(
             "SELECT r.meter_id, extract(epoch FROM r.interval_start)::bigint, r.version, "
-            "r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh, r.quality "
+            "r.import_wh, r.export_wh, r.register_import_wh, r.register_export_wh, r.quality, "
+            "r.seq "
             "FROM meters_reading r JOIN unnest(%b::bigint[], %b::bigint[]) AS k(m, t) "
             "ON r.meter_id = k.m AND r.interval_start = to_timestamp(k.t) "
             "WHERE r.is_current AND r.interval_start BETWEEN to_timestamp(%b) AND to_timestamp(%b)",

@@ -74,3 +74,10 @@ def reading_tamper(*, meter, interval_start, **values) -> int:
 def messages_ingest(messages: list[tuple[str, bytes]]) -> IngestResult:
     """(topic, payload) device messages through the real pipeline: stored raw, then ingested."""
     return reading_batch_ingest(batch_id=raw_batch_store(messages=messages))
+
+
+def gateway_auth(name: str = "test-gateway") -> dict:
+    """Request headers of an HTTP gateway holding a freshly issued token."""
+    from apps.meters.services import gateway_token_issue
+
+    return {"HTTP_AUTHORIZATION": f"Bearer {gateway_token_issue(name=name)}"}

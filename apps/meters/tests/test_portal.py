@@ -15,7 +15,7 @@ from lxml import etree
 from apps.meters.models import Meter, Quarantine, RawBatch, Reading
 from apps.meters.readings.pipeline import raw_batch_store
 from apps.meters.services import BackfillRow, readings_backfill
-from apps.meters.tests.factories import MeterFactory, new_device_key
+from apps.meters.tests.factories import MeterFactory, gateway_auth, new_device_key
 from tests.fixtures.mqtt import Publisher
 
 pytestmark = pytest.mark.django_db
@@ -98,9 +98,10 @@ def test_http_gateway_applies_the_same_validation(client):
     meter = MeterFactory()
     good = Publisher.reading(meter, T0, 120)
     batch = {"v": 1, "readings": [good, {**good, "import_wh": 121}, {**good, "sig": "0x00"}]}
+    auth = gateway_auth()
     with TestCase.captureOnCommitCallbacks(execute=True):
         response = client.post(reverse("meters-api:gateway_ingest"), data=json.dumps(batch),
-                               content_type="application/json")  # fmt: skip
+                               content_type="application/json", **auth)  # fmt: skip
     assert response.status_code == 202
     body = response.json()
     assert (body["accepted"], body["rejected"]) == (1, 2)
@@ -108,7 +109,7 @@ def test_http_gateway_applies_the_same_validation(client):
     assert Reading.objects.get(meter=meter).import_wh == 120
     assert RawBatch.objects.get(pk=body["batch"]).source == "http"
     bad = client.post(reverse("meters-api:gateway_ingest"), data=b"{nope",
-                      content_type="application/json")  # fmt: skip
+                      content_type="application/json", **auth)  # fmt: skip
     assert bad.status_code == 422 and bad.json()["rejects_by_reason"] == {"malformed": 1}
 
 
@@ -119,7 +120,7 @@ def test_key_registered_late_then_quarantine_reprocessed_from_admin(staff_client
     with TestCase.captureOnCommitCallbacks(execute=True):
         client_response = staff_client.post(
             reverse("meters-api:gateway_ingest"), data=json.dumps(doc),
-            content_type="application/json",
+            content_type="application/json", **gateway_auth(),
         )  # fmt: skip
     assert client_response.json()["rejects_by_reason"] == {"bad_signature": 1}
     item = Quarantine.objects.get()
