@@ -37,6 +37,8 @@ _DEFAULTS = {
     "GRID_FEED_IN_PRICE": _env.float("GRID_FEED_IN_PRICE", default=0.08),
     # A sent command without acknowledgement for this long is marked expired.
     "GRID_COMMAND_ACK_TIMEOUT_S": _env.int("GRID_COMMAND_ACK_TIMEOUT_S", default=300),
+    # OCPP central system (`manage.py ocpp_server`): ws://127.0.0.1:<port>/ocpp/<charge point>.
+    "OCPP_PORT": _env.int("OCPP_PORT", default=9016),
     # Site used for clear-sky irradiance when a series has no coordinates (Berlin).
     "GRID_DEFAULT_LATITUDE": _env.float("GRID_DEFAULT_LATITUDE", default=52.52),
     "GRID_DEFAULT_LONGITUDE": _env.float("GRID_DEFAULT_LONGITUDE", default=13.40),

@@ -11,6 +11,8 @@ from django.http import Http404
 
 from apps.core.intervals import INTERVAL
 from apps.grid.models import (
+    ChargePoint,
+    ChargingToken,
     ConnectionPoint,
     DeviceCommand,
     DispatchPlan,
@@ -226,3 +228,47 @@ def dashboard_chart_data(*, now: datetime) -> dict:
         }
     out["day_start"] = day_start.isoformat()
     return out
+
+
+def charge_point_credentials_valid(*, ocpp_id: str, password: str) -> bool:
+    """HTTP Basic check of a connecting charger (OCPP security profile 1)."""
+    from django.contrib.auth.hashers import check_password
+
+    cp = ChargePoint.objects.filter(ocpp_id=ocpp_id).only("password_hash").first()
+    return cp is not None and bool(password) and check_password(password, cp.password_hash)
+
+
+def charging_token_active(*, token: str) -> ChargingToken | None:
+    """The member's active token (OCPP Authorize), or None when unknown or blocked."""
+    return ChargingToken.objects.select_related("member").filter(token=token, active=True).first()
+
+
+def charge_point_charging_limits(
+    *, ocpp_id: str, now: datetime
+) -> tuple[datetime, int, list[int]] | None:
+    """(start, step seconds, charging limits in W ≥ 0 from `start`) for the charger from the
+    current dispatch plan's command for its device, or None when there is none."""
+    cp = ChargePoint.objects.select_related("device").filter(ocpp_id=ocpp_id).first()
+    if cp is None or cp.device is None:
+        return None
+    cmd = (
+        DeviceCommand.objects.filter(device=cp.device)
+        .exclude(status=DeviceCommand.Status.SUPERSEDED)
+        .exclude(plan__status=DispatchPlan.Status.SUPERSEDED)
+        .select_related("plan")
+        .order_by("-plan__created_at", "-plan_id")
+        .first()
+    )
+    if cmd is None:
+        return None
+    step = cmd.plan.step_seconds
+    skip = max(0, int((now - cmd.plan.start).total_seconds() // step))
+    limits = [max(0, int(w)) for w in cmd.setpoints_w[skip:]]
+    if not limits:
+        return None
+    start = cmd.plan.start + timedelta(seconds=skip * step)
+    return start, step, limits
+
+
+def charge_points_overview() -> QuerySet[ChargePoint]:
+    return ChargePoint.objects.select_related("device").order_by("ocpp_id")
