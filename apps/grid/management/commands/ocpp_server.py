@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=None, help="default: OCPP_PORT")
 
     def handle(self, *args, **options):
-        host, port = options["host"], options["port"] or conf.get("OCPP_PORT")
+        host, port = options["host"], options["port"]
+        if port is None:
+            port = conf.get("OCPP_PORT")
         asyncio.run(self._serve(host, port))
 
     async def _serve(self, host: str, port: int) -> None:
