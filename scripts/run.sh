@@ -42,6 +42,9 @@ echo "beat: .venv/bin/celery -A config beat -l info -s var/celerybeat-schedule" 
 has_command mqtt_bridge && echo "bridge: $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
 has_command grid_command_acks && echo "acks: $PY manage.py grid_command_acks" >> "$procs"
 has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --meters 250 --speed 60" >> "$procs"
+# OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients.
+has_command ocpp_server && echo "ocpp: $PY manage.py ocpp_server" >> "$procs"
+has_command ocpp_charger_simulator && echo "chargers: $PY manage.py ocpp_charger_simulator" >> "$procs"
 
 cat <<MSG
 
@@ -49,6 +52,7 @@ EnergySphere is starting on http://127.0.0.1:${PORT:-8000}/
 Demo logins (password for all: see below):
 $($PY manage.py demo_cooperative --print-logins)
 
+OCPP chargers: ws://127.0.0.1:${OCPP_PORT:-9016}/ocpp/<id> (\`manage.py demo_cooperative --print-devices\`)
 Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
 MSG
 # Reward rules live on chain and only the multisig may set them: sync them after the extras.

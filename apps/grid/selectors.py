@@ -271,4 +271,7 @@ def charge_point_charging_limits(
 
 
 def charge_points_overview() -> QuerySet[ChargePoint]:
-    return ChargePoint.objects.select_related("device").order_by("ocpp_id")
+    """Every registered charger with its device and the member of its site."""
+    return ChargePoint.objects.select_related("device__connection_point__member").order_by(
+        "ocpp_id"
+    )
