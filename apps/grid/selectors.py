@@ -270,6 +270,23 @@ def charge_point_charging_limits(
     return start, step, limits
 
 
+CHARGE_POINT_SILENCE = timedelta(minutes=10)  # two missed heartbeats (interval 300 s)
+
+
+def charge_points_status(*, now: datetime) -> dict:
+    """Staff view of the OCPP chargers: each with `online` (connected and heard from in the last
+    ten minutes), and how many are online."""
+    rows = []
+    for cp in charge_points_overview():
+        online = (
+            cp.status == ChargePoint.Status.ONLINE
+            and cp.last_seen_at is not None
+            and now - cp.last_seen_at <= CHARGE_POINT_SILENCE
+        )
+        rows.append({"charge_point": cp, "online": online})
+    return {"rows": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
+
+
 def charge_points_overview() -> QuerySet[ChargePoint]:
     """Every registered charger with its device and the member of its site."""
     return ChargePoint.objects.select_related("device__connection_point__member").order_by(

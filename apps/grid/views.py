@@ -92,6 +92,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "events": selectors.dr_events_with_performance(limit=10),
         "alerts": selectors.recent_alerts(since=now - timedelta(days=1)),
         "choices": selectors.model_choices(),
+        "chargers": selectors.charge_points_status(now=now),
     }
     return render(request, "grid/dashboard.html", context)
 

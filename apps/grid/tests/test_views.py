@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -146,3 +146,21 @@ def test_member_selectors_are_one_query(member, django_assert_num_queries):
             for t in f.transformers.all()
             for cp in t.connection_points.all()
         ]
+
+
+def test_grid_dashboard_shows_which_ocpp_chargers_are_online(client, staff_user):
+    from django.utils import timezone
+
+    from apps.grid.services.ocpp import charge_point_boot, charge_point_register
+
+    for ident in ("CP-A", "CP-B", "CP-C"):
+        charge_point_register(ocpp_id=ident, password="a-long-enough-password")
+    charge_point_boot(ocpp_id="CP-A", protocol="ocpp1.6")
+    # Booted, but silent for an hour: not counted as online.
+    charge_point_boot(ocpp_id="CP-B", protocol="ocpp2.0.1", now=timezone.now() - timedelta(hours=1))
+    client.force_login(staff_user)
+    html = client.get(reverse("grid:dashboard")).content.decode()
+    assert "1 of 3 online." in html
+    assert "CP-A</td><td>online</td><td>ocpp1.6" in html
+    assert "CP-B</td><td>offline</td><td>ocpp2.0.1" in html
+    assert "CP-C</td><td>offline</td><td>–" in html
