@@ -39,6 +39,8 @@ _DEFAULTS = {
     "GRID_COMMAND_ACK_TIMEOUT_S": _env.int("GRID_COMMAND_ACK_TIMEOUT_S", default=300),
     # OCPP central system (`manage.py ocpp_server`): ws://127.0.0.1:<port>/ocpp/<charge point>.
     "OCPP_PORT": _env.int("OCPP_PORT", default=9016),
+    # OpenADR 2.0b VTN (`manage.py openadr_vtn`): http://127.0.0.1:<port>/OpenADR2/Simple/2.0b.
+    "OPENADR_VTN_PORT": _env.int("OPENADR_VTN_PORT", default=9017),
     # Site used for clear-sky irradiance when a series has no coordinates (Berlin).
     "GRID_DEFAULT_LATITUDE": _env.float("GRID_DEFAULT_LATITUDE", default=52.52),
     "GRID_DEFAULT_LONGITUDE": _env.float("GRID_DEFAULT_LONGITUDE", default=13.40),

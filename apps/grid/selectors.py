@@ -22,6 +22,8 @@ from apps.grid.models import (
     Forecast,
     ForecastModelChoice,
     GridAlert,
+    OpenADREventDelivery,
+    OpenADRVen,
     StabilityAssessment,
     Substation,
     Transformer,
@@ -292,3 +294,37 @@ def charge_points_overview() -> QuerySet[ChargePoint]:
     return ChargePoint.objects.select_related("device__connection_point__member").order_by(
         "ocpp_id"
     )
+
+
+def openadr_ven_lookup(*, ven_id: str) -> dict | None:
+    """What openleadr's `ven_lookup` wants: ven_id, ven_name, fingerprint, registration_id."""
+    ven = OpenADRVen.objects.filter(ven_id=ven_id).first()
+    if ven is None:
+        return None
+    return {
+        "ven_id": ven.ven_id,
+        "ven_name": ven.ven_name,
+        "fingerprint": ven.fingerprint or None,
+        "registration_id": ven.registration_id or None,
+    }
+
+
+def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
+    """(venID, event) for every registered VEN whose site takes part in a published or active
+    event that the VTN has not queued for it at the event's current modification number."""
+    queued = set(
+        OpenADREventDelivery.objects.values_list("ven_id", "event_id", "modification_number")
+    )
+    due = []
+    vens = OpenADRVen.objects.exclude(registration_id="").exclude(connection_point=None)
+    for ven in vens:
+        parts = DRParticipation.objects.filter(
+            connection_point_id=ven.connection_point_id,
+            event__status__in=[DREvent.Status.PUBLISHED, DREvent.Status.ACTIVE],
+            event__end__gt=now,
+        ).select_related("event")
+        for part in parts:
+            event = part.event
+            if (ven.pk, event.pk, event.modification_number) not in queued:
+                due.append((ven.ven_id, event))
+    return due

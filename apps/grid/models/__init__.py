@@ -9,6 +9,7 @@ from apps.grid.models.ocpp import (
     ChargingSession,
     ChargingToken,
 )
+from apps.grid.models.openadr import OpenADREventDelivery, OpenADRReport, OpenADRVen
 from apps.grid.models.stability import GridAlert, StabilityAssessment, StateSource
 from apps.grid.models.topology import ConnectionPoint, Feeder, GridLine, Substation, Transformer
 
@@ -28,6 +29,9 @@ __all__ = [
     "ForecastModelChoice",
     "GridAlert",
     "GridLine",
+    "OpenADREventDelivery",
+    "OpenADRReport",
+    "OpenADRVen",
     "SeriesKind",
     "StabilityAssessment",
     "StateSource",
