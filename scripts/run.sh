@@ -45,6 +45,9 @@ has_command simulate_meters && echo "simulator: $PY manage.py simulate_meters --
 # OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients.
 has_command ocpp_server && echo "ocpp: $PY manage.py ocpp_server" >> "$procs"
 has_command ocpp_charger_simulator && echo "chargers: $PY manage.py ocpp_charger_simulator" >> "$procs"
+# OpenADR 2.0b VTN for demand response, and the demo sites' VENs as openleadr clients.
+has_command openadr_vtn && echo "vtn: $PY manage.py openadr_vtn" >> "$procs"
+has_command openadr_ven_simulator && echo "vens: $PY manage.py openadr_ven_simulator" >> "$procs"
 
 cat <<MSG
 
@@ -53,6 +56,7 @@ Demo logins (password for all: see below):
 $($PY manage.py demo_cooperative --print-logins)
 
 OCPP chargers: ws://127.0.0.1:${OCPP_PORT:-9016}/ocpp/<id> (\`manage.py demo_cooperative --print-devices\`)
+OpenADR VTN: http://127.0.0.1:${OPENADR_VTN_PORT:-9017}/OpenADR2/Simple/2.0b (same command)
 Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
 MSG
 # Reward rules live on chain and only the multisig may set them: sync them after the extras.

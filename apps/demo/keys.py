@@ -53,3 +53,11 @@ DEMO_SPARE_CHARGE_POINT = "CP-DEMO-SPARE"  # registered, driven by no simulator
 def demo_charging_token(member_number: str) -> str:
     """The demo member's RFID token (OCPP idTag): "RFID-" and the membership number."""
     return f"RFID-{member_number}"
+
+
+DEMO_SPARE_VEN = "VEN-DEMO-SPARE"  # provisioned, driven by no simulator
+
+
+def demo_ven_name(connection_point_code: str) -> str:
+    """OpenADR VEN name of the demo site `connection_point_code`."""
+    return f"VEN-{connection_point_code}"

@@ -19,6 +19,7 @@ from apps.grid.models import (
     DREvent,
     DRParticipation,
     Feeder,
+    FlexibleDevice,
     Forecast,
     ForecastModelChoice,
     GridAlert,
@@ -328,3 +329,15 @@ def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
             if (ven.pk, event.pk, event.modification_number) not in queued:
                 due.append((ven.ven_id, event))
     return due
+
+
+def openadr_vens_overview() -> QuerySet[OpenADRVen]:
+    return OpenADRVen.objects.select_related("connection_point").order_by("ven_name")
+
+
+def flexible_devices_by_site() -> dict[int, list[FlexibleDevice]]:
+    """Active flexible devices grouped by connection point id."""
+    out: dict[int, list[FlexibleDevice]] = {}
+    for device in FlexibleDevice.objects.filter(active=True).order_by("serial"):
+        out.setdefault(device.connection_point_id, []).append(device)
+    return out

@@ -2,9 +2,10 @@
 
 Idempotent. Adds what the base loader does not: the LV cables of each transformer area (for the
 power flow), the flexible devices (batteries and EV chargers, addressed by their meter serial),
-an OCPP charge point per EV charger plus a spare one and the members' RFID tokens, and two
-demand-response events — one yesterday evening, measured against the metered history, and one
-tomorrow evening, published so members can answer it.
+an OCPP charge point per EV charger plus a spare one and the members' RFID tokens, an OpenADR
+VEN per site with a flexible device plus a spare one, and two demand-response events — one
+yesterday evening, measured against the metered history, and one tomorrow evening, published so
+members can answer it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from apps.grid.models import (
     DRParticipation,
     FlexibleDevice,
     GridLine,
+    OpenADRVen,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,30 @@ def _charge_points(context) -> int:
     return created
 
 
+def _vens(context) -> int:
+    """One pre-provisioned OpenADR VEN per site with a battery or an EV charger (driven by
+    `openadr_ven_simulator`) and a spare VEN for the showcase member's site that no simulator
+    drives."""
+    from apps.demo.keys import DEMO_SPARE_VEN, demo_ven_name
+    from apps.grid.services.openadr import openadr_ven_provision
+
+    provisioned = set(OpenADRVen.objects.values_list("ven_name", flat=True))
+    created = 0
+    sites = {d.connection_point for d in FlexibleDevice.objects.select_related("connection_point")}
+    for site in sorted(sites, key=lambda cp: cp.code):
+        name = demo_ven_name(site.code)
+        if name not in provisioned:
+            openadr_ven_provision(ven_name=name, connection_point=site, actor=context.staff_user)
+            created += 1
+    showcase = context.connection_points.get(context.showcase_member.pk)
+    if DEMO_SPARE_VEN not in provisioned:
+        openadr_ven_provision(
+            ven_name=DEMO_SPARE_VEN, connection_point=showcase, actor=context.staff_user
+        )
+        created += 1
+    return created
+
+
 def _events(context) -> int:
     from django.conf import settings
 
@@ -225,6 +251,7 @@ def load(context) -> None:
     context.created["grid_lines"] = _lines(context)
     context.created["flexible_devices"] = _devices(context)
     context.created["charge_points"] = _charge_points(context)
+    context.created["openadr_vens"] = _vens(context)
     context.created["dr_events"] = _events(context)
     # Forecasts, the plan and the power flow are computed by the grid worker once the demo data
     # is committed (the beat schedules them too).

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from apps.demo import loader
 from apps.demo.hooks import grid as grid_hook
-from apps.grid.models import ChargePoint, FlexibleDevice
+from apps.grid.models import ChargePoint, FlexibleDevice, OpenADRVen
 from apps.grid.selectors import charge_point_credentials_valid, charging_token_active
 
 NOW = datetime(2026, 11, 20, 9, 7, tzinfo=UTC)
@@ -48,6 +48,19 @@ def test_print_devices_gives_working_ocpp_credentials_and_a_spare_charger():
     token = charging_token_active(token=ocpp["id_tag"])
     assert token is not None and token.member == report.context.showcase_member
 
+    openadr = print_devices()["openadr"]
+    assert openadr["vtn_url"] == "http://127.0.0.1:9017/OpenADR2/Simple/2.0b"
+    ven = OpenADRVen.objects.get(ven_name=openadr["ven_name"])
+    spare = OpenADRVen.objects.get(ven_name=openadr["spare_ven_name"])
+    assert ven.ven_id == openadr["ven_id"] and spare.ven_id == openadr["spare_ven_id"]
+    assert ven != spare and spare.connection_point is not None
+    sites = {d.connection_point_id for d in FlexibleDevice.objects.all()}
+    assert (
+        set(OpenADRVen.objects.exclude(pk=spare.pk).values_list("connection_point_id", flat=True))
+        == sites
+    )
+
     grid_hook.load(report.context)  # idempotent
     assert report.context.created["charge_points"] == 0
+    assert report.context.created["openadr_vens"] == 0
     assert ChargePoint.objects.count() == evs + 1

@@ -48,15 +48,17 @@ def logins_text() -> str:
 
 
 def devices_json() -> dict:
-    """What a standard OCPP client needs to join the running demo (see docs/demo.md)."""
+    """What a standard OCPP or OpenADR client needs to join the running demo (docs/demo.md)."""
     from apps.demo.keys import (
         DEMO_SPARE_CHARGE_POINT,
+        DEMO_SPARE_VEN,
         demo_charger_password,
         demo_charging_token,
     )
     from apps.demo.profiles import community
     from apps.grid import conf
-    from apps.grid.selectors import charge_points_overview
+    from apps.grid.openadr_vtn import PATH_PREFIX
+    from apps.grid.selectors import charge_points_overview, openadr_vens_overview
 
     driven = charge_points_overview().exclude(device=None).first()
     if (
@@ -64,6 +66,11 @@ def devices_json() -> dict:
         or not charge_points_overview().filter(ocpp_id=DEMO_SPARE_CHARGE_POINT).exists()
     ):
         raise CommandError("No demo charge points yet: run `manage.py demo_cooperative` first.")
+    vens = openadr_vens_overview()
+    ven = vens.exclude(ven_name=DEMO_SPARE_VEN).first()
+    spare = vens.filter(ven_name=DEMO_SPARE_VEN).first()
+    if ven is None or spare is None:
+        raise CommandError("No demo VENs yet: run `manage.py demo_cooperative` first.")
     showcase = loader.membership_number(community().showcase_number)
     return {
         "ocpp": {
@@ -76,8 +83,17 @@ def devices_json() -> dict:
             "spare_password": demo_charger_password(DEMO_SPARE_CHARGE_POINT),
             "subprotocols": ["ocpp1.6", "ocpp2.0.1"],
         },
-        # No OpenADR VTN yet: nothing to point an OpenADR client at.
-        "openadr": None,
+        "openadr": {
+            "vtn_url": f"http://127.0.0.1:{conf.get('OPENADR_VTN_PORT')}{PATH_PREFIX}",
+            "ven_name": ven.ven_name,
+            "ven_id": ven.ven_id,
+            "spare_ven_name": spare.ven_name,
+            "spare_ven_id": spare.ven_id,
+            # The demo VTN speaks plain HTTP: no certificates, no fingerprints to pin.
+            "cert": None,
+            "key": None,
+            "vtn_fingerprint": None,
+        },
     }
 
 
@@ -90,7 +106,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--print-devices",
             action="store_true",
-            help="Print one JSON object: how to connect an OCPP client to the running demo.",
+            help="Print one JSON object: how to connect OCPP and OpenADR clients to the demo.",
         )
         parser.add_argument("--seed", type=int, default=DEMO_SEED)
         parser.add_argument(
