@@ -39,6 +39,15 @@ _DEFAULTS = {
     "GRID_COMMAND_ACK_TIMEOUT_S": _env.int("GRID_COMMAND_ACK_TIMEOUT_S", default=300),
     # OCPP central system (`manage.py ocpp_server`): ws://127.0.0.1:<port>/ocpp/<charge point>.
     "OCPP_PORT": _env.int("OCPP_PORT", default=9016),
+    # Automatic demand response when the dispatch plan still overloads a transformer:
+    # "auto" creates and publishes the event, "staff" creates a draft for staff to publish,
+    # "off" does nothing. Only overloads at least the lead time ahead are answered (members and
+    # devices need notice); an event lasts at most GRID_AUTO_DR_MAX_HOURS.
+    "GRID_AUTO_DR_MODE": _env.str("GRID_AUTO_DR_MODE", default="auto"),
+    "GRID_AUTO_DR_LEAD_MINUTES": _env.int("GRID_AUTO_DR_LEAD_MINUTES", default=60),
+    "GRID_AUTO_DR_MAX_HOURS": _env.int("GRID_AUTO_DR_MAX_HOURS", default=4),
+    # Completed automatic events are measured and rewarded once their meter data is in.
+    "GRID_AUTO_DR_MEASURE_AFTER_HOURS": _env.int("GRID_AUTO_DR_MEASURE_AFTER_HOURS", default=2),
     # OpenADR 2.0b VTN (`manage.py openadr_vtn`): http://127.0.0.1:<port>/OpenADR2/Simple/2.0b.
     "OPENADR_VTN_PORT": _env.int("OPENADR_VTN_PORT", default=9017),
     # Site used for clear-sky irradiance when a series has no coordinates (Berlin).
