@@ -331,6 +331,22 @@ def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
     return due
 
 
+VEN_SILENCE = timedelta(minutes=5)  # the demo VENs report every minute
+
+
+def openadr_vens_status(*, now: datetime) -> dict:
+    """Staff view of the VENs: registered, `online` when heard from in the last five minutes."""
+    rows = []
+    for ven in openadr_vens_overview():
+        online = bool(
+            ven.registration_id
+            and ven.last_seen_at is not None
+            and now - ven.last_seen_at <= VEN_SILENCE
+        )
+        rows.append({"ven": ven, "online": online})
+    return {"rows": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
+
+
 def openadr_vens_overview() -> QuerySet[OpenADRVen]:
     return OpenADRVen.objects.select_related("connection_point").order_by("ven_name")
 

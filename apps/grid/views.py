@@ -93,6 +93,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "alerts": selectors.recent_alerts(since=now - timedelta(days=1)),
         "choices": selectors.model_choices(),
         "chargers": selectors.charge_points_status(now=now),
+        "vens": selectors.openadr_vens_status(now=now),
     }
     return render(request, "grid/dashboard.html", context)
 

@@ -164,3 +164,29 @@ def test_grid_dashboard_shows_which_ocpp_chargers_are_online(client, staff_user)
     assert "CP-A</td><td>online</td><td>ocpp1.6" in html
     assert "CP-B</td><td>offline</td><td>ocpp2.0.1" in html
     assert "CP-C</td><td>offline</td><td>–" in html
+
+
+def test_grid_dashboard_shows_which_openadr_vens_are_online(client, staff_user):
+    from django.utils import timezone
+
+    from apps.grid.services.openadr import (
+        openadr_report_record,
+        openadr_ven_provision,
+        openadr_ven_register,
+    )
+
+    site = ConnectionPointFactory()
+    live = openadr_ven_provision(ven_name="VEN-LIVE", connection_point=site)
+    openadr_ven_provision(ven_name="VEN-SILENT")
+    openadr_ven_provision(ven_name="VEN-NEW")
+    openadr_ven_register(ven_name="VEN-LIVE")
+    openadr_ven_register(ven_name="VEN-SILENT", now=timezone.now() - timedelta(hours=1))
+    openadr_report_record(
+        ven_id=live.ven_id, resource_id="x", measurement="RealPower", values=[(timezone.now(), 1)]
+    )
+    client.force_login(staff_user)
+    html = client.get(reverse("grid:dashboard")).content.decode()
+    assert "1 of 3 online." in html
+    assert f"VEN-LIVE</td><td>online</td><td>{site.code}" in html
+    assert "VEN-SILENT</td><td>registered, silent</td>" in html
+    assert "VEN-NEW</td><td>not registered</td>" in html
