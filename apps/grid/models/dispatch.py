@@ -102,6 +102,9 @@ class DeviceCommand(models.Model):
     setpoints_w = models.JSONField(default=list)  # + charge/consume, − discharge; per interval
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
+    # Replay protection: per-device increasing sequence number and expiry, signed with the command.
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     acked_at = models.DateTimeField(null=True, blank=True)
     ack_detail = models.JSONField(default=dict, blank=True)

@@ -233,22 +233,56 @@ def _enqueue_publish(plan_id: int) -> None:
         logger.warning("could not enqueue publishing of plan %s", plan_id)
 
 
+def _number_commands(plan: DispatchPlan) -> list[DeviceCommand]:
+    """Give each pending command of the plan its device's next sequence number and an expiry
+    (the plan's end), once; returns the pending commands."""
+    expires = plan.start + timedelta(seconds=plan.step_seconds * plan.intervals)
+    with transaction.atomic():
+        pending = lock_rows(
+            DeviceCommand.objects.select_related("device"),
+            list(plan.commands.filter(status=Cmd.PENDING).values_list("pk", flat=True)),
+        )
+        for cmd in pending:
+            if cmd.seq is None:
+                last = (
+                    DeviceCommand.objects.filter(device=cmd.device, seq__isnull=False)
+                    .order_by("-seq")
+                    .values_list("seq", flat=True)
+                    .first()
+                )
+                cmd.seq = (last or 0) + 1
+                cmd.expires_at = expires
+                cmd.save(update_fields=["seq", "expires_at"])
+    return pending
+
+
 def device_commands_publish(*, plan_id: int) -> int:
-    """Publish the plan's pending commands (QoS 1); mark those the broker accepted as sent."""
-    from apps.grid.commands_mqtt import CommandMessage, publish_commands
+    """Publish the plan's pending commands (QoS 1), each signed by the cooperative's command
+    key with the device's next sequence number and an expiry; mark those the broker accepted
+    as sent."""
+    from apps.grid.command_signing import COMMAND, sign_message
+    from apps.grid.commands_mqtt import CommandMessage, cooperative_command_key, publish_commands
 
     plan = DispatchPlan.objects.get(pk=plan_id)
-    pending = list(plan.commands.filter(status=Cmd.PENDING).select_related("device"))
+    pending = _number_commands(plan)
+    key = cooperative_command_key()
     messages = [
         CommandMessage(
             serial=c.device.serial,
-            payload={
-                "command_id": str(c.command_id),
-                "plan": plan.pk,
-                "start": plan.start.isoformat(),
-                "step_seconds": plan.step_seconds,
-                "setpoints_w": c.setpoints_w,
-            },
+            payload=sign_message(
+                COMMAND,
+                {
+                    "command_id": str(c.command_id),
+                    "serial": c.device.serial,
+                    "seq": c.seq,
+                    "expires_at": c.expires_at.isoformat(),
+                    "plan": plan.pk,
+                    "start": plan.start.isoformat(),
+                    "step_seconds": plan.step_seconds,
+                    "setpoints_w": c.setpoints_w,
+                },
+                key,
+            ),
         )
         for c in pending
     ]
@@ -270,14 +304,37 @@ def device_commands_publish(*, plan_id: int) -> int:
 def device_command_acknowledge(
     *, serial: str, command_id: str, accepted: bool, detail: dict | None = None
 ) -> DeviceCommand | None:
-    """Record a device's acknowledgement. Unknown, foreign or repeated acks change nothing."""
+    """Record a device's acknowledgement. `detail` is the ack document as received: it must be
+    signed by the device's key (its meter's address) and name the command's serial and sequence
+    number. Unsigned, forged, foreign, unknown or repeated acks change nothing."""
+    from apps.grid.command_signing import ACK, message_signer
+
     cmd = (
-        DeviceCommand.objects.select_for_update()
+        DeviceCommand.objects.select_for_update(of=("self",))
+        .select_related("device__meter")
         .filter(command_id=command_id, device__serial=serial)
         .first()
     )
     if cmd is None:
         logger.info("ack for unknown command %s from %s", command_id, serial)
+        return None
+    doc = detail or {}
+    signer = message_signer(ACK, doc)
+    device_address = cmd.device.meter.address if cmd.device.meter else ""
+    if (
+        signer is None
+        or not device_address
+        or signer.lower() != device_address.lower()
+        or doc.get("command_id") != str(cmd.command_id)
+        or doc.get("serial") != serial
+        or doc.get("seq") != cmd.seq
+    ):
+        logger.warning("refused an unsigned or mismatched ack for %s from %s", command_id, serial)
+        audit_log_write(
+            event="device_command.ack_refused",
+            target=cmd,
+            details={"serial": serial, "signed": signer is not None},
+        )
         return None
     target = Cmd.ACKNOWLEDGED if accepted else Cmd.REJECTED
     if cmd.status != Cmd.SENT:
