@@ -35,6 +35,8 @@ _DEFAULTS = {
     "GRID_PEAK_HOURS": _env.list("GRID_PEAK_HOURS", cast=int, default=[17, 21]),
     "GRID_NIGHT_HOURS": _env.list("GRID_NIGHT_HOURS", cast=int, default=[0, 6]),
     "GRID_FEED_IN_PRICE": _env.float("GRID_FEED_IN_PRICE", default=0.08),
+    # A device whose last N commands expired unanswered is excluded from dispatch and flagged.
+    "GRID_DEVICE_MISSED_COMMANDS": _env.int("GRID_DEVICE_MISSED_COMMANDS", default=2),
     # Private key (64 hex) that signs device commands; empty: derived from SECRET_KEY.
     "GRID_COMMAND_KEY": _env.str("GRID_COMMAND_KEY", default=""),
     # A sent command without acknowledgement for this long is marked expired.

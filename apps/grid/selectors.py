@@ -120,6 +120,15 @@ def command_status_counts(*, plan: DispatchPlan) -> dict[str, int]:
     return counts
 
 
+def unresponsive_devices() -> list[FlexibleDevice]:
+    """Devices flagged for missing their commands (left out of dispatch), oldest flag first."""
+    return list(
+        FlexibleDevice.objects.filter(unresponsive_since__isnull=False).order_by(
+            "unresponsive_since", "serial"
+        )
+    )
+
+
 def recent_alerts(*, since: datetime, limit: int = 50) -> list[GridAlert]:
     return list(GridAlert.objects.filter(interval_start__gte=since)[:limit])
 

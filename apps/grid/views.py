@@ -94,6 +94,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "choices": selectors.model_choices(),
         "chargers": selectors.charge_points_status(now=now),
         "vens": selectors.openadr_vens_status(now=now),
+        "unresponsive": selectors.unresponsive_devices(),
     }
     return render(request, "grid/dashboard.html", context)
 

@@ -31,6 +31,10 @@ class FlexibleDevice(models.Model):
     available_from_hour = models.PositiveSmallIntegerField(default=0)  # EV plug-in (UTC hour)
     deadline_hour = models.PositiveSmallIntegerField(default=24)  # EV needed by (UTC hour)
     active = models.BooleanField(default=True)
+    # Set when the device let its last commands expire unanswered: excluded from dispatch until
+    # it is heard from again (an acknowledgement or telemetry).
+    unresponsive_since = models.DateTimeField(null=True, blank=True)
+    missed_commands = models.PositiveIntegerField(default=0)  # in a row, since last heard from
 
     class Meta:
         ordering = ["serial"]

@@ -74,7 +74,7 @@ def _inputs(start: datetime, intervals: int):
             used += ids
         base[t.name] = net
     devices = list(
-        FlexibleDevice.objects.filter(active=True)
+        FlexibleDevice.objects.filter(active=True, unresponsive_since__isnull=True)
         .select_related("connection_point__transformer")
         .order_by("pk")
     )
@@ -340,6 +340,7 @@ def device_command_acknowledge(
     if cmd.status != Cmd.SENT:
         return cmd  # already answered, superseded or expired: idempotent
     check_transition(DeviceCommand.TRANSITIONS, cmd.status, target)
+    flexible_device_heard(device_id=cmd.device_id)
     cmd.status = target
     cmd.acked_at = timezone.now()
     cmd.ack_detail = detail or {}
@@ -355,16 +356,56 @@ def device_command_acknowledge(
 
 
 @transaction.atomic
+def flexible_device_heard(*, device_id: int) -> None:
+    """The device answered (an ack or telemetry): it takes part in dispatch again."""
+    rows = lock_rows(FlexibleDevice.objects.all(), [device_id])
+    if not rows or (rows[0].missed_commands == 0 and rows[0].unresponsive_since is None):
+        return
+    device = rows[0]
+    if device.unresponsive_since is not None:
+        audit_log_write(event="flexible_device.responsive", target=device)
+    device.unresponsive_since = None
+    device.missed_commands = 0
+    device.save(update_fields=["unresponsive_since", "missed_commands"])
+
+
+def _count_misses(misses: dict[int, int], now: datetime) -> int:
+    """Count each device's expired commands in a row; flag (and so exclude from dispatch) a
+    device that reached `GRID_DEVICE_MISSED_COMMANDS`."""
+    limit = conf.get("GRID_DEVICE_MISSED_COMMANDS")
+    flagged = 0
+    for device in lock_rows(FlexibleDevice.objects.all(), sorted(misses)):
+        device.missed_commands += misses[device.pk]
+        fields = ["missed_commands"]
+        if device.unresponsive_since is None and device.missed_commands >= limit:
+            device.unresponsive_since = now
+            fields.append("unresponsive_since")
+            audit_log_write(
+                event="flexible_device.unresponsive",
+                target=device,
+                details={"serial": device.serial, "missed_commands": device.missed_commands},
+            )
+            flagged += 1
+        device.save(update_fields=fields)
+    return flagged
+
+
+@transaction.atomic
 def device_commands_expire(*, now: datetime | None = None) -> int:
+    """Expire sent commands left unanswered; a device that missed its last
+    `GRID_DEVICE_MISSED_COMMANDS` commands is flagged and left out of the next plans."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=conf.get("GRID_COMMAND_ACK_TIMEOUT_S"))
     ids = DeviceCommand.objects.filter(status=Cmd.SENT, sent_at__lt=limit).values_list(
         "pk", flat=True
     )
     count = 0
+    misses: dict[int, int] = {}
     for cmd in lock_rows(DeviceCommand.objects.all(), list(ids)):
         if cmd.status == Cmd.SENT:
             cmd.status = Cmd.EXPIRED
             cmd.save(update_fields=["status"])
+            misses[cmd.device_id] = misses.get(cmd.device_id, 0) + 1
             count += 1
+    _count_misses(misses, now)
     return count

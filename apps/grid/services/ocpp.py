@@ -23,6 +23,7 @@ from apps.grid.models import (
     FlexibleDevice,
 )
 from apps.grid.selectors import charging_token_active
+from apps.grid.services.dispatch import flexible_device_heard
 
 PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
 
@@ -214,4 +215,6 @@ def charge_point_meter_values_record(
     ChargePointMeterValue.objects.bulk_create(rows, ignore_conflicts=True)
     cp.last_seen_at = timezone.now()
     cp.save(update_fields=["last_seen_at"])
+    if rows and cp.device_id is not None:
+        flexible_device_heard(device_id=cp.device_id)
     return len(rows)

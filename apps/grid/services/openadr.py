@@ -22,6 +22,7 @@ from apps.grid.models import (
     OpenADRReport,
     OpenADRVen,
 )
+from apps.grid.services.dispatch import flexible_device_heard
 from apps.grid.services.dr import dr_opt_set
 
 SOC_MEASUREMENTS = {"stateofcharge", "soc", "x-soc"}
@@ -98,8 +99,9 @@ def openadr_event_opt(*, ven_id: str, event_id: str, opt: str) -> None:
 def openadr_report_record(
     *, ven_id: str, resource_id: str, measurement: str, values: list[tuple[datetime, float]]
 ) -> int:
-    """Store reported values; a state-of-charge report (%) of a battery of the VEN's site
-    updates that battery's `soc_wh`, which the next dispatch plan starts from."""
+    """Store reported values. A report about a flexible device of the VEN's site (resource id =
+    its serial) counts as hearing from it; a state-of-charge report (%) of a battery updates
+    that battery's `soc_wh`, which the next dispatch plan starts from."""
     ven = OpenADRVen.objects.get(ven_id=ven_id)
     rows = [
         OpenADRReport(
@@ -114,6 +116,11 @@ def openadr_report_record(
     OpenADRReport.objects.bulk_create(rows, ignore_conflicts=True)
     ven.last_seen_at = timezone.now()
     ven.save(update_fields=["last_seen_at"])
+    reported = FlexibleDevice.objects.filter(
+        serial=resource_id, connection_point_id=ven.connection_point_id
+    ).first()
+    if rows and reported is not None:
+        flexible_device_heard(device_id=reported.pk)
     if rows and measurement.lower() in SOC_MEASUREMENTS and ven.connection_point_id:
         latest = max(rows, key=lambda r: r.timestamp)
         battery = (

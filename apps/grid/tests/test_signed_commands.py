@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import coincurve
 import pytest
+from django.urls import reverse
 
 from apps.grid import commands_mqtt
 from apps.grid.command_signing import ACK, COMMAND, CommandVerifier, message_signer, sign_message
@@ -108,3 +109,31 @@ def test_server_refuses_unsigned_forged_and_replayed_acks(published):
     assert again.status == DeviceCommand.Status.ACKNOWLEDGED and again.acked_at == (
         DeviceCommand.objects.get(pk=cmd_two.pk).acked_at
     )
+
+
+def test_a_device_that_lets_its_commands_expire_is_left_out_and_flagged(
+    published, client, staff_user
+):
+    from apps.grid.services import device_commands_expire
+    from apps.grid.services.dispatch import flexible_device_heard
+
+    device, _, _ = published
+    # The first command was superseded; let the second one and a third one expire.
+    device_commands_expire(now=datetime.now(UTC) + timedelta(hours=1))
+    device.refresh_from_db()
+    assert device.unresponsive_since is None  # one miss is not enough
+    third = dispatch_plan_create(start=START + timedelta(hours=2), force=True)
+    device_commands_publish(plan_id=third.pk)
+    device_commands_expire(now=datetime.now(UTC) + timedelta(hours=1))
+    device.refresh_from_db()
+    assert device.unresponsive_since is not None and device.missed_commands == 2
+
+    fourth = dispatch_plan_create(start=START + timedelta(hours=3), force=True)
+    assert not fourth.commands.filter(device=device).exists()  # excluded from dispatch
+    client.force_login(staff_user)
+    html = client.get(reverse("grid:dashboard")).content.decode()
+    assert f"Left out of dispatch (commands unanswered): {device.serial} since" in html
+
+    flexible_device_heard(device_id=device.pk)  # e.g. its telemetry arrives again
+    fifth = dispatch_plan_create(start=START + timedelta(hours=4), force=True)
+    assert fifth.commands.filter(device=device).exists()
