@@ -9,7 +9,8 @@ WebSocket opens. Each message is parsed here and handed to a service in
 Handled: BootNotification, Heartbeat, StatusNotification, Authorize (member token),
 StartTransaction / StopTransaction (1.6), TransactionEvent (2.0.1), MeterValues. When a session
 starts, the charger receives a SetChargingProfile (TxProfile, W) with the limits of the current
-dispatch plan for its device (`push_charging_profile` sends it again on demand).
+dispatch plan for its device (0 W during a DR event its site opted in to); every minute
+(`push_changed_profiles_forever`) running sessions get a new profile when those limits changed.
 """
 
 from __future__ import annotations
@@ -115,11 +116,34 @@ class _Common:
 
     id: str
     profile_ids = itertools.count(1)
+    transactions: dict
 
     async def charging_limits(self):
-        return await sync_to_async(selectors.charge_point_charging_limits)(
+        limits = await sync_to_async(selectors.charge_point_charging_limits)(
             ocpp_id=self.id, now=timezone.now()
         )
+        self.last_limits = limits
+        return limits
+
+    async def push_if_changed(self) -> int:
+        """Send the profile again to each running session when the plan (or a DR event) changed
+        what it says from now on; returns how many were sent."""
+        limits = await sync_to_async(selectors.charge_point_charging_limits)(
+            ocpp_id=self.id, now=timezone.now()
+        )
+        previous = getattr(self, "last_limits", None)
+        if limits is None or previous is None:
+            return 0
+        start, step, watts = limits
+        p_start, _, p_watts = previous
+        offset = int((start - p_start).total_seconds() // step)
+        if offset >= 0 and p_watts[offset : offset + len(watts)] == watts:
+            return 0
+        sent = 0
+        for connector in list(self.transactions):
+            await self.push_charging_profile(connector)
+            sent += 1
+        return sent
 
 
 class CentralSystem16(_Common, ChargePoint16):
@@ -415,6 +439,27 @@ async def _serve_charge_point(connection: ServerConnection) -> None:
 
 
 CONNECTED: dict[str, CentralSystem16 | CentralSystem201] = {}
+
+
+async def push_changed_profiles() -> int:
+    """One round: every connected charger with a running session whose limits changed gets a
+    new SetChargingProfile."""
+    sent = 0
+    for cp in list(CONNECTED.values()):
+        try:
+            sent += await cp.push_if_changed()
+        except Exception:  # noqa: BLE001 - one charger's failure must not stop the others
+            logger.warning("could not send a new charging profile to %s", cp.id, exc_info=True)
+    return sent
+
+
+async def push_changed_profiles_forever(interval_s: float = 60.0) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await push_changed_profiles()
+        except Exception:  # noqa: BLE001 - the database may be restarting
+            logger.exception("profile round failed")
 
 
 def central_system(host: str, port: int):

@@ -259,7 +259,8 @@ def charge_point_charging_limits(
     *, ocpp_id: str, now: datetime
 ) -> tuple[datetime, int, list[int]] | None:
     """(start, step seconds, charging limits in W ≥ 0 from `start`) for the charger from the
-    current dispatch plan's command for its device, or None when there is none."""
+    current dispatch plan's command for its device — 0 W during a DR event its site opted in
+    to — or None when there is none."""
     cp = ChargePoint.objects.select_related("device").filter(ocpp_id=ocpp_id).first()
     if cp is None or cp.device is None:
         return None
@@ -279,6 +280,18 @@ def charge_point_charging_limits(
     if not limits:
         return None
     start = cmd.plan.start + timedelta(seconds=skip * step)
+    # During a DR event the site opted in to, the charger pauses.
+    events = DRParticipation.objects.filter(
+        connection_point_id=cp.device.connection_point_id,
+        opt=DRParticipation.Opt.OPT_IN,
+        event__status__in=[DREvent.Status.PUBLISHED, DREvent.Status.ACTIVE],
+        event__end__gt=start,
+    ).values_list("event__start", "event__end")
+    for ev_start, ev_end in events:
+        for i in range(len(limits)):
+            t = start + timedelta(seconds=i * step)
+            if ev_start <= t < ev_end:
+                limits[i] = 0
     return start, step, limits
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Client16
@@ -32,7 +32,8 @@ from apps.grid.models import (
     DeviceCommand,
     DispatchPlan,
 )
-from apps.grid.ocpp_central import central_system, meter_samples
+from apps.grid.ocpp_central import central_system, meter_samples, push_changed_profiles
+from apps.grid.services import dr_event_create, dr_event_publish, dr_opt_set
 from apps.grid.services.ocpp import charge_point_register, charging_token_issue
 from apps.grid.tests.factories import EVChargerFactory
 
@@ -97,6 +98,18 @@ def _setup():
     return member, setpoints
 
 
+def _opt_in_to_event(ident: str) -> datetime:
+    device = ChargePoint.objects.get(ocpp_id=ident).device
+    site = device.connection_point
+    start = floor_interval(timezone.now()) + timedelta(hours=1)
+    event = dr_event_create(
+        start=start, end=start + timedelta(hours=1), connection_point_ids=[site.pk]
+    )
+    dr_event_publish(event_pk=event.pk)
+    dr_opt_set(member=site.member, event_pk=event.pk, opt="optIn")
+    return start
+
+
 async def _refused(url: str, ident: str, headers: dict) -> int:
     with pytest.raises(InvalidStatus) as exc:
         async with connect(f"{url}/{ident}", subprotocols=["ocpp1.6"], additional_headers=headers):
@@ -138,6 +151,17 @@ async def _scenario_16(url: str, setpoints: list[int]) -> None:
         assert schedule["charging_rate_unit"] == "W"
         limits = [p["limit"] for p in schedule["charging_schedule_period"]]
         assert limits == setpoints[-len(limits) :] and limits[-1] == 3_700
+        # Nothing changed: no new profile. Then the site opts in to a DR event from +1 h to
+        # +2 h: the charger gets a new profile that pauses charging during the event.
+        assert await push_changed_profiles() == 0
+        event_start = await sync_to_async(_opt_in_to_event)("CP-16")
+        assert await push_changed_profiles() == 1
+        paused = await asyncio.wait_for(client.profiles.get(), 10)
+        periods = paused["charging_schedule"]["charging_schedule_period"]
+        start = datetime.fromisoformat(paused["charging_schedule"]["start_schedule"])
+        by_time = {start + timedelta(seconds=p["start_period"]): p["limit"] for p in periods}
+        assert [by_time[event_start + i * timedelta(minutes=15)] for i in range(4)] == [0] * 4
+        assert by_time[event_start + timedelta(hours=1)] > 0
         await client.call(
             call16.MeterValues(
                 connector_id=1,

@@ -10,7 +10,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from apps.grid import conf
-from apps.grid.ocpp_central import PATH_PREFIX, central_system
+from apps.grid.ocpp_central import PATH_PREFIX, central_system, push_changed_profiles_forever
 
 
 class Command(BaseCommand):
@@ -32,4 +32,8 @@ class Command(BaseCommand):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
         async with central_system(host, port):
             self.stdout.write(f"OCPP central system on ws://{host}:{port}{PATH_PREFIX}<id>")
-            await stop
+            pusher = asyncio.create_task(push_changed_profiles_forever(60.0))
+            try:
+                await stop
+            finally:
+                pusher.cancel()
