@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 PATH_PREFIX = "/ocpp/"
 SUBPROTOCOLS = ["ocpp2.0.1", "ocpp1.6"]
 HEARTBEAT_INTERVAL_S = 300
-_transaction_numbers = itertools.count(int(datetime.now(UTC).timestamp()) % 1_000_000)
 
 
 def _now_iso() -> str:
@@ -193,15 +192,15 @@ class CentralSystem16(_Common, ChargePoint16):
                 transaction_id=0,
                 id_tag_info=types16.IdTagInfo(status=enums16.AuthorizationStatus.invalid),
             )
-        tx = next(_transaction_numbers)
-        await sync_to_async(services.charging_session_start)(
+        session = await sync_to_async(services.charging_session_start)(
             ocpp_id=self.id,
-            transaction_id=str(tx),
+            transaction_id=None,  # 1.6: the central system assigns it (the session's id)
             token=id_tag,
             connector_id=connector_id,
             meter_start_wh=meter_start,
             started_at=_time(timestamp),
         )
+        tx = int(session.transaction_id)
         self.transactions[connector_id] = tx
         return result16.StartTransaction(
             transaction_id=tx,

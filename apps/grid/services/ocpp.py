@@ -4,6 +4,7 @@ lives in `apps.grid.ocpp_central`, which parses each message and calls these ser
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -132,31 +133,41 @@ def charge_point_disconnect(*, ocpp_id: str) -> None:
 def charging_session_start(
     *,
     ocpp_id: str,
-    transaction_id: str,
+    transaction_id: str | None,
     token: str | None,
     connector_id: int = 1,
     meter_start_wh: int = 0,
     started_at: datetime | None = None,
 ) -> ChargingSession:
-    """Start (or find again, on a repeated message) the session; the token names the member."""
+    """Start (or find again, on a repeated message) the session; the token names the member.
+    Without a `transaction_id` (OCPP 1.6, where the central system assigns it) the session's
+    own primary key becomes its transaction id, unique across restarts."""
     cp = _locked(ocpp_id)
-    existing = ChargingSession.objects.filter(charge_point=cp, transaction_id=transaction_id)
-    if existing.exists():
-        return existing.get()
+    if transaction_id is not None:
+        existing = ChargingSession.objects.filter(charge_point=cp, transaction_id=transaction_id)
+        if existing.exists():
+            return existing.get()
     tok = charging_token_active(token=token) if token else None
     session = ChargingSession.objects.create(
         charge_point=cp,
-        transaction_id=transaction_id,
+        transaction_id=transaction_id or uuid.uuid4().hex,  # replaced by the pk below
         token=tok,
         member=tok.member if tok else None,
         connector_id=connector_id,
         meter_start_wh=meter_start_wh,
         started_at=ensure_utc(started_at or timezone.now()),
     )
+    if transaction_id is None:
+        session.transaction_id = str(session.pk)
+        session.save(update_fields=["transaction_id"])
     audit_log_write(
         event="charging_session.started",
         target=session,
-        details={"ocpp_id": ocpp_id, "transaction_id": transaction_id, "authorised": bool(tok)},
+        details={
+            "ocpp_id": ocpp_id,
+            "transaction_id": session.transaction_id,
+            "authorised": bool(tok),
+        },
     )
     return session
 
