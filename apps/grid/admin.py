@@ -13,6 +13,8 @@ from apps.core.exceptions import ApplicationError
 from apps.grid import selectors
 from apps.grid.forms import DREventCreateForm
 from apps.grid.models import (
+    ChargePoint,
+    ChargingSession,
     ConnectionPoint,
     DeviceCommand,
     DispatchPlan,
@@ -252,3 +254,30 @@ class StabilityAssessmentAdmin(PolicyModelAdmin):
 class GridAlertAdmin(PolicyModelAdmin):
     list_display = ("interval_start", "source", "kind", "subject", "message")
     list_filter = ("kind", "source")
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """Written only by the OCPP central system and its services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChargePoint)
+class ChargePointAdmin(_ReadOnly):
+    list_display = ("ocpp_id", "status", "protocol", "connector_status", "device", "last_seen_at")
+    list_filter = ("status", "protocol")
+    search_fields = ("ocpp_id",)
+    exclude = ("password_hash",)
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(_ReadOnly):
+    list_display = ("charge_point", "transaction_id", "member", "started_at", "stopped_at")
+    search_fields = ("charge_point__ocpp_id", "transaction_id")
