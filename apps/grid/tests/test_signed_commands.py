@@ -21,6 +21,7 @@ from apps.grid.services import (
 )
 from apps.grid.tests.factories import EVChargerFactory
 from apps.meters.tests.factories import MeterFactory
+from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 19, tzinfo=UTC)
@@ -130,7 +131,7 @@ def test_a_device_that_lets_its_commands_expire_is_left_out_and_flagged(
 
     fourth = dispatch_plan_create(start=START + timedelta(hours=3), force=True)
     assert not fourth.commands.filter(device=device).exists()  # excluded from dispatch
-    client.force_login(staff_user)
+    login_with_mfa(client, staff_user)
     html = client.get(reverse("grid:dashboard")).content.decode()
     assert f"Left out of dispatch (commands unanswered): {device.serial} since" in html
 

@@ -160,7 +160,7 @@ def test_grid_dashboard_shows_which_ocpp_chargers_are_online(client, staff_user)
     charge_point_boot(ocpp_id="CP-A", protocol="ocpp1.6")
     # Booted, but silent for an hour: not counted as online.
     charge_point_boot(ocpp_id="CP-B", protocol="ocpp2.0.1", now=timezone.now() - timedelta(hours=1))
-    client.force_login(staff_user)
+    login_with_mfa(client, staff_user)
     html = client.get(reverse("grid:dashboard")).content.decode()
     assert "1 of 3 online." in html
     assert "CP-A</td><td>online</td><td>ocpp1.6" in html
@@ -186,7 +186,7 @@ def test_grid_dashboard_shows_which_openadr_vens_are_online(client, staff_user):
     openadr_report_record(
         ven_id=live.ven_id, resource_id="x", measurement="RealPower", values=[(timezone.now(), 1)]
     )
-    client.force_login(staff_user)
+    login_with_mfa(client, staff_user)
     html = client.get(reverse("grid:dashboard")).content.decode()
     assert "1 of 3 online." in html
     assert f"VEN-LIVE</td><td>online</td><td>{site.code}" in html
