@@ -162,7 +162,7 @@ def test_partners_are_opted_in_active_members_and_nothing_else_leaks(client, tra
     MeterFactory(member=chosen, asset_kind="pv")
     shy = _opted_in(MemberFactory(), selectable=False)
     gone = _opted_in(MemberFactory())
-    Member.objects.filter(pk=gone.pk).update(status=Member.Status.LEFT)
+    gone.transition_to(Member.Status.LEFT, actor=None)
     url = reverse("market-api:preferences")
     base = {"max_buy_price": "0.25", "min_sell_price": "0.10"}
     client.put(url, base, content_type="application/json")
