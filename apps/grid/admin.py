@@ -26,6 +26,7 @@ from apps.grid.models import (
     ForecastModelChoice,
     GridAlert,
     GridLine,
+    OpenADRVen,
     StabilityAssessment,
     Substation,
     Transformer,
@@ -256,21 +257,9 @@ class GridAlertAdmin(PolicyModelAdmin):
     list_filter = ("kind", "source")
 
 
-class _ReadOnly(admin.ModelAdmin):
-    """Written only by the OCPP central system and its services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ChargePoint)
-class ChargePointAdmin(_ReadOnly):
+class ChargePointAdmin(PolicyModelAdmin):
+    service_owned = True  # written only by the OCPP central system and its services
     list_display = ("ocpp_id", "status", "protocol", "connector_status", "device", "last_seen_at")
     list_filter = ("status", "protocol")
     search_fields = ("ocpp_id",)
@@ -278,6 +267,14 @@ class ChargePointAdmin(_ReadOnly):
 
 
 @admin.register(ChargingSession)
-class ChargingSessionAdmin(_ReadOnly):
+class ChargingSessionAdmin(PolicyModelAdmin):
+    service_owned = True
     list_display = ("charge_point", "transaction_id", "member", "started_at", "stopped_at")
     search_fields = ("charge_point__ocpp_id", "transaction_id")
+
+
+@admin.register(OpenADRVen)
+class OpenADRVenAdmin(PolicyModelAdmin):
+    service_owned = True  # provisioned by openadr_ven_provision, registered by the VTN
+    list_display = ("ven_name", "ven_id", "connection_point", "registered_at", "last_seen_at")
+    search_fields = ("ven_name", "ven_id")
