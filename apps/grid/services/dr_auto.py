@@ -5,8 +5,10 @@ transformer to reduce load during the overload (policy: `GRID_AUTO_DR_*` in `app
 In mode "auto" the event is published at once (members, the OpenADR VTN and the portal see it);
 in mode "staff" it stays a draft that staff publish or cancel in the admin. Staff can cancel an
 automatic event like any other. Each overload is answered once (the event id names the
-transformer and the start). Completed automatic events are measured against the baseline and
-rewarded by the periodic task (`dr_events_measure_due`), again without a staff click."""
+transformer and the start, and intervals an earlier automatic event of the transformer covers —
+cancelled ones too — are not answered again). Completed automatic events are measured against
+the baseline and rewarded by the periodic task (`dr_events_measure_due`), again without a staff
+click."""
 
 from __future__ import annotations
 
@@ -50,6 +52,29 @@ def overload_windows(
     return runs
 
 
+def _uncovered(
+    flows: list[int], *, trafo: Transformer, plan: DispatchPlan, step: timedelta
+) -> list[int]:
+    """The flows with the intervals an earlier automatic event of the transformer already covers
+    capped at its capacity, so a re-plan never answers the same overload again with an
+    overlapping event (the horizon rolls and the lead time moves the run's start). A cancelled
+    event covers its intervals too: staff decided against it."""
+    end = plan.start + len(flows) * step
+    windows = list(
+        DREvent.objects.filter(
+            event_id__startswith=f"{AUTO_PREFIX}t{trafo.pk}-", start__lt=end, end__gt=plan.start
+        ).values_list("start", "end")
+    )
+    if not windows:
+        return flows
+    out = list(flows)
+    for k in range(len(out)):
+        t = plan.start + k * step
+        if any(a <= t < b for a, b in windows):
+            out[k] = min(out[k], trafo.capacity_w)
+    return out
+
+
 @transaction.atomic
 def dr_events_from_plan(
     *, plan: DispatchPlan | None = None, now: datetime | None = None, actor: Actor = None
@@ -78,6 +103,7 @@ def dr_events_from_plan(
         )
         if not sites:
             continue
+        flows = _uncovered(flows, trafo=trafo, plan=plan, step=step)
         for i, j, excess in overload_windows(
             flows_w=flows, capacity_w=trafo.capacity_w, first=first, max_steps=max_steps
         ):

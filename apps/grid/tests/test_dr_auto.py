@@ -75,11 +75,19 @@ def test_plan_overload_becomes_a_published_event_once_and_a_draft_in_staff_mode(
     targets = set(event.participations.values_list("connection_point_id", flat=True))
     assert targets == {sites[0].pk, sites[1].pk}  # the site that left DR is not asked
     assert dr_events_from_plan(plan=plan, now=now) == []  # answered once
+    # 75 min later the lead time moves the run's start to +2 h 15 min: still answered once.
+    assert dr_events_from_plan(plan=plan, now=now + 5 * STEP) == []
 
     settings.GRID_AUTO_DR_MODE = "staff"
     flows[40:42] = [cap + 2_000] * 2
     [draft] = dr_events_from_plan(plan=plan_with(trafo, flows, now), now=now)
     assert draft.status == DREvent.Status.DRAFT and draft.start == now + 40 * STEP
+
+    # A cancelled automatic event is staff's answer: the re-plan does not ask again.
+    from apps.grid.services import dr_event_cancel
+
+    dr_event_cancel(event_pk=draft.pk, actor=None, reason="not needed")
+    assert dr_events_from_plan(plan=plan_with(trafo, flows, now), now=now + STEP) == []
 
     settings.GRID_AUTO_DR_MODE = "off"
     flows[60] = cap + 2_000
