@@ -48,6 +48,7 @@ NOT_PERSONAL: dict[str, str] = {
     "accounts.member.wallet_address": "a pseudonymous chain address the member linked; kept so "
     "settlements and certificates stay verifiable on chain (no name is stored with it)",
     "grid.drevent.signal_name": "an OpenADR signal name",
+    "grid.openadrven.ven_name": "a device's name (the demo's are VEN-<site code>), not a person's",
     "grid.substation.name": "a grid asset",
     "grid.substation.latitude": "a grid asset's location",
     "grid.substation.longitude": "a grid asset's location",
