@@ -316,3 +316,32 @@ def test_meter_samples_convert_units_and_skip_garbage():
     )
     assert samples[0].energy_wh == 12_345 and samples[0].power_w == 11_000
     assert samples[0].timestamp == datetime(2026, 6, 1, 8, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_charge_point_presence_is_a_state_machine_and_registration_is_audited():
+    from apps.audit.events import AuditEvent
+    from apps.audit.models import AuditLog
+    from apps.core.exceptions import InvalidTransition
+    from apps.grid.services.ocpp import (
+        charge_point_boot,
+        charge_point_disconnect,
+        charge_point_seen,
+    )
+
+    cp = charge_point_register(ocpp_id="CP-STATE", password=PASSWORD)
+    charge_point_register(ocpp_id="CP-STATE", password=PASSWORD + "x")  # a new password
+    events = list(
+        AuditLog.objects.filter(target_id=str(cp.pk)).order_by("pk").values_list("event", flat=True)
+    )
+    assert events == [AuditEvent.CHARGE_POINT_REGISTERED, AuditEvent.CHARGE_POINT_PASSWORD_SET]
+    assert cp.status == ChargePoint.Status.NEW
+    with pytest.raises(InvalidTransition):
+        cp.transition_to(ChargePoint.Status.OFFLINE, actor=None)  # never connected
+    assert charge_point_boot(ocpp_id="CP-STATE", protocol="ocpp1.6").status == "online"
+    assert charge_point_seen(ocpp_id="CP-STATE").status == "online"  # stays online
+    charge_point_disconnect(ocpp_id="CP-STATE")
+    cp.refresh_from_db()
+    assert cp.status == ChargePoint.Status.OFFLINE
+    assert charge_point_seen(ocpp_id="CP-STATE", connector_status="Available").status == "online"
+    assert AuditLog.objects.filter(event=AuditEvent.CHARGE_POINT_BOOTED).count() == 1

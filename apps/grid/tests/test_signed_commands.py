@@ -10,6 +10,8 @@ import coincurve
 import pytest
 from django.urls import reverse
 
+from apps.audit.events import AuditEvent
+from apps.audit.models import AuditLog
 from apps.grid import commands_mqtt
 from apps.grid.command_signing import ACK, COMMAND, CommandVerifier, message_signer, sign_message
 from apps.grid.commands_mqtt import cooperative_command_address
@@ -104,6 +106,8 @@ def test_server_refuses_unsigned_forged_and_replayed_acks(published):
     assert answer(two, ack(two, seq=1)) is None  # a stale sequence number
     cmd_two.refresh_from_db()
     assert cmd_two.status == DeviceCommand.Status.SENT
+    refused = AuditLog.objects.filter(event=AuditEvent.DEVICE_COMMAND_ACK_REFUSED)
+    assert refused.filter(target_id=str(cmd_two.pk)).count() == 4
     assert answer(two, ack(two)).status == DeviceCommand.Status.ACKNOWLEDGED
     # Replaying the good ack changes nothing.
     again = answer(two, ack(two))
@@ -128,6 +132,8 @@ def test_a_device_that_lets_its_commands_expire_is_left_out_and_flagged(
     device_commands_expire(now=datetime.now(UTC) + timedelta(hours=1))
     device.refresh_from_db()
     assert device.unresponsive_since is not None and device.missed_commands == 2
+    flagged = AuditLog.objects.filter(event=AuditEvent.FLEXIBLE_DEVICE_FLAGGED)
+    assert flagged.filter(target_id=str(device.pk)).count() == 1
 
     fourth = dispatch_plan_create(start=START + timedelta(hours=3), force=True)
     assert not fourth.commands.filter(device=device).exists()  # excluded from dispatch
@@ -136,5 +142,8 @@ def test_a_device_that_lets_its_commands_expire_is_left_out_and_flagged(
     assert f"Left out of dispatch (commands unanswered): {device.serial} since" in html
 
     flexible_device_heard(device_id=device.pk)  # e.g. its telemetry arrives again
+    assert AuditLog.objects.filter(
+        event=AuditEvent.FLEXIBLE_DEVICE_UNFLAGGED, target_id=str(device.pk)
+    ).exists()
     fifth = dispatch_plan_create(start=START + timedelta(hours=4), force=True)
     assert fifth.commands.filter(device=device).exists()
