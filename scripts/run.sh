@@ -45,6 +45,12 @@ echo "beat: DB_APPLICATION_NAME=es-beat DB_POOL_MAX_SIZE=2 .venv/bin/celery -A c
 has_command mqtt_bridge && echo "bridge: DB_APPLICATION_NAME=es-bridge DB_POOL_MAX_SIZE=2 $PY manage.py mqtt_bridge --client-id es-bridge-1" >> "$procs"
 has_command grid_command_acks && echo "acks: DB_APPLICATION_NAME=es-acks DB_POOL_MAX_SIZE=2 $PY manage.py grid_command_acks" >> "$procs"
 has_command simulate_meters && echo "simulator: DB_APPLICATION_NAME=es-simulator DB_POOL_MAX_SIZE=2 $PY manage.py simulate_meters --meters 250 --speed 60" >> "$procs"
+# OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients.
+has_command ocpp_server && echo "ocpp: DB_APPLICATION_NAME=es-ocpp DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_server" >> "$procs"
+has_command ocpp_charger_simulator && echo "chargers: DB_APPLICATION_NAME=es-chargers DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_charger_simulator" >> "$procs"
+# OpenADR 2.0b VTN for demand response, and the demo sites' VENs as openleadr clients.
+has_command openadr_vtn && echo "vtn: DB_APPLICATION_NAME=es-vtn DB_POOL_MAX_SIZE=2 $PY manage.py openadr_vtn" >> "$procs"
+has_command openadr_ven_simulator && echo "vens: DB_APPLICATION_NAME=es-vens DB_POOL_MAX_SIZE=2 $PY manage.py openadr_ven_simulator" >> "$procs"
 
 cat <<MSG
 
@@ -52,6 +58,8 @@ EnergySphere is starting on http://127.0.0.1:${PORT:-8000}/
 Demo logins (password for all: see below):
 $($PY manage.py demo_cooperative --print-logins)
 
+OCPP chargers: ws://127.0.0.1:${OCPP_PORT:-9016}/ocpp/<id> (\`manage.py demo_cooperative --print-devices\`)
+OpenADR VTN: http://127.0.0.1:${OPENADR_VTN_PORT:-9017}/OpenADR2/Simple/2.0b (same command)
 Health: http://127.0.0.1:${PORT:-8000}/healthz   Ctrl-C stops everything.
 MSG
 # Reward rules live on chain and only the multisig may set them: sync them after the extras.

@@ -35,6 +35,12 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     },
     "grid.connectionpoint": {"latitude": "cleared", "longitude": "cleared"},
     "incentives.certificate": {"beneficiary": "replaced by the pseudonym"},
+    "billing.mandate": {
+        "account_holder": "replaced by the pseudonym (the mandate is revoked first)",
+        "iban": "cleared",
+        "bic": "cleared",
+    },
+    "billing.banktransaction": {"counterparty": "the payer's name replaced by the pseudonym"},
     "audit.auditlog": {
         "actor_label": "the e-mail replaced by the pseudonym",
         "details": "the member's name, e-mail and beneficiaries replaced by the pseudonym",
@@ -48,6 +54,7 @@ NOT_PERSONAL: dict[str, str] = {
     "accounts.member.wallet_address": "a pseudonymous chain address the member linked; kept so "
     "settlements and certificates stay verifiable on chain (no name is stored with it)",
     "grid.drevent.signal_name": "an OpenADR signal name",
+    "grid.openadrven.ven_name": "a device's name (the demo's are VEN-<site code>), not a person's",
     "grid.substation.name": "a grid asset",
     "grid.substation.latitude": "a grid asset's location",
     "grid.substation.longitude": "a grid asset's location",
@@ -57,6 +64,7 @@ NOT_PERSONAL: dict[str, str] = {
     "grid.gridline.name": "a grid asset",
     "grid.connectionpoint.bus_name": "a node of the power-flow model",
     "meters.meter.address": "the device key's address (a device, not a person)",
+    "meters.gatewaytoken.name": "an HTTP gateway's name (a device)",
     "chain.chainintent.contract_address": "a contract",
     "chain.chainaccount.address": "an account of the cooperative's signing keys",
     "chain.contractdeployment.name": "a contract",
@@ -64,9 +72,12 @@ NOT_PERSONAL: dict[str, str] = {
     "chain.chainevent.name": "a contract event",
     "market.tariff.name": "a tariff",
     "incentives.sharedasset.name": "a community plant",
+    "billing.supplytariff.name": "a tariff",
+    "billing.sepafile.name": "a SEPA file's name",
+    "billing.bankstatement.iban": "the cooperative's own bank account",
 }
 
 PERSONAL_NAME = re.compile(
     r"(^|_)(name|email|address|street|postal|city|phone|iban|bic|lat|latitude|lon|longitude|"
-    r"beneficiary|birth|ip|username)($|_)"
+    r"beneficiary|birth|ip|username|holder|counterparty)($|_)"
 )

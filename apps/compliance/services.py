@@ -15,6 +15,7 @@ from apps.audit.services import (
     audit_details_scrub,
     audit_log_write,
 )
+from apps.billing.services.personal_data import billing_personal_data_erase
 from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import ErasureRequest
 from apps.core.exceptions import ApplicationError
@@ -126,6 +127,7 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
         "identity": user_identity_erase(user=user, email_pseudonym=pseudonym),
         "site_locations": connection_points_location_erase(member_id=member.pk),
         "beneficiaries": certificates_beneficiary_erase(member_id=member.pk, pseudonym=pseudonym),
+        "billing": billing_personal_data_erase(member_id=member.pk, pseudonym=pseudonym),
     }
     old_email = user.email
     member.legal_name = pseudonym

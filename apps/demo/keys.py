@@ -34,3 +34,30 @@ def demo_device_identity(serial: str) -> tuple[str, str]:
     """(public key hex as stored in Meter.public_key, checksummed address)."""
     public = demo_public_key(serial)
     return public.hex(), address_from_public_key(public)
+
+
+def demo_charger_password(ocpp_id: str) -> str:
+    """HTTP Basic password (OCPP security profile 1) of the demo charge point `ocpp_id`: 32 hex
+    characters of keccak256(seed || "ocpp" || id). DEMO ONLY, like the device keys above."""
+    return keccak256(DEMO_KEY_SEED + b":ocpp:" + ocpp_id.encode("utf-8")).hex()[:32]
+
+
+def demo_charge_point_id(device_serial: str) -> str:
+    """OCPP id of the demo charger that drives the EV device `device_serial`."""
+    return f"CP-{device_serial}"
+
+
+DEMO_SPARE_CHARGE_POINT = "CP-DEMO-SPARE"  # registered, driven by no simulator
+
+
+def demo_charging_token(member_number: str) -> str:
+    """The demo member's RFID token (OCPP idTag): "RFID-" and the membership number."""
+    return f"RFID-{member_number}"
+
+
+DEMO_SPARE_VEN = "VEN-DEMO-SPARE"  # provisioned, driven by no simulator
+
+
+def demo_ven_name(connection_point_code: str) -> str:
+    """OpenADR VEN name of the demo site `connection_point_code`."""
+    return f"VEN-{connection_point_code}"

@@ -13,6 +13,8 @@ from apps.core.exceptions import ApplicationError
 from apps.grid import selectors
 from apps.grid.forms import DREventCreateForm
 from apps.grid.models import (
+    ChargePoint,
+    ChargingSession,
     ConnectionPoint,
     DeviceCommand,
     DispatchPlan,
@@ -24,6 +26,7 @@ from apps.grid.models import (
     ForecastModelChoice,
     GridAlert,
     GridLine,
+    OpenADRVen,
     StabilityAssessment,
     Substation,
     Transformer,
@@ -252,3 +255,26 @@ class StabilityAssessmentAdmin(PolicyModelAdmin):
 class GridAlertAdmin(PolicyModelAdmin):
     list_display = ("interval_start", "source", "kind", "subject", "message")
     list_filter = ("kind", "source")
+
+
+@admin.register(ChargePoint)
+class ChargePointAdmin(PolicyModelAdmin):
+    service_owned = True  # written only by the OCPP central system and its services
+    list_display = ("ocpp_id", "status", "protocol", "connector_status", "device", "last_seen_at")
+    list_filter = ("status", "protocol")
+    search_fields = ("ocpp_id",)
+    exclude = ("password_hash",)
+
+
+@admin.register(ChargingSession)
+class ChargingSessionAdmin(PolicyModelAdmin):
+    service_owned = True
+    list_display = ("charge_point", "transaction_id", "member", "started_at", "stopped_at")
+    search_fields = ("charge_point__ocpp_id", "transaction_id")
+
+
+@admin.register(OpenADRVen)
+class OpenADRVenAdmin(PolicyModelAdmin):
+    service_owned = True  # provisioned by openadr_ven_provision, registered by the VTN
+    list_display = ("ven_name", "ven_id", "connection_point", "registered_at", "last_seen_at")
+    search_fields = ("ven_name", "ven_id")

@@ -1,10 +1,14 @@
 """MQTT boundary for device set points (reuses the meters app's paho-mqtt 2.x helpers).
 
 Topics (prefix = settings.MQTT_TOPIC_PREFIX):
-    <prefix>/devices/<serial>/commands   us → device, QoS 1: {"command_id", "plan", "start",
-                                         "step_seconds", "setpoints_w": [...]}
-    <prefix>/devices/<serial>/acks       device → us, QoS 1: {"command_id", "status":
-                                         "accepted" | "rejected", "reason"?}
+    <prefix>/devices/<serial>/commands   us → device, QoS 1: {"command_id", "serial", "seq",
+                                         "expires_at", "plan", "start", "step_seconds",
+                                         "setpoints_w": [...], "signature"} signed by the
+                                         cooperative's command key
+    <prefix>/devices/<serial>/acks       device → us, QoS 1: {"command_id", "serial", "seq",
+                                         "status": "accepted" | "rejected", "reason"?,
+                                         "signature"} signed by the device key
+(signatures: apps/grid/command_signing.py)
 """
 
 from __future__ import annotations
@@ -15,6 +19,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+
+
+def cooperative_command_key() -> bytes:
+    """The cooperative's command signing key: `GRID_COMMAND_KEY` (64 hex), else derived from the
+    deployment's SECRET_KEY (stable for the deployment, never stored)."""
+    from apps.grid import conf
+    from apps.meters.signing import keccak256
+
+    configured = conf.get("GRID_COMMAND_KEY")
+    if configured:
+        return bytes.fromhex(configured.removeprefix("0x"))
+    return keccak256(b"energysphere:grid-command-key:" + settings.SECRET_KEY.encode())
+
+
+def cooperative_command_address() -> str:
+    """The address devices check command signatures against."""
+    import coincurve
+
+    from apps.meters.signing import address_from_public_key
+
+    public = coincurve.PrivateKey(cooperative_command_key()).public_key.format(compressed=False)
+    return address_from_public_key(public)
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,20 @@ from django.http import Http404
 
 from apps.core.intervals import INTERVAL
 from apps.grid.models import (
+    ChargePoint,
+    ChargingToken,
     ConnectionPoint,
     DeviceCommand,
     DispatchPlan,
     DREvent,
     DRParticipation,
     Feeder,
+    FlexibleDevice,
     Forecast,
     ForecastModelChoice,
     GridAlert,
+    OpenADREventDelivery,
+    OpenADRVen,
     StabilityAssessment,
     Substation,
     Transformer,
@@ -117,6 +122,15 @@ def command_status_counts(*, plan: DispatchPlan) -> dict[str, int]:
     for status in plan.commands.values_list("status", flat=True):
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def unresponsive_devices() -> list[FlexibleDevice]:
+    """Devices flagged for missing their commands (left out of dispatch), oldest flag first."""
+    return list(
+        FlexibleDevice.objects.filter(unresponsive_since__isnull=False).order_by(
+            "unresponsive_since", "serial"
+        )
+    )
 
 
 def recent_alerts(*, since: datetime, limit: int = 50) -> list[GridAlert]:
@@ -219,4 +233,143 @@ def dashboard_chart_data(*, now: datetime) -> dict:
             "status": plan.status,
         }
     out["day_start"] = day_start.isoformat()
+    return out
+
+
+def charge_point_credentials_valid(*, ocpp_id: str, password: str) -> bool:
+    """HTTP Basic check of a connecting charger (OCPP security profile 1)."""
+    from django.contrib.auth.hashers import check_password
+
+    cp = ChargePoint.objects.filter(ocpp_id=ocpp_id).only("password_hash").first()
+    return cp is not None and bool(password) and check_password(password, cp.password_hash)
+
+
+def charging_token_active(*, token: str) -> ChargingToken | None:
+    """The member's active token (OCPP Authorize), or None when unknown or blocked."""
+    return ChargingToken.objects.select_related("member").filter(token=token, active=True).first()
+
+
+def charge_point_charging_limits(
+    *, ocpp_id: str, now: datetime
+) -> tuple[datetime, int, list[int]] | None:
+    """(start, step seconds, charging limits in W ≥ 0 from `start`) for the charger from the
+    current dispatch plan's command for its device — 0 W during a DR event its site opted in
+    to — or None when there is none."""
+    cp = ChargePoint.objects.select_related("device").filter(ocpp_id=ocpp_id).first()
+    if cp is None or cp.device is None:
+        return None
+    cmd = (
+        DeviceCommand.objects.filter(device=cp.device)
+        .exclude(status=DeviceCommand.Status.SUPERSEDED)
+        .exclude(plan__status=DispatchPlan.Status.SUPERSEDED)
+        .select_related("plan")
+        .order_by("-plan__created_at", "-plan_id")
+        .first()
+    )
+    if cmd is None:
+        return None
+    step = cmd.plan.step_seconds
+    skip = max(0, int((now - cmd.plan.start).total_seconds() // step))
+    limits = [max(0, int(w)) for w in cmd.setpoints_w[skip:]]
+    if not limits:
+        return None
+    start = cmd.plan.start + timedelta(seconds=skip * step)
+    # During a DR event the site opted in to, the charger pauses.
+    events = DRParticipation.objects.filter(
+        connection_point_id=cp.device.connection_point_id,
+        opt=DRParticipation.Opt.OPT_IN,
+        event__status__in=[DREvent.Status.PUBLISHED, DREvent.Status.ACTIVE],
+        event__end__gt=start,
+    ).values_list("event__start", "event__end")
+    for ev_start, ev_end in events:
+        for i in range(len(limits)):
+            t = start + timedelta(seconds=i * step)
+            if ev_start <= t < ev_end:
+                limits[i] = 0
+    return start, step, limits
+
+
+CHARGE_POINT_SILENCE = timedelta(minutes=10)  # two missed heartbeats (interval 300 s)
+
+
+def charge_points_status(*, now: datetime) -> dict:
+    """Staff view of the OCPP chargers: each with `online` (connected and heard from in the last
+    ten minutes), and how many are online."""
+    rows = []
+    for cp in charge_points_overview():
+        online = (
+            cp.status == ChargePoint.Status.ONLINE
+            and cp.last_seen_at is not None
+            and now - cp.last_seen_at <= CHARGE_POINT_SILENCE
+        )
+        rows.append({"charge_point": cp, "online": online})
+    return {"rows": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
+
+
+def charge_points_overview() -> QuerySet[ChargePoint]:
+    """Every registered charger with its device and the member of its site."""
+    return ChargePoint.objects.select_related("device__connection_point__member").order_by(
+        "ocpp_id"
+    )
+
+
+def openadr_ven_lookup(*, ven_id: str) -> dict | None:
+    """What openleadr's `ven_lookup` wants: ven_id, ven_name, fingerprint, registration_id."""
+    ven = OpenADRVen.objects.filter(ven_id=ven_id).first()
+    if ven is None:
+        return None
+    return {
+        "ven_id": ven.ven_id,
+        "ven_name": ven.ven_name,
+        "fingerprint": ven.fingerprint or None,
+        "registration_id": ven.registration_id or None,
+    }
+
+
+def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
+    """(venID, event) for every registered VEN whose site takes part in a published or active
+    event that the VTN has not queued for it at the event's current modification number."""
+    queued = set(
+        OpenADREventDelivery.objects.values_list("ven_id", "event_id", "modification_number")
+    )
+    due = []
+    vens = OpenADRVen.objects.exclude(registration_id="").exclude(connection_point=None)
+    for ven in vens:
+        parts = DRParticipation.objects.filter(
+            connection_point_id=ven.connection_point_id,
+            event__status__in=[DREvent.Status.PUBLISHED, DREvent.Status.ACTIVE],
+            event__end__gt=now,
+        ).select_related("event")
+        for part in parts:
+            event = part.event
+            if (ven.pk, event.pk, event.modification_number) not in queued:
+                due.append((ven.ven_id, event))
+    return due
+
+
+VEN_SILENCE = timedelta(minutes=5)  # the demo VENs report every minute
+
+
+def openadr_vens_status(*, now: datetime) -> dict:
+    """Staff view of the VENs: registered, `online` when heard from in the last five minutes."""
+    rows = []
+    for ven in openadr_vens_overview():
+        online = bool(
+            ven.registration_id
+            and ven.last_seen_at is not None
+            and now - ven.last_seen_at <= VEN_SILENCE
+        )
+        rows.append({"ven": ven, "online": online})
+    return {"rows": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
+
+
+def openadr_vens_overview() -> QuerySet[OpenADRVen]:
+    return OpenADRVen.objects.select_related("connection_point").order_by("ven_name")
+
+
+def flexible_devices_by_site() -> dict[int, list[FlexibleDevice]]:
+    """Active flexible devices grouped by connection point id."""
+    out: dict[int, list[FlexibleDevice]] = {}
+    for device in FlexibleDevice.objects.filter(active=True).order_by("serial"):
+        out.setdefault(device.connection_point_id, []).append(device)
     return out

@@ -44,8 +44,12 @@ def forecast_series_task(series_key: str, now: str | None = None) -> int | None:
 def dispatch_replan_task() -> int | None:
     """Re-plan when forecasts/devices/prices changed, or hourly to roll the horizon."""
     from apps.grid.services.dispatch import dispatch_plan_create
+    from apps.grid.services.dr_auto import dr_events_from_plan
 
     plan = dispatch_plan_create()
+    if plan is not None:
+        # What dispatch could not fix becomes a DR event (automatic DR policy).
+        dr_events_from_plan(plan=plan)
     return plan.pk if plan else None
 
 
@@ -72,8 +76,11 @@ def device_commands_expire_task() -> int:
 @shared_task(time_limit=60, soft_time_limit=50)
 def dr_events_advance_task() -> dict:
     from apps.grid.services.dr import dr_events_advance
+    from apps.grid.services.dr_auto import dr_events_measure_due
 
-    return dr_events_advance()
+    moved = dr_events_advance()
+    moved["measured"] = len(dr_events_measure_due())
+    return moved
 
 
 @shared_task(time_limit=120, soft_time_limit=100)

@@ -83,6 +83,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "events": selectors.dr_events_with_performance(limit=10),
         "alerts": selectors.recent_alerts(since=now - timedelta(days=1)),
         "choices": selectors.model_choices(),
+        "chargers": selectors.charge_points_status(now=now),
+        "vens": selectors.openadr_vens_status(now=now),
+        "unresponsive": selectors.unresponsive_devices(),
     }
     return render(request, "grid/dashboard.html", context)
 

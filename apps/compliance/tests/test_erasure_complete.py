@@ -5,6 +5,8 @@ secret the erasure destroys."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
@@ -16,6 +18,8 @@ from django.db import models
 from apps.accounts.models import Member
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
+from apps.billing.models import Mandate
+from apps.billing.services.payments import mandate_create
 from apps.chain.models import ChainIntent
 from apps.compliance.services import member_erase
 from apps.grid.models import ConnectionPoint
@@ -58,6 +62,13 @@ def test_erasure_leaves_the_members_name_and_email_nowhere(world):
         username=EMAIL, ip_address="203.0.113.9", user_agent="x", get_data="", post_data="",
         http_accept="", path_info="/accounts/login/", failures_since_start=1,
     )  # fmt: skip
+    mandate_create(
+        member=member,
+        reference="ERASE-TEST-1",
+        signed_on=date(2026, 6, 1),
+        account_holder=NAME,
+        iban="DE89370400440532013000",
+    )
     certificate = Certificate.objects.filter(status="active").order_by("pk").first()
     Certificate.objects.filter(pk=certificate.pk).update(owner=member)
     claimed = certificate_claim(certificate_id=certificate.pk, member=member, beneficiary=NAME)
@@ -84,6 +95,9 @@ def test_erasure_leaves_the_members_name_and_email_nowhere(world):
     assert not AccessAttempt.objects.filter(username__iexact=EMAIL).exists()
     site.refresh_from_db()
     assert (site.latitude, site.longitude) == (None, None)
+    mandate = Mandate.objects.get(reference="ERASE-TEST-1")
+    assert (mandate.iban, mandate.bic, mandate.status) == ("", "", "revoked")
+    assert _tables_holding("DE89370400440532013000") == []
     member.refresh_from_db()
     assert member.chain_salt == ""  # the hash on chain can no longer be linked to anyone
     claimed.refresh_from_db()

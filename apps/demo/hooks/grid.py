@@ -2,8 +2,10 @@
 
 Idempotent. Adds what the base loader does not: the LV cables of each transformer area (for the
 power flow), the flexible devices (batteries and EV chargers, addressed by their meter serial),
-and two demand-response events — one yesterday evening, measured against the metered history,
-and one tomorrow evening, published so members can answer it.
+an OCPP charge point per EV charger plus a spare one and the members' RFID tokens, an OpenADR
+VEN per site with a flexible device plus a spare one, and two demand-response events — one
+yesterday evening, measured against the metered history, and one tomorrow evening, published so
+members can answer it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
-from apps.grid.models import DREvent, DRParticipation, FlexibleDevice, GridLine
+from apps.grid.models import (
+    ChargePoint,
+    ChargingToken,
+    DREvent,
+    DRParticipation,
+    FlexibleDevice,
+    GridLine,
+    OpenADRVen,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +114,73 @@ def _devices(context) -> int:
     return created
 
 
+def _charge_points(context) -> int:
+    """One OCPP charge point per EV charger (driven by `ocpp_charger_simulator`), one spare that
+    no simulator drives, and an RFID token for every member with an EV and the showcase member."""
+    from apps.demo.keys import (
+        DEMO_SPARE_CHARGE_POINT,
+        demo_charge_point_id,
+        demo_charger_password,
+        demo_charging_token,
+    )
+    from apps.grid.services.ocpp import charge_point_register, charging_token_issue
+
+    created = 0
+    registered = set(ChargePoint.objects.values_list("ocpp_id", flat=True))
+    evs = FlexibleDevice.objects.filter(kind=FlexibleDevice.Kind.EV).select_related(
+        "connection_point__member"
+    )
+    members = {context.showcase_member.pk: context.showcase_member}
+    for device in evs:
+        members[device.connection_point.member.pk] = device.connection_point.member
+        ocpp_id = demo_charge_point_id(device.serial)
+        if ocpp_id not in registered:
+            charge_point_register(
+                ocpp_id=ocpp_id,
+                password=demo_charger_password(ocpp_id),
+                device=device,
+                actor=context.staff_user,
+            )
+            created += 1
+    if DEMO_SPARE_CHARGE_POINT not in registered:
+        charge_point_register(
+            ocpp_id=DEMO_SPARE_CHARGE_POINT,
+            password=demo_charger_password(DEMO_SPARE_CHARGE_POINT),
+            actor=context.staff_user,
+        )
+        created += 1
+    tokens = set(ChargingToken.objects.values_list("token", flat=True))
+    for member in members.values():
+        token = demo_charging_token(member.membership_number)
+        if token not in tokens:
+            charging_token_issue(member=member, token=token, actor=context.staff_user)
+    return created
+
+
+def _vens(context) -> int:
+    """One pre-provisioned OpenADR VEN per site with a battery or an EV charger (driven by
+    `openadr_ven_simulator`) and a spare VEN for the showcase member's site that no simulator
+    drives."""
+    from apps.demo.keys import DEMO_SPARE_VEN, demo_ven_name
+    from apps.grid.services.openadr import openadr_ven_provision
+
+    provisioned = set(OpenADRVen.objects.values_list("ven_name", flat=True))
+    created = 0
+    sites = {d.connection_point for d in FlexibleDevice.objects.select_related("connection_point")}
+    for site in sorted(sites, key=lambda cp: cp.code):
+        name = demo_ven_name(site.code)
+        if name not in provisioned:
+            openadr_ven_provision(ven_name=name, connection_point=site, actor=context.staff_user)
+            created += 1
+    showcase = context.connection_points.get(context.showcase_member.pk)
+    if DEMO_SPARE_VEN not in provisioned:
+        openadr_ven_provision(
+            ven_name=DEMO_SPARE_VEN, connection_point=showcase, actor=context.staff_user
+        )
+        created += 1
+    return created
+
+
 def _events(context) -> int:
     from django.conf import settings
 
@@ -173,6 +250,8 @@ def _events(context) -> int:
 def load(context) -> None:
     context.created["grid_lines"] = _lines(context)
     context.created["flexible_devices"] = _devices(context)
+    context.created["charge_points"] = _charge_points(context)
+    context.created["openadr_vens"] = _vens(context)
     context.created["dr_events"] = _events(context)
     # Forecasts, the plan and the power flow are computed by the grid worker once the demo data
     # is committed (the beat schedules them too).

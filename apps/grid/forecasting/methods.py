@@ -108,6 +108,84 @@ def mstl_ets(history: np.ndarray, horizon: int, ctx: Context) -> np.ndarray:
         return np.asarray(ets.forecast(horizon), dtype=float) + future_seasonal
 
 
+def holt_winters_weekly(history: np.ndarray, horizon: int, ctx: Context) -> np.ndarray:
+    """Additive Holt-Winters with a weekly season (statsmodels), no trend, last 4 weeks.
+
+    A weekly season holds the daily cycle of every weekday, so this models daily and weekly
+    seasonality together; level and season adapt with the smoothing weights."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    w = ctx.steps_per_week
+    if len(history) < 2 * w + 2:
+        raise NotEnoughHistory("needs two full weeks")
+    y = history[-min(len(history), 4 * w) :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = ExponentialSmoothing(
+            y, trend=None, seasonal="add", seasonal_periods=w, initialization_method="heuristic"
+        ).fit(optimized=True)
+        return np.asarray(model.forecast(horizon), dtype=float)
+
+
+def _weekly_profile(y: np.ndarray, end: int, length: int, w: int, weeks: int, decay: float):
+    """Weighted mean of the `length` steps from `end` one, two, … `weeks` weeks earlier (the
+    most recent week weighs 1, the one before `decay`, then `decay`², …); weeks that start
+    before the data are left out. `length` is at most one week."""
+    total = np.zeros(length)
+    weight = 0.0
+    for k in range(weeks):
+        start = end - (k + 1) * w
+        if start < 0:
+            break
+        total += decay**k * y[start : start + length]
+        weight += decay**k
+    return total / weight
+
+
+def weekly_profile_ar(
+    history: np.ndarray,
+    horizon: int,
+    ctx: Context,
+    weeks: int = 4,
+    decay: float = 0.7,
+    fit_days: int = 14,
+) -> np.ndarray:
+    """Weekly profile (time of day × day of week) plus yesterday's deviation carried forward.
+
+    The profile is the decaying-weight mean of the same weekly slot over the last `weeks`
+    weeks, so it holds the daily and the weekly cycle together. Its error on the last day is
+    split into a level (the day's mean) and a shape (the rest); how much of each persists into
+    the next day (`a`, `b` in [0, 1], then `a`², `b`² the day after) is a least-squares fit
+    over the last `fit_days` day boundaries of the history. No exogenous data; a few ms."""
+    y = np.asarray(history, dtype=float)
+    n, d, w = len(y), ctx.steps_per_day, ctx.steps_per_week
+    if n < 2 * w:
+        raise NotEnoughHistory("needs two full weeks")
+    k_weeks = min(weeks, n // w)
+
+    def profile(end: int, length: int) -> np.ndarray:
+        return _weekly_profile(y, end, length, w, k_weeks, decay)
+
+    features, targets = [], []
+    for j in range(1, fit_days + 1):
+        origin = n - j * d
+        if origin - d - w < 0:
+            break
+        before = y[origin - d : origin] - profile(origin - d, d)
+        targets.append(y[origin : origin + d] - profile(origin, d))
+        features.append(np.column_stack([np.full(d, before.mean()), before - before.mean()]))
+    a = b = 0.0
+    if len(features) >= 3:
+        coef, *_ = np.linalg.lstsq(np.concatenate(features), np.concatenate(targets), rcond=None)
+        a, b = (float(np.clip(c, 0.0, 1.0)) for c in coef)
+    base = np.resize(profile(n, min(horizon, w)), horizon)
+    last = y[n - d :] - profile(n - d, d)
+    steps = np.arange(horizon)
+    days_ahead = steps // d + 1
+    shape = (last - last.mean())[steps % d]
+    return base + a**days_ahead * last.mean() + b**days_ahead * shape
+
+
 def _fourier(index: np.ndarray, period_steps: float, k: int) -> np.ndarray:
     cols = []
     for i in range(1, k + 1):
@@ -157,5 +235,7 @@ METHODS: dict[str, Callable[[np.ndarray, int, Context], np.ndarray]] = {
     "holt_winters_daily": holt_winters,
     "mstl_ets": mstl_ets,
     "sarimax_fourier": sarimax,
+    "holt_winters_weekly": holt_winters_weekly,
+    "weekly_profile_ar": weekly_profile_ar,
 }
 BASELINES = ("seasonal_naive_daily", "seasonal_naive_weekly")

@@ -3,10 +3,21 @@
 from apps.grid.models.dispatch import DeviceCommand, DispatchPlan, FlexibleDevice
 from apps.grid.models.dr import DREvent, DRParticipation
 from apps.grid.models.forecasts import Forecast, ForecastModelChoice, SeriesKind
+from apps.grid.models.ocpp import (
+    ChargePoint,
+    ChargePointMeterValue,
+    ChargingSession,
+    ChargingToken,
+)
+from apps.grid.models.openadr import OpenADREventDelivery, OpenADRReport, OpenADRVen
 from apps.grid.models.stability import GridAlert, StabilityAssessment, StateSource
 from apps.grid.models.topology import ConnectionPoint, Feeder, GridLine, Substation, Transformer
 
 __all__ = [
+    "ChargePoint",
+    "ChargePointMeterValue",
+    "ChargingSession",
+    "ChargingToken",
     "ConnectionPoint",
     "DREvent",
     "DRParticipation",
@@ -18,6 +29,9 @@ __all__ = [
     "ForecastModelChoice",
     "GridAlert",
     "GridLine",
+    "OpenADREventDelivery",
+    "OpenADRReport",
+    "OpenADRVen",
     "SeriesKind",
     "StabilityAssessment",
     "StateSource",

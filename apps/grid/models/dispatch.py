@@ -33,6 +33,10 @@ class FlexibleDevice(models.Model):
     available_from_hour = models.PositiveSmallIntegerField(default=0)  # EV plug-in (UTC hour)
     deadline_hour = models.PositiveSmallIntegerField(default=24)  # EV needed by (UTC hour)
     active = models.BooleanField(default=True)
+    # Set when the device let its last commands expire unanswered: excluded from dispatch until
+    # it is heard from again (an acknowledgement or telemetry).
+    unresponsive_since = models.DateTimeField(null=True, blank=True)
+    missed_commands = models.PositiveIntegerField(default=0)  # in a row, since last heard from
 
     class Meta:
         ordering = ["serial"]
@@ -104,6 +108,9 @@ class DeviceCommand(StatusModel, models.Model):
     setpoints_w = models.JSONField(default=list)  # + charge/consume, − discharge; per interval
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
+    # Replay protection: per-device increasing sequence number and expiry, signed with the command.
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     acked_at = models.DateTimeField(null=True, blank=True)
     ack_detail = models.JSONField(default=dict, blank=True)

@@ -26,6 +26,8 @@ from apps.grid.lock_objects import (
     current_dispatch_plans_lock,
     device_command_lock_for_ack,
     device_commands_lock,
+    device_commands_lock_for_numbering,
+    flexible_devices_lock,
     plan_commands_lock_for_supersede,
 )
 from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Transformer
@@ -79,7 +81,7 @@ def _inputs(start: datetime, intervals: int):
             used += ids
         base[t.name] = net
     devices = list(
-        FlexibleDevice.objects.filter(active=True)
+        FlexibleDevice.objects.filter(active=True, unresponsive_since__isnull=True)
         .select_related("connection_point__transformer")
         .order_by("pk")
     )
@@ -234,22 +236,55 @@ def _enqueue_publish(plan_id: int) -> None:
         logger.warning("could not enqueue publishing of plan %s", plan_id)
 
 
+def _number_commands(plan: DispatchPlan) -> list[DeviceCommand]:
+    """Give each pending command of the plan its device's next sequence number and an expiry
+    (the plan's end), once; returns the pending commands."""
+    expires = plan.start + timedelta(seconds=plan.step_seconds * plan.intervals)
+    with transaction.atomic():
+        pending = device_commands_lock_for_numbering(
+            list(plan.commands.filter(status=Cmd.PENDING).values_list("pk", flat=True))
+        )
+        for cmd in pending:
+            if cmd.seq is None:
+                last = (
+                    DeviceCommand.objects.filter(device=cmd.device, seq__isnull=False)
+                    .order_by("-seq")
+                    .values_list("seq", flat=True)
+                    .first()
+                )
+                cmd.seq = (last or 0) + 1
+                cmd.expires_at = expires
+                cmd.save(update_fields=["seq", "expires_at"])
+    return pending
+
+
 def device_commands_publish(*, plan_id: int) -> int:
-    """Publish the plan's pending commands (QoS 1); mark those the broker accepted as sent."""
-    from apps.grid.commands_mqtt import CommandMessage, publish_commands
+    """Publish the plan's pending commands (QoS 1), each signed by the cooperative's command
+    key with the device's next sequence number and an expiry; mark those the broker accepted
+    as sent."""
+    from apps.grid.command_signing import COMMAND, sign_message
+    from apps.grid.commands_mqtt import CommandMessage, cooperative_command_key, publish_commands
 
     plan = DispatchPlan.objects.get(pk=plan_id)
-    pending = list(plan.commands.filter(status=Cmd.PENDING).select_related("device"))
+    pending = _number_commands(plan)
+    key = cooperative_command_key()
     messages = [
         CommandMessage(
             serial=c.device.serial,
-            payload={
-                "command_id": str(c.command_id),
-                "plan": plan.pk,
-                "start": plan.start.isoformat(),
-                "step_seconds": plan.step_seconds,
-                "setpoints_w": c.setpoints_w,
-            },
+            payload=sign_message(
+                COMMAND,
+                {
+                    "command_id": str(c.command_id),
+                    "serial": c.device.serial,
+                    "seq": c.seq,
+                    "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+                    "plan": plan.pk,
+                    "start": plan.start.isoformat(),
+                    "step_seconds": plan.step_seconds,
+                    "setpoints_w": c.setpoints_w,
+                },
+                key,
+            ),
         )
         for c in pending
     ]
@@ -269,14 +304,37 @@ def device_commands_publish(*, plan_id: int) -> int:
 def device_command_acknowledge(
     *, serial: str, command_id: str, accepted: bool, detail: dict | None = None
 ) -> DeviceCommand | None:
-    """Record a device's acknowledgement. Unknown, foreign or repeated acks change nothing."""
+    """Record a device's acknowledgement. `detail` is the ack document as received: it must be
+    signed by the device's key (its meter's address) and name the command's serial and sequence
+    number. Unsigned, forged, foreign, unknown or repeated acks change nothing."""
+    from apps.grid.command_signing import ACK, message_signer
+
     cmd = device_command_lock_for_ack(serial=serial, command_id=command_id)
     if cmd is None:
         logger.info("ack for unknown command %s from %s", command_id, serial)
         return None
+    doc = detail or {}
+    signer = message_signer(ACK, doc)
+    device_address = cmd.device.meter.address if cmd.device.meter else ""
+    if (
+        signer is None
+        or not device_address
+        or signer.lower() != device_address.lower()
+        or doc.get("command_id") != str(cmd.command_id)
+        or doc.get("serial") != serial
+        or doc.get("seq") != cmd.seq
+    ):
+        logger.warning("refused an unsigned or mismatched ack for %s from %s", command_id, serial)
+        audit_log_write(
+            event=AuditEvent.DEVICE_COMMAND_ACK_REFUSED,
+            target=cmd,
+            details={"serial": serial, "signed": signer is not None},
+        )
+        return None
     target = Cmd.ACKNOWLEDGED if accepted else Cmd.REJECTED
     if cmd.status != Cmd.SENT:
         return cmd  # already answered, superseded or expired: idempotent
+    flexible_device_heard(device_id=cmd.device_id)
     cmd.acked_at = timezone.now()
     cmd.ack_detail = detail or {}
     cmd.transition_to(
@@ -300,15 +358,55 @@ def device_command_acknowledge(
 
 
 @transaction.atomic
+def flexible_device_heard(*, device_id: int) -> None:
+    """The device answered (an ack or telemetry): it takes part in dispatch again."""
+    rows = flexible_devices_lock([device_id])
+    if not rows or (rows[0].missed_commands == 0 and rows[0].unresponsive_since is None):
+        return
+    device = rows[0]
+    if device.unresponsive_since is not None:
+        audit_log_write(event=AuditEvent.FLEXIBLE_DEVICE_UNFLAGGED, target=device)
+    device.unresponsive_since = None
+    device.missed_commands = 0
+    device.save(update_fields=["unresponsive_since", "missed_commands"])
+
+
+def _count_misses(misses: dict[int, int], now: datetime) -> int:
+    """Count each device's expired commands in a row; flag (and so exclude from dispatch) a
+    device that reached `GRID_DEVICE_MISSED_COMMANDS`."""
+    limit = conf.get("GRID_DEVICE_MISSED_COMMANDS")
+    flagged = 0
+    for device in flexible_devices_lock(sorted(misses)):
+        device.missed_commands += misses[device.pk]
+        fields = ["missed_commands"]
+        if device.unresponsive_since is None and device.missed_commands >= limit:
+            device.unresponsive_since = now
+            fields.append("unresponsive_since")
+            audit_log_write(
+                event=AuditEvent.FLEXIBLE_DEVICE_FLAGGED,
+                target=device,
+                details={"serial": device.serial, "missed_commands": device.missed_commands},
+            )
+            flagged += 1
+        device.save(update_fields=fields)
+    return flagged
+
+
+@transaction.atomic
 def device_commands_expire(*, now: datetime | None = None) -> int:
+    """Expire sent commands left unanswered; a device that missed its last
+    `GRID_DEVICE_MISSED_COMMANDS` commands is flagged and left out of the next plans."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=conf.get("GRID_COMMAND_ACK_TIMEOUT_S"))
     ids = DeviceCommand.objects.filter(status=Cmd.SENT, sent_at__lt=limit).values_list(
         "pk", flat=True
     )
     count = 0
+    misses: dict[int, int] = {}
     for cmd in device_commands_lock(ids):
         if cmd.status == Cmd.SENT:
             cmd.transition_to(Cmd.EXPIRED, actor=None)
+            misses[cmd.device_id] = misses.get(cmd.device_id, 0) + 1
             count += 1
+    _count_misses(misses, now)
     return count

@@ -12,7 +12,13 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from apps.grid.commands_mqtt import ack_topic, command_topic, listen_acks
+from apps.grid.command_signing import ACK, CommandVerifier, sign_message
+from apps.grid.commands_mqtt import (
+    ack_topic,
+    command_topic,
+    cooperative_command_address,
+    listen_acks,
+)
 from apps.grid.models import DeviceCommand, DispatchPlan, Forecast
 from apps.grid.services import (
     device_command_acknowledge,
@@ -26,6 +32,7 @@ from apps.grid.tests.factories import (
     EVChargerFactory,
     TransformerFactory,
 )
+from apps.meters.tests.factories import MeterFactory
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 19, 0, 0, tzinfo=UTC)
@@ -108,8 +115,15 @@ def test_commands_are_published_and_acknowledged_over_mqtt(grid, settings):
     _, evs, bat = grid
     plan = dispatch_plan_create(start=START, force=True)
     serials = [d.serial for d in [*evs, bat]]
+    keys = {}  # each device signs its acks with its meter's key
+    for d in [*evs, bat]:
+        d.meter = MeterFactory(member=d.connection_point.member)
+        d.save(update_fields=["meter"])
+        keys[d.serial] = d.meter.test_key
+    verifiers = {s: CommandVerifier(s, cooperative_command_address()) for s in serials}
+    refusals: dict[str, str | None] = {}
 
-    # A simulated device fleet: subscribe to their command topics, answer with acks.
+    # A simulated device fleet: subscribe to their command topics, answer with signed acks.
     received: dict[str, dict] = {}
     ready = threading.Event()
     device = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
@@ -123,18 +137,16 @@ def test_commands_are_published_and_acknowledged_over_mqtt(grid, settings):
         doc = json.loads(msg.payload)
         serial = msg.topic.split("/")[-2]
         received[serial] = doc
+        refusals[serial] = verifiers[serial].refusal(doc, START)  # the plan's own day
         accepted = serial != bat.serial  # the battery refuses (e.g. maintenance)
-        c.publish(
-            ack_topic(serial),
-            json.dumps(
-                {
-                    "command_id": doc["command_id"],
-                    "status": "accepted" if accepted else "rejected",
-                    "reason": "" if accepted else "maintenance",
-                }
-            ),
-            qos=1,
-        )
+        ack = {
+            "command_id": doc["command_id"],
+            "serial": serial,
+            "seq": doc["seq"],
+            "status": "accepted" if accepted else "rejected",
+            "reason": "" if accepted else "maintenance",
+        }
+        c.publish(ack_topic(serial), json.dumps(sign_message(ACK, ack, keys[serial])), qos=1)
 
     device.on_connect = on_connect
     device.on_message = on_message
@@ -166,6 +178,7 @@ def test_commands_are_published_and_acknowledged_over_mqtt(grid, settings):
         device.loop_stop()
         device.disconnect()
     assert set(received) == set(serials)
+    assert refusals == dict.fromkeys(serials)  # every device verified its command
     ev_cmd = plan.commands.get(device=evs[0])
     assert received[evs[0].serial]["command_id"] == str(ev_cmd.command_id)
     assert received[evs[0].serial]["setpoints_w"] == ev_cmd.setpoints_w

@@ -59,6 +59,50 @@ def test_backtest_on_generated_series_chooses_a_model_that_beats_weekly_naive():
         assert 0 < res.nmae < 1 and res.mase > 0 and res.mape > 0
 
 
+def double_seasonal(days: int = 56, seed: int = 1, noise: float = 0.004) -> pd.Series:
+    """Half-hourly demand with a daily and a weekly cycle (weekends lower and shaped
+    differently), a slow annual swing, day-to-day weather-like level drift and noise."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-05", periods=days * 48, freq="30min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    weekend = index.dayofweek >= 5
+    daily = (
+        0.75
+        + 0.25 * np.exp(-(((hours - 12) / 4) ** 2))
+        + 0.2 * np.exp(-(((hours - 18.5) / 1.7) ** 2))
+        - 0.15 * np.exp(-(((hours - 3.5) / 2.5) ** 2))
+    )
+    weekly = np.select([index.dayofweek == 5, index.dayofweek == 6], [0.88, 0.8], 1.0)
+    morning = np.where(weekend, -0.08 * np.exp(-(((hours - 8) / 2) ** 2)), 0.0)
+    annual = 1 + 0.1 * np.cos(2 * np.pi * np.arange(len(index)) / (48 * 365))
+    drift = np.repeat(np.cumsum(rng.standard_normal(days)) * 0.01, 48)
+    wiggle = np.zeros(len(index))
+    shocks = rng.standard_normal(len(index)) * noise
+    for i in range(1, len(index)):
+        wiggle[i] = 0.8 * wiggle[i - 1] + shocks[i]
+    return pd.Series(30_000 * (daily * weekly + morning) * annual * (1 + drift + wiggle), index)
+
+
+@pytest.mark.parametrize(("seed", "noise"), [(2, 0.002), (3, 0.004), (5, 0.01)])
+def test_double_seasonal_series_chooses_a_method_beating_weekly_naive_by_15_percent(seed, noise):
+    clean = clean_series(double_seasonal(seed=seed, noise=noise))
+    cheap = [*fm.BASELINES, "seasonal_mean_4w", "holt_winters_weekly", "weekly_profile_ar"]
+    result = rolling_origin_backtest(clean, train_days=28, test_days=14, methods=cheap)
+    assert result.horizon == 48 and result.test_days == 14
+    chosen = result.methods[result.chosen]
+    assert result.chosen in ("holt_winters_weekly", "weekly_profile_ar")
+    assert chosen.mape <= 0.85 * result.methods["seasonal_naive_weekly"].mape
+
+
+def test_weekly_methods_need_two_weeks_and_are_reported_as_skipped():
+    clean = clean_series(synthetic(days=16))
+    result = rolling_origin_backtest(clean, train_days=10, test_days=3)
+    for name in ("holt_winters_weekly", "weekly_profile_ar"):
+        assert "two full weeks" in result.methods[name].skipped
+        assert result.methods[name].nmae is None
+    assert result.chosen not in ("holt_winters_weekly", "weekly_profile_ar")
+
+
 def test_each_forecast_is_fitted_only_on_data_before_its_origin(monkeypatch):
     seen = []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -148,3 +148,47 @@ def test_member_selectors_are_one_query(member, django_assert_num_queries):
             for t in f.transformers.all()
             for cp in t.connection_points.all()
         ]
+
+
+def test_grid_dashboard_shows_which_ocpp_chargers_are_online(client, staff_user):
+    from django.utils import timezone
+
+    from apps.grid.services.ocpp import charge_point_boot, charge_point_register
+
+    for ident in ("CP-A", "CP-B", "CP-C"):
+        charge_point_register(ocpp_id=ident, password="a-long-enough-password")
+    charge_point_boot(ocpp_id="CP-A", protocol="ocpp1.6")
+    # Booted, but silent for an hour: not counted as online.
+    charge_point_boot(ocpp_id="CP-B", protocol="ocpp2.0.1", now=timezone.now() - timedelta(hours=1))
+    login_with_mfa(client, staff_user)
+    html = client.get(reverse("grid:dashboard")).content.decode()
+    assert "1 of 3 online." in html
+    assert "CP-A</td><td>online</td><td>ocpp1.6" in html
+    assert "CP-B</td><td>offline</td><td>ocpp2.0.1" in html
+    assert "CP-C</td><td>offline</td><td>–" in html
+
+
+def test_grid_dashboard_shows_which_openadr_vens_are_online(client, staff_user):
+    from django.utils import timezone
+
+    from apps.grid.services.openadr import (
+        openadr_report_record,
+        openadr_ven_provision,
+        openadr_ven_register,
+    )
+
+    site = ConnectionPointFactory()
+    live = openadr_ven_provision(ven_name="VEN-LIVE", connection_point=site)
+    openadr_ven_provision(ven_name="VEN-SILENT")
+    openadr_ven_provision(ven_name="VEN-NEW")
+    openadr_ven_register(ven_name="VEN-LIVE")
+    openadr_ven_register(ven_name="VEN-SILENT", now=timezone.now() - timedelta(hours=1))
+    openadr_report_record(
+        ven_id=live.ven_id, resource_id="x", measurement="RealPower", values=[(timezone.now(), 1)]
+    )
+    login_with_mfa(client, staff_user)
+    html = client.get(reverse("grid:dashboard")).content.decode()
+    assert "1 of 3 online." in html
+    assert f"VEN-LIVE</td><td>online</td><td>{site.code}" in html
+    assert "VEN-SILENT</td><td>registered, silent</td>" in html
+    assert "VEN-NEW</td><td>not registered</td>" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from datetime import datetime
 
@@ -46,12 +47,67 @@ def logins_text() -> str:
     )
 
 
+def devices_json() -> dict:
+    """What a standard OCPP or OpenADR client needs to join the running demo (docs/demo.md)."""
+    from apps.demo.keys import (
+        DEMO_SPARE_CHARGE_POINT,
+        DEMO_SPARE_VEN,
+        demo_charger_password,
+        demo_charging_token,
+    )
+    from apps.demo.profiles import community
+    from apps.grid import conf
+    from apps.grid.openadr_vtn import PATH_PREFIX
+    from apps.grid.selectors import charge_points_overview, openadr_vens_overview
+
+    driven = charge_points_overview().exclude(device=None).first()
+    if (
+        driven is None
+        or not charge_points_overview().filter(ocpp_id=DEMO_SPARE_CHARGE_POINT).exists()
+    ):
+        raise CommandError("No demo charge points yet: run `manage.py demo_cooperative` first.")
+    vens = openadr_vens_overview()
+    ven = vens.exclude(ven_name=DEMO_SPARE_VEN).first()
+    spare = vens.filter(ven_name=DEMO_SPARE_VEN).first()
+    if ven is None or spare is None:
+        raise CommandError("No demo VENs yet: run `manage.py demo_cooperative` first.")
+    showcase = loader.membership_number(community().showcase_number)
+    return {
+        "ocpp": {
+            "url": f"ws://127.0.0.1:{conf.get('OCPP_PORT')}/ocpp/{driven.ocpp_id}",
+            "charge_point_id": driven.ocpp_id,
+            "password": demo_charger_password(driven.ocpp_id),
+            "id_tag": demo_charging_token(showcase),
+            "spare_charge_point_id": DEMO_SPARE_CHARGE_POINT,
+            "spare_url": f"ws://127.0.0.1:{conf.get('OCPP_PORT')}/ocpp/{DEMO_SPARE_CHARGE_POINT}",
+            "spare_password": demo_charger_password(DEMO_SPARE_CHARGE_POINT),
+            "subprotocols": ["ocpp1.6", "ocpp2.0.1"],
+        },
+        "openadr": {
+            "vtn_url": f"http://127.0.0.1:{conf.get('OPENADR_VTN_PORT')}{PATH_PREFIX}",
+            "ven_name": ven.ven_name,
+            "ven_id": ven.ven_id,
+            "spare_ven_name": spare.ven_name,
+            "spare_ven_id": spare.ven_id,
+            # The demo VTN speaks plain HTTP: no certificates, no fingerprints to pin.
+            "cert": None,
+            "key": None,
+            "vtn_fingerprint": None,
+        },
+    }
+
+
 class Command(BaseCommand):
     help = "Create (or top up) the demo cooperative from the SimBench 1-LV-rural3--2-sw grid."
 
     def add_arguments(self, parser):
         parser.add_argument("--print-logins", action="store_true", help="Print demo logins only.")
         parser.add_argument("--totp", action="store_true", help="Print the current TOTP code.")
+        parser.add_argument(
+            "--print-devices",
+            action="store_true",
+            help="Print one JSON object: how to connect OCPP and OpenADR clients to the demo.",
+        )
         parser.add_argument("--seed", type=int, default=DEMO_SEED)
         parser.add_argument(
             "--now",
@@ -79,6 +135,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["print_logins"]:
             self.stdout.write(logins_text())
+            return
+        if options["print_devices"]:
+            self.stdout.write(json.dumps(devices_json()))
             return
         if options["totp"]:
             self.stdout.write(totp_code(loader.DEMO_TOTP_SECRET))

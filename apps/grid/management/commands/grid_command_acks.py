@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 serial=serial,
                 command_id=str(doc["command_id"]),
                 accepted=status in ("accepted", "ok", "acknowledged"),
-                detail={k: v for k, v in doc.items() if k != "command_id"},
+                detail=doc,
             )
             if cmd is not None:
                 self.stdout.write(f"{serial}: command {cmd.command_id} {cmd.status}")

@@ -1,0 +1,88 @@
+"""The demo charger simulator (the `ocpp` library's 1.6 client) against the central system:
+sessions with the member's token, meter values stored, power following the dispatch plan."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.utils import timezone
+
+from apps.core.intervals import floor_interval
+from apps.demo.keys import demo_charge_point_id, demo_charger_password, demo_charging_token
+from apps.demo.management.commands.ocpp_charger_simulator import drive_charger
+from apps.grid.models import (
+    ChargePoint,
+    ChargePointMeterValue,
+    ChargingSession,
+    DeviceCommand,
+    DispatchPlan,
+)
+from apps.grid.ocpp_central import central_system
+from apps.grid.services.ocpp import charge_point_register, charging_token_issue
+from apps.grid.tests.factories import EVChargerFactory
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _drive(port: int, charger: dict) -> None:
+    async with central_system("127.0.0.1", port):
+        task = asyncio.create_task(
+            drive_charger(
+                f"ws://127.0.0.1:{port}/ocpp",
+                charger,
+                sample_seconds=0.05,
+                samples=3,
+                speed=3600,
+            )
+        )
+        await asyncio.sleep(2.5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_charger_runs_sessions_at_the_planned_power():
+    device = EVChargerFactory(max_charge_w=11_000)
+    member = device.connection_point.member
+    ident = demo_charge_point_id(device.serial)
+    charge_point_register(ocpp_id=ident, password=demo_charger_password(ident), device=device)
+    charging_token_issue(member=member, token=demo_charging_token(member.membership_number))
+    plan = DispatchPlan.objects.create(
+        start=floor_interval(timezone.now()),
+        intervals=96,
+        status=DispatchPlan.Status.OPTIMAL,
+        solver_status="optimal",
+        cost=Decimal("1"),
+        unmanaged_cost=Decimal("1"),
+        inputs_fingerprint="x",
+    )
+    DeviceCommand.objects.create(plan=plan, device=device, setpoints_w=[3_700] * 96)
+    charger = {
+        "ocpp_id": ident,
+        "max_w": 11_000,
+        "token": demo_charging_token(member.membership_number),
+    }
+    async_to_sync(_drive)(free_port(), charger)
+
+    cp = ChargePoint.objects.get(ocpp_id=ident)
+    assert cp.protocol == "ocpp1.6" and cp.vendor == "ES"
+    sessions = list(ChargingSession.objects.filter(charge_point=cp).order_by("started_at"))
+    assert sessions and all(s.member == member for s in sessions)
+    finished = [s for s in sessions if s.stopped_at]
+    assert finished, "at least one whole session in 2.5 s"
+    first = finished[0]
+    # 3 samples of 0.05 s at speed 3600 = 3 × 180 s at 3,700 W (the plan, not the 11 kW max).
+    assert first.meter_stop_wh - first.meter_start_wh == 3 * round(3_700 * 180 / 3600)
+    powers = set(
+        ChargePointMeterValue.objects.filter(session=first).values_list("power_w", flat=True)
+    )
+    assert powers == {3_700}

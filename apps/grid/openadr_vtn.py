@@ -1,0 +1,139 @@
+"""OpenADR 2.0b VTN with openleadr's `OpenADRServer` (HTTP pull; `manage.py openadr_vtn`).
+
+VENs are pre-provisioned (`OpenADRVen`): a VEN registers under its name and gets its provisioned
+venID; unknown names are refused. Published DR events of the VEN's site are queued for it (SIMPLE
+levels, LOAD_DISPATCH set points, with the event's own intervals) as soon as they are due, and
+again when an event is modified; the VEN's optIn/optOut is its site's answer.
+Telemetry reports (real power, state of charge) are stored; a battery's state of charge feeds the
+next dispatch plan. Each request is parsed by openleadr and handed to a service in
+`apps.grid.services.openadr`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from openleadr import OpenADRServer
+
+from apps.grid import selectors
+from apps.grid.services import openadr as services
+
+logger = logging.getLogger(__name__)
+PATH_PREFIX = "/OpenADR2/Simple/2.0b"
+VTN_ID = "energysphere-vtn"
+
+
+def event_intervals(event) -> list[dict]:
+    """DREvent intervals ([{"start", "duration_s", "value"}]) → openleadr intervals."""
+    out = []
+    for item in event.intervals:
+        start = item["start"]
+        start = parse_datetime(start) if isinstance(start, str) else start
+        out.append(
+            {
+                "dtstart": start,
+                "duration": timedelta(seconds=int(item["duration_s"])),
+                "signal_payload": float(item["value"]),
+            }
+        )
+    return out
+
+
+class Vtn:
+    """The openleadr server plus the loop that queues due events for registered VENs."""
+
+    def __init__(self, host: str, port: int, *, poll_seconds: float = 10.0):
+        self.server = OpenADRServer(
+            vtn_id=VTN_ID,
+            http_host=host,
+            http_port=port,
+            http_path_prefix=PATH_PREFIX,
+            ven_lookup=self.ven_lookup,
+            requested_poll_freq=timedelta(seconds=poll_seconds),
+            show_fingerprint=False,
+        )
+        self.poll_seconds = poll_seconds
+        self.server.add_handler("on_create_party_registration", self.on_create_party_registration)
+        self.server.add_handler("on_register_report", self.on_register_report)
+        self._task: asyncio.Task | None = None
+        self.url = f"http://{host}:{port}{PATH_PREFIX}"
+
+    async def ven_lookup(self, ven_id: str) -> dict | None:
+        return await sync_to_async(selectors.openadr_ven_lookup)(ven_id=ven_id)
+
+    async def on_create_party_registration(self, registration_info: dict):
+        ven = await sync_to_async(services.openadr_ven_register)(
+            ven_name=registration_info.get("ven_name", ""),
+            fingerprint=registration_info.get("fingerprint"),
+        )
+        if ven is None:
+            logger.info("refused VEN %r: not provisioned", registration_info.get("ven_name"))
+            return False
+        return ven.ven_id, ven.registration_id
+
+    async def on_register_report(
+        self,
+        ven_id: str,
+        resource_id: str,
+        measurement: str,
+        unit,
+        scale,
+        min_sampling_interval: timedelta,
+        max_sampling_interval: timedelta,
+    ):
+        async def store(values: list[tuple[datetime, float]]) -> None:
+            await sync_to_async(services.openadr_report_record)(
+                ven_id=ven_id, resource_id=resource_id, measurement=measurement, values=values
+            )
+
+        return store, max(min_sampling_interval, timedelta(seconds=1))
+
+    def _opt_callback(self, event_pk: int):
+        async def on_opt(ven_id: str, event_id: str, opt_type: str) -> None:
+            try:
+                await sync_to_async(services.openadr_event_opt)(
+                    ven_id=ven_id, event_id=event_id, opt=opt_type
+                )
+            except Exception:  # noqa: BLE001 - a late answer must not stop the VTN
+                logger.warning("opt %s of %s for %s not recorded", opt_type, ven_id, event_id)
+
+        return on_opt
+
+    async def queue_due_events(self) -> int:
+        due = await sync_to_async(selectors.openadr_events_due)(now=timezone.now())
+        for ven_id, event in due:
+            self.server.add_event(
+                ven_id=ven_id,
+                signal_name=event.signal_name,
+                signal_type=event.signal_type,
+                intervals=event_intervals(event),
+                callback=self._opt_callback(event.pk),
+                event_id=event.event_id,
+                market_context=f"oadr://{event.market_context.replace(':', '/')}",
+            )
+            await sync_to_async(services.openadr_event_queued)(
+                ven_id=ven_id, event_pk=event.pk, modification_number=event.modification_number
+            )
+        return len(due)
+
+    async def _queue_forever(self) -> None:
+        while True:
+            try:
+                await self.queue_due_events()
+            except Exception:  # noqa: BLE001 - the database may be restarting: try again
+                logger.exception("could not queue DR events")
+            await asyncio.sleep(self.poll_seconds)
+
+    async def start(self) -> None:
+        await self.server.run()
+        self._task = asyncio.create_task(self._queue_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.server.stop()
