@@ -1,7 +1,8 @@
 """Deploy the five contracts and the staff multisig, and wire their roles (no database access).
 
 Order: StaffMultisig(signers, threshold); EnergyToken(minter, custodian), EnergyTrading(settler,
-token), MeterOracle(oracle, meter-key delay), GridBalancer(recorder), RenewableIncentive(rewarder)
+token), MeterOracle(oracle, meter-key delay; DOCUMENT_ROLE to the documents key),
+GridBalancer(recorder), RenewableIncentive(rewarder)
 — each constructed with the deployer as temporary admin and one duty key per operational role
 (``apps.chain.keys``). EnergyTrading gets the token's CUSTODIAN_ROLE (it moves credits in batch);
 the mint and award caps are set; the guardians get GUARDIAN_ROLE (pause only). Then every
@@ -122,6 +123,7 @@ def deploy_all(w3: Web3, deployer: LocalAccount, config: DeployConfig) -> dict[s
     token = out["EnergyToken"].address
     out["EnergyTrading"] = s.deploy("EnergyTrading", me, duty["settlement"], token)
     out["MeterOracle"] = s.deploy("MeterOracle", me, duty["anchoring"], config.meter_key_delay)
+    _grant_document_role(s, out["MeterOracle"].address, duty["documents"])
     out["GridBalancer"] = s.deploy("GridBalancer", me, duty["grid"])
     out["RenewableIncentive"] = s.deploy("RenewableIncentive", me, duty["rewards"])
     s.call("EnergyToken", token, "grantRole", role("CUSTODIAN_ROLE"), out["EnergyTrading"].address)
@@ -141,6 +143,12 @@ def deploy_all(w3: Web3, deployer: LocalAccount, config: DeployConfig) -> dict[s
             s.call(name, address, "renounceRole", role(r), me)
         s.call(name, address, "renounceRole", ADMIN_ROLE, me)
     return out
+
+
+def _grant_document_role(s: _Sender, oracle: str, documents_key: str) -> None:
+    """The document-anchoring duty key gets MeterOracle's DOCUMENT_ROLE (while the deployer is
+    still the admin, before it hands the admin role to the multisig and renounces it)."""
+    s.call("MeterOracle", oracle, "grantRole", role("DOCUMENT_ROLE"), documents_key)
 
 
 def fund_local_accounts(w3: Web3, funder: LocalAccount, addresses: list[str]) -> None:

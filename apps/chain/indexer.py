@@ -49,7 +49,8 @@ DUTY_EVENTS = frozenset(
         ("EnergyToken", "CertificateIssued"), ("EnergyToken", "CertificateCancelled"),
         ("EnergyToken", "CustodialRegistered"), ("EnergyToken", "WalletLinked"),
         ("EnergyTrading", "SettlementApplied"), ("MeterOracle", "BatchAnchored"),
-        ("MeterOracle", "MeterRegistered"), ("RenewableIncentive", "RewardAccrued"),
+        ("MeterOracle", "MeterRegistered"), ("MeterOracle", "DocumentAnchored"),
+        ("RenewableIncentive", "RewardAccrued"),
         ("GridBalancer", "DrEventRecorded"), ("GridBalancer", "CommitmentRecorded"),
         ("GridBalancer", "PerformanceRecorded"), ("GridBalancer", "StabilityRecorded"),
     }

@@ -32,6 +32,7 @@ __all__ = [
     "IntentSpec",
     "PayloadError",
     "intents_of_duty",
+    "document_kind",
     "meter_key",
     "token_id",
     "validate_payload",
@@ -45,7 +46,7 @@ INT256 = 2**255 - 1
 
 # Duties: each is one contract role held by its own key (apps/chain/keys.py); the outbox signs an
 # intent with the key of its duty, so a stolen key exposes one duty only.
-DUTIES = ("mint", "certificates", "settlement", "anchoring", "rewards", "grid")
+DUTIES = ("mint", "certificates", "settlement", "anchoring", "rewards", "grid", "documents")
 
 
 class PayloadError(ValueError):
@@ -65,6 +66,17 @@ def token_id(asset_id: int, hour_start: int) -> int:
 def meter_key(serial: str) -> bytes:
     """MeterOracle's key for a meter: keccak256(bytes(serial))."""
     return keccak256(serial.encode("utf-8"))
+
+
+_DOCUMENT_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def document_kind(kind: str) -> bytes:
+    """MeterOracle's bytes32 for a document kind: the ASCII name, right-padded with zero bytes
+    (so the chain shows it readably). Names are 1-32 of ``a-z 0-9 _``, starting with a letter."""
+    if not isinstance(kind, str) or not _DOCUMENT_KIND.match(kind):
+        raise PayloadError(f"not a document kind (1-32 of a-z, 0-9, _): {kind!r}")
+    return kind.encode("ascii").ljust(32, b"\0")
 
 
 # --- field kinds ---------------------------------------------------------------------------
@@ -373,6 +385,25 @@ class StabilityRecord:
         return (self.interval_start, self.score_bp, bytes.fromhex(self.data_hash[2:]))
 
 
+def _document_kind(value: Any) -> str:
+    document_kind(value)
+    return value
+
+
+@dataclass(frozen=True)
+class DocumentAnchor:
+    kind: str  # e.g. "compliance_report", "audit_head" (document_kind)
+    digest: str  # the document's SHA-256 as bytes32 (a report's content hash, an audit-log head)
+    kinds = {"kind": _document_kind, "digest": _bytes32}
+
+    def check(self) -> None:
+        if int(self.digest, 16) == 0:
+            raise PayloadError("a zero digest anchors nothing")
+
+    def args(self) -> tuple:
+        return (document_kind(self.kind), bytes.fromhex(self.digest[2:]))
+
+
 @dataclass(frozen=True)
 class IntentSpec:
     name: str
@@ -505,6 +536,14 @@ INTENTS: dict[str, IntentSpec] = {
             StabilityRecord,
             "Record an interval's grid stability score.",
             "grid",
+        ),
+        IntentSpec(
+            "document_anchor",
+            "MeterOracle",
+            "anchorDocument",
+            DocumentAnchor,
+            "Anchor a document digest (a signed report's content hash, the audit-log head).",
+            "documents",
         ),
     )
 }

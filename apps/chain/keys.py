@@ -11,6 +11,7 @@ every intent with the key of its duty (``IntentSpec.duty``), so a stolen key exp
 | ``anchoring`` | MeterOracle ``ORACLE_ROLE`` (anchors; first meter keys, time-locked) |
 | ``rewards`` | RenewableIncentive ``REWARDER_ROLE`` (awards within the period cap) |
 | ``grid`` | GridBalancer ``RECORDER_ROLE`` |
+| ``documents`` | MeterOracle ``DOCUMENT_ROLE`` (document digests: reports, audit-log heads) |
 
 Keys come from settings ``CHAIN_DUTY_KEYS[duty]``: an encrypted V3 keystore (path + password), or
 a raw hex key on the local chain only; locally, without configuration, the development mnemonic's
@@ -32,7 +33,7 @@ from apps.chain import client
 from apps.chain.intents import DUTIES, INTENTS
 
 # Development mnemonic accounts per duty (0 deploys, 1-3 are the multisig signers, 4-9 are left
-# to tests and tools, 16 is the local guardian).
+# to tests and tools, 16 is the local guardian, 17 anchors documents).
 DEV_DUTY_INDEX = {
     "mint": 10,
     "certificates": 11,
@@ -40,6 +41,7 @@ DEV_DUTY_INDEX = {
     "anchoring": 13,
     "rewards": 14,
     "grid": 15,
+    "documents": 17,
 }
 DEV_GUARDIAN_INDEX = 16
 

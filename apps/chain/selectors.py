@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from apps.chain.models import ChainIntent, MeterAnchor
+from apps.chain.models import ChainEvent, ChainIntent, MeterAnchor
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +81,106 @@ def chain_intent_get(*, intent_id: int) -> ChainIntentRecord | None:
 def chain_intent_exists(*, idempotency_key: str) -> bool:
     """Whether an intent was already submitted under this idempotency key (one query)."""
     return ChainIntent.objects.filter(idempotency_key=idempotency_key).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentAnchorStatus:
+    """Whether a document digest is anchored on chain, and where that answer comes from.
+
+    `source` is "chain" when MeterOracle.documentAnchoredAt answered, "local record" when the
+    chain was unreachable and the answer comes from the outbox and indexer records (then
+    `chain_error` says why). `intent_status` is the outbox state of our own anchor intent ("" when
+    we never queued one)."""
+
+    kind: str
+    digest: str
+    anchored: bool
+    source: str
+    anchored_at: datetime | None = None
+    intent_id: int | None = None
+    intent_status: str = ""
+    tx_hash: str = ""
+    contract_address: str = ""
+    chain_error: str = ""
+
+
+def _document_intent(kind: str, digest: str) -> ChainIntent | None:
+    from apps.chain.client import network_name
+
+    key = f"document_anchor:{network_name()}:{kind}:{digest.lower()}"
+    return ChainIntent.objects.filter(idempotency_key=key).first()
+
+
+def _document_event(kind: str, digest: str) -> ChainEvent | None:
+    from apps.chain.client import network_name
+    from apps.chain.intents import document_kind
+
+    return ChainEvent.objects.filter(
+        network=network_name(),
+        contract="MeterOracle",
+        name="DocumentAnchored",
+        args__kind="0x" + document_kind(kind).hex(),
+        args__digest=digest.lower(),
+    ).first()
+
+
+def document_anchor_status(*, kind: str, digest: str) -> DocumentAnchorStatus:
+    """Ask the chain whether (kind, digest) is anchored; fall back to the local record (our
+    outbox intent and the indexed DocumentAnchored event) when the chain cannot answer."""
+    from datetime import UTC
+
+    from apps.chain import client
+    from apps.chain.intents import document_kind
+
+    digest = digest.lower()
+    intent = _document_intent(kind, digest)
+    common: dict[str, Any] = {
+        "kind": kind,
+        "digest": digest,
+        "intent_id": intent.pk if intent else None,
+        "intent_status": intent.status if intent else "",
+        "tx_hash": intent.tx_hash if intent else "",
+    }
+    try:
+        oracle = client.contract("MeterOracle")
+        client.check_chain_id(oracle.w3)
+        at = int(
+            oracle.functions.documentAnchoredAt(
+                document_kind(kind), bytes.fromhex(digest.removeprefix("0x"))
+            ).call()
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure to ask the chain: use the local record
+        event = _document_event(kind, digest)
+        anchored = event is not None or (
+            intent is not None and intent.status == ChainIntent.Status.CONFIRMED
+        )
+        anchored_at = None
+        if event is not None and str(event.args.get("anchoredAt", "")).isdigit():
+            anchored_at = datetime.fromtimestamp(int(event.args["anchoredAt"]), tz=UTC)
+        return DocumentAnchorStatus(
+            anchored=anchored,
+            source="local record",
+            anchored_at=anchored_at,
+            chain_error=f"{exc.__class__.__name__}: {exc}"[:300],
+            **common,
+        )
+    return DocumentAnchorStatus(
+        anchored=at > 0,
+        source="chain",
+        anchored_at=datetime.fromtimestamp(at, tz=UTC) if at else None,
+        contract_address=oracle.address,
+        **common,
+    )
+
+
+def document_anchors_confirmed(*, kind: str, limit: int = 20) -> list[str]:
+    """The digests of our confirmed anchors of `kind`, newest first (one query)."""
+    from apps.chain.client import network_name
+
+    rows = ChainIntent.objects.filter(
+        intent="document_anchor",
+        network=network_name(),
+        status=ChainIntent.Status.CONFIRMED,
+        payload__kind=kind,
+    ).order_by("-pk")[:limit]
+    return [str(r.payload["digest"]) for r in rows]

@@ -276,3 +276,21 @@ def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[
         },
     )
     return addresses
+
+
+def document_anchor_key(*, kind: str, digest: str) -> str:
+    """The outbox idempotency key of a document anchor: one intent per (network, kind, digest)."""
+    return f"document_anchor:{network_name()}:{kind}:{digest.lower()}"
+
+
+@transaction.atomic
+def document_anchor_submit(*, kind: str, digest: str, actor: Actor = None) -> ChainIntent:
+    """Queue the on-chain anchor of a document digest (MeterOracle.anchorDocument, signed by the
+    `documents` duty key). Idempotent: the same (kind, digest) returns the existing intent, so
+    exporting the same report twice anchors it once. `digest` is a 0x-prefixed SHA-256."""
+    return chain_intent_submit(
+        intent="document_anchor",
+        payload={"kind": kind, "digest": digest.lower()},
+        idempotency_key=document_anchor_key(kind=kind, digest=digest),
+        actor=actor,
+    )

@@ -20,6 +20,9 @@ import {GuardedPausable} from "./Guarded.sol";
 contract MeterOracle is GuardedPausable {
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
     bytes32 public constant METER_ADMIN_ROLE = keccak256("METER_ADMIN_ROLE");
+    /// @notice Anchors document digests (signed report content hashes, audit-log heads): held by
+    /// the document-anchoring duty key only, granted at deployment, never by the oracle key.
+    bytes32 public constant DOCUMENT_ROLE = keccak256("DOCUMENT_ROLE");
 
     struct Reading {
         string serial;
@@ -54,6 +57,8 @@ contract MeterOracle is GuardedPausable {
     uint64 public meterKeyDelay;
     /// batchId(intervalStart, version) => anchor
     mapping(bytes32 => Anchor) public anchors;
+    /// kind => digest => block time it was anchored (0: never)
+    mapping(bytes32 => mapping(bytes32 => uint64)) internal _documentAnchoredAt;
 
     event MeterRegistered(bytes32 indexed meterKey, address device, uint64 activeAt);
     event MeterKeyRotated(bytes32 indexed meterKey, address previous, address device, uint64 validFrom);
@@ -63,6 +68,8 @@ contract MeterOracle is GuardedPausable {
         bytes32 indexed batchId, uint64 indexed intervalStart, uint32 version, bytes32 root, uint32 leafCount
     );
 
+    event DocumentAnchored(bytes32 indexed kind, bytes32 indexed digest, uint64 anchoredAt);
+
     error ZeroAddress();
     error ZeroRoot();
     error EmptyBatch();
@@ -71,6 +78,8 @@ contract MeterOracle is GuardedPausable {
     error UnknownMeterKey(bytes32 meterKey, uint256 index);
     error VetoWindowClosed(bytes32 meterKey, uint256 index);
     error InvalidValidFrom(uint64 previous, uint64 given);
+    error ZeroDocument();
+    error DocumentAlreadyAnchored(bytes32 kind, bytes32 digest);
 
     constructor(address admin, address oracle, uint64 meterKeyDelay_) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -167,6 +176,21 @@ contract MeterOracle is GuardedPausable {
         if (anchors[id].root != bytes32(0)) revert AlreadyAnchored(id);
         anchors[id] = Anchor(root, intervalStart, version, leafCount, uint64(block.timestamp));
         emit BatchAnchored(id, intervalStart, version, root, leafCount);
+    }
+
+    /// @notice Anchor a document digest under a kind (e.g. "compliance_report", "audit_head" as
+    /// right-padded ASCII): the first anchor of a (kind, digest) pair stands; a second reverts.
+    function anchorDocument(bytes32 kind, bytes32 digest) external onlyRole(DOCUMENT_ROLE) whenNotPaused {
+        if (kind == bytes32(0) || digest == bytes32(0)) revert ZeroDocument();
+        if (_documentAnchoredAt[kind][digest] != 0) revert DocumentAlreadyAnchored(kind, digest);
+        uint64 at = uint64(block.timestamp);
+        _documentAnchoredAt[kind][digest] = at;
+        emit DocumentAnchored(kind, digest, at);
+    }
+
+    /// @notice Block time at which (kind, digest) was anchored; 0 when it never was.
+    function documentAnchoredAt(bytes32 kind, bytes32 digest) external view returns (uint64) {
+        return _documentAnchoredAt[kind][digest];
     }
 
     function readingDigest(Reading calldata r) public pure returns (bytes32) {

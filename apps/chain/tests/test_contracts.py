@@ -78,6 +78,7 @@ def test_privileged_roles_belong_to_the_multisig_only(chain):
         ("EnergyToken", "CUSTODIAN_ROLE"): "certificates",
         ("EnergyTrading", "SETTLER_ROLE"): "settlement",
         ("MeterOracle", "ORACLE_ROLE"): "anchoring",
+        ("MeterOracle", "DOCUMENT_ROLE"): "documents",
         ("GridBalancer", "RECORDER_ROLE"): "grid",
         ("RenewableIncentive", "REWARDER_ROLE"): "rewards",
     }

@@ -47,6 +47,7 @@ EXPECTED_DUTY = {
     "dr_commitment_record": "grid",
     "dr_performance_record": "grid",
     "stability_record": "grid",
+    "document_anchor": "documents",
 }
 
 
@@ -109,6 +110,7 @@ def _steps(chain, kind: str) -> list[tuple[str, dict]]:
                                                              "delivered_wh": 500})],
         "stability_record": [("stability_record", {"interval_start": H, "score_bp": 9_000,
                                                    "data_hash": B32})],
+        "document_anchor": [("document_anchor", {"kind": "compliance_report", "digest": B32})],
     }[kind]  # fmt: skip
 
 
