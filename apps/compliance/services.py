@@ -16,8 +16,11 @@ from apps.audit.services import (
     audit_log_write,
 )
 from apps.billing.services.personal_data import billing_personal_data_erase
+from apps.chain.services import document_anchor_submit
 from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import ErasureRequest
+from apps.compliance.reports import FORMATS, REPORT_ANCHOR_KIND, report_render
+from apps.compliance.reports.document import ReportDocument
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.grid.services.personal_data import connection_points_location_erase
@@ -33,7 +36,14 @@ if TYPE_CHECKING:
 
 
 def report_export_record(
-    *, actor: Actor, kind: str, fmt: str, params: dict[str, Any], content_hash: str, rows: int
+    *,
+    actor: Actor,
+    kind: str,
+    fmt: str,
+    params: dict[str, Any],
+    content_hash: str,
+    rows: int,
+    anchor_intent: int | None = None,
 ) -> AuditLog:
     """Audit one report download (every export is logged: who, what, which data hash)."""
     return audit_log_write(
@@ -46,8 +56,37 @@ def report_export_record(
             "params": params,
             "content_sha256": content_hash,
             "rows": rows,
+            "anchor_intent": anchor_intent,
         },
     )
+
+
+@transaction.atomic
+def report_export(*, doc: ReportDocument, fmt: str, actor: Actor) -> tuple[bytes, str, str]:
+    """Export a built report: queue its content hash for anchoring on chain (one outbox intent
+    per content hash, signed later by the documents duty key), put the anchor reference in the
+    file, seal and render it, and audit the export. Returns (body, content type, filename)."""
+    if fmt not in FORMATS:
+        raise ApplicationError(f"Unknown format {fmt!r}.", {"known": sorted(FORMATS)})
+    digest = "0x" + doc.content_hash
+    intent = document_anchor_submit(kind=REPORT_ANCHOR_KIND, digest=digest, actor=actor)
+    doc.document_anchor = {
+        "kind": REPORT_ANCHOR_KIND,
+        "digest": digest,
+        "intent": intent.pk,
+        "network": intent.network,
+    }
+    body, content_type, filename = report_render(doc, fmt)
+    report_export_record(
+        actor=actor,
+        kind=doc.kind,
+        fmt=fmt,
+        params=doc.params,
+        content_hash=doc.content_hash,
+        rows=doc.row_count,
+        anchor_intent=intent.pk,
+    )
+    return body, content_type, filename
 
 
 # --- member data rights ----------------------------------------------------------------------

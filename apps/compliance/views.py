@@ -16,13 +16,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.policy import portal_view, reports_view, staff_view
 from apps.accounts.selectors import member_for_user, member_id_by_number
 from apps.compliance.models import ErasureRequest
-from apps.compliance.reports import FORMATS, REPORTS, report_build, report_render
+from apps.compliance.reports import FORMATS, REPORTS, report_build
 from apps.compliance.services import (
     erasure_request_create,
     erasure_request_refuse,
     member_erase,
     member_open_settlements,
-    report_export_record,
+    report_export,
 )
 from apps.core.exceptions import ApplicationError
 
@@ -120,15 +120,7 @@ def report_download(request: HttpRequest, kind: str, fmt: str) -> HttpResponse:
         )
     except ApplicationError as exc:
         return HttpResponse(exc.message, status=400, content_type="text/plain; charset=utf-8")
-    body, content_type, filename = report_render(doc, fmt)
-    report_export_record(
-        actor=request.user,
-        kind=kind,
-        fmt=fmt,
-        params=doc.params,
-        content_hash=doc.content_hash,
-        rows=doc.row_count,
-    )
+    body, content_type, filename = report_export(doc=doc, fmt=fmt, actor=request.user)
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-SHA256"] = doc.content_hash

@@ -1,19 +1,30 @@
 """Auditor and staff reports: build (read-only), render (CSV, XLSX, PDF), parse back, verify.
 
 doc = report_build(kind="carbon", start=..., end=...)
-body, content_type, filename = report_render(doc, "pdf")
+body, content_type, filename = report_export(doc=doc, fmt="pdf", actor=user)  # services
 result = report_verify(raw_bytes, against_db=True)
+
+Exporting (``apps.compliance.services.report_export``) queues the report's content hash for
+anchoring on chain (MeterOracle document anchor, kind ``compliance_report``) and seals the file;
+verification asks the chain whether that hash is anchored (or, when the chain does not answer,
+the local outbox and indexer records) and says which source answered.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
 
-from apps.chain.selectors import chain_intent_get, meter_anchor_get
+from apps.chain.selectors import (
+    DocumentAnchorStatus,
+    chain_intent_get,
+    document_anchor_status,
+    meter_anchor_get,
+)
 from apps.compliance.reports.builders import REPORTS, ReportKind
 from apps.compliance.reports.document import (
     ParsedReport,
@@ -37,8 +48,12 @@ FORMATS = {
     "pdf": "application/pdf",
 }
 
+# The MeterOracle document kind under which every exported report's content hash is anchored.
+REPORT_ANCHOR_KIND = "compliance_report"
+
 __all__ = [
     "FORMATS",
+    "REPORT_ANCHOR_KIND",
     "REPORTS",
     "ReportKind",
     "VerifyResult",
@@ -126,14 +141,48 @@ class VerifyResult:
     signer: str = ""
     seal_problem: str | None = None
     problems: list[str] = field(default_factory=list)
+    anchor: DocumentAnchorStatus | None = None
+    anchor_problem: str | None = None  # the content hash was never anchored nor queued by us
+    anchor_pending: str | None = None  # queued by us, not on chain yet
 
     @property
     def verdict(self) -> str:
-        """FORGED: not sealed by the cooperative's key (whatever else holds); TAMPERED: sealed,
-        but the file or the database no longer agrees with it; VERIFIED otherwise."""
-        if self.seal_problem:
+        """FORGED: not sealed by the cooperative's key, or its content hash was never anchored
+        on chain nor queued for anchoring by the cooperative (whatever else holds); TAMPERED:
+        sealed, but the file, the database or an anchor no longer agrees with it;
+        NOT_YET_ANCHORED: intact, but the outbox has not put its content hash on chain yet;
+        VERIFIED otherwise."""
+        if self.seal_problem or self.anchor_problem:
             return "FORGED"
-        return "VERIFIED" if not self.problems else "TAMPERED"
+        if self.problems:
+            return "TAMPERED"
+        return "NOT_YET_ANCHORED" if self.anchor_pending else "VERIFIED"
+
+    def anchor_dict(self) -> dict[str, Any] | None:
+        a = self.anchor
+        if a is None:
+            return None
+        if a.anchored:
+            state = "anchored"
+        elif a.intent_id is not None:
+            state = "not yet anchored"
+        else:
+            state = "never anchored"
+        if a.source == "chain":
+            answered = f"asked the chain (MeterOracle {a.contract_address})"
+        else:
+            answered = f"the chain did not answer ({a.chain_error}); from the local record"
+        return {
+            "state": state,
+            "source": a.source,
+            "answered_by": answered,
+            "kind": a.kind,
+            "digest": a.digest,
+            "anchored_at": a.anchored_at.isoformat() if a.anchored_at else None,
+            "intent": a.intent_id,
+            "intent_status": a.intent_status,
+            "tx_hash": a.tx_hash,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,7 +198,9 @@ class VerifyResult:
             "trusted_signer": trusted_signer_address(),
             "anchors_checked": self.anchors_checked,
             "content_sha256_from_database": self.db_hash,
-            "problems": self.problems,
+            "document_anchor": self.anchor_dict(),
+            "problems": self.problems
+            + [p for p in (self.anchor_problem, self.anchor_pending) if p],
         }
 
 
@@ -181,6 +232,49 @@ def _check_anchor(anchor: dict[str, Any]) -> str | None:
         if anchor.get("tx_hash") and intent.tx_hash != anchor["tx_hash"]:
             return f"chain intent {anchor['intent']}: transaction differs"
     return None
+
+
+def _check_document_anchor(result: VerifyResult, declared: dict[str, Any]) -> None:
+    """Was the signed content hash anchored on chain by the cooperative? The lookup is by hash:
+    the declared one when the seal is genuine (data that no longer matches it is TAMPERED, found
+    by the hash comparison), else the hash of the data the file carries. The file's own anchor
+    reference is only compared, never trusted."""
+    digest = result.declared_hash if not result.seal_problem else result.computed_hash
+    if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
+        result.anchor_problem = "the report carries no content hash to look up on chain"
+        return
+    status = document_anchor_status(kind=REPORT_ANCHOR_KIND, digest="0x" + digest)
+    result.anchor = status
+    if status.anchored:
+        if status.intent_id is None:
+            result.anchor_problem = (
+                "the content hash is anchored on chain, but the cooperative never queued that "
+                "anchor (the document-anchoring key was used outside the outbox)"
+            )
+            return
+    elif status.intent_id is None:
+        result.anchor_problem = (
+            "the content hash was never anchored on chain nor queued for anchoring by the "
+            f"cooperative (asked: {status.source})"
+        )
+        return
+    elif status.intent_status == "confirmed" and status.source == "chain":
+        result.problems.append(
+            f"the local record says outbox intent #{status.intent_id} anchored the content hash, "
+            "but the chain does not have it"
+        )
+    else:
+        result.anchor_pending = (
+            f"not yet anchored: the content hash is queued as outbox intent "
+            f"#{status.intent_id} ({status.intent_status}; asked: {status.source})"
+        )
+    if declared and (
+        declared.get("digest") != status.digest
+        or (status.intent_id is not None and declared.get("intent") != status.intent_id)
+    ):
+        result.problems.append(
+            "the file's document anchor reference differs from the anchor of its content hash"
+        )
 
 
 def report_verify(
@@ -219,6 +313,8 @@ def report_verify(
                 result.problems.append(
                     f"the PDF's printed total {label!r} differs from its embedded data ({value})"
                 )
+    if check_anchors:
+        _check_document_anchor(result, meta.get("document_anchor") or {})
     for anchor in meta.get("anchors", []) if check_anchors else []:
         result.anchors_checked += 1
         problem = _check_anchor(anchor)

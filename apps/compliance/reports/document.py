@@ -91,6 +91,9 @@ class ReportDocument:
     notes: list[str] = field(default_factory=list)
     generated_at: str = ""
     seal: dict[str, str] = field(default_factory=dict)  # {"signer", "signature"} once exported
+    # The on-chain anchor of this report's content hash, queued at export:
+    # {"kind", "digest", "intent", "network"} (empty for a document never exported).
+    document_anchor: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def data(self) -> bytes:
@@ -120,18 +123,28 @@ class ReportDocument:
             "anchors_sha256": self.anchors_hash,
             "totals": [[label, canonical(value)] for label, value in self.totals],
             "anchors": self.anchors,
+            "document_anchor": self.document_anchor,
             "verify": "python manage.py verify_report FILE [--against-db]",
             **self.seal,
         }
 
 
-SEALED_FIELDS = ("kind", "params", "generated_at", "content_sha256", "anchors_sha256", "totals")
+SEALED_FIELDS = (
+    "kind",
+    "params",
+    "generated_at",
+    "content_sha256",
+    "anchors_sha256",
+    "totals",
+    "document_anchor",
+)
 
 
 def sealed_fields(meta: dict[str, Any]) -> bytes:
     """What the report-signing key signs: the declared fields as canonical JSON."""
     subset = {key: meta.get(key) for key in SEALED_FIELDS}
     subset["totals"] = [[str(label), str(value)] for label, value in subset.get("totals") or []]
+    subset["document_anchor"] = subset.get("document_anchor") or {}
     return json.dumps(subset, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
@@ -151,6 +164,8 @@ def render_csv(doc: ReportDocument) -> bytes:
     ]
     lines += [f"# total: {json.dumps([label, canonical(v)])}" for label, v in doc.totals]
     lines += [f"# anchor: {json.dumps(a, sort_keys=True, default=str)}" for a in doc.anchors]
+    if doc.document_anchor:
+        lines.append(f"# document_anchor: {json.dumps(doc.document_anchor, sort_keys=True)}")
     lines += [f"# note: {note}" for note in doc.notes]
     lines += [f"# {key}: {doc.seal[key]}" for key in ("signer", "signature") if key in doc.seal]
     lines.append(DATA_MARKER)
@@ -188,6 +203,8 @@ def parse_csv(raw: bytes) -> ParsedReport:
             meta["anchors"].append(json.loads(value))
         elif key == "total":
             meta["totals"].append(json.loads(value))
+        elif key == "document_anchor":
+            meta["document_anchor"] = json.loads(value)
         elif key in {"kind", "generated_at", "content_sha256", "anchors_sha256"} | SEAL_KEYS:
             meta[key] = value
     return ParsedReport("csv", meta, data.encode("utf-8"))
@@ -237,6 +254,8 @@ def render_xlsx(doc: ReportDocument) -> bytes:
         if key in meta:
             info.append([key, meta[key]])
     info.append(["params", canonical(doc.params)])
+    if doc.document_anchor:
+        info.append(["document_anchor", canonical(doc.document_anchor)])
     info.append([])
     info.append([bold(info, "Totals")])
     for label, value in doc.totals:
@@ -290,6 +309,8 @@ def parse_xlsx(raw: bytes) -> ParsedReport:
             meta[first] = _cell_text(row[1])
         elif first == "params":
             meta["params"] = json.loads(row[1])
+        elif first == "document_anchor":
+            meta["document_anchor"] = json.loads(row[1])
         elif first == "Totals":
             in_totals = True
         elif in_totals and first not in (None, "note"):

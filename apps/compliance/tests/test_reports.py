@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.audit.events import AuditEvent
 from apps.audit.models import AuditLog
+from apps.chain.outbox import chain_outbox_sweep
 from apps.compliance.reports import REPORTS, report_verify
 from apps.compliance.reports.document import DATA_MARKER, sha256_hex
 from apps.compliance.reports.pdf import pdf_text
@@ -35,8 +36,9 @@ def _download(client, kind, fmt, **params):
 
 
 @pytest.mark.parametrize("kind", sorted(REPORTS))
+@pytest.mark.chain
 def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
-    world, auditor_client, kind
+    world, auditor_client, kind, chain
 ):
     # The audit log is written now (not in June): report the current month for it.
     month = timezone.now().strftime("%Y-%m") if kind == "audit_log" else MONTH
@@ -52,6 +54,10 @@ def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
         assert response.status_code == 200, response.content[:200]
         assert response.content.startswith(magic)
         assert response["X-Content-SHA256"] == shown_hash
+        # the first format queues the content hash; the others carry the same hash
+        before_anchoring = "NOT_YET_ANCHORED" if fmt == "csv" else "VERIFIED"
+        assert report_verify(response.content).verdict == before_anchoring
+        chain_outbox_sweep(wait_seconds=5)  # the outbox worker anchors the content hash
         result = report_verify(response.content, against_db=True)
         assert result.verdict == "VERIFIED", result.as_dict()
         assert result.computed_hash == shown_hash == result.db_hash
@@ -59,6 +65,7 @@ def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
         assert AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).count() == before + 1
         assert (log.target_id, log.details["format"]) == (kind, fmt)
         assert log.details["content_sha256"] == shown_hash
+        assert log.details["anchor_intent"] == result.anchor.intent_id
 
 
 def test_members_get_403_on_every_report(world, client):
@@ -127,8 +134,12 @@ def test_data_quality_report_counts_edited_estimated_and_missing(world, auditor_
     assert consumer_house[11] == "96.74"
 
 
-def test_tampering_with_the_file_or_the_database_is_detected(world, auditor_client, tmp_path):
+@pytest.mark.chain
+def test_tampering_with_the_file_or_the_database_is_detected(
+    world, auditor_client, tmp_path, chain
+):
     raw = _download(auditor_client, "interval_data", "csv").content
+    chain_outbox_sweep(wait_seconds=5)
     head, data = raw.split((DATA_MARKER + "\n").encode(), 1)
     assert sha256_hex(data) in head.decode()  # the data section hashes to the declared hash
     forged = raw.replace(b",120,0,", b",1,0,", 1)
@@ -168,8 +179,10 @@ def test_carbon_report_lists_the_certificates_used(world, auditor_client):
     assert timedelta(0) < (DAY + timedelta(days=1)) - DAY
 
 
-def test_a_changed_on_chain_reference_is_detected(world, auditor_client):
+@pytest.mark.chain
+def test_a_changed_on_chain_reference_is_detected(world, auditor_client, chain):
     raw = _download(auditor_client, "settlement_reconciliation", "xlsx").content
+    chain_outbox_sweep(wait_seconds=5)
     assert report_verify(raw).verdict == "VERIFIED"
     world.run.trades_root = "0x" + "00" * 32
     world.run.save(update_fields=["trades_root"])

@@ -1,9 +1,13 @@
 """`python manage.py verify_report FILE [--against-db]` — verify a downloaded report.
 
 Recomputes the SHA-256 of the data the file carries and compares it with the hash it declares
-(and, for a PDF, with the hash printed on it); checks every on-chain anchor it lists against the
-chain app's records; with --against-db rebuilds the report from the database for the same period
-and compares. Prints JSON; exits 1 unless the verdict is VERIFIED.
+(and, for a PDF, with the hash printed on it); checks the cooperative's seal; asks the chain
+whether the content hash is anchored (MeterOracle document anchor; when the chain does not
+answer, the local outbox and indexer records, and the output says which answered); checks every
+on-chain anchor it lists against the chain app's records; with --against-db rebuilds the report
+from the database for the same period and compares. Prints JSON with the verdict (VERIFIED,
+NOT_YET_ANCHORED, TAMPERED or FORGED); exits 0 for VERIFIED, 2 for NOT_YET_ANCHORED (try again
+once the outbox has sent the anchor), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -45,5 +49,7 @@ class Command(BaseCommand):
             details={"file": path.name, "verdict": result.verdict, "hash": result.computed_hash},
         )
         self.stdout.write(json.dumps({"file": str(path), **result.as_dict()}, indent=2))
+        if result.verdict == "NOT_YET_ANCHORED":
+            raise SystemExit(2)
         if result.verdict != "VERIFIED":
             raise SystemExit(1)
