@@ -66,6 +66,12 @@ BEAT_SCHEDULE["chain-meter-anchor"] = {
     "schedule": 60.0,
     "options": {"queue": "chain", "expires": 60},
 }
+# the audit log's hash chain: new rows sealed and the head anchored on chain (kind audit_head)
+BEAT_SCHEDULE["chain-audit-head-anchor"] = {
+    "task": "apps.chain.tasks.audit_head_anchor_task",
+    "schedule": crontab(minute=7),
+    "options": {"queue": "chain", "expires": 3000},
+}
 BEAT_SCHEDULE["chain-events-index"] = {
     "task": "apps.chain.tasks.chain_events_index_task",
     "schedule": 15.0,

@@ -20,6 +20,10 @@ class AuditLogAdmin(admin.ModelAdmin):
         "target_type",
         "target_id",
         "details",
+        "content_sha256",
+        "chain_seq",
+        "prev_hash",
+        "row_hash",
     )
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -48,6 +48,7 @@ class AuditEvent(models.TextChoices):
     # compliance
     REPORT_EXPORTED = "report.exported", "Report exported"
     REPORT_VERIFIED = "report.verified", "Report verified"
+    AUDIT_LOG_REDACTED = "audit_log.redacted", "Audit-log rows redacted by an erasure"
     MEMBER_DATA_EXPORTED = "member_data.exported", "Member data exported"
     ERASURE_REQUEST_CREATED = "erasure_request.created", "Erasure requested"
     ERASURE_REQUEST_REFUSED = "erasure_request.refused", "Erasure refused"

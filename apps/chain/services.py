@@ -10,7 +10,8 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Member
 from apps.audit.events import AuditEvent
-from apps.audit.services import audit_log_write
+from apps.audit.selectors import audit_chain_head, audit_chain_targets_after, audit_row_at_hash
+from apps.audit.services import audit_chain_seal, audit_log_write
 from apps.chain.client import (
     custodial_address,
     custody_link_signature,
@@ -294,3 +295,29 @@ def document_anchor_submit(*, kind: str, digest: str, actor: Actor = None) -> Ch
         idempotency_key=document_anchor_key(kind=kind, digest=digest),
         actor=actor,
     )
+
+
+AUDIT_HEAD_KIND = "audit_head"
+
+
+def audit_head_anchor() -> ChainIntent | None:
+    """Seal the audit log's pending rows and queue the chain head's hash for anchoring (kind
+    "audit_head"); None when the log is empty. The same head is anchored once, and a head that
+    moved only by the audit rows of our last head anchor itself is not anchored again (else every
+    period would anchor the row its previous anchor wrote)."""
+    audit_chain_seal(wait=True)
+    seq, head_hash = audit_chain_head()
+    if seq == 0:
+        return None
+    last = (
+        ChainIntent.objects.filter(intent="document_anchor", payload__kind=AUDIT_HEAD_KIND)
+        .order_by("-pk")
+        .first()
+    )
+    if last is not None:
+        at = audit_row_at_hash(row_hash=str(last.payload["digest"]).removeprefix("0x"))
+        if at is not None:
+            since = audit_chain_targets_after(chain_seq=at[0])
+            if all(t == ("chain.chainintent", str(last.pk)) for t in since):
+                return last
+    return document_anchor_submit(kind=AUDIT_HEAD_KIND, digest="0x" + head_hash, actor="audit")

@@ -33,6 +33,15 @@ def meter_anchor_recent_task() -> list[int]:
     return meter_anchor_recent()
 
 
+@shared_task(name="apps.chain.tasks.audit_head_anchor_task", acks_late=True)
+def audit_head_anchor_task() -> int | None:
+    """Periodic: seal the audit log's new rows and anchor its head hash on chain."""
+    from apps.chain.services import audit_head_anchor
+
+    intent = audit_head_anchor()
+    return intent.pk if intent else None
+
+
 @shared_task(name="apps.chain.tasks.chain_events_index_task", acks_late=True)
 def chain_events_index_task() -> int:
     """Periodic: index new contract events (persisted block cursor; idempotent re-scan)."""

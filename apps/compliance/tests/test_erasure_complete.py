@@ -17,7 +17,8 @@ from django.db import models
 
 from apps.accounts.models import Member
 from apps.audit.events import AuditEvent
-from apps.audit.services import audit_log_write
+from apps.audit.selectors import audit_chain_verify
+from apps.audit.services import audit_chain_seal, audit_log_write
 from apps.billing.models import Mandate
 from apps.billing.services.payments import mandate_create
 from apps.chain.models import ChainIntent
@@ -86,9 +87,14 @@ def test_erasure_leaves_the_members_name_and_email_nowhere(world):
     assert beneficiary_hash == hash32(f"{salt}:{claimed.pk}:{NAME}")
     assert beneficiary_hash != hash32(f"{claimed.pk}:{NAME}")  # not guessable from the name
 
+    audit_chain_seal()  # the rows naming the member are hash-chained before the erasure
     member_erase(member=member, actor=None)
 
     assert _tables_holding(NAME) == []
+    # the scrub is recorded in the chain: the audit log still verifies
+    audit_chain_seal()
+    check = audit_chain_verify()
+    assert check.ok and check.redacted_rows >= 2, check.problems
     assert _tables_holding(EMAIL) == []
     assert not EmailAddress.objects.filter(user=member.user).exists()
     assert not Authenticator.objects.filter(user=member.user).exists()
