@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
@@ -117,11 +117,28 @@ def audit_chain_seal(*, limit: int = 10_000, wait: bool = False) -> int:
             head.chain_seq, head.row_hash = row.chain_seq, row.row_hash
             sealed += 1
         if rows:
-            AuditLog.objects.bulk_update(
-                rows, ["content_sha256", "chain_seq", "prev_hash", "row_hash"], batch_size=1000
-            )
+            _store_chain_fields(rows)
             head.save(update_fields=["chain_seq", "row_hash", "updated_at"])
     return sealed
+
+
+def _store_chain_fields(rows: list[AuditLog], batch: int = 1000) -> None:
+    """One UPDATE … FROM (VALUES …) per `batch` rows (Django's bulk_update builds a CASE per
+    column and row, quadratic in the batch)."""
+    table = connection.ops.quote_name(AuditLog._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            values = ", ".join(["(%s::bigint, %s, %s::bigint, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for r in chunk:
+                params += [r.pk, r.content_sha256, r.chain_seq, r.prev_hash, r.row_hash]
+            cursor.execute(
+                f"UPDATE {table} AS a SET content_sha256 = v.c, chain_seq = v.s, "  # noqa: S608
+                f"prev_hash = v.p, row_hash = v.h FROM (VALUES {values}) AS v(id, c, s, p, h) "
+                "WHERE a.id = v.id",
+                params,
+            )
 
 
 def _record_redaction(row_ids: list[int], *, reason: str) -> None:
