@@ -174,6 +174,15 @@ def test_deploy_check_refuses_raw_hex_development_missing_and_shared_keys(settin
     assert _ids(settings) == ["chain.E003"]
     settings.CHAIN_DUTY_KEYS = {**good, "rewards": good["mint"]}
     assert _ids(settings) == ["chain.E005"]
+    # the documents duty (report and audit-head anchors) is held to the same rules
+    settings.CHAIN_DUTY_KEYS = {d: c for d, c in good.items() if d != "documents"}
+    (error,) = chain_duty_keys_check()
+    assert error.id == "chain.E003" and "documents duty" in error.msg
+    settings.CHAIN_DUTY_KEYS = {**good, "documents": good["anchoring"]}
+    assert _ids(settings) == ["chain.E005"]
+    dev_documents = _keystore(tmp_path, "devdoc", bytes(dev_account(17).key))
+    settings.CHAIN_DUTY_KEYS = {**good, "documents": {"keystore_path": dev_documents}}
+    assert _ids(settings) == ["chain.E002"]
     settings.CHAIN_DUTY_KEYS = good
     settings.CHAIN_OPERATOR_KEY = "0x" + os.urandom(32).hex()
     assert _ids(settings) == ["chain.E001"]
