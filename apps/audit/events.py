@@ -44,6 +44,7 @@ class AuditEvent(models.TextChoices):
     CHAIN_INTENT_RETRIED = "chain_intent.retried", "Chain intent retried"
     CHAIN_ALERT_ACKNOWLEDGED = "chain_alert.acknowledged", "Chain alert acknowledged"
     METER_INTERVAL_ANCHORED = "meter_interval.anchored", "Meter interval anchored"
+    METER_READING_EXCLUDED = "meter_reading.excluded", "Tampered reading left out of anchoring"
     MULTISIG_CALL_EXECUTED = "multisig_call.executed", "Multisig call executed"
     # compliance
     REPORT_EXPORTED = "report.exported", "Report exported"

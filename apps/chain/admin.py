@@ -186,7 +186,7 @@ class ChainAlertAdmin(ReadOnlyAdmin):
 
     @admin.display(description="tx hash")
     def tx(self, obj: ChainAlert) -> str:
-        return obj.event.tx_hash
+        return obj.event.tx_hash if obj.event_id else "—"
 
     @admin.action(description="Acknowledge the selected alerts")
     def acknowledge(self, request, queryset) -> None:

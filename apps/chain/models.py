@@ -181,6 +181,9 @@ class AnchoredReading(models.Model):
     interval_start = models.DateTimeField()
     index = models.PositiveIntegerField()
     leaf = models.CharField(max_length=66)
+    # The reading's version when anchored (None on anchors made before it was recorded): the same
+    # (meter, interval, version) must always give the same leaf.
+    reading_version = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["anchor", "index"]
@@ -198,10 +201,16 @@ class AnchoredReading(models.Model):
 
 class ChainAlert(models.Model):
     """An indexed event that nothing of ours explains: a duty key used outside the outbox, a
-    duty-only event we did not send, or a privileged change not executed by the staff multisig.
+    duty-only event we did not send, or a privileged change not executed by the staff multisig;
+    or a stored meter reading that anchoring refused because it was changed after ingest.
     Shown to staff in the admin until acknowledged."""
 
-    event = models.OneToOneField(ChainEvent, on_delete=models.CASCADE, related_name="alert")
+    event = models.OneToOneField(
+        ChainEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="alert"
+    )
+    # Alerts not about a chain event (a stored reading that anchoring refused as tampered) carry a
+    # key instead, so the same finding is raised once.
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     network = models.CharField(max_length=200)
     sender = models.CharField(max_length=42, blank=True)
     message = models.CharField(max_length=300)

@@ -175,7 +175,10 @@ def chain_alerts_acknowledge(*, alert_ids: list[int], actor: Actor = None) -> in
             event=AuditEvent.CHAIN_ALERT_ACKNOWLEDGED,
             actor=actor,
             target=alert,
-            details={"message": alert.message, "tx_hash": alert.event.tx_hash},
+            details={
+                "message": alert.message,
+                "tx_hash": alert.event.tx_hash if alert.event is not None else "",
+            },
         )
     return len(alerts)
 

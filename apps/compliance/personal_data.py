@@ -64,6 +64,7 @@ NOT_PERSONAL: dict[str, str] = {
     "grid.gridline.name": "a grid asset",
     "grid.connectionpoint.bus_name": "a node of the power-flow model",
     "meters.meter.address": "the device key's address (a device, not a person)",
+    "meters.meterkeyhistory.address": "an earlier device key's address (a device, not a person)",
     "meters.gatewaytoken.name": "an HTTP gateway's name (a device)",
     "chain.chainintent.contract_address": "a contract",
     "chain.chainaccount.address": "an account of the cooperative's signing keys",
