@@ -40,6 +40,7 @@ class AuditEvent(models.TextChoices):
     REMINDER_SENT = "reminder.sent", "Payment reminder sent"
     # chain
     CONTRACTS_DEPLOYED = "contracts.deployed", "Contracts deployed"
+    CONTRACTS_UPGRADED = "contracts.upgraded", "Contracts upgraded (new deployment + migration)"
     CHAIN_INTENT_SUBMITTED = "chain_intent.submitted", "Chain intent submitted"
     CHAIN_INTENT_RETRIED = "chain_intent.retried", "Chain intent retried"
     CHAIN_ALERT_ACKNOWLEDGED = "chain_alert.acknowledged", "Chain alert acknowledged"

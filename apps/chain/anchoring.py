@@ -182,8 +182,14 @@ def _reading_excluded(reading: Any, interval_start: datetime, reason: str, *, ac
 
 def _meters_register(readings: list, *, actor: Actor = None) -> int:
     """Make sure every device key in the batch is registered in MeterOracle (so the on-chain
-    signature check of verifyReading knows it): one `meter_register` intent per (serial, key)."""
-    wanted = {f"meter_register:{r.serial}:{r.address.lower()}": r for r in readings if r.address}
+    signature check of verifyReading knows it): one `meter_register` intent per (serial, key) and
+    oracle — after an upgrade the new MeterOracle gets its registrations again."""
+    try:
+        oracle = client.deployed_address("MeterOracle")
+    except client.ChainConfigError:
+        oracle = ""
+    prefix = f"meter_register:{oracle.lower()}:" if oracle else "meter_register:"
+    wanted = {f"{prefix}{r.serial}:{r.address.lower()}": r for r in readings if r.address}
     if not wanted:
         return 0
     known = set(
@@ -342,7 +348,8 @@ def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool =
 
 def _check_on_chain(result: ReadingVerification, anchor: MeterAnchor, current: Any, proof) -> None:
     try:
-        oracle = client.contract("MeterOracle")
+        # the oracle that holds this anchor (an older deployment after an upgrade)
+        oracle = client.contract("MeterOracle", address=anchor.intent.contract_address or None)
         start = _unix(anchor.interval_start)
         batch = oracle.functions.batchId(start, anchor.version).call()
         result.onchain_root = _hex(oracle.functions.anchors(batch).call()[0])

@@ -111,6 +111,30 @@ class ContractDeployment(models.Model):
         return f"{self.name}@{self.network}: {self.address}"
 
 
+class RetiredContract(models.Model):
+    """A contract replaced by an upgrade (`chain_deploy --upgrade`): kept so the roots, anchors,
+    balances and certificates it holds stay verifiable at their address (paused contracts keep
+    answering their views)."""
+
+    network = models.CharField(max_length=200)
+    chain_id = models.BigIntegerField()
+    name = models.CharField(max_length=60)
+    address = models.CharField(max_length=42)
+    bytecode_sha256 = models.CharField(max_length=64)
+    deployed_block = models.BigIntegerField(null=True, blank=True)
+    replaced_by = models.CharField(max_length=42)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["network", "name", "retired_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "address"], name="retired_contract_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.network}: {self.address} (retired)"
+
+
 class IndexerCursor(models.Model):
     """Last block scanned by the event indexer, per network."""
 

@@ -70,6 +70,8 @@ NOT_PERSONAL: dict[str, str] = {
     "chain.chainaccount.address": "an account of the cooperative's signing keys",
     "chain.contractdeployment.name": "a contract",
     "chain.contractdeployment.address": "a contract",
+    "chain.retiredcontract.name": "a contract",
+    "chain.retiredcontract.address": "a contract",
     "chain.chainevent.name": "a contract event",
     "market.tariff.name": "a tariff",
     "incentives.sharedasset.name": "a community plant",
