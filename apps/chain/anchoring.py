@@ -17,6 +17,7 @@ signature against the registered key + Merkle proof against the on-chain root).
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,8 @@ from apps.chain.models import AnchoredReading, ChainAlert, ChainIntent, MeterAnc
 from apps.chain.services import chain_intent_submit
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
+
+logger = logging.getLogger(__name__)
 
 OK = "OK"
 TAMPERED = "TAMPERED"
@@ -65,10 +68,14 @@ def meter_interval_anchor(
     key = zlib.crc32(f"meter-anchor:{_unix(interval_start)}".encode()) - 2**31
     with connection.cursor() as cursor:  # one anchoring run per interval at a time
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-    selection = interval_anchoring_selection(interval_start=interval_start)
+    earlier, legacy = _anchored_leaves(interval_start)
+
+    def anchored_as_is(r: Any) -> bool:  # its signature was checked when it was anchored
+        return earlier.get((r.meter_id, r.version)) == _hex(merkle.reading_leaf(r.digest))
+
+    selection = interval_anchoring_selection(interval_start=interval_start, checked=anchored_as_is)
     for refused in selection.refused:
         _reading_excluded(refused.reading, interval_start, refused.reason, actor=actor)
-    earlier, legacy = _anchored_leaves(interval_start)
     readings, leaves, new = [], [], False
     for r in selection.signed:
         leaf = merkle.reading_leaf(r.digest)
@@ -170,6 +177,7 @@ def _reading_excluded(reading: Any, interval_start: datetime, reason: str, *, ac
     )
     if not created:
         return
+    logger.warning("%s", message)
     audit_log_write(
         event=AuditEvent.METER_READING_EXCLUDED,
         actor=actor,

@@ -12,7 +12,7 @@ Green Button / NAESB ESPI ReadingQuality code (`apps.meters.models.Quality`: 0 v
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -205,15 +205,27 @@ def reading_signature_problem(reading: AnchoringReading, *, addresses: set[str])
     return None
 
 
-def interval_anchoring_selection(*, interval_start: datetime) -> AnchoringSelection:
+def interval_anchoring_selection(
+    *, interval_start: datetime, checked: Callable[[AnchoringReading], bool] | None = None
+) -> AnchoringSelection:
     """The interval's current device-signed readings split into those whose signature verifies
-    against the stored fields (anchorable) and those it does not (changed after ingest)."""
+    against the stored fields (anchorable) and those it does not (changed after ingest).
+
+    `checked(reading)` may vouch that a reading is identical to one whose signature was verified
+    before (anchored with the same leaf); those skip the ECDSA recovery, so a periodic run costs
+    one hash per unchanged reading.
+    """
     readings = interval_readings_for_anchoring(interval_start=interval_start)
-    keys = meter_key_addresses(meter_ids={r.meter_id for r in readings})
+    to_check = [r for r in readings if checked is None or not checked(r)]
+    keys = meter_key_addresses(meter_ids={r.meter_id for r in to_check})
+    problems = {
+        (r.meter_id, r.version): reading_signature_problem(r, addresses=keys[r.meter_id])
+        for r in to_check
+    }
     signed: list[AnchoringReading] = []
     refused: list[RefusedReading] = []
     for r in readings:
-        problem = reading_signature_problem(r, addresses=keys.get(r.meter_id, set()))
+        problem = problems.get((r.meter_id, r.version))
         if problem is None:
             signed.append(r)
         else:
