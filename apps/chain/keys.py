@@ -52,7 +52,7 @@ DEV_DUTY_INDEX = {
     "anchoring": 13,
     "rewards": 14,
     "grid": 15,
-    "settlement_approval": 17,
+    "settlement_approval": 18,  # 17 is left to the documents duty
 }
 DEV_GUARDIAN_INDEX = 16
 

@@ -46,7 +46,7 @@ CHAIN_OUTBOX_ENQUEUE = _env.bool("CHAIN_OUTBOX_ENQUEUE", default=True)
 # settlement batch, sends nothing). Each is an external signer (CHAIN_<DUTY>_SIGNER_URL +
 # CHAIN_<DUTY>_ADDRESS) or an encrypted V3 keystore (CHAIN_<DUTY>_KEYSTORE_PATH +
 # CHAIN_<DUTY>_KEYSTORE_PASSWORD); a raw hex key (CHAIN_<DUTY>_KEY) is accepted on the local chain
-# only. Locally, without configuration, anvil mnemonic accounts 10-15 and 17 sign (the multisig
+# only. Locally, without configuration, anvil mnemonic accounts 10-15 and 18 sign (the multisig
 # signers are 1-3, the guardian 16).
 CHAIN_DUTY_KEYS = {
     duty: {

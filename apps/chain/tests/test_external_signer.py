@@ -186,10 +186,17 @@ def test_raw_hex_keys_are_refused_outside_the_local_chain_external_signers_are_n
     chain, settings, stub
 ):
     settings.BLOCKCHAIN_NETWORK = chain.node.url  # not "local"
-    settings.CHAIN_DUTY_KEYS = {"settlement_approval": {"key": HexBytes(dev_account(17).key).hex()}}
+    settings.CHAIN_DUTY_KEYS = {
+        "settlement_approval": {
+            "key": HexBytes(dev_account(DEV_DUTY_INDEX["settlement_approval"]).key).hex()
+        }
+    }
     from apps.chain import client
 
     with pytest.raises(client.ChainConfigError, match="refused outside the local chain"):
         duty_signer("settlement_approval")
     _remote(settings, stub, "settlement_approval")
-    assert duty_signer("settlement_approval").address == dev_account(17).address
+    assert (
+        duty_signer("settlement_approval").address
+        == dev_account(DEV_DUTY_INDEX["settlement_approval"]).address
+    )
