@@ -189,3 +189,25 @@ def test_an_unanchored_tampered_reading_is_tampered_and_never_anchored(chain):
     alert = ChainAlert.objects.get(key__isnull=False)
     assert chain_alerts_acknowledge(alert_ids=[alert.pk]) == 1
     assert AuditLog.objects.filter(event="chain_alert.acknowledged").count() == 1
+
+
+def test_staff_see_the_alert_in_the_admin_and_acknowledge_it(chain, client, admin_user):
+    from tests.fixtures.core import login_with_mfa
+
+    (meter,) = _meters_with_readings(1)
+    _anchor_and_mine()
+    reading_tamper(meter=meter, interval_start=T0, import_wh=F("import_wh") + 1)
+    assert meter_interval_anchor(interval_start=T0) is None
+    alert = ChainAlert.objects.get(key__isnull=False)
+    login_with_mfa(client, admin_user)
+    page = client.get("/admin/chain/chainalert/").content.decode()
+    assert f"Meter {meter.serial}" in page and "not anchored" in page
+    assert client.get(f"/admin/chain/chainalert/{alert.pk}/change/").status_code == 200
+    response = client.post(
+        "/admin/chain/chainalert/",
+        {"action": "acknowledge", "_selected_action": [alert.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
