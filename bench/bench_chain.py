@@ -173,6 +173,7 @@ def run() -> None:
 def _settlement_gas(node, deployed, trades: int = 200, members: int = 20) -> None:
     """Netted settlement gas per trade vs an ERC-20 transfer, measured in the same run."""
     from apps.chain import merkle
+    from apps.chain.approvals import settlement_typed_data
     from apps.chain.client import artifact
     from apps.chain.deploy import multisig_execute
     from apps.chain.keys import DEV_DUTY_INDEX
@@ -180,6 +181,7 @@ def _settlement_gas(node, deployed, trades: int = 200, members: int = 20) -> Non
 
     rewarder = dev_account(DEV_DUTY_INDEX["rewards"])
     settler = dev_account(DEV_DUTY_INDEX["settlement"])
+    approver = dev_account(DEV_DUTY_INDEX["settlement_approval"])
 
     w3 = node.w3
 
@@ -221,11 +223,15 @@ def _settlement_gas(node, deployed, trades: int = 200, members: int = 20) -> Non
             net[buyer] -= amount
         root = merkle.build(rows).root
         deltas = [(m, d) for m, d in net.items() if d]
-        gas = gas_of(
-            trading.functions.settle(run, root, [m for m, _ in deltas], [d for _, d in deltas],
-                                     []),
-            settler.address,
+        members_, deltas_ = [m for m, _ in deltas], [d for _, d in deltas]
+        typed = settlement_typed_data(
+            settlement_id=run, trades_root=root, members=members_, money_deltas=deltas_,
+            credit_moves=[], chain_id=w3.eth.chain_id, contract=trading.address,
         )  # fmt: skip
+        approval = approver.sign_typed_data(full_message=typed).signature
+        gas = gas_of(
+            trading.functions.settle(run, root, members_, deltas_, [], approval), settler.address
+        )
         label = "cold" if run == 1 else "warm"
         emit(BENCH, f"settlement_gas_per_trade_{label}", gas / trades, "gas/trade",
              trades=trades, members=members, batch_gas=gas,

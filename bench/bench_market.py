@@ -169,6 +169,7 @@ def bench_gas() -> None:
     from eth_account import Account
 
     from apps.chain import merkle
+    from apps.chain.approvals import settlement_typed_data
     from apps.chain.client import artifact
     from tests.fixtures.chain import dev_account, start_anvil, stop_anvil
 
@@ -189,8 +190,9 @@ def bench_gas() -> None:
             receipt = send({"data": factory.constructor(*args).data_in_transaction})
             return w3.eth.contract(address=receipt.contractAddress, abi=art["abi"])
 
-        token = deploy("EnergyToken", me, me)
-        trading = deploy("EnergyTrading", me, me, token.address)
+        approver = dev_account(1)  # the settlement-approval duty's key (co-signs each batch)
+        token = deploy("EnergyToken", me, me, me)
+        trading = deploy("EnergyTrading", me, me, approver.address, token.address)
         erc20 = deploy("RenewableIncentive", me, me)
         addresses = {m: Account.create().address for m in range(100)}
         coop = Account.create().address
@@ -217,8 +219,15 @@ def bench_gas() -> None:
             ]
             root = merkle.build(leaves).root
             members = [a for a, v in money.items() if v]
+            deltas = [money[a] for a in members]
+            typed = settlement_typed_data(
+                settlement_id=settlement_id, trades_root=root, members=members,
+                money_deltas=deltas, credit_moves=[], chain_id=w3.eth.chain_id,
+                contract=trading.address,
+            )  # fmt: skip
+            approval = approver.sign_typed_data(full_message=typed).signature
             data = trading.functions.settle(
-                settlement_id, root, members, [money[a] for a in members], []
+                settlement_id, root, members, deltas, [], approval
             )._encode_transaction_data()
             return send({"to": trading.address, "data": data}).gasUsed
 

@@ -40,10 +40,12 @@ class AuditEvent(models.TextChoices):
     REMINDER_SENT = "reminder.sent", "Payment reminder sent"
     # chain
     CONTRACTS_DEPLOYED = "contracts.deployed", "Contracts deployed"
+    CONTRACTS_UPGRADED = "contracts.upgraded", "Contracts upgraded (new deployment + migration)"
     CHAIN_INTENT_SUBMITTED = "chain_intent.submitted", "Chain intent submitted"
     CHAIN_INTENT_RETRIED = "chain_intent.retried", "Chain intent retried"
     CHAIN_ALERT_ACKNOWLEDGED = "chain_alert.acknowledged", "Chain alert acknowledged"
     METER_INTERVAL_ANCHORED = "meter_interval.anchored", "Meter interval anchored"
+    METER_READING_EXCLUDED = "meter_reading.excluded", "Tampered reading left out of anchoring"
     MULTISIG_CALL_EXECUTED = "multisig_call.executed", "Multisig call executed"
     # compliance
     REPORT_EXPORTED = "report.exported", "Report exported"

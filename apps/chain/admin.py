@@ -1,7 +1,8 @@
 """Admin: outbox monitor (with retry), contract registry per network, anchors, indexed events,
 alerts on events nothing of ours explains (with acknowledge).
 
-Everything is read-only: rows change only through services (retry) and the worker.
+Everything is read-only (contracts replaced by an upgrade included): rows change only through
+services (retry) and the worker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from apps.chain.models import (
     ContractDeployment,
     IndexerCursor,
     MeterAnchor,
+    RetiredContract,
 )
 from apps.chain.services import chain_alerts_acknowledge, chain_intent_retry
 from apps.core.exceptions import ApplicationError
@@ -98,6 +100,16 @@ class ChainIntentAdmin(ReadOnlyAdmin):
         return request_allows(request, Capability.STAFF_WRITE) and request.user.has_perm(
             "chain.change_chainintent"
         )
+
+
+@admin.register(RetiredContract)
+class RetiredContractAdmin(ReadOnlyAdmin):
+    """Contracts replaced by `chain_deploy --upgrade`: where older roots, anchors and certificates
+    are verified."""
+
+    list_display = ("name", "network", "address", "replaced_by", "deployed_block", "retired_at")
+    list_filter = ("network", "name")
+    search_fields = ("name", "address", "replaced_by")
 
 
 @admin.register(ContractDeployment)
@@ -186,7 +198,7 @@ class ChainAlertAdmin(ReadOnlyAdmin):
 
     @admin.display(description="tx hash")
     def tx(self, obj: ChainAlert) -> str:
-        return obj.event.tx_hash
+        return obj.event.tx_hash if obj.event_id else "—"
 
     @admin.action(description="Acknowledge the selected alerts")
     def acknowledge(self, request, queryset) -> None:

@@ -2,17 +2,22 @@
 
 Anchoring: the Merkle tree of one interval's current validated, device-signed readings (in meter
 id order; leaf = ``merkle.reading_leaf(reading_digest(fields))``) is anchored through
-MeterOracle.anchorBatch via the outbox. Each anchor is a full snapshot of the interval; when late
-or corrected readings change the interval, the next run anchors a new version. The leaves are kept
-(MeterAnchor.leaves) so any reading's proof can be rebuilt.
+MeterOracle.anchorBatch via the outbox. Only readings whose device signature verifies against the
+fields as stored are included; a reading that fails, or whose (meter, version) was anchored before
+with another leaf (changed in place), is left out with a staff alert (``ChainAlert``) and an audit
+entry — never anchored. Each anchor is a full snapshot of the interval; a new version is anchored
+only when a reading version not anchored before appears (a late arrival, a correction with
+version + 1). The leaves are kept (MeterAnchor.leaves) so any reading's proof can be rebuilt.
 
-Verification (``reading_verify``) recomputes the leaf from the reading as stored *now* and compares
-it with what was anchored; with the chain reachable it also asks MeterOracle.verifyReading (device
-signature + Merkle proof against the on-chain root).
+Verification (``reading_verify``) checks the device signature against the stored fields (offline),
+recomputes the leaf from the reading as stored *now* and compares it with every anchor of the same
+reading version; with the chain reachable it also asks MeterOracle.verifyReading (device
+signature against the registered key + Merkle proof against the on-chain root).
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,11 +28,13 @@ from django.utils import timezone
 
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
-from apps.chain import merkle
-from apps.chain.models import AnchoredReading, ChainIntent, MeterAnchor
+from apps.chain import client, merkle
+from apps.chain.models import AnchoredReading, ChainAlert, ChainIntent, MeterAnchor
 from apps.chain.services import chain_intent_submit
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
+
+logger = logging.getLogger(__name__)
 
 OK = "OK"
 TAMPERED = "TAMPERED"
@@ -48,25 +55,48 @@ def meter_interval_anchor(
 ) -> MeterAnchor | None:
     """Anchor one interval's validated readings; None when there is nothing (new) to anchor.
 
-    Idempotent: if the latest anchor of the interval already holds exactly the current leaves,
-    nothing happens; otherwise a new version is anchored.
+    Only readings whose device signature verifies against the fields as stored are anchored;
+    a reading changed in place after an earlier anchor (same version, another leaf) is not either.
+    Both are left out with a staff alert (`ChainAlert`) and an audit entry. A new version of the
+    interval's anchor is made only when a reading version not anchored before is present (a late
+    arrival, a correction with version + 1); otherwise nothing happens.
     """
-    from apps.meters.selectors import interval_readings_for_anchoring
+    from apps.meters.selectors import interval_anchoring_selection
 
     if interval_start.tzinfo is None:
         raise ApplicationError("interval_start must be timezone-aware (UTC).")
     key = zlib.crc32(f"meter-anchor:{_unix(interval_start)}".encode()) - 2**31
     with connection.cursor() as cursor:  # one anchoring run per interval at a time
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-    readings = interval_readings_for_anchoring(interval_start=interval_start)
-    if not readings:
+    earlier, legacy = _anchored_leaves(interval_start)
+
+    def anchored_as_is(r: Any) -> bool:  # its signature was checked when it was anchored
+        return earlier.get((r.meter_id, r.version)) == _hex(merkle.reading_leaf(r.digest))
+
+    selection = interval_anchoring_selection(interval_start=interval_start, checked=anchored_as_is)
+    for refused in selection.refused:
+        _reading_excluded(refused.reading, interval_start, refused.reason, actor=actor)
+    readings, leaves, new = [], [], False
+    for r in selection.signed:
+        leaf = merkle.reading_leaf(r.digest)
+        first = earlier.get((r.meter_id, r.version))
+        if first is None and (r.meter_id, _hex(leaf)) in legacy:
+            first = _hex(leaf)
+        if first is not None and first != _hex(leaf):
+            reason = (
+                f"changed in place: version {r.version} was anchored with leaf {first}, "
+                f"stored now as {_hex(leaf)}"
+            )
+            _reading_excluded(r, interval_start, reason, actor=actor)
+            continue
+        new = new or first is None
+        readings.append(r)
+        leaves.append(leaf)
+    if not readings or not new:
         return None
-    _meters_register(readings, actor=actor)
-    leaves = [merkle.reading_leaf(r.digest) for r in readings]
     latest = MeterAnchor.objects.filter(interval_start=interval_start).order_by("-version").first()
-    if latest is not None and bytes(latest.leaves) == b"".join(leaves):
-        return None
     version = latest.version + 1 if latest else 1
+    _meters_register(readings, actor=actor)
     tree = merkle.build(leaves)
     start = _unix(interval_start)
     intent = chain_intent_submit(
@@ -97,6 +127,7 @@ def meter_interval_anchor(
                 interval_start=interval_start,
                 index=i,
                 leaf=_hex(leaf),
+                reading_version=r.version,
             )
             for i, (r, leaf) in enumerate(zip(readings, leaves, strict=True))
         ],
@@ -112,10 +143,61 @@ def meter_interval_anchor(
     return anchor
 
 
+def _anchored_leaves(
+    interval_start: datetime,
+) -> tuple[dict[tuple[int, int], str], set[tuple[int, str]]]:
+    """{(meter id, reading version): leaf of its first anchor} for the interval, and the
+    (meter id, leaf) pairs of entries anchored before versions were recorded (not comparable by
+    version; a reading equal to one of them is not new)."""
+    out: dict[tuple[int, int], str] = {}
+    legacy: set[tuple[int, str]] = set()
+    rows = (
+        AnchoredReading.objects.filter(interval_start=interval_start)
+        .order_by("anchor__version")
+        .values_list("meter_id", "reading_version", "leaf")
+    )
+    for meter_id, version, leaf in rows:
+        if version is None:
+            legacy.add((meter_id, leaf))
+        else:
+            out.setdefault((meter_id, version), leaf)
+    return out, legacy
+
+
+def _reading_excluded(reading: Any, interval_start: datetime, reason: str, *, actor: Actor) -> None:
+    """Raise (once per finding) a staff alert and an audit entry for a reading left out."""
+    leaf = _hex(merkle.reading_leaf(reading.digest))
+    key = f"reading:{reading.meter_id}:{_unix(interval_start)}:v{reading.version}:{leaf}"
+    message = (
+        f"Meter {reading.serial}, interval {interval_start.astimezone(UTC).isoformat()}, "
+        f"version {reading.version} not anchored: {reason}"
+    )[:300]
+    alert, created = ChainAlert.objects.get_or_create(
+        key=key, defaults={"network": client.network_name(), "message": message}
+    )
+    if not created:
+        return
+    logger.warning("%s", message)
+    audit_log_write(
+        event=AuditEvent.METER_READING_EXCLUDED,
+        actor=actor,
+        target_type="meters.reading",
+        target_id=f"{reading.meter_id}:{_unix(interval_start)}:v{reading.version}",
+        details={"meter": reading.serial, "interval_start": interval_start.isoformat(),
+                 "version": reading.version, "reason": reason[:200], "alert": alert.pk},
+    )  # fmt: skip
+
+
 def _meters_register(readings: list, *, actor: Actor = None) -> int:
     """Make sure every device key in the batch is registered in MeterOracle (so the on-chain
-    signature check of verifyReading knows it): one `meter_register` intent per (serial, key)."""
-    wanted = {f"meter_register:{r.serial}:{r.address.lower()}": r for r in readings if r.address}
+    signature check of verifyReading knows it): one `meter_register` intent per (serial, key) and
+    oracle — after an upgrade the new MeterOracle gets its registrations again."""
+    try:
+        oracle = client.deployed_address("MeterOracle")
+    except client.ChainConfigError:
+        oracle = ""
+    prefix = f"meter_register:{oracle.lower()}:" if oracle else "meter_register:"
+    wanted = {f"{prefix}{r.serial}:{r.address.lower()}": r for r in readings if r.address}
     if not wanted:
         return 0
     known = set(
@@ -184,9 +266,16 @@ class ReadingVerification:
 
 
 def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool = True) -> Any:
-    """Verify one stored reading against what was anchored (and the chain when reachable)."""
+    """Verify one stored reading: its device signature against the fields as stored (offline),
+    its leaf against every anchor of its interval holding the same reading version, and, with the
+    chain reachable, MeterOracle.verifyReading (registered key + Merkle proof, on-chain root).
+
+    TAMPERED when the signature does not match the stored fields, when the leaf differs from the
+    one in any earlier anchor of the same version (or from the latest anchor holding the meter),
+    or when the chain says the signature or the inclusion does not hold.
+    """
     from apps.meters.models import Meter
-    from apps.meters.selectors import interval_readings_for_anchoring
+    from apps.meters.selectors import meter_interval_reading_checked
 
     meter = Meter.objects.filter(serial=serial).first()
     if meter is None:
@@ -194,13 +283,8 @@ def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool =
     result = ReadingVerification(
         meter=serial, interval_start=interval_start.astimezone(UTC).isoformat(), verdict=""
     )
-    current = next(
-        (
-            r
-            for r in interval_readings_for_anchoring(interval_start=interval_start)
-            if r.meter_id == meter.pk
-        ),
-        None,
+    current, signature_problem = meter_interval_reading_checked(
+        meter_id=meter.pk, interval_start=interval_start
     )
     if current is not None:
         result.stored = {
@@ -215,16 +299,30 @@ def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool =
             "signature": _hex(current.signature),
         }
         result.leaf = _hex(merkle.reading_leaf(current.digest))
-    entry = (
+        if signature_problem:
+            result.reasons.append(signature_problem)
+    entries = list(
         AnchoredReading.objects.filter(meter=meter, interval_start=interval_start)
         .select_related("anchor", "anchor__intent")
-        .order_by("-anchor__version")
-        .first()
+        .order_by("anchor__version")
     )
-    if entry is None:
-        result.verdict = NOT_ANCHORED
-        result.reasons.append("no anchor contains this reading")
+    if current is not None:
+        for earlier in entries:
+            same_version = earlier.reading_version == current.version
+            if same_version and earlier.leaf != result.leaf:
+                result.reasons.append(
+                    f"the stored reading differs from version {current.version} as anchored "
+                    f"in anchor version {earlier.anchor.version}"
+                )
+                break
+    if not entries:
+        if result.reasons:
+            result.verdict = TAMPERED
+        else:
+            result.verdict = NOT_ANCHORED
+            result.reasons.append("no anchor contains this reading")
         return result
+    entry = entries[-1]
     anchor = entry.anchor
     intent = anchor.intent
     result.anchored_leaf = entry.leaf
@@ -257,10 +355,9 @@ def reading_verify(*, serial: str, interval_start: datetime, check_chain: bool =
 
 
 def _check_on_chain(result: ReadingVerification, anchor: MeterAnchor, current: Any, proof) -> None:
-    from apps.chain import client
-
     try:
-        oracle = client.contract("MeterOracle")
+        # the oracle that holds this anchor (an older deployment after an upgrade)
+        oracle = client.contract("MeterOracle", address=anchor.intent.contract_address or None)
         start = _unix(anchor.interval_start)
         batch = oracle.functions.batchId(start, anchor.version).call()
         result.onchain_root = _hex(oracle.functions.anchors(batch).call()[0])
@@ -277,5 +374,10 @@ def _check_on_chain(result: ReadingVerification, anchor: MeterAnchor, current: A
         return
     if result.onchain_root != anchor.root:
         result.reasons.append("the on-chain root differs from the recorded anchor")
+    if result.signature_valid_onchain is False:
+        result.reasons.append(
+            "MeterOracle.verifyReading: the signature is not the meter's registered key's "
+            "over these fields"
+        )
     if result.included_onchain is False:
         result.reasons.append("MeterOracle.verifyReading: not included in the anchored root")

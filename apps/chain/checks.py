@@ -1,9 +1,11 @@
 """Deployment checks of the chain configuration and keys (`manage.py check --deploy`).
 
-Every duty (``apps.chain.intents.DUTIES``) must sign with its own encrypted keystore in
-production: a raw hex key in the environment, a well-known development key, a missing key or one
-key shared by two duties is an error (keystores are not decrypted: the address a V3 keystore
-stores is enough to recognise a development key).
+Every duty (``apps.chain.intents.KEY_DUTIES``, the settlement-approval co-signer included) must
+sign with its own encrypted keystore or an external signer in production: a raw hex key in the
+environment, a well-known development key, a missing key, one key shared by two duties, or an
+external signer without its address or reached over plain HTTP off this host is an error
+(keystores are not decrypted: the address a V3 keystore stores is enough to recognise a
+development key).
 
 Production must never run on the local development chain or with a key, mnemonic, signer set or
 custody secret that anyone can derive from public material: anvil's test mnemonic and its
@@ -23,7 +25,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from apps.chain.client import DEVELOPMENT_CUSTODY_SECRET, PUBLIC_TEST_MNEMONIC
-from apps.chain.intents import DUTIES
+from apps.chain.intents import KEY_DUTIES
 from apps.core.checks import deployment_check
 
 _DEV_ACCOUNTS = 10  # anvil funds and prints the first ten accounts of its mnemonic
@@ -130,6 +132,21 @@ def check_chain_configuration(app_configs=None, **kwargs) -> list[Error]:
     return errors
 
 
+def _external_signer(conf: dict, name: str) -> tuple[str | None, str]:
+    """(address, problem) of an external signer's configuration."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(conf["signer_url"])
+    try:
+        address = to_checksum_address(conf.get("address") or "").lower()
+    except ValueError:
+        return None, f"{name}_SIGNER_URL needs {name}_ADDRESS, the address its key signs as."
+    loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
+    if url.scheme == "https" or (url.scheme == "http" and loopback):
+        return address, ""
+    return address, f"{name}_SIGNER_URL must be https:// (or http:// on this host only)."
+
+
 def _address_of_key(key: str) -> str | None:
     try:
         return Account.from_key(key).address.lower()
@@ -160,11 +177,19 @@ def chain_duty_keys_check(app_configs=None, **kwargs) -> list[Error]:
                 id="chain.E001",
             )
         )
-    for duty in DUTIES:
+    for duty in KEY_DUTIES:
         conf = (settings.CHAIN_DUTY_KEYS or {}).get(duty) or {}
         name = f"CHAIN_{duty.upper()}"
         hint = f"Configure {name}_KEYSTORE_PATH and {name}_KEYSTORE_PASSWORD (docs/chain.md)."
-        if conf.get("key"):
+        if conf.get("signer_url"):
+            address, problem = _external_signer(conf, name)
+            if problem:
+                errors.append(Error(problem, hint=hint, id="chain.E006"))
+            if conf.get("key"):
+                errors.append(
+                    Error(f"{name}_KEY is a raw hex private key.", hint=hint, id="chain.E001")
+                )
+        elif conf.get("key"):
             errors.append(
                 Error(f"{name}_KEY is a raw hex private key.", hint=hint, id="chain.E001")
             )

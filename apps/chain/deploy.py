@@ -1,7 +1,8 @@
 """Deploy the five contracts and the staff multisig, and wire their roles (no database access).
 
-Order: StaffMultisig(signers, threshold); EnergyToken(minter, custodian), EnergyTrading(settler,
-token), MeterOracle(oracle, meter-key delay; DOCUMENT_ROLE to the documents key),
+Order: StaffMultisig(signers, threshold); EnergyToken(minter, custodian),
+EnergyTrading(settler, settlement approver, token), MeterOracle(oracle, meter-key delay;
+DOCUMENT_ROLE to the documents key),
 GridBalancer(recorder), RenewableIncentive(rewarder)
 — each constructed with the deployer as temporary admin and one duty key per operational role
 (``apps.chain.keys``). EnergyTrading gets the token's CUSTODIAN_ROLE (it moves credits in batch);
@@ -121,7 +122,9 @@ def deploy_all(w3: Web3, deployer: LocalAccount, config: DeployConfig) -> dict[s
     multisig = out["StaffMultisig"].address
     out["EnergyToken"] = s.deploy("EnergyToken", me, duty["mint"], duty["certificates"])
     token = out["EnergyToken"].address
-    out["EnergyTrading"] = s.deploy("EnergyTrading", me, duty["settlement"], token)
+    out["EnergyTrading"] = s.deploy(
+        "EnergyTrading", me, duty["settlement"], duty["settlement_approval"], token
+    )
     out["MeterOracle"] = s.deploy("MeterOracle", me, duty["anchoring"], config.meter_key_delay)
     _grant_document_role(s, out["MeterOracle"].address, duty["documents"])
     out["GridBalancer"] = s.deploy("GridBalancer", me, duty["grid"])

@@ -139,13 +139,13 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
 
 
 def _our_duty_addresses() -> dict[str, str]:
-    from apps.chain.intents import DUTIES
-    from apps.chain.keys import duty_account
+    from apps.chain.intents import KEY_DUTIES
+    from apps.chain.keys import duty_signer
 
     out = {}
-    for duty in DUTIES:
+    for duty in KEY_DUTIES:
         try:
-            out[duty_account(duty).address.lower()] = duty
+            out[duty_signer(duty).address.lower()] = duty
         except client.ChainError:  # a duty without a usable key cannot have sent anything
             continue
     return out

@@ -27,7 +27,9 @@ from eth_utils import to_checksum_address
 from apps.chain.merkle import keccak256
 
 __all__ = [
+    "APPROVAL_DUTY",
     "DUTIES",
+    "KEY_DUTIES",
     "INTENTS",
     "IntentSpec",
     "PayloadError",
@@ -40,6 +42,7 @@ __all__ = [
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
 UINT256 = 2**256 - 1
 INT256 = 2**255 - 1
 
@@ -47,6 +50,10 @@ INT256 = 2**255 - 1
 # Duties: each is one contract role held by its own key (apps/chain/keys.py); the outbox signs an
 # intent with the key of its duty, so a stolen key exposes one duty only.
 DUTIES = ("mint", "certificates", "settlement", "anchoring", "rewards", "grid", "documents")
+# A key that sends nothing but co-signs: EnergyTrading.settle needs its EIP-712 approval of each
+# batch (APPROVER_ROLE), so the settlement key alone cannot rewrite balances.
+APPROVAL_DUTY = "settlement_approval"
+KEY_DUTIES = (*DUTIES, APPROVAL_DUTY)
 
 
 class PayloadError(ValueError):
@@ -164,6 +171,12 @@ def _credit_move(value: Any) -> tuple[str, str, int, int]:
     return (_address(value["from"]), _address(value["to"]), _uint()(value["token_id"]), amount)
 
 
+def _signature(value: Any) -> str:
+    if not isinstance(value, str) or not _SIGNATURE.match(value):
+        raise PayloadError(f"not a 65-byte 0x-prefixed signature: {value!r}")
+    return value.lower()
+
+
 @dataclass(frozen=True)
 class SettlementApply:
     settlement_id: int
@@ -172,12 +185,15 @@ class SettlementApply:
     money_deltas_minor: list[int]  # netted, integer minor units; must sum to zero
     # Energy credits moved seller → buyer: [{"from", "to", "token_id", "amount_wh"}, ...]
     credit_moves: list[tuple[str, str, int, int]] = field(default_factory=list)
+    # EIP-712 `Settlement` signature of the settlement-approval key (added by chain_intent_submit)
+    approval: str = ""
     kinds = {
         "settlement_id": _uint(),
         "trades_root": _bytes32,
         "members": _list(_address),
         "money_deltas_minor": _list(_int256),
         "credit_moves": _list(_credit_move),
+        "approval": _signature,
     }
 
     def check(self) -> None:
@@ -195,6 +211,7 @@ class SettlementApply:
             self.members,
             self.money_deltas_minor,
             list(self.credit_moves),
+            bytes.fromhex(self.approval[2:]) if self.approval else b"",
         )
 
 
@@ -225,15 +242,6 @@ class CertificateTransfer:
 
     def args(self) -> tuple:
         return (self.from_address, self.to, self.token_id, self.amount_wh)
-
-
-_SIGNATURE = re.compile(r"^0x[0-9a-fA-F]{130}$")
-
-
-def _signature(value: Any) -> str:
-    if not isinstance(value, str) or not _SIGNATURE.match(value):
-        raise PayloadError(f"not a 65-byte 0x-prefixed signature: {value!r}")
-    return value.lower()
 
 
 @dataclass(frozen=True)

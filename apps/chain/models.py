@@ -111,6 +111,30 @@ class ContractDeployment(models.Model):
         return f"{self.name}@{self.network}: {self.address}"
 
 
+class RetiredContract(models.Model):
+    """A contract replaced by an upgrade (`chain_deploy --upgrade`): kept so the roots, anchors,
+    balances and certificates it holds stay verifiable at their address (paused contracts keep
+    answering their views)."""
+
+    network = models.CharField(max_length=200)
+    chain_id = models.BigIntegerField()
+    name = models.CharField(max_length=60)
+    address = models.CharField(max_length=42)
+    bytecode_sha256 = models.CharField(max_length=64)
+    deployed_block = models.BigIntegerField(null=True, blank=True)
+    replaced_by = models.CharField(max_length=42)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["network", "name", "retired_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "address"], name="retired_contract_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.network}: {self.address} (retired)"
+
+
 class IndexerCursor(models.Model):
     """Last block scanned by the event indexer, per network."""
 
@@ -181,6 +205,9 @@ class AnchoredReading(models.Model):
     interval_start = models.DateTimeField()
     index = models.PositiveIntegerField()
     leaf = models.CharField(max_length=66)
+    # The reading's version when anchored (None on anchors made before it was recorded): the same
+    # (meter, interval, version) must always give the same leaf.
+    reading_version = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["anchor", "index"]
@@ -198,10 +225,16 @@ class AnchoredReading(models.Model):
 
 class ChainAlert(models.Model):
     """An indexed event that nothing of ours explains: a duty key used outside the outbox, a
-    duty-only event we did not send, or a privileged change not executed by the staff multisig.
+    duty-only event we did not send, or a privileged change not executed by the staff multisig;
+    or a stored meter reading that anchoring refused because it was changed after ingest.
     Shown to staff in the admin until acknowledged."""
 
-    event = models.OneToOneField(ChainEvent, on_delete=models.CASCADE, related_name="alert")
+    event = models.OneToOneField(
+        ChainEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="alert"
+    )
+    # Alerts not about a chain event (a stored reading that anchoring refused as tampered) carry a
+    # key instead, so the same finding is raised once.
+    key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     network = models.CharField(max_length=200)
     sender = models.CharField(max_length=42, blank=True)
     message = models.CharField(max_length=300)

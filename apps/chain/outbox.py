@@ -46,7 +46,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from apps.chain import client
 from apps.chain.intents import DUTIES, call_for, intents_of_duty
-from apps.chain.keys import duty_account
+from apps.chain.keys import duty_signer
 from apps.chain.lock_objects import chain_account_lock, pending_intents_lock_for_signing
 from apps.chain.models import ChainIntent
 
@@ -128,7 +128,7 @@ class Outbox:
         self.w3: Web3 = client.web3()
         self.duty = duty
         self.intents = intents_of_duty(duty)
-        self.account = duty_account(duty)
+        self.account = duty_signer(duty)
         self.sender = self.account.address
         self._next_nonce: int | None = None  # valid only while this sweep holds the sender lock
         self._base_fee: tuple[float, int] | None = None

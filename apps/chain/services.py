@@ -112,6 +112,8 @@ def chain_intent_submit(
     except PayloadError as exc:
         raise ApplicationError(f"Invalid {intent} payload: {exc}", {"intent": intent}) from exc
     existing = ChainIntent.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None and intent == "settlement_apply" and not payload.get("approval"):
+        payload = {**payload, "approval": _settlement_approval(payload)}
     if existing is None:
         try:
             with transaction.atomic():
@@ -132,12 +134,32 @@ def chain_intent_submit(
             )
             transaction.on_commit(lambda: _enqueue(row.pk))
             return row
-    if existing.intent != intent or existing.payload != payload:
+    if existing.intent != intent or _without_approval(existing.payload) != _without_approval(
+        payload
+    ):
         raise ApplicationError(
             "This idempotency key was already used for a different intent or payload.",
             {"idempotency_key": idempotency_key, "existing_id": existing.pk},
         )
     return existing
+
+
+def _settlement_approval(payload: dict[str, Any]) -> str:
+    """The settlement-approval duty's co-signature of a batch (checked by EnergyTrading.settle),
+    taken when the batch enters the outbox: the worker that sends it does not need that key."""
+    from apps.chain.approvals import settlement_approve
+
+    try:
+        return settlement_approve(payload=payload)
+    except ApplicationError as exc:
+        raise ApplicationError(
+            f"The settlement batch could not be approved: {exc.message}",
+            {"intent": "settlement_apply"},
+        ) from exc
+
+
+def _without_approval(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "approval"}
 
 
 @transaction.atomic
@@ -176,7 +198,10 @@ def chain_alerts_acknowledge(*, alert_ids: list[int], actor: Actor = None) -> in
             event=AuditEvent.CHAIN_ALERT_ACKNOWLEDGED,
             actor=actor,
             target=alert,
-            details={"message": alert.message, "tx_hash": alert.event.tx_hash},
+            details={
+                "message": alert.message,
+                "tx_hash": alert.event.tx_hash if alert.event is not None else "",
+            },
         )
     return len(alerts)
 
@@ -321,3 +346,117 @@ def audit_head_anchor() -> ChainIntent | None:
             if all(t == ("chain.chainintent", str(last.pk)) for t in since):
                 return last
     return document_anchor_submit(kind=AUDIT_HEAD_KIND, digest="0x" + head_hash, actor="audit")
+# --- upgrading a deployment (new deployment + state migration) -----------------------------------
+
+# Settlement ids of balance migrations: far above any settlement run id.
+MIGRATION_SETTLEMENT_BASE = 1 << 255
+
+
+@transaction.atomic
+def chain_contracts_upgrade(*, actor: Actor = None) -> dict[str, Any]:
+    """Replace the deployed contracts with a new deployment and migrate their state.
+
+    Refused unless the multisig has paused the old contracts (nothing may change on them while
+    their state is copied). Then: the old addresses are kept (`RetiredContract`; their views keep
+    answering, so anchors, roots and certificates verify at the address that holds them), the new
+    set is deployed and wired like `chain_contracts_deploy`, and the outbox gets, for the new
+    EnergyTrading, every settlement root applied on the old one (same id and root, no money) and
+    one balance migration carrying each account's old `balanceOf` (zero-sum, like every
+    settlement; co-signed by the settlement-approval duty). Meter keys are registered again by the
+    next anchoring run. Returns {"addresses", "retired", "roots", "balances"}.
+    """
+    from apps.chain import client
+    from apps.chain.merkle import keccak256
+    from apps.chain.models import ContractDeployment, RetiredContract
+
+    client.check_chain_id()
+    cfg = client.network_config()
+    old = {r.name: r for r in ContractDeployment.objects.filter(network=cfg.name)}
+    missing = set(client.CONTRACT_NAMES) - set(old)
+    if missing:
+        raise client.ChainConfigError(
+            f"Nothing to upgrade on {cfg.name}: {', '.join(sorted(missing))} not deployed."
+        )
+    w3 = client.web3()
+    running = [
+        n
+        for n in client.CONTRACT_NAMES
+        if n != "StaffMultisig"
+        and not client.contract(n, address=old[n].address, w3=w3).functions.paused().call()
+    ]
+    if running:
+        raise client.ChainConfigError(
+            f"Pause {', '.join(running)} through the multisig before upgrading "
+            "(`manage.py chain_multisig pause CONTRACT`).",
+            {"running": running},
+        )
+    old_trading = client.contract("EnergyTrading", address=old["EnergyTrading"].address, w3=w3)
+    applied = list(
+        ChainIntent.objects.filter(
+            network=cfg.name,
+            intent="settlement_apply",
+            status__in=(ChainIntent.Status.MINED, ChainIntent.Status.CONFIRMED),
+            contract_address__iexact=old_trading.address,
+        ).order_by("pk")
+    )
+    members = sorted({m for row in applied for m in row.payload["members"]}, key=str.lower)
+    balances = {m: int(old_trading.functions.balanceOf(m).call()) for m in members}
+    balances = {m: v for m, v in balances.items() if v}
+    if sum(balances.values()) != 0:
+        raise client.ChainConfigError(
+            "The old EnergyTrading balances of the settled members do not sum to zero: "
+            "an account is missing from the settlement records; not upgrading.",
+            {"sum": sum(balances.values())},
+        )
+    retired = []
+    for deployment in old.values():
+        retired.append(deployment.address)
+        RetiredContract.objects.get_or_create(
+            network=cfg.name,
+            address=deployment.address,
+            defaults={"chain_id": deployment.chain_id, "name": deployment.name,
+                      "bytecode_sha256": deployment.bytecode_sha256,
+                      "deployed_block": deployment.block_number, "replaced_by": ""},
+        )  # fmt: skip
+    addresses = chain_contracts_deploy(force=True, actor=actor)
+    for name, deployment in old.items():
+        RetiredContract.objects.filter(network=cfg.name, address=deployment.address).update(
+            replaced_by=addresses[name]
+        )
+    new_trading = addresses["EnergyTrading"]
+    roots = 0
+    for row in applied:
+        if row.payload["settlement_id"] >= MIGRATION_SETTLEMENT_BASE:
+            continue  # an earlier migration's balances are in the balances below
+        chain_intent_submit(
+            intent="settlement_apply",
+            payload={"settlement_id": row.payload["settlement_id"],
+                     "trades_root": row.payload["trades_root"], "members": [],
+                     "money_deltas_minor": []},
+            idempotency_key=f"upgrade:{new_trading}:root:{row.payload['settlement_id']}",
+            actor=actor,
+        )  # fmt: skip
+        roots += 1
+    if balances:
+        number = RetiredContract.objects.filter(network=cfg.name, name="EnergyTrading").count()
+        chain_intent_submit(
+            intent="settlement_apply",
+            payload={
+                "settlement_id": MIGRATION_SETTLEMENT_BASE + number,
+                "trades_root": "0x" + keccak256(b"balances of " + bytes.fromhex(
+                    old_trading.address[2:])).hex(),
+                "members": list(balances),
+                "money_deltas_minor": list(balances.values()),
+            },
+            idempotency_key=f"upgrade:{new_trading}:balances",
+            actor=actor,
+        )  # fmt: skip
+    audit_log_write(
+        event=AuditEvent.CONTRACTS_UPGRADED,
+        actor=actor,
+        target_type="chain.contractdeployment",
+        target_id=cfg.name,
+        details={"retired": {n: r.address for n, r in old.items()}, "addresses": addresses,
+                 "roots_carried": roots, "balances_migrated": len(balances)},
+    )  # fmt: skip
+    return {"addresses": addresses, "retired": retired, "roots": roots, "balances": balances}

@@ -70,6 +70,25 @@ class Meter(models.Model):
         return self.serial
 
 
+class MeterKeyHistory(models.Model):
+    """Every device key a meter has had (one row per registration or rotation), so a reading
+    signed before a rotation still verifies offline against the key that signed it."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="key_history")
+    public_key = models.CharField(max_length=130)
+    address = models.CharField(max_length=42)
+    registered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["meter", "registered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "address"], name="meter_key_history_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.address}"
+
+
 # --------------------------------------------------------------------------------------------
 # Reading storage. The three high-volume tables (raw messages, readings) are PostgreSQL
 # declaratively partitioned by time; their DDL lives in migration 0002 (RunSQL) and partitions are

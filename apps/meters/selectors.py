@@ -12,7 +12,7 @@ Green Button / NAESB ESPI ReadingQuality code (`apps.meters.models.Quality`: 0 v
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -24,8 +24,14 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, 
 from django.db.models.functions import Coalesce, Trunc
 from django.http import Http404
 
-from apps.meters.models import GatewayToken, Meter, Quality, Reading
-from apps.meters.signing import SignedFields, reading_digest, signed_fields_of
+from apps.meters.models import GatewayToken, Meter, MeterKeyHistory, Quality, Reading
+from apps.meters.signing import (
+    SignedFields,
+    reading_digest,
+    recover_address,
+    signature_problem,
+    signed_fields_of,
+)
 
 ESTIMATED_QUALITIES = (Quality.ESTIMATED, Quality.INTERPOLATED)
 
@@ -112,11 +118,17 @@ def member_interval_energy(
         }
 
 
-def interval_readings_for_anchoring(*, interval_start: datetime) -> list[AnchoringReading]:
-    """Every current validated device-signed reading of one interval, ordered by meter id.
+def interval_readings_for_anchoring(
+    *, interval_start: datetime, meter_id: int | None = None
+) -> list[AnchoringReading]:
+    """Every current device-signed reading of one interval (or of one meter in it), ordered by
+    meter id, as stored — the device signature is *not* checked here (see
+    `interval_anchoring_selection`).
 
     Estimated values carry no device signature and are not anchored (they are not measurements).
     """
+    one_meter = "AND r.meter_id = %s " if meter_id is not None else ""
+    params: list = [interval_start] + ([meter_id] if meter_id is not None else [])
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT r.meter_id, m.serial, m.address, r.seq, r.interval_start, r.interval_seconds, "
@@ -124,8 +136,9 @@ def interval_readings_for_anchoring(*, interval_start: datetime) -> list[Anchori
             "r.signature, r.version "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND r.interval_start = %s AND r.signature IS NOT NULL "
-            "ORDER BY r.meter_id",
-            [interval_start],
+            + one_meter
+            + "ORDER BY r.meter_id",
+            params,
         )
         return [
             AnchoringReading(
@@ -145,6 +158,91 @@ def interval_readings_for_anchoring(*, interval_start: datetime) -> list[Anchori
             )
             for row in cursor.fetchall()
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedReading:
+    """A stored reading whose device signature does not verify against its stored fields."""
+
+    reading: AnchoringReading
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnchoringSelection:
+    signed: list[AnchoringReading]  # signature verifies against the stored fields: anchorable
+    refused: list[RefusedReading]  # never anchored; the caller raises a staff alert
+
+
+def meter_key_addresses(*, meter_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Lower-case addresses of every device key each meter has had (current one included)."""
+    ids = list(meter_ids)
+    out: dict[int, set[str]] = {m: set() for m in ids}
+    for mid, address in Meter.objects.filter(pk__in=ids).values_list("id", "address"):
+        if address:
+            out[mid].add(address.lower())
+    rows = MeterKeyHistory.objects.filter(meter_id__in=ids).values_list("meter_id", "address")
+    for mid, address in rows:
+        out[mid].add(address.lower())
+    return out
+
+
+def reading_signature_problem(reading: AnchoringReading, *, addresses: set[str]) -> str | None:
+    """Why the stored device signature does not vouch for the stored fields, or None if it does
+    (it recovers, over the digest of the fields as stored now, to a key the meter has had)."""
+    problem = signature_problem(reading.signature)
+    if problem:
+        return f"device signature malformed ({problem})"
+    try:
+        signer = recover_address(reading.digest, reading.signature)
+    except ValueError as exc:
+        return f"stored fields or signature invalid ({exc})"
+    if signer.lower() not in addresses:
+        return (
+            "the device signature does not match the stored fields "
+            f"(it recovers to {signer}, not a key of meter {reading.serial})"
+        )
+    return None
+
+
+def interval_anchoring_selection(
+    *, interval_start: datetime, checked: Callable[[AnchoringReading], bool] | None = None
+) -> AnchoringSelection:
+    """The interval's current device-signed readings split into those whose signature verifies
+    against the stored fields (anchorable) and those it does not (changed after ingest).
+
+    `checked(reading)` may vouch that a reading is identical to one whose signature was verified
+    before (anchored with the same leaf); those skip the ECDSA recovery, so a periodic run costs
+    one hash per unchanged reading.
+    """
+    readings = interval_readings_for_anchoring(interval_start=interval_start)
+    to_check = [r for r in readings if checked is None or not checked(r)]
+    keys = meter_key_addresses(meter_ids={r.meter_id for r in to_check})
+    problems = {
+        (r.meter_id, r.version): reading_signature_problem(r, addresses=keys[r.meter_id])
+        for r in to_check
+    }
+    signed: list[AnchoringReading] = []
+    refused: list[RefusedReading] = []
+    for r in readings:
+        problem = problems.get((r.meter_id, r.version))
+        if problem is None:
+            signed.append(r)
+        else:
+            refused.append(RefusedReading(reading=r, reason=problem))
+    return AnchoringSelection(signed=signed, refused=refused)
+
+
+def meter_interval_reading_checked(
+    *, meter_id: int, interval_start: datetime
+) -> tuple[AnchoringReading | None, str | None]:
+    """The current device-signed reading of one meter and interval, and why its signature does
+    not vouch for the stored fields (None when it does). (None, None) when there is none."""
+    found = interval_readings_for_anchoring(interval_start=interval_start, meter_id=meter_id)
+    if not found:
+        return None, None
+    keys = meter_key_addresses(meter_ids=[meter_id])
+    return found[0], reading_signature_problem(found[0], addresses=keys[meter_id])
 
 
 def _local_tz() -> ZoneInfo:

@@ -19,7 +19,7 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.types import Actor
 from apps.meters.lock_objects import meter_lock, open_quarantine_lock
-from apps.meters.models import GatewayToken, Meter, Quality, Source
+from apps.meters.models import GatewayToken, Meter, MeterKeyHistory, Quality, Source
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
@@ -412,10 +412,20 @@ def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) 
         raise ApplicationError("Not a secp256k1 public key.", {"public_key": str(exc)}) from exc
     uncompressed = public.format(compressed=False)
     old_address = meter.address
+    now = timezone.now()
+    if meter.address:  # a key set before the history existed: keep it verifiable
+        MeterKeyHistory.objects.get_or_create(
+            meter=meter, address=meter.address,
+            defaults={"public_key": meter.public_key, "registered_at": now},
+        )  # fmt: skip
     meter.public_key = uncompressed.hex()
     meter.address = address_from_public_key(uncompressed)
     meter.config_version += 1
     meter.save(update_fields=["public_key", "address", "config_version"])
+    MeterKeyHistory.objects.get_or_create(
+        meter=meter, address=meter.address,
+        defaults={"public_key": meter.public_key, "registered_at": now},
+    )  # fmt: skip
     audit_log_write(event=AuditEvent.METER_KEY_ROTATED, actor=actor, target=meter,
                     details={"old_address": old_address, "new_address": meter.address})  # fmt: skip
     transaction.on_commit(lambda: _publish_quietly(meter))

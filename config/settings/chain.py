@@ -43,17 +43,30 @@ CHAIN_CUSTODY_SECRET = _env("CHAIN_CUSTODY_SECRET", default="")
 CHAIN_OUTBOX_ENQUEUE = _env.bool("CHAIN_OUTBOX_ENQUEUE", default=True)
 # One key per duty (apps/chain/keys.py): minting certificates, certificate custody, settlement,
 # meter-data anchoring, reward awards, grid records, document anchoring (report hashes and
-# audit-log heads). Each is an encrypted V3 keystore
-# (CHAIN_<DUTY>_KEYSTORE_PATH + CHAIN_<DUTY>_KEYSTORE_PASSWORD); a raw hex key (CHAIN_<DUTY>_KEY)
-# is accepted on the local chain only. Locally, without configuration, anvil mnemonic accounts
-# 10-15 and 17 sign (the multisig signers are 1-3, 16 is the guardian).
+# audit-log heads), and the settlement approval (co-signs each
+# settlement batch, sends nothing). Each is an external signer (CHAIN_<DUTY>_SIGNER_URL +
+# CHAIN_<DUTY>_ADDRESS) or an encrypted V3 keystore (CHAIN_<DUTY>_KEYSTORE_PATH +
+# CHAIN_<DUTY>_KEYSTORE_PASSWORD); a raw hex key (CHAIN_<DUTY>_KEY) is accepted on the local chain
+# only. Locally, without configuration, anvil mnemonic accounts 10-15, 17 and 18 sign (the multisig
+# signers are 1-3, the guardian 16).
 CHAIN_DUTY_KEYS = {
     duty: {
         "key": _env(f"CHAIN_{duty.upper()}_KEY", default=""),
         "keystore_path": _env(f"CHAIN_{duty.upper()}_KEYSTORE_PATH", default=""),
         "keystore_password": _env(f"CHAIN_{duty.upper()}_KEYSTORE_PASSWORD", default=""),
+        "signer_url": _env(f"CHAIN_{duty.upper()}_SIGNER_URL", default=""),
+        "address": _env(f"CHAIN_{duty.upper()}_ADDRESS", default=""),
     }
-    for duty in ("mint", "certificates", "settlement", "anchoring", "rewards", "grid", "documents")
+    for duty in (
+        "mint",
+        "certificates",
+        "settlement",
+        "anchoring",
+        "rewards",
+        "grid",
+        "documents",
+        "settlement_approval",
+    )
 }
 # Guardians may pause any contract but never unpause (locally: anvil account 16).
 CHAIN_GUARDIANS = _env.list("CHAIN_GUARDIANS", default=[])

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {CreditMove} from "./EnergyToken.sol";
 import {GuardedPausable} from "./Guarded.sol";
@@ -18,8 +20,16 @@ interface IEnergyCredits {
 /// cost per trade falls with the number of trades per member. Credits move through
 /// EnergyToken.custodianTransferBatch, which accepts only custodial holders (or wallets whose owner
 /// approved this contract), so the settlement key cannot move a member's own wallet.
-contract EnergyTrading is GuardedPausable {
+/// Second duty: every batch carries an EIP-712 `Settlement` approval signed by a key holding
+/// APPROVER_ROLE (the settlement-approval duty, not the sender) over the settlement id, the trades
+/// root and the hashes of the members, the money deltas and the credit moves. The settlement key
+/// alone therefore cannot rewrite balances, move credits or record a root.
+contract EnergyTrading is GuardedPausable, EIP712 {
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+    bytes32 public constant APPROVER_ROLE = keccak256("APPROVER_ROLE");
+    bytes32 public constant SETTLEMENT_TYPEHASH = keccak256(
+        "Settlement(uint256 settlementId,bytes32 tradesRoot,bytes32 membersHash,bytes32 deltasHash,bytes32 creditMovesHash)"
+    );
 
     IEnergyCredits public immutable credits;
     mapping(uint256 => bytes32) public settlementRoot;
@@ -34,12 +44,14 @@ contract EnergyTrading is GuardedPausable {
     error ZeroRoot();
     error LengthMismatch();
     error NotBalanced(int256 sum);
+    error SettlementNotApproved(address signer);
 
-    constructor(address admin, address settler, address credits_) {
+    constructor(address admin, address settler, address approver, address credits_) EIP712("EnergyTrading", "1") {
         credits = IEnergyCredits(credits_);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
         _grantRole(SETTLER_ROLE, settler);
+        _grantRole(APPROVER_ROLE, approver);
     }
 
     function settle(
@@ -47,14 +59,54 @@ contract EnergyTrading is GuardedPausable {
         bytes32 tradesRoot,
         address[] calldata members,
         int256[] calldata moneyDeltas,
-        CreditMove[] calldata creditMoves
+        CreditMove[] calldata creditMoves,
+        bytes calldata approval
     ) external onlyRole(SETTLER_ROLE) whenNotPaused {
         if (settlementRoot[settlementId] != bytes32(0)) revert SettlementAlreadyApplied(settlementId);
         if (tradesRoot == bytes32(0)) revert ZeroRoot();
+        _checkApproval(settlementId, tradesRoot, members, moneyDeltas, creditMoves, approval);
         settlementRoot[settlementId] = tradesRoot;
         _applyBalances(members, moneyDeltas);
         if (creditMoves.length != 0) credits.custodianTransferBatch(creditMoves);
         emit SettlementApplied(settlementId, tradesRoot, members, moneyDeltas, creditMoves.length);
+    }
+
+    /// @notice EIP-712 digest the approval duty signs for a batch.
+    function settlementDigest(
+        uint256 settlementId,
+        bytes32 tradesRoot,
+        address[] calldata members,
+        int256[] calldata moneyDeltas,
+        CreditMove[] calldata creditMoves
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    SETTLEMENT_TYPEHASH,
+                    settlementId,
+                    tradesRoot,
+                    keccak256(abi.encodePacked(members)),
+                    keccak256(abi.encodePacked(moneyDeltas)),
+                    keccak256(abi.encode(creditMoves))
+                )
+            )
+        );
+    }
+
+    function _checkApproval(
+        uint256 settlementId,
+        bytes32 tradesRoot,
+        address[] calldata members,
+        int256[] calldata moneyDeltas,
+        CreditMove[] calldata creditMoves,
+        bytes calldata approval
+    ) internal view {
+        bytes32 digest = settlementDigest(settlementId, tradesRoot, members, moneyDeltas, creditMoves);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, approval);
+        // the sender cannot approve its own batch, even if it were granted both roles
+        if (err != ECDSA.RecoverError.NoError || !hasRole(APPROVER_ROLE, signer) || signer == _msgSender()) {
+            revert SettlementNotApproved(signer);
+        }
     }
 
     function _applyBalances(address[] calldata members, int256[] calldata moneyDeltas) internal {

@@ -40,10 +40,13 @@ def _meters_with_readings(n: int, start: datetime = T0) -> list:
 
 
 def _register(meter) -> None:
+    from apps.chain.client import deployed_address
+
+    oracle = deployed_address("MeterOracle").lower()
     chain_intent_submit(
         intent="meter_register",
         payload={"serial": meter.serial, "device_address": meter.address},
-        idempotency_key=f"meter_register:{meter.serial}:{meter.address.lower()}",
+        idempotency_key=f"meter_register:{oracle}:{meter.serial}:{meter.address.lower()}",
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import encode as abi_encode
+from eth_account.messages import encode_typed_data
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from apps.chain import merkle
+from apps.chain.approvals import settlement_typed_data
 from apps.chain.client import artifact, decode_revert
 from apps.chain.deploy import multisig_execute, role
 from apps.chain.intents import meter_key, token_id
@@ -223,7 +225,16 @@ def test_settlement_applies_money_credits_and_once_only(chain):
     members = [seller.address, buyer.address, op.address]
     deltas = [45, -50, 5]
     moves = [(seller.address, buyer.address, tid, 1_500)]
-    fn = trading.functions.settle(9, tree.root, members, deltas, moves)
+    fn = chain.settle(9, tree.root, members, deltas, moves)
+    digest = trading.functions.settlementDigest(9, tree.root, members, deltas, moves).call()
+    typed = settlement_typed_data(
+        settlement_id=9, trades_root=tree.root, members=members, money_deltas=deltas,
+        credit_moves=moves, chain_id=chain.w3.eth.chain_id, contract=trading.address,
+    )  # fmt: skip
+    signable = encode_typed_data(full_message=typed)
+    assert digest == merkle.keccak256(
+        b"\x19\x01" + signable.header + signable.body
+    )  # Python == Solidity
     receipt = send(chain, fn, op)
     event = trading.events.SettlementApplied().process_receipt(receipt, errors=DISCARD)[0]["args"]
     assert event["settlementId"] == 9 and event["tradesRoot"] == tree.root
@@ -241,9 +252,13 @@ def test_settlement_applies_money_credits_and_once_only(chain):
 def test_settlement_reverts(chain):
     trading = chain.contract("EnergyTrading")
     op, a, b = chain.duty("settlement"), chain.others[0].address, chain.others[1].address
-    f = trading.functions.settle
+    f = chain.settle
     reverts(f(1, B32, [a, b], [5, -4], []), op, "NotBalanced(1)")
     reverts(f(1, B32, [a, b], [5], []), op, "LengthMismatch")
+    unapproved = trading.functions.settle(1, B32, [a, b], [5, -5], [], b"")
+    reverts(unapproved, op, "SettlementNotApproved(0x0000000000000000000000000000000000000000)")
+    bad = chain.approval(1, B32, [a, b], [5, -5], [])
+    reverts(trading.functions.settle(1, B32, [a, b], [5], [], bad), op, "SettlementNotApproved")
     reverts(f(1, b"\x00" * 32, [a, b], [5, -5], []), op, "ZeroRoot")
     reverts(f(1, B32, [a, b], [5, -5], []), chain.others[0], "AccessControlUnauthorizedAccount")
     reverts(f(1, B32, [a, b], [5, -5], [(a, b, 1, 10)]), op, f"NotCustodial({a.lower()})")

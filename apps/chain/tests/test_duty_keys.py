@@ -17,7 +17,7 @@ from eth_account import Account
 
 from apps.chain import client
 from apps.chain.checks import chain_duty_keys_check
-from apps.chain.intents import DUTIES, INTENTS
+from apps.chain.intents import DUTIES, INTENTS, KEY_DUTIES
 from apps.chain.keys import DEV_DUTY_INDEX, duty_account
 from apps.chain.models import ChainIntent, ContractDeployment
 from apps.chain.outbox import chain_outbox_sweep
@@ -134,7 +134,7 @@ def test_the_outbox_signs_each_intent_kind_with_its_duty_key(chain, kind):
     assert duty_account(duty).address == expected
     assert chain.w3.eth.get_transaction(row.tx_hash)["from"] == expected == row.sender
     # and no other duty's key could have sent it: the others are distinct addresses
-    assert len({dev_account(i).address for i in DEV_DUTY_INDEX.values()}) == len(DUTIES)
+    assert len({dev_account(i).address for i in DEV_DUTY_INDEX.values()}) == len(KEY_DUTIES)
 
 
 # --- check --deploy ----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_deploy_check_refuses_raw_hex_development_missing_and_shared_keys(settin
     good = {
         duty: {"keystore_path": _keystore(tmp_path, duty, os.urandom(32)),
                "keystore_password": "pw"}
-        for duty in DUTIES
+        for duty in KEY_DUTIES
     }  # fmt: skip
     settings.CHAIN_DUTY_KEYS = good
     assert _ids(settings) == []
@@ -183,6 +183,23 @@ def test_deploy_check_refuses_raw_hex_development_missing_and_shared_keys(settin
     dev_documents = _keystore(tmp_path, "devdoc", bytes(dev_account(17).key))
     settings.CHAIN_DUTY_KEYS = {**good, "documents": {"keystore_path": dev_documents}}
     assert _ids(settings) == ["chain.E002"]
+    # the settlement-approval co-signer is a duty key like the others
+    settings.CHAIN_DUTY_KEYS = {**good, "settlement_approval": good["settlement"]}
+    assert _ids(settings) == ["chain.E005"]
+    settings.CHAIN_DUTY_KEYS = {**good, "settlement_approval": {"key": "0x" + "ab" * 32}}
+    assert _ids(settings) == ["chain.E001"]
+    # an external signer: https (or loopback http) with the address it signs as
+    remote = Account.create().address
+    for conf, expected in (
+        ({"signer_url": "https://signer.internal/rpc", "address": remote}, []),
+        ({"signer_url": "http://127.0.0.1:8550", "address": remote}, []),
+        ({"signer_url": "http://signer.internal:8550", "address": remote}, ["chain.E006"]),
+        ({"signer_url": "https://signer.internal/rpc"}, ["chain.E006"]),
+        ({"signer_url": "https://signer.internal/rpc", "address": dev_account(12).address},
+         ["chain.E002"]),
+    ):  # fmt: skip
+        settings.CHAIN_DUTY_KEYS = {**good, "settlement": conf}
+        assert _ids(settings) == expected, conf
     settings.CHAIN_DUTY_KEYS = good
     settings.CHAIN_OPERATOR_KEY = "0x" + os.urandom(32).hex()
     assert _ids(settings) == ["chain.E001"]
@@ -206,8 +223,8 @@ def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_
         "REPORT_SIGNING_KEYSTORE_PATH": _keystore(tmp_path, "reports", os.urandom(32)),
         "REPORT_SIGNING_KEYSTORE_PASSWORD": "pw",
         **{f"CHAIN_{d.upper()}_KEYSTORE_PATH": _keystore(tmp_path, d, os.urandom(32))
-           for d in DUTIES},
-        **{f"CHAIN_{d.upper()}_KEYSTORE_PASSWORD": "pw" for d in DUTIES},
+           for d in KEY_DUTIES},
+        **{f"CHAIN_{d.upper()}_KEYSTORE_PASSWORD": "pw" for d in KEY_DUTIES},
     }  # fmt: skip
 
     def check(extra: dict) -> subprocess.CompletedProcess:
@@ -223,6 +240,15 @@ def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_
                  "CHAIN_SETTLEMENT_KEYSTORE_PATH": ""})  # fmt: skip
     assert raw.returncode != 0
     assert "chain.E001" in raw.stderr and "CHAIN_SETTLEMENT_KEY is a raw hex" in raw.stderr
+    approval = check({"CHAIN_SETTLEMENT_APPROVAL_KEY": "0x" + os.urandom(32).hex(),
+                      "CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": ""})  # fmt: skip
+    assert (
+        approval.returncode != 0 and "CHAIN_SETTLEMENT_APPROVAL_KEY is a raw hex" in approval.stderr
+    )
+    remote = check({"CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": "",
+                    "CHAIN_SETTLEMENT_APPROVAL_SIGNER_URL": "https://signer.internal/rpc",
+                    "CHAIN_SETTLEMENT_APPROVAL_ADDRESS": Account.create().address})  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
     dev = check({"CHAIN_GRID_KEYSTORE_PATH": _keystore(tmp_path, "g", bytes(dev_account(15).key))})
     assert dev.returncode != 0 and "chain.E002" in dev.stderr
 

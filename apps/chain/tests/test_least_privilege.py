@@ -44,7 +44,7 @@ def _evm_later(chain, seconds: int) -> None:
 
 def test_stolen_settlement_key_cannot_mint_award_move_wallets_or_rotate_meter_keys(chain):
     thief = chain.duty("settlement")
-    token, trading = chain.contract("EnergyToken"), chain.contract("EnergyTrading")
+    token = chain.contract("EnergyToken")
     inc, oracle = chain.contract("RenewableIncentive"), chain.contract("MeterOracle")
     wallet, tid = _wallet_with_tokens(chain)
     custodial = chain.others[3]
@@ -63,12 +63,12 @@ def test_stolen_settlement_key_cannot_mint_award_move_wallets_or_rotate_meter_ke
     reverts(token.functions.cancel(wallet.address, tid, 7_000, B32), thief, UNAUTHORIZED)
     reverts(token.functions.claimFor(wallet.address, tid, 7_000, B32), thief, UNAUTHORIZED)
     moves = [(wallet.address, custodial.address, tid, 7_000)]
-    reverts(trading.functions.settle(1, B32, [], [], moves), thief,
+    reverts(chain.settle(1, B32, [], [], moves), thief,
             f"NotCustodial({wallet.address.lower()})")  # fmt: skip
     # custodial balances cannot be moved out of custody to the thief either
     send(chain, token.functions.mint(custodial.address, tid, 100, b"\x53" * 32), chain.duty("mint"))
     out_of_custody = [(custodial.address, thief.address, tid, 100)]
-    reverts(trading.functions.settle(2, B32, [], [], out_of_custody), thief,
+    reverts(chain.settle(2, B32, [], [], out_of_custody), thief,
             f"NotCustodial({thief.address.lower()})")  # fmt: skip
     assert token.functions.balanceOf(wallet.address, tid).call() == 10_000
     # re-point a meter to a new device key
@@ -78,6 +78,35 @@ def test_stolen_settlement_key_cannot_mint_award_move_wallets_or_rotate_meter_ke
     reverts(oracle.functions.registerMeter(serial_key, thief.address), thief, UNAUTHORIZED)
     reverts(oracle.functions.rotateMeterKey(serial_key, thief.address, H), thief, UNAUTHORIZED)
     assert oracle.functions.meterAddress(serial_key).call() == chain.others[4].address
+
+
+def test_stolen_settlement_key_alone_cannot_rewrite_balances(chain):
+    """EnergyTrading.settle applies a batch only with the settlement-approval duty's EIP-712
+    approval of exactly these members, deltas, moves and root."""
+    thief, approver = chain.duty("settlement"), chain.duty("settlement_approval")
+    trading = chain.contract("EnergyTrading")
+    accomplice, victim = chain.others[4].address, chain.others[5].address
+    members, deltas = [accomplice, victim], [10**9, -(10**9)]
+    settle = trading.functions.settle
+    # no approval, its own signature, or an approval of another batch: all refused
+    reverts(settle(1, B32, members, deltas, [], b""), thief, "SettlementNotApproved")
+    own = chain.approval(1, B32, members, deltas, [], signer=thief)
+    reverts(settle(1, B32, members, deltas, [], own), thief,
+            f"SettlementNotApproved({thief.address.lower()})")  # fmt: skip
+    honest = chain.approval(1, B32, members, [1, -1], [])
+    reverts(settle(1, B32, members, deltas, [], honest), thief, "SettlementNotApproved")
+    reverts(settle(1, B32, members[::-1], [1, -1], [], honest), thief, "SettlementNotApproved")
+    reverts(settle(2, B32, members, [1, -1], [], honest), thief, "SettlementNotApproved")
+    assert trading.functions.balanceOf(victim).call() == 0
+    # the approval key cannot send a batch itself (it holds no SETTLER_ROLE)
+    reverts(settle(1, B32, members, [1, -1], [], honest), approver, UNAUTHORIZED)
+    # the approved batch applies as approved
+    send(chain, settle(1, B32, members, [1, -1], [], honest), thief)
+    assert trading.functions.balanceOf(victim).call() == -1
+    # even granted both roles, one key cannot approve its own batch
+    via_multisig(chain, "EnergyTrading", "grantRole", role("APPROVER_ROLE"), thief.address)
+    own = chain.approval(3, B32, members, deltas, [], signer=thief)
+    reverts(settle(3, B32, members, deltas, [], own), thief, "SettlementNotApproved")
     # and no privileged role either
     reverts(trading.functions.grantRole(role("SETTLER_ROLE"), chain.others[5].address), thief,
             UNAUTHORIZED)  # fmt: skip
@@ -190,9 +219,9 @@ def test_a_linked_wallet_moves_only_with_its_owners_signature(chain):
     register_custodial(chain, buyer)
     trading, settler = chain.contract("EnergyTrading"), chain.duty("settlement")
     moves = [(wallet.address, buyer.address, tid, 1_000)]
-    reverts(trading.functions.settle(5, B32, [], [], moves), settler, "NotCustodial")
+    reverts(chain.settle(5, B32, [], [], moves), settler, "NotCustodial")
     send(chain, token.functions.setApprovalForAll(trading.address, True), wallet)
-    send(chain, trading.functions.settle(5, B32, [], [], moves), settler)
+    send(chain, chain.settle(5, B32, [], [], moves), settler)
     assert token.functions.balanceOf(wallet.address, tid).call() == 2_000
 
 

@@ -81,3 +81,43 @@ def gateway_auth(name: str = "test-gateway") -> dict:
     from apps.meters.services import gateway_token_issue
 
     return {"HTTP_AUTHORIZATION": f"Bearer {gateway_token_issue(name=name)}"}
+
+
+def reading_correct(*, meter, interval_start, reason: str, **values) -> int:
+    """Store a device-signed correction of (meter, interval) as version + 1 with a reason (the
+    legitimate way a stored reading changes); returns the new version."""
+    from apps.meters.readings.store import ReadingRow, readings_insert, readings_supersede
+    from apps.meters.signing import SignedFields, sign_reading
+
+    old = current_readings(meter=meter, interval_start=interval_start).get()
+    start = int(interval_start.timestamp())
+    fields = {
+        "import_wh": old.import_wh, "export_wh": old.export_wh,
+        "register_import_wh": old.register_import_wh, "register_export_wh": old.register_export_wh,
+        "status": old.status, **values,
+    }  # fmt: skip
+    signed = SignedFields(meter.serial, old.seq or 0, start, old.interval_seconds, **fields)
+    readings_supersede([(meter.pk, start, old.version)])
+    readings_insert(
+        [
+            ReadingRow(
+                meter.pk,
+                start,
+                old.version + 1,
+                old.interval_seconds,
+                fields["import_wh"],
+                fields["export_wh"],
+                fields["register_import_wh"],
+                fields["register_export_wh"],
+                fields["status"],
+                old.seq or 0,
+                sign_reading(meter.test_key, signed),
+                old.quality,
+                0,
+                reason,
+                None,
+            )
+        ],  # fmt: skip
+        source="backfill",
+    )
+    return old.version + 1
