@@ -346,6 +346,8 @@ def audit_head_anchor() -> ChainIntent | None:
             if all(t == ("chain.chainintent", str(last.pk)) for t in since):
                 return last
     return document_anchor_submit(kind=AUDIT_HEAD_KIND, digest="0x" + head_hash, actor="audit")
+
+
 # --- upgrading a deployment (new deployment + state migration) -----------------------------------
 
 # Settlement ids of balance migrations: far above any settlement run id.
