@@ -178,7 +178,18 @@ def readings_ingest(
     now_s = int(now.timestamp())
     result = IngestResult(batch_id=batch.pk if batch else None)
     tz = settings.COOPERATIVE_TIME_ZONE
-    meters = _load_meters({r.serial for r in readings})
+    # The serial a device's topic names (…/meters/<serial>/readings): when it is a registered
+    # meter, every reading of the message must be signed for that serial (`topic_mismatch`). A
+    # topic naming no meter is a data concentrator's (its readings name their meters; the
+    # production broker's ACL gives accounts to meters only). HTTP topics name no device.
+    topic_serial: dict[str, str] = {}
+    if source in (Source.MQTT, Source.REPROCESS):
+        for topic in {r.topic for r in readings}:
+            parts = topic.rsplit("/", 3)
+            if len(parts) == 4 and parts[1] == "meters" and parts[3] == "readings":
+                topic_serial[topic] = parts[2]
+    meters = _load_meters({r.serial for r in readings} | set(topic_serial.values()))
+    topic_owner = {t: s for t, s in topic_serial.items() if s in meters}
     quarantine: list[Quarantine] = []
 
     def reject(reason: str, detail: str, payload: bytes, serial: str, raw_id: int | None,
@@ -231,6 +242,12 @@ def readings_ingest(
         if not ok:
             signed_by = recover_address(digest, p.signature)
             reject(QuarantineReason.BAD_SIGNATURE, f"signed by {signed_by}", body(p), p.serial,
+                   p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        owner = topic_owner.get(p.topic) if topic_owner else None
+        if owner is not None and owner != p.serial:
+            reject(QuarantineReason.TOPIC_MISMATCH,
+                   f"signed for {p.serial} but published on {owner}'s topic", body(p), p.serial,
                    p.raw_message_id, p.topic)  # fmt: skip
             continue
         # The meter's time window, checked before partitions are created for the dates.

@@ -185,10 +185,18 @@ def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():
 
 
 def test_status_message_updates_last_seen_and_firmware():
+    import json
+    import time
+
+    from apps.meters.models import Quarantine
     from apps.meters.services import meter_status_record
+    from apps.meters.simulator import status_doc
 
     meter = MeterFactory()
-    assert meter_status_record(serial=meter.serial, doc={"firmware": "2.1.0"})
+    topic = f"p/meters/{meter.serial}/status"
+    signed = status_doc(meter.serial, meter.test_key, now=time.time(), firmware="2.1.0")
+    assert meter_status_record(topic=topic, payload=json.dumps(signed).encode())
     meter.refresh_from_db()
     assert meter.firmware_version == "2.1.0" and meter.last_seen is not None
-    assert not meter_status_record(serial="NOPE", doc={"firmware": "x"})
+    assert not meter_status_record(topic="p/meters/NOPE/status", payload=b'{"firmware": "x"}')
+    assert Quarantine.objects.get(serial="NOPE").reason == "bad_version"
