@@ -531,9 +531,9 @@ def _serial_rate_limit(readings: list[Parsed]) -> tuple[list[Parsed], list[Quara
             allowed[p.serial] -= 1
             kept.append(p)
         else:
-            limited.append(QuarantineItem(QuarantineReason.RATE_LIMITED,
-                                          f"over {limit} readings of {p.serial} a minute",
-                                          bytes(p.body), p.serial, p.raw_message_id, p.topic))  # fmt: skip
+            detail = f"over {limit} readings of {p.serial} a minute"
+            limited.append(QuarantineItem(QuarantineReason.RATE_LIMITED, detail, bytes(p.body),
+                                          p.serial, p.raw_message_id, p.topic))  # fmt: skip
     return kept, limited
 
 
