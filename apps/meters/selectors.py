@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -353,7 +353,7 @@ def stuck_batches(*, now: datetime, limit: int = 100) -> list[dict]:
             "detail",
         )[:limit]  # fmt: skip
     ]
-    rows = failing + quarantined
+    rows: list[dict[str, Any]] = failing + quarantined
     rows.sort(key=lambda r: r["received_at"], reverse=True)
     return rows[:limit]
 
