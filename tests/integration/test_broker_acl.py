@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -65,9 +66,11 @@ def acl_broker(tmp_path, mqtt_prefix, settings):
     settings.MQTT_COMMANDS_URL = broker.commands_url
     settings.MQTT_TOPIC_PREFIX = mqtt_prefix
 
-    def start() -> AclBroker:
+    def start(*, tls: bool = False) -> AclBroker:
+        certs = _throwaway_tls(tmp_path) if tls else {}
         call_command("mosquitto_config", out=str(tmp_path), port=broker.port, bind="127.0.0.1",
-                     prefix=mqtt_prefix, run_as="root" if os.geteuid() == 0 else "")  # fmt: skip
+                     prefix=mqtt_prefix, run_as="root" if os.geteuid() == 0 else "",
+                     **certs)  # fmt: skip
         conf = (tmp_path / "mosquitto.conf").read_text()
         assert "allow_anonymous false" in conf and "acl_file" in conf
         assert "$7$" in (tmp_path / "passwd").read_text()  # hashed, never the password itself
@@ -81,6 +84,50 @@ def acl_broker(tmp_path, mqtt_prefix, settings):
     if broker.proc and broker.proc.poll() is None:
         broker.proc.terminate()
         broker.proc.wait(10)
+
+
+def _throwaway_tls(directory) -> dict:
+    """A CA made for this test and a certificate for 127.0.0.1 signed by it (files in
+    `directory`): the mosquitto_config options."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    files = {
+        "cafile": ca.public_bytes(pem),
+        "certfile": cert.public_bytes(pem),
+        "keyfile": key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),  # fmt: skip
+    }
+    for option, data in files.items():
+        (directory / f"{option}.pem").write_bytes(data)
+    return {option: str(directory / f"{option}.pem") for option in files}
 
 
 def _listening(port: int) -> bool:
@@ -336,3 +383,22 @@ def test_replayed_command_is_refused_by_the_device_and_bad_acks_are_quarantined(
     finally:
         stop.set()
         listener.join(5)
+
+
+def test_tls_listener_verifies_against_the_configured_ca(acl_broker, devices, settings, tmp_path):
+    meter = MeterFactory()
+    broker = acl_broker(tls=True)
+    tls_url = broker.device_url(meter.serial).replace("mqtt://", "mqtts://")
+    settings.MQTT_CA_FILE = str(tmp_path / "cafile.pem")
+    device = devices(tls_url)
+    assert device.connect_rc == 0  # TLS, certificate verified against the CA file, logged in
+    assert device.client._ssl  # really over TLS
+    topic = mqtt_client.status_topic(settings.MQTT_TOPIC_PREFIX, meter.serial)
+    accepted = device.publish(topic, status_doc(meter.serial, meter.test_key, now=time.time()))
+    assert accepted == 0x10  # accepted (MQTT 5 "no matching subscribers": no bridge runs here)
+    # Without the CA (the system's CAs do not know it) the handshake fails: nothing connects.
+    settings.MQTT_CA_FILE = ""
+    with pytest.raises(ssl.SSLError):
+        devices(tls_url)
+    # Plain MQTT on the TLS port is not spoken either.
+    assert devices(broker.device_url(meter.serial)).connect_rc is None

@@ -184,7 +184,8 @@ def readings_ingest(
     # production broker's ACL gives accounts to meters only). HTTP topics name no device.
     topic_serial: dict[str, str] = {}
     if source in (Source.MQTT, Source.REPROCESS):
-        for topic in {r.topic for r in readings}:
+        # only topics that do not end in the reading's own serial need a closer look
+        for topic in {r.topic for r in readings if not r.topic.endswith(f"/{r.serial}/readings")}:
             parts = topic.rsplit("/", 3)
             if len(parts) == 4 and parts[1] == "meters" and parts[3] == "readings":
                 topic_serial[topic] = parts[2]
