@@ -50,9 +50,10 @@ def message_signer(kind: str, doc: dict) -> str | None:
 def status_problem(
     doc: object, *, topic_serial: str, device_address: str | None, now: float
 ) -> tuple[str, str] | None:
-    """None when `doc` is a status message the device `topic_serial` (key `device_address`;
-    None: not registered) signed and sent within STATUS_MAX_AGE_S of `now`, else (quarantine
-    reason, detail). One reason per check, in this order."""
+    """None when `doc` is a status message the device `topic_serial` signed and sent within
+    STATUS_MAX_AGE_S of `now`, else (quarantine reason, detail). `device_address` is the device's
+    key address (None: no such meter; "": registered without a key). One reason per check, in
+    this order."""
     if not isinstance(doc, dict):
         return "malformed", "a status message is a JSON object"
     if type(doc.get("v")) is not int or doc.get("v") != 1:
@@ -67,6 +68,8 @@ def status_problem(
         return "bad_signature", "signature is not 65 hex bytes"
     if device_address is None:
         return "unknown_meter", topic_serial
+    if not device_address:
+        return "bad_signature", f"no device key registered for {topic_serial}"
     if signer.lower() != device_address.lower():
         return "bad_signature", f"signed by {signer}"
     if serial != topic_serial:

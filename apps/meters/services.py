@@ -272,7 +272,7 @@ def meter_status_record(*, topic: str, payload: bytes, now: datetime | None = No
             problem = status_problem(
                 doc,
                 topic_serial=topic_serial,
-                device_address=(meter.address or None) if meter else None,
+                device_address=meter.address if meter else None,
                 now=now.timestamp(),
             )
     if problem is not None or meter is None:

@@ -99,6 +99,7 @@ def test_status_messages_are_checked_one_reason_per_check():
     assert problem({**good, "signature": "0x1234"}) == "bad_signature"
     assert problem({**good, "firmware": "changed after signing"}) == "bad_signature"
     assert problem(good, device=None) == "unknown_meter"
+    assert problem(good, device="") == "bad_signature"  # registered, but no key yet
     m2 = address_from_public_key(coincurve.PrivateKey().public_key.format(compressed=False))
     assert problem(good, serial="M-2", device=m2) == "bad_signature"  # M-2's key did not sign
     other = sign_message(STATUS, {"v": 1, "serial": "M-9", "sent_at": int(now)}, key.secret)
