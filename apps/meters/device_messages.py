@@ -59,8 +59,8 @@ def status_problem(
     if type(doc.get("v")) is not int or doc.get("v") != 1:
         return "bad_version", f"v: {doc.get('v')!r}, expected the integer 1"
     serial, sent_at = doc.get("serial"), doc.get("sent_at")
-    if not isinstance(serial, str) or type(sent_at) not in (int, float):
-        return "wrong_type", "serial must be a string and sent_at Unix seconds"
+    if not isinstance(serial, str) or type(sent_at) is not int:  # not NaN, not a float, not bool
+        return "wrong_type", "serial must be a string and sent_at whole Unix seconds"
     if "signature" not in doc:
         return "missing_signature", "no signature"
     signer = message_signer(STATUS, doc)

@@ -95,6 +95,9 @@ def test_status_messages_are_checked_one_reason_per_check():
     assert problem([good]) == "malformed"
     assert problem({**good, "v": "1"}) == "bad_version"
     assert problem({**good, "sent_at": "now"}) == "wrong_type"
+    for never_stale in (float("nan"), float("inf"), True, now):  # signed, but no plain integer
+        signed = sign_message(STATUS, {"v": 1, "serial": "M-1", "sent_at": never_stale}, key.secret)
+        assert problem(signed) == "wrong_type"
     assert problem({k: v for k, v in good.items() if k != "signature"}) == "missing_signature"
     assert problem({**good, "signature": "0x1234"}) == "bad_signature"
     assert problem({**good, "firmware": "changed after signing"}) == "bad_signature"
