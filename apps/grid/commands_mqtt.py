@@ -68,7 +68,7 @@ def publish_commands(messages: list[CommandMessage], *, timeout: float = 10.0) -
     if not messages:
         return []
     client = make_client(f"grid-cmd-{uuid.uuid4().hex[:10]}")
-    connect_client(client, broker_from_url(settings.IOT_BROKER_URL))
+    connect_client(client, broker_from_url(settings.MQTT_COMMANDS_URL))
     client.loop_start()
     try:
         infos = [
@@ -118,7 +118,7 @@ def listen_acks(on_ack: Callable[[str, dict], None], *, stop: Callable[[], bool]
 
     client.on_connect = on_connect
     client.on_message = on_message
-    connect_client(client, broker_from_url(settings.IOT_BROKER_URL))
+    connect_client(client, broker_from_url(settings.MQTT_COMMANDS_URL))
     client.loop_start()
     try:
         while not stop():

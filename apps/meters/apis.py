@@ -39,7 +39,9 @@ class GatewayIngestApi(APIView):
     The gateway sends the token staff issued it (`manage.py gateway_token_issue <name>`) as
     `Authorization: Bearer <token>` (401 without); every reading is in addition authenticated
     by its device signature, exactly as over MQTT. At most METER_GATEWAY_REQUESTS_PER_MINUTE
-    requests per gateway and minute (429 beyond).
+    requests per gateway and minute (429 beyond, nothing stored), and at most
+    METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE readings per meter serial and minute over all
+    gateways: the excess is quarantined `rate_limited` and the answer is 429 with the counts.
     The body is stored as received, then validated by the same service as the bridge's batches.
     A body over MQTT_MAX_MESSAGE_BYTES is refused with 413 and not stored. The answer counts
     rejects by reason; an unknown serial is counted as a bad signature except for staff, so the
@@ -108,6 +110,8 @@ class GatewayIngestApi(APIView):
                 "rejects_by_reason": reasons,
             }  # fmt: skip
         ).data
+        if reasons.get(QuarantineReason.RATE_LIMITED.value):  # per serial: kept, retry later
+            return Response(data, status=429, headers={"Retry-After": "60"})
         status = 202 if result.accepted or result.duplicates or result.conflicts else 422
         return Response(data, status=status)
 

@@ -18,7 +18,6 @@ so several bridges share the load and nothing is lost while one is down.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from apps.meters import mqtt_client
 
@@ -159,18 +158,26 @@ class Bridge:
         self.stats.received += len(batch)
         readings = [(t, p) for t, p, _, _ in batch if t.endswith("/readings")]
         statuses = [(t, p) for t, p, _, _ in batch if t.endswith("/status")]
+        batch_id = None
+        stored = not readings
+        done = 0  # status messages recorded (a retry after a database outage resumes there)
         while True:
             try:
                 close_old_connections()
-                batch_id = (
-                    raw_batch_store(messages=readings, bridge=self.client_id) if readings else None
-                )
-                for topic, payload in statuses:
+                if not stored:
+                    batch_id = raw_batch_store(messages=readings, bridge=self.client_id)
+                    stored = True
+                while done < len(statuses):
+                    topic, payload = statuses[done]
                     try:
-                        meter_status_record(serial=topic.split("/")[-2], doc=json.loads(payload))
-                        self.stats.status_updates += 1
-                    except Exception:  # noqa: BLE001 - a bad status message never stops the bridge
-                        logger.warning("bad status message on %s", topic)
+                        # Signed and for its topic's meter, else quarantined with the reason.
+                        if meter_status_record(topic=topic, payload=payload):
+                            self.stats.status_updates += 1
+                    except DatabaseError:
+                        raise
+                    except Exception:  # noqa: BLE001 - one odd status never stops the bridge
+                        logger.exception("status message on %s not recorded", topic)
+                    done += 1
                 break
             except Exception:  # noqa: BLE001 - database down: keep the messages, retry (no ack)
                 self.stats.errors += 1

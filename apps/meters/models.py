@@ -302,6 +302,9 @@ class QuarantineReason(models.TextChoices):
     START_OUT_OF_RANGE = "start_out_of_range", "Interval start outside the accepted time window"
     DB_REFUSED = "db_refused", "Refused by the database"
     BATCH_STUCK = "batch_stuck", "Batch failed every processing attempt"
+    TOPIC_MISMATCH = "topic_mismatch", "Signed serial differs from the topic's serial"
+    RATE_LIMITED = "rate_limited", "Over the per-serial rate limit"
+    STALE = "stale", "Status message too old (or too far ahead)"
 
 
 class Quarantine(StatusModel, models.Model):

@@ -4,6 +4,13 @@ Topics (prefix = settings.MQTT_TOPIC_PREFIX, e.g. "energysphere/v1"):
     <prefix>/meters/<serial>/readings   device → us, QoS 1, signed readings (or a gateway batch)
     <prefix>/meters/<serial>/status     device → us, firmware / config version (last seen)
     <prefix>/meters/<serial>/config     us → device, retained configuration
+    <prefix>/devices/<serial>/commands  us → device, signed set points (apps.grid)
+    <prefix>/devices/<serial>/acks      device → us, signed acknowledgements
+
+Broker URLs: `mqtt://[user:password@]host[:1883]` or `mqtts://[user:password@]host[:8883]` (TLS,
+verified against settings.MQTT_CA_FILE, else the system's CAs); user and password are
+percent-decoded. Each role has its own URL (settings.MQTT_BRIDGE_URL, MQTT_COMMANDS_URL), so each
+logs in with its own broker account (`manage.py mosquitto_config` writes the accounts and the ACL).
 """
 
 from __future__ import annotations
@@ -11,8 +18,8 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -23,15 +30,41 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # persistent session: the broker queues while 
 RECEIVE_MAXIMUM = 65535  # in-flight QoS 1 messages the broker may send before our acks
 
 
+SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
 @dataclass(frozen=True, slots=True)
 class Broker:
     host: str
     port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
 
 
-def broker_from_url(url: str) -> Broker:
+def broker_from_url(url: str, *, ca_file: str | None = None) -> Broker:
+    """The broker of `url` (see the module doc); ValueError for another scheme or a bad port.
+    `ca_file` (default settings.MQTT_CA_FILE) is the CA bundle a `mqtts://` broker is verified
+    against."""
     parsed = urlparse(url)
-    return Broker(parsed.hostname or "127.0.0.1", parsed.port or 1883)
+    scheme = parsed.scheme.lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"broker URL scheme must be mqtt:// or mqtts://, not {scheme!r}")
+    port = parsed.port or SCHEMES[scheme]  # ValueError for a port out of range
+    tls = scheme == "mqtts"
+    if tls and ca_file is None:
+        from django.conf import settings
+
+        ca_file = getattr(settings, "MQTT_CA_FILE", "") or None
+    return Broker(
+        parsed.hostname or "127.0.0.1",
+        port,
+        username=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password is not None else None,
+        tls=tls,
+        ca_file=(ca_file or None) if tls else None,
+    )
 
 
 def readings_topic(prefix: str, serial: str) -> str:
@@ -44,6 +77,14 @@ def status_topic(prefix: str, serial: str) -> str:
 
 def config_topic(prefix: str, serial: str) -> str:
     return f"{prefix}/meters/{serial}/config"
+
+
+def device_command_topic(prefix: str, serial: str) -> str:
+    return f"{prefix}/devices/{serial}/commands"
+
+
+def device_ack_topic(prefix: str, serial: str) -> str:
+    return f"{prefix}/devices/{serial}/acks"
 
 
 def shared_subscriptions(prefix: str, group: str) -> list[str]:
@@ -186,6 +227,10 @@ def connect_client(
     persistent: bool = False,
     session_expiry: int = SESSION_EXPIRY_S,
 ) -> None:
+    if broker.username is not None:
+        client.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        client.tls_set(ca_certs=broker.ca_file)  # verifies the certificate and the host name
     props = Properties(PacketTypes.CONNECT)
     if persistent:
         props.SessionExpiryInterval = session_expiry

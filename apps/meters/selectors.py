@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -375,6 +375,8 @@ def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1))
         .values("id", "serial", "last_seen", "member_id")[:200]
     )
     return {
+        "stuck_batches": stuck_batches(now=now),
+        "max_attempts": settings.METER_INGEST_MAX_ATTEMPTS,
         "rate_per_s_1min": (last_minute["accepted"] or 0) / 60,
         "messages_per_s_1min": (last_minute["messages"] or 0) / 60,
         "accepted_15min": last_quarter["accepted"] or 0,
@@ -392,6 +394,66 @@ def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1))
         "silent_meters": silent,
         "silent_after_min": int(silent_after.total_seconds() // 60),
     }
+
+
+def stuck_batches(*, now: datetime, limit: int = 100) -> list[dict]:
+    """Batches that did not go through: still pending after a failed processing attempt (each
+    attempt is counted before it starts, so attempts ≥ 1 on a batch pending for over a minute
+    means it failed or its worker died), and batches quarantined whole (`batch_stuck`) in the
+    last 7 days, with their reason. Newest first."""
+    from apps.meters.models import Quarantine, QuarantineReason, RawBatch
+
+    failing = [
+        {
+            "id": b["id"],
+            "received_at": b["received_at"],
+            "source": b["source"],
+            "bridge": b["bridge"],
+            "messages": b["message_count"],
+            "attempts": b["attempts"],
+            "state": "retrying",
+            "reason": f"{b['attempts']} processing attempt(s) failed; quarantined whole after "
+            f"{settings.METER_INGEST_MAX_ATTEMPTS}",
+        }  # fmt: skip
+        for b in RawBatch.objects.filter(
+            status=RawBatch.Status.PENDING,
+            attempts__gte=1,
+            received_at__lt=now - timedelta(minutes=1),
+        )  # fmt: skip
+        .order_by("-received_at")
+        .values("id", "received_at", "source", "bridge", "message_count", "attempts")[:limit]
+    ]
+    quarantined = [
+        {
+            "id": q["batch_id"],
+            "received_at": q["batch__received_at"],
+            "source": q["batch__source"],
+            "bridge": q["batch__bridge"],
+            "messages": q["batch__message_count"],
+            "attempts": q["batch__attempts"],
+            "state": "quarantined",
+            "reason": f"{QuarantineReason.BATCH_STUCK.value}: {q['detail']}",
+        }  # fmt: skip
+        for q in Quarantine.objects.filter(
+            reason=QuarantineReason.BATCH_STUCK,
+            batch__isnull=False,
+            received_at__gte=now - timedelta(days=7),
+        )  # fmt: skip
+        .order_by("batch_id")
+        .distinct("batch_id")
+        .values(
+            "batch_id",
+            "batch__received_at",
+            "batch__source",
+            "batch__bridge",
+            "batch__message_count",
+            "batch__attempts",
+            "detail",
+        )[:limit]  # fmt: skip
+    ]
+    rows: list[dict[str, Any]] = failing + quarantined
+    rows.sort(key=lambda r: r["received_at"], reverse=True)
+    return rows[:limit]
 
 
 def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tuple]:

@@ -247,15 +247,62 @@ def _hours_between(start: datetime, end: datetime) -> list[datetime]:
     return hours
 
 
-def meter_status_record(*, serial: str, doc: dict) -> bool:
-    """A device status message: update last seen and the reported firmware/config version."""
-    if not isinstance(doc, dict):
+def meter_status_record(*, topic: str, payload: bytes, now: datetime | None = None) -> bool:
+    """A device status message (apps/meters/device_messages.py): when signed by the meter of its
+    topic and fresh, update last seen and the reported firmware; anything else is quarantined
+    with the check it failed (and changes nothing). True when recorded."""
+    import json
+
+    from apps.meters.device_messages import status_problem
+    from apps.meters.readings.pipeline import pg_text
+
+    now = now or timezone.now()
+    parts = topic.rsplit("/", 3)
+    topic_serial = parts[2] if len(parts) == 4 and parts[3] == "status" else ""
+    meter = Meter.objects.filter(serial=topic_serial).only("pk", "address").first()
+    problem: tuple[str, str] | None
+    if len(payload) > 4096:
+        problem = ("oversized", f"{len(payload)} bytes (a status message is at most 4096)")
+    else:
+        try:
+            doc = json.loads(payload)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            doc, problem = None, ("malformed", f"invalid JSON: {exc}")
+        else:
+            problem = status_problem(
+                doc,
+                topic_serial=topic_serial,
+                device_address=meter.address if meter else None,
+                now=now.timestamp(),
+            )
+    if problem is not None or meter is None:
+        reason, detail = problem or ("unknown_meter", topic_serial)
+        device_message_quarantine(
+            topic=topic, serial=topic_serial, reason=reason, detail=detail, payload=payload
+        )
         return False
-    updates: dict = {"last_seen": timezone.now()}
+    updates: dict = {"last_seen": now}
     firmware = doc.get("firmware")
     if isinstance(firmware, str) and firmware:
-        updates["firmware_version"] = firmware[:40]
-    return Meter.objects.filter(serial=serial).update(**updates) == 1
+        updates["firmware_version"] = pg_text(firmware)[:40]
+    return Meter.objects.filter(pk=meter.pk).update(**updates) == 1
+
+
+def device_message_quarantine(
+    *, topic: str, serial: str, reason: str, detail: str, payload: bytes
+) -> None:
+    """Keep a refused device message (a status here, a command acknowledgement from the grid app)
+    in the quarantine with the check it failed, visible on the staff ingest page."""
+    from apps.meters.models import Quarantine, QuarantineReason
+    from apps.meters.readings.pipeline import pg_text
+
+    if reason not in QuarantineReason.values:
+        raise ValueError(f"unknown quarantine reason {reason!r}")
+    Quarantine.objects.create(
+        received_at=timezone.now(), source=Source.MQTT, topic=pg_text(topic)[:300],
+        serial=pg_text(serial)[:64], reason=reason, detail=pg_text(detail)[:500],
+        payload=payload[:4096],
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -342,7 +389,7 @@ def meter_config_publish(*, meter: Meter) -> None:
         "config_version": meter.config_version,
     }
     client = mqtt_client.make_client(f"es-config-{meter.pk}-{os.getpid()}")
-    mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.IOT_BROKER_URL))
+    mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.MQTT_COMMANDS_URL))
     client.loop_start()
     try:
         info = mqtt_client.publish_json(

@@ -1,8 +1,10 @@
-"""Meter simulator: signed reading messages as a device sends them, with fault switches.
+"""Meter simulator: signed reading and status messages as a device sends them, with fault
+switches, and a device's command side (`SimDevice`: verifies commands, refuses replays, signs its
+acknowledgements).
 
 Pure (no Django import): the demo's `simulate_meters` command (energy from the demo profiles,
-keys from `apps.demo.keys`) and the ingest benchmark both build messages here; the energy source
-and the device keys are passed in.
+keys from `apps.demo.keys`), `manage.py simulate_device` and the ingest benchmark build messages
+here; the energy source and the device keys are passed in.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from apps.meters.device_messages import ACK, STATUS, CommandVerifier, sign_message
 from apps.meters.signing import SignedFields, sign_reading
 
 STEP = 900
@@ -110,3 +113,41 @@ def interval_messages(
 
 def encode(doc: dict) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def status_doc(serial: str, key: bytes, *, now: float, firmware: str = "1.4.2") -> dict:
+    """A status message signed by the device key (apps/meters/device_messages.py)."""
+    doc = {"v": 1, "serial": serial, "sent_at": int(now), "firmware": firmware}
+    return sign_message(STATUS, doc, key)
+
+
+@dataclass
+class SimDevice:
+    """A flexible device's command side: applies a command only when `CommandVerifier` finds it
+    signed by the cooperative, for this device, unexpired and not seen before (a replayed
+    command is refused), and answers every command with an acknowledgement signed by its key."""
+
+    serial: str
+    key: bytes
+    verifier: CommandVerifier
+    applied: list[dict] = field(default_factory=list)
+    refused: list[tuple[str, dict]] = field(default_factory=list)
+
+    def answer(self, doc: object, now: datetime) -> dict:
+        if not isinstance(doc, dict):
+            doc, refusal = {}, "not a command"
+        else:
+            refusal = self.verifier.refusal(doc, now)
+        if refusal is None:
+            self.applied.append(doc)
+        else:
+            self.refused.append((refusal, doc))
+        ack = {
+            "command_id": str(doc.get("command_id", "")),
+            "serial": self.serial,
+            "seq": doc.get("seq"),
+            "status": "accepted" if refusal is None else "rejected",
+        }
+        if refusal is not None:
+            ack["reason"] = refusal
+        return sign_message(ACK, ack, self.key)

@@ -18,3 +18,21 @@ METER_READING_MAX_DAYS_BEFORE_INSTALL = _env.int(
 METER_INGEST_MAX_ATTEMPTS = _env.int("METER_INGEST_MAX_ATTEMPTS", default=5)
 # HTTP gateway: requests per gateway (token) and minute; more are answered 429.
 METER_GATEWAY_REQUESTS_PER_MINUTE = _env.int("METER_GATEWAY_REQUESTS_PER_MINUTE", default=600)
+# Broker accounts: `mqtts://user:password@host:8883` (TLS) or `mqtt://…`; credentials come from the
+# environment only. The bridge and the command sender (grid set points, device configuration) each
+# log in with their own account; both default to IOT_BROKER_URL (a development broker without
+# accounts). `manage.py mosquitto_config` writes the broker's password file and ACL from these
+# URLs and the meter registry.
+MQTT_BRIDGE_URL = _env("MQTT_BRIDGE_URL", default=IOT_BROKER_URL)
+MQTT_COMMANDS_URL = _env("MQTT_COMMANDS_URL", default=IOT_BROKER_URL)
+# CA bundle an mqtts:// broker's certificate is verified against (empty: the system's CAs).
+MQTT_CA_FILE = _env("MQTT_CA_FILE", default="")
+# Secret each device's broker password is derived from (HMAC of the serial; `manage.py
+# mosquitto_config --device-password SERIAL` prints one for provisioning). Empty: derived from
+# SECRET_KEY, so set it in production to rotate broker passwords independently.
+MQTT_DEVICE_PASSWORD_KEY = _env("MQTT_DEVICE_PASSWORD_KEY", default="")
+# HTTP gateway: readings per meter serial and minute, over every gateway; the excess is
+# quarantined `rate_limited` (kept, re-processable) and the request answered 429.
+METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE = _env.int(
+    "METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE", default=200
+)

@@ -179,13 +179,15 @@ def test_device_sync_status_updates_registry_and_config_is_retained(
     from apps.meters import mqtt_client
     from apps.meters.models import Meter
     from apps.meters.services import meter_key_rotate
+    from apps.meters.simulator import status_doc
     from apps.meters.tests.factories import new_device_key
 
     meter = MeterFactory()
     bridge_factory()
     pub = publisher_factory()
+    status = status_doc(meter.serial, meter.test_key, now=time.time(), firmware="3.0.1")
     pub.client.publish(mqtt_client.status_topic(mqtt_prefix, meter.serial),
-                       json.dumps({"firmware": "3.0.1"}), qos=1)  # fmt: skip
+                       json.dumps(status), qos=1)  # fmt: skip
     assert wait_for(lambda: Meter.objects.get(pk=meter.pk).firmware_version == "3.0.1")
     assert Meter.objects.get(pk=meter.pk).last_seen is not None
 

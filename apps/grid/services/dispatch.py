@@ -325,6 +325,8 @@ def device_command_acknowledge(
         or doc.get("seq") != cmd.seq
     ):
         logger.warning("refused an unsigned or mismatched ack for %s from %s", command_id, serial)
+        _ack_quarantine(serial=serial, doc=doc, signer=signer, device_address=device_address,
+                        cmd=cmd)  # fmt: skip
         audit_log_write(
             event=AuditEvent.DEVICE_COMMAND_ACK_REFUSED,
             target=cmd,
@@ -355,6 +357,27 @@ def device_command_acknowledge(
         )
     )
     return cmd
+
+
+def _ack_quarantine(*, serial: str, doc: dict, signer, device_address: str, cmd) -> None:
+    """Keep a refused acknowledgement in the meters quarantine with the check it failed."""
+    from apps.grid.commands_mqtt import ack_topic
+    from apps.meters.services import device_message_quarantine
+
+    if "signature" not in doc:
+        reason, detail = "missing_signature", "no signature"
+    elif signer is None:
+        reason, detail = "bad_signature", "signature is not 65 hex bytes"
+    elif not device_address or signer.lower() != device_address.lower():
+        reason, detail = "bad_signature", f"signed by {signer}"
+    elif doc.get("serial") != serial:
+        reason, detail = "topic_mismatch", f"signed for {doc.get('serial')} on {serial}'s topic"
+    else:
+        reason, detail = "replayed_seq", f"seq {doc.get('seq')!r} is not command seq {cmd.seq}"
+    device_message_quarantine(
+        topic=ack_topic(serial), serial=serial, reason=reason, detail=detail,
+        payload=json.dumps(doc, sort_keys=True, default=str).encode(),
+    )  # fmt: skip
 
 
 @transaction.atomic

@@ -178,7 +178,19 @@ def readings_ingest(
     now_s = int(now.timestamp())
     result = IngestResult(batch_id=batch.pk if batch else None)
     tz = settings.COOPERATIVE_TIME_ZONE
-    meters = _load_meters({r.serial for r in readings})
+    # The serial a device's topic names (…/meters/<serial>/readings): when it is a registered
+    # meter, every reading of the message must be signed for that serial (`topic_mismatch`). A
+    # topic naming no meter is a data concentrator's (its readings name their meters; the
+    # production broker's ACL gives accounts to meters only). HTTP topics name no device.
+    topic_serial: dict[str, str] = {}
+    if source in (Source.MQTT, Source.REPROCESS):
+        # only topics that do not end in the reading's own serial need a closer look
+        for topic in {r.topic for r in readings if not r.topic.endswith(f"/{r.serial}/readings")}:
+            parts = topic.rsplit("/", 3)
+            if len(parts) == 4 and parts[1] == "meters" and parts[3] == "readings":
+                topic_serial[topic] = parts[2]
+    meters = _load_meters({r.serial for r in readings} | set(topic_serial.values()))
+    topic_owner = {t: s for t, s in topic_serial.items() if s in meters}
     quarantine: list[Quarantine] = []
 
     def reject(reason: str, detail: str, payload: bytes, serial: str, raw_id: int | None,
@@ -231,6 +243,12 @@ def readings_ingest(
         if not ok:
             signed_by = recover_address(digest, p.signature)
             reject(QuarantineReason.BAD_SIGNATURE, f"signed by {signed_by}", body(p), p.serial,
+                   p.raw_message_id, p.topic)  # fmt: skip
+            continue
+        owner = topic_owner.get(p.topic) if topic_owner else None
+        if owner is not None and owner != p.serial:
+            reject(QuarantineReason.TOPIC_MISMATCH,
+                   f"signed for {p.serial} but published on {owner}'s topic", body(p), p.serial,
                    p.raw_message_id, p.topic)  # fmt: skip
             continue
         # The meter's time window, checked before partitions are created for the dates.
@@ -480,6 +498,46 @@ def _ingest_isolated(
         return _ingest_isolated([_refused(items[0], exc)], source=source, batch=batch)
 
 
+def _serial_rate_limit(readings: list[Parsed]) -> tuple[list[Parsed], list[QuarantineItem]]:
+    """HTTP gateways: at most METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE readings per serial
+    and minute over every gateway (Redis counters, counted before any signature work); the
+    excess is quarantined `rate_limited` (kept; staff can re-process it). Registered or not,
+    every serial is counted alike, so the answer does not tell which serials exist. Fails open
+    if the cache is unreachable (the device signatures still apply)."""
+    import hashlib
+    import time
+
+    from django.core.cache import cache
+
+    limit = settings.METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE
+    wanted: dict[str, int] = {}
+    for p in readings:
+        wanted[p.serial] = wanted.get(p.serial, 0) + 1
+    minute = int(time.time() // 60)
+    allowed: dict[str, int] = {}
+    try:
+        for serial, n in wanted.items():
+            digest = hashlib.sha256(serial.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            key = f"meters:serial-rate:{digest}:{minute}"
+            cache.add(key, 0, timeout=120)
+            total = cache.incr(key, n)
+            allowed[serial] = max(0, min(n, limit - (total - n)))
+    except Exception:  # noqa: BLE001 - a cache outage must not stop ingest
+        logger.warning("per-serial rate limit unavailable")
+        return readings, []
+    kept: list[Parsed] = []
+    limited: list[QuarantineItem] = []
+    for p in readings:
+        if allowed[p.serial] > 0:
+            allowed[p.serial] -= 1
+            kept.append(p)
+        else:
+            detail = f"over {limit} readings of {p.serial} a minute"
+            limited.append(QuarantineItem(QuarantineReason.RATE_LIMITED, detail, bytes(p.body),
+                                          p.serial, p.raw_message_id, p.topic))  # fmt: skip
+    return kept, limited
+
+
 def _batch_attempt(batch_id: int) -> int:
     """Count a processing attempt in a transaction of its own (it stays counted if the attempt
     dies); the number of attempts, or 0 if the batch is already processed."""
@@ -521,6 +579,9 @@ def reading_batch_ingest(*, batch_id: int) -> IngestResult:
             readings.extend(parsed)
             if bad:
                 rejects.extend(QuarantineItem(*b, raw_id, topic) for b in bad)
+        if batch.source == Source.HTTP and readings:
+            readings, limited = _serial_rate_limit(readings)
+            rejects.extend(limited)
         result = _ingest_isolated([*readings, *rejects], source=batch.source, batch=batch)
         batch.processed_at = timezone.now()
         batch.accepted = result.accepted

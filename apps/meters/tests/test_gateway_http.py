@@ -101,3 +101,33 @@ def test_a_gateway_over_its_rate_is_answered_429(client, settings):
                                         content_type="application/json").status_code)  # fmt: skip
     assert statuses[:2] == [202, 202] and statuses[2] == 429
     assert RawBatch.objects.count() == 2
+
+
+def test_readings_of_one_serial_over_its_rate_are_quarantined_and_answered_429(client, settings):
+    settings.METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE = 2
+    busy = MeterFactory(serial=f"RL-{time.time_ns()}")  # a serial no earlier run has counted
+    calm = MeterFactory(serial=f"RL-{time.time_ns()}")
+    batch = {"v": 1, "readings": [Publisher.reading(busy, T0 + i * 900, 5 + i, seq=i + 1)
+                                  for i in range(3)]}  # fmt: skip
+
+    def post(doc, gateway: str):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return client.post(reverse(URL), data=json.dumps(doc), content_type="application/json",
+                               **gateway_auth(f"{gateway}-{time.time_ns()}"))  # fmt: skip
+
+    first = post(batch, "gw-a")
+    assert first.status_code == 429 and first["Retry-After"] == "60"
+    assert (first.json()["accepted"], first.json()["rejects_by_reason"]) == (2, {"rate_limited": 1})
+    # the limit is per serial over every gateway: another gateway gets nothing through for it
+    second = post({"v": 1, "readings": [Publisher.reading(busy, T0 + 3 * 900, 9, seq=4)]}, "gw-b")
+    assert second.status_code == 429 and second.json()["accepted"] == 0
+    # the excess is kept, with its reason, for staff to re-process
+    kept = Quarantine.objects.filter(reason="rate_limited", serial=busy.serial)
+    assert kept.count() == 2 and all(json.loads(bytes(q.payload)) for q in kept)
+    # another meter is not affected
+    assert post(Publisher.reading(calm, T0, 5), "gw-a").status_code == 202
+    # an unregistered serial is counted alike: its answer does not tell that it is unknown
+    ghost = {**Publisher.reading(busy, T0, 5), "serial": f"RL-GHOST-{time.time_ns()}"}
+    answer = post({"v": 1, "readings": [ghost] * 3}, "gw-c")
+    assert answer.status_code == 429
+    assert answer.json()["rejects_by_reason"] == {"bad_signature": 2, "rate_limited": 1}

@@ -80,7 +80,8 @@ def _good_docs() -> tuple[bytes, ...]:
 
 
 def _ingest(poison: bytes):
-    messages = [(f"t/meters/{_serial(0)}/readings", m) for m in _good_docs()]
+    # each reading on its own meter's topic (the topic's serial must be the signed one)
+    messages = [(f"t/meters/{json.loads(m)['serial']}/readings", m) for m in _good_docs()]
     messages.insert(len(messages) // 2, (f"t/meters/{_serial(0)}/readings", poison))
     with TestCase.captureOnCommitCallbacks(execute=True):
         batch_id = raw_batch_store(messages=messages)

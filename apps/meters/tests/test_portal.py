@@ -170,6 +170,43 @@ def test_staff_ingest_page_shows_rate_rejects_and_silent_meters(staff_client, me
     assert member_client.get(reverse("meters:ingest")).status_code == 403  # staff only
 
 
+def test_staff_ingest_page_lists_stuck_batches_with_their_reason(staff_client, settings):
+    from apps.meters.readings.pipeline import reading_batch_ingest
+
+    meter = MeterFactory()
+    doc = json.dumps(Publisher.reading(meter, T0, 10)).encode()
+    healthy = raw_batch_store(messages=[("t", doc)])
+    reading_batch_ingest(batch_id=healthy)
+    # a batch whose worker died twice (attempts counted, still pending a while later)
+    retrying = raw_batch_store(messages=[("t", doc)], bridge="bridge-7")
+    RawBatch.objects.filter(pk=retrying).update(
+        attempts=2, received_at=datetime.now(tz=UTC) - timedelta(minutes=5)
+    )
+    # a batch that failed every attempt: quarantined whole
+    settings.METER_INGEST_MAX_ATTEMPTS = 3
+    given_up = raw_batch_store(messages=[("t", doc), ("t", b"{}")])
+    RawBatch.objects.filter(pk=given_up).update(attempts=3)
+    reading_batch_ingest(batch_id=given_up)
+    assert Quarantine.objects.filter(batch_id=given_up, reason="batch_stuck").count() == 2
+    html = staff_client.get(reverse("meters:ingest")).content.decode()
+    table = html.split('id="stuck-batches"')[1].split("</table>")[0]
+    rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in table.split("<tr>")[2:]}
+    assert set(rows) == {str(retrying), str(given_up)}  # the healthy batch is not listed
+    assert (
+        "retrying" in rows[str(retrying)]
+        and "2 processing attempt(s) failed" in rows[str(retrying)]
+    )
+    assert "bridge-7" in rows[str(retrying)]
+    assert (
+        "quarantined" in rows[str(given_up)]
+        and "batch_stuck: 3 processing attempts failed" in (rows[str(given_up)])
+    )
+    quarantine_link = f"?batch__exact={given_up}"
+    assert quarantine_link in rows[str(given_up)]
+    listing = staff_client.get(reverse("admin:meters_quarantine_changelist") + quarantine_link)
+    assert listing.status_code == 200 and "2 quarantine" in listing.content.decode()
+
+
 def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():
     """Celery path: the task function called directly (what a worker runs)."""
     from apps.meters.readings.pipeline import pending_batches
@@ -185,10 +222,18 @@ def test_ingest_task_path_is_idempotent_and_the_sweeper_finds_pending_batches():
 
 
 def test_status_message_updates_last_seen_and_firmware():
+    import json
+    import time
+
+    from apps.meters.models import Quarantine
     from apps.meters.services import meter_status_record
+    from apps.meters.simulator import status_doc
 
     meter = MeterFactory()
-    assert meter_status_record(serial=meter.serial, doc={"firmware": "2.1.0"})
+    topic = f"p/meters/{meter.serial}/status"
+    signed = status_doc(meter.serial, meter.test_key, now=time.time(), firmware="2.1.0")
+    assert meter_status_record(topic=topic, payload=json.dumps(signed).encode())
     meter.refresh_from_db()
     assert meter.firmware_version == "2.1.0" and meter.last_seen is not None
-    assert not meter_status_record(serial="NOPE", doc={"firmware": "x"})
+    assert not meter_status_record(topic="p/meters/NOPE/status", payload=b'{"firmware": "x"}')
+    assert Quarantine.objects.get(serial="NOPE").reason == "bad_version"

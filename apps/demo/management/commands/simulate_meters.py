@@ -14,7 +14,14 @@ from apps.demo.simulation import demo_energy_source
 from apps.meters import mqtt_client
 from apps.meters.models import Meter
 from apps.meters.selectors import meter_latest_registers
-from apps.meters.simulator import STEP, Faults, SimMeter, encode, interval_messages
+from apps.meters.simulator import (
+    STEP,
+    Faults,
+    SimMeter,
+    encode,
+    interval_messages,
+    status_doc,
+)
 
 
 class Command(BaseCommand):
@@ -93,7 +100,8 @@ class Command(BaseCommand):
                 if intervals % 4 == 0:
                     for s in due:
                         mqtt_client.publish_json(client, mqtt_client.status_topic(
-                            opts["prefix"], s.serial), {"firmware": "1.4.2"})  # fmt: skip
+                            opts["prefix"], s.serial), status_doc(s.serial, s.key,
+                            now=time.time()))  # fmt: skip
         except KeyboardInterrupt:
             pass
         finally:

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--client-id", default="", help="Stable id: the session survives restarts."
         )
-        parser.add_argument("--broker", default=settings.IOT_BROKER_URL)
+        parser.add_argument("--broker", default=settings.MQTT_BRIDGE_URL)
         parser.add_argument("--prefix", default=settings.MQTT_TOPIC_PREFIX)
         parser.add_argument("--group", default=settings.MQTT_SHARED_GROUP)
         parser.add_argument("--batch-size", type=int, default=2000)
