@@ -73,8 +73,8 @@ FAULTS = (
 )
 RATE = float(os.environ.get("BENCH_FAULTS_RATE", 2000))
 METERS = int(os.environ.get("BENCH_FAULTS_METERS", 10_000))
-PRE_S = float(os.environ.get("BENCH_FAULTS_PRE_S", 10))
-SLOT_S = float(os.environ.get("BENCH_FAULTS_SLOT_S", 35))
+PRE_S = float(os.environ.get("BENCH_FAULTS_PRE_S", 8))
+SLOT_S = float(os.environ.get("BENCH_FAULTS_SLOT_S", 30))
 STOP_S = float(os.environ.get("BENCH_FAULTS_STOP_S", 20))
 WARMUP_S = float(os.environ.get("BENCH_FAULTS_WARMUP_S", 10))
 PREFIX = "faults/v1"
@@ -321,6 +321,12 @@ class Pipeline:
         for k in (1, 2):
             self.worker_wait(k)
 
+    def wait_ready(self) -> None:
+        """Until the bridge and every worker (a restarted one too) are ready."""
+        self.bridge_wait()
+        for k in self.workers:
+            self.worker_wait(k)
+
     def processes(self) -> list[subprocess.Popen]:
         return [p for p in (self.bridge, *self.workers.values(), self.beat) if p is not None]
 
@@ -506,17 +512,18 @@ class Publisher:
 
 
 def _inject(name: str, services: Services, pipeline: Pipeline, *, stop_s: float) -> None:
-    """Inject one fault; a killed process is started again by its supervisor (us) at once."""
+    """Inject one fault; a killed process is started again by its supervisor (us) at once,
+    without waiting for it to be ready (its start-up time is part of the recovery)."""
     if name == "bridge_kill9":
         assert pipeline.bridge is not None
         os.kill(pipeline.bridge.pid, signal.SIGKILL)
         pipeline.bridge.wait(10)
-        pipeline.bridge_start()
+        pipeline.bridge_start(wait=False)
     elif name == "worker_kill9":
         worker = pipeline.workers[1]
         os.killpg(worker.pid, signal.SIGKILL)  # the worker's parent and its pool child
         worker.wait(10)
-        pipeline.worker_start(1)
+        pipeline.worker_start(1, wait=False)
     elif name == "mosquitto_restart":
         services.mqtt_stop()
         services.mqtt_start()
@@ -671,9 +678,7 @@ def run_suite(
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault(s) {unknown}; known: {', '.join(FAULTS)}")
-    # Readings for the whole schedule, plus the time restarts take on a loaded machine (a
-    # killed bridge or worker is back only once Django has started again).
-    duration = warmup_s + len(faults) * (pre_s + slot_s + 15) + stop_s + 30
+    duration = warmup_s + len(faults) * (pre_s + slot_s) + 30
     serials = _serials(meters)
     now = int(time.time())
     first = now - now % 86400 - 3 * 86400  # three days ago: every interval has ended
@@ -721,6 +726,7 @@ def run_suite(
             _inject(name, services, pipeline, stop_s=stop_s)
             _say(f"fault injected: {name}")
             time.sleep(max(0.0, result.at + slot_s - time.time()))
+            pipeline.wait_ready()  # the next fault never meets a restart still under way
         results[-1].slot_end = time.time()
         if publisher.sent == len(readings):
             _say("the publisher ran out of signed readings before the end (slots are short)")
