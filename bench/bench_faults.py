@@ -672,13 +672,15 @@ def run_suite(
     slot_s: float = SLOT_S,
     stop_s: float = STOP_S,
     drain_s: float = 150,
+    margin_s: float = 30,
     keep_logs: bool = False,
 ) -> list[FaultResult]:
     """Run the faults one after the other under a steady `rate`; the per-fault results."""
     unknown = [f for f in faults if f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown fault(s) {unknown}; known: {', '.join(FAULTS)}")
-    duration = warmup_s + len(faults) * (pre_s + slot_s) + 30
+    # margin_s: for restarts that outlast their slot (the next slot waits for them)
+    duration = warmup_s + len(faults) * (pre_s + slot_s) + margin_s
     serials = _serials(meters)
     now = int(time.time())
     first = now - now % 86400 - 3 * 86400  # three days ago: every interval has ended
