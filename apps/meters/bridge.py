@@ -78,6 +78,10 @@ class Bridge:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.subscribed = threading.Event()
+        # Stored batches whose hand-over failed (the Celery broker down): handed over again
+        # after the next stored batch, or within a second when idle, rather than waiting for
+        # the beat sweeper.
+        self.unhanded: list[int] = []
 
     # paho thread ----------------------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -121,6 +125,8 @@ class Bridge:
                 batch = self._collect()
                 if batch:
                     self._handle(batch)
+                if self.unhanded:
+                    self._hand_over_again()
         finally:
             self.client.loop_stop()
             self.client.disconnect()
@@ -192,8 +198,13 @@ class Bridge:
         self.client.ack_many([mid for _, _, mid, qos in batch if qos == 1])
         self.stats.stored += len(readings)
         self.stats.batches += 1
-        if batch_id is not None:
-            self._hand_over(batch_id)
+        if batch_id is not None and not self._hand_over(batch_id):
+            self.unhanded.append(batch_id)
+
+    def _hand_over_again(self) -> None:
+        """Hand over the batches whose hand-over failed, oldest first, until one fails again."""
+        while self.unhanded and self._hand_over(self.unhanded[0]):
+            self.unhanded.pop(0)
 
     def _resume_pending(self) -> None:
         """Hand over the batches this bridge stored but had not handed over when it stopped
@@ -208,9 +219,11 @@ class Bridge:
             return
         for batch_id in pending:
             logger.info("bridge %s: handing over pending batch %s", self.client_id, batch_id)
-            self._hand_over(batch_id)
+            if not self._hand_over(batch_id):
+                self.unhanded.append(batch_id)
 
-    def _hand_over(self, batch_id: int) -> None:
+    def _hand_over(self, batch_id: int) -> bool:
+        """Process or enqueue a stored batch; False if that failed (it stays pending)."""
         from apps.meters.readings.pipeline import reading_batch_ingest
         from apps.meters.tasks import ingest_batch
 
@@ -219,8 +232,10 @@ class Bridge:
                 reading_batch_ingest(batch_id=batch_id)
             except Exception:  # noqa: BLE001 - the sweeper retries pending batches
                 logger.exception("inline ingest of batch %s failed", batch_id)
-        else:
-            try:
-                ingest_batch.delay(batch_id)
-            except Exception:  # noqa: BLE001 - the sweeper re-enqueues pending batches
-                logger.exception("enqueueing batch %s failed", batch_id)
+            return True  # a failed inline ingest is the sweeper's, not a hand-over to repeat
+        try:
+            ingest_batch.delay(batch_id)
+        except Exception:  # noqa: BLE001 - retried after the next batch; the sweeper too
+            logger.exception("enqueueing batch %s failed", batch_id)
+            return False
+        return True

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 # config/__init__.py does not import the Celery app, so without this a process that only
@@ -12,7 +14,24 @@ from django.utils import timezone
 import config.celery  # noqa: F401,E402,I001
 
 
-@shared_task(acks_late=True, max_retries=5, default_retry_delay=2)
+# A database that restarts or fails over (connection refused, or a pooled connection the server
+# closed) fails the batch's attempt and rolls it back: try again within seconds (1, 2,
+# 4, 8, 16, 16 s, jittered) instead of leaving the batch to the beat sweeper (30-60 s later).
+# An attempt that reached the database is counted (METER_INGEST_MAX_ATTEMPTS); one that did not
+# connect is not. psycopg's own classes too: the COPY paths use the psycopg cursor directly, and
+# an error there (AdminShutdown when the server stops) reaches here unwrapped by Django.
+@shared_task(
+    acks_late=True,
+    autoretry_for=(
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ),
+    max_retries=6,
+    retry_backoff=1,
+    retry_backoff_max=16,
+)
 def ingest_batch(batch_id: int) -> dict:
     from apps.meters.readings.pipeline import reading_batch_ingest
 
