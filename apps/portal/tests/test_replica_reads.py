@@ -6,6 +6,8 @@ apps/meters/tests/test_replica_dashboard.py."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connections, router, transaction
 from django.test.utils import CaptureQueriesContext
@@ -62,3 +64,28 @@ def test_outside_replica_reads_and_for_writes_the_primary_is_used():
 def test_the_replica_is_never_migrated():
     assert router.allow_migrate("replica", "accounts") is False
     assert router.allow_migrate("default", "accounts") is True
+
+
+def test_another_threads_replica_connection_reads_the_test_database():
+    """A live server runs in its own thread, with connections of its own: its replica reads the
+    same test database as the test's primary, not the development database."""
+    member = MemberFactory()
+    seen: dict = {}
+
+    def other_thread():
+        try:
+            with replica_reads():
+                seen["alias"] = read_alias()
+                seen["found"] = Member.objects.filter(pk=member.pk).exists()
+            seen["name"] = connections["replica"].settings_dict["NAME"]
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join(timeout=60)
+    assert seen == {
+        "alias": "replica",
+        "found": True,
+        "name": connections["default"].settings_dict["NAME"],
+    }
