@@ -24,7 +24,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         marker = item.get_closest_marker("django_db")
         if marker is None:
-            if "transactional_db" not in getattr(item, "fixturenames", ()):
+            # pytest-django makes tests using these fixtures transactional without a marker
+            if not {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
                 continue
             args, kwargs = (), {"transaction": True}
         else:
