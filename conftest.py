@@ -13,6 +13,31 @@ pytest_plugins = [
 ]
 
 
+def pytest_collection_modifyitems(items):
+    """With the read replica configured (the test settings make `replica` a TEST MIRROR of
+    default), every database test may use it: reads inside `replica_reads()` outside a
+    transaction go there (apps/core/replica.py), as in production."""
+    from django.conf import settings
+
+    if "replica" not in settings.DATABASES:
+        return
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            # pytest-django makes tests using these fixtures transactional without a marker
+            if not {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+                continue
+            args, kwargs = (), {"transaction": True}
+        else:
+            args, kwargs = marker.args, dict(marker.kwargs)
+        if len(args) > 2 or kwargs.get("databases") == "__all__":
+            continue  # databases given positionally, or already every database
+        databases = list(kwargs.get("databases") or ["default"])
+        if "replica" not in databases:
+            kwargs["databases"] = [*databases, "replica"]
+            item.add_marker(pytest.mark.django_db(*args, **kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def _forget_partitions_after_each_test():
     """pytest-django rolls each test's transaction back, also partitions created in it (and

@@ -16,17 +16,20 @@ from apps.accounts.policy import portal_view, staff_view
 from apps.accounts.selectors import member_for_user
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, floor_interval
+from apps.core.replica import replica_reads
 from apps.market import selectors, services
 from apps.market.forms import OrderForm, PreferenceForm, apply_errors
 from apps.market.models import Order, SettlementRun
 
 
 def _upcoming(now, count: int = 8):
+    """The next `count` intervals still open for orders (gate closure from one settings read)."""
     start = floor_interval(now) + INTERVAL
+    lead = timedelta(minutes=selectors.market_settings_get().gate_closure_minutes)
     out = []
     for k in range(count + 2):
         t = start + INTERVAL * k
-        if now < selectors.gate_closure(interval_start=t):
+        if now < t - lead:
             out.append(t)
     return out[:count]
 
@@ -149,11 +152,14 @@ def trade_verify(request: HttpRequest, trade_id: int) -> HttpResponse:
 @portal_view
 def statements(request: HttpRequest) -> HttpResponse:
     member = member_for_user(request.user)
-    return render(
-        request,
-        "market/statements.html",
-        {"statements": selectors.member_statements(member=member)},
-    )
+    # Statements are written by settlement, never by the member (apps/core/replica.py); the
+    # page is rendered inside the block because the queryset is read while rendering.
+    with replica_reads():
+        return render(
+            request,
+            "market/statements.html",
+            {"statements": selectors.member_statements(member=member)},
+        )
 
 
 @portal_view

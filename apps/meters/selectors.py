@@ -24,6 +24,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, 
 from django.db.models.functions import Coalesce, Trunc
 from django.http import Http404
 
+from apps.core.replica import read_connection
 from apps.meters.models import GatewayToken, Meter, MeterKeyHistory, Quality, Reading
 from apps.meters.signing import (
     SignedFields,
@@ -255,7 +256,8 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
     - `today`: 15-minute series from local midnight (cooperative time zone) to `now`
     - `week`: hourly series of the last 7 days
     - `latest`: the most recent current reading over the member's meters (or None)
-    Three queries, whatever the number of meters.
+    Three queries, whatever the number of meters, on the replica inside `replica_reads()`
+    (apps/core/replica.py).
     """
     tz = _local_tz()
     local_now = now.astimezone(tz)
@@ -263,7 +265,7 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
     week_start = (
         (now - timedelta(days=7)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     )
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             "SELECT r.interval_start, sum(r.import_wh), sum(r.export_wh) "
             "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "

@@ -17,6 +17,7 @@ from apps.accounts.policy import (
 from apps.accounts.selectors import member_for_user, member_for_user_or_none
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
+from apps.core.replica import replica_reads
 from apps.portal.health import health_report
 from apps.portal.navigation import section_by_slug
 from apps.portal.selectors import member_dashboard
@@ -43,7 +44,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     member = member_for_user_or_none(request.user)
     context: dict = {"member": member, "data": None}
     if member is not None:
-        data = member_dashboard(member=member, now=timezone.now())
+        # The member's readings: written by ingest, never by the viewer (apps/core/replica.py).
+        with replica_reads():
+            data = member_dashboard(member=member, now=timezone.now())
         context["data"] = data if data["has_readings"] else None
         context["live_template"] = LIVE_TEMPLATE
     return render(request, "portal/dashboard.html", context)

@@ -141,6 +141,27 @@ else:
 # Names each process's connections in pg_stat_activity (make run sets one per process).
 if env("DB_APPLICATION_NAME", default=""):
     DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = env("DB_APPLICATION_NAME")
+# Read replica (apps/core/replica.py, docs/scaling.md "Concurrency"): with DATABASE_REPLICA_URL set,
+# pages whose data the viewer cannot have just written read from the `replica` alias; everything
+# else, and every write, uses `default`. The replica's sessions are read-only, and it has a pool
+# of its own of at most DB_REPLICA_POOL_MAX_SIZE connections per process.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DB_REPLICA_POOL_MAX_SIZE = env.int("DB_REPLICA_POOL_MAX_SIZE", default=DB_POOL_MAX_SIZE)
+DATABASE_ROUTERS = ["apps.core.replica.ReplicaRouter"]
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["ATOMIC_REQUESTS"] = False
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    replica_options = DATABASES["replica"].setdefault("OPTIONS", {})
+    replica_options["options"] = "-c default_transaction_read_only=on"
+    if DB_POOL:
+        replica_options["pool"] = {
+            "min_size": 0,
+            "max_size": DB_REPLICA_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+        }
+    if env("DB_APPLICATION_NAME", default=""):
+        replica_options["application_name"] = env("DB_APPLICATION_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -163,12 +184,23 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Sessions are read from the cache (Redis) and written through to the database: one query less on
+# every request, and a session still survives a cache flush (docs/scaling.md, "Concurrency").
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out client before any password is checked (django-axes).
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Passwords (apps/accounts/hashers.py, SECURITY.md "Passwords"): Argon2id with OWASP's parameters
+# (19 MiB, 2 passes, 1 lane); PBKDF2-SHA256 hashes stored earlier verify and are re-hashed with
+# Argon2id at the next login. Neither holds a pooled database connection while it hashes.
+PASSWORD_HASHERS = [
+    "apps.accounts.hashers.CooperativeArgon2PasswordHasher",
+    "apps.accounts.hashers.ReleasingPBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -27,3 +27,18 @@ BILLING_EMAIL_ENQUEUE = False
 # Staff MFA guards only the admin in tests: other apps' tests log staff in with force_login.
 # apps/accounts tests switch to the production scope ("all") explicitly.
 STAFF_MFA_SCOPE = "admin"
+# The replica router runs in the whole suite: `replica` is a second connection alias to the test
+# database, a TEST MIRROR of default (so no second test database is created). Reads inside
+# `replica_reads()` outside a transaction go through it (apps/core/replica.py); pytest-django's
+# test transaction keeps every other test on default. TEST_DATABASE_REPLICA=false turns it off.
+if env.bool("TEST_DATABASE_REPLICA", default=True) and "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {  # noqa: F405
+        **DATABASES["default"],  # noqa: F405
+        # Read-only sessions: a server started on the test settings fails loudly on any write
+        # routed there (under pytest the mirror takes default's settings instead).
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),  # noqa: F405
+            "options": "-c default_transaction_read_only=on",
+        },
+        "TEST": {"MIRROR": "default"},
+    }
