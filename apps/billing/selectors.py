@@ -25,7 +25,7 @@ from apps.billing.models import (
 )
 from apps.core.exceptions import ApplicationError
 from apps.incentives.selectors import member_reward_tokens
-from apps.market.selectors import statement_energy
+from apps.market.selectors import StatementEnergy, statement_energy
 from apps.market.services.statements import month_bounds
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def invoice_lines_compute(
     statement: Statement | None,
     prices_book: PriceBook | None = None,
     reward_tokens: int | None = None,
+    energy: list[StatementEnergy] | None = None,
 ) -> list[invoicing.Line]:
     """The lines of the member's invoice for `period` from the market statement (settled energy
     of the month and adjustments of earlier months) and the member's supply contracts.
@@ -132,20 +133,23 @@ def invoice_lines_compute(
     Energy is settled per member: it is priced at the tariff of the member's first contract of
     the month; each contract pays its standing charge for its days of supply. Adjustments are
     priced at the tariff version of the month they correct. A billing run passes its
-    `prices_book` and the members' `reward_tokens` (read once for all members)."""
+    `prices_book`, the members' `reward_tokens` and the statement's `energy` (each read once
+    for all members)."""
     book = prices_book or PriceBook()
     first, last, ndays = month_days(period)
     tariff = contracts[0].tariff
     prices = book.on(tariff=tariff, day=max(first, contracts[0].start))
     lines: list[invoicing.Line] = []
-    for row in statement_energy(statement=statement) if statement is not None else []:
+    if energy is None:
+        energy = statement_energy(statement=statement) if statement is not None else []
+    for row in energy:
         row_prices = prices
         if row.is_adjustment and row.month != first:
             try:
                 row_prices = book.on(tariff=tariff, day=row.month)
             except ApplicationError:
                 row_prices = prices  # the tariff started later: today's prices
-        energy = invoicing.SettledEnergy(
+        settled = invoicing.SettledEnergy(
             month=row.month,
             is_adjustment=row.is_adjustment,
             grid_import_wh=row.grid_import_wh,
@@ -156,7 +160,7 @@ def invoice_lines_compute(
             p2p_sale=row.p2p_sale,
             network_fee=row.network_fee,
         )
-        lines += invoicing.energy_lines(energy=energy, prices=row_prices)
+        lines += invoicing.energy_lines(energy=settled, prices=row_prices)
     periods = []
     for contract in contracts:
         since = max(first, contract.start)

@@ -425,14 +425,13 @@ class StatementEnergy:
     network_fee: Decimal
 
 
-def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
-    """The statement's lines summed per (adjustment or not, month of the interval)."""
-    rows = (
-        SettlementLine.objects.filter(statement=statement)
+def _statement_energy_rows(statement_ids: list[int]) -> QuerySet:
+    return (
+        SettlementLine.objects.filter(statement_id__in=statement_ids)
         .annotate(
             month=TruncMonth("interval_start", tzinfo=ZoneInfo(settings.COOPERATIVE_TIME_ZONE))
         )
-        .values("is_adjustment", "month")
+        .values("statement_id", "is_adjustment", "month")
         .annotate(
             grid_import_wh=Sum("grid_import_wh"),
             grid_export_wh=Sum("grid_export_wh"),
@@ -442,22 +441,46 @@ def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
             p2p_sale=Sum("p2p_sale"),
             network_fee=Sum("network_fee"),
         )
-        .order_by("is_adjustment", "month")
+        .order_by("statement_id", "is_adjustment", "month")
     )
-    return [
-        StatementEnergy(
-            month=r["month"].date(),
-            is_adjustment=r["is_adjustment"],
-            grid_import_wh=int(r["grid_import_wh"]),
-            grid_export_wh=int(r["grid_export_wh"]),
-            bought_wh=int(r["bought_wh"]),
-            sold_wh=int(r["sold_wh"]),
-            p2p_purchase=r["p2p_purchase"],
-            p2p_sale=r["p2p_sale"],
-            network_fee=r["network_fee"],
-        )
-        for r in rows
-    ]
+
+
+def _statement_energy(r: dict[str, Any]) -> StatementEnergy:
+    return StatementEnergy(
+        month=r["month"].date(),
+        is_adjustment=r["is_adjustment"],
+        grid_import_wh=int(r["grid_import_wh"]),
+        grid_export_wh=int(r["grid_export_wh"]),
+        bought_wh=int(r["bought_wh"]),
+        sold_wh=int(r["sold_wh"]),
+        p2p_purchase=r["p2p_purchase"],
+        p2p_sale=r["p2p_sale"],
+        network_fee=r["network_fee"],
+    )
+
+
+def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
+    """The statement's lines summed per (adjustment or not, month of the interval)."""
+    return [_statement_energy(r) for r in _statement_energy_rows([statement.pk])]
+
+
+def statements_energy(*, statement_ids: list[int]) -> dict[int, list[StatementEnergy]]:
+    """`statement_energy` of many statements in one query: {statement id: rows} (statements
+    without lines are absent)."""
+    out: dict[int, list[StatementEnergy]] = {}
+    for r in _statement_energy_rows(statement_ids):
+        out.setdefault(r["statement_id"], []).append(_statement_energy(r))
+    return out
+
+
+def members_with_lines_for_month(*, month: date, end: datetime) -> set[int]:
+    """Members whose settlement lines a statement of `month` (ending at `end`) would carry:
+    lines on that month's statements, and lines before `end` on no statement yet."""
+    on_month = SettlementLine.objects.filter(statement__month=month.replace(day=1))
+    loose = SettlementLine.objects.filter(statement__isnull=True, interval_start__lt=end)
+    ids = set(on_month.values_list("member_id", flat=True).distinct())
+    ids |= set(loose.values_list("member_id", flat=True).distinct())
+    return ids
 
 
 def member_statement_for_month(*, member, month: date) -> Statement | None:
