@@ -223,3 +223,23 @@ def test_members_with_settlement_but_no_contract_are_listed_not_silently_skipped
     assert {row["member"] for row in again["without_contract"]} == {former.membership_number}
     invoice = Invoice.objects.get(member=stranger)
     assert lines_of(invoice)["p2p_purchase"] == Decimal("1.00")
+
+
+def test_the_batched_statements_equal_the_member_by_member_ones(contract):
+    """The run generates every statement in one pass; its totals are those of
+    statement_generate, adjustments of an earlier month included."""
+    from django.db import transaction
+
+    from apps.market.services import statement_generate, statements_generate_for_members
+
+    book_october(contract.member)
+    settled(contract.member, OCT.replace(month=9), is_adjustment=True, grid_import_wh=3_000,
+            bought_wh=1_000, p2p_purchase="0.21", reason="late reading")  # fmt: skip
+    with transaction.atomic():
+        single = statement_generate(member=contract.member, month=date(2026, 10, 1), now=NOW)
+        transaction.set_rollback(True)
+    batched = statements_generate_for_members(
+        member_ids=[contract.member_id], month=date(2026, 10, 1), now=NOW
+    )[contract.member_id]
+    assert batched.totals == single.totals
+    assert batched.totals["adjustments"] == "0.21" and batched.lines.count() == 3
