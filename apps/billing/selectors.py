@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.billing import invoicing
@@ -15,6 +16,7 @@ from apps.billing.models import (
     BillingRun,
     DocumentEmail,
     Invoice,
+    InvoiceLine,
     LedgerLine,
     Mandate,
     PaymentInstruction,
@@ -291,3 +293,55 @@ def period_sepa_files_recent(*, limit: int = 24) -> list[SepaFile]:
 
 def issued_invoice_by_number(*, number: str) -> Invoice | None:
     return Invoice.objects.filter(number=number.strip(), status=Invoice.Status.ISSUED).first()
+
+
+P2P_KINDS = (
+    InvoiceLine.Kind.P2P_PURCHASE,
+    InvoiceLine.Kind.P2P_SALE,
+    InvoiceLine.Kind.P2P_NETWORK_FEE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BilledP2P:
+    """A member's regular invoice of a month and the P2P amounts it bills (cents): energy
+    bought and sold between members and the P2P network fee, adjustments of earlier months
+    included."""
+
+    member_id: int
+    membership_number: str
+    period: date
+    invoice_id: int
+    number: str
+    status: str
+    statement_id: int | None
+    p2p: Decimal
+    p2p_lines: int
+
+
+def p2p_billed(*, first: date, last: date, member_id: int | None = None) -> list[BilledP2P]:
+    """The regular invoices of the months [first, last] (first days) with their P2P sums (one
+    query), by member and month."""
+    invoices = Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, period__gte=first, period__lte=last
+    )
+    if member_id is not None:
+        invoices = invoices.filter(member_id=member_id)
+    rows = invoices.annotate(
+        p2p=Sum("lines__net", filter=Q(lines__kind__in=P2P_KINDS)),
+        p2p_lines=Count("lines", filter=Q(lines__kind__in=P2P_KINDS)),
+    ).values_list(
+        "member_id",
+        "member__membership_number",
+        "period",
+        "pk",
+        "number",
+        "status",
+        "statement_id",
+        "p2p",
+        "p2p_lines",
+    )
+    return [
+        BilledP2P(m, n, p, pk, num, st, sid, p2p or Decimal("0.00"), count)
+        for m, n, p, pk, num, st, sid, p2p, count in rows.order_by("member_id", "period")
+    ]

@@ -485,3 +485,91 @@ def members_with_lines_for_month(*, month: date, end: datetime) -> set[int]:
 
 def member_statement_for_month(*, member, month: date) -> Statement | None:
     return Statement.objects.filter(member=member, month=month.replace(day=1)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLines:
+    """A member's settlement lines of one netted on-chain batch (`batch` = the run whose
+    `settlement_apply` carries them: the line's own run, or for an adjustment its `chain_run`,
+    None while no batch has carried it yet), split by whether the given statements carry them."""
+
+    member_id: int
+    batch: int | None
+    on_statements: bool
+    lines: int
+    adjustments: int
+    p2p: Decimal  # p2p_purchase + p2p_sale + network_fee
+    grid: Decimal  # grid_import + grid_export (settled at market prices, netted on chain)
+
+
+def batch_lines(*, statement_ids: list[int]) -> list[BatchLines]:
+    """The lines on these statements by member and batch, and every other line of the same
+    members in the same batches (two queries)."""
+    from django.db.models import Case, F, IntegerField, When
+
+    batch = Case(
+        When(is_adjustment=False, then=F("run_id")),
+        default=F("chain_run_id"),
+        output_field=IntegerField(),
+    )
+    sums = {
+        "lines": Count("id"),
+        "adjustments": Count("id", filter=Q(is_adjustment=True)),
+        "p2p": Sum(F("p2p_purchase") + F("p2p_sale") + F("network_fee")),
+        "grid": Sum(F("grid_import") + F("grid_export")),
+    }
+    own = list(
+        SettlementLine.objects.filter(statement_id__in=statement_ids)
+        .annotate(batch=batch)
+        .values("member_id", "batch")
+        .annotate(**sums)
+        .order_by("member_id", "batch")
+    )
+    out = [BatchLines(on_statements=True, **row) for row in own]
+    runs = {row["batch"] for row in own if row["batch"] is not None}
+    members = {row["member_id"] for row in own}
+    if runs:
+        others = (
+            SettlementLine.objects.filter(member_id__in=members)
+            .filter(
+                Q(is_adjustment=False, run_id__in=runs)
+                | Q(is_adjustment=True, chain_run_id__in=runs)
+            )
+            .exclude(statement_id__in=statement_ids)
+            .annotate(batch=batch)
+            .values("member_id", "batch")
+            .annotate(**sums)
+            .order_by("member_id", "batch")
+        )
+        out += [BatchLines(on_statements=False, **row) for row in others]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBatch:
+    """What a run's netted batch sent on chain (recorded when it was anchored)."""
+
+    run_id: int
+    status: str
+    trades_root: str
+    chain_intent_id: int | None
+    deltas: dict[int, dict[str, Any]]  # member id → {"address", "delta_minor", "adjustments"}
+
+
+def settlement_batches(*, run_ids: list[int]) -> dict[int, SettlementBatch]:
+    """The runs' batches as anchored (one query)."""
+    return {
+        r.pk: SettlementBatch(
+            r.pk,
+            r.status,
+            r.trades_root,
+            r.chain_intent_id,
+            {int(k): v for k, v in (r.chain_deltas or {}).items()},
+        )
+        for r in SettlementRun.objects.filter(pk__in=run_ids)
+    }
+
+
+def minor_units() -> int:
+    """Minor currency units per unit on chain (MARKET_MINOR_UNITS, e.g. 100 cents)."""
+    return int(conf.get("MARKET_MINOR_UNITS"))
