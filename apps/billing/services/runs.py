@@ -122,6 +122,40 @@ def _line_rows(invoice: Invoice, lines: list[invoicing.Line]) -> list[InvoiceLin
     ]
 
 
+LINE_FIELDS = (
+    "position",
+    "kind",
+    "is_adjustment",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "net",
+    "vat_rate",
+)
+
+
+def _line_tuples(lines: list[invoicing.Line]) -> list[tuple]:
+    return [
+        (k, ln.kind, ln.is_adjustment, ln.description, ln.quantity, ln.unit, ln.unit_price,
+         ln.net, ln.vat_rate)
+        for k, ln in enumerate(lines, start=1)
+    ]  # fmt: skip
+
+
+def _header(invoice: Invoice) -> tuple:
+    return (
+        invoice.run_id,
+        invoice.statement_id,
+        invoice.currency,
+        invoice.payment_method,
+        invoice.net,
+        invoice.vat,
+        invoice.gross,
+        invoice.vat_breakdown,
+    )
+
+
 def _set_totals(invoice: Invoice, lines: list[invoicing.Line]) -> None:
     totals = invoicing.totals(lines)
     invoice.net, invoice.vat, invoice.gross = totals.net, totals.vat, totals.gross
@@ -175,6 +209,7 @@ def billing_run(
         new: list[Invoice] = []
         drafts: list[Invoice] = []
         computed: list[tuple[Invoice, list[invoicing.Line]]] = []
+        header_changed: set[int] = set()
         for member_id in refresh:
             contracts = by_member[member_id]
             statement = statements[member_id]
@@ -193,18 +228,34 @@ def billing_run(
                 new.append(invoice)
             else:
                 drafts.append(invoice)
+            before = _header(invoice)
             invoice.run = run
             invoice.statement_id = statement.pk
             invoice.currency = settings.BILLING_CURRENCY
             invoice.payment_method = contracts[0].payment_method
             _set_totals(invoice, lines)
+            if invoice.pk is not None and before != _header(invoice):
+                header_changed.add(invoice.pk)
             computed.append((invoice, lines))
+        # A re-run rewrites only the drafts whose lines or header changed.
+        stored: dict[int, list[tuple]] = defaultdict(list)
+        for row in InvoiceLine.objects.filter(invoice__in=[d.pk for d in drafts]).values_list(
+            "invoice_id", *LINE_FIELDS
+        ):
+            stored[row[0]].append(row[1:])
+        unchanged = {
+            d.pk
+            for d, lines in computed
+            if d.pk in stored and d.pk not in header_changed and stored[d.pk] == _line_tuples(lines)
+        }
+        drafts = [d for d in drafts if d.pk not in unchanged]
+        computed = [(i, lines) for i, lines in computed if i.pk is None or i.pk not in unchanged]
         InvoiceLine.objects.filter(invoice__in=[d.pk for d in drafts]).delete()
         Invoice.objects.bulk_update(
             drafts,
             ["run", "statement_id", "currency", "payment_method", "net", "vat", "gross",
              "vat_breakdown"],
-            batch_size=2000,
+            batch_size=500,
         )  # fmt: skip
         Invoice.objects.bulk_create(new, batch_size=2000)
         InvoiceLine.objects.bulk_create(

@@ -95,6 +95,18 @@ def test_a_rerun_refreshes_drafts_and_bills_no_member_twice(contract):
     assert BillingRun.objects.count() == 1
 
 
+def test_a_rerun_with_nothing_new_rewrites_nothing(contract):
+    book_october(contract.member)
+    billing_run(period="2026-10", now=NOW)
+    invoice = Invoice.objects.get()
+    lines = list(invoice.lines.values_list("pk", "net"))
+    assert billing_run(period="2026-10", now=NOW)["total_gross"] == "70.63"
+    assert list(invoice.lines.values_list("pk", "net")) == lines  # the same rows, not rewritten
+    settled(contract.member, OCT.replace(day=20), grid_import_wh=10_000)  # arrives late
+    billing_run(period="2026-10", now=NOW)
+    assert list(invoice.lines.values_list("pk", "net")) != lines
+
+
 def test_a_rerun_leaves_reviewed_and_issued_invoices_alone(contract):
     from apps.billing.services import invoice_issue, invoice_review
 
