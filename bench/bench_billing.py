@@ -3,9 +3,14 @@ BENCH_BILLING_MEMBERS) on a database of its own, and PDF rendering of issued inv
 
 Every member has one supply contract and one settled line per day of the month (daily
 aggregates: the run reads sums, so the per-interval line count changes the SQL, not the
-algorithm). Figures: the run's seconds and milliseconds per invoice without PDFs, and invoice
-PDFs (PDF/A-3 with the embedded EN 16931 XML) per second in one process — a Celery worker
-renders them at this rate per process.
+algorithm). Figures:
+
+- the run's seconds, milliseconds per invoice and SQL queries (no PDFs), and a dry re-run;
+- invoice PDFs (PDF/A-3b with the embedded EN 16931 XML): CPU milliseconds per PDF and PDFs/s in
+  this process, then the throughput of real Celery workers (`BENCH_BILLING_WORKERS` prefork
+  processes, default 2, on a queue and Redis database of their own) running
+  `document_email_task` — render the PDF, e-mail it (locmem backend), record the e-mail — from
+  the first task queued to the last e-mail recorded, after a warm-up round.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +34,10 @@ BENCH = "billing"
 DB = "es_bench_billing"
 MEMBERS = int(os.environ.get("BENCH_BILLING_MEMBERS", "10000"))
 PDFS = int(os.environ.get("BENCH_BILLING_PDFS", "50"))
+WORKER_PDFS = int(os.environ.get("BENCH_BILLING_WORKER_PDFS", "400"))
+WORKERS = int(os.environ.get("BENCH_BILLING_WORKERS", "2"))
+REDIS = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_BILLING_REDIS_DB', '12')}"
+QUEUE = f"bench-billing-pdf-{os.getpid()}"
 PERIOD = date(2026, 1, 1)
 
 
@@ -40,6 +50,8 @@ def _env() -> dict:
         "BILLING_EMAIL_ENQUEUE": "false",
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "LOG_LEVEL": "WARNING",
+        "CELERY_BROKER_URL": REDIS,
+        "CELERY_RESULT_BACKEND": REDIS,
     }
 
 
@@ -102,11 +114,58 @@ def _populate() -> None:
     SettlementLine.objects.bulk_create(lines, batch_size=5000)
 
 
+def _workers_throughput(invoice_ids: list[int]) -> tuple[float, float, int]:
+    """(PDFs/s, CPU ms per PDF of the worker processes, PDFs) of `WORKERS` Celery prefork
+    processes e-mailing the documents `invoice_ids` (the first `WORKERS * 2` are a warm-up)."""
+    import psutil
+
+    from apps.billing.models import DocumentEmail
+    from apps.billing.tasks import document_email_task
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUE,
+         "-c", str(WORKERS), "--prefetch-multiplier", "1", "-l", "INFO",
+         "-n", f"bench-billing-{os.getpid()}@%h"],
+        cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert worker.stderr is not None
+        deadline = time.time() + 120
+        for line in worker.stderr:
+            if " ready." in line or time.time() > deadline:
+                break
+        threading.Thread(target=lambda: [None for _ in worker.stderr], daemon=True).start()
+
+        def send(ids: list[int]) -> None:
+            before = DocumentEmail.objects.count()
+            for pk in ids:
+                document_email_task.apply_async(args=[pk], queue=QUEUE)
+            while DocumentEmail.objects.count() < before + len(ids):
+                time.sleep(0.05)
+
+        warm, measured = invoice_ids[: WORKERS * 2], invoice_ids[WORKERS * 2 :]
+        send(warm)  # each child loads WeasyPrint, its fonts and the stylesheet once
+        procs = psutil.Process(worker.pid).children()
+        cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
+        t0 = time.perf_counter()
+        send(measured)
+        elapsed = time.perf_counter() - t0
+        cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0
+        return len(measured) / elapsed, 1000 * cpu / len(measured), len(measured)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
 def run() -> None:
     os.environ.update(_env())
     _database("create")
     try:
         setup_django()
+        import redis
+        from django.db import connection
+        from django.test import override_settings
+
         from apps.billing.documents import invoice_pdf
         from apps.billing.models import Invoice
         from apps.billing.services import billing_run, invoice_issue, invoice_review
@@ -116,26 +175,60 @@ def run() -> None:
         emit(BENCH, "populate_seconds", time.perf_counter() - t0, "s", members=MEMBERS,
              settlement_lines=MEMBERS * 31)  # fmt: skip
         now = datetime(2026, 2, 10, tzinfo=UTC)
-        t0 = time.perf_counter()
-        summary = billing_run(period=PERIOD, now=now)
+        queries = [0]
+
+        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            queries[0] += 1
+            return execute(sql, params, many, context)
+
+        import psutil
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = psutil.Process(cursor.fetchone()[0])
+
+        def cpu() -> tuple[float, float]:  # (this process, its PostgreSQL backend) CPU seconds
+            return time.process_time(), sum(backend.cpu_times()[:2])
+
+        t0, (py0, pg0) = time.perf_counter(), cpu()
+        with connection.execute_wrapper(count):
+            summary = billing_run(period=PERIOD, now=now)
         elapsed = time.perf_counter() - t0
+        py1, pg1 = cpu()
         emit(BENCH, "billing_run_seconds", elapsed, "s", members=MEMBERS,
-             invoices=summary["invoices"], target_s=60)  # fmt: skip
+             invoices=summary["invoices"], target_s=60, load_avg_1m=os.getloadavg()[0])  # fmt: skip
         emit(BENCH, "billing_run_ms_per_invoice", 1000 * elapsed / summary["invoices"], "ms")
-        t0 = time.perf_counter()
+        # The run is one connection doing one thing at a time: on an idle machine its wall time
+        # is about its CPU time (Python + PostgreSQL) plus I/O waits.
+        emit(BENCH, "billing_run_cpu_seconds", (py1 - py0) + (pg1 - pg0), "s",
+             python_s=round(py1 - py0, 2), postgres_s=round(pg1 - pg0, 2))  # fmt: skip
+        emit(BENCH, "billing_run_queries", queries[0], "queries",
+             per_member=round(queries[0] / MEMBERS, 2))  # fmt: skip
+        t0, (py0, pg0) = time.perf_counter(), cpu()
         summary = billing_run(period=PERIOD, dry_run=True, now=now)
-        emit(BENCH, "billing_rerun_dry_seconds", time.perf_counter() - t0, "s")
-        issued = [
-            invoice_issue(invoice=invoice_review(invoice=i, actor=None), actor=None, now=now)
-            for i in Invoice.objects.order_by("id")[:PDFS]
-        ]
-        invoice_pdf(invoice=issued[0])  # warm-up (fonts, templates)
-        t0 = time.perf_counter()
-        for invoice in issued:
+        py1, pg1 = cpu()
+        emit(BENCH, "billing_rerun_dry_seconds", time.perf_counter() - t0, "s",
+             cpu_s=round((py1 - py0) + (pg1 - pg0), 2))  # fmt: skip
+        total = PDFS + WORKER_PDFS + 2 * WORKERS
+        with override_settings(BILLING_EMAIL_ENQUEUE=True):  # queued, not rendered here
+            issued = [
+                invoice_issue(invoice=invoice_review(invoice=i, actor=None), actor=None, now=now)
+                for i in Invoice.objects.order_by("id")[:total]
+            ]
+        redis.Redis.from_url(REDIS).flushdb()  # the bench's own Redis database: drop them
+        invoice_pdf(invoice=issued[0])  # warm-up (fonts, stylesheet, templates)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for invoice in issued[:PDFS]:
             invoice_pdf(invoice=invoice)
-        rate = len(issued) / (time.perf_counter() - t0)
-        emit(BENCH, "invoice_pdfs_per_s_one_process", rate, "PDFs/s", target_per_s=20,
-             cpus=os.cpu_count())  # fmt: skip
+        rate = PDFS / (time.perf_counter() - t0)
+        cpu_ms = 1000 * (time.process_time() - c0) / PDFS
+        emit(BENCH, "invoice_pdf_cpu_ms_one_process", cpu_ms, "ms",
+             max_per_s_on_all_cores=round(1000 * (os.cpu_count() or 1) / cpu_ms, 1))  # fmt: skip
+        emit(BENCH, "invoice_pdfs_per_s_one_process", rate, "PDFs/s", cpus=os.cpu_count())
+        rate, cpu_ms, n = _workers_throughput([i.pk for i in issued[PDFS:]])
+        emit(BENCH, "invoice_pdfs_per_s_workers", rate, "PDFs/s", workers=WORKERS, pdfs=n,
+             target_per_s=20, worker_cpu_ms_per_pdf=round(cpu_ms, 1), cpus=os.cpu_count(),
+             load_avg_1m=os.getloadavg()[0])  # fmt: skip
     finally:
         from django.db import connections
 

@@ -53,3 +53,8 @@ def member_id_by_number(*, membership_number: str) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def member_numbers_by_id(*, member_ids: list[int]) -> dict[int, str]:
+    """{member id: membership number} of these members (one query)."""
+    return dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "membership_number"))

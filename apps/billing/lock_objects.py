@@ -19,7 +19,7 @@ from apps.billing.models import (
     Mandate,
     PaymentInstruction,
 )
-from apps.core.locks import lock_first, lock_or_create, lock_row
+from apps.core.locks import lock_first, lock_or_create, lock_row, lock_rows
 
 
 def billing_run_lock(*, period: date, now: datetime) -> BillingRun:
@@ -30,13 +30,6 @@ def billing_run_lock(*, period: date, now: datetime) -> BillingRun:
 
 def invoice_lock(invoice_id: int) -> Invoice:
     return lock_row(Invoice.objects.all(), invoice_id)
-
-
-def member_invoice_lock_for_period(*, member: Member, period: date) -> Invoice | None:
-    """The member's regular invoice of the month, or None when the run has not drafted it."""
-    return lock_first(
-        Invoice.objects.filter(member=member, period=period, kind=Invoice.Kind.INVOICE)
-    )
 
 
 def invoice_sequence_lock(series: str) -> InvoiceSequence:
@@ -72,3 +65,9 @@ def bank_transaction_lock(transaction_id: int) -> BankTransaction:
 
 def dispute_lock(dispute_id: int) -> Dispute:
     return lock_row(Dispute.objects.all(), dispute_id)
+
+
+def period_invoices_lock(*, period: date) -> list[Invoice]:
+    """Every regular invoice of the month `period` (first day), in primary-key order: a billing
+    run refreshes the drafts among them."""
+    return lock_rows(Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 
 from apps.billing import invoicing
@@ -15,6 +16,7 @@ from apps.billing.models import (
     BillingRun,
     DocumentEmail,
     Invoice,
+    InvoiceLine,
     LedgerLine,
     Mandate,
     PaymentInstruction,
@@ -25,7 +27,7 @@ from apps.billing.models import (
 )
 from apps.core.exceptions import ApplicationError
 from apps.incentives.selectors import member_reward_tokens
-from apps.market.selectors import statement_energy
+from apps.market.selectors import StatementEnergy, statement_energy
 from apps.market.services.statements import month_bounds
 
 if TYPE_CHECKING:
@@ -125,6 +127,7 @@ def invoice_lines_compute(
     statement: Statement | None,
     prices_book: PriceBook | None = None,
     reward_tokens: int | None = None,
+    energy: list[StatementEnergy] | None = None,
 ) -> list[invoicing.Line]:
     """The lines of the member's invoice for `period` from the market statement (settled energy
     of the month and adjustments of earlier months) and the member's supply contracts.
@@ -132,20 +135,23 @@ def invoice_lines_compute(
     Energy is settled per member: it is priced at the tariff of the member's first contract of
     the month; each contract pays its standing charge for its days of supply. Adjustments are
     priced at the tariff version of the month they correct. A billing run passes its
-    `prices_book` and the members' `reward_tokens` (read once for all members)."""
+    `prices_book`, the members' `reward_tokens` and the statement's `energy` (each read once
+    for all members)."""
     book = prices_book or PriceBook()
     first, last, ndays = month_days(period)
     tariff = contracts[0].tariff
     prices = book.on(tariff=tariff, day=max(first, contracts[0].start))
     lines: list[invoicing.Line] = []
-    for row in statement_energy(statement=statement) if statement is not None else []:
+    if energy is None:
+        energy = statement_energy(statement=statement) if statement is not None else []
+    for row in energy:
         row_prices = prices
         if row.is_adjustment and row.month != first:
             try:
                 row_prices = book.on(tariff=tariff, day=row.month)
             except ApplicationError:
                 row_prices = prices  # the tariff started later: today's prices
-        energy = invoicing.SettledEnergy(
+        settled = invoicing.SettledEnergy(
             month=row.month,
             is_adjustment=row.is_adjustment,
             grid_import_wh=row.grid_import_wh,
@@ -156,7 +162,7 @@ def invoice_lines_compute(
             p2p_sale=row.p2p_sale,
             network_fee=row.network_fee,
         )
-        lines += invoicing.energy_lines(energy=energy, prices=row_prices)
+        lines += invoicing.energy_lines(energy=settled, prices=row_prices)
     periods = []
     for contract in contracts:
         since = max(first, contract.start)
@@ -287,3 +293,55 @@ def period_sepa_files_recent(*, limit: int = 24) -> list[SepaFile]:
 
 def issued_invoice_by_number(*, number: str) -> Invoice | None:
     return Invoice.objects.filter(number=number.strip(), status=Invoice.Status.ISSUED).first()
+
+
+P2P_KINDS = (
+    InvoiceLine.Kind.P2P_PURCHASE,
+    InvoiceLine.Kind.P2P_SALE,
+    InvoiceLine.Kind.P2P_NETWORK_FEE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BilledP2P:
+    """A member's regular invoice of a month and the P2P amounts it bills (cents): energy
+    bought and sold between members and the P2P network fee, adjustments of earlier months
+    included."""
+
+    member_id: int
+    membership_number: str
+    period: date
+    invoice_id: int
+    number: str
+    status: str
+    statement_id: int | None
+    p2p: Decimal
+    p2p_lines: int
+
+
+def p2p_billed(*, first: date, last: date, member_id: int | None = None) -> list[BilledP2P]:
+    """The regular invoices of the months [first, last] (first days) with their P2P sums (one
+    query), by member and month."""
+    invoices = Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, period__gte=first, period__lte=last
+    )
+    if member_id is not None:
+        invoices = invoices.filter(member_id=member_id)
+    rows = invoices.annotate(
+        p2p=Sum("lines__net", filter=Q(lines__kind__in=P2P_KINDS)),
+        p2p_lines=Count("lines", filter=Q(lines__kind__in=P2P_KINDS)),
+    ).values_list(
+        "member_id",
+        "member__membership_number",
+        "period",
+        "pk",
+        "number",
+        "status",
+        "statement_id",
+        "p2p",
+        "p2p_lines",
+    )
+    return [
+        BilledP2P(m, n, p, pk, num, st, sid, p2p or Decimal("0.00"), count)
+        for m, n, p, pk, num, st, sid, p2p, count in rows.order_by("member_id", "period")
+    ]

@@ -60,6 +60,13 @@ def staff_runs(request: HttpRequest) -> HttpResponse:
                     f"gross {summary['total_gross']}, direct debit "
                     f"{summary['direct_debit_total']}, payouts {summary['payout_total']}.",
                 )
+                if summary["without_contract"]:
+                    messages.warning(
+                        request,
+                        "Settled energy but no supply contract (not invoiced): "
+                        + ", ".join(x["member"] for x in summary["without_contract"])
+                        + ".",
+                    )
             elif action == "review":
                 n = services.invoices_review(period=period, actor=request.user)
                 messages.success(request, f"{n} invoices reviewed.")

@@ -184,3 +184,39 @@ def document_anchors_confirmed(*, kind: str, limit: int = 20) -> list[str]:
         payload__kind=kind,
     ).order_by("-pk")[:limit]
     return [str(r.payload["digest"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementAppliedRecord:
+    """One indexed `EnergyTrading.SettlementApplied` event: the money deltas (integer minor
+    units) the chain applied per account, with the transaction that applied them."""
+
+    settlement_id: int
+    tx_hash: str
+    block_number: int
+    deltas: dict[str, int]  # lower-case address → delta
+
+
+def settlements_applied(*, settlement_ids: Iterable[int]) -> dict[int, SettlementAppliedRecord]:
+    """The indexed SettlementApplied events of these settlement ids on this network (one query);
+    a settlement not (yet) applied on chain, or not indexed yet, is absent."""
+    from apps.chain.client import network_name
+
+    ids = sorted(set(settlement_ids))
+    if not ids:
+        return {}
+    rows = ChainEvent.objects.filter(
+        network=network_name(),
+        contract="EnergyTrading",
+        name="SettlementApplied",
+        args__settlementId__in=ids,
+    ).order_by("block_number", "log_index")
+    out: dict[int, SettlementAppliedRecord] = {}
+    for row in rows:
+        args = row.args
+        deltas: dict[str, int] = {}
+        for address, delta in zip(args["members"], args["moneyDeltas"], strict=True):
+            deltas[address.lower()] = deltas.get(address.lower(), 0) + int(delta)
+        sid = int(args["settlementId"])
+        out[sid] = SettlementAppliedRecord(sid, row.tx_hash, row.block_number, deltas)
+    return out

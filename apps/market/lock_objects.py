@@ -41,3 +41,8 @@ def statement_lock(statement_id: int) -> Statement:
 def member_statement_lock(*, member: Member, month: date) -> Statement | None:
     """The member's statement of `month` (first day), or None when there is none yet."""
     return lock_first(Statement.objects.filter(member=member, month=month))
+
+
+def month_statements_lock(*, member_ids: list[int], month: date) -> list[Statement]:
+    """The statements of `month` (first day) of these members, in primary-key order."""
+    return lock_rows(Statement.objects.filter(member_id__in=member_ids, month=month))

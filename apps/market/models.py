@@ -227,6 +227,9 @@ class SettlementRun(StatusModel, models.Model):
     trades_root = models.CharField(max_length=66, blank=True)
     trade_count = models.PositiveIntegerField(default=0)
     chain_intent_id = models.BigIntegerField(null=True, blank=True)
+    # What the run's netted batch sent on chain per member: {member id: {"address", "delta_minor",
+    # "adjustments"}} — its own lines plus the adjustments it carried (SettlementLine.chain_run).
+    chain_deltas = models.JSONField(default=dict, blank=True)
     approved_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -370,6 +373,16 @@ class SettlementLine(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     statement = models.ForeignKey(
         Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
+    # For an adjustment: the settlement run whose netted on-chain batch carried it (the next one
+    # anchored after the adjustment was made); None until then. A line that is not an adjustment
+    # goes on chain with its own run.
+    chain_run = models.ForeignKey(
+        SettlementRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="chained_adjustments",
     )
     import_wh = models.BigIntegerField(default=0)  # metered
     export_wh = models.BigIntegerField(default=0)

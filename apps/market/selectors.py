@@ -425,14 +425,13 @@ class StatementEnergy:
     network_fee: Decimal
 
 
-def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
-    """The statement's lines summed per (adjustment or not, month of the interval)."""
-    rows = (
-        SettlementLine.objects.filter(statement=statement)
+def _statement_energy_rows(statement_ids: list[int]) -> QuerySet:
+    return (
+        SettlementLine.objects.filter(statement_id__in=statement_ids)
         .annotate(
             month=TruncMonth("interval_start", tzinfo=ZoneInfo(settings.COOPERATIVE_TIME_ZONE))
         )
-        .values("is_adjustment", "month")
+        .values("statement_id", "is_adjustment", "month")
         .annotate(
             grid_import_wh=Sum("grid_import_wh"),
             grid_export_wh=Sum("grid_export_wh"),
@@ -442,23 +441,135 @@ def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
             p2p_sale=Sum("p2p_sale"),
             network_fee=Sum("network_fee"),
         )
-        .order_by("is_adjustment", "month")
+        .order_by("statement_id", "is_adjustment", "month")
     )
-    return [
-        StatementEnergy(
-            month=r["month"].date(),
-            is_adjustment=r["is_adjustment"],
-            grid_import_wh=int(r["grid_import_wh"]),
-            grid_export_wh=int(r["grid_export_wh"]),
-            bought_wh=int(r["bought_wh"]),
-            sold_wh=int(r["sold_wh"]),
-            p2p_purchase=r["p2p_purchase"],
-            p2p_sale=r["p2p_sale"],
-            network_fee=r["network_fee"],
-        )
-        for r in rows
-    ]
+
+
+def _statement_energy(r: dict[str, Any]) -> StatementEnergy:
+    return StatementEnergy(
+        month=r["month"].date(),
+        is_adjustment=r["is_adjustment"],
+        grid_import_wh=int(r["grid_import_wh"]),
+        grid_export_wh=int(r["grid_export_wh"]),
+        bought_wh=int(r["bought_wh"]),
+        sold_wh=int(r["sold_wh"]),
+        p2p_purchase=r["p2p_purchase"],
+        p2p_sale=r["p2p_sale"],
+        network_fee=r["network_fee"],
+    )
+
+
+def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
+    """The statement's lines summed per (adjustment or not, month of the interval)."""
+    return [_statement_energy(r) for r in _statement_energy_rows([statement.pk])]
+
+
+def statements_energy(*, statement_ids: list[int]) -> dict[int, list[StatementEnergy]]:
+    """`statement_energy` of many statements in one query: {statement id: rows} (statements
+    without lines are absent)."""
+    out: dict[int, list[StatementEnergy]] = {}
+    for r in _statement_energy_rows(statement_ids):
+        out.setdefault(r["statement_id"], []).append(_statement_energy(r))
+    return out
+
+
+def members_with_lines_for_month(*, month: date, end: datetime) -> set[int]:
+    """Members whose settlement lines a statement of `month` (ending at `end`) would carry:
+    lines on that month's statements, and lines before `end` on no statement yet."""
+    on_month = SettlementLine.objects.filter(statement__month=month.replace(day=1))
+    loose = SettlementLine.objects.filter(statement__isnull=True, interval_start__lt=end)
+    ids = set(on_month.values_list("member_id", flat=True).distinct())
+    ids |= set(loose.values_list("member_id", flat=True).distinct())
+    return ids
 
 
 def member_statement_for_month(*, member, month: date) -> Statement | None:
     return Statement.objects.filter(member=member, month=month.replace(day=1)).first()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLines:
+    """A member's settlement lines of one netted on-chain batch (`batch` = the run whose
+    `settlement_apply` carries them: the line's own run, or for an adjustment its `chain_run`,
+    None while no batch has carried it yet), split by whether the given statements carry them."""
+
+    member_id: int
+    batch: int | None
+    on_statements: bool
+    lines: int
+    adjustments: int
+    p2p: Decimal  # p2p_purchase + p2p_sale + network_fee
+    grid: Decimal  # grid_import + grid_export (settled at market prices, netted on chain)
+
+
+def batch_lines(*, statement_ids: list[int]) -> list[BatchLines]:
+    """The lines on these statements by member and batch, and every other line of the same
+    members in the same batches (two queries)."""
+    from django.db.models import Case, F, IntegerField, When
+
+    batch = Case(
+        When(is_adjustment=False, then=F("run_id")),
+        default=F("chain_run_id"),
+        output_field=IntegerField(),
+    )
+    sums = {
+        "lines": Count("id"),
+        "adjustments": Count("id", filter=Q(is_adjustment=True)),
+        "p2p": Sum(F("p2p_purchase") + F("p2p_sale") + F("network_fee")),
+        "grid": Sum(F("grid_import") + F("grid_export")),
+    }
+    own = list(
+        SettlementLine.objects.filter(statement_id__in=statement_ids)
+        .annotate(batch=batch)
+        .values("member_id", "batch")
+        .annotate(**sums)
+        .order_by("member_id", "batch")
+    )
+    out = [BatchLines(on_statements=True, **row) for row in own]
+    runs = {row["batch"] for row in own if row["batch"] is not None}
+    members = {row["member_id"] for row in own}
+    if runs:
+        others = (
+            SettlementLine.objects.filter(member_id__in=members)
+            .filter(
+                Q(is_adjustment=False, run_id__in=runs)
+                | Q(is_adjustment=True, chain_run_id__in=runs)
+            )
+            .exclude(statement_id__in=statement_ids)
+            .annotate(batch=batch)
+            .values("member_id", "batch")
+            .annotate(**sums)
+            .order_by("member_id", "batch")
+        )
+        out += [BatchLines(on_statements=False, **row) for row in others]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementBatch:
+    """What a run's netted batch sent on chain (recorded when it was anchored)."""
+
+    run_id: int
+    status: str
+    trades_root: str
+    chain_intent_id: int | None
+    deltas: dict[int, dict[str, Any]]  # member id → {"address", "delta_minor", "adjustments"}
+
+
+def settlement_batches(*, run_ids: list[int]) -> dict[int, SettlementBatch]:
+    """The runs' batches as anchored (one query)."""
+    return {
+        r.pk: SettlementBatch(
+            r.pk,
+            r.status,
+            r.trades_root,
+            r.chain_intent_id,
+            {int(k): v for k, v in (r.chain_deltas or {}).items()},
+        )
+        for r in SettlementRun.objects.filter(pk__in=run_ids)
+    }
+
+
+def minor_units() -> int:
+    """Minor currency units per unit on chain (MARKET_MINOR_UNITS, e.g. 100 cents)."""
+    return int(conf.get("MARKET_MINOR_UNITS"))

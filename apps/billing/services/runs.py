@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.selectors import member_numbers_by_id
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.billing import invoicing
-from apps.billing.lock_objects import billing_run_lock, member_invoice_lock_for_period
-from apps.billing.models import BillingRun, Invoice, InvoiceLine, PaymentMethod, SupplyContract
+from apps.billing.lock_objects import billing_run_lock, period_invoices_lock
+from apps.billing.models import Invoice, InvoiceLine, PaymentMethod, SupplyContract
 from apps.billing.selectors import (
     PriceBook,
     contracts_active,
@@ -32,9 +33,8 @@ from apps.billing.selectors import (
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives.selectors import reward_tokens_by_member
-from apps.market.models import Statement
-from apps.market.selectors import member_statement_for_month
-from apps.market.services import statement_generate
+from apps.market.selectors import members_with_lines_for_month, statements_energy
+from apps.market.services import statements_generate_for_members
 from apps.market.services.statements import month_bounds
 
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -79,46 +79,6 @@ def invoice_lines_write(*, invoice: Invoice, lines: list[invoicing.Line]) -> Inv
     return invoice
 
 
-def _member_statement(*, member, period: date, actor: Actor, now: datetime) -> Statement:
-    statement = member_statement_for_month(member=member, month=period)
-    if statement is not None and statement.status == Statement.Status.ISSUED:
-        return statement
-    return statement_generate(member=member, month=period, actor=actor, now=now)
-
-
-def _invoice_refresh(
-    *,
-    member,
-    period: date,
-    contracts: list[SupplyContract],
-    run: BillingRun,
-    actor: Actor,
-    now: datetime,
-    prices_book: PriceBook,
-    reward_tokens: int,
-) -> Invoice:
-    invoice = member_invoice_lock_for_period(member=member, period=period)
-    if invoice is not None and invoice.status != Invoice.Status.DRAFT:
-        return invoice  # reviewed or issued: left alone
-    statement = _member_statement(member=member, period=period, actor=actor, now=now)
-    lines = invoice_lines_compute(
-        member=member,
-        period=period,
-        contracts=contracts,
-        statement=statement,
-        prices_book=prices_book,
-        reward_tokens=reward_tokens,
-    )
-    if invoice is None:
-        invoice = Invoice(member=member, period=period, kind=Invoice.Kind.INVOICE)
-    invoice.run = run
-    invoice.statement_id = statement.pk
-    invoice.currency = settings.BILLING_CURRENCY
-    invoice.payment_method = contracts[0].payment_method
-    invoice.save()
-    return invoice_lines_write(invoice=invoice, lines=lines)
-
-
 def billing_summary(*, period: date) -> dict[str, Any]:
     """The JSON summary of a period's regular invoices (amounts as decimal strings)."""
     invoices = list(period_invoices(period=period).filter(kind=Invoice.Kind.INVOICE))
@@ -144,36 +104,168 @@ def billing_summary(*, period: date) -> dict[str, Any]:
     }
 
 
+def _line_rows(invoice: Invoice, lines: list[invoicing.Line]) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=k,
+            kind=line.kind,
+            is_adjustment=line.is_adjustment,
+            description=line.description,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            net=line.net,
+            vat_rate=line.vat_rate,
+        )
+        for k, line in enumerate(lines, start=1)
+    ]
+
+
+LINE_FIELDS = (
+    "position",
+    "kind",
+    "is_adjustment",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "net",
+    "vat_rate",
+)
+
+
+def _line_tuples(lines: list[invoicing.Line]) -> list[tuple]:
+    return [
+        (k, ln.kind, ln.is_adjustment, ln.description, ln.quantity, ln.unit, ln.unit_price,
+         ln.net, ln.vat_rate)
+        for k, ln in enumerate(lines, start=1)
+    ]  # fmt: skip
+
+
+def _header(invoice: Invoice) -> tuple:
+    return (
+        invoice.run_id,
+        invoice.statement_id,
+        invoice.currency,
+        invoice.payment_method,
+        invoice.net,
+        invoice.vat,
+        invoice.gross,
+        invoice.vat_breakdown,
+    )
+
+
+def _set_totals(invoice: Invoice, lines: list[invoicing.Line]) -> None:
+    totals = invoicing.totals(lines)
+    invoice.net, invoice.vat, invoice.gross = totals.net, totals.vat, totals.gross
+    invoice.vat_breakdown = [
+        {"rate": str(g.rate), "base": str(g.base), "vat": str(g.vat)} for g in totals.vat_groups
+    ]
+
+
+def _members_without_contract(
+    *, period: date, end: datetime, billed: set[int]
+) -> list[dict[str, str]]:
+    """Members whose settlement lines this month's statement would carry but who hold no
+    supply contract in the month: not invoiced, listed in the run's summary for staff."""
+    ids = members_with_lines_for_month(month=period, end=end) - billed
+    numbers = member_numbers_by_id(member_ids=sorted(ids))
+    return [{"member": numbers[m], "member_id": str(m)} for m in sorted(numbers)]
+
+
 def billing_run(
     *, period: str | date, dry_run: bool = False, actor: Actor = None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Bill every member with a supply contract in the month `period` (YYYY-MM)."""
+    """Bill every member with a supply contract in the month `period` (YYYY-MM).
+
+    Batched: the statements, their energy sums, tariffs, contracts and rewards are read once
+    for all members, and the invoices and their lines written in bulk (a fixed number of queries
+    per run, plus one audit row per statement). Members with settlement lines but no contract
+    are not invoiced; the summary lists them (`without_contract`) for staff."""
     now = now or timezone.now()
     first = parse_period(period)
-    _, end = month_bounds(first)
+    start, end = month_bounds(first)
     if end > now:
         raise ApplicationError("This month is not over yet.", {"period": f"{first:%Y-%m}"})
     _, last, _ = month_days(first)
     with transaction.atomic():
         run = billing_run_lock(period=first, now=now)  # one run per period at once
-        start, _ = month_bounds(first)
         tokens = reward_tokens_by_member(start=start, end=end)
         book = PriceBook()
         by_member: dict[int, list[SupplyContract]] = defaultdict(list)
         for contract in contracts_active(first=first, last=last):
             by_member[contract.member_id].append(contract)
-        for contracts in by_member.values():
-            _invoice_refresh(
+        invoices = {i.member_id: i for i in period_invoices_lock(period=first)}
+        refresh = [
+            m
+            for m in sorted(by_member)
+            if m not in invoices or invoices[m].status == Invoice.Status.DRAFT
+        ]  # reviewed or issued invoices are left alone
+        statements = statements_generate_for_members(
+            member_ids=refresh, month=first, actor=actor, now=now
+        )
+        energy = statements_energy(statement_ids=[s.pk for s in statements.values()])
+        new: list[Invoice] = []
+        drafts: list[Invoice] = []
+        computed: list[tuple[Invoice, list[invoicing.Line]]] = []
+        header_changed: set[int] = set()
+        for member_id in refresh:
+            contracts = by_member[member_id]
+            statement = statements[member_id]
+            lines = invoice_lines_compute(
                 member=contracts[0].member,
                 period=first,
                 contracts=contracts,
-                run=run,
-                actor=actor,
-                now=now,
+                statement=statement,
                 prices_book=book,
-                reward_tokens=tokens.get(contracts[0].member_id, 0),
+                reward_tokens=tokens.get(member_id, 0),
+                energy=energy.get(statement.pk, []),
             )
+            invoice = invoices.get(member_id)
+            if invoice is None:
+                invoice = Invoice(member_id=member_id, period=first, kind=Invoice.Kind.INVOICE)
+                new.append(invoice)
+            else:
+                drafts.append(invoice)
+            before = _header(invoice)
+            invoice.run = run
+            invoice.statement_id = statement.pk
+            invoice.currency = settings.BILLING_CURRENCY
+            invoice.payment_method = contracts[0].payment_method
+            _set_totals(invoice, lines)
+            if invoice.pk is not None and before != _header(invoice):
+                header_changed.add(invoice.pk)
+            computed.append((invoice, lines))
+        # A re-run rewrites only the drafts whose lines or header changed.
+        stored: dict[int, list[tuple]] = defaultdict(list)
+        for row in InvoiceLine.objects.filter(invoice__in=[d.pk for d in drafts]).values_list(
+            "invoice_id", *LINE_FIELDS
+        ):
+            stored[row[0]].append(row[1:])
+        unchanged = {
+            d.pk
+            for d, lines in computed
+            if d.pk in stored and d.pk not in header_changed and stored[d.pk] == _line_tuples(lines)
+        }
+        drafts = [d for d in drafts if d.pk not in unchanged]
+        computed = [(i, lines) for i, lines in computed if i.pk is None or i.pk not in unchanged]
+        InvoiceLine.objects.filter(invoice__in=[d.pk for d in drafts]).delete()
+        Invoice.objects.bulk_update(
+            drafts,
+            ["run", "statement_id", "currency", "payment_method", "net", "vat", "gross",
+             "vat_breakdown"],
+            batch_size=500,
+        )  # fmt: skip
+        Invoice.objects.bulk_create(new, batch_size=2000)
+        InvoiceLine.objects.bulk_create(
+            [row for invoice, lines in computed for row in _line_rows(invoice, lines)],
+            batch_size=5000,
+        )
         summary = billing_summary(period=first)
+        summary["without_contract"] = _members_without_contract(
+            period=first, end=end, billed=set(by_member)
+        )
         if dry_run:
             transaction.set_rollback(True)
             return summary

@@ -80,6 +80,7 @@ def test_invoice_lines_price_settled_energy_and_the_tariff_with_vat_per_rate(con
         "direct_debit_total": "70.63",
         "payout_total": "0.00",
         "sepa_files": [],
+        "without_contract": [],
     }
 
 
@@ -92,6 +93,18 @@ def test_a_rerun_refreshes_drafts_and_bills_no_member_twice(contract):
     assert summary["invoices"] == 1
     assert lines_of(Invoice.objects.get())["residual_supply"] == Decimal("33.00")
     assert BillingRun.objects.count() == 1
+
+
+def test_a_rerun_with_nothing_new_rewrites_nothing(contract):
+    book_october(contract.member)
+    billing_run(period="2026-10", now=NOW)
+    invoice = Invoice.objects.get()
+    lines = list(invoice.lines.values_list("pk", "net"))
+    assert billing_run(period="2026-10", now=NOW)["total_gross"] == "70.63"
+    assert list(invoice.lines.values_list("pk", "net")) == lines  # the same rows, not rewritten
+    settled(contract.member, OCT.replace(day=20), grid_import_wh=10_000)  # arrives late
+    billing_run(period="2026-10", now=NOW)
+    assert list(invoice.lines.values_list("pk", "net")) != lines
 
 
 def test_a_rerun_leaves_reviewed_and_issued_invoices_alone(contract):
@@ -172,7 +185,8 @@ def test_command_prints_the_json_summary(contract):
     summary = json.loads(out.getvalue())
     assert summary["period"] == "2026-10" and summary["invoices"] == 1
     assert set(summary) == {"period", "invoices", "total_net", "total_vat", "total_gross",
-                            "direct_debit_total", "payout_total", "sepa_files"}  # fmt: skip
+                            "direct_debit_total", "payout_total", "sepa_files",
+                            "without_contract"}  # fmt: skip
     dry = StringIO()
     call_command("billing_run", "--period", "2026-10", "--dry-run", stdout=dry)
     assert "dry run 2026-10: 1 invoices" in dry.getvalue()
@@ -197,3 +211,47 @@ def test_rewards_of_the_month_are_credited_at_the_tariffs_credit_per_token(contr
     assert (reward.quantity, reward.net, reward.vat_rate) == (
         Decimal("40.000"), Decimal("-2.00"), Decimal("0.0000"),
     )  # fmt: skip
+
+
+def test_members_with_settlement_but_no_contract_are_listed_not_silently_skipped(contract, client):
+    """Staff see, on the run's summary and the Billing page, every member whose settled energy
+    no contract bills; nothing of theirs is lost: their lines wait for the next run."""
+    from apps.accounts.tests.factories import MemberFactory
+
+    book_october(contract.member)
+    stranger = MemberFactory()
+    settled(stranger, OCT, bought_wh=5_000, p2p_purchase="1.00")
+    former = SupplyContractFactory(start=date(2026, 1, 1), end=date(2026, 9, 30)).member
+    settled(former, OCT, grid_import_wh=1_000)  # contract ended before October
+    summary = billing_run(period="2026-10", now=NOW)
+    assert summary["invoices"] == 1
+    listed = {row["member"] for row in summary["without_contract"]}
+    assert listed == {stranger.membership_number, former.membership_number}
+    assert BillingRun.objects.get().summary["without_contract"] == summary["without_contract"]
+    assert not Invoice.objects.filter(member__in=[stranger, former]).exists()
+    # Their lines are on no statement or invoice: a contract that starts later bills them.
+    SupplyContractFactory(member=stranger, tariff=contract.tariff, start=date(2026, 10, 1))
+    again = billing_run(period="2026-10", now=NOW)
+    assert {row["member"] for row in again["without_contract"]} == {former.membership_number}
+    invoice = Invoice.objects.get(member=stranger)
+    assert lines_of(invoice)["p2p_purchase"] == Decimal("1.00")
+
+
+def test_the_batched_statements_equal_the_member_by_member_ones(contract):
+    """The run generates every statement in one pass; its totals are those of
+    statement_generate, adjustments of an earlier month included."""
+    from django.db import transaction
+
+    from apps.market.services import statement_generate, statements_generate_for_members
+
+    book_october(contract.member)
+    settled(contract.member, OCT.replace(month=9), is_adjustment=True, grid_import_wh=3_000,
+            bought_wh=1_000, p2p_purchase="0.21", reason="late reading")  # fmt: skip
+    with transaction.atomic():
+        single = statement_generate(member=contract.member, month=date(2026, 10, 1), now=NOW)
+        transaction.set_rollback(True)
+    batched = statements_generate_for_members(
+        member_ids=[contract.member_id], month=date(2026, 10, 1), now=NOW
+    )[contract.member_id]
+    assert batched.totals == single.totals
+    assert batched.totals["adjustments"] == "0.21" and batched.lines.count() == 3

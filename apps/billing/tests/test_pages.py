@@ -3,6 +3,7 @@ pages refuse non-staff and refuse changes by auditors; camt upload and billing a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,20 @@ def test_admin_marks_an_invoice_disputed(client, issued):
     client.post(reverse("admin:billing_invoice_changelist"),
                 {"action": "dispute", "_selected_action": [issued.pk]})  # fmt: skip
     assert issued.disputes.get().closed_at is None
+
+
+def test_the_billing_page_lists_members_settled_without_a_contract(staff_client, issued):
+    from apps.accounts.tests.factories import MemberFactory
+    from apps.billing.tests.factories import settled
+
+    stranger = MemberFactory()
+    settled(stranger, datetime(2026, 10, 12, tzinfo=UTC), bought_wh=1_000, p2p_purchase="0.20")
+    response = staff_client.post(reverse("billing:staff_runs"),
+                                 {"period": "2026-10", "action": "run"}, follow=True)  # fmt: skip
+    html = response.content.decode()
+    assert (
+        f"Settled energy but no supply contract (not invoiced): {stranger.membership_number}."
+        in html
+    )
+    cell = html.split('class="without-contract">')[1].split("</td>")[0]
+    assert cell == stranger.membership_number

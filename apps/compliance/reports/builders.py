@@ -17,6 +17,7 @@ from typing import Any
 
 from apps.audit.selectors import audit_log_for_period, audit_log_max_id
 from apps.chain.selectors import chain_intents, meter_anchors_between
+from apps.compliance.reports.billing_chain import build_billing_chain_reconciliation
 from apps.compliance.reports.document import ReportDocument, Table
 from apps.core.exceptions import ApplicationError
 from apps.incentives import conf
@@ -528,6 +529,14 @@ REPORTS: dict[str, ReportKind] = {
             "Per settlement run: trades vs settlement lines vs certificates moved, money totals, "
             "the batch's trades root and transaction.",
             build_settlement_reconciliation,
+        ),
+        ReportKind(
+            "billing_chain_reconciliation",
+            "Billing and chain reconciliation",
+            "Per member: P2P amounts billed vs the balance changes the chain applied in the "
+            "netted settlement batches, every difference named; unexplained should be zero.",
+            build_billing_chain_reconciliation,
+            member_filter=True,
         ),
         ReportKind(
             "data_quality",

@@ -81,6 +81,14 @@ def world(db) -> World:
         certificates_claim_for_consumption(
             member=member, start=DAY, end=DAY + timedelta(days=1), beneficiary=member.legal_name
         )
+    # The producer's June billed (a draft invoice) for the billing ↔ chain reconciliation
+    # report; the consumer has no supply contract (no statement, no invoice).
+    from apps.billing.services import billing_run
+    from apps.billing.tests.factories import SupplyContractFactory, SupplyTariffVersionFactory
+
+    version = SupplyTariffVersionFactory()
+    SupplyContractFactory(member=producer, tariff=version.tariff)
+    billing_run(period=MONTH, now=DAY + timedelta(days=30))
     return World(producer, consumer, pv, houses, run, trade)
 
 

@@ -24,6 +24,7 @@ from apps.market.services.statements import (
     statement_pdf,
     statement_review,
 )
+from apps.market.services.statements_bulk import statements_generate_for_members
 
 __all__ = [
     "interval_clear",
@@ -44,6 +45,7 @@ __all__ = [
     "statement_issue",
     "statement_pdf",
     "statement_review",
+    "statements_generate_for_members",
     "trade_proof",
     "trade_verify_on_chain",
 ]

@@ -381,14 +381,19 @@ def cooperative_address() -> str:
 
 
 def settlement_payload(*, run: SettlementRun) -> dict[str, Any]:
-    """`settlement_apply` payload: trades root and money netted per member (sums to zero)."""
-    from django.db.models import F, Sum
+    """`settlement_apply` payload: trades root and money netted per member (sums to zero) over
+    the run's own lines and the adjustments it carries (`chain_run` = run: corrections of runs
+    already on chain, claimed by `settlement_run_anchor`). Also records, per member, what went
+    on chain in `run.chain_deltas` (not saved here)."""
+    from django.db.models import F, Q, Sum
 
     from apps.accounts.models import Member
     from apps.chain.services import member_chain_address
 
     nets = (
-        SettlementLine.objects.filter(run=run, is_adjustment=False)
+        SettlementLine.objects.filter(
+            Q(run=run, is_adjustment=False) | Q(chain_run=run, is_adjustment=True)
+        )
         .values("member_id")
         .annotate(
             net=Sum(
@@ -397,19 +402,35 @@ def settlement_payload(*, run: SettlementRun) -> dict[str, Any]:
                 + F("network_fee")
                 + F("grid_import")
                 + F("grid_export")
-            )
+            ),
+            adjustments=Sum(
+                F("p2p_purchase")
+                + F("p2p_sale")
+                + F("network_fee")
+                + F("grid_import")
+                + F("grid_export"),
+                filter=Q(is_adjustment=True),
+            ),
         )
     )
     members = Member.objects.in_bulk([row["member_id"] for row in nets])
     deltas: dict[str, int] = {}
+    recorded: dict[str, dict[str, Any]] = {}
     for row in sorted(nets, key=lambda r: r["member_id"]):
         delta = -minor(row["net"])  # a member who pays sees their balance fall
         if delta:
-            deltas[member_chain_address(members[row["member_id"]])] = delta
+            address = member_chain_address(members[row["member_id"]])
+            deltas[address] = deltas.get(address, 0) + delta
+            recorded[str(row["member_id"])] = {
+                "address": address,
+                "delta_minor": delta,
+                "adjustments": str(row["adjustments"] or 0),
+            }
     coop = cooperative_address()
     balance = -sum(deltas.values())
     if balance:
         deltas[coop] = deltas.get(coop, 0) + balance
+    run.chain_deltas = recorded
     return {
         "settlement_id": run.pk,
         "trades_root": run.trades_root,
@@ -428,6 +449,11 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Actor, now: datetime | N
     if run.status == SettlementRun.Status.ANCHORED:
         return run
     check_transition(SettlementRun.TRANSITIONS, run.status, SettlementRun.Status.ANCHORED)
+    # Re-settlement adjustments not yet on chain go in this netted batch. One UPDATE claims
+    # them: a concurrent anchor of another run waits on the rows and then skips them.
+    carried = SettlementLine.objects.filter(is_adjustment=True, chain_run__isnull=True).update(
+        chain_run=run
+    )
     intent = chain_intent_submit(
         intent="settlement_apply",
         payload=settlement_payload(run=run),
@@ -441,8 +467,8 @@ def settlement_run_anchor(*, run: SettlementRun, actor: Actor, now: datetime | N
         SettlementRun.Status.ANCHORED,
         actor=actor,
         event=AuditEvent.SETTLEMENT_RUN_ANCHORED,
-        details={"intent": intent.pk, "trades_root": run.trades_root},
-        update_fields=["chain_intent_id", "anchored_at", "approved_by"],
+        details={"intent": intent.pk, "trades_root": run.trades_root, "adjustments": carried},
+        update_fields=["chain_intent_id", "anchored_at", "approved_by", "chain_deltas"],
     )
     return run
 
