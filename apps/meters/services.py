@@ -397,20 +397,107 @@ def gateway_token_issue(*, name: str, actor: Actor = None) -> str:
     return token
 
 
-@transaction.atomic
-def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) -> Meter:
-    """Register (or rotate) the device key: store the public key and its Ethereum address,
-    bump the configuration version and publish the new config (retained) after commit."""
+#: Interval lengths a meter may report (each divides an hour, so intervals align to the hour).
+METER_INTERVALS_S = frozenset({60, 300, 600, 900, 1800, 3600})
+
+
+def _public_key_uncompressed(public_key_hex: str) -> bytes:
     import coincurve
 
     from apps.core.exceptions import ApplicationError
-    from apps.meters.signing import address_from_public_key
 
     try:
         public = coincurve.PublicKey(bytes.fromhex(public_key_hex.strip().removeprefix("0x")))
     except (ValueError, TypeError) as exc:
         raise ApplicationError("Not a secp256k1 public key.", {"public_key": str(exc)}) from exc
-    uncompressed = public.format(compressed=False)
+    return public.format(compressed=False)
+
+
+@transaction.atomic
+def meter_register(
+    *,
+    serial: str,
+    member_id: int | None,
+    asset_kind: str,
+    direction: str,
+    capacity_w: int,
+    active_from: datetime,
+    interval_seconds: int = 900,
+    multiplier: int = 1,
+    public_key_hex: str = "",
+    actor: Actor = None,
+) -> Meter:
+    """Register a new meter (onboarding, one by one or from an import file): every field is
+    checked, the device key (optional) is stored with its Ethereum address, the registration is
+    audited and, with a key, the meter's configuration is published after the commit.
+
+    Raises ApplicationError naming the field for anything wrong, and writes nothing then."""
+    from apps.core.exceptions import ApplicationError
+    from apps.meters.signing import address_from_public_key
+
+    serial = (serial or "").strip()
+    if not serial or len(serial) > 40 or any(ch.isspace() or ord(ch) < 32 for ch in serial):
+        raise ApplicationError(
+            "The serial must be 1 to 40 characters without spaces.", {"serial": serial}
+        )
+    if Meter.objects.filter(serial=serial).exists():
+        raise ApplicationError(
+            f"A meter with serial {serial} is already registered.", {"serial": serial}
+        )
+    if asset_kind not in Meter.AssetKind.values:
+        raise ApplicationError(
+            f"Unknown asset kind {asset_kind!r} (one of {', '.join(Meter.AssetKind.values)}).",
+            {"asset_kind": asset_kind},
+        )
+    if direction not in Meter.Direction.values:
+        raise ApplicationError(
+            f"Unknown direction {direction!r} (one of {', '.join(Meter.Direction.values)}).",
+            {"direction": direction},
+        )
+    if interval_seconds not in METER_INTERVALS_S:
+        raise ApplicationError(
+            f"Interval {interval_seconds} s is not one of {sorted(METER_INTERVALS_S)}.",
+            {"interval_seconds": interval_seconds},
+        )
+    if not 0 < capacity_w <= 100_000_000:
+        raise ApplicationError(
+            "The capacity must be between 1 W and 100 MW.", {"capacity_w": capacity_w}
+        )
+    if not 1 <= multiplier <= 10_000:
+        raise ApplicationError("The multiplier must be 1 to 10000.", {"multiplier": multiplier})
+    if active_from.tzinfo is None:
+        raise ApplicationError("The start date needs a time zone.", {"active_from": active_from})
+    meter = Meter(serial=serial, member_id=member_id, asset_kind=asset_kind, direction=direction,
+                  capacity_w=capacity_w, active_from=active_from,
+                  interval_seconds=interval_seconds, multiplier=multiplier)  # fmt: skip
+    if public_key_hex.strip():
+        uncompressed = _public_key_uncompressed(public_key_hex)
+        meter.public_key = uncompressed.hex()
+        meter.address = address_from_public_key(uncompressed)
+        if Meter.objects.filter(address=meter.address).exists():
+            raise ApplicationError(
+                "This device key is already registered to another meter.",
+                {"public_key": public_key_hex},
+            )
+    meter.save(force_insert=True)
+    audit_log_write(
+        event=AuditEvent.METER_REGISTERED,
+        actor=actor,
+        target=meter,
+        details={"serial": serial, "member": member_id, "address": meter.address},
+    )
+    if meter.public_key:
+        transaction.on_commit(lambda: _publish_quietly(meter))
+    return meter
+
+
+@transaction.atomic
+def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) -> Meter:
+    """Register (or rotate) the device key: store the public key and its Ethereum address,
+    bump the configuration version and publish the new config (retained) after commit."""
+    from apps.meters.signing import address_from_public_key
+
+    uncompressed = _public_key_uncompressed(public_key_hex)
     old_address = meter.address
     meter.public_key = uncompressed.hex()
     meter.address = address_from_public_key(uncompressed)

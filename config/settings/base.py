@@ -60,6 +60,7 @@ THIRD_PARTY_APPS = [
     "allauth.account",
     "allauth.mfa",
     "axes",
+    "import_export",  # admin import (CSV/XLSX, through services) and changelist export
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -245,6 +246,13 @@ BILLING_SELLER = {
     "bic": env("BILLING_SELLER_BIC", default="COBADEFFXXX"),
     "creditor_id": env("BILLING_SELLER_CREDITOR_ID", default="DE98ZZZ09999999999"),
 }
+
+# django-import-export (see apps.accounts.policy: PolicyExportMixin, PolicyImportMixin): imports
+# run in one transaction and roll back on any bad row; XLSX export drops characters openpyxl
+# cannot store (formula text is escaped by our own spreadsheet_cell, not the library's option).
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
