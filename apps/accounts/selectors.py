@@ -53,3 +53,8 @@ def member_id_by_number(*, membership_number: str) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's membership work: applicants waiting to be admitted."""
+    return {"applicants": Member.objects.filter(status=Member.Status.APPLICANT).count()}

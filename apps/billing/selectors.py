@@ -287,3 +287,19 @@ def period_sepa_files_recent(*, limit: int = 24) -> list[SepaFile]:
 
 def issued_invoice_by_number(*, number: str) -> Invoice | None:
     return Invoice.objects.filter(number=number.strip(), status=Invoice.Status.ISSUED).first()
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's billing work: draft invoices to review and reviewed ones to issue."""
+    from django.db.models import Count
+
+    by_status = dict(
+        Invoice.objects.filter(status__in=[Invoice.Status.DRAFT, Invoice.Status.REVIEWED])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "invoices_to_review": by_status.get(Invoice.Status.DRAFT, 0),
+        "invoices_to_issue": by_status.get(Invoice.Status.REVIEWED, 0),
+    }

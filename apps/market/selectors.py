@@ -462,3 +462,20 @@ def statement_energy(*, statement: Statement) -> list[StatementEnergy]:
 
 def member_statement_for_month(*, member, month: date) -> Statement | None:
     return Statement.objects.filter(member=member, month=month.replace(day=1)).first()
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's market work: settled runs awaiting approval (approve and anchor), draft
+    statements to review and reviewed ones to issue."""
+    runs = SettlementRun.objects.filter(status=SettlementRun.Status.SETTLED).count()
+    statements = dict(
+        Statement.objects.filter(status__in=[Statement.Status.DRAFT, Statement.Status.REVIEWED])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "settlement_runs_to_approve": runs,
+        "statements_to_review": statements.get(Statement.Status.DRAFT, 0),
+        "statements_to_issue": statements.get(Statement.Status.REVIEWED, 0),
+    }
