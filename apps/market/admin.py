@@ -4,6 +4,7 @@ review/issue. Admin actions only call services."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 
 from apps.accounts.policy import PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
@@ -35,16 +36,19 @@ def _run_each(modeladmin, request, queryset, fn, done: str) -> None:
 
 @admin.register(MarketSettings)
 class MarketSettingsAdmin(PolicyModelAdmin):
+    date_hierarchy = "updated_at"
     list_display = ["mechanism", "gate_closure_minutes", "capacity_share", "updated_at"]
 
 
 @admin.register(Tariff)
 class TariffAdmin(PolicyModelAdmin):
+    date_hierarchy = "valid_from"
     list_display = ["name", "valid_from", "valid_to", "retail_price", "feed_in_price", "vat_rate"]
 
 
 @admin.register(TradingPreference)
 class TradingPreferenceAdmin(PolicyModelAdmin):
+    date_hierarchy = "updated_at"
     list_display = ["member", "auto_trade", "max_buy_price", "min_sell_price", "green_only"]
     raw_id_fields = ["member", "preferred_partners"]
 
@@ -54,6 +58,7 @@ class TradingPreferenceAdmin(PolicyModelAdmin):
 
 @admin.register(Order)
 class OrderAdmin(PolicyModelAdmin):
+    autocomplete_fields = ("member",)
     list_display = ["interval_start", "member", "side", "wh", "limit_price", "origin", "status"]
     list_filter = ["side", "origin", "status"]
     date_hierarchy = "interval_start"
@@ -67,6 +72,7 @@ class OrderAdmin(PolicyModelAdmin):
 
 @admin.register(ClearingResult)
 class ClearingResultAdmin(PolicyModelAdmin):
+    raw_id_fields = ("run", "tariff")
     service_owned = True  # written only by clearing/settlement services (audited)
     list_display = [
         "interval_start",
@@ -86,6 +92,8 @@ class ClearingResultAdmin(PolicyModelAdmin):
 
 @admin.register(Trade)
 class TradeAdmin(PolicyModelAdmin):
+    date_hierarchy = "interval_start"
+    raw_id_fields = ("clearing", "seller", "buyer", "seller_order", "buyer_order")
     service_owned = True  # written only by clearing/settlement services (audited)
     list_display = ["id", "interval_start", "seller", "buyer", "distance", "wh_delivered", "price"]
     list_filter = ["distance"]
@@ -96,6 +104,7 @@ class TradeAdmin(PolicyModelAdmin):
 
 @admin.register(SettlementRun)
 class SettlementRunAdmin(PolicyModelAdmin):
+    date_hierarchy = "period_start"
     list_display = [
         "id",
         "period_start",
@@ -114,6 +123,23 @@ class SettlementRunAdmin(PolicyModelAdmin):
 
     @admin.action(description="Approve and anchor on chain (settled runs)")
     def approve_and_anchor(self, request, queryset):
+        """Asks first: the confirmation page lists the runs with their totals; only the
+        confirming POST (``confirm=yes``) approves. Runs not settled are listed as refused."""
+        if request.POST.get("confirm") != "yes":
+            runs = list(queryset.order_by("period_start"))
+            return TemplateResponse(
+                request,
+                "admin/market/settlementrun/approve_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Approve and anchor settlement runs?",
+                    "opts": self.model._meta,
+                    "runs": runs,
+                    "approvable": [r for r in runs if r.status == SettlementRun.Status.SETTLED],
+                    "action_name": "approve_and_anchor",
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
         _run_each(
             self,
             request,
@@ -125,6 +151,8 @@ class SettlementRunAdmin(PolicyModelAdmin):
 
 @admin.register(SettlementLine)
 class SettlementLineAdmin(PolicyModelAdmin):
+    date_hierarchy = "interval_start"
+    raw_id_fields = ("run", "member", "statement")
     service_owned = True  # written only by clearing/settlement services (audited)
     list_display = [
         "interval_start",
