@@ -24,6 +24,8 @@ class MemberInline(PolicyInline, admin.StackedInline):
 class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     """Email login, no username."""
 
+    date_hierarchy = "date_joined"
+
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "last_login")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
@@ -135,6 +137,8 @@ class MemberAdmin(StatusAdminMixin, PolicyModelAdmin):
 class WalletNonceAdmin(PolicyModelAdmin):
     """Security record of issued Sign-In with Ethereum nonces: read-only."""
 
+    autocomplete_fields = ("user",)
+
     list_display = ("user", "nonce", "issued_at", "expires_at", "used_at")
     list_filter = ("issued_at", "used_at")
     search_fields = ("user__email", "nonce")
@@ -153,6 +157,8 @@ class WalletNonceAdmin(PolicyModelAdmin):
 @admin.register(MFAEnrollment)
 class MFAEnrollmentAdmin(PolicyModelAdmin):
     """Issued enrollment links (read-only: issued from the user list by a superuser)."""
+
+    autocomplete_fields = ("user", "issued_by")
 
     list_display = (
         "user",

@@ -156,6 +156,7 @@ class MeterForm(forms.ModelForm):
 
 @admin.register(Meter)
 class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
+    date_hierarchy = "active_from"
     resource_classes = [MeterImportResource]
     form = MeterForm
     list_display = ["serial", "member", "asset_kind", "direction", "address", "firmware_version",
@@ -207,6 +208,7 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
 
 @admin.register(Quarantine)
 class QuarantineAdmin(PolicyModelAdmin):
+    date_hierarchy = "received_at"
     list_display = ["received_at", "reason", "serial", "detail", "status", "source"]
     list_filter = ["reason", "status", "source"]
     search_fields = ["serial", "detail", "topic"]
@@ -233,6 +235,7 @@ class QuarantineAdmin(PolicyModelAdmin):
 
 @admin.register(RawBatch)
 class RawBatchAdmin(PolicyModelAdmin):
+    date_hierarchy = "received_at"
     list_display = ["id", "received_at", "source", "bridge", "message_count", "status",
                     "accepted", "duplicates", "conflicts", "rejected", "processed_at"]  # fmt: skip
     list_filter = ["status", "source"]
@@ -255,6 +258,7 @@ class RawBatchAdmin(PolicyModelAdmin):
 
 @admin.register(Conflict)
 class ConflictAdmin(StatusAdminMixin, PolicyModelAdmin):
+    date_hierarchy = "detected_at"
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]

@@ -59,7 +59,7 @@ THIRD_PARTY_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
-    "axes",
+    "apps.accounts.axes_config.AxesConfig",  # django-axes, with a clear admin label
     "import_export",  # admin import (CSV/XLSX, through services) and changelist export
 ]
 LOCAL_APPS = [
