@@ -540,6 +540,20 @@ def _publish_quietly(meter: Meter) -> None:
         logging.getLogger(__name__).warning("config publish for %s failed", meter.serial)
 
 
+def device_messages_deliver(
+    *, messages: Sequence[tuple[str, bytes]], source: str = Source.MQTT, bridge: str = ""
+) -> dict[str, int]:
+    """Deliver device messages as the MQTT bridge does, and ingest them at once: stored raw (one
+    batch), then verified, validated and written by the real pipeline (readings, conflicts,
+    quarantine). For tools that replay or inject traffic (the demo loader); returns the counts."""
+    from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
+
+    batch_id = raw_batch_store(messages=messages, source=source, bridge=bridge)
+    result = reading_batch_ingest(batch_id=batch_id)
+    return {"batch": batch_id, "accepted": result.accepted, "duplicates": result.duplicates,
+            "conflicts": result.conflicts, "rejected": result.rejected}  # fmt: skip
+
+
 @transaction.atomic
 def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[str, int]:
     """Run quarantined readings through ingest again (e.g. after a key was registered late).
