@@ -23,6 +23,7 @@ from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import (
     meter_assign,
+    meter_configs_publish_after_commit,
     meter_key_rotate,
     meter_register,
     quarantine_reprocess,
@@ -118,6 +119,7 @@ class MeterImportResource(resources.ModelResource):
                 interval_seconds=instance.interval_seconds,
                 multiplier=instance.multiplier,
                 public_key_hex=instance.public_key or "",
+                publish_config=False,  # all at once after the commit (after_import)
                 actor=self._actor,
             )
         except ApplicationError as exc:
@@ -126,10 +128,18 @@ class MeterImportResource(resources.ModelResource):
         instance.pk = saved.pk
         instance.address = saved.address
         instance.public_key = saved.public_key
+        if saved.public_key:
+            self._registered.append(saved)
 
     def import_data(self, dataset: Any, **kwargs: Any) -> Any:
         self._actor = kwargs.get("user")
+        self._registered: list[Meter] = []
         return super().import_data(dataset, **kwargs)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        if not kwargs.get("dry_run") and not (result.has_errors() or result.invalid_rows):
+            meter_configs_publish_after_commit(meters=self._registered)
 
     REQUIRED = ("serial", "capacity_w", "active_from")
 

@@ -331,25 +331,36 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
 
 def meter_config_publish(*, meter: Meter) -> None:
     """Publish the meter's configuration on its retained config topic (device sync)."""
+    meter_configs_publish(meters=[meter])
+
+
+def meter_configs_publish(*, meters: Sequence[Meter]) -> None:
+    """Publish several meters' configurations over one broker connection (e.g. after an
+    import of many new meters)."""
     from django.conf import settings
 
     from apps.meters import mqtt_client
 
-    doc = {
-        "serial": meter.serial,
-        "interval": meter.interval_seconds,
-        "firmware_target": meter.firmware_target,
-        "config_version": meter.config_version,
-    }
-    client = mqtt_client.make_client(f"es-config-{meter.pk}-{os.getpid()}")
+    if not meters:
+        return
+    client = mqtt_client.make_client(f"es-config-{meters[0].pk}-{os.getpid()}")
     mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.IOT_BROKER_URL))
     client.loop_start()
     try:
-        info = mqtt_client.publish_json(
-            client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
-            retain=True,
-        )  # fmt: skip
-        info.wait_for_publish(10)
+        sent = []
+        for meter in meters:
+            doc = {
+                "serial": meter.serial,
+                "interval": meter.interval_seconds,
+                "firmware_target": meter.firmware_target,
+                "config_version": meter.config_version,
+            }
+            sent.append(mqtt_client.publish_json(
+                client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
+                retain=True,
+            ))  # fmt: skip
+        for info in sent:
+            info.wait_for_publish(10)
     finally:
         client.loop_stop()
         client.disconnect()
@@ -425,6 +436,7 @@ def meter_register(
     interval_seconds: int = 900,
     multiplier: int = 1,
     public_key_hex: str = "",
+    publish_config: bool = True,
     actor: Actor = None,
 ) -> Meter:
     """Register a new meter (onboarding, one by one or from an import file): every field is
@@ -486,7 +498,7 @@ def meter_register(
         target=meter,
         details={"serial": serial, "member": member_id, "address": meter.address},
     )
-    if meter.public_key:
+    if meter.public_key and publish_config:
         transaction.on_commit(lambda: _publish_quietly(meter))
     return meter
 
@@ -531,13 +543,22 @@ def meter_assign(
     return meter
 
 
-def _publish_quietly(meter: Meter) -> None:
+def _publish_quietly(*meters: Meter) -> None:
     import logging
 
     try:
-        meter_config_publish(meter=meter)
+        meter_configs_publish(meters=meters)
     except Exception:  # noqa: BLE001 - the broker being down must not fail the registry write
-        logging.getLogger(__name__).warning("config publish for %s failed", meter.serial)
+        logging.getLogger(__name__).warning(
+            "config publish for %s failed", ", ".join(m.serial for m in meters)
+        )
+
+
+def meter_configs_publish_after_commit(*, meters: Sequence[Meter]) -> None:
+    """Once the current transaction commits, publish the meters' configurations (one broker
+    connection; a broker that is down is logged, the registry write stands)."""
+    if meters:
+        transaction.on_commit(lambda: _publish_quietly(*meters))
 
 
 def device_messages_deliver(
