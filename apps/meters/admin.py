@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from import_export import fields, resources, widgets
 
 from apps.accounts.models import Member
@@ -174,7 +174,7 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
     list_filter = ["asset_kind", "direction"]
     search_fields = ["serial", "address", "member__legal_name", "member__membership_number"]
     readonly_fields = ["public_key", "address", "last_seq", "last_interval_start",
-                       "member_since", "recent_readings"]  # fmt: skip
+                       "member_since", "readings_chart", "recent_readings"]  # fmt: skip
     raw_id_fields = ["member", "connection_point"]
 
     def save_model(self, request, obj, form, change):
@@ -197,18 +197,48 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
             else:
                 self.message_user(request, f"Device key registered: {obj.address}")
 
-    @admin.display(description="Recent readings (current versions)")
-    def recent_readings(self, obj):
-        if not obj.pk:
-            return "-"
+    @staticmethod
+    def _recent_rows(meter_id: int, limit: int) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT interval_start, import_wh, export_wh, quality, version, source "
                 "FROM meters_reading WHERE meter_id = %s AND is_current "
-                "ORDER BY interval_start DESC LIMIT 20",
-                [obj.pk],
+                "ORDER BY interval_start DESC LIMIT %s",
+                [meter_id, limit],
             )
-            rows = cursor.fetchall()
+            return cursor.fetchall()
+
+    @admin.display(description="Last 96 intervals (import blue, export orange, Wh)")
+    def readings_chart(self, obj):
+        """A small inline SVG (no script, nothing fetched) of the current readings."""
+        rows = list(reversed(self._recent_rows(obj.pk, 96))) if obj.pk else []
+        if len(rows) < 2:
+            return "No readings yet."
+        width, height = 480, 80
+        top = max(max(r[1], r[2]) for r in rows) or 1
+
+        def points(column: int) -> str:
+            step = width / (len(rows) - 1)
+            return " ".join(
+                f"{i * step:.1f},{height - r[column] * height / top:.1f}"
+                for i, r in enumerate(rows)
+            )
+
+        return format_html(
+            '<svg class="meter-readings-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            'role="img" aria-label="Readings from {first} to {last} UTC, max {top} Wh">'
+            '<polyline fill="none" stroke="#2b6cb0" stroke-width="1.5" points="{imp}"/>'
+            '<polyline fill="none" stroke="#dd6b20" stroke-width="1.5" points="{exp}"/></svg>'
+            "<div>{first} – {last} UTC · max {top} Wh</div>",
+            w=width, h=height, imp=points(1), exp=points(2), top=top,
+            first=f"{rows[0][0]:%Y-%m-%d %H:%M}", last=f"{rows[-1][0]:%Y-%m-%d %H:%M}",
+        )  # fmt: skip
+
+    @admin.display(description="Recent readings (current versions)")
+    def recent_readings(self, obj):
+        if not obj.pk:
+            return "-"
+        rows = self._recent_rows(obj.pk, 20)
         return format_html_join(
             "",
             "<div>{} · {} Wh in · {} Wh out · quality {} · v{} · {}</div>",

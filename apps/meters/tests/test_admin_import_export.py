@@ -173,3 +173,38 @@ def test_staff_export_to_csv_keeps_the_list_filters():
     )
     text = response.content.decode("utf-8-sig")
     assert "CSV-PV" in text and "CSV-HH" not in text and "'@SUM(A1)" in text
+
+
+@pytest.mark.django_db
+def test_a_meter_page_charts_its_recent_readings_and_a_member_page_links_its_records():
+    from datetime import UTC, datetime, timedelta
+
+    from apps.demo.hooks.cockpit import reading_message
+    from apps.meters.services import device_messages_deliver
+
+    meter = MeterFactory()
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    messages = [
+        reading_message(serial=meter.serial, key=meter.test_key,
+                        start=start + timedelta(minutes=15 * k), import_wh=100 + k, export_wh=0)
+        for k in range(4)
+    ]  # fmt: skip
+    assert device_messages_deliver(messages=messages)["accepted"] == 4
+    client = Client()
+    login_with_mfa(client, AuditorUserFactory())
+    page = client.get(reverse("admin:meters_meter_change", args=[meter.pk])).content.decode()
+    chart = re.search(r'<svg class="meter-readings-chart".*?</svg>', page, re.S)
+    assert chart and chart.group(0).count("<polyline") == 2 and "max 103 Wh" in page
+
+    member_page = client.get(reverse("admin:accounts_member_change", args=[meter.member_id]))
+    links = dict(
+        (label, html.unescape(url))
+        for url, label in re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>',
+                                     member_page.content.decode())
+    )  # fmt: skip
+    assert {"Meters", "Statements", "Invoices", "Site (connection point)"} <= set(links)
+    meters = client.get(links["Meters"])
+    assert meters.status_code == 200 and meters.context["cl"].result_count == 1
+    for url in links.values():
+        response = client.get(url)
+        assert response.status_code == 200 and "?e=1" not in response.get("Location", ""), url
