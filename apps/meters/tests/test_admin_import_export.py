@@ -197,11 +197,8 @@ def test_a_meter_page_charts_its_recent_readings_and_a_member_page_links_its_rec
     assert chart and chart.group(0).count("<polyline") == 2 and "max 103 Wh" in page
 
     member_page = client.get(reverse("admin:accounts_member_change", args=[meter.member_id]))
-    links = dict(
-        (label, html.unescape(url))
-        for url, label in re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>',
-                                     member_page.content.decode())
-    )  # fmt: skip
+    found = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', member_page.content.decode())
+    links = {label: html.unescape(url) for url, label in found}
     assert {"Meters", "Statements", "Invoices", "Site (connection point)"} <= set(links)
     meters = client.get(links["Meters"])
     assert meters.status_code == 200 and meters.context["cl"].result_count == 1
