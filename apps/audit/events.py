@@ -105,6 +105,7 @@ class AuditEvent(models.TextChoices):
     STATEMENT_GENERATED = "statement.generated", "Statement generated"
     STATEMENT_REVIEWED = "statement.reviewed", "Statement reviewed"
     STATEMENT_ISSUED = "statement.issued", "Statement issued"
+    TARIFF_CREATED = "tariff.created", "Tariff version created"
     # meters
     READING_GAPS_ESTIMATED = "reading_gaps.estimated", "Reading gaps estimated"
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"

@@ -4,7 +4,6 @@ Django 5.2 admin cannot edit; staff see them on the ingest page and per meter be
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -12,13 +11,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from import_export import fields, resources, widgets
 
 from apps.accounts.models import Member
 from apps.accounts.policy import PolicyImportMixin, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
+from apps.core.import_widgets import IsoDateTimeWidget, WholeNumberWidget
 from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import (
@@ -38,35 +37,6 @@ class MemberNumberWidget(widgets.ForeignKeyWidget):
             return super().clean(value, row, **kwargs)
         except Member.DoesNotExist as exc:
             raise ValueError(f"No member with membership number {value}.") from exc
-
-
-class IsoDateTimeWidget(widgets.DateTimeWidget):
-    """ISO 8601 with an offset (``2026-01-01T00:00:00+00:00``); without one, UTC."""
-
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
-        if isinstance(value, datetime):
-            parsed: datetime | None = value
-        else:
-            parsed = parse_datetime(str(value or "").strip())
-        if parsed is None:
-            raise ValueError(f"{value!r} is not an ISO 8601 date-time (2026-01-01T00:00:00+00:00).")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class WholeNumberWidget(widgets.IntegerWidget):
-    """A whole number; anything else is that row's error, named in words."""
-
-    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
-        text = str(value if value is not None else "").strip()
-        if text == "":
-            return None
-        try:
-            number = float(text)
-        except ValueError as exc:
-            raise ValueError(f"{text!r} is not a whole number.") from exc
-        if not number.is_integer():
-            raise ValueError(f"{text!r} is not a whole number.")
-        return int(number)
 
 
 class MeterImportResource(resources.ModelResource):
