@@ -30,6 +30,7 @@ start from the logged-in member) and written only by members.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -37,11 +38,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import modelresource_factory
+from import_export.tmp_storages import CacheStorage
 from rest_framework.permissions import BasePermission
 from tablib import Dataset
 
@@ -343,6 +346,25 @@ class PolicyImportMixin(ImportMixin):
             )
             return HttpResponseRedirect(request.get_full_path())
         return super().import_action(request, **kwargs)
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The confirmation names a pending upload (a random cache key, see
+        IMPORT_EXPORT_TMP_STORAGE_CLASS); an unknown, expired or already imported one is refused
+        in words, and nothing is read."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        name = os.path.basename(request.POST.get("import_file_name", ""))
+        if request.method == "POST" and (
+            not name or cache.get(CacheStorage.CACHE_PREFIX + name) is None
+        ):
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "Nothing was imported: this upload has expired or was already imported. "
+                "Upload the file again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.path.replace("process_import/", "import/"))
+        return super().process_import(request, **kwargs)
 
     def process_dataset(self, dataset: Any, form: Any, request: HttpRequest, **kwargs: Any) -> Any:
         kwargs.setdefault("rollback_on_validation_errors", True)

@@ -253,6 +253,10 @@ BILLING_SELLER = {
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# The upload waits for its confirmation in the cache under a random key, not in the shared temp
+# folder: the confirm form's file name (sent back by the browser) then names nothing but a
+# pending import, never another process's temp file to read or delete.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

@@ -205,3 +205,22 @@ def test_a_meter_page_charts_its_recent_readings_and_a_member_page_links_its_rec
     for url in links.values():
         response = client.get(url)
         assert response.status_code == 200 and "?e=1" not in response.get("Location", ""), url
+
+
+@pytest.mark.django_db
+def test_a_crafted_confirmation_cannot_name_a_file_outside_the_pending_imports(tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    victim = Path(tempfile.gettempdir()) / "cockpit-victim.csv"
+    victim.write_text(",".join(HEADER) + "\nEVIL-1,,pv,export,1,2026-01-01T00:00:00+00:00,900,1,\n")
+    try:
+        client = _staff_client()
+        response = client.post(PROCESS_URL, {"import_file_name": victim.name, "format": "0",
+                                             "original_file_name": "x.csv", "resource": "0"},
+                               follow=True)  # fmt: skip
+        assert "this upload has expired or was already imported" in response.content.decode()
+        assert not Meter.objects.filter(serial="EVIL-1").exists()
+        assert victim.exists()  # not read, not removed
+    finally:
+        victim.unlink(missing_ok=True)
