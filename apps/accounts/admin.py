@@ -1,7 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Member, MFAEnrollment, User, WalletNonce
@@ -23,6 +24,8 @@ class MemberInline(PolicyInline, admin.StackedInline):
 @admin.register(User)
 class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
     """Email login, no username."""
+
+    date_hierarchy = "date_joined"
 
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "is_active", "last_login")
@@ -128,12 +131,41 @@ class MemberAdmin(StatusAdminMixin, PolicyModelAdmin):
     date_hierarchy = "joined"
     # The wallet is linked only by the member's own signature (Sign-In with Ethereum), and
     # pseudonymisation is a recorded data-rights operation: neither is edited by hand.
-    readonly_fields = ("wallet_address", "wallet_linked_at", "pseudonymised_at")
+    readonly_fields = ("related_records", "wallet_address", "wallet_linked_at", "pseudonymised_at")
+    # What staff look for on a member's page: each links to the list filtered to this member
+    # (by URL: the accounts app does not import the apps above it).
+    RELATED = (
+        ("Site (connection point)", "grid_connectionpoint", "member__id__exact"),
+        ("Meters", "meters_meter", "member__id__exact"),
+        ("Statements", "market_statement", "member__id__exact"),
+        ("Invoices", "billing_invoice", "member__id__exact"),
+        ("Supply contracts", "billing_supplycontract", "member__id__exact"),
+        ("Certificates owned", "incentives_certificate", "owner__id__exact"),
+        ("Erasure requests", "compliance_erasurerequest", "member__id__exact"),
+    )
+
+    @admin.display(description="Related records")
+    def related_records(self, obj):
+        if not obj or not obj.pk:
+            return "-"
+        links = []
+        for label, changelist, lookup in self.RELATED:
+            try:
+                url = reverse(f"admin:{changelist}_changelist")
+            except NoReverseMatch:
+                continue
+            links.append((f"{url}?{lookup}={obj.pk}", label))
+        return format_html(
+            '<ul class="member-related">{}</ul>',
+            format_html_join("", '<li><a href="{}">{}</a></li>', links),
+        )
 
 
 @admin.register(WalletNonce)
 class WalletNonceAdmin(PolicyModelAdmin):
     """Security record of issued Sign-In with Ethereum nonces: read-only."""
+
+    autocomplete_fields = ("user",)
 
     list_display = ("user", "nonce", "issued_at", "expires_at", "used_at")
     list_filter = ("issued_at", "used_at")
@@ -153,6 +185,8 @@ class WalletNonceAdmin(PolicyModelAdmin):
 @admin.register(MFAEnrollment)
 class MFAEnrollmentAdmin(PolicyModelAdmin):
     """Issued enrollment links (read-only: issued from the user list by a superuser)."""
+
+    autocomplete_fields = ("user", "issued_by")
 
     list_display = (
         "user",

@@ -19,6 +19,7 @@ def _sync_roles(sender, using="default", apps=None, **kwargs):
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.accounts"
+    verbose_name = "Members and users"
     label = "accounts"
 
     def ready(self) -> None:

@@ -30,18 +30,28 @@ start from the logged-in member) and written only by members.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from import_export.admin import ExportMixin, ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
+from import_export.resources import modelresource_factory
+from import_export.tmp_storages import CacheStorage
 from rest_framework.permissions import BasePermission
+from tablib import Dataset
 
 from apps.accounts.mfa import StaffMFAState, mfa_state_for
+from apps.audit.events import AuditEvent
+from apps.audit.services import audit_log_write
+from apps.core.spreadsheets import spreadsheet_cell
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -237,14 +247,160 @@ async def scope_allows(scope: dict[str, Any], capability: Capability) -> bool:
 # --- admin ------------------------------------------------------------------------------------
 
 
-class PolicyModelAdmin(admin.ModelAdmin):
+class PolicyExportMixin(ExportMixin):
+    """Every changelist exports what it shows (its filters and search) as CSV or XLSX.
+
+    - Export is a read: ``staff.read`` (auditors too). Every export is audit-logged
+      (``admin_list.exported``: who, which list, which filters, how many rows).
+    - The columns are the list's own model columns (``list_display``) and the id, never the
+      whole row: secrets and internals a list does not show (salts, token hashes, nonces) are
+      not exported. An admin may name other columns with ``export_resource_classes``.
+    - Every text cell goes through `apps.core.spreadsheets.spreadsheet_cell` (formula text gets
+      a leading apostrophe). django-import-export's own ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT``
+      only drops a leading ``=`` and is not used.
+    """
+
+    export_formats = [CSV, XLSX]
+    export_resource_classes: list[type] | None = None
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request_allows(request, Capability.STAFF_READ)
+
+    def export_columns(self, request: HttpRequest) -> list[str]:
+        opts = self.model._meta  # type: ignore[attr-defined]
+        columns = [opts.pk.name]
+        for name in self.get_list_display(request):  # type: ignore[attr-defined]
+            if not isinstance(name, str) or name in columns:
+                continue
+            try:
+                field = opts.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            if field.concrete and not field.many_to_many:
+                columns.append(name)
+        return columns
+
+    def get_export_resource_classes(self, request: HttpRequest) -> list[type]:
+        if self.export_resource_classes:
+            return list(self.export_resource_classes)
+        return [
+            modelresource_factory(
+                self.model,  # type: ignore[attr-defined]
+                meta_options={"fields": self.export_columns(request)},
+            )
+        ]
+
+    def get_data_for_export(self, request: HttpRequest, queryset: Any, **kwargs: Any) -> Dataset:
+        data = super().get_data_for_export(request, queryset, **kwargs)
+        escaped = Dataset(title=data.title)
+        escaped.headers = [spreadsheet_cell(h) for h in (data.headers or [])]
+        for row in data:
+            escaped.append([spreadsheet_cell(cell) for cell in row])
+        return escaped
+
+    def get_export_data(
+        self, file_format: Any, request: HttpRequest, queryset: Any, **kwargs: Any
+    ) -> Any:
+        export = super().get_export_data(file_format, request, queryset, **kwargs)
+        opts = self.model._meta  # type: ignore[attr-defined]
+        audit_log_write(
+            event=AuditEvent.ADMIN_LIST_EXPORTED,
+            actor=request.user,
+            target_type=opts.label_lower,
+            details={
+                "format": file_format.get_title(),
+                "rows": queryset.count(),
+                "filters": request.GET.urlencode()[:500],
+            },
+        )
+        return export
+
+
+class PolicyImportMixin(ImportMixin):
+    """Import from CSV/XLSX for the admins that name an import resource (``resource_classes``).
+
+    Import is a write: ``staff.write`` only. The upload is previewed as a dry run (rows checked by
+    the same services as a single entry, then rolled back); the confirmed import runs again in
+    one transaction and keeps nothing if any row fails (``rollback_on_validation_errors``), so a
+    file imports whole or not at all. Each row's problem is shown with its line number."""
+
+    import_formats = [CSV, XLSX]
+    # Both buttons (this mixin comes before PolicyModelAdmin, whose export template it replaces).
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+    #: Larger files are refused before they are read.
+    import_max_bytes = 5 * 1024 * 1024
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return request_allows(request, Capability.STAFF_WRITE)
+
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        upload = request.FILES.get("import_file")
+        if upload is not None and upload.size > self.import_max_bytes:
+            if not self.has_import_permission(request):
+                raise PermissionDenied
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                f"The file is larger than {self.import_max_bytes // (1024 * 1024)} MB: "
+                "split it and import the parts.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().import_action(request, **kwargs)
+
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The confirmation names a pending upload (a random cache key, see
+        IMPORT_EXPORT_TMP_STORAGE_CLASS); an unknown, expired or already imported one is refused
+        in words, and nothing is read."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        name = os.path.basename(request.POST.get("import_file_name", ""))
+        if request.method == "POST" and (
+            not name or cache.get(CacheStorage.CACHE_PREFIX + name) is None
+        ):
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "Nothing was imported: this upload has expired or was already imported. "
+                "Upload the file again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.path.replace("process_import/", "import/"))
+        return super().process_import(request, **kwargs)
+
+    def process_dataset(self, dataset: Any, form: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("rollback_on_validation_errors", True)
+        return super().process_dataset(dataset, form, request, **kwargs)
+
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        if result.has_errors() or result.has_validation_errors():
+            problems = [
+                f"line {row.number}: "
+                + "; ".join(f"{k}: {' '.join(v)}" for k, v in row.error_dict.items())
+                for row in result.invalid_rows
+            ]
+            problems += [
+                f"line {err.number}: {err.error}"
+                for _number, errors in result.row_errors()
+                for err in errors
+            ]
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "Nothing was imported: " + " | ".join(problems[:20]),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.path.replace("process_import/", "import/"))
+        return super().process_result(result, request)
+
+
+class PolicyModelAdmin(PolicyExportMixin, admin.ModelAdmin):
     """Base of every ModelAdmin: Django's model permissions AND the policy.
 
     - viewing needs ``staff.read`` (auditors see, staff without MFA do not);
     - add, change, delete and every action need ``staff.write``: auditors get no action choices,
       no buttons, and a crafted action POST is answered 403 with nothing run;
     - ``service_owned = True`` marks a model whose rows only services write (trades, settlement
-      lines, clearing results…): the admin shows them read-only to everyone.
+      lines, clearing results…): the admin shows them read-only to everyone;
+    - every changelist exports to CSV/XLSX (`PolicyExportMixin`: a read, audit-logged and
+      formula-escaped); admins with an import resource add `PolicyImportMixin` (a write).
     """
 
     service_owned = False

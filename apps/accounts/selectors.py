@@ -58,3 +58,8 @@ def member_id_by_number(*, membership_number: str) -> int | None:
 def member_numbers_by_id(*, member_ids: list[int]) -> dict[int, str]:
     """{member id: membership number} of these members (one query)."""
     return dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "membership_number"))
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's membership work: applicants waiting to be admitted."""
+    return {"applicants": Member.objects.filter(status=Member.Status.APPLICANT).count()}

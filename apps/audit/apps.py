@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.audit"
+    verbose_name = "Audit log"
     label = "audit"
 
     def ready(self) -> None:

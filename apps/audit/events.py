@@ -24,6 +24,7 @@ class AuditEvent(models.TextChoices):
     MFA_ENROLLMENT_REDEEMED = "mfa_enrollment.redeemed", "MFA enrollment link redeemed"
     MFA_ENROLLMENT_COMPLETED = "mfa_enrollment.completed", "MFA enrollment completed"
     MFA_RESET = "mfa.reset", "MFA reset by a superuser"
+    ADMIN_LIST_EXPORTED = "admin_list.exported", "Admin list exported (CSV/XLSX)"
     # billing
     BILLING_RUN_COMPLETED = "billing_run.completed", "Billing run completed"
     INVOICE_REVIEWED = "invoice.reviewed", "Invoice reviewed"
@@ -107,10 +108,12 @@ class AuditEvent(models.TextChoices):
     STATEMENT_GENERATED = "statement.generated", "Statement generated"
     STATEMENT_REVIEWED = "statement.reviewed", "Statement reviewed"
     STATEMENT_ISSUED = "statement.issued", "Statement issued"
+    TARIFF_CREATED = "tariff.created", "Tariff version created"
     # meters
     READING_GAPS_ESTIMATED = "reading_gaps.estimated", "Reading gaps estimated"
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"
     METER_ASSIGNED = "meter.assigned", "Meter assigned to a member"
+    METER_REGISTERED = "meter.registered", "Meter registered"
     GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"

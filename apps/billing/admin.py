@@ -35,14 +35,16 @@ class SupplyTariffAdmin(PolicyModelAdmin):
 
 @admin.register(SupplyContract)
 class SupplyContractAdmin(PolicyModelAdmin):
+    date_hierarchy = "start"
     list_display = ("reference", "member", "connection_point", "tariff", "start", "end")
     list_filter = ("tariff", "payment_method")
     search_fields = ("reference", "member__membership_number", "member__legal_name")
-    raw_id_fields = ("member", "connection_point")
+    raw_id_fields = ("member", "connection_point", "tariff")
 
 
 @admin.register(BillingRun)
 class BillingRunAdmin(PolicyModelAdmin):
+    date_hierarchy = "started_at"
     service_owned = True
     list_display = ("period", "started_at", "finished_at")
     readonly_fields = ("period", "started_at", "finished_at", "summary")
@@ -111,6 +113,7 @@ class ReadOnlyAdmin(PolicyModelAdmin):
 
 @admin.register(Mandate)
 class MandateAdmin(ReadOnlyAdmin):
+    date_hierarchy = "signed_on"
     list_display = ("reference", "member", "iban", "bic", "signed_on", "status")
     list_filter = ("status",)
     search_fields = ("reference", "member__membership_number", "iban")
@@ -131,11 +134,13 @@ class PaymentInstructionAdmin(ReadOnlyAdmin):
 
 @admin.register(BankStatement)
 class BankStatementAdmin(ReadOnlyAdmin):
+    date_hierarchy = "imported_at"
     list_display = ("message_id", "iban", "imported_at", "entry_count")
 
 
 @admin.register(BankTransaction)
 class BankTransactionAdmin(ReadOnlyAdmin):
+    date_hierarchy = "booking_date"
     list_display = ("booking_date", "amount", "kind", "status", "invoice", "reference")
     list_filter = ("status", "kind")
     search_fields = ("end_to_end_id", "reference", "counterparty")
@@ -153,6 +158,7 @@ class LedgerLineInline(PolicyInline, admin.TabularInline):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
+    date_hierarchy = "booked_on"
     list_display = ("booked_on", "kind", "description")
     list_filter = ("kind",)
     inlines = [LedgerLineInline]
@@ -160,11 +166,13 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(Reminder)
 class ReminderAdmin(ReadOnlyAdmin):
+    date_hierarchy = "sent_on"
     list_display = ("invoice", "level", "sent_on", "due_date", "fee")
 
 
 @admin.register(Dispute)
 class DisputeAdmin(ReadOnlyAdmin):
+    date_hierarchy = "opened_at"
     list_display = ("invoice", "reason", "opened_at", "closed_at")
     actions = ["close"]
 

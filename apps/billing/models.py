@@ -393,6 +393,8 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["booked_on", "id"]
+        verbose_name = "ledger entry"
+        verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:
         return f"{self.booked_on} {self.description}"

@@ -345,3 +345,19 @@ def p2p_billed(*, first: date, last: date, member_id: int | None = None) -> list
         BilledP2P(m, n, p, pk, num, st, sid, p2p or Decimal("0.00"), count)
         for m, n, p, pk, num, st, sid, p2p, count in rows.order_by("member_id", "period")
     ]
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's billing work: draft invoices to review and reviewed ones to issue."""
+    from django.db.models import Count
+
+    by_status = dict(
+        Invoice.objects.filter(status__in=[Invoice.Status.DRAFT, Invoice.Status.REVIEWED])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "invoices_to_review": by_status.get(Invoice.Status.DRAFT, 0),
+        "invoices_to_issue": by_status.get(Invoice.Status.REVIEWED, 0),
+    }

@@ -114,6 +114,7 @@ class RetiredContractAdmin(ReadOnlyAdmin):
 
 @admin.register(ContractDeployment)
 class ContractDeploymentAdmin(ReadOnlyAdmin):
+    date_hierarchy = "deployed_at"
     list_display = (
         "name",
         "network",
@@ -174,6 +175,7 @@ class MeterAnchorAdmin(ReadOnlyAdmin):
 
 @admin.register(ChainEvent)
 class ChainEventAdmin(ReadOnlyAdmin):
+    date_hierarchy = "created_at"
     list_display = ("block_number", "log_index", "contract", "name", "tx_hash", "network")
     list_filter = ("contract", "name", "network")
     search_fields = ("tx_hash",)
@@ -181,11 +183,13 @@ class ChainEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ChainAccount)
 class ChainAccountAdmin(ReadOnlyAdmin):
+    date_hierarchy = "updated_at"
     list_display = ("address", "network", "next_nonce", "updated_at")
 
 
 @admin.register(IndexerCursor)
 class IndexerCursorAdmin(ReadOnlyAdmin):
+    date_hierarchy = "updated_at"
     list_display = ("network", "last_block", "updated_at")
 
 

@@ -8,6 +8,7 @@ logger = logging.getLogger(__name__)
 class ChainConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.chain"
+    verbose_name = "Blockchain"
     label = "chain"
 
     def ready(self) -> None:

@@ -220,3 +220,37 @@ def settlements_applied(*, settlement_ids: Iterable[int]) -> dict[int, Settlemen
         sid = int(args["settlementId"])
         out[sid] = SettlementAppliedRecord(sid, row.tx_hash, row.block_number, deltas)
     return out
+
+
+#: An intent not final after this long is "stuck" on the staff home.
+INTENT_STUCK_AFTER_S = 600
+
+
+def staff_queue_counts(*, now: datetime) -> dict[str, int]:
+    """The staff home's chain work: failed intents and intents in flight for too long."""
+    from datetime import timedelta
+
+    in_flight = [ChainIntent.Status.PENDING, ChainIntent.Status.SIGNED, ChainIntent.Status.SENT,
+                 ChainIntent.Status.MINED]  # fmt: skip
+    return {
+        "chain_intents_failed": ChainIntent.objects.filter(
+            status=ChainIntent.Status.FAILED
+        ).count(),
+        "chain_intents_stuck": ChainIntent.objects.filter(
+            status__in=in_flight, updated_at__lt=now - timedelta(seconds=INTENT_STUCK_AFTER_S)
+        ).count(),
+    }
+
+
+def chain_health_summary(*, now: datetime) -> dict[str, object]:
+    """Outbox depth and the indexer's progress (last block scanned, seconds since it moved)."""
+    from apps.chain.models import IndexerCursor
+
+    in_flight = [ChainIntent.Status.PENDING, ChainIntent.Status.SIGNED, ChainIntent.Status.SENT,
+                 ChainIntent.Status.MINED]  # fmt: skip
+    cursor = IndexerCursor.objects.order_by("-updated_at").first()
+    return {
+        "outbox_in_flight": ChainIntent.objects.filter(status__in=in_flight).count(),
+        "indexer_last_block": cursor.last_block if cursor else None,
+        "indexer_idle_s": (now - cursor.updated_at).total_seconds() if cursor else None,
+    }

@@ -7,4 +7,5 @@ class DemoConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.demo"
+    verbose_name = "Demo cooperative"
     label = "demo"

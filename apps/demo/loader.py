@@ -26,6 +26,7 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.demo.context import DemoContext
 from apps.demo.hooks import billing as billing_hook
+from apps.demo.hooks import cockpit as cockpit_hook
 from apps.demo.hooks import grid as grid_hook
 from apps.demo.hooks import incentives as incentives_hook
 from apps.demo.hooks import market as market_hook
@@ -451,6 +452,7 @@ def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
         ("market", market_hook.load),
         ("incentives", incentives_hook.load),
         ("billing", billing_hook.load),
+        ("cockpit", cockpit_hook.load),  # staff home work items (quarantine, a conflict)
     ]
 
 

@@ -90,12 +90,14 @@ class SubstationAdmin(PolicyModelAdmin):
 
 @admin.register(Feeder)
 class FeederAdmin(PolicyModelAdmin):
+    raw_id_fields = ("substation",)
     list_display = ("name", "substation", "capacity_kw")
     inlines = [TransformerInline]
 
 
 @admin.register(Transformer)
 class TransformerAdmin(PolicyModelAdmin):
+    raw_id_fields = ("feeder",)
     list_display = ("name", "feeder", "capacity_kva", "vk_percent", "vkr_percent")
     inlines = [ConnectionPointInline, GridLineInline]
 
@@ -105,17 +107,21 @@ class ConnectionPointAdmin(PolicyModelAdmin):
     list_display = ("code", "member", "transformer", "bus_name", "dr_enrolled")
     list_filter = ("transformer",)
     search_fields = ("code", "member__legal_name", "member__membership_number")
-    raw_id_fields = ("member",)
+    raw_id_fields = ("member", "transformer")
 
 
 @admin.register(GridLine)
 class GridLineAdmin(PolicyModelAdmin):
+    raw_id_fields = ("transformer",)
     list_display = ("name", "transformer", "from_bus", "to_bus", "length_km", "std_type")
     list_filter = ("transformer",)
 
 
 @admin.register(FlexibleDevice)
 class FlexibleDeviceAdmin(PolicyModelAdmin):
+    date_hierarchy = "unresponsive_since"
+    autocomplete_fields = ("meter",)
+    raw_id_fields = ("connection_point",)
     list_display = ("serial", "kind", "connection_point", "max_charge_w", "capacity_wh", "active")
     list_filter = ("kind", "active")
 
@@ -130,6 +136,7 @@ class DeviceCommandInline(PolicyInline, admin.TabularInline):
 
 @admin.register(DispatchPlan)
 class DispatchPlanAdmin(PolicyModelAdmin):
+    date_hierarchy = "start"
     list_display = ("pk", "start", "status", "cost", "unmanaged_cost", "solve_seconds")
     list_filter = ("status",)
     inlines = [DeviceCommandInline]
@@ -138,6 +145,8 @@ class DispatchPlanAdmin(PolicyModelAdmin):
 
 @admin.register(DeviceCommand)
 class DeviceCommandAdmin(PolicyModelAdmin):
+    date_hierarchy = "created_at"
+    raw_id_fields = ("plan", "device")
     list_display = ("command_id", "device", "plan", "status", "sent_at", "acked_at")
     list_filter = ("status",)
 
@@ -159,6 +168,8 @@ class DRParticipationInline(PolicyInline, admin.TabularInline):
 
 @admin.register(DREvent)
 class DREventAdmin(PolicyModelAdmin):
+    date_hierarchy = "start"
+    autocomplete_fields = ("created_by",)
     list_display = ("event_id", "modification_number", "signal_name", "start", "end", "status")
     list_filter = ("status", "signal_name")
     inlines = [DRParticipationInline]
@@ -235,30 +246,37 @@ class DREventAdmin(PolicyModelAdmin):
 
 @admin.register(ForecastModelChoice)
 class ForecastModelChoiceAdmin(PolicyModelAdmin):
+    date_hierarchy = "chosen_at"
     list_display = ("series_key", "method", "chosen_at")
     search_fields = ("series_key",)
 
 
 @admin.register(Forecast)
 class ForecastAdmin(PolicyModelAdmin):
+    date_hierarchy = "issued_at"
+    raw_id_fields = ("model_choice",)
     list_display = ("series_key", "method", "start", "issued_at")
     search_fields = ("series_key",)
 
 
 @admin.register(StabilityAssessment)
 class StabilityAssessmentAdmin(PolicyModelAdmin):
+    date_hierarchy = "interval_start"
     list_display = ("interval_start", "source", "score", "max_loading_percent", "min_vm_pu")
     list_filter = ("source",)
 
 
 @admin.register(GridAlert)
 class GridAlertAdmin(PolicyModelAdmin):
+    date_hierarchy = "created_at"
     list_display = ("interval_start", "source", "kind", "subject", "message")
     list_filter = ("kind", "source")
 
 
 @admin.register(ChargePoint)
 class ChargePointAdmin(PolicyModelAdmin):
+    date_hierarchy = "last_seen_at"
+    raw_id_fields = ("device",)
     service_owned = True  # written only by the OCPP central system and its services
     list_display = ("ocpp_id", "status", "protocol", "connector_status", "device", "last_seen_at")
     list_filter = ("status", "protocol")
@@ -268,6 +286,9 @@ class ChargePointAdmin(PolicyModelAdmin):
 
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(PolicyModelAdmin):
+    date_hierarchy = "started_at"
+    autocomplete_fields = ("member",)
+    raw_id_fields = ("charge_point", "token")
     service_owned = True
     list_display = ("charge_point", "transaction_id", "member", "started_at", "stopped_at")
     search_fields = ("charge_point__ocpp_id", "transaction_id")
@@ -275,6 +296,8 @@ class ChargingSessionAdmin(PolicyModelAdmin):
 
 @admin.register(OpenADRVen)
 class OpenADRVenAdmin(PolicyModelAdmin):
+    date_hierarchy = "registered_at"
+    raw_id_fields = ("connection_point",)
     service_owned = True  # provisioned by openadr_ven_provision, registered by the VTN
     list_display = ("ven_name", "ven_id", "connection_point", "registered_at", "last_seen_at")
     search_fields = ("ven_name", "ven_id")

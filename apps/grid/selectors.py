@@ -373,3 +373,8 @@ def flexible_devices_by_site() -> dict[int, list[FlexibleDevice]]:
     for device in FlexibleDevice.objects.filter(active=True).order_by("serial"):
         out.setdefault(device.connection_point_id, []).append(device)
     return out
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's grid work: DR events still in draft (to publish or cancel)."""
+    return {"dr_events_to_publish": DREvent.objects.filter(status=DREvent.Status.DRAFT).count()}

@@ -32,6 +32,7 @@ class CertificateAdmin(PolicyModelAdmin):
 
 @admin.register(CertificateTransfer)
 class CertificateTransferAdmin(PolicyModelAdmin):
+    date_hierarchy = "hour_start"
     list_display = ("trade_ref", "seller", "buyer", "hour_start", "wh", "transferred_wh", "status")
     list_filter = ("status",)
     search_fields = ("trade_ref", "seller__membership_number", "buyer__membership_number")
@@ -42,6 +43,7 @@ class CertificateTransferAdmin(PolicyModelAdmin):
 
 
 class AssetShareInline(PolicyInline, admin.TabularInline):
+    autocomplete_fields = ("member",)
     model = AssetShare
     extra = 0
     readonly_fields = ("carry", "revenue_carry")
@@ -49,6 +51,8 @@ class AssetShareInline(PolicyInline, admin.TabularInline):
 
 @admin.register(SharedAsset)
 class SharedAssetAdmin(PolicyModelAdmin):
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("meter",)
     list_display = ("name", "meter", "support_received", "created_at")
     search_fields = ("name", "meter__serial")
     inlines = [AssetShareInline]
@@ -66,18 +70,21 @@ class SharedAssetAdmin(PolicyModelAdmin):
 
 @admin.register(EmissionFactor)
 class EmissionFactorAdmin(PolicyModelAdmin):
+    date_hierarchy = "valid_from"
     list_display = ("market_zone", "basis", "valid_from", "valid_to", "g_co2e_per_kwh", "source")
     list_filter = ("market_zone", "basis")
 
 
 @admin.register(RewardRule)
 class RewardRuleAdmin(PolicyModelAdmin):
+    date_hierarchy = "valid_from"
     list_display = ("kind", "tokens_per_kwh", "valid_from", "valid_to", "description")
     list_filter = ("kind",)
 
 
 @admin.register(Reward)
 class RewardAdmin(PolicyModelAdmin):
+    date_hierarchy = "period_start"
     list_display = ("member", "kind", "period_ref", "basis_wh", "tokens", "chain_intent_ref",
                     "created_at")  # fmt: skip
     list_filter = ("kind",)

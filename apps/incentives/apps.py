@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class IncentivesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.incentives"
+    verbose_name = "Certificates and incentives"
     label = "incentives"
 
     def ready(self) -> None:

@@ -573,3 +573,20 @@ def settlement_batches(*, run_ids: list[int]) -> dict[int, SettlementBatch]:
 def minor_units() -> int:
     """Minor currency units per unit on chain (MARKET_MINOR_UNITS, e.g. 100 cents)."""
     return int(conf.get("MARKET_MINOR_UNITS"))
+
+
+def staff_queue_counts() -> dict[str, int]:
+    """The staff home's market work: settled runs awaiting approval (approve and anchor), draft
+    statements to review and reviewed ones to issue."""
+    runs = SettlementRun.objects.filter(status=SettlementRun.Status.SETTLED).count()
+    statements = dict(
+        Statement.objects.filter(status__in=[Statement.Status.DRAFT, Statement.Status.REVIEWED])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "settlement_runs_to_approve": runs,
+        "statements_to_review": statements.get(Statement.Status.DRAFT, 0),
+        "statements_to_issue": statements.get(Statement.Status.REVIEWED, 0),
+    }

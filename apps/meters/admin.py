@@ -4,17 +4,119 @@ Django 5.2 admin cannot edit; staff see them on the ingest page and per meter be
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from import_export import fields, resources, widgets
 
-from apps.accounts.policy import PolicyModelAdmin
+from apps.accounts.models import Member
+from apps.accounts.policy import PolicyImportMixin, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
+from apps.core.import_widgets import IsoDateTimeWidget, WholeNumberWidget
 from apps.core.state import StatusAdminMixin
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
-from apps.meters.services import meter_assign, meter_key_rotate, quarantine_reprocess
+from apps.meters.services import (
+    meter_assign,
+    meter_configs_publish_after_commit,
+    meter_key_rotate,
+    meter_register,
+    quarantine_reprocess,
+)
+
+
+class MemberNumberWidget(widgets.ForeignKeyWidget):
+    """The member by membership number; an unknown number is that row's error."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
+        try:
+            return super().clean(value, row, **kwargs)
+        except Member.DoesNotExist as exc:
+            raise ValueError(f"No member with membership number {value}.") from exc
+
+
+class MeterImportResource(resources.ModelResource):
+    """Onboarding meters from CSV/XLSX: one row per new meter, registered by `meter_register`
+    (the same checks and audit entry as one typed in). A serial already registered is an error:
+    a meter's key and member change on its own page (key rotation, move-in), not by import."""
+
+    member = fields.Field(
+        attribute="member",
+        column_name="membership_number",
+        widget=MemberNumberWidget(Member, field="membership_number"),
+    )
+
+    active_from = fields.Field(
+        attribute="active_from", column_name="active_from", widget=IsoDateTimeWidget()
+    )
+
+    capacity_w = fields.Field(
+        attribute="capacity_w", column_name="capacity_w", widget=WholeNumberWidget()
+    )
+    interval_seconds = fields.Field(
+        attribute="interval_seconds", column_name="interval_seconds", widget=WholeNumberWidget()
+    )
+    multiplier = fields.Field(
+        attribute="multiplier", column_name="multiplier", widget=WholeNumberWidget()
+    )
+
+    class Meta:
+        model = Meter
+        fields = ("serial", "member", "asset_kind", "direction", "capacity_w", "active_from",
+                  "interval_seconds", "multiplier", "public_key")  # fmt: skip
+        import_id_fields = ("serial",)
+        clean_model_instances = False
+        skip_unchanged = False
+        use_bulk = False
+
+    def do_instance_save(self, instance: Meter, is_create: bool) -> None:
+        if not is_create:
+            raise ValidationError(
+                {"serial": f"A meter with serial {instance.serial} is already registered."}
+            )
+        try:
+            saved = meter_register(
+                serial=instance.serial,
+                member_id=instance.member_id,
+                asset_kind=instance.asset_kind,
+                direction=instance.direction,
+                capacity_w=instance.capacity_w,
+                active_from=instance.active_from,
+                interval_seconds=instance.interval_seconds,
+                multiplier=instance.multiplier,
+                public_key_hex=instance.public_key or "",
+                publish_config=False,  # all at once after the commit (after_import)
+                actor=self._actor,
+            )
+        except ApplicationError as exc:
+            field = next(iter(exc.extra), "serial")
+            raise ValidationError({field: exc.message}) from exc
+        instance.pk = saved.pk
+        instance.address = saved.address
+        instance.public_key = saved.public_key
+        if saved.public_key:
+            self._registered.append(saved)
+
+    def import_data(self, dataset: Any, **kwargs: Any) -> Any:
+        self._actor = kwargs.get("user")
+        self._registered: list[Meter] = []
+        return super().import_data(dataset, **kwargs)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        if not kwargs.get("dry_run") and not (result.has_errors() or result.invalid_rows):
+            meter_configs_publish_after_commit(meters=self._registered)
+
+    REQUIRED = ("serial", "capacity_w", "active_from")
+
+    def import_field(self, field: Any, instance: Any, row: Any, is_m2m: bool = False, **kw: Any):
+        if field.column_name in self.REQUIRED and row.get(field.column_name) in (None, ""):
+            raise ValueError(f"The column {field.column_name} is required.")
+        return super().import_field(field, instance, row, is_m2m, **kw)
 
 
 class MeterForm(forms.ModelForm):
@@ -33,14 +135,16 @@ class MeterForm(forms.ModelForm):
 
 
 @admin.register(Meter)
-class MeterAdmin(PolicyModelAdmin):
+class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
+    date_hierarchy = "active_from"
+    resource_classes = [MeterImportResource]
     form = MeterForm
     list_display = ["serial", "member", "asset_kind", "direction", "address", "firmware_version",
                     "last_seen"]  # fmt: skip
     list_filter = ["asset_kind", "direction"]
     search_fields = ["serial", "address", "member__legal_name", "member__membership_number"]
     readonly_fields = ["public_key", "address", "last_seq", "last_interval_start",
-                       "member_since", "recent_readings"]  # fmt: skip
+                       "member_since", "readings_chart", "recent_readings"]  # fmt: skip
     raw_id_fields = ["member", "connection_point"]
 
     def save_model(self, request, obj, form, change):
@@ -63,18 +167,48 @@ class MeterAdmin(PolicyModelAdmin):
             else:
                 self.message_user(request, f"Device key registered: {obj.address}")
 
-    @admin.display(description="Recent readings (current versions)")
-    def recent_readings(self, obj):
-        if not obj.pk:
-            return "-"
+    @staticmethod
+    def _recent_rows(meter_id: int, limit: int) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT interval_start, import_wh, export_wh, quality, version, source "
                 "FROM meters_reading WHERE meter_id = %s AND is_current "
-                "ORDER BY interval_start DESC LIMIT 20",
-                [obj.pk],
+                "ORDER BY interval_start DESC LIMIT %s",
+                [meter_id, limit],
             )
-            rows = cursor.fetchall()
+            return cursor.fetchall()
+
+    @admin.display(description="Last 96 intervals (import blue, export orange, Wh)")
+    def readings_chart(self, obj):
+        """A small inline SVG (no script, nothing fetched) of the current readings."""
+        rows = list(reversed(self._recent_rows(obj.pk, 96))) if obj.pk else []
+        if len(rows) < 2:
+            return "No readings yet."
+        width, height = 480, 80
+        top = max(max(r[1], r[2]) for r in rows) or 1
+
+        def points(column: int) -> str:
+            step = width / (len(rows) - 1)
+            return " ".join(
+                f"{i * step:.1f},{height - r[column] * height / top:.1f}"
+                for i, r in enumerate(rows)
+            )
+
+        return format_html(
+            '<svg class="meter-readings-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+            'role="img" aria-label="Readings from {first} to {last} UTC, max {top} Wh">'
+            '<polyline fill="none" stroke="#2b6cb0" stroke-width="1.5" points="{imp}"/>'
+            '<polyline fill="none" stroke="#dd6b20" stroke-width="1.5" points="{exp}"/></svg>'
+            "<div>{first} – {last} UTC · max {top} Wh</div>",
+            w=width, h=height, imp=points(1), exp=points(2), top=top,
+            first=f"{rows[0][0]:%Y-%m-%d %H:%M}", last=f"{rows[-1][0]:%Y-%m-%d %H:%M}",
+        )  # fmt: skip
+
+    @admin.display(description="Recent readings (current versions)")
+    def recent_readings(self, obj):
+        if not obj.pk:
+            return "-"
+        rows = self._recent_rows(obj.pk, 20)
         return format_html_join(
             "",
             "<div>{} · {} Wh in · {} Wh out · quality {} · v{} · {}</div>",
@@ -84,6 +218,7 @@ class MeterAdmin(PolicyModelAdmin):
 
 @admin.register(Quarantine)
 class QuarantineAdmin(PolicyModelAdmin):
+    date_hierarchy = "received_at"
     list_display = ["received_at", "reason", "serial", "detail", "status", "source"]
     list_filter = ["reason", "status", "source"]
     search_fields = ["serial", "detail", "topic"]
@@ -110,6 +245,7 @@ class QuarantineAdmin(PolicyModelAdmin):
 
 @admin.register(RawBatch)
 class RawBatchAdmin(PolicyModelAdmin):
+    date_hierarchy = "received_at"
     list_display = ["id", "received_at", "source", "bridge", "message_count", "status",
                     "accepted", "duplicates", "conflicts", "rejected", "processed_at"]  # fmt: skip
     list_filter = ["status", "source"]
@@ -132,6 +268,7 @@ class RawBatchAdmin(PolicyModelAdmin):
 
 @admin.register(Conflict)
 class ConflictAdmin(StatusAdminMixin, PolicyModelAdmin):
+    date_hierarchy = "detected_at"
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]

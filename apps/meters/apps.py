@@ -4,4 +4,5 @@ from django.apps import AppConfig
 class MetersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "apps.meters"
+    verbose_name = "Meters and ingest"
     label = "meters"

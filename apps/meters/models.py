@@ -145,6 +145,8 @@ class RawBatch(StatusModel, models.Model):
     )
 
     class Meta:
+        verbose_name = "raw batch"
+        verbose_name_plural = "raw batches"
         indexes = [
             models.Index(
                 fields=["received_at"],

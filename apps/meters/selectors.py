@@ -751,3 +751,30 @@ def gateway_for_token(*, token: str) -> str | None:
         .values_list("name", flat=True)
         .first()
     )
+
+
+#: A raw batch still pending after this long is "stuck" on the staff home (the beat's sweep
+#: re-enqueues pending batches every 30 s).
+BATCH_STUCK_AFTER_S = 300
+
+
+def staff_queue_counts(*, now: datetime) -> dict[str, object]:
+    """The staff home's metering work: open quarantine by reason, open conflicts, stuck
+    batches."""
+    from apps.meters.models import Conflict, Quarantine, RawBatch
+
+    by_reason = list(
+        Quarantine.objects.filter(status=Quarantine.Status.OPEN)
+        .values("reason")
+        .annotate(count=Count("id"))
+        .order_by("-count", "reason")
+    )
+    return {
+        "quarantine_by_reason": by_reason,
+        "quarantine_open": sum(row["count"] for row in by_reason),
+        "conflicts_open": Conflict.objects.filter(status=Conflict.Status.OPEN).count(),
+        "batches_stuck": RawBatch.objects.filter(
+            status=RawBatch.Status.PENDING,
+            received_at__lt=now - timedelta(seconds=BATCH_STUCK_AFTER_S),
+        ).count(),
+    }

@@ -378,25 +378,36 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
 
 def meter_config_publish(*, meter: Meter) -> None:
     """Publish the meter's configuration on its retained config topic (device sync)."""
+    meter_configs_publish(meters=[meter])
+
+
+def meter_configs_publish(*, meters: Sequence[Meter]) -> None:
+    """Publish several meters' configurations over one broker connection (e.g. after an
+    import of many new meters)."""
     from django.conf import settings
 
     from apps.meters import mqtt_client
 
-    doc = {
-        "serial": meter.serial,
-        "interval": meter.interval_seconds,
-        "firmware_target": meter.firmware_target,
-        "config_version": meter.config_version,
-    }
-    client = mqtt_client.make_client(f"es-config-{meter.pk}-{os.getpid()}")
+    if not meters:
+        return
+    client = mqtt_client.make_client(f"es-config-{meters[0].pk}-{os.getpid()}")
     mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.MQTT_COMMANDS_URL))
     client.loop_start()
     try:
-        info = mqtt_client.publish_json(
-            client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
-            retain=True,
-        )  # fmt: skip
-        info.wait_for_publish(10)
+        sent = []
+        for meter in meters:
+            doc = {
+                "serial": meter.serial,
+                "interval": meter.interval_seconds,
+                "firmware_target": meter.firmware_target,
+                "config_version": meter.config_version,
+            }
+            sent.append(mqtt_client.publish_json(
+                client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
+                retain=True,
+            ))  # fmt: skip
+        for info in sent:
+            info.wait_for_publish(10)
     finally:
         client.loop_stop()
         client.disconnect()
@@ -444,20 +455,108 @@ def gateway_token_issue(*, name: str, actor: Actor = None) -> str:
     return token
 
 
-@transaction.atomic
-def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) -> Meter:
-    """Register (or rotate) the device key: store the public key and its Ethereum address,
-    bump the configuration version and publish the new config (retained) after commit."""
+#: Interval lengths a meter may report (each divides an hour, so intervals align to the hour).
+METER_INTERVALS_S = frozenset({60, 300, 600, 900, 1800, 3600})
+
+
+def _public_key_uncompressed(public_key_hex: str) -> bytes:
     import coincurve
 
     from apps.core.exceptions import ApplicationError
-    from apps.meters.signing import address_from_public_key
 
     try:
         public = coincurve.PublicKey(bytes.fromhex(public_key_hex.strip().removeprefix("0x")))
     except (ValueError, TypeError) as exc:
         raise ApplicationError("Not a secp256k1 public key.", {"public_key": str(exc)}) from exc
-    uncompressed = public.format(compressed=False)
+    return public.format(compressed=False)
+
+
+@transaction.atomic
+def meter_register(
+    *,
+    serial: str,
+    member_id: int | None,
+    asset_kind: str,
+    direction: str,
+    capacity_w: int,
+    active_from: datetime,
+    interval_seconds: int = 900,
+    multiplier: int = 1,
+    public_key_hex: str = "",
+    publish_config: bool = True,
+    actor: Actor = None,
+) -> Meter:
+    """Register a new meter (onboarding, one by one or from an import file): every field is
+    checked, the device key (optional) is stored with its Ethereum address, the registration is
+    audited and, with a key, the meter's configuration is published after the commit.
+
+    Raises ApplicationError naming the field for anything wrong, and writes nothing then."""
+    from apps.core.exceptions import ApplicationError
+    from apps.meters.signing import address_from_public_key
+
+    serial = (serial or "").strip()
+    if not serial or len(serial) > 40 or any(ch.isspace() or ord(ch) < 32 for ch in serial):
+        raise ApplicationError(
+            "The serial must be 1 to 40 characters without spaces.", {"serial": serial}
+        )
+    if Meter.objects.filter(serial=serial).exists():
+        raise ApplicationError(
+            f"A meter with serial {serial} is already registered.", {"serial": serial}
+        )
+    if asset_kind not in Meter.AssetKind.values:
+        raise ApplicationError(
+            f"Unknown asset kind {asset_kind!r} (one of {', '.join(Meter.AssetKind.values)}).",
+            {"asset_kind": asset_kind},
+        )
+    if direction not in Meter.Direction.values:
+        raise ApplicationError(
+            f"Unknown direction {direction!r} (one of {', '.join(Meter.Direction.values)}).",
+            {"direction": direction},
+        )
+    if interval_seconds not in METER_INTERVALS_S:
+        raise ApplicationError(
+            f"Interval {interval_seconds} s is not one of {sorted(METER_INTERVALS_S)}.",
+            {"interval_seconds": interval_seconds},
+        )
+    if not 0 < capacity_w <= 100_000_000:
+        raise ApplicationError(
+            "The capacity must be between 1 W and 100 MW.", {"capacity_w": capacity_w}
+        )
+    if not 1 <= multiplier <= 10_000:
+        raise ApplicationError("The multiplier must be 1 to 10000.", {"multiplier": multiplier})
+    if active_from.tzinfo is None:
+        raise ApplicationError("The start date needs a time zone.", {"active_from": active_from})
+    meter = Meter(serial=serial, member_id=member_id, asset_kind=asset_kind, direction=direction,
+                  capacity_w=capacity_w, active_from=active_from,
+                  interval_seconds=interval_seconds, multiplier=multiplier)  # fmt: skip
+    if public_key_hex.strip():
+        uncompressed = _public_key_uncompressed(public_key_hex)
+        meter.public_key = uncompressed.hex()
+        meter.address = address_from_public_key(uncompressed)
+        if Meter.objects.filter(address=meter.address).exists():
+            raise ApplicationError(
+                "This device key is already registered to another meter.",
+                {"public_key": public_key_hex},
+            )
+    meter.save(force_insert=True)
+    audit_log_write(
+        event=AuditEvent.METER_REGISTERED,
+        actor=actor,
+        target=meter,
+        details={"serial": serial, "member": member_id, "address": meter.address},
+    )
+    if meter.public_key and publish_config:
+        transaction.on_commit(lambda: _publish_quietly(meter))
+    return meter
+
+
+@transaction.atomic
+def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) -> Meter:
+    """Register (or rotate) the device key: store the public key and its Ethereum address,
+    bump the configuration version and publish the new config (retained) after commit."""
+    from apps.meters.signing import address_from_public_key
+
+    uncompressed = _public_key_uncompressed(public_key_hex)
     old_address = meter.address
     now = timezone.now()
     if meter.address:  # a key set before the history existed: keep it verifiable
@@ -501,13 +600,36 @@ def meter_assign(
     return meter
 
 
-def _publish_quietly(meter: Meter) -> None:
+def _publish_quietly(*meters: Meter) -> None:
     import logging
 
     try:
-        meter_config_publish(meter=meter)
+        meter_configs_publish(meters=meters)
     except Exception:  # noqa: BLE001 - the broker being down must not fail the registry write
-        logging.getLogger(__name__).warning("config publish for %s failed", meter.serial)
+        logging.getLogger(__name__).warning(
+            "config publish for %s failed", ", ".join(m.serial for m in meters)
+        )
+
+
+def meter_configs_publish_after_commit(*, meters: Sequence[Meter]) -> None:
+    """Once the current transaction commits, publish the meters' configurations (one broker
+    connection; a broker that is down is logged, the registry write stands)."""
+    if meters:
+        transaction.on_commit(lambda: _publish_quietly(*meters))
+
+
+def device_messages_deliver(
+    *, messages: Sequence[tuple[str, bytes]], source: str = Source.MQTT, bridge: str = ""
+) -> dict[str, int]:
+    """Deliver device messages as the MQTT bridge does, and ingest them at once: stored raw (one
+    batch), then verified, validated and written by the real pipeline (readings, conflicts,
+    quarantine). For tools that replay or inject traffic (the demo loader); returns the counts."""
+    from apps.meters.readings.pipeline import raw_batch_store, reading_batch_ingest
+
+    batch_id = raw_batch_store(messages=messages, source=source, bridge=bridge)
+    result = reading_batch_ingest(batch_id=batch_id)
+    return {"batch": batch_id, "accepted": result.accepted, "duplicates": result.duplicates,
+            "conflicts": result.conflicts, "rejected": result.rejected}  # fmt: skip
 
 
 @transaction.atomic

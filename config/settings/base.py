@@ -59,7 +59,8 @@ THIRD_PARTY_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
-    "axes",
+    "apps.accounts.axes_config.AxesConfig",  # django-axes, with a clear admin label
+    "import_export",  # admin import (CSV/XLSX, through services) and changelist export
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -277,6 +278,17 @@ BILLING_SELLER = {
     "bic": env("BILLING_SELLER_BIC", default="COBADEFFXXX"),
     "creditor_id": env("BILLING_SELLER_CREDITOR_ID", default="DE98ZZZ09999999999"),
 }
+
+# django-import-export (see apps.accounts.policy: PolicyExportMixin, PolicyImportMixin): imports
+# run in one transaction and roll back on any bad row; XLSX export drops characters openpyxl
+# cannot store (formula text is escaped by our own spreadsheet_cell, not the library's option).
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+# The upload waits for its confirmation in the cache under a random key, not in the shared temp
+# folder: the confirm form's file name (sent back by the browser) then names nothing but a
+# pending import, never another process's temp file to read or delete.
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

@@ -61,6 +61,8 @@ class DREvent(StatusModel, models.Model):
 
     class Meta:
         ordering = ["-start", "-id"]
+        verbose_name = "DR event"
+        verbose_name_plural = "DR events"
 
     def __str__(self) -> str:
         return f"{self.event_id} (mod {self.modification_number}, {self.status})"

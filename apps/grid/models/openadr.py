@@ -28,6 +28,8 @@ class OpenADRVen(models.Model):
 
     class Meta:
         ordering = ["ven_name"]
+        verbose_name = "OpenADR VEN"
+        verbose_name_plural = "OpenADR VENs"
 
     def __str__(self) -> str:
         return self.ven_name

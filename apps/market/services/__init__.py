@@ -25,6 +25,7 @@ from apps.market.services.statements import (
     statement_review,
 )
 from apps.market.services.statements_bulk import statements_generate_for_members
+from apps.market.services.tariffs import tariff_create
 
 __all__ = [
     "interval_clear",
@@ -40,6 +41,7 @@ __all__ = [
     "settlement_run_resettle",
     "settlement_run_settle",
     "settlement_runs_process",
+    "tariff_create",
     "statement_csv",
     "statement_generate",
     "statement_issue",

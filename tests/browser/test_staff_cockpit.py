@@ -1,0 +1,155 @@
+"""A staff member's morning in the admin, in a real browser: log in with TOTP, read the to-do
+queue on the staff home, approve a settlement run (after its confirmation page), resolve a
+conflict, fix the cause of a quarantine (the device was never registered: import it with 99 other
+meters from a CSV, preview then confirm) and re-process it, and export the meter list to XLSX.
+
+The work items are made the way the demo makes them (apps/demo/hooks/cockpit.py): through the
+real ingest pipeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from playwright.sync_api import expect
+
+from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffUserFactory
+from apps.demo.hooks.cockpit import (
+    PENDING_SERIAL,
+    pending_device_identity,
+    pending_device_messages,
+    reading_message,
+)
+from apps.market.models import SettlementRun
+from apps.market.tests.factories import make_trade
+from apps.meters.models import Conflict, Meter, Quarantine
+from apps.meters.services import device_messages_deliver
+from apps.meters.tests.factories import MeterFactory, new_device_key
+from tests.fixtures.browser import totp_code
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _count(page, key: str) -> int:
+    return int(page.locator(f"#staff-todo [data-todo={key}]").inner_text())
+
+
+def _run_action(page, action: str) -> None:
+    page.select_option("select[name=action]", action)
+    page.click("#changelist-form button[name=index]")
+    page.wait_for_load_state()
+
+
+def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path):
+    staff = StaffUserFactory()
+    secret = generate_totp_secret()
+    TOTP.activate(staff, secret)
+    member = MemberFactory()
+    run = make_trade(member, settled=True).clearing.run
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    device_messages_deliver(messages=pending_device_messages(now=now))
+    meter = MeterFactory(member=member)
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    for wh in (100, 140):
+        message = reading_message(
+            serial=meter.serial, key=meter.test_key, start=start, import_wh=wh, export_wh=0
+        )
+        device_messages_deliver(messages=[message])
+    conflict = Conflict.objects.get(meter=meter)
+
+    # Log in with the password and the TOTP code: the staff home is the admin index.
+    page.goto(f"{live_server.url}/accounts/login/?next=/admin/")
+    page.fill("input[name=login]", staff.email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r".*/accounts/2fa/authenticate/.*"))
+    page.fill("input[name=code]", totp_code(secret))
+    page.click("#mfa-submit")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    expect(page.locator("#staff-todo")).to_be_visible()
+    assert _count(page, "settlement_runs") == 1
+    assert _count(page, "quarantine_unknown_meter") == 4
+    assert _count(page, "conflicts") == 1
+    assert page.locator("#staff-health").is_visible()
+
+    # The settlement run awaiting approval: the link opens the filtered list; approving asks.
+    page.click("#staff-todo [data-todo=settlement_runs]")
+    page.wait_for_url(re.compile(r".*/admin/market/settlementrun/\?status__exact=settled"))
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    page.check("#result_list input.action-select")
+    _run_action(page, "approve_and_anchor")
+    expect(page.locator("#approve-confirmation")).to_be_visible()
+    run.refresh_from_db()
+    assert run.status == SettlementRun.Status.SETTLED  # nothing happened before confirming
+    page.click("#confirm-approve")
+    expect(page.locator("ul.messagelist")).to_contain_text("1 settlement runs queued for anchoring")
+    run.refresh_from_db()
+    assert run.status == SettlementRun.Status.ANCHORED and run.approved_by_id == staff.pk
+
+    # The conflict: dismissed from its change page (the stored reading stays current).
+    page.goto(f"{live_server.url}/admin/")
+    assert _count(page, "settlement_runs") == 0
+    page.click("#staff-todo [data-todo=conflicts]")
+    page.click("#result_list tbody tr th a")
+    page.select_option("select[name=status]", "dismissed")
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    conflict.refresh_from_db()
+    assert conflict.status == Conflict.Status.DISMISSED
+
+    # The quarantine's cause: the device was never registered. Import it with 99 other new
+    # meters from a CSV: preview, then confirm.
+    upload = tmp_path / "new-meters.csv"
+    with upload.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["serial", "membership_number", "asset_kind", "direction", "capacity_w",
+                         "active_from", "public_key"])  # fmt: skip
+        since = (now - timedelta(days=1)).isoformat()
+        writer.writerow([PENDING_SERIAL, member.membership_number, "pv", "export", "8000",
+                         since, pending_device_identity()[0]])  # fmt: skip
+        for n in range(99):
+            writer.writerow([f"NEW-{n:03d}", member.membership_number, "household",
+                             "bidirectional", "30000", "2026-01-01T00:00:00+00:00",
+                             new_device_key()[1]])  # fmt: skip
+    page.goto(f"{live_server.url}/admin/meters/meter/")
+    page.click("a.import_link")
+    page.set_input_files("input[name=import_file]", str(upload))
+    page.select_option("select[name=format]", label="csv")
+    page.click("form[enctype='multipart/form-data'] input[type=submit]")
+    page.wait_for_load_state()
+    expect(page.locator("input[name=confirm]")).to_be_visible()
+    expect(page.locator("table.import-preview tbody tr")).to_have_count(100)
+    assert not Meter.objects.filter(serial=PENDING_SERIAL).exists()  # the preview keeps nothing
+    page.click("input[name=confirm]")
+    page.wait_for_url(f"{live_server.url}/admin/meters/meter/")
+    assert Meter.objects.filter(serial__startswith="NEW-").count() == 99
+    assert Meter.objects.filter(serial=PENDING_SERIAL, member=member).exists()
+
+    # Now re-process the quarantined readings: accepted.
+    page.goto(f"{live_server.url}/admin/")
+    page.click("#staff-todo [data-todo=quarantine_unknown_meter]")
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
+    page.check("#action-toggle")
+    _run_action(page, "reprocess")
+    expect(page.locator("ul.messagelist")).to_contain_text("Re-processed: 4 accepted")
+    assert not Quarantine.objects.filter(status=Quarantine.Status.OPEN).exists()
+
+    # Export the meter list to XLSX.
+    page.goto(f"{live_server.url}/admin/meters/meter/")
+    page.click("a.export_link")
+    page.select_option("select[name=format]", label="xlsx")
+    with page.expect_download() as download_info:
+        page.click("form input[type=submit]")
+    download = download_info.value
+    assert download.suggested_filename.endswith(".xlsx")
+    workbook = openpyxl.load_workbook(io.BytesIO(Path(download.path()).read_bytes()))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    serials = {row[1] for row in rows[1:]}
+    assert len(rows) == 1 + Meter.objects.count() and PENDING_SERIAL in serials
+    assert page.js_errors == []
