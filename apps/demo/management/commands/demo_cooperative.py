@@ -122,6 +122,13 @@ class Command(BaseCommand):
             default=loader.SIGNED_DAYS,
             help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
         )
+        parser.add_argument(
+            "--live-intervals",
+            type=int,
+            default=0,
+            help="End the history N intervals before the last complete one and leave them to "
+            "the meter simulator (`make run` uses 1).",
+        )
         hooks = parser.add_mutually_exclusive_group()
         hooks.add_argument(
             "--no-hooks", action="store_true", help="Skip the per-app demo steps (apps/demo/hooks)."
@@ -149,6 +156,7 @@ class Command(BaseCommand):
             signed_days=options["signed_days"],
             run_hooks=not options["no_hooks"],
             run_history=not options["hooks_only"],
+            live_intervals=max(0, options["live_intervals"]),
         )
         made = {k: v for k, v in report.created.items() if v}
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
