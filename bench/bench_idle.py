@@ -60,7 +60,7 @@ def _label(proc: psutil.Process) -> str:
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return "?"
     for key, name in (
-        ("gunicorn", "web"), ("-n grid@", "gridworker"), ("-n main@", "worker"),
+        ("gunicorn", "web"), ("-Q grid ", "gridworker"), ("celery -A config worker", "worker"),
         ("celery -A config beat", "beat"), ("mqtt_bridge", "bridge"),
         ("grid_command_acks", "acks"), ("simulate_meters", "simulator"),
         ("ocpp_charger_simulator", "chargers"), ("ocpp_server", "ocpp"),

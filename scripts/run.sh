@@ -6,7 +6,8 @@
 # (8545), OCPP_PORT (9016), OPENADR_VTN_PORT (9017), ES_VAR_DIR (state directory: Procfile, beat
 # schedule, anvil state, logs; default var). Two stacks on one machine need different values of
 # all of them, and their own DATABASE_URL, CACHE_KEY_PREFIX, CHANNEL_LAYER_PREFIX and
-# MQTT_TOPIC_PREFIX (README, "Running two stacks").
+# MQTT_TOPIC_PREFIX and CELERY_BROKER_KEY_PREFIX (README, "Two stacks on one machine").
+# DEMO_HISTORY_DAYS shortens the demo's reading history (default 28 days; tests use less).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-config.settings.local}
@@ -45,13 +46,14 @@ fi
 # Base demo (members, topology, meters, 28 days of history) before serving. The history stops one
 # interval short: the meter simulator publishes the latest complete interval live, so the ingest
 # page shows readings arriving from the first minute.
-$PY manage.py demo_cooperative --no-hooks --live-intervals 1
-# The apps' demo extras (the market of the last day first, then grid, certificates, invoices)
-# load in the background, started now so they overlap the rest of the start-up; until they are
-# done every portal page says "Preparing the demo…". Reward rules live on chain and only the
-# multisig may set them: sync them after the extras.
+$PY manage.py demo_cooperative --no-hooks --live-intervals 1 ${DEMO_HISTORY_DAYS:+--history-days "$DEMO_HISTORY_DAYS"}
+# The market of the last 24 hours before serving too: it is the first thing a member looks at.
+$PY manage.py demo_cooperative --hooks-only --hooks market
+# The other demo extras (grid devices, certificates, invoices) load in the background, started now
+# so they overlap the rest of the start-up; until they are done every portal page says "Preparing
+# the demo…". Reward rules live on chain and only the multisig may set them: sync them after.
 (
-  $PY manage.py demo_cooperative --hooks-only
+  $PY manage.py demo_cooperative --hooks-only --hooks grid,incentives,billing
   if has_command chain_multisig; then $PY manage.py chain_multisig reward-rules-sync; fi
   echo "demo extras loaded"
 ) > "$VAR/demo-hooks.log" 2>&1 &

@@ -457,12 +457,22 @@ def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
     ]
 
 
-def _hooks_run(context: DemoContext, seconds: dict[str, float], errors: dict[str, str]) -> None:
-    """Every app's demo step in its own transaction; meanwhile the portal shows a "preparing the
-    demo" banner (a cache flag with a timeout, cleared at the end even if a step fails)."""
+def _hooks_run(
+    context: DemoContext,
+    seconds: dict[str, float],
+    errors: dict[str, str],
+    only: list[str] | None = None,
+) -> None:
+    """Every app's demo step (or those in `only`) in its own transaction; meanwhile the portal
+    shows a "preparing the demo" banner (a cache flag with a timeout, cleared at the end even if
+    a step fails)."""
+    steps = [(label, load) for label, load in demo_hooks() if only is None or label in only]
+    unknown = set(only or ()) - {label for label, _ in demo_hooks()}
+    if unknown:
+        raise ValueError(f"unknown demo step(s): {', '.join(sorted(unknown))}")
     cache.set(DEMO_PREPARING_CACHE_KEY, context.now.isoformat(), DEMO_PREPARING_TIMEOUT_S)
     try:
-        for label, load in demo_hooks():
+        for label, load in steps:
             t2 = time.perf_counter()
             try:
                 with transaction.atomic():
@@ -487,11 +497,13 @@ def demo_cooperative_load(
     run_hooks: bool = True,
     run_history: bool = True,
     live_intervals: int = 0,
+    hooks: list[str] | None = None,
 ) -> LoadReport:
     """Create whatever of the demo cooperative is missing, top up its reading history, then run
     every app's `demo.load(context)`. Idempotent. `now` (default: the current time) sets the end
     of the history: the last complete 15-minute interval before it. `run_history=False` skips the
     reading top-up (e.g. to run only the app hooks in the background after a `--no-hooks` run).
+    `hooks` runs only the demo steps with these labels (default: all, in `demo_hooks` order).
     `live_intervals=N` ends the history N intervals earlier: `make run` leaves the latest complete
     interval to the meter simulator, so readings arrive over MQTT from the first minute.
 
@@ -549,7 +561,7 @@ def demo_cooperative_load(
     )
     hook_errors: dict[str, str] = {}
     if run_hooks:
-        _hooks_run(context, seconds, hook_errors)
+        _hooks_run(context, seconds, hook_errors, only=hooks)
     seconds["total"] = time.perf_counter() - t0
     return LoadReport(
         context=context,

@@ -1,9 +1,9 @@
 """Demo data of the market (called by the demo loader, see docs/demo.md): a tariff, market
-settings, standing preferences for every demo member, and a real market from yesterday 00:00 UTC
-up to the last complete interval — cleared interval by interval, yesterday settled from the
-demo's metered history — so the trading page has trades and prices for the last 24 hours at any
-time of day, and the staff monitor and the settlement runs show real figures; the beat clears
-the intervals after that. Idempotent."""
+settings, standing preferences for every demo member, and a real market over the 24 hours up to
+the last complete interval — cleared interval by interval, yesterday's period (UTC) settled from
+the demo's metered history — so the trading page has trades and prices for the last 24 hours at
+any time of day, and the staff monitor and the settlement runs show real figures; the beat
+clears the intervals after that. Idempotent."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from apps.market.selectors import period_bounds
 
 logger = logging.getLogger(__name__)
 SHOWCASE_MAX_BUY = Decimal("0.30")
+MARKET_WINDOW = timedelta(hours=24)
 
 
 def _tariff() -> Tariff:
@@ -57,19 +58,20 @@ def load(context) -> None:
         )
     if created:
         context.created["market.tradingpreference"] = created
-    # The market from yesterday 00:00 (UTC) up to now, if the history covers the day before
-    # it (the orders' seasonal-naive forecast); yesterday's period is then settled.
+    # The market of the last 24 hours up to now, if the history covers the day before it (the
+    # orders' seasonal-naive forecast); yesterday's period (UTC) is then settled.
     day_end, _ = period_bounds(at=context.now)
     day_start, _ = period_bounds(at=day_end - timedelta(minutes=1))
-    if day_start - timedelta(days=1) < context.history_start:
+    window_start = context.now - MARKET_WINDOW
+    if window_start - timedelta(days=1) < context.history_start:
         return
     done = set(
         ClearingResult.objects.filter(
-            interval_start__gte=day_start, interval_start__lt=context.now
+            interval_start__gte=window_start, interval_start__lt=context.now
         ).values_list("interval_start", flat=True)
     )
     cleared = 0
-    for start in iter_intervals(day_start, context.now):
+    for start in iter_intervals(window_start, context.now):
         if start in done:
             continue
         services.orders_generate(interval_start=start, now=start - timedelta(minutes=30))
