@@ -59,6 +59,11 @@ $PY manage.py demo_cooperative --hooks-only --hooks market
 ) > "$VAR/demo-hooks.log" 2>&1 &
 HOOKS_PID=$!
 
+# The device-facing processes (simulator, OCPP, OpenADR) would log every message at INFO: ~2
+# messages a second that honcho relays, a measurable share of the idle CPU (bench/RESULTS.md,
+# idle). They log warnings and errors; DEVICE_LOG_LEVEL=INFO shows every message again.
+DEVICE_LOG_LEVEL=${DEVICE_LOG_LEVEL:-WARNING}
+
 # The production ASGI server (gunicorn + uvicorn workers, config/gunicorn.py): pages, static files
 # (WhiteNoise) and WebSockets. Each process has its own database pool and a name in
 # pg_stat_activity; the single-threaded ones need at most 2 connections (README, Deployment).
@@ -69,13 +74,13 @@ echo "gridworker: DB_APPLICATION_NAME=es-gridworker DB_POOL_MAX_SIZE=2 .venv/bin
 echo "beat: DB_APPLICATION_NAME=es-beat DB_POOL_MAX_SIZE=2 .venv/bin/celery -A config beat -l info -s $VAR/celerybeat-schedule" >> "$procs"
 has_command mqtt_bridge && echo "bridge: DB_APPLICATION_NAME=es-bridge DB_POOL_MAX_SIZE=2 $PY manage.py mqtt_bridge --client-id es-bridge-$WEB_PORT" >> "$procs"
 has_command grid_command_acks && echo "acks: DB_APPLICATION_NAME=es-acks DB_POOL_MAX_SIZE=2 $PY manage.py grid_command_acks" >> "$procs"
-has_command simulate_meters && echo "simulator: DB_APPLICATION_NAME=es-simulator DB_POOL_MAX_SIZE=2 $PY manage.py simulate_meters --meters 250 --speed 60 --spread" >> "$procs"
+has_command simulate_meters && echo "simulator: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-simulator DB_POOL_MAX_SIZE=2 $PY manage.py simulate_meters --meters 250 --speed 60 --spread" >> "$procs"
 # OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients.
-has_command ocpp_server && echo "ocpp: DB_APPLICATION_NAME=es-ocpp DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_server" >> "$procs"
-has_command ocpp_charger_simulator && echo "chargers: DB_APPLICATION_NAME=es-chargers DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_charger_simulator" >> "$procs"
+has_command ocpp_server && echo "ocpp: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-ocpp DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_server" >> "$procs"
+has_command ocpp_charger_simulator && echo "chargers: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-chargers DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_charger_simulator" >> "$procs"
 # OpenADR 2.0b VTN for demand response, and the demo sites' VENs as openleadr clients.
-has_command openadr_vtn && echo "vtn: DB_APPLICATION_NAME=es-vtn DB_POOL_MAX_SIZE=2 $PY manage.py openadr_vtn" >> "$procs"
-has_command openadr_ven_simulator && echo "vens: DB_APPLICATION_NAME=es-vens DB_POOL_MAX_SIZE=2 $PY manage.py openadr_ven_simulator" >> "$procs"
+has_command openadr_vtn && echo "vtn: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-vtn DB_POOL_MAX_SIZE=2 $PY manage.py openadr_vtn" >> "$procs"
+has_command openadr_ven_simulator && echo "vens: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-vens DB_POOL_MAX_SIZE=2 $PY manage.py openadr_ven_simulator" >> "$procs"
 
 cat <<MSG
 
