@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from apps.demo.keys import demo_device_identity
-from apps.meters.models import Meter, Reading
+from apps.meters.models import Meter
 from apps.meters.services import BackfillRow, readings_backfill
-from apps.meters.tests.factories import MeterFactory
+from apps.meters.tests.factories import MeterFactory, current_readings
 from tests.fixtures.mqtt import wait_for
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.django_db(transaction=True)]
@@ -45,7 +45,7 @@ def test_spread_reports_reach_ingest_and_last_seen_starts_from_the_history(
                  spread=True)  # fmt: skip
     expected = datetime.fromtimestamp(boundary - 2 * 900, tz=UTC)
     assert wait_for(
-        lambda: Reading.objects.filter(meter__in=meters, interval_start=expected).count() == 3
+        lambda: current_readings(meter__in=meters, interval_start=expected).count() == 3
     )
     for meter in Meter.objects.filter(pk__in=[m.pk for m in meters]):
         assert meter.last_seen > expected  # live now
