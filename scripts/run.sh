@@ -93,4 +93,7 @@ OpenADR VTN: http://127.0.0.1:${OPENADR_VTN_PORT:-9017}/OpenADR2/Simple/2.0b (sa
 Health: http://127.0.0.1:$WEB_PORT/healthz   Ctrl-C stops everything.
 Demo extras are loading in the background ($VAR/demo-hooks.log).
 MSG
-.venv/bin/honcho -f "$procs" -d . start
+# honcho would read .env itself and let it override the environment (Django reads .env too, but
+# the environment wins there): a stack started with its own DATABASE_URL or prefixes would run
+# its processes against .env's. `-e /dev/null`: the processes see exactly this environment.
+.venv/bin/honcho -e /dev/null -f "$procs" -d . start
