@@ -7,7 +7,8 @@ first answers, a visitor sees in Chromium:
 
 - the showcase member's trading page: trades, and a clearing-price line for the last 24 hours;
 - the staff ingest page: a non-zero ingest rate and no meter "not heard from";
-- the staff grid page: OpenADR VENs and OCPP chargers online.
+- the staff grid page: OpenADR VENs and OCPP chargers online (within two more minutes: the
+  chargers boot one after the other once the background demo step has registered them).
 
 Takes about 3 minutes on an idle machine (start-up of the whole stack on a fresh database with
 three days of history, then the 60 s), more on a loaded one.
@@ -97,9 +98,18 @@ def test_a_minute_after_make_run_answers_the_demo_is_alive(demo_stack, page):
     assert "Every active meter reported recently." in silent, silent[:500]
     assert "never" not in silent
 
-    page.goto(f"{base}/grid/")
-    for selector, what in (("#vens-online", "OpenADR VENs"), ("#chargers-online", "OCPP chargers")):
-        text = page.locator(selector).inner_text()
-        online, total = (int(x) for x in re.findall(r"\d+", text)[:2])
-        # Every simulated device is online; only the spare one (for a visitor's own client) is not.
-        assert online >= total - 1 and online > 0, f"{what}: {text}"
+    # Issue 20: every simulated VEN and charger comes online (only the spare one of each, kept
+    # for a visitor's own client, stays offline). The chargers connect as the background demo
+    # step registers them and boot one after the other: the page is reloaded for up to 2 minutes.
+    deadline = time.monotonic() + 120
+    while True:
+        page.goto(f"{base}/grid/")
+        counts = {}
+        for selector in ("#vens-online", "#chargers-online"):
+            text = page.locator(selector).inner_text()
+            online, total = (int(x) for x in re.findall(r"\d+", text)[:2])
+            counts[selector] = (online, total)
+        if all(on >= total - 1 and on > 0 for on, total in counts.values()):
+            break
+        assert time.monotonic() < deadline, f"devices online (online, total): {counts}"
+        time.sleep(10)
