@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -209,6 +209,7 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
             )
             inserted = cursor.rowcount
             cursor.execute("DROP TABLE _meters_backfill")
+        _last_seen_from_history(cursor, rows)
     rollups_mark_dirty(hours=_hours_between(first, last))
     audit_log_write(
         event=AuditEvent.READINGS_BACKFILLED,
@@ -217,6 +218,24 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
                  "meters": len(meter_ids), "from": first.isoformat(), "to": last.isoformat()},
     )  # fmt: skip
     return inserted
+
+
+def _last_seen_from_history(cursor, rows: list[BackfillRow]) -> None:
+    """A meter whose history was loaded was last heard from at the end of its latest interval
+    (never moved back): the staff ingest page lists it as silent only once that is an hour old.
+    Rows are locked in id order first, as the ingest pipeline does, so the two never deadlock."""
+    ends: dict[int, datetime] = {}
+    for row in rows:
+        end = row.interval_start.astimezone(UTC) + timedelta(seconds=row.interval_seconds)
+        if row.meter_id not in ends or end > ends[row.meter_id]:
+            ends[row.meter_id] = end
+    ids = sorted(ends)
+    cursor.execute("SELECT id FROM meters_meter WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+    cursor.execute(
+        "UPDATE meters_meter m SET last_seen = GREATEST(m.last_seen, k.t) "
+        "FROM unnest(%s::bigint[], %s::timestamptz[]) AS k(id, t) WHERE m.id = k.id",
+        [ids, [ends[i] for i in ids]],
+    )
 
 
 def _copy_text(prepared: list[list], source: str, now: datetime) -> bytes:

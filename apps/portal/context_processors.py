@@ -2,13 +2,14 @@ from django.http import HttpRequest
 
 from apps.accounts.policy import Capability, request_allows
 from apps.portal.navigation import auditor_nav, member_nav, staff_nav
+from apps.portal.selectors import demo_preparing
 
 
 def portal(request: HttpRequest) -> dict:
     """Navigation and role flags for templates/portal/base.html."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
+        return {"demo_preparing": demo_preparing()}
     group_names = {group.name for group in user.groups.all()}
     is_auditor = "auditor" in group_names
     is_staff = bool(user.is_staff)
@@ -33,4 +34,5 @@ def portal(request: HttpRequest) -> dict:
         "portal_nav": nav,
         "portal_staff_nav": staff_nav() if is_staff else [],
         "portal_auditor_nav": auditor_nav() if is_auditor else [],
+        "demo_preparing": demo_preparing(),
     }

@@ -5,8 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.cache import cache
+
 from apps.accounts.models import Member
 from apps.meters.selectors import member_dashboard_data
+
+# Set (with a timeout, in case the loader is killed) by the demo loader while the apps' demo
+# steps run in the background after `make run` answers; every portal page then says so.
+DEMO_PREPARING_CACHE_KEY = "demo:preparing"
+DEMO_PREPARING_TIMEOUT_S = 30 * 60
+
+
+def demo_preparing() -> bool:
+    """Whether the demo's extras (market day, forecasts, certificates, invoices…) are loading."""
+    return bool(cache.get(DEMO_PREPARING_CACHE_KEY))
 
 
 def _kwh(wh: int) -> Decimal:

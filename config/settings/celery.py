@@ -7,6 +7,11 @@ _redis = _env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 CELERY_BROKER_URL = _env("CELERY_BROKER_URL", default=_redis)
 CELERY_RESULT_BACKEND = _env("CELERY_RESULT_BACKEND", default=_redis)
+# Two stacks sharing one Redis (e.g. `make run` next to the browser test's stack) need their own
+# queues: every broker key gets this prefix.
+_broker_prefix = _env("CELERY_BROKER_KEY_PREFIX", default="")
+if _broker_prefix:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": _broker_prefix}
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_SERIALIZER = "json"

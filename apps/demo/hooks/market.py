@@ -1,7 +1,9 @@
 """Demo data of the market (called by the demo loader, see docs/demo.md): a tariff, market
-settings, standing preferences for every demo member, and one real market day — yesterday
-(UTC) cleared interval by interval and settled from the demo's metered history — so the trading
-page, the staff monitor and the settlement runs show real figures. Idempotent."""
+settings, standing preferences for every demo member, and a real market over the 24 hours up to
+the last complete interval — cleared interval by interval, yesterday's period (UTC) settled from
+the demo's metered history — so the trading page has trades and prices for the last 24 hours at
+any time of day, and the staff monitor and the settlement runs show real figures; the beat
+clears the intervals after that. Idempotent."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from apps.market.models import ClearingResult, MarketSettings, Statement, Tariff
 from apps.market.selectors import period_bounds
 
 logger = logging.getLogger(__name__)
+SHOWCASE_MAX_BUY = Decimal("0.30")
+MARKET_WINDOW = timedelta(hours=24)
 
 
 def _tariff() -> Tariff:
@@ -39,10 +43,13 @@ def load(context) -> None:
         if member.pk in have or not member.is_active_member:
             continue
         created += 1
+        # The showcase member bids highest, so the little winter supply reaches them first and
+        # their trading page shows trades (others bid 0.22–0.28).
+        showcase = member.pk == context.showcase_member.pk
         services.preference_update(
             member=member,
             actor="demo",
-            max_buy_price=Decimal("0.22") + Decimal(i % 7) / 100,
+            max_buy_price=SHOWCASE_MAX_BUY if showcase else Decimal("0.22") + Decimal(i % 7) / 100,
             min_sell_price=Decimal("0.09") + Decimal(i % 5) / 100,
             green_only=(i % 11 == 3 and bool(pv)),
             battery_reserve_percent=20 if "battery" in context.spec_for(member).assets else 0,
@@ -51,18 +58,20 @@ def load(context) -> None:
         )
     if created:
         context.created["market.tradingpreference"] = created
-    # One market day: yesterday (UTC), if the history covers the day before it (forecast).
+    # The market of the last 24 hours up to now, if the history covers the day before it (the
+    # orders' seasonal-naive forecast); yesterday's period (UTC) is then settled.
     day_end, _ = period_bounds(at=context.now)
     day_start, _ = period_bounds(at=day_end - timedelta(minutes=1))
-    if day_start - timedelta(days=1) < context.history_start:
+    window_start = context.now - MARKET_WINDOW
+    if window_start - timedelta(days=1) < context.history_start:
         return
     done = set(
         ClearingResult.objects.filter(
-            interval_start__gte=day_start, interval_start__lt=day_end
+            interval_start__gte=window_start, interval_start__lt=context.now
         ).values_list("interval_start", flat=True)
     )
     cleared = 0
-    for start in iter_intervals(day_start, day_end):
+    for start in iter_intervals(window_start, context.now):
         if start in done:
             continue
         services.orders_generate(interval_start=start, now=start - timedelta(minutes=30))

@@ -177,7 +177,7 @@ def test_a_later_run_tops_the_history_up(loaded):
 def test_command_runs_the_app_hooks_and_is_idempotent():
     """The real command, every app's demo step included (slow: the hooks issue certificates)."""
     hooks = [label for label, _ in loader.demo_hooks()]
-    assert hooks == ["grid", "market", "incentives", "billing"]
+    assert hooks == ["market", "grid", "incentives", "billing"]
     args = ("--history-days", "1", "--signed-days", "0", "--now", "2026-11-20T09:07Z")
     out = StringIO()
     call_command("demo_cooperative", *args, stdout=out)
@@ -208,6 +208,44 @@ def test_a_failing_hook_is_reported_and_the_others_still_run(monkeypatch):
     assert report.created["fine things"] == 1
     with pytest.raises(CommandError, match="broken"):
         call_command("demo_cooperative", "--history-days", "0", stdout=StringIO(), stderr=None)
+
+
+def test_meters_last_seen_comes_from_the_history(loaded):
+    """The staff ingest page lists no meter as "never heard from" right after loading."""
+    end = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert set(Meter.objects.values_list("last_seen", flat=True)) == {end}
+
+
+def test_live_intervals_leave_the_latest_intervals_to_the_simulator():
+    report = loader.demo_cooperative_load(
+        now=NOW, history_days=HISTORY, signed_days=0, run_hooks=False, live_intervals=1
+    )
+    end = datetime(2026, 11, 20, 8, 45, tzinfo=UTC)
+    assert report.context.now == end
+    assert reading_versions(interval_start__gte=end).count() == 0
+    assert reading_versions(interval_start=end - timedelta(minutes=15)).count() == 211
+
+
+def test_the_portal_says_preparing_while_the_demo_steps_run(monkeypatch, client):
+    from apps.portal.selectors import demo_preparing
+
+    seen = []
+
+    def step(context):
+        seen.append(demo_preparing())
+        seen.append("Preparing the demo" in client.get("/accounts/login/").content.decode())
+
+    def other(context):
+        seen.append("other ran")
+
+    monkeypatch.setattr(loader, "demo_hooks", lambda: [("step", step), ("other", other)])
+    report = loader.demo_cooperative_load(now=NOW, history_days=0, signed_days=0, hooks=["step"])
+    assert seen == [True, True]  # the step ran with the banner up; the other was not asked for
+    assert not report.hook_errors
+    assert not demo_preparing()
+    assert "Preparing the demo" not in client.get("/accounts/login/").content.decode()
+    with pytest.raises(CommandError, match="Unknown demo step"):
+        call_command("demo_cooperative", "--hooks", "nope", stdout=StringIO())
 
 
 def test_hooks_only_skips_the_history(loaded):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -155,19 +156,38 @@ def forecast_model_choose(
     return choice
 
 
+def _impossible_key(series_key: str, data_end: datetime) -> str:
+    return f"grid:model-choice-impossible:{series_key}:{data_end:%Y%m%d}"
+
+
+def _model_choice(*, series_key: str, now: datetime) -> ForecastModelChoice | None:
+    """The series' model choice, cached by series and age: a backtest runs only when there is
+    no choice or it is older than GRID_MODEL_CHOICE_MAX_AGE_DAYS. A backtest that was not
+    possible (too little history) is not tried again on the same data: the attempt is
+    remembered per series and history end (UTC day) until a new day of data is in; meanwhile an
+    older choice is kept (else the daily seasonal naive is used)."""
+    choice = ForecastModelChoice.objects.filter(series_key=series_key).first()
+    max_age = timedelta(days=conf.get("GRID_MODEL_CHOICE_MAX_AGE_DAYS"))
+    if choice is not None and now - choice.chosen_at <= max_age:
+        return choice
+    impossible = _impossible_key(series_key, floor_interval(now, DAY))
+    if cache.get(impossible):
+        return choice
+    try:
+        return forecast_model_choose(series_key=series_key, now=now)
+    except ApplicationError as exc:
+        logger.info("no backtest possible for %s (%s); not retried before new data",
+                    series_key, exc.message)  # fmt: skip
+        cache.set(impossible, 1, int(2 * DAY.total_seconds()))
+        return choice
+
+
 @transaction.atomic
 def forecast_issue(*, series_key: str, now: datetime | None = None) -> Forecast:
     """Issue the day-ahead forecast (next UTC day, one value per 15 minutes) with the series'
     chosen method (re-chosen by backtest when missing or stale)."""
     now = ensure_utc(now or timezone.now())
-    choice = ForecastModelChoice.objects.filter(series_key=series_key).first()
-    max_age = timedelta(days=conf.get("GRID_MODEL_CHOICE_MAX_AGE_DAYS"))
-    if choice is None or now - choice.chosen_at > max_age:
-        try:
-            choice = forecast_model_choose(series_key=series_key, now=now)
-        except ApplicationError:
-            logger.info("no backtest possible for %s; using the daily seasonal naive", series_key)
-            choice = None
+    choice = _model_choice(series_key=series_key, now=now)
     method = choice.method if choice else "seasonal_naive_daily"
     start = floor_interval(now, DAY) + DAY
     per_day = int(DAY / INTERVAL)

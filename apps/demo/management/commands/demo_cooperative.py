@@ -122,6 +122,19 @@ class Command(BaseCommand):
             default=loader.SIGNED_DAYS,
             help="Device-sign the readings of the last N days (signing costs ~0.1 ms each).",
         )
+        parser.add_argument(
+            "--live-intervals",
+            type=int,
+            default=0,
+            help="End the history N intervals before the last complete one and leave them to "
+            "the meter simulator (`make run` uses 1).",
+        )
+        parser.add_argument(
+            "--hooks",
+            default="",
+            help="Comma-separated demo steps to run (market, grid, incentives, billing); "
+            "default: all.",
+        )
         hooks = parser.add_mutually_exclusive_group()
         hooks.add_argument(
             "--no-hooks", action="store_true", help="Skip the per-app demo steps (apps/demo/hooks)."
@@ -142,6 +155,12 @@ class Command(BaseCommand):
         if options["totp"]:
             self.stdout.write(totp_code(loader.DEMO_TOTP_SECRET))
             return
+        steps = [h.strip() for h in options["hooks"].split(",") if h.strip()] or None
+        unknown = set(steps or ()) - {label for label, _ in loader.demo_hooks()}
+        if unknown:
+            known = ", ".join(label for label, _ in loader.demo_hooks())
+            names = ", ".join(sorted(unknown))
+            raise CommandError(f"Unknown demo step(s) {names}; known: {known}.")
         report = loader.demo_cooperative_load(
             seed=options["seed"],
             now=options["now"],
@@ -149,6 +168,8 @@ class Command(BaseCommand):
             signed_days=options["signed_days"],
             run_hooks=not options["no_hooks"],
             run_history=not options["hooks_only"],
+            live_intervals=max(0, options["live_intervals"]),
+            hooks=steps,
         )
         made = {k: v for k, v in report.created.items() if v}
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())

@@ -38,6 +38,13 @@ class Command(BaseCommand):
         parser.add_argument("--gateway-batch", type=int, default=1,
                             help="Readings per message (a gateway batch) when > 1.")  # fmt: skip
         parser.add_argument("--intervals", type=int, default=0, help="Stop after N intervals.")
+        parser.add_argument(
+            "--spread",
+            action="store_true",
+            help="Spread the meters' reports evenly over the next interval (meter k of n reports "
+            "k/n of 15 minutes after the interval ends), as real meters on a head-end do, "
+            "instead of every meter at the interval boundary.",
+        )
         parser.add_argument("--seed", type=int, default=1)
         for name in ("bad-signature", "duplicates", "conflicts", "gaps", "spikes",
                      "clock-drift", "replay"):  # fmt: skip
@@ -63,49 +70,77 @@ class Command(BaseCommand):
             starts.append(
                 int(last.interval_start.timestamp()) + STEP if last else now - now % STEP - STEP
             )
-        sim_t = min(starts)
+        n = len(sims)
+        # Seconds after the end of an interval at which each meter reports it.
+        offsets = [(k * STEP) // n if opts["spread"] else 0 for k in range(n)]
+        next_t = list(starts)  # each meter's next interval to report
+        done = [0] * n
         energy = demo_energy_source()
         rng = random.Random(opts["seed"])
         client = mqtt_client.make_client(f"es-sim-{uuid.uuid4().hex[:8]}")
         mqtt_client.connect_client(client, mqtt_client.broker_from_url(opts["broker"]))
         client.loop_start()
-        sent = intervals = 0
-        self.stdout.write(f"simulating {len(sims)} meters from {sim_t} at speed {opts['speed']}")
+        sent = 0
+        self.stdout.write(
+            f"simulating {n} meters from {min(starts)} at speed {opts['speed']}"
+            + (" (reports spread over each interval)" if opts["spread"] else "")
+        )
         try:
-            wall0, sim0 = time.monotonic(), sim_t
-            while not opts["intervals"] or intervals < opts["intervals"]:
-                target = sim0 + (time.monotonic() - wall0) * opts["speed"]
-                if sim_t + STEP > min(target, time.time()):
-                    time.sleep(0.2)
+            # Simulated time starts when the first report is due and runs `speed` times faster
+            # than real time, but never passes the wall clock.
+            clock0 = min(t + STEP + o for t, o in zip(next_t, offsets, strict=True))
+            wall0 = time.monotonic()
+            while not opts["intervals"] or min(done) < opts["intervals"]:
+                simulated, wall = clock0 + (time.monotonic() - wall0) * opts["speed"], time.time()
+                clock = min(simulated, wall)
+                groups: dict[int, list[int]] = {}
+                for k in range(n):
+                    if next_t[k] + STEP + offsets[k] <= clock and (
+                        not opts["intervals"] or done[k] < opts["intervals"]
+                    ):
+                        groups.setdefault(next_t[k], []).append(k)
+                if not groups:
+                    due = min(t + STEP + o for t, o in zip(next_t, offsets, strict=True))
+                    wait = (
+                        (due - clock) / max(opts["speed"], 1e-3) if simulated < wall else due - wall
+                    )
+                    time.sleep(min(5.0, max(0.05, wait)))
                     continue
-                due = [s for s, first in zip(sims, starts, strict=True) if first <= sim_t]
-                pending: dict[str, list[dict]] = {}
-                for serial, doc in interval_messages(due, sim_t, energy, faults, rng):
-                    if opts["gateway_batch"] > 1:
-                        group = pending.setdefault("gw", [])
-                        group.append(doc)
-                        if len(group) >= opts["gateway_batch"]:
-                            client.publish(mqtt_client.readings_topic(opts["prefix"], "gateway"),
-                                           encode({"v": 1, "readings": group}), qos=1)  # fmt: skip
-                            pending["gw"] = []
-                    else:
-                        client.publish(mqtt_client.readings_topic(opts["prefix"], serial),
-                                       encode(doc), qos=1)  # fmt: skip
-                    sent += 1
-                if pending.get("gw"):
-                    client.publish(mqtt_client.readings_topic(opts["prefix"], "gateway"),
-                                   encode({"v": 1, "readings": pending["gw"]}), qos=1)  # fmt: skip
-                sim_t += STEP
-                intervals += 1
-                if intervals % 4 == 0:
-                    for s in due:
-                        mqtt_client.publish_json(client, mqtt_client.status_topic(
-                            opts["prefix"], s.serial), status_doc(s.serial, s.key,
-                            now=time.time()))  # fmt: skip
+                for t in sorted(groups):
+                    members = [sims[k] for k in groups[t]]
+                    sent += self._publish(client, opts, members, t, energy, faults, rng)
+                    for k in groups[t]:
+                        next_t[k] += STEP
+                        done[k] += 1
+                        if done[k] % 4 == 0:
+                            mqtt_client.publish_json(client, mqtt_client.status_topic(
+                                opts["prefix"], sims[k].serial), status_doc(sims[k].serial, sims[k].key,
+                                now=time.time()))  # fmt: skip
         except KeyboardInterrupt:
             pass
         finally:
             time.sleep(0.5)
             client.loop_stop()
             client.disconnect()
+        intervals = min(done) if done else 0
         self.stdout.write(f"published {sent} readings over {intervals} intervals")
+
+    @staticmethod
+    def _publish(client, opts, meters: list[SimMeter], t: int, energy, faults, rng) -> int:
+        """One interval of these meters: one message each, or gateway batches; returns sent."""
+        sent = 0
+        pending: list[dict] = []
+        topic = mqtt_client.readings_topic(opts["prefix"], "gateway")
+        for serial, doc in interval_messages(meters, t, energy, faults, rng):
+            if opts["gateway_batch"] > 1:
+                pending.append(doc)
+                if len(pending) >= opts["gateway_batch"]:
+                    client.publish(topic, encode({"v": 1, "readings": pending}), qos=1)
+                    pending = []
+            else:
+                client.publish(mqtt_client.readings_topic(opts["prefix"], serial), encode(doc),
+                               qos=1)  # fmt: skip
+            sent += 1
+        if pending:
+            client.publish(topic, encode({"v": 1, "readings": pending}), qos=1)
+        return sent
