@@ -113,9 +113,10 @@ class Command(BaseCommand):
                         next_t[k] += STEP
                         done[k] += 1
                         if done[k] % 4 == 0:
-                            mqtt_client.publish_json(client, mqtt_client.status_topic(
-                                opts["prefix"], sims[k].serial), status_doc(sims[k].serial, sims[k].key,
-                                now=time.time()))  # fmt: skip
+                            sim = sims[k]
+                            status = status_doc(sim.serial, sim.key, now=time.time())
+                            topic = mqtt_client.status_topic(opts["prefix"], sim.serial)
+                            mqtt_client.publish_json(client, topic, status)
         except KeyboardInterrupt:
             pass
         finally:
