@@ -107,6 +107,7 @@ class RetiredContractAdmin(ReadOnlyAdmin):
     """Contracts replaced by `chain_deploy --upgrade`: where older roots, anchors and certificates
     are verified."""
 
+    date_hierarchy = "retired_at"
     list_display = ("name", "network", "address", "replaced_by", "deployed_block", "retired_at")
     list_filter = ("network", "name")
     search_fields = ("name", "address", "replaced_by")

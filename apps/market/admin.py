@@ -208,7 +208,7 @@ class SettlementRunAdmin(PolicyModelAdmin):
 @admin.register(SettlementLine)
 class SettlementLineAdmin(PolicyModelAdmin):
     date_hierarchy = "interval_start"
-    raw_id_fields = ("run", "member", "statement")
+    raw_id_fields = ("run", "member", "statement", "chain_run")
     service_owned = True  # written only by clearing/settlement services (audited)
     list_display = [
         "interval_start",

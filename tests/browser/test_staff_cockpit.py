@@ -46,7 +46,7 @@ def _run_action(page, action: str) -> None:
     page.wait_for_load_state()
 
 
-def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path):
+def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path, chain_tx):
     staff = StaffUserFactory()
     secret = generate_totp_secret()
     TOTP.activate(staff, secret)

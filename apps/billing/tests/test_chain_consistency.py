@@ -16,7 +16,8 @@ from apps.billing.tests.factories import SupplyContractFactory, SupplyTariffVers
 from apps.chain.indexer import chain_events_index
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import member_chain_address
-from apps.compliance.reports import report_build, report_render, report_verify
+from apps.compliance.reports import report_build, report_verify
+from apps.compliance.services import report_export
 from apps.market import services
 from apps.market.models import SettlementLine, SettlementRun
 from apps.market.services.settlement import minor
@@ -165,7 +166,10 @@ def test_a_late_corrected_reading_reaches_the_next_invoice_and_the_next_batch_an
     assert carried and carried[0][bcols["adjustments_on_invoices"]] > 0
     assert carried[0][bcols["delta_minor_on_chain"]] == recorded["delta_minor"]
     assert carried[0][bcols["state"]] == "applied on chain"
-    body, _, _ = report_render(doc, "csv")
+    body, _, _ = report_export(doc=doc, fmt="csv", actor=None)
+    assert report_verify(body, against_db=True).verdict == "NOT_YET_ANCHORED"
+    chain_outbox_sweep(wait_seconds=5)
+    chain_events_index()
     assert report_verify(body, against_db=True).verdict == "VERIFIED"
 
     # --- an invoice and the chain disagree (a P2P line edited behind the services' back) -----

@@ -177,7 +177,7 @@ def test_a_later_run_tops_the_history_up(loaded):
 def test_command_runs_the_app_hooks_and_is_idempotent():
     """The real command, every app's demo step included (slow: the hooks issue certificates)."""
     hooks = [label for label, _ in loader.demo_hooks()]
-    assert hooks == ["market", "grid", "incentives", "billing"]
+    assert hooks == ["market", "grid", "incentives", "billing", "cockpit"]
     args = ("--history-days", "1", "--signed-days", "0", "--now", "2026-11-20T09:07Z")
     out = StringIO()
     call_command("demo_cooperative", *args, stdout=out)

@@ -17,7 +17,7 @@ CHANGELIST = reverse("admin:market_settlementrun_changelist")
 
 
 @pytest.mark.django_db
-def test_approve_shows_a_confirmation_page_then_anchors_only_when_confirmed():
+def test_approve_shows_a_confirmation_page_then_anchors_only_when_confirmed(chain):
     settled = make_trade(MemberFactory(), settled=True).clearing.run
     open_run = make_trade(MemberFactory()).clearing.run
     client = Client()
