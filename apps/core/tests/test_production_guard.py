@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from apps.chain.intents import KEY_DUTIES
+
 ROOT = Path(__file__).resolve().parents[3]
 # Variables a developer's shell or `.env` may carry that would change what is being checked.
 _CLEARED = (
@@ -109,7 +111,7 @@ def test_proper_production_configuration_passes(tmp_path):
     keystore.write_text(json.dumps(Account.encrypt(account.key, "a long passphrase")))
     signers = ",".join(Account.create().address for _ in range(3))
     duty_keys = {}
-    for duty in ("mint", "certificates", "settlement", "anchoring", "rewards", "grid"):
+    for duty in KEY_DUTIES:  # every duty key, the co-signing approval key included
         path = tmp_path / f"{duty}.json"
         path.write_text(json.dumps(Account.encrypt(Account.create().key, f"{duty} passphrase")))
         duty_keys[f"CHAIN_{duty.upper()}_KEYSTORE_PATH"] = str(path)
