@@ -56,21 +56,7 @@ def invoice_lines_write(*, invoice: Invoice, lines: list[invoicing.Line]) -> Inv
         raise ApplicationError("An issued invoice is never edited.", {"invoice": invoice.number})
     totals = invoicing.totals(lines)
     invoice.lines.all().delete()
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            position=k,
-            kind=line.kind,
-            is_adjustment=line.is_adjustment,
-            description=line.description,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
-            net=line.net,
-            vat_rate=line.vat_rate,
-        )
-        for k, line in enumerate(lines, start=1)
-    )
+    InvoiceLine.objects.bulk_create(_line_rows(invoice, lines))
     invoice.net, invoice.vat, invoice.gross = totals.net, totals.vat, totals.gross
     invoice.vat_breakdown = [
         {"rate": str(g.rate), "base": str(g.base), "vat": str(g.vat)} for g in totals.vat_groups
