@@ -123,3 +123,16 @@ def test_admin_system_checks_pass():
     """Autocomplete needs search_fields on the target's admin (admin.E039/E040) and so on."""
     errors = [e for e in checks.run_checks(tags=[checks.Tags.admin]) if e.level >= checks.ERROR]
     assert errors == []
+
+
+@pytest.mark.django_db
+def test_member_change_page_never_shows_the_chain_salt(staff_client, member):
+    """The salt unlinks on-chain beneficiary hashes from a member; typing or copying it by hand
+    would undo that, so the admin neither shows nor accepts it."""
+    from apps.accounts.services import member_chain_salt_ensure
+
+    salt = member_chain_salt_ensure(member_id=member.pk)
+    response = staff_client.get(f"/admin/accounts/member/{member.pk}/change/")
+    assert response.status_code == 200
+    assert b'name="chain_salt"' not in response.content
+    assert salt.encode() not in response.content
