@@ -15,17 +15,21 @@ from apps.accounts.selectors import member_for_user
 from apps.core.exceptions import ApplicationError
 from apps.incentives.models import Certificate
 from apps.incentives.selectors import (
+    member_asset_shares,
     member_certificate_get,
     member_certificate_totals,
     member_certificates,
+    member_claim_instruction,
     member_reward_totals,
     member_rewards,
+    member_shared_plant_credits,
     registry_certificates,
 )
 from apps.incentives.services import (
     certificate_cancel,
     certificate_claim,
     certificates_claim_for_consumption,
+    claim_instruction_set,
 )
 
 
@@ -47,6 +51,7 @@ def certificates(request: HttpRequest) -> HttpResponse:
             "statuses": Certificate.Status.choices,
             "totals": _totals_rows(member_certificate_totals(member=member)),
             "month": datetime.now(UTC).strftime("%Y-%m"),
+            "auto_claim": member_claim_instruction(member=member),
         },
     )
 
@@ -161,3 +166,34 @@ def registry_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("incentives:registry")
+
+
+@portal_view
+@require_POST
+def certificates_auto_claim_set(request: HttpRequest) -> HttpResponse:
+    """Turn my standing claim instruction on or off."""
+    member = member_for_user(request.user)
+    on = bool(request.POST.get("auto_claim"))
+    claim_instruction_set(member=member, auto_claim=on, actor=request.user)
+    messages.success(
+        request,
+        "Your certificates are claimed every hour against your own consumption."
+        if on
+        else "Automatic claiming is off: your certificates stay active until you claim them.",
+    )
+    return redirect("incentives:certificates")
+
+
+@portal_view
+@require_http_methods(["GET"])
+def shared_plants(request: HttpRequest) -> HttpResponse:
+    """My shares in the community plants, their production and my credit per month."""
+    member = member_for_user(request.user)
+    return render(
+        request,
+        "incentives/shared_plants.html",
+        {
+            "shares": member_asset_shares(member=member),
+            "credits": member_shared_plant_credits(member=member),
+        },
+    )

@@ -29,6 +29,7 @@ from apps.billing.selectors import (
     month_days,
     period_invoices,
     period_sepa_files,
+    plant_credits_for_month,
 )
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
@@ -178,6 +179,7 @@ def billing_run(
     with transaction.atomic():
         run = billing_run_lock(period=first, now=now)  # one run per period at once
         tokens = reward_tokens_by_member(start=start, end=end)
+        plant_credits = plant_credits_for_month(month=first)
         book = PriceBook()
         by_member: dict[int, list[SupplyContract]] = defaultdict(list)
         for contract in contracts_active(first=first, last=last):
@@ -207,6 +209,7 @@ def billing_run(
                 prices_book=book,
                 reward_tokens=tokens.get(member_id, 0),
                 energy=energy.get(statement.pk, []),
+                plant_credits=plant_credits.get(member_id, []),
             )
             invoice = invoices.get(member_id)
             if invoice is None:

@@ -9,16 +9,26 @@ from apps.incentives.services.certificates import (
     certificates_issue_for_hour,
     certificates_transfer_for_settlement,
 )
+from apps.incentives.services.claims import (
+    AutoClaimSummary,
+    certificates_auto_claim,
+    claim_instruction_set,
+)
 from apps.incentives.services.rewards import (
     reward_grant_for_dr_performance,
     rewards_compute_for_settlement,
 )
 from apps.incentives.services.shares import (
+    shared_asset_period_settle,
     shared_asset_revenue_allocate,
     shared_asset_shares_set,
+    shared_assets_settle_month,
 )
 
 __all__ = [
+    "AutoClaimSummary",
+    "certificates_auto_claim",
+    "claim_instruction_set",
     "certificate_cancel",
     "certificate_claim",
     "certificate_token_id",
@@ -28,6 +38,8 @@ __all__ = [
     "certificates_transfer_for_settlement",
     "reward_grant_for_dr_performance",
     "rewards_compute_for_settlement",
+    "shared_asset_period_settle",
     "shared_asset_revenue_allocate",
+    "shared_assets_settle_month",
     "shared_asset_shares_set",
 ]
