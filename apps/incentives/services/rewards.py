@@ -17,7 +17,7 @@ from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives import chain_bridge
-from apps.incentives.models import Reward, RewardRule
+from apps.incentives.models import CertificateTransfer, Reward, RewardRule
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
 
@@ -94,13 +94,18 @@ def _grant(
 def rewards_compute_for_settlement(
     *, settlement_run: SettlementRun, actor: Actor = None
 ) -> list[Reward]:
-    """Local-renewable rewards for one settlement period: each buyer's Wh bought from members."""
+    """Local-renewable rewards for one settlement period: each buyer's *green* Wh bought from
+    members — the Wh their trades carried certificates for (the certificate transfers of this
+    run, applied just before by `certificates_transfer_for_settlement`). Energy a seller had no
+    certificate for (e.g. from a battery charged from the grid) earns nothing."""
+    starts = [t.interval_start for t in settled_trades(settlement_run=settlement_run)]
     bought: dict[int, int] = defaultdict(int)
-    starts: list[datetime] = []
-    for trade in settled_trades(settlement_run=settlement_run):
-        bought[trade.buyer_id] += max(0, trade.delivered_wh)
-        starts.append(trade.interval_start)
-    if not bought:
+    for buyer_id, wh in CertificateTransfer.objects.filter(
+        settlement_ref=str(settlement_run.pk)
+    ).values_list("buyer_id", "transferred_wh"):
+        if wh > 0:
+            bought[buyer_id] += wh
+    if not bought or not starts:
         return []
     at = min(starts)
     rule = reward_rule_active(kind=RewardRule.Kind.LOCAL_RENEWABLE, at=at)
