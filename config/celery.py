@@ -172,6 +172,12 @@ BEAT_SCHEDULE["incentives-shared-assets-monthly"] = {
     "schedule": crontab(minute=0, hour=3, day_of_month=2),
     "options": {"queue": "default", "expires": 86400},
 }
+# incentives: redeemed reward tokens whose burn the chain confirmed become creditable.
+BEAT_SCHEDULE["incentives-redemptions-confirm"] = {
+    "task": "apps.incentives.tasks.redemptions_confirm_task",
+    "schedule": 300.0,
+    "options": {"queue": "default", "expires": 300},
+}
 # billing: on the 3rd of each month (settlement of the last days and late readings are in), draft
 # the invoices of the month before; staff review and issue them. Reminders go out each morning.
 BEAT_SCHEDULE["billing-run-monthly"] = {

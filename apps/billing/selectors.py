@@ -26,7 +26,7 @@ from apps.billing.models import (
     SupplyTariffVersion,
 )
 from apps.core.exceptions import ApplicationError
-from apps.incentives.selectors import member_reward_tokens, shared_plant_credits_by_member
+from apps.incentives.selectors import redeemed_tokens_for_month, shared_plant_credits_by_member
 from apps.market.selectors import StatementEnergy, statement_energy
 from apps.market.services.statements import month_bounds
 
@@ -180,7 +180,9 @@ def invoice_lines_compute(
     tokens = (
         reward_tokens
         if reward_tokens is not None
-        else member_reward_tokens(member=member, start=start, end=end)
+        else redeemed_tokens_for_month(month=first, end=end, member_ids=[member.pk]).get(
+            member.pk, 0
+        )
     )
     lines += invoicing.reward_lines(tokens=tokens, prices=prices)
     if plant_credits is None:

@@ -308,3 +308,55 @@ class ClaimInstruction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: auto-claim {'on' if self.auto_claim else 'off'}"
+
+
+class RewardAccount(models.Model):
+    """A member's redeemable reward balance row: the tokens they have redeemed so far. Every
+    redemption locks this row first, so two concurrent redemptions cannot both spend the same
+    tokens (redeemable = tokens granted on chain − `redeemed_tokens`)."""
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, related_name="reward_account"
+    )
+    redeemed_tokens = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Redemption(StatusModel, models.Model):
+    """Reward tokens a member redeemed for a credit on their next invoice.
+
+    requested → burned (the outbox's `reward_redeem` intent burned them from the member's accrued
+    rewards on RenewableIncentive, once per redemption id) → credited (a billing run put them on
+    the invoice of `credited_month`, at the tariff's credit per token).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (burn queued on chain)"
+        BURNED = "burned", "Burned on chain"
+        CREDITED = "credited", "Credited on an invoice"
+
+    TRANSITIONS = {
+        Status.REQUESTED: frozenset({Status.BURNED}),
+        Status.BURNED: frozenset({Status.CREDITED}),
+        Status.CREDITED: frozenset(),
+    }
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="redemptions"
+    )
+    tokens = models.BigIntegerField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    chain_intent_ref = models.CharField(max_length=80, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    burned_at = models.DateTimeField(null=True, blank=True)
+    credited_month = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens__gt=0), name="redemption_tokens_positive"
+            ),
+        ]

@@ -22,6 +22,7 @@ from apps.incentives.models import (
     CertificateTransfer,
     ClaimInstruction,
     EmissionFactor,
+    Redemption,
     Reward,
     SharedAssetCredit,
 )
@@ -265,3 +266,35 @@ def member_asset_shares(*, member: Member) -> list[tuple[str, str, Decimal]]:
         (share.asset.name, share.asset.get_mode_display(), share.percent)
         for share in AssetShare.objects.filter(member=member).select_related("asset")
     ]
+
+
+def redeemed_tokens_for_month(
+    *, month: date, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    """Tokens to credit on each member's invoice of `month`: redemptions burned before `end`
+    not yet credited, and those already credited on that month's invoice (a re-run of a draft)."""
+    qs = Redemption.objects.filter(
+        Q(status=Redemption.Status.BURNED, burned_at__lt=end)
+        | Q(status=Redemption.Status.CREDITED, credited_month=month)
+    )
+    if member_ids is not None:
+        qs = qs.filter(member_id__in=member_ids)
+    rows = qs.values("member_id").annotate(tokens=Sum("tokens"))
+    return {row["member_id"]: int(row["tokens"]) for row in rows}
+
+
+def member_redeemable_tokens(*, member: Member) -> int:
+    """Reward tokens the member can redeem now: granted on chain, less those redeemed."""
+    from apps.incentives.models import RewardAccount
+
+    granted = (
+        Reward.objects.filter(member=member)
+        .exclude(chain_intent_ref="")
+        .aggregate(t=Sum("tokens"))["t"]
+    )
+    account = RewardAccount.objects.filter(member=member).first()
+    return int(granted or 0) - (account.redeemed_tokens if account else 0)
+
+
+def member_redemptions(*, member: Member) -> QuerySet[Redemption]:
+    return Redemption.objects.filter(member=member)

@@ -38,3 +38,11 @@ def shared_assets_settle_last_month_task() -> dict:
     now = timezone.now()
     last_month = (now.replace(day=1) - timedelta(days=1)).date()
     return shared_assets_settle_month(month=last_month, now=now)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)  # queue: set by the beat entry
+def redemptions_confirm_task() -> int:
+    """Mark redemptions burned once their on-chain burn is confirmed."""
+    from apps.incentives.services import redemptions_confirm
+
+    return redemptions_confirm()

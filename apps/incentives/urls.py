@@ -11,6 +11,7 @@ urlpatterns = [
     path("certificates/auto-claim/", views.certificates_auto_claim_set, name="auto_claim"),
     path("shared-plants/", views.shared_plants, name="shared_plants"),
     path("rewards/", views.rewards, name="rewards"),
+    path("rewards/redeem/", views.rewards_redeem, name="rewards_redeem"),
     path("registry/", views.registry, name="registry"),
     path("registry/<int:pk>/cancel/", views.registry_cancel, name="registry_cancel"),
 ]

@@ -20,6 +20,8 @@ from apps.incentives.selectors import (
     member_certificate_totals,
     member_certificates,
     member_claim_instruction,
+    member_redeemable_tokens,
+    member_redemptions,
     member_reward_totals,
     member_rewards,
     member_shared_plant_credits,
@@ -30,6 +32,7 @@ from apps.incentives.services import (
     certificate_claim,
     certificates_claim_for_consumption,
     claim_instruction_set,
+    reward_redeem,
 )
 
 
@@ -125,8 +128,30 @@ def rewards(request: HttpRequest) -> HttpResponse:
             "member": member,
             "rewards": member_rewards(member=member)[:200],
             "totals": member_reward_totals(member=member),
+            "redeemable": member_redeemable_tokens(member=member),
+            "redemptions": member_redemptions(member=member)[:50],
         },
     )
+
+
+@portal_view
+@require_POST
+def rewards_redeem(request: HttpRequest) -> HttpResponse:
+    """Redeem reward tokens for a credit on my next invoice (burned on chain)."""
+    member = member_for_user(request.user)
+    try:
+        tokens = int((request.POST.get("tokens") or "").strip())
+        redemption = reward_redeem(member=member, tokens=tokens, actor=request.user)
+        messages.success(
+            request,
+            f"{redemption.tokens} token(s) redeemed: they are burned on chain and credited on "
+            "your next invoice.",
+        )
+    except ValueError:
+        messages.error(request, "Tokens must be a whole number.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("incentives:rewards")
 
 
 @reports_view

@@ -14,6 +14,11 @@ from apps.incentives.services.claims import (
     certificates_auto_claim,
     claim_instruction_set,
 )
+from apps.incentives.services.redemptions import (
+    redemptions_confirm,
+    redemptions_credit,
+    reward_redeem,
+)
 from apps.incentives.services.rewards import (
     reward_grant_for_dr_performance,
     rewards_compute_for_settlement,
@@ -36,7 +41,10 @@ __all__ = [
     "certificates_issue",
     "certificates_issue_for_hour",
     "certificates_transfer_for_settlement",
+    "redemptions_confirm",
+    "redemptions_credit",
     "reward_grant_for_dr_performance",
+    "reward_redeem",
     "rewards_compute_for_settlement",
     "shared_asset_period_settle",
     "shared_asset_revenue_allocate",
