@@ -178,6 +178,12 @@ BEAT_SCHEDULE["incentives-redemptions-confirm"] = {
     "schedule": 300.0,
     "options": {"queue": "default", "expires": 300},
 }
+# incentives: own-production rewards for yesterday, after its last hour is certified (:20 + lag).
+BEAT_SCHEDULE["incentives-rewards-production-daily"] = {
+    "task": "apps.incentives.tasks.rewards_production_daily_task",
+    "schedule": crontab(minute=30, hour=3),
+    "options": {"queue": "default", "expires": 3600},
+}
 # billing: on the 3rd of each month (settlement of the last days and late readings are in), draft
 # the invoices of the month before; staff review and issue them. Reminders go out each morning.
 BEAT_SCHEDULE["billing-run-monthly"] = {

@@ -245,11 +245,13 @@ class EmissionFactor(models.Model):
 
 
 class RewardRule(models.Model):
-    """Reward per kWh for local renewable consumption or demand-response performance."""
+    """Reward per kWh for local renewable consumption, demand-response performance or a
+    member's own renewable production (certified Wh of their own plants, per day)."""
 
     class Kind(models.TextChoices):
         LOCAL_RENEWABLE = "local_renewable", "Local renewable energy consumed"
         DR_PERFORMANCE = "dr_performance", "Demand-response performance"
+        OWN_PRODUCTION = "own_production", "Own renewable production"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     tokens_per_kwh = models.PositiveIntegerField(

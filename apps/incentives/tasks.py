@@ -46,3 +46,12 @@ def redemptions_confirm_task() -> int:
     from apps.incentives.services import redemptions_confirm
 
     return redemptions_confirm()
+
+
+@shared_task(soft_time_limit=300, time_limit=330)  # queue: set by the beat entry
+def rewards_production_daily_task() -> int:
+    """Own-production rewards for yesterday (UTC), once its certificates are issued."""
+    from apps.incentives.services import rewards_grant_for_production
+
+    yesterday = (timezone.now() - timedelta(days=1)).date()
+    return len(rewards_grant_for_production(day=yesterday))

@@ -22,6 +22,7 @@ from apps.incentives.services.redemptions import (
 from apps.incentives.services.rewards import (
     reward_grant_for_dr_performance,
     rewards_compute_for_settlement,
+    rewards_grant_for_production,
 )
 from apps.incentives.services.shares import (
     shared_asset_period_settle,
@@ -46,6 +47,7 @@ __all__ = [
     "reward_grant_for_dr_performance",
     "reward_redeem",
     "rewards_compute_for_settlement",
+    "rewards_grant_for_production",
     "shared_asset_period_settle",
     "shared_asset_revenue_allocate",
     "shared_assets_settle_month",

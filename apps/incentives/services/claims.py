@@ -23,6 +23,7 @@ from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives import energy
+from apps.incentives.lock_objects import claim_instruction_lock
 from apps.incentives.models import Certificate, ClaimInstruction
 from apps.incentives.services.certificates import certificate_claim
 
@@ -44,7 +45,7 @@ def auto_claim_beneficiary(member: Member) -> str:
 @transaction.atomic
 def claim_instruction_set(*, member: Member, auto_claim: bool, actor: Actor = None):
     """Turn a member's standing claim instruction on or off (audit-logged)."""
-    instruction, _ = ClaimInstruction.objects.select_for_update().get_or_create(member=member)
+    instruction = claim_instruction_lock(member.pk)
     if instruction.auto_claim != auto_claim:
         instruction.auto_claim = auto_claim
         instruction.save(update_fields=["auto_claim", "updated_at"])
