@@ -158,6 +158,32 @@ BEAT_SCHEDULE["incentives-certificates-issue"] = {
     "schedule": crontab(minute=20),
     "options": {"queue": "default", "expires": 3000},
 }
+# incentives: the standing claim instruction, hourly after issuance (idempotent over 48 hours, so
+# certificates that arrive late with a P2P settlement are still claimed for their own hour).
+BEAT_SCHEDULE["incentives-certificates-auto-claim"] = {
+    "task": "apps.incentives.tasks.certificates_auto_claim_recent_task",
+    "schedule": crontab(minute=40),
+    "options": {"queue": "default", "expires": 3000},
+}
+# incentives: on the 2nd, allocate last month's settled output of each shared plant to its
+# shareholders (before the billing run of the 3rd puts their credits on the invoices).
+BEAT_SCHEDULE["incentives-shared-assets-monthly"] = {
+    "task": "apps.incentives.tasks.shared_assets_settle_last_month_task",
+    "schedule": crontab(minute=0, hour=3, day_of_month=2),
+    "options": {"queue": "default", "expires": 86400},
+}
+# incentives: redeemed reward tokens whose burn the chain confirmed become creditable.
+BEAT_SCHEDULE["incentives-redemptions-confirm"] = {
+    "task": "apps.incentives.tasks.redemptions_confirm_task",
+    "schedule": 300.0,
+    "options": {"queue": "default", "expires": 300},
+}
+# incentives: own-production rewards for yesterday, after its last hour is certified (:20 + lag).
+BEAT_SCHEDULE["incentives-rewards-production-daily"] = {
+    "task": "apps.incentives.tasks.rewards_production_daily_task",
+    "schedule": crontab(minute=30, hour=3),
+    "options": {"queue": "default", "expires": 3600},
+}
 # billing: on the 3rd of each month (settlement of the last days and late readings are in), draft
 # the invoices of the month before; staff review and issue them. Reminders go out each morning.
 BEAT_SCHEDULE["billing-run-monthly"] = {

@@ -89,8 +89,12 @@ class AuditEvent(models.TextChoices):
     CERTIFICATE_CLAIMED = "certificate.claimed", "Certificate claimed"
     CERTIFICATE_CANCELLED = "certificate.cancelled", "Certificate cancelled"
     CERTIFICATE_TOKEN_CORRECTED = "certificate_token.corrected", "Certificate token corrected"
+    CERTIFICATES_AUTO_CLAIMED = "certificates.auto_claimed", "Certificates auto-claimed"
+    CLAIM_INSTRUCTION_SET = "claim_instruction.set", "Standing claim instruction set"
     REWARD_GRANTED = "reward.granted", "Reward granted"
+    REWARD_REDEEMED = "reward.redeemed", "Reward tokens redeemed"
     SHARED_ASSET_SHARES_SET = "shared_asset_shares.set", "Shared asset shares set"
+    SHARED_ASSET_PERIOD_SETTLED = "shared_asset_period.settled", "Shared asset month allocated"
     SHARED_ASSET_REVENUE_ALLOCATED = (
         "shared_asset_revenue.allocated",
         "Shared asset revenue allocated",

@@ -173,6 +173,51 @@ def reward_lines(*, tokens: int, prices: Prices) -> list[Line]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class PlantCredit:
+    """A shareholder's part of one month of a shared plant."""
+
+    asset: str
+    mode: str  # "revenue_share" or "generation_kwh"
+    wh: int
+    amount_cents: int
+
+
+def shared_plant_lines(*, credits: list[PlantCredit], prices: Prices) -> list[Line]:
+    """Revenue share: the allocated cents as a credit (0 % VAT, like energy sold). Generation
+    kWh: the allocated kWh deducted from the member's consumption, valued at their tariff's
+    energy price (at the tariff's VAT rate, as the supply it replaces)."""
+    lines = []
+    for c in credits:
+        if c.mode == "generation_kwh":
+            if c.wh <= 0:
+                continue
+            lines.append(
+                Line(
+                    kind="shared_plant_kwh",
+                    description=f"Generation kWh from {c.asset}",
+                    quantity=_kwh(c.wh),
+                    unit="kWh",
+                    unit_price=prices.energy_price,
+                    net=cents(-prices.energy_price * c.wh / 1000),
+                    vat_rate=prices.vat_rate,
+                )
+            )
+        elif c.amount_cents > 0:
+            lines.append(
+                Line(
+                    kind="shared_plant_revenue",
+                    description=f"Your share of {c.asset}'s revenue",
+                    quantity=_kwh(c.wh),
+                    unit="kWh",
+                    unit_price=_unit(Decimal(c.amount_cents) / 100, c.wh),
+                    net=cents(Decimal(-c.amount_cents) / 100),
+                    vat_rate=ZERO,
+                )
+            )
+    return lines
+
+
 def totals(lines: list[Line]) -> Totals:
     """Net, VAT per rate (base = sum of line nets, VAT rounded once per rate) and gross."""
     bases: dict[Decimal, Decimal] = defaultdict(Decimal)

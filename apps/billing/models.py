@@ -242,6 +242,8 @@ class InvoiceLine(models.Model):
         LEVY = "levy", "Levies and energy tax"
         STANDING_CHARGE = "standing_charge", "Standing charge"
         REWARD = "reward", "Rewards credited"
+        SHARED_PLANT_REVENUE = "shared_plant_revenue", "Shared plant revenue share"
+        SHARED_PLANT_KWH = "shared_plant_kwh", "Generation kWh from a shared plant"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField()

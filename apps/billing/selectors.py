@@ -26,7 +26,7 @@ from apps.billing.models import (
     SupplyTariffVersion,
 )
 from apps.core.exceptions import ApplicationError
-from apps.incentives.selectors import member_reward_tokens
+from apps.incentives.selectors import redeemed_tokens_for_month, shared_plant_credits_by_member
 from apps.market.selectors import StatementEnergy, statement_energy
 from apps.market.services.statements import month_bounds
 
@@ -128,6 +128,7 @@ def invoice_lines_compute(
     prices_book: PriceBook | None = None,
     reward_tokens: int | None = None,
     energy: list[StatementEnergy] | None = None,
+    plant_credits: list[invoicing.PlantCredit] | None = None,
 ) -> list[invoicing.Line]:
     """The lines of the member's invoice for `period` from the market statement (settled energy
     of the month and adjustments of earlier months) and the member's supply contracts.
@@ -179,10 +180,32 @@ def invoice_lines_compute(
     tokens = (
         reward_tokens
         if reward_tokens is not None
-        else member_reward_tokens(member=member, start=start, end=end)
+        else redeemed_tokens_for_month(month=first, end=end, member_ids=[member.pk]).get(
+            member.pk, 0
+        )
     )
     lines += invoicing.reward_lines(tokens=tokens, prices=prices)
+    if plant_credits is None:
+        plant_credits = plant_credits_for_month(month=first, member_ids=[member.pk]).get(
+            member.pk, []
+        )
+    lines += invoicing.shared_plant_lines(credits=plant_credits, prices=prices)
     return lines
+
+
+def plant_credits_for_month(
+    *, month: date, member_ids: list[int] | None = None
+) -> dict[int, list[invoicing.PlantCredit]]:
+    """Shareholders' shared-plant credits of the month, by member id (one query)."""
+    return {
+        member_id: [
+            invoicing.PlantCredit(asset=c.asset, mode=c.mode, wh=c.wh, amount_cents=c.amount_cents)
+            for c in credits
+        ]
+        for member_id, credits in shared_plant_credits_by_member(
+            month=month, member_ids=member_ids
+        ).items()
+    }
 
 
 def member_active_mandate(*, member) -> Mandate | None:

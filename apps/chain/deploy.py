@@ -100,6 +100,7 @@ class DeployConfig:
     cap_period_seconds: int = 86_400
     mint_cap_wh: int = 100_000_000
     award_cap: int = 100_000 * 10**18
+    redeem_cap: int = 100_000 * 10**18
     meter_key_delay: int = 0
 
 
@@ -134,6 +135,8 @@ def deploy_all(w3: Web3, deployer: LocalAccount, config: DeployConfig) -> dict[s
     s.call("EnergyToken", token, "setMintCap", config.mint_cap_wh, period)
     s.call("RenewableIncentive", out["RenewableIncentive"].address, "setAwardCap",
            config.award_cap, period)  # fmt: skip
+    s.call("RenewableIncentive", out["RenewableIncentive"].address, "setRedeemCap",
+           config.redeem_cap, period)  # fmt: skip
     for name in CONTRACT_NAMES[1:]:
         address = out[name].address
         for guardian in config.guardians:

@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 PRIVILEGED_EVENTS = frozenset(
     {
         "RoleGranted", "RoleRevoked", "RoleAdminChanged", "Paused", "Unpaused", "MintCapSet",
-        "AwardCapSet", "MeterKeyRotated", "MeterKeyVetoed", "MeterKeyDelaySet", "RuleSet",
-        "SignerAdded", "SignerRemoved", "ThresholdChanged",
+        "AwardCapSet", "RedeemCapSet", "MeterKeyRotated", "MeterKeyVetoed", "MeterKeyDelaySet",
+        "RuleSet", "SignerAdded", "SignerRemoved", "ThresholdChanged",
     }
 )  # fmt: skip
 # Events only a duty key (or EnergyTrading acting for the settlement key) can cause.
@@ -50,7 +50,7 @@ DUTY_EVENTS = frozenset(
         ("EnergyToken", "CustodialRegistered"), ("EnergyToken", "WalletLinked"),
         ("EnergyTrading", "SettlementApplied"), ("MeterOracle", "BatchAnchored"),
         ("MeterOracle", "MeterRegistered"), ("MeterOracle", "DocumentAnchored"),
-        ("RenewableIncentive", "RewardAccrued"),
+        ("RenewableIncentive", "RewardAccrued"), ("RenewableIncentive", "RewardRedeemed"),
         ("GridBalancer", "DrEventRecorded"), ("GridBalancer", "CommitmentRecorded"),
         ("GridBalancer", "PerformanceRecorded"), ("GridBalancer", "StabilityRecorded"),
     }

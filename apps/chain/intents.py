@@ -321,6 +321,17 @@ class RewardClaim:
 
 
 @dataclass(frozen=True)
+class RewardRedeem:
+    redemption_id: int  # once only per id (replay reverts)
+    member: str
+    amount: int  # reward-token base units burned from the member's accrued rewards
+    kinds = {"redemption_id": _uint(), "member": _address, "amount": _uint()}
+
+    def args(self) -> tuple:
+        return (self.redemption_id, self.member, self.amount)
+
+
+@dataclass(frozen=True)
 class DrEventRecord:
     event_id: int
     modification: int  # OpenADR modification number; must grow on re-record
@@ -511,6 +522,14 @@ INTENTS: dict[str, IntentSpec] = {
             "claimFor",
             RewardClaim,
             "Pay a member's accrued rewards out as reward tokens.",
+            "rewards",
+        ),
+        IntentSpec(
+            "reward_redeem",
+            "RenewableIncentive",
+            "redeemFor",
+            RewardRedeem,
+            "Burn accrued rewards a member redeemed for an invoice credit (once per id, capped).",
             "rewards",
         ),
         IntentSpec(

@@ -78,6 +78,15 @@ def chain_intent_get(*, intent_id: int) -> ChainIntentRecord | None:
     return ChainIntentRecord(*row) if row is not None else None
 
 
+def chain_intents_confirmed(*, intent_ids: Iterable[int]) -> set[int]:
+    """Which of the given intents are confirmed on chain (one query)."""
+    return set(
+        ChainIntent.objects.filter(
+            pk__in=list(intent_ids), status=ChainIntent.Status.CONFIRMED
+        ).values_list("pk", flat=True)
+    )
+
+
 def chain_intent_exists(*, idempotency_key: str) -> bool:
     """Whether an intent was already submitted under this idempotency key (one query)."""
     return ChainIntent.objects.filter(idempotency_key=idempotency_key).exists()

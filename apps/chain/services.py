@@ -271,6 +271,7 @@ def chain_contracts_deploy(*, force: bool = False, actor: Actor = None) -> dict[
         cap_period_seconds=int(settings.CHAIN_CAP_PERIOD_SECONDS),
         mint_cap_wh=int(settings.CHAIN_MINT_CAP_WH),
         award_cap=int(settings.CHAIN_AWARD_CAP),
+        redeem_cap=int(settings.CHAIN_REDEEM_CAP),
         meter_key_delay=int(settings.CHAIN_METER_KEY_DELAY_SECONDS),
     )
     deployed = deploy_all(w3, deployer, config)

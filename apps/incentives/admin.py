@@ -53,7 +53,7 @@ class AssetShareInline(PolicyInline, admin.TabularInline):
 class SharedAssetAdmin(PolicyModelAdmin):
     date_hierarchy = "created_at"
     autocomplete_fields = ("meter",)
-    list_display = ("name", "meter", "support_received", "created_at")
+    list_display = ("name", "meter", "mode", "support_received", "created_at")
     search_fields = ("name", "meter__serial")
     inlines = [AssetShareInline]
 

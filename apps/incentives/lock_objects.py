@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from apps.core.locks import lock_first, lock_row, lock_rows
-from apps.incentives.models import AssetShare, Certificate, SharedAsset
+from apps.incentives.models import (
+    AssetShare,
+    Certificate,
+    ClaimInstruction,
+    Redemption,
+    RewardAccount,
+    SharedAsset,
+)
 
 
 def shared_asset_lock(asset_id: int) -> SharedAsset:
@@ -50,3 +57,23 @@ def active_certificates_lock_for_transfer(
         )
     )
     return sorted(rows, key=lambda cert: (cert.token_id, cert.range_start))
+
+
+def reward_account_lock(member_id: int) -> RewardAccount:
+    """The member's redeemable-balance row, created on first use, locked."""
+    account, _ = RewardAccount.objects.get_or_create(member_id=member_id)
+    return lock_row(RewardAccount.objects.all(), account.pk)
+
+
+def redemptions_lock(*, status: str, ids: list[int] | None = None) -> list[Redemption]:
+    """Redemptions in `status` (optionally only `ids`), locked in primary-key order."""
+    queryset = Redemption.objects.filter(status=status)
+    if ids is not None:
+        queryset = queryset.filter(pk__in=ids)
+    return sorted(lock_rows(queryset), key=lambda r: r.pk)
+
+
+def claim_instruction_lock(member_id: int) -> ClaimInstruction:
+    """The member's standing claim instruction, created (on) on first use, locked."""
+    instruction, _ = ClaimInstruction.objects.get_or_create(member_id=member_id)
+    return lock_row(ClaimInstruction.objects.all(), instruction.pk)

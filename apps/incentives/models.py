@@ -131,13 +131,24 @@ class CertificateTransfer(StatusModel, models.Model):
 
 
 class SharedAsset(models.Model):
-    """A community-owned producing asset (e.g. a shared PV plant) measured by one meter."""
+    """A community-owned producing asset (e.g. a shared PV plant) measured by one meter.
+
+    Its meter belongs to the plant's settlement account (the cooperative's own member account),
+    so market settlement sells its output (P2P or at the feed-in price); each month the settled
+    revenue (`revenue_share`) or the settled kWh (`generation_kwh`, valued at each shareholder's
+    supply tariff on their invoice) is allocated to the shareholders pro rata.
+    """
+
+    class Mode(models.TextChoices):
+        REVENUE_SHARE = "revenue_share", "Revenue share (money credit)"
+        GENERATION_KWH = "generation_kwh", "Generation kWh (kWh deducted from consumption)"
 
     name = models.CharField(max_length=120, unique=True)
     meter = models.OneToOneField(
         "meters.Meter", on_delete=models.PROTECT, related_name="shared_asset"
     )
     support_received = models.CharField(max_length=60, default="none")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.REVENUE_SHARE)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -173,6 +184,40 @@ class AssetShare(models.Model):
         return Decimal(self.share_ppm) / Decimal(10_000)
 
 
+class SharedAssetPeriod(models.Model):
+    """One month of a shared asset, settled and allocated once: the plant's settled output and
+    revenue, and (in its credits) each shareholder's part, which sum exactly to it."""
+
+    asset = models.ForeignKey(SharedAsset, on_delete=models.PROTECT, related_name="periods")
+    month = models.DateField(help_text="First day of the month (UTC).")
+    mode = models.CharField(max_length=16, choices=SharedAsset.Mode.choices)
+    produced_wh = models.BigIntegerField(help_text="Settled export of the plant's meter.")
+    revenue_cents = models.BigIntegerField(help_text="Net money settled for the output.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-month", "asset"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "month"], name="shared_asset_period_once"),
+        ]
+
+
+class SharedAssetCredit(models.Model):
+    """A shareholder's part of one month of a shared asset: Wh (generation kWh) or cents."""
+
+    period = models.ForeignKey(SharedAssetPeriod, on_delete=models.CASCADE, related_name="credits")
+    member = models.ForeignKey("accounts.Member", on_delete=models.PROTECT, related_name="+")
+    share_ppm = models.PositiveIntegerField()
+    wh = models.BigIntegerField(default=0)
+    amount_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["period", "member"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "member"], name="shared_asset_credit_once"),
+        ]
+
+
 class EmissionFactor(models.Model):
     """Grid emission factor per market zone and validity period (GHG Protocol Scope 2)."""
 
@@ -200,11 +245,13 @@ class EmissionFactor(models.Model):
 
 
 class RewardRule(models.Model):
-    """Reward per kWh for local renewable consumption or demand-response performance."""
+    """Reward per kWh for local renewable consumption, demand-response performance or a
+    member's own renewable production (certified Wh of their own plants, per day)."""
 
     class Kind(models.TextChoices):
         LOCAL_RENEWABLE = "local_renewable", "Local renewable energy consumed"
         DR_PERFORMANCE = "dr_performance", "Demand-response performance"
+        OWN_PRODUCTION = "own_production", "Own renewable production"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     tokens_per_kwh = models.PositiveIntegerField(
@@ -240,5 +287,78 @@ class Reward(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "kind", "period_ref"], name="reward_once_per_period"
+            ),
+        ]
+
+
+class ClaimInstruction(models.Model):
+    """A member's standing instruction to claim their certificates against their own consumption.
+
+    Opt-out: a member without a row is claimed for (`auto_claim` defaults to on). The hourly
+    auto-claim (`certificates_auto_claim`) claims each certificate only against the member's
+    validated consumption of the certificate's own production hour.
+    """
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.CASCADE, related_name="claim_instruction"
+    )
+    auto_claim = models.BooleanField(
+        default=True,
+        help_text="Claim my certificates hourly against my own consumption (on by default).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: auto-claim {'on' if self.auto_claim else 'off'}"
+
+
+class RewardAccount(models.Model):
+    """A member's redeemable reward balance row: the tokens they have redeemed so far. Every
+    redemption locks this row first, so two concurrent redemptions cannot both spend the same
+    tokens (redeemable = tokens granted on chain − `redeemed_tokens`)."""
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, related_name="reward_account"
+    )
+    redeemed_tokens = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Redemption(StatusModel, models.Model):
+    """Reward tokens a member redeemed for a credit on their next invoice.
+
+    requested → burned (the outbox's `reward_redeem` intent burned them from the member's accrued
+    rewards on RenewableIncentive, once per redemption id) → credited (a billing run put them on
+    the invoice of `credited_month`, at the tariff's credit per token).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (burn queued on chain)"
+        BURNED = "burned", "Burned on chain"
+        CREDITED = "credited", "Credited on an invoice"
+
+    TRANSITIONS = {
+        Status.REQUESTED: frozenset({Status.BURNED}),
+        Status.BURNED: frozenset({Status.CREDITED}),
+        Status.CREDITED: frozenset(),
+    }
+
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="redemptions"
+    )
+    tokens = models.BigIntegerField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
+    chain_intent_ref = models.CharField(max_length=80, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    burned_at = models.DateTimeField(null=True, blank=True)
+    credited_month = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens__gt=0), name="redemption_tokens_positive"
             ),
         ]

@@ -17,7 +17,15 @@ from apps.accounts.models import Member
 from apps.core.exceptions import ApplicationError
 from apps.incentives import conf, energy
 from apps.incentives.carbon import CarbonResult, ClaimedCertificate, scope2
-from apps.incentives.models import Certificate, CertificateTransfer, EmissionFactor, Reward
+from apps.incentives.models import (
+    Certificate,
+    CertificateTransfer,
+    ClaimInstruction,
+    EmissionFactor,
+    Redemption,
+    Reward,
+    SharedAssetCredit,
+)
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member
@@ -46,6 +54,11 @@ def member_certificate_totals(*, member) -> dict[str, int]:
     ):
         totals[status] += end - start
     return totals
+
+
+def member_claim_instruction(*, member) -> bool:
+    """Whether the member's certificates are auto-claimed (on unless they opted out)."""
+    return not ClaimInstruction.objects.filter(member=member, auto_claim=False).exists()
 
 
 def member_rewards(*, member) -> QuerySet[Reward]:
@@ -196,3 +209,92 @@ def member_reward_tokens(*, member: Member, start: datetime, end: datetime) -> i
         member=member, period_start__gte=start, period_start__lt=end
     ).aggregate(tokens=Sum("tokens"))["tokens"]
     return int(total or 0)
+
+
+# --- shared plants ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedPlantCredit:
+    asset: str
+    mode: str  # SharedAsset.Mode
+    month: date
+    share_ppm: int
+    produced_wh: int
+    wh: int  # the shareholder's part of the settled production
+    amount_cents: int  # revenue share (0 in generation-kWh mode: valued on the invoice)
+
+
+def _credit(row: SharedAssetCredit) -> SharedPlantCredit:
+    return SharedPlantCredit(
+        asset=row.period.asset.name,
+        mode=row.period.mode,
+        month=row.period.month,
+        share_ppm=row.share_ppm,
+        produced_wh=row.period.produced_wh,
+        wh=row.wh,
+        amount_cents=row.amount_cents,
+    )
+
+
+def shared_plant_credits_by_member(
+    *, month: date, member_ids: Iterable[int] | None = None
+) -> dict[int, list[SharedPlantCredit]]:
+    """Each shareholder's shared-plant credits of one month, by member id (one query)."""
+    qs = SharedAssetCredit.objects.filter(period__month=month.replace(day=1)).select_related(
+        "period__asset"
+    )
+    if member_ids is not None:
+        qs = qs.filter(member_id__in=list(member_ids))
+    out: dict[int, list[SharedPlantCredit]] = defaultdict(list)
+    for row in qs.order_by("member_id", "period__asset__name"):
+        out[row.member_id].append(_credit(row))
+    return dict(out)
+
+
+def member_shared_plant_credits(*, member: Member) -> list[SharedPlantCredit]:
+    """The member's shared-plant credits, newest month first (portal)."""
+    qs = SharedAssetCredit.objects.filter(member=member).select_related("period__asset")
+    return [_credit(row) for row in qs.order_by("-period__month", "period__asset__name")]
+
+
+def member_asset_shares(*, member: Member) -> list[tuple[str, str, Decimal]]:
+    """(plant name, mode label, share in percent) of every plant the member holds a share in."""
+    from apps.incentives.models import AssetShare
+
+    return [
+        (share.asset.name, share.asset.get_mode_display(), share.percent)
+        for share in AssetShare.objects.filter(member=member).select_related("asset")
+    ]
+
+
+def redeemed_tokens_for_month(
+    *, month: date, end: datetime, member_ids: list[int] | None = None
+) -> dict[int, int]:
+    """Tokens to credit on each member's invoice of `month`: redemptions burned before `end`
+    not yet credited, and those already credited on that month's invoice (a re-run of a draft)."""
+    qs = Redemption.objects.filter(
+        Q(status=Redemption.Status.BURNED, burned_at__lt=end)
+        | Q(status=Redemption.Status.CREDITED, credited_month=month)
+    )
+    if member_ids is not None:
+        qs = qs.filter(member_id__in=member_ids)
+    rows = qs.values("member_id").annotate(tokens=Sum("tokens"))
+    return {row["member_id"]: int(row["tokens"]) for row in rows}
+
+
+def member_redeemable_tokens(*, member: Member) -> int:
+    """Reward tokens the member can redeem now: granted on chain, less those redeemed."""
+    from apps.incentives.models import RewardAccount
+
+    granted = (
+        Reward.objects.filter(member=member)
+        .exclude(chain_intent_ref="")
+        .aggregate(t=Sum("tokens"))["t"]
+    )
+    account = RewardAccount.objects.filter(member=member).first()
+    return int(granted or 0) - (account.redeemed_tokens if account else 0)
+
+
+def member_redemptions(*, member: Member) -> QuerySet[Redemption]:
+    return Redemption.objects.filter(member=member)

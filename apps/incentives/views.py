@@ -15,17 +15,24 @@ from apps.accounts.selectors import member_for_user
 from apps.core.exceptions import ApplicationError
 from apps.incentives.models import Certificate
 from apps.incentives.selectors import (
+    member_asset_shares,
     member_certificate_get,
     member_certificate_totals,
     member_certificates,
+    member_claim_instruction,
+    member_redeemable_tokens,
+    member_redemptions,
     member_reward_totals,
     member_rewards,
+    member_shared_plant_credits,
     registry_certificates,
 )
 from apps.incentives.services import (
     certificate_cancel,
     certificate_claim,
     certificates_claim_for_consumption,
+    claim_instruction_set,
+    reward_redeem,
 )
 
 
@@ -47,6 +54,7 @@ def certificates(request: HttpRequest) -> HttpResponse:
             "statuses": Certificate.Status.choices,
             "totals": _totals_rows(member_certificate_totals(member=member)),
             "month": datetime.now(UTC).strftime("%Y-%m"),
+            "auto_claim": member_claim_instruction(member=member),
         },
     )
 
@@ -120,8 +128,30 @@ def rewards(request: HttpRequest) -> HttpResponse:
             "member": member,
             "rewards": member_rewards(member=member)[:200],
             "totals": member_reward_totals(member=member),
+            "redeemable": member_redeemable_tokens(member=member),
+            "redemptions": member_redemptions(member=member)[:50],
         },
     )
+
+
+@portal_view
+@require_POST
+def rewards_redeem(request: HttpRequest) -> HttpResponse:
+    """Redeem reward tokens for a credit on my next invoice (burned on chain)."""
+    member = member_for_user(request.user)
+    try:
+        tokens = int((request.POST.get("tokens") or "").strip())
+        redemption = reward_redeem(member=member, tokens=tokens, actor=request.user)
+        messages.success(
+            request,
+            f"{redemption.tokens} token(s) redeemed: they are burned on chain and credited on "
+            "your next invoice.",
+        )
+    except ValueError:
+        messages.error(request, "Tokens must be a whole number.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("incentives:rewards")
 
 
 @reports_view
@@ -161,3 +191,34 @@ def registry_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("incentives:registry")
+
+
+@portal_view
+@require_POST
+def certificates_auto_claim_set(request: HttpRequest) -> HttpResponse:
+    """Turn my standing claim instruction on or off."""
+    member = member_for_user(request.user)
+    on = bool(request.POST.get("auto_claim"))
+    claim_instruction_set(member=member, auto_claim=on, actor=request.user)
+    messages.success(
+        request,
+        "Your certificates are claimed every hour against your own consumption."
+        if on
+        else "Automatic claiming is off: your certificates stay active until you claim them.",
+    )
+    return redirect("incentives:certificates")
+
+
+@portal_view
+@require_http_methods(["GET"])
+def shared_plants(request: HttpRequest) -> HttpResponse:
+    """My shares in the community plants, their production and my credit per month."""
+    member = member_for_user(request.user)
+    return render(
+        request,
+        "incentives/shared_plants.html",
+        {
+            "shares": member_asset_shares(member=member),
+            "credits": member_shared_plant_credits(member=member),
+        },
+    )

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.http import Http404
 
@@ -394,6 +394,44 @@ def member_settlement_line_values(*, member: Member) -> list[tuple[Any, ...]]:
         SettlementLine.objects.filter(member=member)
         .order_by("interval_start", "id")
         .values_list(*SETTLEMENT_LINE_EXPORT_FIELDS)
+    )
+
+
+@dataclass(frozen=True)
+class SettledOutput:
+    """A member's settled position over a period: metered export and the net money settled
+    (positive: the member was credited — P2P sales and export at the settled prices, less any
+    purchases, fees and grid import)."""
+
+    export_wh: int
+    import_wh: int
+    revenue: Decimal
+
+
+def member_settled_output(*, member_id: int, start: datetime, end: datetime) -> SettledOutput:
+    """Sums of the member's settlement lines (regular and adjustments) with intervals in
+    [start, end) — e.g. the settlement account of a shared plant (one query)."""
+    row = SettlementLine.objects.filter(
+        member_id=member_id, interval_start__gte=start, interval_start__lt=end
+    ).aggregate(
+        export_wh=Sum("export_wh"),
+        import_wh=Sum("import_wh"),
+        pay=Sum(F("p2p_purchase") + F("network_fee") + F("grid_import")),
+        receive=Sum(F("p2p_sale") + F("grid_export")),
+    )
+    return SettledOutput(
+        export_wh=int(row["export_wh"] or 0),
+        import_wh=int(row["import_wh"] or 0),
+        revenue=-((row["pay"] or Decimal(0)) + (row["receive"] or Decimal(0))),
+    )
+
+
+def settlement_runs_unsettled_count(*, start: datetime, end: datetime) -> int:
+    """Settlement runs overlapping [start, end) that are not settled (or anchored) yet."""
+    return (
+        SettlementRun.objects.filter(period_start__lt=end, period_end__gt=start)
+        .exclude(status__in=[SettlementRun.Status.SETTLED, SettlementRun.Status.ANCHORED])
+        .count()
     )
 
 

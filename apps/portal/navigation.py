@@ -33,6 +33,7 @@ MEMBER_SECTIONS: tuple[NavSection, ...] = (
     NavSection("invoices", "Invoices", "billing:invoices"),
     NavSection("certificates", "Certificates", "incentives:certificates"),
     NavSection("rewards", "Rewards", "incentives:rewards"),
+    NavSection("shared-plants", "Shared plants", "incentives:shared_plants"),
     NavSection("events", "Events", "grid:events"),
     NavSection("wallet", "Wallet", "portal:wallet"),
     NavSection("my-data", "My data", "compliance:my_data"),

@@ -75,6 +75,8 @@ CHAIN_GUARDIANS = _env.list("CHAIN_GUARDIANS", default=[])
 CHAIN_CAP_PERIOD_SECONDS = _env.int("CHAIN_CAP_PERIOD_SECONDS", default=86_400)
 CHAIN_MINT_CAP_WH = _env.int("CHAIN_MINT_CAP_WH", default=100_000_000)
 CHAIN_AWARD_CAP = _env.int("CHAIN_AWARD_CAP", default=100_000 * 10**18)
+# The most reward-token base units redemptions may burn per cap period (RenewableIncentive).
+CHAIN_REDEEM_CAP = _env.int("CHAIN_REDEEM_CAP", default=100_000 * 10**18)
 # Seconds a meter key proposed by the anchoring key waits for a multisig veto.
 CHAIN_METER_KEY_DELAY_SECONDS = _env.int(
     "CHAIN_METER_KEY_DELAY_SECONDS", default=0 if BLOCKCHAIN_NETWORK == "local" else 86_400

@@ -29,10 +29,12 @@ from apps.billing.selectors import (
     month_days,
     period_invoices,
     period_sepa_files,
+    plant_credits_for_month,
 )
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
-from apps.incentives.selectors import reward_tokens_by_member
+from apps.incentives.selectors import redeemed_tokens_for_month
+from apps.incentives.services import redemptions_confirm, redemptions_credit
 from apps.market.selectors import members_with_lines_for_month, statements_energy
 from apps.market.services import statements_generate_for_members
 from apps.market.services.statements import month_bounds
@@ -177,7 +179,9 @@ def billing_run(
     _, last, _ = month_days(first)
     with transaction.atomic():
         run = billing_run_lock(period=first, now=now)  # one run per period at once
-        tokens = reward_tokens_by_member(start=start, end=end)
+        redemptions_confirm(actor=actor)  # burns the chain confirmed since the last run
+        tokens = redeemed_tokens_for_month(month=first, end=end)
+        plant_credits = plant_credits_for_month(month=first)
         book = PriceBook()
         by_member: dict[int, list[SupplyContract]] = defaultdict(list)
         for contract in contracts_active(first=first, last=last):
@@ -207,6 +211,7 @@ def billing_run(
                 prices_book=book,
                 reward_tokens=tokens.get(member_id, 0),
                 energy=energy.get(statement.pk, []),
+                plant_credits=plant_credits.get(member_id, []),
             )
             invoice = invoices.get(member_id)
             if invoice is None:
@@ -248,6 +253,7 @@ def billing_run(
             [row for invoice, lines in computed for row in _line_rows(invoice, lines)],
             batch_size=5000,
         )
+        redemptions_credit(month=first, end=end, member_ids=refresh, actor=actor)
         summary = billing_summary(period=first)
         summary["without_contract"] = _members_without_contract(
             period=first, end=end, billed=set(by_member)

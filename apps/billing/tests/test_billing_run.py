@@ -194,23 +194,26 @@ def test_command_prints_the_json_summary(contract):
         call_command("billing_run", "--period", "October")
 
 
-def test_rewards_of_the_month_are_credited_at_the_tariffs_credit_per_token(contract):
-    from apps.incentives.models import Reward, RewardRule
+def test_redeemed_rewards_burned_on_chain_are_credited_once_at_the_tariffs_credit_per_token(
+    contract,
+):
+    from apps.incentives.models import Redemption
 
     version = contract.tariff.versions.get()
     version.reward_credit = Decimal("0.050000")
     version.save()
-    rule = RewardRule.objects.create(kind="local_renewable", tokens_per_kwh=1,
-                                     valid_from=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
-    for k, day in enumerate([OCT, OCT.replace(month=9)]):  # October counts, September does not
-        Reward.objects.create(member=contract.member, rule=rule, kind="local_renewable",
-                              period_ref=f"run-{k}", period_start=day, basis_wh=1000,
-                              tokens=40)  # fmt: skip
+    burned = Redemption.objects.create(member=contract.member, tokens=40, status="burned",
+                                       burned_at=OCT)  # fmt: skip
+    Redemption.objects.create(member=contract.member, tokens=7)  # burn not confirmed yet
     billing_run(period="2026-10", now=NOW)
     reward = Invoice.objects.get().lines.get(kind="reward")
     assert (reward.quantity, reward.net, reward.vat_rate) == (
         Decimal("40.000"), Decimal("-2.00"), Decimal("0.0000"),
     )  # fmt: skip
+    burned.refresh_from_db()
+    assert (burned.status, burned.credited_month) == ("credited", date(2026, 10, 1))
+    billing_run(period="2026-10", now=NOW)  # a re-run of the draft keeps the credit, once
+    assert Invoice.objects.get().lines.get(kind="reward").net == Decimal("-2.00")
 
 
 def test_members_with_settlement_but_no_contract_are_listed_not_silently_skipped(contract, client):

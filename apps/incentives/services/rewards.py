@@ -4,7 +4,7 @@ settlement) and per kWh of demand-response performance, minted through Renewable
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -17,7 +17,7 @@ from apps.audit.services import audit_log_write
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives import chain_bridge
-from apps.incentives.models import Reward, RewardRule
+from apps.incentives.models import Certificate, CertificateTransfer, Reward, RewardRule
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
 
@@ -94,13 +94,18 @@ def _grant(
 def rewards_compute_for_settlement(
     *, settlement_run: SettlementRun, actor: Actor = None
 ) -> list[Reward]:
-    """Local-renewable rewards for one settlement period: each buyer's Wh bought from members."""
+    """Local-renewable rewards for one settlement period: each buyer's *green* Wh bought from
+    members — the Wh their trades carried certificates for (the certificate transfers of this
+    run, applied just before by `certificates_transfer_for_settlement`). Energy a seller had no
+    certificate for (e.g. from a battery charged from the grid) earns nothing."""
+    starts = [t.interval_start for t in settled_trades(settlement_run=settlement_run)]
     bought: dict[int, int] = defaultdict(int)
-    starts: list[datetime] = []
-    for trade in settled_trades(settlement_run=settlement_run):
-        bought[trade.buyer_id] += max(0, trade.delivered_wh)
-        starts.append(trade.interval_start)
-    if not bought:
+    for buyer_id, wh in CertificateTransfer.objects.filter(
+        settlement_ref=str(settlement_run.pk)
+    ).values_list("buyer_id", "transferred_wh"):
+        if wh > 0:
+            bought[buyer_id] += wh
+    if not bought or not starts:
         return []
     at = min(starts)
     rule = reward_rule_active(kind=RewardRule.Kind.LOCAL_RENEWABLE, at=at)
@@ -155,3 +160,46 @@ def reward_grant_for_dr_performance(
         period_end=None,
         actor=actor,
     )
+
+
+@transaction.atomic
+def rewards_grant_for_production(*, day: date, actor: Actor = None) -> list[Reward]:
+    """Own-production rewards for one UTC day: each member's certified Wh of their own plants
+    (shared plants excluded: their certificates go to the shareholders, not a producer),
+    net of downward corrections. Once per member and day; none when no rule is active."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rule = reward_rule_active(kind=RewardRule.Kind.OWN_PRODUCTION, at=start)
+    if rule is None:
+        return []
+    produced: dict[int, int] = defaultdict(int)
+    rows = (
+        Certificate.objects.filter(
+            production_start__gte=start,
+            production_start__lt=end,
+            shared_asset__isnull=True,
+            device__member__isnull=False,
+        )
+        .filter(
+            Q(parent__isnull=True)
+            | Q(status=Certificate.Status.CANCELLED, cancelled_reason="downward correction")
+        )
+        .values_list("device__member_id", "parent_id", "range_start", "range_end")
+    )
+    for member_id, parent_id, r0, r1 in rows:
+        produced[member_id] += (r1 - r0) if parent_id is None else -(r1 - r0)
+    members = Member.objects.in_bulk([m for m, wh in produced.items() if wh > 0])
+    granted = []
+    for member_id in sorted(members):
+        reward = _grant(
+            member=members[member_id],
+            rule=rule,
+            period_ref=f"production:{day.isoformat()}",
+            basis_wh=produced[member_id],
+            period_start=start,
+            period_end=end,
+            actor=actor,
+        )
+        if reward is not None:
+            granted.append(reward)
+    return granted

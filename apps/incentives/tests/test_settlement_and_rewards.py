@@ -78,6 +78,32 @@ def test_seller_without_enough_certificates_transfers_what_exists_and_shows_the_
     assert (transfer.status, transfer.wh, transfer.transferred_wh) == ("applied", 300, 200)
 
 
+def test_local_renewable_reward_pays_only_for_the_green_wh_of_a_trade():
+    RewardRuleFactory(tokens_per_kwh=10)
+    pv = PVMeterFactory()
+    seller, buyer = pv.member, MemberFactory()
+    readings(pv, T0, [50, 50, 50, 50])  # 200 Wh certified: the rest of the sale is not green
+    certificates_issue_for_hour(meter=pv, hour_start=T0)
+    run, _ = settled_run([(seller, buyer, T0, 1200)])
+    certificates_transfer_for_settlement(settlement_run=run)
+    reward = Reward.objects.get(member=buyer)
+    assert (reward.basis_wh, reward.tokens) == (200, 2)  # not 1,200 Wh / 12 tokens
+
+
+def test_own_production_earns_rewards_by_rule_once_per_day():
+    from apps.incentives.services import rewards_grant_for_production
+
+    pv = PVMeterFactory()
+    readings(pv, T0, [500] * 8)  # 4 kWh over two hours of the day
+    for hour in (T0, T0 + 4 * Q):
+        certificates_issue_for_hour(meter=pv, hour_start=hour)
+    assert rewards_grant_for_production(day=T0.date()) == []  # no rule: nothing
+    RewardRuleFactory(kind=RewardRule.Kind.OWN_PRODUCTION, tokens_per_kwh=2)
+    (reward,) = rewards_grant_for_production(day=T0.date())
+    assert (reward.member, reward.basis_wh, reward.tokens) == (pv.member, 4000, 8)
+    assert rewards_grant_for_production(day=T0.date()) == []  # once per member and day
+
+
 def test_unsettled_runs_move_nothing():
     pv = PVMeterFactory()
     readings(pv, T0, [100] * 4)
