@@ -34,6 +34,8 @@ MEMBER_SECTIONS: tuple[NavSection, ...] = (
     NavSection("certificates", "Certificates", "incentives:certificates"),
     NavSection("rewards", "Rewards", "incentives:rewards"),
     NavSection("events", "Events", "grid:events"),
+    NavSection("governance", "Governance", "governance:index"),
+    NavSection("inbox", "Inbox", "notifications:inbox"),
     NavSection("wallet", "Wallet", "portal:wallet"),
     NavSection("my-data", "My data", "compliance:my_data"),
 )
