@@ -34,8 +34,10 @@ class ProposalTypeAdmin(PolicyModelAdmin):
 
 @admin.register(Assembly)
 class AssemblyAdmin(PolicyModelAdmin):
+    search_fields = ("title",)
     list_display = ("title", "held_on", "status")
     list_filter = ("status",)
+    date_hierarchy = "held_on"
     readonly_fields = ("status",)
     actions = ["open_assemblies", "close_assemblies"]
 
@@ -72,6 +74,9 @@ class ProposalAdmin(PolicyModelAdmin):
         "passed",
     )
     list_filter = ("status", "type")
+    date_hierarchy = "opened_at"
+    autocomplete_fields = ("assembly",)
+    raw_id_fields = ("type",)
     readonly_fields = (
         "status",
         "opened_at",
@@ -114,7 +119,7 @@ class ParticipationAdmin(PolicyModelAdmin):
     service_owned = True
     list_display = ("proposal", "member", "cast_by")
     list_filter = ("proposal",)
-    raw_id_fields = ("member", "cast_by")
+    raw_id_fields = ("proposal", "member", "cast_by")
 
 
 @admin.register(Ballot)
@@ -125,6 +130,7 @@ class BallotAdmin(PolicyModelAdmin):
     list_display = ("receipt_hash", "proposal", "choice")
     list_filter = ("proposal", "choice")
     ordering = ("proposal", "receipt_hash")
+    raw_id_fields = ("proposal",)
     show_full_result_count = False
 
 
@@ -133,3 +139,5 @@ class ProxyAdmin(PolicyModelAdmin):
     service_owned = True
     list_display = ("assembly", "grantor", "holder", "created_at")
     list_filter = ("assembly",)
+    date_hierarchy = "created_at"
+    raw_id_fields = ("assembly", "grantor", "holder")

@@ -33,6 +33,15 @@ def member_by_number(*, membership_number: str) -> Member | None:
     return Member.objects.filter(membership_number=membership_number.strip()).first()
 
 
+def member_participations(*, member: Member) -> QuerySet[Participation]:
+    """The votes the member took part in (never the choice: it is not linked to them)."""
+    return (
+        Participation.objects.filter(member=member)
+        .select_related("proposal__assembly", "cast_by")
+        .order_by("proposal_id")
+    )
+
+
 def member_voted_proposal_ids(*, member: Member) -> set[int]:
     return set(Participation.objects.filter(member=member).values_list("proposal_id", flat=True))
 

@@ -19,6 +19,7 @@ class NotificationAdmin(PolicyModelAdmin):
     service_owned = True
     list_display = ("created_at", "member", "kind", "subject", "in_inbox", "read_at")
     list_filter = ("kind", "in_inbox")
+    date_hierarchy = "created_at"
     search_fields = ("member__membership_number", "subject")
     raw_id_fields = ("member",)
     inlines = [DeliveryInline]
@@ -29,4 +30,5 @@ class DeliveryAdmin(PolicyModelAdmin):
     service_owned = True
     list_display = ("id", "notification", "channel", "status", "attempts", "sent_at")
     list_filter = ("channel", "status")
+    date_hierarchy = "sent_at"
     raw_id_fields = ("notification", "subscription")

@@ -44,3 +44,8 @@ def member_unread_count(*, member: Member) -> int:
 
 def member_push_subscriptions(*, member: Member) -> QuerySet[PushSubscription]:
     return PushSubscription.objects.filter(member=member).order_by("pk")
+
+
+def member_notifications_all(*, member: Member) -> QuerySet[Notification]:
+    """Every notification of the member, inbox or not (the member data export)."""
+    return Notification.objects.filter(member=member).order_by("created_at", "pk")

@@ -57,17 +57,19 @@ def notify(
     body: str = "",
     link: str = "",
     dedup_key: str = "",
+    exclude_channels: frozenset[str] = frozenset(),
     actor: Actor = None,
 ) -> Notification | None:
     """Notify one member on the channels they chose for `kind`: an inbox row, an e-mail and a
     web push per subscribed browser, each sent by its own task after the commit. Returns None
     (and writes nothing) for a member who left or turned every channel off for `kind`, or when
-    `dedup_key` was notified already."""
+    `dedup_key` was notified already. `exclude_channels`: channels the caller serves itself
+    (billing e-mails its documents with the PDF attached)."""
     if kind not in Kind.values:
         raise ApplicationError("Unknown notification kind.", {"kind": kind})
     if member.status not in _REACHABLE:
         return None
-    channels = notification_channels(member=member, kind=kind)
+    channels = notification_channels(member=member, kind=kind) - exclude_channels
     if not channels:
         return None
     try:

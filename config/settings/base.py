@@ -279,6 +279,8 @@ VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:notifications@localhost")
 NOTIFICATIONS_ENQUEUE = env.bool("NOTIFICATIONS_ENQUEUE", default=True)
 NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=5)
 NOTIFICATIONS_PUSH_TIMEOUT_S = env.int("NOTIFICATIONS_PUSH_TIMEOUT_S", default=10)
+# A member's meter not heard from for this long is reported to them (meters_offline_notify).
+METERS_OFFLINE_AFTER_MINUTES = env.int("METERS_OFFLINE_AFTER_MINUTES", default=120)
 
 # Governance (apps/governance, docs/governance.md): the statutes' limit of proxies one member
 # may hold at one assembly.
