@@ -17,7 +17,9 @@ BALLOTS_ANCHOR_KIND = "governance_ballots"
 
 def assemblies_visible() -> QuerySet[Assembly]:
     """Assemblies members see: every one past its draft."""
-    return Assembly.objects.exclude(status=Assembly.Status.DRAFT).prefetch_related("proposals")
+    return Assembly.objects.exclude(status=Assembly.Status.DRAFT).prefetch_related(
+        "proposals__type"
+    )
 
 
 def proposal_visible(*, proposal_id: int) -> Proposal:

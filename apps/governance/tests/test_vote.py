@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections
 from django.urls import reverse
+from django.utils.html import escape
 
 from apps.accounts.models import Member
 from apps.accounts.tests.factories import MemberFactory, StaffUserFactory
@@ -188,7 +189,7 @@ def test_nothing_staff_can_read_links_a_member_to_a_choice(db, proposal_types, c
     ).content.decode()
     for member in members:
         assert member.membership_number not in ballots
-        assert member.legal_name not in ballots
+        assert escape(member.legal_name) not in ballots
         assert member.membership_number in participations
     for ballot in Ballot.objects.all():
         assert ballot.receipt_hash in ballots
@@ -242,3 +243,20 @@ def test_quorum_and_majority_follow_the_proposal_type(
         abstain=abstain,
     )
     assert services._passes(proposal) == (quorum_met, passed)
+
+
+def test_portal_pages_list_the_vote_and_give_a_proxy(db, proposal_types, client):
+    holder, grantor = MemberFactory.create_batch(2)
+    proposal = _proposal("ordinary")
+    client.force_login(grantor.user)
+    index = client.get(reverse("governance:index")).content.decode()
+    assert proposal.title in index
+    answer = client.post(
+        reverse("governance:proxies"),
+        {"assembly": proposal.assembly_id, "holder": holder.membership_number},
+        follow=True,
+    )
+    assert f"Your proxy: {escape(holder.legal_name)}" in answer.content.decode()
+    client.force_login(holder.user)
+    page = client.get(reverse("governance:proposal", args=[proposal.pk])).content.decode()
+    assert f"Vote as proxy for {escape(grantor.legal_name)}" in page
