@@ -146,6 +146,12 @@ BEAT_SCHEDULE["meters-gaps-estimate"] = {
     "schedule": crontab(minute="5,20,35,50"),
     "options": {"queue": "ingest", "expires": 600},
 }
+# meters: members hear about a meter that stopped reporting (once per silence).
+BEAT_SCHEDULE["meters-offline-notify"] = {
+    "task": "apps.meters.tasks.meters_offline_notify_task",
+    "schedule": crontab(minute=25),
+    "options": {"queue": "ingest", "expires": 3000},
+}
 BEAT_SCHEDULE["meters-partitions-ahead"] = {
     "task": "apps.meters.tasks.partitions_create_ahead",
     "schedule": crontab(minute=7, hour="*/6"),

@@ -28,6 +28,7 @@ from tests.fixtures.core import login_with_mfa
 
 PROJECT_APPS = (
     "accounts", "core", "meters", "market", "grid", "incentives", "compliance", "chain", "billing",
+    "notifications", "governance",
 )  # fmt: skip
 # Namespaces that are not member-facing.
 NON_MEMBER_NAMESPACES = {"admin", "djdt"}

@@ -121,3 +121,22 @@ class AuditEvent(models.TextChoices):
     GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"
+    # notifications
+    NOTIFICATION_CREATED = "notification.created", "Notification created"
+    NOTIFICATIONS_READ = "notifications.read", "Notifications marked read"
+    NOTIFICATION_DELIVERY_SENT = "notification_delivery.sent", "Notification delivered"
+    NOTIFICATION_DELIVERY_FAILED = "notification_delivery.failed", "Notification delivery failed"
+    NOTIFICATION_PREFERENCES_UPDATED = (
+        "notification_preferences.updated",
+        "Notification preferences updated",
+    )
+    PUSH_SUBSCRIPTION_ADDED = "push_subscription.added", "Web push subscription added"
+    PUSH_SUBSCRIPTION_REMOVED = "push_subscription.removed", "Web push subscription removed"
+    # governance
+    ASSEMBLY_SAVED = "assembly.saved", "General assembly saved"
+    PROPOSAL_SAVED = "proposal.saved", "Proposal saved"
+    PROPOSAL_OPENED = "proposal.opened", "Proposal opened for voting"
+    PROPOSAL_CLOSED = "proposal.closed", "Proposal closed and tallied"
+    BALLOT_CAST = "ballot.cast", "Ballot cast (who took part; never the choice)"
+    PROXY_GRANTED = "proxy.granted", "Voting proxy granted"
+    PROXY_REVOKED = "proxy.revoked", "Voting proxy revoked"

@@ -19,6 +19,7 @@ from apps.audit.events import AuditEvent
 from apps.audit.selectors import audit_log_about_member
 from apps.audit.services import audit_log_write
 from apps.core.spreadsheets import SafeCsvWriter
+from apps.governance.selectors import member_participations
 from apps.incentives.selectors import member_certificate_holdings, member_rewards
 from apps.market.selectors import (
     SETTLEMENT_LINE_EXPORT_FIELDS,
@@ -32,6 +33,7 @@ from apps.meters.selectors import (
     member_meters,
     member_reading_history,
 )
+from apps.notifications.selectors import member_notifications_all
 
 
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
@@ -108,6 +110,17 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
          for r in member_rewards(member=member)],
     )  # fmt: skip
     files.update(_market_files(member))
+    files["notifications.csv"] = _csv(
+        ["id", "created_at", "kind", "subject", "body", "link", "in_inbox", "read_at"],
+        [[n.pk, n.created_at, n.kind, n.subject, n.body, n.link, n.in_inbox, n.read_at]
+         for n in member_notifications_all(member=member)],
+    )  # fmt: skip
+    files["governance.csv"] = _csv(
+        ["proposal", "title", "assembly", "cast_by_proxy"],
+        [[p.proposal_id, p.proposal.title, p.proposal.assembly.title,
+          p.cast_by.membership_number if p.cast_by else ""]
+         for p in member_participations(member=member)],
+    )  # fmt: skip
     audit = audit_log_about_member(
         user_id=user.pk,
         member_id=member.pk,
@@ -124,7 +137,9 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
         "member.json profile and login; meters.csv your meters; intervals.csv every reading "
         "version (Wh, ESPI quality code); green_button.xml the same as Green Button (ESPI); "
         "certificates.csv, rewards.csv; trades.csv, settlement_lines.csv, statements.csv your "
-        "market records; audit_log.csv audited actions by you or about you.\n"
+        "market records; notifications.csv what we told you; governance.csv the votes you took "
+        "part in (how you voted is secret and stored with no link to you: your receipt is the "
+        "only record); audit_log.csv audited actions by you or about you.\n"
     ).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

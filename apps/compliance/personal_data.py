@@ -41,6 +41,8 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
         "bic": "cleared",
     },
     "billing.banktransaction": {"counterparty": "the payer's name replaced by the pseudonym"},
+    "notifications.pushsubscription": {"endpoint": "rows deleted (a browser's push address)"},
+    "notifications.notification": {"subject": "rows deleted", "body": "rows deleted"},
     "audit.auditlog": {
         "actor_label": "the e-mail replaced by the pseudonym",
         "details": "the member's name, e-mail and beneficiaries replaced by the pseudonym",
@@ -54,6 +56,7 @@ NOT_PERSONAL: dict[str, str] = {
     "accounts.member.wallet_address": "a pseudonymous chain address the member linked; kept so "
     "settlements and certificates stay verifiable on chain (no name is stored with it)",
     "grid.drevent.signal_name": "an OpenADR signal name",
+    "governance.proposaltype.name": "the name of a kind of decision in the statutes",
     "grid.openadrven.ven_name": "a device's name (the demo's are VEN-<site code>), not a person's",
     "grid.substation.name": "a grid asset",
     "grid.substation.latitude": "a grid asset's location",

@@ -27,6 +27,7 @@ from apps.grid.services.personal_data import connection_points_location_erase
 from apps.incentives.selectors import certificate_beneficiaries
 from apps.incentives.services.personal_data import certificates_beneficiary_erase
 from apps.market.selectors import member_open_settlements_count
+from apps.notifications.services import notifications_member_erase
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member
@@ -167,6 +168,7 @@ def member_erase(*, member: Member, actor: Actor, request: ErasureRequest | None
         "site_locations": connection_points_location_erase(member_id=member.pk),
         "beneficiaries": certificates_beneficiary_erase(member_id=member.pk, pseudonym=pseudonym),
         "billing": billing_personal_data_erase(member_id=member.pk, pseudonym=pseudonym),
+        "notifications": notifications_member_erase(member_id=member.pk),
     }
     old_email = user.email
     member.legal_name = pseudonym

@@ -778,3 +778,18 @@ def staff_queue_counts(*, now: datetime) -> dict[str, object]:
             received_at__lt=now - timedelta(seconds=BATCH_STUCK_AFTER_S),
         ).count(),
     }
+
+
+def meters_silent(*, now: datetime, silent_after: timedelta) -> list[Meter]:
+    """Members' active meters heard from before, but not within `silent_after` of `now`."""
+    return list(
+        Meter.objects.filter(
+            member__isnull=False,
+            active_from__lte=now,
+            last_seen__isnull=False,
+            last_seen__lt=now - silent_after,
+        )
+        .exclude(active_to__lt=now)
+        .select_related("member__user")
+        .order_by("pk")
+    )

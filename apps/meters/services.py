@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.events import AuditEvent
@@ -24,6 +26,8 @@ from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
 from apps.meters.signing import SignedFields, sign_reading
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 READING_COLUMNS = (
     "meter_id",
@@ -686,3 +690,33 @@ def quarantine_reprocess(*, quarantine_ids: Iterable[int], actor=None) -> dict[s
                     target_type="meters.quarantine",
                     details={"ids": [i.pk for i in items], **counts})  # fmt: skip
     return counts
+
+
+@transaction.atomic
+def meters_offline_notify(*, now: datetime | None = None) -> int:
+    """Tell each member whose meter has gone silent for METERS_OFFLINE_AFTER_MINUTES: once per
+    silence (the notification's key is the meter and its last-seen time, so a meter that comes
+    back and falls silent again is notified again). Returns the notifications written."""
+    from apps.meters.selectors import meters_silent
+
+    now = now or timezone.now()
+    after = timedelta(minutes=settings.METERS_OFFLINE_AFTER_MINUTES)
+    sent = 0
+    zone = ZoneInfo(settings.COOPERATIVE_TIME_ZONE)
+    for meter in meters_silent(now=now, silent_after=after):
+        assert meter.member is not None and meter.last_seen is not None  # selector filters
+        seen = meter.last_seen.astimezone(zone)
+        note = notify(
+            member=meter.member,
+            kind=NotificationKind.METER_OFFLINE,
+            subject=f"Meter {meter.serial} has not reported since {seen:%d %b %H:%M}",
+            body=(
+                "We have received no readings from this meter for a while. Check its power and "
+                "network connection; missing readings are estimated until it reports again."
+            ),
+            link=reverse("meters:meter_detail", args=[meter.pk]),
+            dedup_key=f"meter_offline:{meter.pk}:{meter.last_seen.isoformat()}",
+            actor="beat",
+        )
+        sent += note is not None
+    return sent

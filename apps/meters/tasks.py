@@ -73,3 +73,11 @@ def gaps_estimate_task() -> int:
 
     now = timezone.now()
     return gaps_estimate(start=now - timedelta(days=1), end=now - timedelta(minutes=30))
+
+
+@shared_task(time_limit=300, soft_time_limit=280)
+def meters_offline_notify_task() -> int:
+    """Notify the members whose meters went silent (hourly)."""
+    from apps.meters.services import meters_offline_notify
+
+    return meters_offline_notify()

@@ -1,6 +1,7 @@
 from django.http import HttpRequest
 
 from apps.accounts.policy import Capability, request_allows
+from apps.notifications.selectors import member_unread_count
 from apps.portal.navigation import auditor_nav, member_nav, staff_nav
 from apps.portal.selectors import demo_preparing
 
@@ -25,8 +26,10 @@ def portal(request: HttpRequest) -> dict:
     active = max(matches, key=len) if matches else None
     for item in nav:
         item["active"] = item["url"] == active
+    member = getattr(user, "member", None) if hasattr(user, "member") else None
     return {
-        "portal_member": getattr(user, "member", None) if hasattr(user, "member") else None,
+        "portal_member": member,
+        "portal_unread": member_unread_count(member=member) if member is not None else 0,
         "portal_is_auditor": is_auditor,
         "portal_is_staff": is_staff,
         # Staff pages show their buttons and forms only to roles that may write (not auditors).

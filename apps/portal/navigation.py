@@ -35,6 +35,8 @@ MEMBER_SECTIONS: tuple[NavSection, ...] = (
     NavSection("rewards", "Rewards", "incentives:rewards"),
     NavSection("shared-plants", "Shared plants", "incentives:shared_plants"),
     NavSection("events", "Events", "grid:events"),
+    NavSection("governance", "Governance", "governance:index"),
+    NavSection("inbox", "Inbox", "notifications:inbox"),
     NavSection("wallet", "Wallet", "portal:wallet"),
     NavSection("my-data", "My data", "compliance:my_data"),
 )

@@ -73,6 +73,8 @@ LOCAL_APPS = [
     "apps.market",
     "apps.incentives",
     "apps.billing",
+    "apps.notifications",
+    "apps.governance",
     "apps.portal",
     "apps.demo",  # last: the demo imports every app, no app imports it
 ]
@@ -265,6 +267,24 @@ BILLING_PAYMENT_TERM_DAYS = env.int("BILLING_PAYMENT_TERM_DAYS", default=14)
 BILLING_DUNNING_FEES = env.list("BILLING_DUNNING_FEES", default=["0.00", "5.00", "10.00"])
 BILLING_REMINDER_TERM_DAYS = env.int("BILLING_REMINDER_TERM_DAYS", default=10)
 BILLING_EMAIL_ENQUEUE = env.bool("BILLING_EMAIL_ENQUEUE", default=True)
+
+# Notifications (apps/notifications, docs/notifications.md). Web Push is signed with the VAPID
+# key (base64url P-256 private key); without one a development key derived from SECRET_KEY is
+# used, which `check --deploy` refuses in production.
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY", default="")
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:notifications@localhost")
+# Deliver through Celery (one task per channel, retried with backoff); False: in the writing
+# process after the commit (tests).
+NOTIFICATIONS_ENQUEUE = env.bool("NOTIFICATIONS_ENQUEUE", default=True)
+NOTIFICATIONS_MAX_RETRIES = env.int("NOTIFICATIONS_MAX_RETRIES", default=5)
+NOTIFICATIONS_PUSH_TIMEOUT_S = env.int("NOTIFICATIONS_PUSH_TIMEOUT_S", default=10)
+# A member's meter not heard from for this long is reported to them (meters_offline_notify).
+METERS_OFFLINE_AFTER_MINUTES = env.int("METERS_OFFLINE_AFTER_MINUTES", default=120)
+
+# Governance (apps/governance, docs/governance.md): the statutes' limit of proxies one member
+# may hold at one assembly.
+GOVERNANCE_MAX_PROXIES_PER_MEMBER = env.int("GOVERNANCE_MAX_PROXIES_PER_MEMBER", default=2)
 # The cooperative as seller on its invoices (EN 16931 seller, SEPA creditor). The defaults are the
 # published example identifiers, for development only.
 BILLING_SELLER = {

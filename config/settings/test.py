@@ -24,6 +24,8 @@ WHITENOISE_USE_FINDERS = True
 CHAIN_OUTBOX_ENQUEUE = env.bool("CHAIN_OUTBOX_ENQUEUE", default=False)
 # Billing e-mails are sent when the issuing transaction commits, in the test process.
 BILLING_EMAIL_ENQUEUE = False
+# Notifications are delivered in the test process after the commit (no broker queue).
+NOTIFICATIONS_ENQUEUE = False
 # Staff MFA guards only the admin in tests: other apps' tests log staff in with force_login.
 # apps/accounts tests switch to the production scope ("all") explicitly.
 STAFF_MFA_SCOPE = "admin"

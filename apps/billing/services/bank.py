@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.events import AuditEvent
@@ -36,6 +37,8 @@ from apps.billing.models import (
 from apps.billing.services.ledger import Account, Posting, ledger_entry_post
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 NUMBER_RE = re.compile(r"\b([FAR]\d{4}-\d{6})\b")
 
@@ -116,6 +119,19 @@ def _match(tx: BankTransaction, entry: CamtEntry, actor: Actor) -> dict[str, Any
                 Posting(Account.RECEIVABLE, returned, invoice.member_id, invoice.pk),
                 Posting(Account.RECEIVABLE, fee, invoice.member_id, invoice.pk),
             ],
+        )
+        notify(
+            member=invoice.member,
+            kind=NotificationKind.PAYMENT_PROBLEM,
+            subject=f"Your direct debit for {invoice.number} was returned",
+            body=(
+                f"Your bank returned the direct debit of {returned} {invoice.currency} for "
+                f"{invoice.number} ({entry.return_reason or 'no reason given'}). Please pay it "
+                "by transfer or check your account."
+            ),
+            link=reverse("billing:invoices"),
+            dedup_key=f"payment_return:{instruction.pk}",
+            actor=actor,
         )
         return {"kind": BankTransaction.Kind.RETURN, "invoice": invoice, "fee": fee}
     return {}

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -27,6 +28,9 @@ from apps.core.types import Actor
 from apps.market.models import Statement
 from apps.market.selectors import member_statement_for_month
 from apps.market.services import statement_issue, statement_review
+from apps.notifications.models import Channel as NotificationChannel
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 SERIES_PREFIX: dict[str, str] = {
     Invoice.Kind.INVOICE: "F",
@@ -70,7 +74,8 @@ def _statement_issue(*, invoice: Invoice, actor: Actor, now: datetime) -> None:
     if statement.status == Statement.Status.DRAFT:
         statement = statement_review(statement=statement, actor=actor)
     if statement.status == Statement.Status.REVIEWED:
-        statement_issue(statement=statement, actor=actor, now=now)
+        # The invoice's own notification tells the member about both.
+        statement_issue(statement=statement, actor=actor, now=now, notify_member=False)
 
 
 @transaction.atomic
@@ -96,6 +101,17 @@ def invoice_issue(*, invoice: Invoice, actor: Actor, now: datetime | None = None
         _statement_issue(invoice=invoice, actor=actor, now=now)
     ledger_document_post(invoice=invoice)
     document_email_after_commit(invoice_id=invoice.pk)
+    notify(
+        member=invoice.member,
+        kind=NotificationKind.STATEMENT,
+        subject=f"{invoice.get_kind_display()} {invoice.number}",
+        body=f"Total {invoice.gross} {invoice.currency}, due {invoice.due_date:%Y-%m-%d}.",
+        link=reverse("billing:invoices"),
+        dedup_key=f"invoice:{invoice.pk}",
+        # The document itself is e-mailed with its PDF (document_email_after_commit).
+        exclude_channels=frozenset({NotificationChannel.EMAIL}),
+        actor=actor,
+    )
     return invoice
 
 

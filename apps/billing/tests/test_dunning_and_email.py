@@ -40,6 +40,12 @@ def test_an_issued_invoice_is_emailed_with_its_pdf(django_capture_on_commit_call
     assert (name, mimetype) == (f"{invoice.number}.pdf", "application/pdf")
     assert content.startswith(b"%PDF")
     assert DocumentEmail.objects.get().invoice == invoice
+    # The portal inbox tells the member too, without a second e-mail (the one above has the PDF).
+    from apps.notifications.models import Notification
+
+    note = Notification.objects.get(member=invoice.member)
+    assert note.kind == "statement" and invoice.number in note.subject
+    assert not note.deliveries.filter(channel="email").exists()
     with django_capture_on_commit_callbacks(execute=True):
         credit = invoice_credit(invoice=invoice, actor=None, reason="moved", now=NOW)
     assert mailoutbox[1].subject == f"Credit note {credit.number}"

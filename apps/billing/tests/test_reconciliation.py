@@ -61,6 +61,11 @@ def test_a_bank_statement_settles_invoices_reopens_the_returned_one_and_posts_it
     assert (returned.invoice, returned.fee) == (inv[2], Decimal("3.00"))
     assert inv[2].instructions.get().status == "returned"
     assert inv[3].instructions.get().status == "settled"
+    # The member whose debit came back is told (a payment problem), nobody else.
+    from apps.notifications.models import Notification
+
+    (note,) = Notification.objects.filter(kind="payment_problem")
+    assert (note.member, inv[2].number in note.subject) == (inv[2].member, True)
     # The unknown credit waits for staff; they match it by hand.
     (waiting,) = BankTransaction.objects.filter(status="unmatched")
     assert waiting.amount == Decimal("50.00") and waiting.reference == "Mitgliedsbeitrag"

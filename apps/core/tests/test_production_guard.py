@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 
 from apps.chain.intents import KEY_DUTIES
+from apps.notifications.vapid import b64url_encode, public_key_b64
 
 ROOT = Path(__file__).resolve().parents[3]
 # Variables a developer's shell or `.env` may carry that would change what is being checked.
@@ -30,6 +32,9 @@ _CLEARED = (
     "REPORT_SIGNING_KEYSTORE_PASSWORD",
     "DJANGO_DEBUG",
     "SECRET_KEY",
+    "VAPID_PRIVATE_KEY",
+    "VAPID_PUBLIC_KEY",
+    "VAPID_SUBJECT",
 )
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
 
@@ -75,6 +80,7 @@ def test_local_chain_defaults_fail_and_every_problem_is_named():
         "energysphere.E106",  # no multisig signers: anvil's accounts would sign
         "energysphere.E109",  # no custody secret: the public development one
         "energysphere.E201",  # reports sealed with the published development key
+        "energysphere.E301",  # web push signed with the development VAPID key
     ):
         assert problem in output, (problem, output)
     assert "BLOCKCHAIN_NETWORK is 'local'" in output
@@ -116,6 +122,9 @@ def test_proper_production_configuration_passes(tmp_path):
         path.write_text(json.dumps(Account.encrypt(Account.create().key, f"{duty} passphrase")))
         duty_keys[f"CHAIN_{duty.upper()}_KEYSTORE_PATH"] = str(path)
         duty_keys[f"CHAIN_{duty.upper()}_KEYSTORE_PASSWORD"] = f"{duty} passphrase"
+    vapid_key = ec.generate_private_key(ec.SECP256R1())
+    vapid_private = b64url_encode(vapid_key.private_numbers().private_value.to_bytes(32, "big"))
+    vapid_public = public_key_b64(vapid_key)
     report_keystore = tmp_path / "report-signing.json"
     report_keystore.write_text(
         json.dumps(Account.encrypt(Account.create().key, "another long passphrase"))
@@ -133,6 +142,9 @@ def test_proper_production_configuration_passes(tmp_path):
             "CHAIN_CUSTODY_SECRET": secrets.token_hex(32),
             "REPORT_SIGNING_KEYSTORE_PATH": str(report_keystore),
             "REPORT_SIGNING_KEYSTORE_PASSWORD": "another long passphrase",
+            "VAPID_PRIVATE_KEY": vapid_private,
+            "VAPID_PUBLIC_KEY": vapid_public,
+            "VAPID_SUBJECT": "mailto:board@coop.example",
             **duty_keys,
         }
     )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
@@ -32,6 +33,8 @@ from apps.grid.lock_objects import (
 )
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
 from apps.grid.signals import DRRewardGranted, dr_performance_measured
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 if TYPE_CHECKING:
     from apps.accounts.models import Member
@@ -202,8 +205,45 @@ def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") ->
         update_fields=None,
     )
     event.participations.update(notified_at=now, notified_modification=event.modification_number)
+    _notify_members(event, actor=actor)
     transaction.on_commit(lambda: _notify(event))
     return event
+
+
+def _notify_members(event: DREvent, *, actor: Actor) -> None:
+    """Tell every targeted member who has not opted out of the event (inbox, e-mail and web
+    push per their notification preferences), once per modification."""
+    zone = ZoneInfo(settings.COOPERATIVE_TIME_ZONE)
+    start, end = event.start.astimezone(zone), event.end.astimezone(zone)
+    changed = event.modification_number > 0
+    subject = f"{'Changed: ' if changed else ''}Demand response {start:%a %d %b %H:%M}–{end:%H:%M}"
+    body = (
+        f"The cooperative asks you to use less electricity from {start:%H:%M} to {end:%H:%M} on "
+        f"{start:%A %d %B}"
+        + (
+            f" (target reduction {event.target_reduction_w} W in total)."
+            if event.target_reduction_w
+            else "."
+        )
+        + " You can opt out on the event's page."
+    )
+    link = reverse("grid:event_detail", args=[event.pk])
+    parts = (
+        event.participations.exclude(opt=Opt.OPT_OUT)
+        .filter(connection_point__member__isnull=False)
+        .select_related("connection_point__member__user")
+        .order_by("pk")
+    )
+    for part in parts:
+        notify(
+            member=part.connection_point.member,
+            kind=NotificationKind.DR_EVENT,
+            subject=subject,
+            body=body,
+            link=link,
+            dedup_key=f"dr_event:{event.pk}:{event.modification_number}",
+            actor=actor,
+        )
 
 
 @transaction.atomic

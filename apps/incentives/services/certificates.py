@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, Q, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Member
@@ -37,6 +38,8 @@ from apps.incentives.services.rewards import rewards_compute_for_settlement
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
 from apps.meters.lock_objects import meter_lock
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 HOUR = timedelta(hours=1)
 
@@ -257,6 +260,7 @@ def certificates_issue(
     cutoff = energy.floor_hour(now) - timedelta(hours=conf.issue_lag_hours())
     end = min(end, cutoff)
     summary = IssueSummary()
+    issued_to: dict[int, list[Certificate]] = {}
     certified = _certified_wh(start, end)
     for meter in energy.producing_meters():
         for hour in energy.meter_hourly_export(meter, start, end).values():
@@ -280,7 +284,30 @@ def certificates_issue(
             summary.hours += 1
             summary.certificates += len(certs)
             summary.wh += sum(c.wh for c in certs)
+            for cert in certs:
+                issued_to.setdefault(cert.owner_id, []).append(cert)
+    _notify_owners(issued_to, actor=actor)
     return summary
+
+
+def _notify_owners(issued_to: dict[int, list[Certificate]], *, actor: Actor) -> None:
+    """One notification per owner and run (not per hour): how much was certified for them."""
+    owners = Member.objects.in_bulk(list(issued_to))
+    for owner_id, certs in sorted(issued_to.items()):
+        wh = sum(c.wh for c in certs)
+        first = min(c.production_start for c in certs)
+        last = max(c.production_end for c in certs)
+        notify(
+            member=owners[owner_id],
+            kind=NotificationKind.CERTIFICATE_ISSUED,
+            subject=f"Certificates issued for {wh / 1000:.1f} kWh of renewable energy",
+            body=(
+                f"{len(certs)} certificate(s) for production from {first:%Y-%m-%d %H:%M} to "
+                f"{last:%Y-%m-%d %H:%M} UTC."
+            ),
+            link=reverse("incentives:certificates"),
+            actor=actor,
+        )
 
 
 # --- split / transfer / claim / cancel ------------------------------------------------------

@@ -71,9 +71,16 @@ def test_certificate_wh_equals_validated_export_for_every_producer_and_hour():
     total = sum(per_owner.values())
     assert set(per_owner) == {o.pk for o in owners}
     assert all(abs(v - total / 3) < 2 for v in per_owner.values())
+    # Each owner is told once for the run (inbox), with the Wh certified for them.
+    from apps.notifications.models import Notification
+
+    notes = {n.member_id: n for n in Notification.objects.filter(kind="certificate_issued")}
+    assert set(notes) == {solo.member_id, *per_owner}
+    assert f"{per_owner[owners[0].pk] / 1000:.1f} kWh" in notes[owners[0].pk].subject
     # Re-running issues nothing new.
     again = certificates_issue(start=T0, end=T0 + timedelta(days=1), now=NOW)
     assert again.wh == 0 and _certified_by_hour() == got
+    assert Notification.objects.filter(kind="certificate_issued").count() == len(notes)
 
 
 def test_incomplete_and_recent_hours_wait():

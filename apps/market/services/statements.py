@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.selectors import actor_user
@@ -24,6 +25,8 @@ from apps.core.types import Actor
 from apps.market.lock_objects import member_statement_lock, statement_lock
 from apps.market.models import SettlementLine, Statement, Trade
 from apps.market.selectors import tariff_at
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notify
 
 CENT = Decimal("0.01")
 CHARGE_FIELDS = ("p2p_purchase", "network_fee", "grid_import")
@@ -148,8 +151,10 @@ def statement_review(*, statement: Statement, actor: Actor) -> Statement:
 
 @transaction.atomic
 def statement_issue(
-    *, statement: Statement, actor: Actor, now: datetime | None = None
+    *, statement: Statement, actor: Actor, now: datetime | None = None, notify_member: bool = True
 ) -> Statement:
+    """Issue a reviewed statement and tell the member (`notify_member=False` when the invoice
+    that bills it tells them instead)."""
     statement = statement_lock(statement.pk)
     statement.issued_at = now or timezone.now()
     statement.transition_to(
@@ -158,6 +163,17 @@ def statement_issue(
         event=AuditEvent.STATEMENT_ISSUED,
         details={"total": statement.totals.get("total")},
         update_fields=["issued_at"],
+    )
+    if not notify_member:
+        return statement
+    notify(
+        member=statement.member,
+        kind=NotificationKind.STATEMENT,
+        subject=f"Your statement for {statement.period_start:%B %Y} is ready",
+        body=f"Statement {statement.number}: total {statement.totals.get('total')}.",
+        link=reverse("market:statement_detail", args=[statement.pk]),
+        dedup_key=f"statement:{statement.pk}",
+        actor=actor,
     )
     return statement
 
