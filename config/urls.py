@@ -32,6 +32,7 @@ urlpatterns = [
     path("incentives/", include("apps.incentives.urls")),
     path("compliance/", include("apps.compliance.urls")),
     path("billing/", include("apps.billing.urls")),
+    path("join/", include("apps.billing.join_urls")),
     path("api/accounts/", include("apps.accounts.api_urls")),
     path("api/meters/", include("apps.meters.api_urls")),
     path("api/market/", include("apps.market.api_urls")),

@@ -7,7 +7,18 @@ from apps.accounts.models import Role
 # Apps whose models cooperative staff operate day to day (add/change/view; never delete:
 # history-bearing rows are corrected by new rows, not removed).
 OPERATIONAL_APP_LABELS = frozenset(
-    {"accounts", "audit", "core", "grid", "meters", "chain", "market", "incentives", "compliance"}
+    {
+        "accounts",
+        "audit",
+        "core",
+        "grid",
+        "meters",
+        "chain",
+        "market",
+        "incentives",
+        "compliance",
+        "billing",
+    }
 )
 # Models nobody edits through the admin, staff included (append-only or security records).
 READ_ONLY_MODELS = frozenset({"audit.auditlog", "accounts.walletnonce"})

@@ -100,8 +100,8 @@ def test_demo_cooperative_full_day(chain):
             "seller__connection_point", "buyer__connection_point"
         ):
             if t.distance >= 1:
-                seller_tx = t.seller.connection_point.transformer_id
-                buyer_tx = t.buyer.connection_point.transformer_id
+                seller_tx = t.seller.connection_points.get().transformer_id
+                buyer_tx = t.buyer.connection_points.get().transformer_id
                 flow[seller_tx] = flow.get(seller_tx, 0) + t.wh_from_seller
                 flow[buyer_tx] = flow.get(buyer_tx, 0) - t.wh_from_seller
         for transformer in context.transformers:
