@@ -389,6 +389,13 @@ class MemberLifecycleAdmin(MemberAdmin):
 
     def _status_action(self, request, queryset, *, action, target, title, label, done):
         members = list(queryset.order_by("membership_number"))
+        # Reactivation is for suspended members: an applicant is admitted by approving their
+        # join application (site, contract, mandate, share capital), never from here.
+        allowed_from = (
+            {Member.Status.SUSPENDED}
+            if target == Member.Status.ACTIVE
+            else {s for s, moves in Member.TRANSITIONS.items() if target in moves}
+        )
         form_class = LeaveForm if target == Member.Status.LEFT else ReasonForm
         form = form_class(request.POST if request.POST.get("confirm") == "yes" else None)
         if request.POST.get("confirm") != "yes" or not form.is_valid():
@@ -396,7 +403,7 @@ class MemberLifecycleAdmin(MemberAdmin):
                 {
                     "pk": m.pk,
                     "label": f"{m} ({m.get_status_display()})",
-                    "ok": target in Member.TRANSITIONS[Member.Status(m.status)],
+                    "ok": m.status in allowed_from,
                     "why": f"a {m.get_status_display().lower()} member cannot move to {target}",
                 }
                 for m in members
@@ -419,6 +426,13 @@ class MemberLifecycleAdmin(MemberAdmin):
                 form=form,
             )
         reason = form.cleaned_data["reason"]
+        refused = [m for m in members if m.status not in allowed_from]
+        for m in refused:
+            self.message_user(
+                request, f"{m}: a {m.get_status_display().lower()} member cannot be moved "
+                f"to {target} here.", messages.ERROR,
+            )  # fmt: skip
+        members = [m for m in members if m.status in allowed_from]
         if target == Member.Status.LEFT:
             left_on = form.cleaned_data.get("left_on")
             _each(

@@ -237,6 +237,8 @@ def join_verify(*, token: str, now: datetime | None = None) -> JoinApplication:
     if found is None:
         raise ApplicationError("This confirmation link is not valid.", {"token": "unknown"})
     application = join_application_lock(found.pk)
+    if application.status == JoinApplication.Status.REJECTED:
+        raise ApplicationError("This application was closed.", {"token": "closed"})
     if application.status != JoinApplication.Status.PENDING:
         return application
     application.verified_at = now or timezone.now()

@@ -399,3 +399,19 @@ def test_erasure_and_export_cover_the_application(verified, staff_user):
     billing_personal_data_erase(member_id=verified.member_id, pseudonym="Erased 1")
     verified.refresh_from_db()
     assert verified.iban == "" and verified.email == "" and verified.legal_name == "Erased 1"
+
+
+def test_an_applicant_is_not_admitted_by_reactivation_only_by_approval(staff_client):
+    applicant = MemberFactory(status=Member.Status.APPLICANT)
+    response = staff_client.post("/admin/accounts/member/", {
+        "action": "reactivate", "_selected_action": [applicant.pk], "confirm": "yes",
+        "reason": "shortcut"})  # fmt: skip
+    assert response.status_code == 302
+    applicant.refresh_from_db()
+    assert applicant.status == Member.Status.APPLICANT
+
+
+def test_a_rejected_application_cannot_be_verified_later(verified, staff_user):
+    committed(join_reject, application=verified, reason="Outside our area", actor=staff_user)
+    with pytest.raises(ApplicationError, match="closed"):
+        join_verify(token=join_verify_token(application=verified))

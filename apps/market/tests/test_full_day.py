@@ -130,9 +130,7 @@ def test_full_day(chain, django_assert_max_num_queries):
     cap = tight.capacity_kva * 250
     for clearing in ClearingResult.objects.all():
         flow = 0
-        for t in clearing.trades.select_related(
-            "seller__connection_point", "buyer__connection_point"
-        ):
+        for t in clearing.trades.select_related("seller", "buyer"):
             if t.distance >= 1 and t.seller.connection_points.get().transformer_id == tight.pk:
                 flow += t.wh_from_seller
             if t.distance >= 1 and t.buyer.connection_points.get().transformer_id == tight.pk:
