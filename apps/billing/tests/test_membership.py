@@ -394,8 +394,16 @@ def test_the_join_form_is_rate_limited_per_address(settings):
 
 
 def test_erasure_and_export_cover_the_application(verified, staff_user):
-    from apps.billing.services.personal_data import billing_personal_data_erase
+    import io
+    import json
+    import zipfile
 
+    from apps.billing.services.personal_data import billing_personal_data_erase
+    from apps.compliance.data_export import member_data_export
+
+    body, _name = member_data_export(member=verified.member, actor=staff_user)
+    exported = json.loads(zipfile.ZipFile(io.BytesIO(body)).read("membership.json"))
+    assert exported["iban"] == IBAN and exported["privacy_policy_version"]
     billing_personal_data_erase(member_id=verified.member_id, pseudonym="Erased 1")
     verified.refresh_from_db()
     assert verified.iban == "" and verified.email == "" and verified.legal_name == "Erased 1"
