@@ -34,6 +34,7 @@ urlpatterns = [
     path("billing/", include("apps.billing.urls")),
     path("notifications/", include("apps.notifications.urls")),
     path("governance/", include("apps.governance.urls")),
+    path("join/", include("apps.billing.join_urls")),
     path("api/accounts/", include("apps.accounts.api_urls")),
     path("api/meters/", include("apps.meters.api_urls")),
     path("api/market/", include("apps.market.api_urls")),

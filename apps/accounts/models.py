@@ -87,6 +87,10 @@ class Member(StatusModel, models.Model):
     chain_salt = models.CharField(max_length=64, blank=True)
     wallet_linked_at = models.DateTimeField(null=True, blank=True)
     pseudonymised_at = models.DateTimeField(null=True, blank=True)
+    # The latest status change's reason (every change is in the audit log with its reason).
+    status_reason = models.CharField(max_length=200, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    left_on = models.DateField(null=True, blank=True, help_text="Last day of membership.")
 
     class Meta:
         ordering = ["membership_number"]

@@ -19,6 +19,7 @@ OPERATIONAL_APP_LABELS = frozenset(
         "compliance",
         "notifications",
         "governance",
+        "billing",
     }
 )
 # Models nobody edits through the admin, staff included (append-only or security records).

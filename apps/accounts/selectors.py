@@ -60,6 +60,10 @@ def member_numbers_by_id(*, member_ids: list[int]) -> dict[int, str]:
     return dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "membership_number"))
 
 
+def member_email_taken(*, email: str) -> bool:
+    return User.objects.filter(email__iexact=email.strip()).exists()
+
+
 def staff_queue_counts() -> dict[str, int]:
     """The staff home's membership work: applicants waiting to be admitted."""
     return {"applicants": Member.objects.filter(status=Member.Status.APPLICANT).count()}

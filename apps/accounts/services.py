@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
@@ -339,3 +339,142 @@ def user_identity_erase(*, user: User, email_pseudonym: str) -> dict[str, int]:
         throttling += model.objects.filter(username__iexact=email).delete()[0]
     counts["login_records"] = throttling
     return counts
+
+
+# --- Membership: applicants and the status pipeline --------------------------------------------
+
+#: The audit event of each status a member moves to (the reason goes into the details).
+MEMBER_STATUS_EVENTS = {
+    Member.Status.ACTIVE: AuditEvent.MEMBER_ACTIVATED,
+    Member.Status.SUSPENDED: AuditEvent.MEMBER_SUSPENDED,
+    Member.Status.LEFT: AuditEvent.MEMBER_LEFT,
+}
+
+
+@transaction.atomic
+def member_applicant_create(
+    *,
+    email: str,
+    legal_name: str,
+    street: str,
+    postal_code: str,
+    city: str,
+    country: str,
+    membership_number: str,
+    actor: Actor = None,
+) -> Member:
+    """A person who applied to join: a login without a usable password (nobody can sign in
+    until staff approve and the invitation sets a password) and a Member in status applicant.
+    The caller checks the e-mail is free (a taken one is answered like a fresh one)."""
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ApplicationError("This e-mail address is already registered.", {"email": email})
+    user = User.objects.create_user(email=email, password=None)
+    member = Member.objects.create(
+        user=user,
+        membership_number=membership_number,
+        legal_name=legal_name,
+        status=Member.Status.APPLICANT,
+        street=street,
+        postal_code=postal_code,
+        city=city,
+        country=country,
+        status_changed_at=timezone.now(),
+    )
+    audit_log_write(
+        event=AuditEvent.MEMBER_APPLIED,
+        actor=actor,
+        target=member,
+        details={"membership_number": membership_number},
+    )
+    return member
+
+
+@transaction.atomic
+def member_status_change(
+    *,
+    member: Member,
+    status: str,
+    reason: str,
+    actor: Actor,
+    left_on: date | None = None,
+    now: datetime | None = None,
+) -> Member:
+    """Move a member along applicant → active → suspended → active / left, with a reason.
+
+    The transition table is `Member.TRANSITIONS` (an illegal move raises InvalidTransition and
+    writes nothing); the status change and its reason are audit-logged. Leaving also has its
+    economic side (final invoice, share capital refund): call
+    `apps.billing.services.member_leave`, which calls this."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("A status change needs a reason.", {"reason": ["Required."]})
+    locked = member_lock(member.pk)
+    event = MEMBER_STATUS_EVENTS[Member.Status(status)]
+    if status == Member.Status.ACTIVE and locked.status == Member.Status.SUSPENDED:
+        event = AuditEvent.MEMBER_REACTIVATED
+    locked.status_reason = reason[:200]
+    locked.status_changed_at = now
+    fields = ["status_reason", "status_changed_at"]
+    if status == Member.Status.LEFT:
+        locked.left_on = left_on or timezone.localdate(now)
+        fields.append("left_on")
+    if status == Member.Status.ACTIVE and locked.status == Member.Status.APPLICANT:
+        locked.joined = timezone.localdate(now)
+        fields.append("joined")
+    locked.transition_to(
+        status,
+        actor=actor,
+        event=event,
+        details={"reason": reason[:200], **({"left_on": str(locked.left_on)} if left_on else {})},
+        update_fields=fields,
+    )
+    if status == Member.Status.ACTIVE:
+        user_role_grant(user=locked.user, role=Role.MEMBER, actor=actor)
+    return locked
+
+
+def member_invitation_url(*, user: User) -> str:
+    """The path of a one-time password-set link for `user` (allauth's password reset key: it
+    expires after PASSWORD_RESET_TIMEOUT and stops working once the password is set)."""
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+    from django.urls import reverse
+
+    return reverse(
+        "account_reset_password_from_key",
+        kwargs={
+            "uidb36": user_pk_to_url_str(user),
+            "key": default_token_generator.make_token(user),
+        },
+    )
+
+
+def member_invitation_send(*, member: Member, base_url: str, actor: Actor = None) -> None:
+    """E-mail the admitted member the link to set their password (after the commit)."""
+    from django.core.mail import send_mail
+
+    user = member.user
+    link = base_url.rstrip("/") + member_invitation_url(user=user)
+    audit_log_write(
+        event=AuditEvent.MEMBER_INVITATION_SENT,
+        actor=actor,
+        target=member,
+        details={"membership_number": member.membership_number},
+    )
+
+    def send() -> None:
+        send_mail(
+            subject="Welcome to the cooperative: set your password",
+            message=(
+                f"Dear {member.legal_name},\n\nyour membership {member.membership_number} has "
+                f"been approved. Set your password here to sign in to the member portal:\n\n"
+                f"{link}\n\nThe link works once and expires in "
+                f"{settings.PASSWORD_RESET_TIMEOUT // 86400} days.\n"
+            ),
+            from_email=None,
+            recipient_list=[user.email],
+        )
+
+    transaction.on_commit(send)

@@ -22,3 +22,28 @@ def login_username(request: HttpRequest | None, credentials: dict[str, Any] | No
             if value:
                 return str(value).strip().lower()
     return ""
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address as the server sees it (behind a proxy, the ASGI server has already
+    taken it from X-Forwarded-For of the trusted proxies only)."""
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def anonymous_form_throttled(
+    request: HttpRequest, *, scope: str, limit: int, window_seconds: int
+) -> bool:
+    """Count one submission of an anonymous form from this address and say whether it is over
+    `limit` within `window_seconds` (a fixed window in the shared cache). The caller answers
+    429 and stores nothing when it is."""
+    from django.core.cache import cache
+
+    key = f"throttle:{scope}:{client_address(request)}"
+    if cache.add(key, 1, timeout=window_seconds):
+        return False
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window_seconds)
+        return False
+    return count > limit

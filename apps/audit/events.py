@@ -25,8 +25,26 @@ class AuditEvent(models.TextChoices):
     MFA_ENROLLMENT_COMPLETED = "mfa_enrollment.completed", "MFA enrollment completed"
     MFA_RESET = "mfa.reset", "MFA reset by a superuser"
     ADMIN_LIST_EXPORTED = "admin_list.exported", "Admin list exported (CSV/XLSX)"
+    MEMBER_APPLIED = "member.applied", "Membership applicant registered"
+    MEMBER_ACTIVATED = "member.activated", "Member admitted (active)"
+    MEMBER_SUSPENDED = "member.suspended", "Member suspended"
+    MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
+    MEMBER_LEFT = "member.left", "Member left"
+    MEMBER_INVITATION_SENT = "member_invitation.sent", "Member account invitation sent"
     # billing
     BILLING_RUN_COMPLETED = "billing_run.completed", "Billing run completed"
+    JOIN_APPLICATION_SUBMITTED = "join_application.submitted", "Join application submitted"
+    JOIN_APPLICATION_VERIFIED = "join_application.verified", "Join application e-mail verified"
+    JOIN_APPLICATION_APPROVED = "join_application.approved", "Join application approved"
+    JOIN_APPLICATION_REJECTED = "join_application.rejected", "Join application rejected"
+    JOIN_APPLICATION_DUPLICATE = (
+        "join_application.duplicate",
+        "Join attempt with an address already registered",
+    )
+    MEMBER_SITE_ADDED = "member_site.added", "Site and supply contract added to a member"
+    MEMBER_FINAL_INVOICE_DRAFTED = "member_final_invoice.drafted", "Final invoice drafted"
+    SHARE_CAPITAL_INVOICED = "share_capital.invoiced", "Share capital invoiced"
+    SHARE_CAPITAL_REFUNDED = "share_capital.refunded", "Share capital refunded"
     INVOICE_REVIEWED = "invoice.reviewed", "Invoice reviewed"
     INVOICE_ISSUED = "invoice.issued", "Invoice issued"
     INVOICE_CREDITED = "invoice.credited", "Invoice annulled by a credit note"
@@ -60,6 +78,7 @@ class AuditEvent(models.TextChoices):
     DEMO_COOPERATIVE_LOADED = "demo_cooperative.loaded", "Demo cooperative loaded"
     # grid
     DISPATCH_PLAN_CREATED = "dispatch_plan.created", "Dispatch plan created"
+    CONNECTION_POINT_CREATED = "connection_point.created", "Connection point (site) created"
     DEVICE_COMMAND_ACKNOWLEDGED = "device_command.acknowledged", "Device command acknowledged"
     DEVICE_COMMAND_REJECTED = "device_command.rejected", "Device command rejected"
     DR_EVENT_CREATED = "dr_event.created", "DR event created"

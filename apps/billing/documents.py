@@ -31,8 +31,9 @@ TYPE_CODE = {
     Invoice.Kind.INVOICE: "380",
     Invoice.Kind.CREDIT_NOTE: "381",
     Invoice.Kind.RECTIFYING: "384",
+    Invoice.Kind.SHARE_CAPITAL: "380",
 }
-UNIT_CODE = {"kWh": "KWH", "month": "MON", "token": "C62"}
+UNIT_CODE = {"kWh": "KWH", "month": "MON", "token": "C62", "share": "C62"}
 
 
 def _category(rate: Decimal) -> str:

@@ -16,8 +16,10 @@ from apps.billing.models import (
     Dispute,
     Invoice,
     InvoiceSequence,
+    JoinApplication,
     Mandate,
     PaymentInstruction,
+    SupplyContract,
 )
 from apps.core.locks import lock_first, lock_or_create, lock_row, lock_rows
 
@@ -71,3 +73,14 @@ def period_invoices_lock(*, period: date) -> list[Invoice]:
     """Every regular invoice of the month `period` (first day), in primary-key order: a billing
     run refreshes the drafts among them."""
     return lock_rows(Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE))
+
+
+def join_application_lock(application_id: int) -> JoinApplication:
+    return lock_row(JoinApplication.objects.all(), application_id)
+
+
+def member_open_contracts_lock(*, member: Member, last_day: date) -> list[SupplyContract]:
+    """The member's contracts still supplying after `last_day` (open-ended or ending later)."""
+    return lock_rows(
+        SupplyContract.objects.filter(member=member).exclude(end__isnull=False, end__lte=last_day)
+    )

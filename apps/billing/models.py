@@ -164,6 +164,7 @@ class Invoice(StatusModel, models.Model):
         INVOICE = "invoice", "Invoice"
         CREDIT_NOTE = "credit_note", "Credit note"
         RECTIFYING = "rectifying", "Rectifying invoice"
+        SHARE_CAPITAL = "shares", "Share capital invoice"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -244,6 +245,7 @@ class InvoiceLine(models.Model):
         REWARD = "reward", "Rewards credited"
         SHARED_PLANT_REVENUE = "shared_plant_revenue", "Shared plant revenue share"
         SHARED_PLANT_KWH = "shared_plant_kwh", "Generation kWh from a shared plant"
+        SHARE_CAPITAL = "share_capital", "Share capital subscribed"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField()
@@ -412,6 +414,7 @@ class LedgerLine(models.Model):
         VAT = "vat", "VAT payable"
         BANK = "bank", "Bank"
         FEES = "fees", "Fees charged to members"
+        EQUITY = "equity", "Members' share capital"
 
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="lines")
     account = models.CharField(max_length=10, choices=Account.choices)
@@ -547,3 +550,71 @@ class DocumentEmail(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class JoinApplication(StatusModel, models.Model):
+    """An application to join submitted at /join/: who, where (the first site), how they pay
+    (IBAN and SEPA mandate consent), how many shares, and the privacy consent, each consent with
+    the text version it was given to. Its applicant is a `Member` in status applicant.
+
+    pending (e-mail not verified) → verified → approved | rejected; only a verified application
+    can be approved (apps.billing.services.membership)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "E-mail not verified yet"
+        VERIFIED = "verified", "Verified, to review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    TRANSITIONS = {
+        Status.PENDING: frozenset({Status.VERIFIED, Status.REJECTED}),
+        Status.VERIFIED: frozenset({Status.APPROVED, Status.REJECTED}),
+        Status.APPROVED: frozenset(),
+        Status.REJECTED: frozenset(),
+    }
+
+    member = models.OneToOneField(
+        "accounts.Member", on_delete=models.PROTECT, related_name="join_application"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    email = models.EmailField()
+    legal_name = models.CharField(max_length=200)
+    street = models.CharField(max_length=200)
+    postal_code = models.CharField(max_length=20)
+    city = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, default="DE")
+    site_street = models.CharField(max_length=200)
+    site_postal_code = models.CharField(max_length=20)
+    site_city = models.CharField(max_length=100)
+    expected_annual_wh = models.BigIntegerField(help_text="Expected consumption per year (Wh).")
+    pv_peak_w = models.PositiveIntegerField(null=True, blank=True, help_text="PV peak power (W).")
+    account_holder = models.CharField(max_length=70)
+    iban = models.CharField(max_length=34)
+    bic = models.CharField(max_length=11, blank=True)
+    mandate_text = models.TextField(help_text="The SEPA mandate text the applicant agreed to.")
+    mandate_text_version = models.CharField(max_length=20)
+    privacy_policy_version = models.CharField(max_length=20)
+    consented_at = models.DateTimeField(help_text="When both consents were given.")
+    shares = models.PositiveIntegerField()
+    share_price = models.DecimalField(**AMOUNT, help_text="Price of one share when applying.")
+    submitted_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was rejected.")
+    share_invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        verbose_name = "join application"
+
+    def __str__(self) -> str:
+        return f"join application {self.pk} ({self.get_status_display()})"
+
+    @property
+    def share_capital(self) -> Decimal:
+        return self.share_price * self.shares

@@ -17,6 +17,7 @@ from apps.billing.models import (
     DocumentEmail,
     Invoice,
     InvoiceLine,
+    JoinApplication,
     LedgerLine,
     Mandate,
     PaymentInstruction,
@@ -383,4 +384,19 @@ def staff_queue_counts() -> dict[str, int]:
     return {
         "invoices_to_review": by_status.get(Invoice.Status.DRAFT, 0),
         "invoices_to_issue": by_status.get(Invoice.Status.REVIEWED, 0),
+        "join_applications_to_review": JoinApplication.objects.filter(
+            status=JoinApplication.Status.VERIFIED
+        ).count(),
     }
+
+
+def member_join_application(*, member) -> JoinApplication | None:
+    return JoinApplication.objects.filter(member=member).first()
+
+
+def member_site_contracts(*, member) -> dict[int, list[SupplyContract]]:
+    """The member's supply contracts by connection point id."""
+    by_site: dict[int, list[SupplyContract]] = {}
+    for contract in SupplyContract.objects.filter(member=member).select_related("tariff"):
+        by_site.setdefault(contract.connection_point_id or 0, []).append(contract)
+    return by_site

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.accounts.policy import portal_view, staff_view
+from apps.accounts.policy import portal_view, public_view, staff_view
 from apps.accounts.selectors import member_for_user
+from apps.accounts.throttling import anonymous_form_throttled
 from apps.billing import selectors, services
 from apps.billing.documents import invoice_pdf as render_invoice_pdf
+from apps.billing.forms import JoinForm
+from apps.billing.services.membership import JoinData, mandate_text, share_price
 from apps.core.exceptions import ApplicationError
 
 
@@ -153,3 +157,67 @@ def staff_aging(request: HttpRequest) -> HttpResponse:
             "today": today,
         },
     )
+
+
+# --- Joining (public) -------------------------------------------------------------------------
+
+
+@public_view
+def join(request: HttpRequest) -> HttpResponse:
+    """The public join page. Whatever the e-mail address, a valid form gets the same answer
+    ("check your inbox"), so the page does not tell who is already registered. Submissions are
+    limited per client address (MEMBERSHIP_JOIN_RATE_PER_HOUR, 429 beyond, nothing stored)."""
+    form = JoinForm(request.POST or None)
+    context = {
+        "form": form,
+        "mandate_text": mandate_text(),
+        "mandate_version": settings.MEMBERSHIP_MANDATE_TEXT_VERSION,
+        "privacy_version": settings.MEMBERSHIP_PRIVACY_POLICY_VERSION,
+        "share_price": share_price(),
+        "currency": settings.BILLING_CURRENCY,
+    }
+    if request.method != "POST":
+        return render(request, "billing/join.html", context)
+    if anonymous_form_throttled(
+        request, scope="join", limit=settings.MEMBERSHIP_JOIN_RATE_PER_HOUR, window_seconds=3600
+    ):
+        return render(request, "billing/join.html", {**context, "throttled": True}, status=429)
+    if not form.is_valid():
+        return render(request, "billing/join.html", context, status=400)
+    d = form.cleaned_data
+    pv = d.get("pv_kwp")
+    data = JoinData(
+        legal_name=d["legal_name"].strip(),
+        email=d["email"],
+        street=d["street"].strip(),
+        postal_code=d["postal_code"].strip(),
+        city=d["city"].strip(),
+        country=d["country"],
+        site_street=d["site_street"].strip(),
+        site_postal_code=d["site_postal_code"].strip(),
+        site_city=d["site_city"].strip(),
+        expected_annual_wh=d["expected_kwh"] * 1000,
+        pv_peak_w=int(pv * 1000) if pv else None,
+        account_holder=d["account_holder"].strip(),
+        iban=d["iban"],
+        bic=d["bic"],
+        shares=d["shares"],
+        mandate_consent=d["mandate_consent"],
+        privacy_consent=d["privacy_consent"],
+    )
+    try:
+        services.join_apply(data=data, base_url=request.build_absolute_uri("/"))
+    except ApplicationError as exc:
+        form.add_error(None, str(exc))
+        return render(request, "billing/join.html", context, status=400)
+    return render(request, "billing/join_sent.html", {"email": d["email"]})
+
+
+@public_view
+def join_verify(request: HttpRequest) -> HttpResponse:
+    """The link of the verification e-mail (a signed, expiring token in `?token=`)."""
+    try:
+        application = services.join_verify(token=request.GET.get("token", ""))
+    except ApplicationError as exc:
+        return render(request, "billing/join_verified.html", {"error": str(exc)}, status=400)
+    return render(request, "billing/join_verified.html", {"application": application})

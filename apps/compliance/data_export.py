@@ -18,8 +18,10 @@ from apps.accounts.models import Member
 from apps.audit.events import AuditEvent
 from apps.audit.selectors import audit_log_about_member
 from apps.audit.services import audit_log_write
+from apps.billing.selectors import member_join_application
 from apps.core.spreadsheets import SafeCsvWriter
 from apps.governance.selectors import member_participations
+from apps.grid.selectors import member_sites
 from apps.incentives.selectors import member_certificate_holdings, member_rewards
 from apps.market.selectors import (
     SETTLEMENT_LINE_EXPORT_FIELDS,
@@ -85,6 +87,20 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
         "exported_at": timezone.now(),
     }
     files["member.json"] = json.dumps(profile, cls=DjangoJSONEncoder, indent=2).encode()
+    application = member_join_application(member=member)
+    if application is not None:
+        membership = {
+            field.name: getattr(application, field.attname)
+            for field in application._meta.concrete_fields
+            if field.name not in ("id", "member", "decided_by", "share_invoice")
+        }
+        files["membership.json"] = json.dumps(membership, cls=DjangoJSONEncoder, indent=2).encode()
+    files["sites.csv"] = _csv(
+        ["code", "street", "postal_code", "city", "expected_annual_wh", "pv_peak_w",
+         "contracted_power_w"],
+        [[s.code, s.street, s.postal_code, s.city, s.expected_annual_wh, s.pv_peak_w,
+          s.contracted_power_w] for s in member_sites(member=member)],
+    )  # fmt: skip
     meters = member_meters(member=member)
     files["meters.csv"] = _csv(
         ["serial", "asset_kind", "direction", "interval_seconds", "capacity_w", "address",
@@ -134,7 +150,9 @@ def member_data_export(*, member: Member, actor: Any = None) -> tuple[bytes, str
     files["README.txt"] = (
         "EnergySphere — all data held about member "
         f"{member.membership_number}, exported {profile['exported_at']:%Y-%m-%d %H:%M} UTC.\n"
-        "member.json profile and login; meters.csv your meters; intervals.csv every reading "
+        "member.json profile and login; membership.json your application to join (consents "
+        "with their versions, shares); sites.csv your sites; meters.csv your meters; "
+        "intervals.csv every reading "
         "version (Wh, ESPI quality code); green_button.xml the same as Green Button (ESPI); "
         "certificates.csv, rewards.csv; trades.csv, settlement_lines.csv, statements.csv your "
         "market records; notifications.csv what we told you; governance.csv the votes you took "

@@ -378,3 +378,14 @@ def flexible_devices_by_site() -> dict[int, list[FlexibleDevice]]:
 def staff_queue_counts() -> dict[str, int]:
     """The staff home's grid work: DR events still in draft (to publish or cancel)."""
     return {"dr_events_to_publish": DREvent.objects.filter(status=DREvent.Status.DRAFT).count()}
+
+
+def member_sites(*, member) -> list[ConnectionPoint]:
+    """The member's sites (connection points) in code order."""
+    return list(
+        ConnectionPoint.objects.filter(member=member).select_related("transformer").order_by("code")
+    )
+
+
+def transformers_all() -> list[Transformer]:
+    return list(Transformer.objects.order_by("name"))

@@ -330,6 +330,38 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
     }
 
 
+def member_site_energy(*, member, now: datetime) -> dict[int | None, dict[str, int]]:
+    """The member's consumption and production today (from local midnight) and over the last
+    7 days per site (connection point id; None for meters at no site), in Wh. One query."""
+    local_now = now.astimezone(_local_tz())
+    today_start = local_now.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    week_start = (
+        (now - timedelta(days=7)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    )
+    with read_connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT m.connection_point_id, "
+            "COALESCE(sum(r.import_wh) FILTER (WHERE r.interval_start >= %s), 0), "
+            "COALESCE(sum(r.export_wh) FILTER (WHERE r.interval_start >= %s), 0), "
+            "COALESCE(sum(r.import_wh), 0), COALESCE(sum(r.export_wh), 0) "
+            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND m.member_id = %s "
+            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1",
+            [today_start, today_start, member.pk, min(week_start, today_start), now],
+        )
+        rows = cursor.fetchall()
+    return {
+        site: {
+            "today_import_wh": int(ti),
+            "today_export_wh": int(te),
+            "week_import_wh": int(wi),
+            "week_export_wh": int(we),
+        }
+        for site, ti, te, wi, we in rows
+    }
+
+
 def member_meters(*, member) -> list[Meter]:
     return list(Meter.objects.filter(member=member).order_by("serial"))
 

@@ -116,6 +116,12 @@ def _todo(*, now: datetime) -> list[TodoItem]:
                  compliance_selectors.staff_queue_counts()["erasure_requests"],
                  _list("compliance_erasurerequest", status__exact="requested")),
     ]  # fmt: skip
+    to_review = billing["join_applications_to_review"]
+    if to_review:
+        link = _list("billing_joinapplication", status__exact="verified")
+        items.append(
+            TodoItem("join_applications", "Applicants to review (e-mail verified)", to_review, link)
+        )
     applicants = accounts_selectors.staff_queue_counts()["applicants"]
     if applicants:
         items.append(TodoItem("applicants", "Membership applicants", applicants,

@@ -8,7 +8,9 @@ from decimal import Decimal
 from django.core.cache import cache
 
 from apps.accounts.models import Member
-from apps.meters.selectors import member_dashboard_data
+from apps.billing.selectors import member_site_contracts
+from apps.grid.selectors import member_sites
+from apps.meters.selectors import member_dashboard_data, member_site_energy
 
 # Set (with a timeout, in case the loader is killed) by the demo loader while the apps' demo
 # steps run in the background after `make run` answers; every portal page then says so.
@@ -54,3 +56,26 @@ def member_dashboard(*, member: Member, now: datetime) -> dict:
         "time_zone": raw.get("time_zone", ""),
         "chart": {"today": _points(raw["today"]), "week": _points(raw["week"])},
     }
+
+
+def member_sites_overview(*, member: Member, now: datetime) -> dict:
+    """Each of the member's sites with its contract and its energy today and over the last
+    7 days (kWh), and the total over all sites."""
+    energy = member_site_energy(member=member, now=now)
+    contracts = member_site_contracts(member=member)
+    zero = {"today_import_wh": 0, "today_export_wh": 0, "week_import_wh": 0, "week_export_wh": 0}
+    rows = []
+    for site in member_sites(member=member):
+        wh = energy.get(site.pk, zero)
+        current = [c for c in contracts.get(site.pk, []) if c.end is None or c.end >= now.date()]
+        rows.append(
+            {
+                "code": site.code,
+                "address": ", ".join(p for p in (site.street, site.postal_code, site.city) if p),
+                "contract": current[0].reference if current else "",
+                "tariff": current[0].tariff.name if current else "",
+                **{key.replace("_wh", "_kwh"): _kwh(value) for key, value in wh.items()},
+            }
+        )
+    total = {key.replace("_wh", "_kwh"): _kwh(sum(v[key] for v in energy.values())) for key in zero}
+    return {"sites": rows, "total": total}

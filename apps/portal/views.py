@@ -20,7 +20,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.replica import replica_reads
 from apps.portal.health import health_report
 from apps.portal.navigation import section_by_slug
-from apps.portal.selectors import member_dashboard
+from apps.portal.selectors import member_dashboard, member_sites_overview
 
 # The meters app's live-update include (WebSocket) on the dashboard.
 LIVE_TEMPLATE = "meters/_live.html"
@@ -46,7 +46,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if member is not None:
         # The member's readings: written by ingest, never by the viewer (apps/core/replica.py).
         with replica_reads():
-            data = member_dashboard(member=member, now=timezone.now())
+            now = timezone.now()
+            data = member_dashboard(member=member, now=now)
+            context["sites"] = member_sites_overview(member=member, now=now)
         context["data"] = data if data["has_readings"] else None
         context["live_template"] = LIVE_TEMPLATE
     return render(request, "portal/dashboard.html", context)

@@ -298,6 +298,22 @@ BILLING_SELLER = {
     "bic": env("BILLING_SELLER_BIC", default="COBADEFFXXX"),
     "creditor_id": env("BILLING_SELLER_CREDITOR_ID", default="DE98ZZZ09999999999"),
 }
+# Membership (docs/membership.md): the join page's share capital, consents and limits.
+MEMBERSHIP_SHARE_PRICE = env("MEMBERSHIP_SHARE_PRICE", default="100.00")
+MEMBERSHIP_MIN_SHARES = env.int("MEMBERSHIP_MIN_SHARES", default=1)
+MEMBERSHIP_MAX_SHARES = env.int("MEMBERSHIP_MAX_SHARES", default=50)
+MEMBERSHIP_PRIVACY_POLICY_VERSION = env("MEMBERSHIP_PRIVACY_POLICY_VERSION", default="2026-01")
+MEMBERSHIP_MANDATE_TEXT_VERSION = env("MEMBERSHIP_MANDATE_TEXT_VERSION", default="2026-01")
+MEMBERSHIP_VERIFY_TTL_HOURS = env.int("MEMBERSHIP_VERIFY_TTL_HOURS", default=48)
+# Join submissions per client address and hour (more are answered 429 and store nothing).
+MEMBERSHIP_JOIN_RATE_PER_HOUR = env.int("MEMBERSHIP_JOIN_RATE_PER_HOUR", default=5)
+# What happens to a leaving member's share capital: "credit_note" refunds it at once (a credit
+# note of the share capital invoice, paid out by the next SEPA payout file); "hold" leaves the
+# refund to staff (statutes with a waiting period).
+MEMBERSHIP_SHARE_REFUND = env("MEMBERSHIP_SHARE_REFUND", default="credit_note")
+# The supply tariff of a new member's first contract (code of a billing SupplyTariff; empty:
+# the first tariff by code).
+MEMBERSHIP_DEFAULT_TARIFF = env("MEMBERSHIP_DEFAULT_TARIFF", default="")
 
 # django-import-export (see apps.accounts.policy: PolicyExportMixin, PolicyImportMixin): imports
 # run in one transaction and roll back on any bad row; XLSX export drops characters openpyxl

@@ -10,6 +10,14 @@ from apps.billing.services.invoices import (
     invoices_issue,
     invoices_review,
 )
+from apps.billing.services.membership import (
+    join_apply,
+    join_approve,
+    join_reject,
+    join_verify,
+    member_leave,
+    member_site_add,
+)
 from apps.billing.services.payments import mandate_create, mandate_revoke, sepa_files_create
 from apps.billing.services.runs import billing_run, parse_period
 
@@ -26,6 +34,12 @@ __all__ = [
     "invoice_review",
     "invoices_issue",
     "invoices_review",
+    "join_apply",
+    "join_approve",
+    "join_reject",
+    "join_verify",
+    "member_leave",
+    "member_site_add",
     "mandate_create",
     "mandate_revoke",
     "parse_period",

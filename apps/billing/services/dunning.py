@@ -97,7 +97,7 @@ def dunning_run(*, today: date, actor: Actor = None) -> list[Reminder]:
     """Send every reminder due today (one transaction per invoice)."""
     candidates = Invoice.objects.filter(
         status=Invoice.Status.ISSUED,
-        kind__in=[Invoice.Kind.INVOICE, Invoice.Kind.RECTIFYING],
+        kind__in=[Invoice.Kind.INVOICE, Invoice.Kind.RECTIFYING, Invoice.Kind.SHARE_CAPITAL],
         due_date__lt=today,
     ).order_by("id")
     sent = []

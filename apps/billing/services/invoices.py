@@ -36,6 +36,7 @@ SERIES_PREFIX: dict[str, str] = {
     Invoice.Kind.INVOICE: "F",
     Invoice.Kind.CREDIT_NOTE: "A",
     Invoice.Kind.RECTIFYING: "R",
+    Invoice.Kind.SHARE_CAPITAL: "S",
 }
 
 

@@ -51,16 +51,20 @@ def ledger_entry_post(
 
 
 def ledger_document_post(*, invoice: Invoice) -> LedgerEntry:
-    """An issued invoice or credit note: the member owes its gross, revenue and VAT its parts."""
+    """An issued invoice or credit note: the member owes its gross, revenue and VAT its parts.
+    Share capital (and the credit note refunding it) is the members' equity, not revenue."""
     if invoice.issue_date is None:
         raise ApplicationError("Only an issued document is posted.", {"invoice": invoice.pk})
+    shares = invoice.kind == Invoice.Kind.SHARE_CAPITAL or (
+        invoice.original is not None and invoice.original.kind == Invoice.Kind.SHARE_CAPITAL
+    )
     return ledger_entry_post(
         kind=LedgerEntry.Kind.DOCUMENT,
         booked_on=invoice.issue_date,
         description=f"{invoice.get_kind_display()} {invoice.number}",
         postings=[
             Posting(Account.RECEIVABLE, invoice.gross, invoice.member_id, invoice.pk),
-            Posting(Account.REVENUE, -invoice.net),
+            Posting(Account.EQUITY if shares else Account.REVENUE, -invoice.net),
             Posting(Account.VAT, -invoice.vat),
         ],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from apps.billing.models import BankTransaction, Mandate
+from apps.billing.models import BankTransaction, JoinApplication, Mandate
 
 ERASED_ACCOUNT = ""
 
@@ -28,4 +28,17 @@ def billing_personal_data_erase(*, member_id: int, pseudonym: str) -> dict[str, 
         .exclude(counterparty="")
         .update(counterparty=pseudonym)
     )
-    return {"mandates": mandates, "bank_entries": entries}
+    applications = JoinApplication.objects.filter(member_id=member_id).update(
+        email="",
+        legal_name=pseudonym,
+        street="",
+        postal_code="",
+        city="",
+        site_street="",
+        site_postal_code="",
+        site_city="",
+        account_holder=pseudonym,
+        iban=ERASED_ACCOUNT,
+        bic=ERASED_ACCOUNT,
+    )
+    return {"mandates": mandates, "bank_entries": entries, "join_applications": applications}

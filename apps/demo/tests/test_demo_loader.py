@@ -55,7 +55,7 @@ def test_a_second_run_creates_nothing(loaded):
 
 
 def test_every_member_has_a_connection_point_on_a_transformer_with_capacity(loaded):
-    members = Member.objects.annotate(cps=Count("connection_point"))
+    members = Member.objects.annotate(cps=Count("connection_points"))
     assert members.count() >= 100
     assert set(members.values_list("cps", flat=True)) == {1}
     assert Member.objects.filter(street="").count() == 0

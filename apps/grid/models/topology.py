@@ -73,10 +73,11 @@ class GridLine(models.Model):
 
 
 class ConnectionPoint(models.Model):
-    """A member's site on the grid (one per member), identified by its grid bus."""
+    """A member's site on the grid, identified by its grid bus. A member may hold several
+    sites, each with its own supply contract (billing) and meters."""
 
-    member = models.OneToOneField(
-        "accounts.Member", on_delete=models.PROTECT, related_name="connection_point"
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="connection_points"
     )
     transformer = models.ForeignKey(
         Transformer, on_delete=models.PROTECT, related_name="connection_points"
@@ -88,6 +89,16 @@ class ConnectionPoint(models.Model):
     contracted_power_w = models.PositiveIntegerField(default=30_000)
     # Demand response: a site takes part in events by default unless it opted out for good.
     dr_enrolled = models.BooleanField(default=True)
+    # The site's postal address and what the member declared when the site joined.
+    street = models.CharField(max_length=200, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    expected_annual_wh = models.BigIntegerField(
+        null=True, blank=True, help_text="Expected consumption per year (Wh)."
+    )
+    pv_peak_w = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Installed PV peak power (W), if any."
+    )
 
     def __str__(self) -> str:
         return self.code

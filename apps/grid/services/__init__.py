@@ -16,6 +16,7 @@ from apps.grid.services.dr import (
     dr_opt_set,
 )
 from apps.grid.services.forecasts import forecast_issue, forecast_model_choose
+from apps.grid.services.sites import connection_point_create
 from apps.grid.services.stability import (
     stability_assess,
     stability_assess_forecast,
@@ -23,6 +24,7 @@ from apps.grid.services.stability import (
 )
 
 __all__ = [
+    "connection_point_create",
     "device_command_acknowledge",
     "device_commands_expire",
     "device_commands_publish",

@@ -9,10 +9,9 @@ from apps.grid.models import ConnectionPoint
 
 @transaction.atomic
 def connection_points_location_erase(*, member_id: int) -> int:
-    """Clear the coordinates of the member's connection points (they locate a home). Returns
-    the number of sites changed; the sites themselves stay (topology, settlement)."""
-    return (
-        ConnectionPoint.objects.filter(member_id=member_id)
-        .exclude(latitude__isnull=True, longitude__isnull=True)
-        .update(latitude=None, longitude=None)
+    """Clear the coordinates and postal addresses of the member's connection points (they
+    locate a home). Returns the number of sites; the sites themselves stay (topology,
+    settlement)."""
+    return ConnectionPoint.objects.filter(member_id=member_id).update(
+        latitude=None, longitude=None, street="", postal_code="", city=""
     )

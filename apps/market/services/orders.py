@@ -140,9 +140,10 @@ def preference_update(
 
 
 def _max_order_wh(member: Member) -> int:
-    cp = getattr(member, "connection_point", None)
-    if cp is not None and cp.contracted_power_w:
-        return int(cp.contracted_power_w * INTERVAL.total_seconds() / 3600)
+    # Several sites: the member's connections together.
+    power_w = sum(cp.contracted_power_w for cp in member.connection_points.all())
+    if power_w:
+        return int(power_w * INTERVAL.total_seconds() / 3600)
     return int(conf.get("MARKET_MAX_ORDER_WH"))
 
 
@@ -165,7 +166,7 @@ def order_place(
     if member is None or not Member.objects.filter(pk=member.pk).exists():
         raise ApplicationError("Unknown member.", {"member": ["Unknown member."]})
     _check_member(member)
-    if not hasattr(member, "connection_point"):
+    if not member.connection_points.exists():
         raise ApplicationError(
             "The member has no grid connection point.", {"member": ["No grid connection point."]}
         )
@@ -305,8 +306,11 @@ def orders_generate(
         TradingPreference.objects.filter(
             auto_trade=True,
             member__status=Member.Status.ACTIVE,
-            member__connection_point__isnull=False,
-        ).select_related("member__connection_point")
+            member__connection_points__isnull=False,
+        )
+        .distinct()
+        .select_related("member")
+        .prefetch_related("member__connection_points")
     )
     if not prefs:
         return 0

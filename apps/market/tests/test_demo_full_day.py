@@ -96,12 +96,10 @@ def test_demo_cooperative_full_day(chain):
     # No transformer of the demo grid carries more than its capacity in any interval.
     for clearing in ClearingResult.objects.all():
         flow: dict[int, int] = {}
-        for t in clearing.trades.select_related(
-            "seller__connection_point", "buyer__connection_point"
-        ):
+        for t in clearing.trades.select_related("seller", "buyer"):
             if t.distance >= 1:
-                seller_tx = t.seller.connection_point.transformer_id
-                buyer_tx = t.buyer.connection_point.transformer_id
+                seller_tx = t.seller.connection_points.get().transformer_id
+                buyer_tx = t.buyer.connection_points.get().transformer_id
                 flow[seller_tx] = flow.get(seller_tx, 0) + t.wh_from_seller
                 flow[buyer_tx] = flow.get(buyer_tx, 0) - t.wh_from_seller
         for transformer in context.transformers:

@@ -130,12 +130,10 @@ def test_full_day(chain, django_assert_max_num_queries):
     cap = tight.capacity_kva * 250
     for clearing in ClearingResult.objects.all():
         flow = 0
-        for t in clearing.trades.select_related(
-            "seller__connection_point", "buyer__connection_point"
-        ):
-            if t.distance >= 1 and t.seller.connection_point.transformer_id == tight.pk:
+        for t in clearing.trades.select_related("seller", "buyer"):
+            if t.distance >= 1 and t.seller.connection_points.get().transformer_id == tight.pk:
                 flow += t.wh_from_seller
-            if t.distance >= 1 and t.buyer.connection_point.transformer_id == tight.pk:
+            if t.distance >= 1 and t.buyer.connection_points.get().transformer_id == tight.pk:
                 flow -= t.wh_from_seller
         assert abs(flow) <= cap
     # The green-only buyer only ever received green energy.
