@@ -4,15 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_join_application_share_capital'),
+        ("billing", "0007_join_application_share_capital"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invoiceline',
-            name='kind',
-            field=models.CharField(choices=[('p2p_purchase', 'Energy bought from members'), ('p2p_sale', 'Energy sold to members'), ('p2p_network_fee', 'Network fee on energy bought from members'), ('residual_supply', 'Residual supply from the grid'), ('unsold_export', 'Unsold export to the grid'), ('network_charge', 'Network charges'), ('levy', 'Levies and energy tax'), ('standing_charge', 'Standing charge'), ('reward', 'Rewards credited'), ('shared_plant_revenue', 'Shared plant revenue share'), ('shared_plant_kwh', 'Generation kWh from a shared plant'), ('share_capital', 'Share capital subscribed')], max_length=20),
+            model_name="invoiceline",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("p2p_purchase", "Energy bought from members"),
+                    ("p2p_sale", "Energy sold to members"),
+                    ("p2p_network_fee", "Network fee on energy bought from members"),
+                    ("residual_supply", "Residual supply from the grid"),
+                    ("unsold_export", "Unsold export to the grid"),
+                    ("network_charge", "Network charges"),
+                    ("levy", "Levies and energy tax"),
+                    ("standing_charge", "Standing charge"),
+                    ("reward", "Rewards credited"),
+                    ("shared_plant_revenue", "Shared plant revenue share"),
+                    ("shared_plant_kwh", "Generation kWh from a shared plant"),
+                    ("share_capital", "Share capital subscribed"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
