@@ -136,3 +136,14 @@ def test_member_change_page_never_shows_the_chain_salt(staff_client, member):
     assert response.status_code == 200
     assert b'name="chain_salt"' not in response.content
     assert salt.encode() not in response.content
+
+
+@pytest.mark.django_db
+def test_member_status_is_not_a_form_field(staff_client, member):
+    """An applicant becomes active only through approval (invitation, contract, share invoice),
+    and a member leaves only through the leave action (final invoice, share refund): the change
+    form shows the status but cannot set it."""
+    response = staff_client.get(f"/admin/accounts/member/{member.pk}/change/")
+    assert response.status_code == 200
+    assert b'name="status"' not in response.content
+    assert member.get_status_display().encode() in response.content
