@@ -26,6 +26,7 @@ class AuditEvent(models.TextChoices):
     MFA_RESET = "mfa.reset", "MFA reset by a superuser"
     ADMIN_LIST_EXPORTED = "admin_list.exported", "Admin list exported (CSV/XLSX)"
     # billing
+    SITE_MOVED = "site.moved", "Move out / move in at a site"
     BILLING_RUN_COMPLETED = "billing_run.completed", "Billing run completed"
     INVOICE_REVIEWED = "invoice.reviewed", "Invoice reviewed"
     INVOICE_ISSUED = "invoice.issued", "Invoice issued"
@@ -114,6 +115,8 @@ class AuditEvent(models.TextChoices):
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"
     METER_ASSIGNED = "meter.assigned", "Meter assigned to a member"
     METER_REGISTERED = "meter.registered", "Meter registered"
+    METER_EXCHANGED = "meter.exchanged", "Meter exchanged"
+    METER_REGISTERS_READ = "meter_registers.read", "Meter registers read (move)"
     GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"
