@@ -18,6 +18,7 @@ from apps.billing.models import (
     InvoiceSequence,
     Mandate,
     PaymentInstruction,
+    SupplyContract,
 )
 from apps.core.locks import lock_first, lock_or_create, lock_row, lock_rows
 
@@ -71,3 +72,10 @@ def period_invoices_lock(*, period: date) -> list[Invoice]:
     """Every regular invoice of the month `period` (first day), in primary-key order: a billing
     run refreshes the drafts among them."""
     return lock_rows(Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE))
+
+
+def site_contracts_lock(*, member_id: int, connection_point_id: int) -> list[SupplyContract]:
+    """A member's supply contracts at one site (a move ends the running one)."""
+    return lock_rows(
+        SupplyContract.objects.filter(member_id=member_id, connection_point_id=connection_point_id)
+    )

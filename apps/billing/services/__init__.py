@@ -10,6 +10,7 @@ from apps.billing.services.invoices import (
     invoices_issue,
     invoices_review,
 )
+from apps.billing.services.moves import site_move
 from apps.billing.services.payments import mandate_create, mandate_revoke, sepa_files_create
 from apps.billing.services.runs import billing_run, parse_period
 
@@ -31,4 +32,5 @@ __all__ = [
     "parse_period",
     "reminder_send",
     "sepa_files_create",
+    "site_move",
 ]
