@@ -14,11 +14,17 @@ from apps.billing.models import (
     PaymentInstruction,
     Reminder,
     SepaFile,
+    SiteMove,
     SupplyContract,
     SupplyTariff,
     SupplyTariffVersion,
 )
-from apps.billing.services import dispute_close, dispute_open, invoice_issue, invoice_review
+from apps.billing.services import (
+    dispute_close,
+    dispute_open,
+    invoice_issue,
+    invoice_review,
+)
 from apps.core.exceptions import ApplicationError
 
 
@@ -181,3 +187,16 @@ class DisputeAdmin(ReadOnlyAdmin):
         for dispute in queryset.filter(closed_at__isnull=True):
             dispute_close(dispute=dispute, actor=request.user)
         self.message_user(request, "Closed.")
+
+
+@admin.register(SiteMove)
+class SiteMoveAdmin(PolicyModelAdmin):
+    """Moves are recorded by `site_move` only (the staff page *Moves*, `billing:staff_moves`,
+    with its confirmation page); here they are listed read-only."""
+
+    date_hierarchy = "at"
+    service_owned = True
+    list_display = ("at", "connection_point", "leaving_member", "incoming_member",
+                    "final_reading", "ended_contract", "started_contract")  # fmt: skip
+    raw_id_fields = ("connection_point", "leaving_member", "incoming_member",
+                     "ended_contract", "started_contract")  # fmt: skip

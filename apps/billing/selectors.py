@@ -21,6 +21,7 @@ from apps.billing.models import (
     Mandate,
     PaymentInstruction,
     SepaFile,
+    SiteMove,
     SupplyContract,
     SupplyTariff,
     SupplyTariffVersion,
@@ -361,3 +362,13 @@ def staff_queue_counts() -> dict[str, int]:
         "invoices_to_review": by_status.get(Invoice.Status.DRAFT, 0),
         "invoices_to_issue": by_status.get(Invoice.Status.REVIEWED, 0),
     }
+
+
+def site_moves_recent(*, limit: int = 50) -> list[SiteMove]:
+    """The latest moves out / in, newest first (staff page *Moves*)."""
+    return list(
+        SiteMove.objects.select_related(
+            "connection_point", "leaving_member", "incoming_member", "ended_contract",
+            "started_contract",
+        ).order_by("-at", "-id")[:limit]
+    )  # fmt: skip

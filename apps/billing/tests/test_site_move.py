@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from lxml import etree
 
-from apps.accounts.tests.factories import MemberFactory, StaffUserFactory
+from apps.accounts.tests.factories import AuditorUserFactory, MemberFactory, StaffUserFactory
 from apps.audit.models import AuditLog
 from apps.billing.models import Invoice, SiteMove, SupplyContract
 from apps.billing.services import billing_run, site_move
@@ -34,6 +34,7 @@ from apps.meters.models import MeterRegisterRead, Quality
 from apps.meters.selectors import interval_totals
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory
+from tests.fixtures.core import login_with_mfa
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +199,30 @@ def test_a_final_reading_is_estimated_and_flagged_when_the_meter_did_not_report(
     assert final.quality == Quality.ESTIMATED
     assert final.register_import_wh == 96 * BEFORE_WH + 96 * AFTER_WH + 2 * AFTER_WH
     assert AuditLog.objects.get(event="meter_registers.read").details["estimated"] is True
+
+
+def test_staff_move_a_site_through_a_confirmation_page_and_auditors_cannot(site):
+    leaving, incoming, point, _contract, meter, move = site
+    url = "/billing/staff/moves/"
+    form = {"stage": "confirm", "connection_point": point.pk, "incoming_member": incoming.pk,
+            "at": move.strftime("%Y-%m-%d %H:%M:%S"), "final_reading": "real"}  # fmt: skip
+    auditor = Client()
+    login_with_mfa(auditor, AuditorUserFactory())
+    assert auditor.get(url).status_code == 200  # reads the list
+    assert auditor.post(url, {**form, "confirm": "yes"}).status_code == 403
+    staff = Client()
+    login_with_mfa(staff, StaffUserFactory())
+    page = staff.post(url, form)  # the confirmation page: nothing moved yet
+    assert page.status_code == 200 and b"confirm-summary" in page.content
+    assert point.code.encode() in page.content and not SiteMove.objects.exists()
+    assert staff.post(url, {**form, "confirm": "yes"}).status_code == 302
+    recorded = SiteMove.objects.get()
+    assert (recorded.leaving_member, recorded.incoming_member, recorded.at) == (
+        leaving,
+        incoming,
+        move,
+    )
+    assert AuditLog.objects.get(event="site.moved").actor_id is not None
+    meter.refresh_from_db()
+    assert meter.member_id == incoming.pk
+    assert point.code.encode() in staff.get(url).content  # listed

@@ -124,3 +124,31 @@ def test_an_exchange_needs_the_old_meters_previous_reading_and_a_sane_final_regi
         meter_exchange(old_meter=old, new_serial="N-1", new_public_key=public_hex, at=AT,
                        old_final_register_wh=899, new_initial_register_wh=0)  # fmt: skip
     assert not Meter.objects.filter(serial="N-1").exists()
+
+
+def test_staff_exchange_a_meter_through_a_confirmation_page_and_auditors_cannot():
+    from django.test import Client
+
+    from apps.accounts.tests.factories import AuditorUserFactory, StaffUserFactory
+    from tests.fixtures.core import login_with_mfa
+
+    old = MeterFactory()
+    _ingest(Publisher.reading(old, X - Q, 100, reg_i=900))
+    _, public_hex, _ = new_device_key()
+    url = "/admin/meters/meter/"
+    form = {"action": "exchange", "_selected_action": [old.pk], "stage": "confirm",
+            "new_serial": "EXCH-NEW-1", "new_public_key": public_hex,
+            "at": AT.strftime("%Y-%m-%d %H:%M:%S"), "old_final_register_wh": 940,
+            "new_initial_register_wh": 0}  # fmt: skip
+    auditor = Client()
+    login_with_mfa(auditor, AuditorUserFactory())
+    assert auditor.post(url, {**form, "confirm": "yes"}).status_code == 403
+    staff = Client()
+    login_with_mfa(staff, StaffUserFactory())
+    page = staff.post(url, form)  # the confirmation page: nothing exchanged yet
+    assert page.status_code == 200 and b"confirm-summary" in page.content
+    assert not Meter.objects.filter(serial="EXCH-NEW-1").exists()
+    assert staff.post(url, {**form, "confirm": "yes"}).status_code == 302
+    old.refresh_from_db()
+    assert old.active_to == _at(X + Q) and Meter.objects.filter(serial="EXCH-NEW-1").exists()
+    assert AuditLog.objects.get(event="meter.exchanged").actor_id is not None
