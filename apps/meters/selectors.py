@@ -140,19 +140,20 @@ def _member_occupancy_q(member_id: int) -> Q:
     return (OCCUPANCY & Q(meter__member_id=member_id)) | Q(Exists(past))
 
 
-def _occupant_number() -> Coalesce:
-    """The membership number of the reading's occupant at its interval ("" for none)."""
+def _occupant_number() -> Case:
+    """The membership number of the reading's occupant at its interval ("" for none). The past
+    occupancies are looked up only for readings before the current occupancy (PostgreSQL
+    evaluates CASE lazily), so a meter that never changed hands costs no subquery."""
     past = MeterOccupancy.objects.filter(
         Q(start__isnull=True) | Q(start__lte=OuterRef("interval_start")),
         meter_id=OuterRef("meter_id"),
         end__gt=OuterRef("interval_start"),
     ).values("member__membership_number")[:1]
-    current = Case(
-        When(OCCUPANCY, then=F("meter__member__membership_number")),
-        default=Value(None),
+    return Case(
+        When(OCCUPANCY, then=Coalesce(F("meter__member__membership_number"), Value(""))),
+        default=Coalesce(Subquery(past), Value("")),
         output_field=CharField(),
     )
-    return Coalesce(Subquery(past), current, Value(""))
 
 
 def meter_occupant_ids(*, start: datetime, end: datetime) -> set[int]:

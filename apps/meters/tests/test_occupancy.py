@@ -12,6 +12,7 @@ from apps.accounts.tests.factories import MemberFactory
 from apps.audit.models import AuditLog
 from apps.meters.exports import interval_rows, readings_csv
 from apps.meters.selectors import (
+    interval_readings_iter,
     member_dashboard_data,
     member_hourly_import,
     member_interval_energy,
@@ -77,6 +78,12 @@ def test_the_new_occupant_sees_and_is_settled_only_from_the_move_in():
     both = member_hourly_import(start=START, end=NOW)
     assert sum(both[before.pk].values()) == 96 * 111 and max(both[before.pk]) < MOVE
     assert [m.pk for m in member_meters(member=before)] == [meter.pk]
+    # Reports name the occupant of each interval; per member, only their own intervals.
+    numbers = {(r.interval_start < MOVE, r.membership_number)
+               for r in interval_readings_iter(start=START, end=NOW)}  # fmt: skip
+    assert numbers == {(True, before.membership_number), (False, after.membership_number)}
+    mine = list(interval_readings_iter(start=START, end=NOW, member_id=before.pk))
+    assert len(mine) == 96 and {r.membership_number for r in mine} == {before.membership_number}
     log = AuditLog.objects.get(event="meter.assigned", target_id=str(meter.pk))
     assert log.details["from_member"] == before.pk and log.details["to_member"] == after.pk
 
