@@ -31,7 +31,7 @@ from apps.market.services.intervals import settlement_run_for
 from apps.market.services.statements import month_bounds
 from apps.market.tests.factories import TariffFactory
 from apps.meters.models import MeterRegisterRead, Quality
-from apps.meters.selectors import interval_totals
+from apps.meters.selectors import interval_totals, member_interval_energy
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory
 from tests.fixtures.core import login_with_mfa
@@ -226,3 +226,18 @@ def test_staff_move_a_site_through_a_confirmation_page_and_auditors_cannot(site)
     meter.refresh_from_db()
     assert meter.member_id == incoming.pk
     assert point.code.encode() in staff.get(url).content  # listed
+
+
+def test_a_move_out_without_a_newcomer_leaves_the_meters_to_nobody(site):
+    leaving, stranger, point, contract, meter, move = site
+    site_move(connection_point=point, leaving_member=leaving, at=move, final_reading="real")
+    meter.refresh_from_db()
+    contract.refresh_from_db()
+    assert (meter.member_id, meter.member_since) == (None, move)
+    assert contract.end == move.astimezone(TZ).date() - timedelta(days=1)
+    assert not SupplyContract.objects.exclude(pk=contract.pk).exists()
+    energy = member_interval_energy(member_ids=[leaving.pk], start=move - Q, end=move + Q)
+    assert list(energy) == [(leaving.pk, move - Q)]  # theirs up to the move, nobody's after
+    with pytest.raises(ApplicationError, match="not occupied by member"):
+        site_move(connection_point=point, leaving_member=stranger, at=move + Q,
+                  final_reading="estimated")  # fmt: skip
