@@ -25,7 +25,7 @@ from apps.billing.services import billing_run, site_move
 from apps.billing.tests.factories import SupplyContractFactory, SupplyTariffVersionFactory
 from apps.core.exceptions import ApplicationError
 from apps.grid.tests.factories import ConnectionPointFactory
-from apps.market.models import Mechanism, SettlementLine, Statement
+from apps.market.models import Mechanism, SettlementLine, SettlementRun, Statement
 from apps.market.services import settlement_runs_process
 from apps.market.services.intervals import settlement_run_for
 from apps.market.services.statements import month_bounds
@@ -84,8 +84,10 @@ def site():
 
 
 def _settle_and_bill(move: datetime) -> tuple[date, datetime, datetime]:
-    for t in _intervals(move - timedelta(days=1), move + timedelta(days=1)):
-        settlement_run_for(at=t, mechanism=Mechanism.PAY_AS_CLEAR)
+    # the days' settlement runs, cleared without trades (nothing to clear interval by interval)
+    runs = {settlement_run_for(at=t, mechanism=Mechanism.PAY_AS_CLEAR).pk
+            for t in _intervals(move - timedelta(days=1), move + timedelta(days=1))}  # fmt: skip
+    SettlementRun.objects.filter(pk__in=runs).update(status=SettlementRun.Status.CLEARED)
     month = move.astimezone(TZ).date().replace(day=1)
     start, end = month_bounds(month)
     assert len(settlement_runs_process(now=end + timedelta(days=1))) == 3  # UTC days
