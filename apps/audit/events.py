@@ -32,6 +32,7 @@ class AuditEvent(models.TextChoices):
     MEMBER_LEFT = "member.left", "Member left"
     MEMBER_INVITATION_SENT = "member_invitation.sent", "Member account invitation sent"
     # billing
+    SITE_MOVED = "site.moved", "Move out / move in at a site"
     BILLING_RUN_COMPLETED = "billing_run.completed", "Billing run completed"
     JOIN_APPLICATION_SUBMITTED = "join_application.submitted", "Join application submitted"
     JOIN_APPLICATION_VERIFIED = "join_application.verified", "Join application e-mail verified"
@@ -137,6 +138,8 @@ class AuditEvent(models.TextChoices):
     METER_KEY_ROTATED = "meter_key.rotated", "Meter key rotated"
     METER_ASSIGNED = "meter.assigned", "Meter assigned to a member"
     METER_REGISTERED = "meter.registered", "Meter registered"
+    METER_EXCHANGED = "meter.exchanged", "Meter exchanged"
+    METER_REGISTERS_READ = "meter_registers.read", "Meter registers read (move)"
     GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"

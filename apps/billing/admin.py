@@ -21,6 +21,7 @@ from apps.billing.models import (
     PaymentInstruction,
     Reminder,
     SepaFile,
+    SiteMove,
     SupplyContract,
     SupplyTariff,
     SupplyTariffVersion,
@@ -522,3 +523,16 @@ class MemberLifecycleAdmin(MemberAdmin):
             "site(s) added",
         )
         return None
+
+
+@admin.register(SiteMove)
+class SiteMoveAdmin(PolicyModelAdmin):
+    """Moves are recorded by `site_move` only (the staff page *Moves*, `billing:staff_moves`,
+    with its confirmation page); here they are listed read-only."""
+
+    date_hierarchy = "at"
+    service_owned = True
+    list_display = ("at", "connection_point", "leaving_member", "incoming_member",
+                    "final_reading", "ended_contract", "started_contract")  # fmt: skip
+    raw_id_fields = ("connection_point", "leaving_member", "incoming_member",
+                     "ended_contract", "started_contract")  # fmt: skip

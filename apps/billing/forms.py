@@ -1,4 +1,4 @@
-"""Forms of the billing app: the public join form."""
+"""Forms of the billing app: the public join form and the staff move form."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from django import forms
 from django.conf import settings
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
+
+from apps.accounts.models import Member
+from apps.billing.models import SiteMove, SupplyTariff
+from apps.grid.models import ConnectionPoint
 
 
 class JoinForm(forms.Form):
@@ -140,3 +144,22 @@ def _between(low: int, high: int):
             raise forms.ValidationError(f"Subscribe between {low} and {high} shares.")
 
     return check
+
+
+class SiteMoveForm(forms.Form):
+    connection_point = forms.ModelChoiceField(
+        queryset=ConnectionPoint.objects.select_related("member").order_by("code"),
+        help_text="The site; its current occupant moves out.",
+    )
+    incoming_member = forms.ModelChoiceField(
+        queryset=Member.objects.order_by("membership_number"),
+        required=False,
+        help_text="Empty: nobody moves in (the site's meters belong to no member).",
+    )
+    at = forms.DateTimeField(help_text="The move (UTC, on a 15-minute boundary).")
+    final_reading = forms.ChoiceField(choices=SiteMove.FinalReading.choices)
+    tariff = forms.ModelChoiceField(
+        queryset=SupplyTariff.objects.order_by("code"),
+        required=False,
+        help_text="The incoming member's tariff (default: the leaving contract's).",
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from django.db.models import Q
+
 from apps.accounts.models import Member
 from apps.billing.models import (
     BankTransaction,
@@ -83,4 +85,14 @@ def member_open_contracts_lock(*, member: Member, last_day: date) -> list[Supply
     """The member's contracts still supplying after `last_day` (open-ended or ending later)."""
     return lock_rows(
         SupplyContract.objects.filter(member=member).exclude(end__isnull=False, end__lte=last_day)
+    )
+
+
+def site_contracts_lock(*, member_id: int, connection_point_id: int) -> list[SupplyContract]:
+    """A member's supply contracts at one site, and those linked to no site (a move ends the
+    running one)."""
+    return lock_rows(
+        SupplyContract.objects.filter(member_id=member_id).filter(
+            Q(connection_point_id=connection_point_id) | Q(connection_point__isnull=True)
+        )
     )

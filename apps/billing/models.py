@@ -141,6 +141,41 @@ class SupplyContract(models.Model):
             )
 
 
+class SiteMove(models.Model):
+    """A dated change of occupant at a site (`site_move`): the leaving member's meters and supply
+    end at `at`, the incoming member's start then. Each is settled and billed for their own
+    intervals; the final register readings are in `apps.meters` (MeterRegisterRead)."""
+
+    class FinalReading(models.TextChoices):
+        REAL = "real", "Real (the meter's reading at the move)"
+        ESTIMATED = "estimated", "Estimated (flagged)"
+
+    connection_point = models.ForeignKey(
+        "grid.ConnectionPoint", on_delete=models.PROTECT, related_name="moves"
+    )
+    leaving_member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="+"
+    )
+    incoming_member = models.ForeignKey(
+        "accounts.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(help_text="UTC, on the interval grid.")
+    final_reading = models.CharField(max_length=10, choices=FinalReading.choices)
+    ended_contract = models.ForeignKey(
+        SupplyContract, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_contract = models.ForeignKey(
+        SupplyContract, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"move at {self.connection_point_id} {self.at:%Y-%m-%d %H:%M}"
+
+
 class BillingRun(models.Model):
     """The billing of one month (period = its first day); re-running refreshes drafts only."""
 

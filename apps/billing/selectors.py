@@ -22,6 +22,7 @@ from apps.billing.models import (
     Mandate,
     PaymentInstruction,
     SepaFile,
+    SiteMove,
     SupplyContract,
     SupplyTariff,
     SupplyTariffVersion,
@@ -400,3 +401,13 @@ def member_site_contracts(*, member) -> dict[int, list[SupplyContract]]:
     for contract in SupplyContract.objects.filter(member=member).select_related("tariff"):
         by_site.setdefault(contract.connection_point_id or 0, []).append(contract)
     return by_site
+
+
+def site_moves_recent(*, limit: int = 50) -> list[SiteMove]:
+    """The latest moves out / in, newest first (staff page *Moves*)."""
+    return list(
+        SiteMove.objects.select_related(
+            "connection_point", "leaving_member", "incoming_member", "ended_contract",
+            "started_contract",
+        ).order_by("-at", "-id")[:limit]
+    )  # fmt: skip

@@ -20,6 +20,8 @@ from apps.billing import selectors, services
 from apps.billing.documents import invoice_pdf as render_invoice_pdf
 from apps.billing.forms import JoinForm
 from apps.billing.services.membership import JoinData, mandate_text, share_price
+from apps.billing.forms import SiteMoveForm
+from apps.billing.models import SiteMove
 from apps.core.exceptions import ApplicationError
 
 
@@ -221,3 +223,45 @@ def join_verify(request: HttpRequest) -> HttpResponse:
     except ApplicationError as exc:
         return render(request, "billing/join_verified.html", {"error": str(exc)}, status=400)
     return render(request, "billing/join_verified.html", {"application": application})
+
+
+@staff_view
+def staff_moves(request: HttpRequest) -> HttpResponse:
+    """Move out / move in at a site: the form, then a confirmation page showing what will happen;
+    only the confirming POST (`confirm=yes`) moves (`services.site_move`). Auditors see the
+    list of moves and no form."""
+    staged = request.method == "POST" and request.POST.get("stage") == "confirm"
+    form = SiteMoveForm(request.POST if staged else None)
+    summary: list[tuple[str, str]] = []
+    if staged and form.is_valid():
+        data = form.cleaned_data
+        point = data["connection_point"]
+        if request.POST.get("confirm") == "yes":
+            try:
+                move = services.site_move(
+                    connection_point=point, leaving_member=point.member,
+                    incoming_member=data["incoming_member"], at=data["at"],
+                    final_reading=data["final_reading"], tariff=data["tariff"],
+                    actor=request.user,
+                )  # fmt: skip
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request, f"Move recorded at {point.code}, {move.at:%Y-%m-%d %H:%M} UTC."
+                )
+                return redirect("billing:staff_moves")
+        if form.is_valid():
+            incoming = data["incoming_member"]
+            summary = [
+                ("Site", point.code),
+                ("Moves out", str(point.member)),
+                ("Moves in", str(incoming) if incoming else "nobody (the site stands empty)"),
+                ("At", f"{data['at']:%Y-%m-%d %H:%M} UTC"),
+                ("Final meter readings", SiteMove.FinalReading(data["final_reading"]).label),
+            ]
+    return render(
+        request,
+        "billing/staff_moves.html",
+        {"form": form, "summary": summary, "moves": selectors.site_moves_recent()},
+    )

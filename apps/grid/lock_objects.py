@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from apps.accounts.models import Member
-from apps.core.locks import lock_first, lock_or_create, lock_rows
+from apps.core.locks import lock_first, lock_or_create, lock_row, lock_rows
 from apps.grid.models import (
     ChargePoint,
     ChargingSession,
+    ConnectionPoint,
     DeviceCommand,
     DispatchPlan,
     DREvent,
@@ -21,6 +22,11 @@ from apps.grid.models import (
     FlexibleDevice,
     OpenADRVen,
 )
+
+
+def connection_point_lock(connection_point_id: int) -> ConnectionPoint:
+    """A site's row: serialises changes of its occupant (moves)."""
+    return lock_row(ConnectionPoint.objects.all(), connection_point_id)
 
 
 def current_dispatch_plans_lock() -> list[DispatchPlan]:

@@ -19,10 +19,12 @@ from apps.accounts.policy import PolicyImportMixin, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.import_widgets import IsoDateTimeWidget, WholeNumberWidget
 from apps.core.state import StatusAdminMixin
+from apps.meters.forms import MeterExchangeForm
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import (
     meter_assign,
     meter_configs_publish_after_commit,
+    meter_exchange,
     meter_key_rotate,
     meter_register,
     quarantine_reprocess,
@@ -146,6 +148,77 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
     readonly_fields = ["public_key", "address", "last_seq", "last_interval_start",
                        "member_since", "readings_chart", "recent_readings"]  # fmt: skip
     raw_id_fields = ["member", "connection_point"]
+    actions = ["exchange"]
+
+    @admin.action(description="Exchange the meter (final reading, new device)…")
+    def exchange(self, request, queryset):
+        """One meter: the form, then a confirmation page; only the confirming POST exchanges."""
+        meters = list(queryset[:2])
+        if len(meters) != 1:
+            self.message_user(request, "Select exactly one meter to exchange.", messages.ERROR)
+            return None
+        old = meters[0]
+        staged = request.POST.get("stage") == "confirm"
+        form = MeterExchangeForm(request.POST if staged else None)
+        if staged and form.is_valid():
+            data = form.cleaned_data
+            if request.POST.get("confirm") == "yes":
+                try:
+                    exchange = meter_exchange(
+                        old_meter=old, new_serial=data["new_serial"],
+                        new_public_key=data["new_public_key"], at=data["at"],
+                        old_final_register_wh=data["old_final_register_wh"],
+                        new_initial_register_wh=data["new_initial_register_wh"],
+                        actor=request.user,
+                    )  # fmt: skip
+                except ApplicationError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    self.message_user(
+                        request,
+                        f"{old.serial} exchanged for {exchange.new_meter.serial} at "
+                        f"{exchange.interval_start:%Y-%m-%d %H:%M} UTC.",
+                    )
+                    return None
+            if form.is_valid():
+                return self._exchange_page(request, old, form, "confirm")
+        return self._exchange_page(request, old, form, "form")
+
+    def _exchange_page(self, request, old, form, stage):
+        from django.template.response import TemplateResponse
+
+        summary = []
+        if stage == "confirm":
+            d = form.cleaned_data
+            summary = [
+                ("Meter removed", f"{old.serial} (member {old.member_id or '—'})"),
+                ("Swapped at", f"{d['at']:%Y-%m-%d %H:%M} UTC"),
+                ("Old meter's final import register", f"{d['old_final_register_wh']} Wh"),
+                ("New meter", d["new_serial"]),
+                ("New meter's initial import register", f"{d['new_initial_register_wh']} Wh"),
+            ]
+        return TemplateResponse(
+            request,
+            "admin/confirm_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Exchange meter {old.serial}",
+                "opts": self.model._meta,
+                "form": form,
+                "stage": stage,
+                "summary": summary,
+                "intro": "The old meter's share of the exchange interval is recorded from its "
+                "final register and it is retired; the new meter takes over at the same site "
+                "and member.",
+                "warning": "This cannot be undone.",
+                "submit_label": "Yes, exchange the meter",
+                "hidden": [
+                    ("action", "exchange"),
+                    (admin.helpers.ACTION_CHECKBOX_NAME, old.pk),
+                ],  # fmt: skip
+                "cancel_url": request.get_full_path(),
+            },
+        )
 
     def save_model(self, request, obj, form, change):
         if change and "member" in form.changed_data:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from apps.core.spreadsheets import SafeCsvWriter
-from apps.meters.models import Meter
+from apps.meters.selectors import JOIN_WINDOWS, member_meters, occupancy_windows_sql
 
 ATOM = "http://www.w3.org/2005/Atom"
 ESPI = "http://naesb.org/espi"
@@ -33,12 +33,13 @@ def interval_rows(*, member, start: datetime, end: datetime) -> list[tuple]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT m.serial, m.id, r.interval_start, r.interval_seconds, r.import_wh, "
+            occupancy_windows_sql("= %s")  # noqa: S608
+            + "SELECT m.serial, m.id, r.interval_start, r.interval_seconds, r.import_wh, "
             "r.export_wh, r.quality, r.version FROM meters_reading r "
-            "JOIN meters_meter m ON m.id = r.meter_id WHERE r.is_current AND m.member_id = %s "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            + JOIN_WINDOWS
+            + "JOIN meters_meter m ON m.id = r.meter_id WHERE r.is_current "
             "AND r.interval_start >= %s AND r.interval_start < %s ORDER BY m.serial, 3",
-            [member.pk, start, end],
+            [member.pk, member.pk, start, end],
         )
         return cursor.fetchall()
 
@@ -115,7 +116,7 @@ def green_button_xml(*, member, start: datetime, end: datetime) -> bytes:
     for serial, meter_id, *rest in rows:
         by_meter.setdefault(meter_id, []).append(rest)
         serials[meter_id] = serial
-    for meter in Meter.objects.filter(member=member).order_by("serial"):
+    for meter in member_meters(member=member):
         base = f"/espi/1_1/resource/RetailCustomer/{member.pk}/UsagePoint/{meter.pk}"
         content = _entry(
             feed,

@@ -89,6 +89,85 @@ class MeterKeyHistory(models.Model):
         return f"{self.meter_id} {self.address}"
 
 
+class MeterOccupancy(models.Model):
+    """A past occupancy of a meter: `member` saw (and was settled and billed for) the meter's
+    readings of [start, end). The current occupant is `Meter.member` from `Meter.member_since`;
+    when the meter changes hands (`meter_assign`), the ending occupancy is recorded here, so the
+    leaving member keeps their own days and the newcomer never gets them."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="occupancies")
+    member = models.ForeignKey(
+        "accounts.Member", on_delete=models.PROTECT, related_name="past_meter_occupancies"
+    )
+    start = models.DateTimeField(null=True, blank=True, help_text="None: from the first reading.")
+    end = models.DateTimeField()
+
+    class Meta:
+        ordering = ["meter", "end"]
+        verbose_name_plural = "meter occupancies"
+        indexes = [models.Index(fields=["member", "meter"], name="meters_occupancy_member")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(start__isnull=True) | models.Q(end__gt=models.F("start")),
+                name="meters_occupancy_valid_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} member {self.member_id} until {self.end:%Y-%m-%d %H:%M}"
+
+
+class MeterRegisterRead(models.Model):
+    """A meter's registers read at a moment outside the interval stream: the final reading of
+    an occupancy at a move, real (the device's register at the end of the interval before the
+    move) or estimated (quality 8, flagged)."""
+
+    class Reason(models.TextChoices):
+        MOVE = "move", "Move out / move in"
+        EXCHANGE_REMOVED = "exchange_removed", "Meter removed (exchange)"
+        EXCHANGE_INSTALLED = "exchange_installed", "Meter installed (exchange)"
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="register_reads")
+    read_at = models.DateTimeField()
+    register_import_wh = models.BigIntegerField()
+    register_export_wh = models.BigIntegerField()
+    quality = models.PositiveSmallIntegerField(help_text="ESPI quality: 0 real, 8 estimated.")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["meter", "read_at"]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} @ {self.read_at:%Y-%m-%d %H:%M} {self.register_import_wh} Wh"
+
+
+class MeterExchange(models.Model):
+    """One meter replaced by another at the same site (`meter_exchange`). The exchange interval
+    (the interval holding `at`) is measured partly by each: the old meter's share is recorded as
+    its last reading (old final − old previous register), the new meter reports the rest
+    (its first register − its initial register); VEE checks the new meter's first reading
+    against `new_initial_register_wh`."""
+
+    old_meter = models.OneToOneField(Meter, on_delete=models.PROTECT, related_name="exchanged_by")
+    new_meter = models.OneToOneField(Meter, on_delete=models.PROTECT, related_name="exchanged_for")
+    at = models.DateTimeField()
+    interval_start = models.DateTimeField(help_text="Start of the interval holding `at`.")
+    old_previous_register_wh = models.BigIntegerField()
+    old_final_register_wh = models.BigIntegerField()
+    old_previous_register_export_wh = models.BigIntegerField(default=0)
+    old_final_register_export_wh = models.BigIntegerField(default=0)
+    new_initial_register_wh = models.BigIntegerField()
+    new_initial_register_export_wh = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.old_meter_id} → {self.new_meter_id} @ {self.at:%Y-%m-%d %H:%M}"
+
+
 # --------------------------------------------------------------------------------------------
 # Reading storage. The three high-volume tables (raw messages, readings) are PostgreSQL
 # declaratively partitioned by time; their DDL lives in migration 0002 (RunSQL) and partitions are
@@ -117,6 +196,7 @@ class Source(models.TextChoices):
     BACKFILL = "backfill", "Backfill"
     ESTIMATE = "estimate", "Estimation"
     REPROCESS = "reprocess", "Re-processed from quarantine"
+    EXCHANGE = "exchange", "Final reading at a meter exchange"
 
 
 class RawBatch(StatusModel, models.Model):

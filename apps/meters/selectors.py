@@ -20,12 +20,34 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, Sum, Value
-from django.db.models.functions import Coalesce, Trunc
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from apps.core.replica import read_connection
-from apps.meters.models import GatewayToken, Meter, MeterKeyHistory, Quality, Reading
+from apps.meters.models import (
+    GatewayToken,
+    Meter,
+    MeterKeyHistory,
+    MeterOccupancy,
+    Quality,
+    Reading,
+)
 from apps.meters.signing import (
     SignedFields,
     reading_digest,
@@ -80,9 +102,88 @@ class AnchoringReading:
         return reading_digest(self.fields)
 
 
-# A member sees (and is settled for) a meter's readings only from the start of their occupancy
-# (`Meter.member_since`): the previous occupant's history stays theirs.
+# A member sees (and is settled and billed for) a meter's readings only within their occupancy:
+# the current occupant from `Meter.member_since` on, a past occupant within their
+# `MeterOccupancy` [start, end). The previous occupant's history stays theirs, and they keep it.
 OCCUPANCY = Q(meter__member_since__isnull=True) | Q(interval_start__gte=F("meter__member_since"))
+
+
+def occupancy_windows_sql(member_filter: str) -> str:
+    """A `WITH w(meter_id, member_id, lo, hi)` clause: every occupancy window of the members
+    matching `member_filter` (SQL after `member_id`, e.g. "= %s", "= ANY(%s)", "IS NOT NULL";
+    its parameter, if any, is needed twice). Join readings with
+    `JOIN w ON w.meter_id = r.meter_id AND r.interval_start >= w.lo AND r.interval_start < w.hi`
+    and take the member from `w.member_id`."""
+    return (
+        "WITH w AS ("  # noqa: S608 - member_filter is one of our fixed SQL fragments
+        "SELECT id AS meter_id, member_id, "
+        "COALESCE(member_since, '-infinity'::timestamptz) AS lo, 'infinity'::timestamptz AS hi "
+        f"FROM meters_meter WHERE member_id {member_filter} "
+        "UNION ALL SELECT meter_id, member_id, COALESCE(start, '-infinity'::timestamptz), "
+        f'"end" FROM meters_meteroccupancy WHERE member_id {member_filter}) '
+    )
+
+
+JOIN_WINDOWS = (
+    "JOIN w ON w.meter_id = r.meter_id AND r.interval_start >= w.lo AND r.interval_start < w.hi "
+)
+
+
+def _member_occupancy_q(member_id: int) -> Q:
+    """Readings (a `Reading` queryset's rows) within one member's occupancy windows."""
+    past = MeterOccupancy.objects.filter(
+        Q(start__isnull=True) | Q(start__lte=OuterRef("interval_start")),
+        meter_id=OuterRef("meter_id"),
+        member_id=member_id,
+        end__gt=OuterRef("interval_start"),
+    )
+    return (OCCUPANCY & Q(meter__member_id=member_id)) | Q(Exists(past))
+
+
+def _occupant_number() -> Case:
+    """The membership number of the reading's occupant at its interval ("" for none). The past
+    occupancies are looked up only for readings before the current occupancy (PostgreSQL
+    evaluates CASE lazily), so a meter that never changed hands costs no subquery."""
+    past = MeterOccupancy.objects.filter(
+        Q(start__isnull=True) | Q(start__lte=OuterRef("interval_start")),
+        meter_id=OuterRef("meter_id"),
+        end__gt=OuterRef("interval_start"),
+    ).values("member__membership_number")[:1]
+    return Case(
+        When(OCCUPANCY, then=Coalesce(F("meter__member__membership_number"), Value(""))),
+        default=Coalesce(Subquery(past), Value("")),
+        output_field=CharField(),
+    )
+
+
+def meter_occupant_ids(*, start: datetime, end: datetime) -> set[int]:
+    """Members who occupied a meter at some time in [start, end) (current or past occupancy,
+    meters active in the period). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT member_id FROM meters_meter WHERE member_id IS NOT NULL AND active_from < %s "
+            "AND (member_since IS NULL OR member_since < %s) "
+            "UNION SELECT member_id FROM meters_meteroccupancy "
+            'WHERE "end" > %s AND (start IS NULL OR start < %s)',
+            [end, end, start, end],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def meter_occupant_at(*, meter_id: int, at: datetime) -> int | None:
+    """The member occupying the meter at `at` (None: nobody). At most two queries."""
+    past = (
+        MeterOccupancy.objects.filter(meter_id=meter_id, end__gt=at)
+        .filter(Q(start__isnull=True) | Q(start__lte=at))
+        .values_list("member_id", flat=True)
+        .first()
+    )
+    if past is not None:
+        return past
+    meter = Meter.objects.filter(pk=meter_id).values("member_id", "member_since").first()
+    if meter is None or (meter["member_since"] is not None and at < meter["member_since"]):
+        return None
+    return meter["member_id"]
 
 
 def meter_interval_energy(
@@ -103,15 +204,15 @@ def member_interval_energy(
 ) -> dict[tuple[int, datetime], MemberIntervalEnergy]:
     """Energy per (member, interval start) in [start, end), summed over the member's meters."""
     with connection.cursor() as cursor:
+        ids = list(member_ids)
         cursor.execute(
-            "SELECT m.member_id, r.interval_start, sum(r.import_wh), sum(r.export_wh), "
-            "bool_or(r.quality IN (8, 9)) "
-            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE r.is_current AND m.member_id = ANY(%s) "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
-            "AND r.interval_start >= %s AND r.interval_start < %s "
+            occupancy_windows_sql("= ANY(%s)")  # noqa: S608
+            + "SELECT w.member_id, r.interval_start, sum(r.import_wh), sum(r.export_wh), "
+            "bool_or(r.quality IN (8, 9)) FROM meters_reading r "
+            + JOIN_WINDOWS
+            + "WHERE r.is_current AND r.interval_start >= %s AND r.interval_start < %s "
             "GROUP BY 1, 2",
-            [list(member_ids), start, end],
+            [ids, ids, start, end],
         )
         return {
             (member, t): MemberIntervalEnergy(int(i), int(e), bool(est))
@@ -266,31 +367,29 @@ def member_dashboard_data(*, member, now: datetime) -> dict:
         (now - timedelta(days=7)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     )
     with read_connection().cursor() as cursor:
+        windows = occupancy_windows_sql("= %s")
         cursor.execute(
-            "SELECT r.interval_start, sum(r.import_wh), sum(r.export_wh) "
-            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE r.is_current AND m.member_id = %s "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            windows + "SELECT r.interval_start, sum(r.import_wh), sum(r.export_wh) "
+            "FROM meters_reading r " + JOIN_WINDOWS + "WHERE r.is_current "
             "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
-            [member.pk, today_start, now],
+            [member.pk, member.pk, today_start, now],
         )
         today = cursor.fetchall()
         cursor.execute(
-            "SELECT date_trunc('hour', r.interval_start), sum(r.import_wh), sum(r.export_wh) "
-            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE r.is_current AND m.member_id = %s "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            windows + "SELECT date_trunc('hour', r.interval_start), sum(r.import_wh), "  # noqa: S608
+            "sum(r.export_wh) FROM meters_reading r " + JOIN_WINDOWS + "WHERE r.is_current "
             "AND r.interval_start >= %s AND r.interval_start < %s GROUP BY 1 ORDER BY 1",
-            [member.pk, week_start, now],
+            [member.pk, member.pk, week_start, now],
         )
         week = cursor.fetchall()
         cursor.execute(
-            "SELECT m.serial, r.interval_start, r.interval_seconds, r.import_wh, r.export_wh, "
-            "r.quality FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            windows + "SELECT m.serial, r.interval_start, r.interval_seconds, r.import_wh, "  # noqa: S608
+            "r.export_wh, r.quality FROM meters_reading r "
+            + JOIN_WINDOWS
+            + "JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND r.interval_start >= %s "
             "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 1",
-            [member.pk, week_start, now],
+            [member.pk, member.pk, week_start, now],
         )
         latest_row = cursor.fetchone()
 
@@ -362,13 +461,30 @@ def member_site_energy(*, member, now: datetime) -> dict[int | None, dict[str, i
     }
 
 
+def _member_meters_qs(member):
+    past = MeterOccupancy.objects.filter(member=member).values("meter_id")
+    return Meter.objects.filter(Q(member=member) | Q(pk__in=past))
+
+
 def member_meters(*, member) -> list[Meter]:
-    return list(Meter.objects.filter(member=member).order_by("serial"))
+    """The member's meters: those they occupy now and those they occupied before (a move out,
+    an exchanged meter), whose readings of their own occupancy they keep."""
+    return list(_member_meters_qs(member).order_by("serial"))
+
+
+def connection_point_meters(*, connection_point_id: int, at) -> list[Meter]:
+    """The meters installed at a site at `at` (active then), by serial."""
+    return list(
+        Meter.objects.filter(connection_point_id=connection_point_id, active_from__lte=at)
+        .filter(Q(active_to__isnull=True) | Q(active_to__gt=at))
+        .order_by("serial")
+    )
 
 
 def member_meter_get(*, member, meter_id: int) -> Meter:
-    """A meter of this member, or 404 (members never see other members' meters)."""
-    meter = Meter.objects.filter(member=member, pk=meter_id).first()
+    """A meter of this member (now or before), or 404 (members never see other members'
+    meters)."""
+    meter = _member_meters_qs(member).filter(pk=meter_id).first()
     if meter is None:
         raise Http404("No such meter.")
     return meter
@@ -494,13 +610,14 @@ def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tu
     """The member's current readings of the last `hours`, newest first (meters page)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT m.serial, r.interval_start, r.import_wh, r.export_wh, r.quality, r.version, "
-            "r.signature IS NOT NULL "
-            "FROM meters_reading r JOIN meters_meter m ON m.id = r.meter_id "
-            "WHERE r.is_current AND m.member_id = %s AND r.interval_start >= %s "
-            "AND r.interval_start >= COALESCE(m.member_since, '-infinity'::timestamptz) "
+            occupancy_windows_sql("= %s")  # noqa: S608
+            + "SELECT m.serial, r.interval_start, r.import_wh, r.export_wh, r.quality, "
+            "r.version, r.signature IS NOT NULL FROM meters_reading r "
+            + JOIN_WINDOWS
+            + "JOIN meters_meter m ON m.id = r.meter_id "
+            "WHERE r.is_current AND r.interval_start >= %s "
             "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 500",
-            [member.pk, now - timedelta(hours=hours), now],
+            [member.pk, member.pk, now - timedelta(hours=hours), now],
         )
         return cursor.fetchall()
 
@@ -565,22 +682,20 @@ def member_hourly_import(
     """Imported Wh per member (over the member's meters) per UTC hour start in [start, end),
     without the readings whose quality is in `exclude_qualities`; all members with meters when
     `member_ids` is None. Hours without readings are absent. One query."""
-    qs = Reading.objects.filter(
-        is_current=True, interval_start__gte=start, interval_start__lt=end,
-        meter__member__isnull=False,
-    )  # fmt: skip
-    excluded = list(exclude_qualities)
-    if excluded:
-        qs = qs.exclude(quality__in=excluded)
-    if member_ids is not None:
-        qs = qs.filter(meter__member_id__in=list(member_ids))
-    qs = qs.filter(OCCUPANCY)
-    rows = (
-        qs.annotate(hour=Trunc("interval_start", "hour", tzinfo=UTC))
-        .values("meter__member_id", "hour")
-        .annotate(wh=Sum("import_wh"))
-        .values_list("meter__member_id", "hour", "wh")
-    )
+    excluded = [int(q) for q in exclude_qualities]
+    ids = list(member_ids) if member_ids is not None else None
+    windows = occupancy_windows_sql("= ANY(%s)" if ids is not None else "IS NOT NULL")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            windows  # noqa: S608
+            + "SELECT w.member_id, date_trunc('hour', r.interval_start AT TIME ZONE 'UTC'), "
+            "sum(r.import_wh) FROM meters_reading r "
+            + JOIN_WINDOWS
+            + "WHERE r.is_current AND r.interval_start >= %s AND r.interval_start < %s "
+            "AND NOT (r.quality = ANY(%s)) GROUP BY 1, 2",
+            ([ids, ids] if ids is not None else []) + [start, end, excluded],
+        )
+        rows = [(m, hour.replace(tzinfo=UTC), wh) for m, hour, wh in cursor.fetchall()]
     out: dict[int, dict[datetime, int]] = {}
     for member_id, hour, wh in rows:
         out.setdefault(member_id, {})[hour] = int(wh or 0)
@@ -683,11 +798,11 @@ def interval_readings_iter(
     reports over a year of a whole cooperative never hold the rows twice)."""
     qs = Reading.objects.filter(is_current=True, interval_start__gte=start, interval_start__lt=end)
     if member_id:
-        qs = qs.filter(OCCUPANCY, meter__member_id=member_id)
+        qs = qs.filter(_member_occupancy_q(member_id))
     signed = ExpressionWrapper(Q(signature__isnull=False), output_field=BooleanField())
     rows = (
         qs.order_by("meter__serial", "interval_start")
-        .annotate(number=Coalesce("meter__member__membership_number", Value("")), signed=signed)
+        .annotate(number=_occupant_number(), signed=signed)
         .values_list(
             "meter__serial",
             "number",
@@ -735,7 +850,7 @@ def member_reading_history(*, member_id: int) -> list[ReadingHistoryRow]:
     """Every version of every reading of the member's meters (corrections included), ordered by
     meter serial, interval start, version: what a member's data export holds. One query."""
     rows = (
-        Reading.objects.filter(OCCUPANCY, meter__member_id=member_id)
+        Reading.objects.filter(_member_occupancy_q(member_id))
         .order_by("meter__serial", "interval_start", "version")
         .values_list(
             "meter__serial",

@@ -21,7 +21,16 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.types import Actor
 from apps.meters.lock_objects import meter_lock, open_quarantine_lock
-from apps.meters.models import GatewayToken, Meter, MeterKeyHistory, Quality, Source
+from apps.meters.models import (
+    GatewayToken,
+    Meter,
+    MeterExchange,
+    MeterKeyHistory,
+    MeterOccupancy,
+    MeterRegisterRead,
+    Quality,
+    Source,
+)
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
@@ -605,12 +614,26 @@ def meter_key_rotate(*, meter: Meter, public_key_hex: str, actor: Actor = None) 
 def meter_assign(
     *, meter: Meter, member_id: int | None, since: datetime, actor: Actor = None
 ) -> Meter:
-    """Give the meter to another member (a move-in) from `since`: the new occupant sees and is
-    settled for readings from then on only; the previous occupant's history is not theirs."""
+    """Give the meter to another member (a move-in; `member_id` None: nobody) from `since`: the
+    new occupant sees and is settled for readings from then on only; the previous occupant's
+    occupancy is recorded (`MeterOccupancy`), so they keep seeing and being billed for their
+    own days and nobody else gets them."""
+    from apps.core.exceptions import ApplicationError
+
     meter = meter_lock(meter.pk)
     previous = meter.member_id
     if previous == member_id:
         return meter
+    if meter.member_since is not None and since <= meter.member_since:
+        raise ApplicationError(
+            f"Meter {meter.serial} changed hands at {meter.member_since.isoformat()}; "
+            "a later change must start after it.",
+            {"since": since.isoformat()},
+        )
+    if previous is not None:  # the leaving member keeps their own days
+        MeterOccupancy.objects.create(
+            meter=meter, member_id=previous, start=meter.member_since, end=since
+        )
     meter.member_id = member_id
     meter.member_since = since
     meter.save(update_fields=["member", "member_since"])
@@ -621,6 +644,218 @@ def meter_assign(
         details={"from_member": previous, "to_member": member_id, "since": since.isoformat()},
     )
     return meter
+
+
+def _interval_floor(at: datetime, seconds: int) -> datetime:
+    epoch = int(at.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def _reading_before(meter: Meter, before: datetime) -> tuple | None:
+    """(interval_start, import, export, register_import, register_export, quality) of the
+    meter's newest current reading starting before `before`, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT interval_start, import_wh, export_wh, register_import_wh, "
+            "register_export_wh, quality FROM meters_reading WHERE is_current AND meter_id = %s "
+            "AND interval_start < %s AND interval_start >= %s "
+            "ORDER BY interval_start DESC LIMIT 1",
+            [meter.pk, before, before - timedelta(days=62)],
+        )
+        return cursor.fetchone()
+
+
+def _mean_interval_wh(meter: Meter, before: datetime) -> tuple[int, int]:
+    """Mean import and export Wh per interval over the meter's last day before `before`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(avg(import_wh), 0), coalesce(avg(export_wh), 0) FROM meters_reading "
+            "WHERE is_current AND meter_id = %s AND interval_start >= %s AND interval_start < %s",
+            [meter.pk, before - timedelta(days=1), before],
+        )
+        imp, exp = cursor.fetchone()
+    return round(imp), round(exp)
+
+
+@transaction.atomic
+def meter_registers_read(
+    *, meter: Meter, at: datetime, estimated: bool, actor: Actor = None
+) -> MeterRegisterRead:
+    """Record the meter's registers at `at` (a move: the final reading of one occupancy and
+    the opening one of the next; `at` on the meter's interval grid).
+
+    Real (`estimated=False`): the registers the device reported at the end of the interval
+    before `at` — that reading must be stored and measured (not estimated), else
+    ApplicationError. Estimated: the newest stored registers before `at` plus the meter's mean
+    interval energy of the day before for each interval missing up to `at`; quality 8
+    (estimated), so statements and the audit log say so."""
+    from apps.core.exceptions import ApplicationError
+
+    seconds = meter.interval_seconds
+    if int(at.timestamp()) % seconds:
+        raise ApplicationError(
+            f"{at.isoformat()} is not on meter {meter.serial}'s {seconds}-s interval grid.",
+            {"at": at.isoformat()},
+        )
+    last = _reading_before(meter, at)
+    expected = at - timedelta(seconds=seconds)
+    if not estimated:
+        if (
+            last is None
+            or last[0] != expected
+            or last[5] in (Quality.ESTIMATED, Quality.INTERPOLATED)
+        ):
+            raise ApplicationError(
+                f"Meter {meter.serial} has no measured reading of the interval "
+                f"{expected.isoformat()}; record an estimated final reading instead.",
+                {"meter": meter.serial, "interval_start": expected.isoformat()},
+            )
+        reg_i, reg_e, quality = last[3], last[4], Quality.VALID
+    else:
+        mean_i, mean_e = _mean_interval_wh(meter, at)
+        if last is None:
+            reg_i, reg_e, missing = 0, 0, 0
+        else:
+            missing = int((expected - last[0]).total_seconds()) // seconds
+            reg_i, reg_e = last[3] + missing * mean_i, last[4] + missing * mean_e
+        quality = Quality.ESTIMATED
+    read = MeterRegisterRead.objects.create(
+        meter=meter, read_at=at, register_import_wh=reg_i, register_export_wh=reg_e,
+        quality=quality, reason=MeterRegisterRead.Reason.MOVE,
+    )  # fmt: skip
+    audit_log_write(
+        event=AuditEvent.METER_REGISTERS_READ,
+        actor=actor,
+        target=meter,
+        details={"at": at.isoformat(), "register_import_wh": reg_i, "register_export_wh": reg_e,
+                 "quality": int(quality), "estimated": estimated},
+    )  # fmt: skip
+    return read
+
+
+@transaction.atomic
+def meter_exchange(
+    *,
+    old_meter: Meter,
+    new_serial: str,
+    new_public_key: str,
+    at: datetime,
+    old_final_register_wh: int,
+    new_initial_register_wh: int,
+    old_final_register_export_wh: int | None = None,
+    new_initial_register_export_wh: int = 0,
+    actor: Actor = None,
+) -> MeterExchange:
+    """Replace `old_meter` by a new device at `at` (same site, same member, same kind).
+
+    The exchange interval is the one holding `at`. The old meter's reading of the interval
+    before it must be stored (its registers are where the final reading continues from); the
+    old meter's share of the exchange interval (final − previous registers) is recorded as its
+    last reading (source "exchange", unsigned, not anchored) and it is retired after that
+    interval (`active_to`: no gap estimated, not "not heard from"). The new meter is registered
+    with its device key from the exchange interval on; its first reading is checked by VEE
+    against `new_initial_register_wh` (no register mismatch, no spike from the register
+    restarting) and a genuine spike is still flagged against the old meter's typical value,
+    which it inherits. The new key reaches MeterOracle as a first key (`meter_register`
+    intent) when its first readings are anchored (apps.chain.anchoring)."""
+    from apps.core.exceptions import ApplicationError
+
+    old = meter_lock(old_meter.pk)
+    seconds = old.interval_seconds
+    if at.tzinfo is None:
+        raise ApplicationError("The exchange time needs a time zone.", {"at": str(at)})
+    if old.active_to is not None:
+        raise ApplicationError(
+            f"Meter {old.serial} is already retired (active to {old.active_to.isoformat()}).",
+            {"meter": old.serial},
+        )
+    if at < old.active_from:
+        raise ApplicationError(
+            "The exchange cannot be before the meter was installed.", {"at": at.isoformat()}
+        )
+    start = _interval_floor(at, seconds)
+    previous = _reading_before(old, start)
+    before = start - timedelta(seconds=seconds)
+    if previous is None or previous[0] != before:
+        raise ApplicationError(
+            f"Meter {old.serial} has no reading of the interval {before.isoformat()} before the "
+            "exchange: its registers are where the final reading continues from (wait for it, "
+            "or let the gap estimator fill it).",
+            {"meter": old.serial, "interval_start": before.isoformat()},
+        )
+    prev_i, prev_e = previous[3], previous[4]
+    final_e = prev_e if old_final_register_export_wh is None else old_final_register_export_wh
+    if old_final_register_wh < prev_i or final_e < prev_e:
+        raise ApplicationError(
+            f"The old meter's final register ({old_final_register_wh} Wh) is below its last "
+            f"reading's ({prev_i} Wh).",
+            {"old_final_register_wh": old_final_register_wh},
+        )
+    if not new_public_key.strip():
+        raise ApplicationError(
+            "The new meter needs its device public key.", {"new_public_key": new_public_key}
+        )
+    if min(new_initial_register_wh, new_initial_register_export_wh) < 0:
+        raise ApplicationError(
+            "The new meter's initial registers cannot be negative.",
+            {"new_initial_register_wh": new_initial_register_wh},
+        )
+    if _reading_before(old, start + timedelta(days=62)) not in (None, previous):
+        raise ApplicationError(
+            f"Meter {old.serial} already has readings from the exchange interval on.",
+            {"meter": old.serial, "interval_start": start.isoformat()},
+        )
+    new = meter_register(
+        serial=new_serial, member_id=old.member_id, asset_kind=old.asset_kind,
+        direction=old.direction, capacity_w=old.capacity_w, active_from=start,
+        interval_seconds=seconds, multiplier=old.multiplier, public_key_hex=new_public_key,
+        actor=actor,
+    )  # fmt: skip
+    new.connection_point_id = old.connection_point_id
+    new.typical_wh = old.typical_wh or max(previous[1], previous[2]) or None
+    new.save(update_fields=["connection_point", "typical_wh"])
+    from apps.meters import vee
+
+    partitions_ensure(start=start, end=start + timedelta(seconds=seconds))
+    row = ReadingRow(
+        meter_id=old.pk, interval_start=int(start.timestamp()), version=1,
+        interval_seconds=seconds, import_wh=old_final_register_wh - prev_i,
+        export_wh=final_e - prev_e, register_import_wh=old_final_register_wh,
+        register_export_wh=final_e, status=0, seq=None, signature=None, quality=Quality.VALID,
+        flags=int(vee.Flag.METER_EXCHANGE), reason="final reading at meter exchange",
+        raw_message_id=None,
+    )  # fmt: skip
+    readings_insert([row], Source.EXCHANGE)
+    rollups_mark_dirty(starts=[row.interval_start])
+    old.active_to = start + timedelta(seconds=seconds)
+    old.save(update_fields=["active_to"])
+    exchange = MeterExchange.objects.create(
+        old_meter=old, new_meter=new, at=at, interval_start=start,
+        old_previous_register_wh=prev_i, old_final_register_wh=old_final_register_wh,
+        old_previous_register_export_wh=prev_e, old_final_register_export_wh=final_e,
+        new_initial_register_wh=new_initial_register_wh,
+        new_initial_register_export_wh=new_initial_register_export_wh,
+    )  # fmt: skip
+    MeterRegisterRead.objects.bulk_create([
+        MeterRegisterRead(meter=old, read_at=at, register_import_wh=old_final_register_wh,
+                          register_export_wh=final_e, quality=Quality.VALID,
+                          reason=MeterRegisterRead.Reason.EXCHANGE_REMOVED),
+        MeterRegisterRead(meter=new, read_at=at, register_import_wh=new_initial_register_wh,
+                          register_export_wh=new_initial_register_export_wh,
+                          quality=Quality.VALID,
+                          reason=MeterRegisterRead.Reason.EXCHANGE_INSTALLED),
+    ])  # fmt: skip
+    audit_log_write(
+        event=AuditEvent.METER_EXCHANGED,
+        actor=actor,
+        target=old,
+        details={"old_serial": old.serial, "new_serial": new.serial, "at": at.isoformat(),
+                 "interval_start": start.isoformat(), "old_previous_register_wh": prev_i,
+                 "old_final_register_wh": old_final_register_wh,
+                 "new_initial_register_wh": new_initial_register_wh,
+                 "new_address": new.address},
+    )  # fmt: skip
+    return exchange
 
 
 def _publish_quietly(*meters: Meter) -> None:

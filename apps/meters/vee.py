@@ -53,10 +53,17 @@ class Flag(IntFlag):
     ESTIMATED = 1 << 12
     REPLACES_ESTIMATE = 1 << 13
     CONFLICT = 1 << 14
+    METER_EXCHANGE = 1 << 15  # the interval of a meter exchange (registers checked across it)
 
 
 # Flags that only inform; the value itself is fine (quality stays valid).
-INFORMATIONAL = Flag.REGISTER_ROLLOVER | Flag.DST_DAY | Flag.REPLACES_ESTIMATE | Flag.CONFLICT
+INFORMATIONAL = (
+    Flag.REGISTER_ROLLOVER
+    | Flag.DST_DAY
+    | Flag.REPLACES_ESTIMATE
+    | Flag.CONFLICT
+    | Flag.METER_EXCHANGE
+)
 _NOT_INFORMATIONAL = ~int(INFORMATIONAL)
 
 

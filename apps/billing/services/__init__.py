@@ -18,6 +18,7 @@ from apps.billing.services.membership import (
     member_leave,
     member_site_add,
 )
+from apps.billing.services.moves import site_move
 from apps.billing.services.payments import mandate_create, mandate_revoke, sepa_files_create
 from apps.billing.services.runs import billing_run, parse_period
 
@@ -45,4 +46,5 @@ __all__ = [
     "parse_period",
     "reminder_send",
     "sepa_files_create",
+    "site_move",
 ]

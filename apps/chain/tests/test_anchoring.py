@@ -130,3 +130,23 @@ def test_periodic_job_anchors_recent_closed_intervals_only(chain):
     assert len(made) == 1
     assert MeterAnchor.objects.get(pk=made[0]).interval_start == T0
     assert AnchoredReading.objects.filter(anchor_id=made[0]).count() == 2
+
+
+def test_an_exchanged_meters_new_key_is_queued_for_meteroracle_with_its_first_anchor(chain):
+    from apps.meters.services import meter_exchange
+    from apps.meters.tests.factories import new_device_key
+
+    (old,) = _meters_with_readings(1, start=T0 - timedelta(minutes=15))
+    private, public_hex, address = new_device_key()
+    exchange = meter_exchange(
+        old_meter=old, new_serial=f"{old.serial}-N", new_public_key=public_hex,
+        at=T0 + timedelta(minutes=5), old_final_register_wh=140, new_initial_register_wh=0,
+    )  # fmt: skip
+    new = exchange.new_meter
+    readings_backfill(rows=[BackfillRow(meter_id=new.pk, interval_start=T0, import_wh=60,
+                                        export_wh=0, private_key=private)])  # fmt: skip
+    anchor = meter_interval_anchor(interval_start=T0)
+    # the new device's reading is anchored, the old meter's unsigned exchange reading is not
+    assert anchor.leaf_count == 1
+    registered = ChainIntent.objects.filter(intent="meter_register", payload__serial=new.serial)
+    assert [i.payload["device_address"].lower() for i in registered] == [address.lower()]

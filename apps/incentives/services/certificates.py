@@ -40,6 +40,7 @@ from apps.market.selectors import settled_trades
 from apps.meters.lock_objects import meter_lock
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notify
+from apps.meters.selectors import meter_occupant_at
 
 HOUR = timedelta(hours=1)
 
@@ -81,16 +82,19 @@ class IssueSummary:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _owners_for(meter, wh: int) -> list[tuple[Any, int, SharedAsset | None]]:
-    """(owner member, Wh, shared asset) for each holder of this hour's production."""
+def _owners_for(meter, wh: int, hour_start: datetime) -> list[tuple[Any, int, SharedAsset | None]]:
+    """(owner member, Wh, shared asset) for each holder of this hour's production: a member's
+    own meter's production is the occupant's of that hour (a move changes the owner)."""
     asset = SharedAsset.objects.filter(meter=meter).first()
     if asset is None:
-        if meter.member_id is None:
+        occupant = meter_occupant_at(meter_id=meter.pk, at=hour_start)
+        if occupant is None:
             raise ApplicationError(
                 f"Meter {meter.serial} produces but belongs to no member and no shared asset.",
                 {"meter": meter.serial},
             )
-        return [(meter.member, wh, None)]
+        owner = meter.member if occupant == meter.member_id else Member.objects.get(pk=occupant)
+        return [(owner, wh, None)]
     shares = asset_shares_lock(asset, with_members=True)
     if not shares:
         raise ApplicationError(
@@ -139,7 +143,7 @@ def certificates_issue_for_hour(
     next_serial = issued["end"] or 0
     source = energy.ENERGY_SOURCE_BY_ASSET.get(meter.asset_kind, "solar")
     created: list[Certificate] = []
-    for owner, wh, asset in _owners_for(meter, delta):
+    for owner, wh, asset in _owners_for(meter, delta, hour_start):
         if wh <= 0:
             continue
         cert = Certificate.objects.create(

@@ -167,3 +167,16 @@ def test_certificates_issue_command_prints_what_it_issued():
     out = io.StringIO()
     call_command("certificates_issue", "--start", "2026-06-01", "--end", "2026-06-02", stdout=out)
     assert json.loads(out.getvalue())["wh"] == 40
+
+
+def test_a_moved_meters_production_is_certified_to_the_occupant_of_its_hour():
+    from apps.meters.services import meter_assign
+
+    before = MemberFactory()
+    meter = PVMeterFactory(member=before)
+    readings(meter, T0, [100] * 8)  # two hours
+    after = MemberFactory()
+    meter_assign(meter=meter, member_id=after.pk, since=T0 + timedelta(hours=1), actor="test")
+    (early,) = certificates_issue_for_hour(meter=meter, hour_start=T0)
+    (late,) = certificates_issue_for_hour(meter=meter, hour_start=T0 + timedelta(hours=1))
+    assert (early.owner_id, late.owner_id) == (before.pk, after.pk)

@@ -42,13 +42,11 @@ def _q(value: Decimal) -> Decimal:
 
 
 def _members_to_settle(run: SettlementRun) -> list[int]:
-    from apps.meters.models import Meter
+    from apps.meters.selectors import meter_occupant_ids
 
-    ids = set(
-        Meter.objects.filter(member__isnull=False, active_from__lt=run.period_end).values_list(
-            "member_id", flat=True
-        )
-    )
+    # every member who occupied a meter in the period: after a move both occupants, each for
+    # their own intervals (member_interval_energy reads within each one's occupancy)
+    ids = meter_occupant_ids(start=run.period_start, end=run.period_end)
     trades = Trade.objects.filter(clearing__run=run)
     ids.update(trades.values_list("seller_id", flat=True))
     ids.update(trades.values_list("buyer_id", flat=True))

@@ -110,6 +110,10 @@ class MeterState:
     spec: vee.MeterSpec
     last_seq: int
     last_interval: int | None
+    # A meter installed by an exchange: the registers it started from, as the "previous" reading
+    # of its first interval (VEE checks its first register against them; no false spike or
+    # register mismatch because the register restarts on a new device).
+    exchange_previous: vee.Previous | None = None
 
 
 _KEY_CACHE: dict[str, bytes | None] = {}
@@ -131,20 +135,29 @@ def _load_meters(serials: set[str]) -> dict[str, MeterState]:
     # parsing per row): this runs for every batch, for thousands of meters.
     with pg_cursor() as cursor:
         cursor.execute(
-            "SELECT id, serial, member_id, address, public_key, direction, interval_seconds, "
-            "capacity_w, multiplier, extract(epoch FROM active_from)::bigint, "
-            "extract(epoch FROM active_to)::bigint, typical_wh, last_seq, "
-            "extract(epoch FROM last_interval_start)::bigint "
-            "FROM meters_meter WHERE serial = ANY(%b)",
+            "SELECT m.id, m.serial, m.member_id, m.address, m.public_key, m.direction, "
+            "m.interval_seconds, m.capacity_w, m.multiplier, "
+            "extract(epoch FROM m.active_from)::bigint, extract(epoch FROM m.active_to)::bigint, "
+            "m.typical_wh, m.last_seq, extract(epoch FROM m.last_interval_start)::bigint, "
+            "extract(epoch FROM x.interval_start)::bigint, x.new_initial_register_wh, "
+            "x.new_initial_register_export_wh "
+            "FROM meters_meter m LEFT JOIN meters_meterexchange x ON x.new_meter_id = m.id "
+            "WHERE m.serial = ANY(%b)",
             [list(serials)],
         )
         rows = cursor.fetchall()
     out = {}
     for (mid, serial, member_id, address, public_key, direction, interval, capacity, mult,
-         active_from, active_to, typical, last_seq, last_interval) in rows:  # fmt: skip
+         active_from, active_to, typical, last_seq, last_interval, exchange_start,
+         initial_import, initial_export) in rows:  # fmt: skip
         key = _public_key(public_key) if public_key else None
         if not address and key:
             address = address_from_public_key(key)
+        exchange_previous = None
+        if exchange_start is not None:
+            exchange_previous = vee.Previous(
+                exchange_start - interval, 0, 0, initial_import, initial_export
+            )
         out[serial] = MeterState(
             id=mid,
             member_id=member_id,
@@ -161,6 +174,7 @@ def _load_meters(serials: set[str]) -> dict[str, MeterState]:
             ),
             last_seq=last_seq,
             last_interval=last_interval,
+            exchange_previous=exchange_previous,
         )
     return out
 
@@ -325,15 +339,23 @@ def readings_ingest(
                    body(p), p.serial, p.raw_message_id, p.topic)  # fmt: skip
             continue
         prev = None
+        exchanged = False
         if prev_row is not None:
             prev = vee.Previous(prev_key[1], prev_row.import_wh,
                                 prev_row.export_wh, prev_row.register_import_wh,
                                 prev_row.register_export_wh)  # fmt: skip
+        elif (
+            meter.exchange_previous is not None
+            and p.interval_start == meter.exchange_previous.interval_start + p.interval_seconds
+        ):  # the new meter's first interval after an exchange: its initial registers
+            prev, exchanged = meter.exchange_previous, True
         verdict = vee.validate(cand, meter.spec, prev, now=now_s, tz=tz)
         if verdict.reject:
             reject(verdict.reject, verdict.detail, body(p), p.serial, p.raw_message_id, p.topic)
             continue
         version, reason, flags = 1, "", verdict.flags
+        if exchanged:
+            flags |= vee.Flag.METER_EXCHANGE
         if current is not None:  # a late real value replaces an estimate
             version = current.version + 1
             reason = "actual reading replaces estimate"

@@ -1,6 +1,6 @@
 """A meter moved to a new occupant: the newcomer never sees the previous occupant's readings —
 not on the dashboard, the meters page, the exports or the data export — and is settled only from
-the move-in; the previous occupant's history stays theirs in the audit of the move."""
+the move-in; the previous occupant keeps seeing (and being settled for) exactly their own days."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from apps.accounts.tests.factories import MemberFactory
 from apps.audit.models import AuditLog
 from apps.meters.exports import interval_rows, readings_csv
 from apps.meters.selectors import (
+    interval_readings_iter,
     member_dashboard_data,
     member_hourly_import,
     member_interval_energy,
+    member_meters,
     member_reading_history,
     member_recent_readings,
 )
@@ -62,8 +64,26 @@ def test_the_new_occupant_sees_and_is_settled_only_from_the_move_in():
     assert min(t for _, t in energy) == MOVE
     hourly = member_hourly_import(start=START, end=NOW, member_ids=[after.pk])[after.pk]
     assert min(hourly) == MOVE
-    # The previous occupant no longer has the meter at all.
-    assert member_reading_history(member_id=before.pk) == []
+    # The previous occupant keeps exactly their own days, everywhere.
+    kept = member_reading_history(member_id=before.pk)
+    assert len(kept) == 96 and max(r.interval_start for r in kept) == MOVE - Q
+    assert {r.import_wh for r in kept} == {111}
+    assert all(row[2] < MOVE for row in interval_rows(member=before, start=START, end=NOW))
+    assert ",222," not in readings_csv(member=before, start=START, end=NOW)
+    assert all(r[1] < MOVE for r in member_recent_readings(member=before, now=NOW, hours=48))
+    assert member_dashboard_data(member=before, now=NOW)["totals"]["week_import_wh"] == 96 * 111
+    left = member_interval_energy(member_ids=[before.pk, after.pk], start=START, end=NOW)
+    assert {t for (m, t) in left if m == before.pk} == {START + i * Q for i in range(96)}
+    assert sum(e.import_wh for e in left.values()) == 96 * 111 + 96 * 222  # the meter's total
+    both = member_hourly_import(start=START, end=NOW)
+    assert sum(both[before.pk].values()) == 96 * 111 and max(both[before.pk]) < MOVE
+    assert [m.pk for m in member_meters(member=before)] == [meter.pk]
+    # Reports name the occupant of each interval; per member, only their own intervals.
+    numbers = {(r.interval_start < MOVE, r.membership_number)
+               for r in interval_readings_iter(start=START, end=NOW)}  # fmt: skip
+    assert numbers == {(True, before.membership_number), (False, after.membership_number)}
+    mine = list(interval_readings_iter(start=START, end=NOW, member_id=before.pk))
+    assert len(mine) == 96 and {r.membership_number for r in mine} == {before.membership_number}
     log = AuditLog.objects.get(event="meter.assigned", target_id=str(meter.pk))
     assert log.details["from_member"] == before.pk and log.details["to_member"] == after.pk
 
