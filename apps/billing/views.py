@@ -18,10 +18,9 @@ from apps.accounts.selectors import member_for_user
 from apps.accounts.throttling import anonymous_form_throttled
 from apps.billing import selectors, services
 from apps.billing.documents import invoice_pdf as render_invoice_pdf
-from apps.billing.forms import JoinForm
-from apps.billing.services.membership import JoinData, mandate_text, share_price
-from apps.billing.forms import SiteMoveForm
+from apps.billing.forms import JoinForm, SiteMoveForm
 from apps.billing.models import SiteMove
+from apps.billing.services.membership import JoinData, mandate_text, share_price
 from apps.core.exceptions import ApplicationError
 
 

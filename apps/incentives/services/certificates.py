@@ -38,9 +38,9 @@ from apps.incentives.services.rewards import rewards_compute_for_settlement
 from apps.market.models import SettlementRun
 from apps.market.selectors import settled_trades
 from apps.meters.lock_objects import meter_lock
+from apps.meters.selectors import meter_occupant_at
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notify
-from apps.meters.selectors import meter_occupant_at
 
 HOUR = timedelta(hours=1)
 
