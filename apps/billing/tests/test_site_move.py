@@ -87,7 +87,10 @@ def _settle_and_bill(move: datetime) -> tuple[date, datetime, datetime]:
     # the days' settlement runs, cleared without trades (nothing to clear interval by interval)
     runs = {settlement_run_for(at=t, mechanism=Mechanism.PAY_AS_CLEAR).pk
             for t in _intervals(move - timedelta(days=1), move + timedelta(days=1))}  # fmt: skip
-    SettlementRun.objects.filter(pk__in=runs).update(status=SettlementRun.Status.CLEARED)
+    SettlementRun.transition_where(
+        SettlementRun.objects.filter(pk__in=runs), SettlementRun.Status.OPEN,
+        SettlementRun.Status.CLEARED,
+    )  # fmt: skip
     month = move.astimezone(TZ).date().replace(day=1)
     start, end = month_bounds(month)
     assert len(settlement_runs_process(now=end + timedelta(days=1))) == 3  # UTC days

@@ -21,8 +21,9 @@ END = DAY + timedelta(days=1)
 
 
 def test_member_export_reads_the_readings_in_as_few_queries(world, django_assert_max_num_queries):
-    # 13: 11 before (2 of them on the readings) + notifications and vote participations
-    with django_assert_max_num_queries(13):
+    # 15: 11 before (2 of them on the readings) + membership, sites, notifications and vote
+    # participations
+    with django_assert_max_num_queries(15):
         body, _name = member_data_export(member=world.consumer)
     intervals = zipfile.ZipFile(io.BytesIO(body)).read("intervals.csv").decode()
     rows = list(csv.reader(io.StringIO(intervals)))
