@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
@@ -20,6 +20,7 @@ from apps.billing.models import (
     LedgerLine,
     Mandate,
     PaymentInstruction,
+    PaymentMethod,
     SepaFile,
     SupplyContract,
     SupplyTariff,
@@ -55,7 +56,7 @@ def contracts_active(*, first: date, last: date) -> QuerySet[SupplyContract]:
     return (
         SupplyContract.objects.filter(start__lte=last)
         .filter(Q(end__isnull=True) | Q(end__gte=first))
-        .select_related("member", "tariff")
+        .select_related("tariff")
         .order_by("member_id", "start", "id")
     )
 
@@ -67,6 +68,28 @@ def period_invoice(*, member, period: date) -> Invoice | None:
 
 def period_invoices(*, period: date) -> QuerySet[Invoice]:
     return Invoice.objects.filter(period=period).select_related("member").order_by("member_id")
+
+
+def period_invoice_totals(*, period: date) -> dict[str, Any]:
+    """The month's regular invoices in one aggregate query: how many, their net, VAT and gross,
+    what direct debit collects (positive gross) and what is paid out (negative gross)."""
+    zero = Decimal("0.00")
+    sums = Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE).aggregate(
+        n=Count("id"),
+        sum_net=Sum("net"),
+        sum_vat=Sum("vat"),
+        sum_gross=Sum("gross"),
+        sum_debit=Sum("gross", filter=Q(gross__gt=0, payment_method=PaymentMethod.DIRECT_DEBIT)),
+        sum_payout=Sum("gross", filter=Q(gross__lt=0)),
+    )
+    return {
+        "invoices": sums["n"],
+        "net": sums["sum_net"] or zero,
+        "vat": sums["sum_vat"] or zero,
+        "gross": sums["sum_gross"] or zero,
+        "direct_debit": sums["sum_debit"] or zero,
+        "payout": -(sums["sum_payout"] or zero) + zero,
+    }
 
 
 def member_invoices(*, member) -> list[Invoice]:
