@@ -8,6 +8,7 @@ invoice's stored lines and totals only, so the documents show exactly what the d
 
 from __future__ import annotations
 
+import textwrap
 import threading
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from drafthorse.models.tradelines import LineItem
 from drafthorse.pdf import attach_xml
 
 from apps.billing.invoicing import creditor_reference
-from apps.billing.models import Invoice, PaymentMethod
+from apps.billing.models import Invoice, InvoiceLine, PaymentMethod
 from apps.billing.selectors import month_days
 
 GUIDELINE = "urn:cen.eu:en16931:2017"
@@ -40,7 +41,7 @@ def _category(rate: Decimal) -> str:
     return "S" if rate > 0 else "Z"
 
 
-def invoice_xml(*, invoice: Invoice) -> bytes:
+def invoice_xml(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> bytes:
     """The invoice as Factur-X EN 16931 XML (CII), validated against the XSD on the way out.
 
     A credit note (type 381) states the annulled amounts positively, as EN 16931 wants; invoices
@@ -92,7 +93,9 @@ def invoice_xml(*, invoice: Invoice) -> bytes:
         settlement.invoice_referenced_document.issuer_assigned_id = invoice.original.number
         settlement.invoice_referenced_document.issue_date_time = invoice.original.issue_date
 
-    for line in invoice.lines.order_by("position"):
+    if lines is None:
+        lines = list(invoice.lines.order_by("position"))
+    for line in lines:
         net = sign * line.net
         quantity = abs(line.quantity) * (-1 if net < 0 else 1)
         item = LineItem()
@@ -127,23 +130,70 @@ def invoice_xml(*, invoice: Invoice) -> bytes:
     return doc.serialize(schema=SCHEMA)
 
 
-def invoice_context(*, invoice: Invoice) -> dict:
+def _percent(rate: Decimal) -> str:
+    """0.19 → '19', 0.2 → '20', 0.055 → '5.5' (never an exponent)."""
+    return format((Decimal(rate) * 100).normalize(), "f")
+
+
+# (alignment, width in characters) of the preformatted columns of the PDF.
+HEADER_COLUMNS = (("<", 16), ("<", 80))
+LINE_COLUMNS = ((">", 3), ("<", 48), (">", 16), (">", 11), (">", 5), (">", 12))
+VAT_COLUMNS = (("<", 10), (">", 14), (">", 14))
+TOTAL_COLUMNS = (("<", 16), (">", 14))
+
+
+def _grid(rows: list[tuple], columns: tuple[tuple[str, int], ...]) -> str:
+    """Rows as fixed-width text columns (left-aligned columns wrap at their width)."""
+    out = []
+    for row in rows:
+        cells = [
+            (textwrap.wrap(str(value), width) or [""]) if align == "<" else [str(value)]
+            for value, (align, width) in zip(row, columns, strict=True)
+        ]
+        for k in range(max(len(c) for c in cells)):
+            parts = [
+                f"{c[k] if k < len(c) else '':{align}{width}}"
+                for c, (align, width) in zip(cells, columns, strict=True)
+            ]
+            out.append(" ".join(parts).rstrip())
+    return "\n".join(out)
+
+
+def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dict:
+    """What billing/invoice_pdf.html shows: the tabular parts as preformatted text columns."""
     first, last, _ = month_days(invoice.period)
+    member = invoice.member
+    if lines is None:
+        lines = list(invoice.lines.order_by("position"))
+    header = [
+        ("Member", f"{member.membership_number} {member.legal_name}"),
+        ("Address", f"{member.street}, {member.postal_code} {member.city}"),
+        ("Billing period", f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"),
+        ("Issue date", f"{invoice.issue_date:%Y-%m-%d}" if invoice.issue_date else ""),
+        ("Due date", f"{invoice.due_date:%Y-%m-%d}" if invoice.due_date else ""),
+    ]
+    if invoice.original_id:
+        original = invoice.original
+        label = "Annuls" if invoice.kind == Invoice.Kind.CREDIT_NOTE else "Replaces"
+        reason = f" ({invoice.reason})" if invoice.reason else ""
+        header.append((label, f"{original.number} of {original.issue_date:%Y-%m-%d}{reason}"))
+    line_rows = [("#", "Description", "Quantity", "Unit price", "VAT", "Net")] + [
+        (line.position, line.description, f"{line.quantity} {line.unit}", line.unit_price,
+         f"{_percent(line.vat_rate)} %", line.net)
+        for line in lines
+    ]  # fmt: skip
+    vat_rows = [("Rate", "Base", "VAT")] + [
+        (f"{_percent(Decimal(g['rate']))} %", g["base"], g["vat"]) for g in invoice.vat_breakdown
+    ]
+    totals = [("Net total", invoice.net), ("VAT total", invoice.vat), ("Total", invoice.gross)]
     return {
         "invoice": invoice,
-        "member": invoice.member,
-        "lines": list(invoice.lines.order_by("position")),
-        "vat_groups": [
-            {
-                "percent": (Decimal(g["rate"]) * 100).normalize(),
-                "base": g["base"],
-                "vat": g["vat"],
-            }
-            for g in invoice.vat_breakdown
-        ],
+        "member": member,
         "seller": settings.BILLING_SELLER,
-        "first": first,
-        "last": last,
+        "header": _grid(header, HEADER_COLUMNS),
+        "lines": _grid(line_rows, LINE_COLUMNS),
+        "vat": _grid(vat_rows, VAT_COLUMNS),
+        "totals": _grid(totals, TOTAL_COLUMNS),
         "creditor_reference": creditor_reference(invoice.number),
     }
 
@@ -168,8 +218,11 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     """The issued document as PDF/A-3b with its Factur-X XML embedded."""
     from weasyprint import HTML
 
-    xml = invoice_xml(invoice=invoice)
-    html = render_to_string("billing/invoice_pdf.html", invoice_context(invoice=invoice))
+    lines = list(invoice.lines.order_by("position"))  # read once for the XML and the page
+    xml = invoice_xml(invoice=invoice, lines=lines)
+    html = render_to_string(
+        "billing/invoice_pdf.html", invoice_context(invoice=invoice, lines=lines)
+    )
     fonts, css = _print_setup()
     pdf = HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", stylesheets=[css], font_config=fonts)
     return attach_xml(pdf, xml, level="EN 16931")

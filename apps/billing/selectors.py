@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
@@ -21,6 +21,7 @@ from apps.billing.models import (
     LedgerLine,
     Mandate,
     PaymentInstruction,
+    PaymentMethod,
     SepaFile,
     SiteMove,
     SupplyContract,
@@ -57,7 +58,7 @@ def contracts_active(*, first: date, last: date) -> QuerySet[SupplyContract]:
     return (
         SupplyContract.objects.filter(start__lte=last)
         .filter(Q(end__isnull=True) | Q(end__gte=first))
-        .select_related("member", "tariff")
+        .select_related("tariff")
         .order_by("member_id", "start", "id")
     )
 
@@ -69,6 +70,28 @@ def period_invoice(*, member, period: date) -> Invoice | None:
 
 def period_invoices(*, period: date) -> QuerySet[Invoice]:
     return Invoice.objects.filter(period=period).select_related("member").order_by("member_id")
+
+
+def period_invoice_totals(*, period: date) -> dict[str, Any]:
+    """The month's regular invoices in one aggregate query: how many, their net, VAT and gross,
+    what direct debit collects (positive gross) and what is paid out (negative gross)."""
+    zero = Decimal("0.00")
+    sums = Invoice.objects.filter(period=period, kind=Invoice.Kind.INVOICE).aggregate(
+        n=Count("id"),
+        sum_net=Sum("net"),
+        sum_vat=Sum("vat"),
+        sum_gross=Sum("gross"),
+        sum_debit=Sum("gross", filter=Q(gross__gt=0, payment_method=PaymentMethod.DIRECT_DEBIT)),
+        sum_payout=Sum("gross", filter=Q(gross__lt=0)),
+    )
+    return {
+        "invoices": sums["n"],
+        "net": sums["sum_net"] or zero,
+        "vat": sums["sum_vat"] or zero,
+        "gross": sums["sum_gross"] or zero,
+        "direct_debit": sums["sum_debit"] or zero,
+        "payout": -(sums["sum_payout"] or zero) + zero,
+    }
 
 
 def member_invoices(*, member) -> list[Invoice]:
@@ -331,7 +354,9 @@ P2P_KINDS = (
 class BilledP2P:
     """A member's regular invoice of a month and the P2P amounts it bills (cents): energy
     bought and sold between members and the P2P network fee, adjustments of earlier months
-    included."""
+    included; with the P2P amounts of the credit notes that annul it (`credited`, opposite
+    signs) and of the rectifying invoices that replace it (`rebilled`), drafts included. What
+    the member is billed for P2P in the end is `p2p + credited + rebilled`."""
 
     member_id: int
     membership_number: str
@@ -342,11 +367,19 @@ class BilledP2P:
     statement_id: int | None
     p2p: Decimal
     p2p_lines: int
+    credited: Decimal = Decimal("0.00")
+    rebilled: Decimal = Decimal("0.00")
+    credit_notes: tuple[str, ...] = ()
+    rectifying: tuple[str, ...] = ()
+
+    @property
+    def billed(self) -> Decimal:
+        return self.p2p + self.credited + self.rebilled
 
 
 def p2p_billed(*, first: date, last: date, member_id: int | None = None) -> list[BilledP2P]:
-    """The regular invoices of the months [first, last] (first days) with their P2P sums (one
-    query), by member and month."""
+    """The regular invoices of the months [first, last] (first days) with their P2P sums and
+    those of their credit notes and rectifying invoices (two queries), by member and month."""
     invoices = Invoice.objects.filter(
         kind=Invoice.Kind.INVOICE, period__gte=first, period__lte=last
     )
@@ -366,10 +399,34 @@ def p2p_billed(*, first: date, last: date, member_id: int | None = None) -> list
         "p2p",
         "p2p_lines",
     )
-    return [
-        BilledP2P(m, n, p, pk, num, st, sid, p2p or Decimal("0.00"), count)
-        for m, n, p, pk, num, st, sid, p2p, count in rows.order_by("member_id", "period")
-    ]
+    corrections: dict[int, list[tuple[str, str, Decimal, int]]] = {}
+    for original, kind, pk, number, p2p, count in (
+        Invoice.objects.filter(original__in=invoices.values("pk"))
+        .annotate(
+            p2p=Sum("lines__net", filter=Q(lines__kind__in=P2P_KINDS)),
+            p2p_lines=Count("lines", filter=Q(lines__kind__in=P2P_KINDS)),
+        )
+        .values_list("original_id", "kind", "pk", "number", "p2p", "p2p_lines")
+        .order_by("original_id", "id")
+    ):
+        label = number or f"draft {pk}"
+        corrections.setdefault(original, []).append((kind, label, p2p or Decimal("0.00"), count))
+    out = []
+    for m, n, p, pk, num, st, sid, p2p, count in rows.order_by("member_id", "period"):
+        fixes = corrections.get(pk, [])
+        credits = [f for f in fixes if f[0] == Invoice.Kind.CREDIT_NOTE]
+        rectifying = [f for f in fixes if f[0] == Invoice.Kind.RECTIFYING]
+        out.append(
+            BilledP2P(
+                m, n, p, pk, num, st, sid, p2p or Decimal("0.00"),
+                count + sum(f[3] for f in fixes),
+                credited=sum((f[2] for f in credits), Decimal("0.00")),
+                rebilled=sum((f[2] for f in rectifying), Decimal("0.00")),
+                credit_notes=tuple(f[1] for f in credits),
+                rectifying=tuple(f[1] for f in rectifying),
+            )
+        )  # fmt: skip
+    return out
 
 
 def staff_queue_counts() -> dict[str, int]:

@@ -365,8 +365,13 @@ class SettlementLine(models.Model):
     """
 
     run = models.ForeignKey(SettlementRun, on_delete=models.PROTECT, related_name="lines")
+    # No index of its own: the (member, interval_start) index below serves lookups by member,
+    # and every index is one more write per line when a statement takes the month's lines.
     member = models.ForeignKey(
-        "accounts.Member", on_delete=models.PROTECT, related_name="settlement_lines"
+        "accounts.Member",
+        on_delete=models.PROTECT,
+        related_name="settlement_lines",
+        db_index=False,
     )
     interval_start = models.DateTimeField()
     is_adjustment = models.BooleanField(default=False)

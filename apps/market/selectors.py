@@ -516,8 +516,9 @@ def members_with_lines_for_month(*, month: date, end: datetime) -> set[int]:
     lines on that month's statements, and lines before `end` on no statement yet."""
     on_month = SettlementLine.objects.filter(statement__month=month.replace(day=1))
     loose = SettlementLine.objects.filter(statement__isnull=True, interval_start__lt=end)
-    ids = set(on_month.values_list("member_id", flat=True).distinct())
-    ids |= set(loose.values_list("member_id", flat=True).distinct())
+    # order_by(): the model's ordering would make DISTINCT run over (member, interval, id).
+    ids = set(on_month.order_by().values_list("member_id", flat=True).distinct())
+    ids |= set(loose.order_by().values_list("member_id", flat=True).distinct())
     return ids
 
 

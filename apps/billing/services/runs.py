@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -21,16 +20,17 @@ from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.billing import invoicing
 from apps.billing.lock_objects import billing_run_lock, period_invoices_lock
-from apps.billing.models import Invoice, InvoiceLine, PaymentMethod, SupplyContract
+from apps.billing.models import Invoice, InvoiceLine, SupplyContract
 from apps.billing.selectors import (
     PriceBook,
     contracts_active,
     invoice_lines_compute,
     month_days,
-    period_invoices,
+    period_invoice_totals,
     period_sepa_files,
     plant_credits_for_month,
 )
+from apps.core.bulk import copy_insert
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
 from apps.incentives.selectors import redeemed_tokens_for_month
@@ -69,25 +69,15 @@ def invoice_lines_write(*, invoice: Invoice, lines: list[invoicing.Line]) -> Inv
 
 def billing_summary(*, period: date) -> dict[str, Any]:
     """The JSON summary of a period's regular invoices (amounts as decimal strings)."""
-    invoices = list(period_invoices(period=period).filter(kind=Invoice.Kind.INVOICE))
-    zero = Decimal("0.00")
+    sums = period_invoice_totals(period=period)
     return {
         "period": f"{period:%Y-%m}",
-        "invoices": len(invoices),
-        "total_net": str(sum((i.net for i in invoices), zero)),
-        "total_vat": str(sum((i.vat for i in invoices), zero)),
-        "total_gross": str(sum((i.gross for i in invoices), zero)),
-        "direct_debit_total": str(
-            sum(
-                (
-                    i.gross
-                    for i in invoices
-                    if i.gross > 0 and i.payment_method == PaymentMethod.DIRECT_DEBIT
-                ),
-                zero,
-            )
-        ),
-        "payout_total": str(sum((-i.gross for i in invoices if i.gross < 0), zero)),
+        "invoices": sums["invoices"],
+        "total_net": str(sums["net"]),
+        "total_vat": str(sums["vat"]),
+        "total_gross": str(sums["gross"]),
+        "direct_debit_total": str(sums["direct_debit"]),
+        "payout_total": str(sums["payout"]),
         "sepa_files": [f.name for f in period_sepa_files(period=period)],
     }
 
@@ -204,7 +194,7 @@ def billing_run(
             contracts = by_member[member_id]
             statement = statements[member_id]
             lines = invoice_lines_compute(
-                member=contracts[0].member,
+                member=member_id,
                 period=first,
                 contracts=contracts,
                 statement=statement,
@@ -249,9 +239,10 @@ def billing_run(
             batch_size=500,
         )  # fmt: skip
         Invoice.objects.bulk_create(new, batch_size=2000)
-        InvoiceLine.objects.bulk_create(
-            [row for invoice, lines in computed for row in _line_rows(invoice, lines)],
-            batch_size=5000,
+        copy_insert(
+            InvoiceLine,
+            ("invoice", *LINE_FIELDS),
+            ((invoice.pk, *row) for invoice, lines in computed for row in _line_tuples(lines)),
         )
         redemptions_credit(month=first, end=end, member_ids=refresh, actor=actor)
         summary = billing_summary(period=first)

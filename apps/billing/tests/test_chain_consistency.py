@@ -11,7 +11,15 @@ from decimal import Decimal
 import pytest
 
 from apps.billing.models import Invoice
-from apps.billing.services import billing_run, invoices_issue, invoices_review
+from apps.billing.services import (
+    billing_run,
+    invoice_credit,
+    invoice_issue,
+    invoice_rectify,
+    invoice_review,
+    invoices_issue,
+    invoices_review,
+)
 from apps.billing.tests.factories import SupplyContractFactory, SupplyTariffVersionFactory
 from apps.chain.indexer import chain_events_index
 from apps.chain.outbox import chain_outbox_sweep
@@ -122,6 +130,7 @@ def test_a_late_corrected_reading_reaches_the_next_invoice_and_the_next_batch_an
     assert any(row[cols["billed_p2p"]] != 0 for row in members.rows)  # members traded
     on_chain = sum(row[cols["on_chain_charge"]] for row in members.rows)
     assert on_chain != 0
+    june_rows = {row[cols["member"]]: row for row in members.rows}
 
     # --- after issue: the device's real reading of the estimated interval arrives -------------
     _deliver_real_reading(coop, pv_meter, late_interval, export_wh=5)
@@ -171,6 +180,29 @@ def test_a_late_corrected_reading_reaches_the_next_invoice_and_the_next_batch_an
     chain_outbox_sweep(wait_seconds=5)
     chain_events_index()
     assert report_verify(body, against_db=True).verdict == "VERIFIED"
+
+    # --- June corrected: one invoice only annulled, one annulled and replaced -----------------
+    traders = [m for m in coop.members if m != producer and june_rows[m.membership_number][
+        cols["billed_p2p"]] != 0]  # fmt: skip
+    credited, rectified = (
+        Invoice.objects.get(member=m, period=date(2026, 6, 1)) for m in traders[:2]
+    )
+    note = invoice_credit(invoice=credited, actor=None, reason="goodwill", now=AUGUST_1)
+    _, replacement = invoice_rectify(invoice=rectified, actor=None, reason="tariff", now=AUGUST_1)
+    invoice_issue(invoice=invoice_review(invoice=replacement, actor=None), actor=None, now=AUGUST_1)
+    doc, members, cols, _, _ = _report(JUNE_1, JULY_1)
+    assert dict(doc.totals)["Unexplained difference"] == 0, members.rows
+    rows = {row[cols["member"]]: row for row in members.rows}
+    row, before = rows[traders[0].membership_number], june_rows[traders[0].membership_number]
+    assert row[cols["billed_p2p"]] == 0  # billed, then all taken back by the credit note
+    assert row[cols["credited_not_rebilled"]] == before[cols["billed_p2p"]]
+    assert row[cols["on_chain_charge"]] == before[cols["on_chain_charge"]]
+    assert f"annulled by {note.number}" in row[cols["invoices"]]
+    assert "credited by credit note, not re-billed" in row[cols["explanation"]]
+    row, before = rows[traders[1].membership_number], june_rows[traders[1].membership_number]
+    assert row[cols["billed_p2p"]] == before[cols["billed_p2p"]]  # the replacement bills it again
+    assert row[cols["credited_not_rebilled"]] == 0
+    assert "replaced by R2026-" in row[cols["invoices"]]
 
     # --- an invoice and the chain disagree (a P2P line edited behind the services' back) -----
     sale = july_invoice.lines.filter(kind="p2p_sale", is_adjustment=False).get()

@@ -11,7 +11,7 @@ from drafthorse.utils import validate_xml
 from lxml import etree
 from pypdf import PdfReader
 
-from apps.billing.documents import invoice_pdf
+from apps.billing.documents import _grid, _percent, invoice_pdf
 from apps.billing.services import invoice_issue, invoice_rectify, invoice_review
 from apps.billing.tests.test_invoices import NOW, bill_october
 
@@ -27,7 +27,9 @@ def embedded_xml(pdf: bytes) -> bytes:
 
 
 def pdf_text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    """The PDF's text with runs of whitespace as one space (columns are space-aligned)."""
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    return " ".join(text.split())
 
 
 def xml_total(xml: bytes, tag: str) -> Decimal:
@@ -56,6 +58,22 @@ def test_invoice_pdf_embeds_a_valid_en16931_xml_with_the_database_totals():
                           ("Total", invoice.gross)]:  # fmt: skip
         assert f"{label} {amount}" in text
     assert "2026-10-01 to 2026-10-31" in text and "Due date 2026-11-19" in text
+    for line in invoice.lines.all():  # every line is on the page with its amount
+        assert f"{line.position} {line.description} {line.quantity} {line.unit}" in text
+        assert f"{line.unit_price} {_percent(line.vat_rate)} % {line.net}" in text
+
+
+def test_a_long_description_wraps_inside_its_column_and_amounts_stay_aligned():
+    text = _grid(
+        [(1, "Adjustment 2026-09: Network fee on energy bought from members", "1.000 kWh",
+          Decimal("12.34")), (2, "Levies", "2.000 kWh", Decimal("-0.50"))],
+        ((">", 3), ("<", 30), (">", 12), (">", 8)),
+    )  # fmt: skip
+    rows = text.split("\n")
+    assert rows[0] == "  1 Adjustment 2026-09: Network       1.000 kWh    12.34"
+    assert rows[1].strip() == "fee on energy bought from"
+    assert rows[3].endswith("   -0.50") and len(rows[3]) == len(rows[0])
+    assert _percent(Decimal("0.2000")) == "20" and _percent(Decimal("0.055")) == "5.5"
 
 
 def test_credit_note_and_rectifying_invoice_reference_the_original():

@@ -1,10 +1,14 @@
-"""Billing ↔ chain reconciliation: per member, the P2P amounts billed on the regular invoices of
-the months in the period against the money balance changes the chain applied in the netted
-settlement batches that carried those invoices' settlement lines, with every difference named.
+"""Billing ↔ chain reconciliation: per member, the P2P amounts billed for the months in the period
+(regular invoices, less their credit notes, plus the rectifying invoices that replace them)
+against the money balance changes the chain applied in the netted settlement batches that carried
+those invoices' settlement lines, with every difference named.
 
 The bridge, per member (amounts the member pays are positive):
 
-    on-chain charge = billed P2P
+    on-chain charge = billed P2P            (regular invoices + credit notes + rectifying invoices)
+                    + credited, not re-billed (a credit note annulled the P2P of an invoice and
+                                             no rectifying invoice replaces it: the chain charged
+                                             what the books took back)
                     − invoice rounding      (each invoice line rounded to cents)
                     + grid settled on chain (grid import/export of the same lines: the batch nets
                                              them at market prices, the invoice bills them at the
@@ -53,6 +57,15 @@ def _months(start: datetime, end: datetime) -> tuple[date, date] | None:
         if nxt >= d1:
             return first, last
         last = nxt
+
+
+def _invoice_label(b: BilledP2P) -> str:
+    """'2026-06:F2026-000001' and its corrections: '(annulled by A…, replaced by R…)'."""
+    label = f"{b.period:%Y-%m}:{b.number or 'draft ' + str(b.invoice_id)}"
+    fixes = [f"annulled by {n}" for n in b.credit_notes] + [
+        f"replaced by {n}" for n in b.rectifying
+    ]
+    return f"{label} ({', '.join(fixes)})" if fixes else label
 
 
 def _q(value: Decimal) -> Decimal:
@@ -167,6 +180,7 @@ def build_billing_chain_reconciliation(
             "member",
             "invoices",
             "billed_p2p",
+            "credited_not_rebilled",
             "invoice_rounding",
             "grid_settled_on_chain",
             "not_yet_on_chain",
@@ -180,13 +194,15 @@ def build_billing_chain_reconciliation(
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for member, invoices in sorted(by_member.items(), key=lambda kv: numbers[kv[0]]):
         acc = member_rows[member]
-        billed_p2p = sum((b.p2p for b in invoices), Decimal(0))
+        billed_p2p = sum((b.billed for b in invoices), Decimal(0))
+        credited_only = -sum((b.credited for b in invoices if not b.rectifying), Decimal(0))
         p2p_lines = sum(b.p2p_lines for b in invoices)
-        raw = billed_p2p - own_p2p[member]
+        raw = billed_p2p + credited_only - own_p2p[member]
         invoice_rounding = raw if abs(raw) <= HALF_CENT * p2p_lines else Decimal(0)
         unexplained = acc["unexplained"] - (raw - invoice_rounding)
         grid = own_grid[member]
         items = [
+            ("credited by credit note, not re-billed", credited_only),
             ("invoice rounding", invoice_rounding),
             ("grid supply and export settled on chain, billed at the supply tariff", grid),
             ("not on chain yet", -acc["not_yet"]),
@@ -201,10 +217,9 @@ def build_billing_chain_reconciliation(
         member_table.rows.append(
             [
                 numbers[member],
-                " ".join(
-                    f"{b.period:%Y-%m}:{b.number or 'draft ' + str(b.invoice_id)}" for b in invoices
-                ),
+                " ".join(_invoice_label(b) for b in invoices),
                 _q(billed_p2p),
+                _q(credited_only),
                 _q(-invoice_rounding),
                 _q(grid),
                 _q(-acc["not_yet"]),
@@ -243,12 +258,14 @@ def build_billing_chain_reconciliation(
         ],
         anchors=anchors,
         notes=[
-            "Per member: on-chain charge = billed P2P + invoice rounding + grid settled on "
-            "chain + not on chain yet + lines billed on other invoices in the same batches + "
-            "chain rounding + unexplained (columns with their signs).",
+            "Per member: on-chain charge = billed P2P + credited, not re-billed + invoice "
+            "rounding + grid settled on chain + not on chain yet + lines billed on other "
+            "invoices in the same batches + chain rounding + unexplained (columns with their "
+            "signs).",
             "Rounding counts as explained only within half a cent per P2P invoice line and half "
             "a minor unit per batch; anything more is unexplained.",
-            "Regular invoices only: a credit note and its rectifying invoice bill the same "
-            "statement again and are not counted twice.",
+            "Billed P2P is what the member is billed in the end: each regular invoice, plus its "
+            "credit notes (opposite amounts) and the rectifying invoices that replace it (drafts "
+            "included); a credit note without a rectifying invoice is named, not unexplained.",
         ],
     )

@@ -8,8 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.selectors import member_numbers_by_id
@@ -40,6 +40,20 @@ def _pseudo_lines(rows: list[dict]) -> list[SimpleNamespace]:
         net = sum((Decimal(values[f]) for f in SettlementLine.AMOUNT_FIELDS), Decimal(0))
         out.append(SimpleNamespace(is_adjustment=row["is_adjustment"], net_amount=net, **values))
     return out
+
+
+def _lines_attach(*, member_ids: list[int], month: date, end: datetime) -> None:
+    """Put the members' lines that are on no statement yet (up to `end`) on their statement of
+    `month`: one UPDATE joined to the statements (a hash join; Django's `update()` with a
+    subquery runs one index lookup per line)."""
+    lines, statements = SettlementLine._meta.db_table, Statement._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {lines} AS l SET statement_id = s.id FROM {statements} AS s "  # noqa: S608
+            "WHERE s.month = %s AND s.member_id = l.member_id AND l.member_id = ANY(%s) "
+            "AND l.statement_id IS NULL AND l.interval_start < %s",
+            [month, member_ids, end],
+        )
 
 
 @transaction.atomic
@@ -107,13 +121,7 @@ def statements_generate_for_members(
             statement.transition_to(Statement.Status.DRAFT, actor=actor, update_fields=None)
             reverted.append(statement)
     Statement.objects.bulk_update(changed, ["vat_rate", "totals"], batch_size=2000)
-    SettlementLine.objects.filter(
-        member_id__in=affected, statement__isnull=True, interval_start__lt=end
-    ).update(
-        statement_id=Subquery(
-            Statement.objects.filter(member_id=OuterRef("member_id"), month=month).values("pk")[:1]
-        )
-    )
+    _lines_attach(member_ids=affected, month=month, end=end)
     statements = {**existing, **{s.member_id: s for s in created}}
     rewritten = {s.pk for s in (*created, *changed, *reverted)}
     audit_log_write_many(
