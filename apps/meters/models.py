@@ -117,6 +117,7 @@ class Source(models.TextChoices):
     BACKFILL = "backfill", "Backfill"
     ESTIMATE = "estimate", "Estimation"
     REPROCESS = "reprocess", "Re-processed from quarantine"
+    CONFLICT = "conflict", "Conflicting value accepted by staff"
 
 
 class RawBatch(StatusModel, models.Model):

@@ -1,7 +1,8 @@
 """A staff member's morning in the admin, in a real browser: log in with TOTP, read the to-do
-queue on the staff home, approve a settlement run (after its confirmation page), resolve a
-conflict, fix the cause of a quarantine (the device was never registered: import it with 99 other
-meters from a CSV, preview then confirm) and re-process it, and export the meter list to XLSX.
+queue on the staff home, approve a settlement run (after its confirmation page), accept a
+conflict (with a reason; the meter then shows the accepted value), fix the cause of a quarantine
+(the device was never registered: import it with 99 other meters from a CSV, preview then
+confirm) and re-process it, and export the meter list to XLSX.
 
 The work items are made the way the demo makes them (apps/demo/hooks/cockpit.py): through the
 real ingest pipeline."""
@@ -92,16 +93,26 @@ def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path, chain
     run.refresh_from_db()
     assert run.status == SettlementRun.Status.ANCHORED and run.approved_by_id == staff.pk
 
-    # The conflict: dismissed from its change page (the stored reading stays current).
+    # The conflict: accepted from its change page, with a reason on the confirmation page; the
+    # re-sent value becomes the meter's current reading (a new version).
     page.goto(f"{live_server.url}/admin/")
     assert _count(page, "settlement_runs") == 0
     page.click("#staff-todo [data-todo=conflicts]")
     page.click("#result_list tbody tr th a")
-    page.select_option("select[name=status]", "dismissed")
-    page.click("input[name=_save]")
-    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".field-stored_reading")).to_contain_text("100 Wh in")
+    page.click("#conflict-accept")
+    expect(page.locator("#conflict-confirmation")).to_be_visible()
+    page.fill("textarea[name=reason]", "Re-read on site: the re-sent value is right.")
+    page.click("#confirm-decision")
+    expect(page.locator("ul.messagelist")).to_contain_text("1 conflict accepted.")
     conflict.refresh_from_db()
-    assert conflict.status == Conflict.Status.DISMISSED
+    assert conflict.status == Conflict.Status.ACCEPTED
+    page.goto(f"{live_server.url}/admin/meters/meter/{meter.pk}/change/")
+    expect(page.locator(".field-recent_readings")).to_contain_text(
+        f"{start:%Y-%m-%d %H:%M} · 140 Wh in"
+    )
+    page.goto(f"{live_server.url}/admin/")
+    assert _count(page, "conflicts") == 0
 
     # The quarantine's cause: the device was never registered. Import it with 99 other new
     # meters from a CSV: preview, then confirm.
