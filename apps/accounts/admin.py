@@ -1,13 +1,21 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from import_export import fields, resources
 
 from apps.accounts.models import Member, MFAEnrollment, User, WalletNonce
-from apps.accounts.policy import PolicyInline, PolicyModelAdmin
-from apps.accounts.services import mfa_enrollment_issue, mfa_reset
+from apps.accounts.policy import PolicyImportMixin, PolicyInline, PolicyModelAdmin
+from apps.accounts.services import (
+    member_applicant_create,
+    member_status_change,
+    mfa_enrollment_issue,
+    mfa_reset,
+)
 from apps.core.exceptions import ApplicationError
 from apps.core.state import StatusAdminMixin, status_form_class, status_formset_save
 
@@ -105,8 +113,80 @@ class UserAdmin(PolicyModelAdmin, DjangoUserAdmin):
             super().save_formset(request, form, formset, change)
 
 
+class MemberImportResource(resources.ModelResource):
+    """A member register from CSV/XLSX: one row per new member, created by
+    `member_applicant_create` (a login without a password, audit `member.applied`) and, unless
+    the row's status is ``applicant``, admitted by `member_status_change` (audit
+    `member.activated`, member role granted). Nobody is e-mailed: staff send the invitations from
+    each member's page. A membership number or e-mail already registered is that row's error."""
+
+    email = fields.Field(attribute="email", column_name="email")
+    import_status = fields.Field(attribute="status", column_name="status")
+
+    class Meta:
+        model = Member
+        fields = ("membership_number", "email", "legal_name", "kind", "street", "postal_code",
+                  "city", "country", "import_status")  # fmt: skip
+        import_id_fields = ("membership_number",)
+        clean_model_instances = False
+        skip_unchanged = False
+        use_bulk = False
+
+    REQUIRED = ("membership_number", "email", "legal_name")
+    STATUSES = (Member.Status.ACTIVE, Member.Status.APPLICANT)
+
+    def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        value = row.get(field.column_name)
+        if field.column_name in self.REQUIRED and value in (None, ""):
+            raise ValueError(f"The column {field.column_name} is required.")
+        if field.column_name == "email":
+            try:
+                validate_email(str(value).strip())
+            except ValidationError as exc:
+                raise ValueError(f"{value!r} is not an e-mail address.") from exc
+        if field.column_name == "kind" and value not in (None, "", *Member.Kind.values):
+            raise ValueError(f"Unknown kind {value!r} (one of {', '.join(Member.Kind.values)}).")
+        if field.column_name == "status" and value not in (None, "", *self.STATUSES):
+            raise ValueError(f"Unknown status {value!r} (active or applicant).")
+        return super().import_field(field, instance, row, is_m2m, **kwargs)
+
+    def import_data(self, dataset, **kwargs):
+        self._actor = kwargs.get("user")
+        return super().import_data(dataset, **kwargs)
+
+    def do_instance_save(self, instance: Member, is_create: bool) -> None:
+        number = instance.membership_number
+        if not is_create:
+            raise ValidationError({"membership_number": f"Member {number} already exists."})
+        try:
+            saved = member_applicant_create(
+                email=str(instance.email).strip(),
+                legal_name=instance.legal_name.strip(),
+                street=instance.street or "",
+                postal_code=instance.postal_code or "",
+                city=instance.city or "",
+                country=(instance.country or "DE").upper(),
+                membership_number=number.strip(),
+                kind=instance.kind or Member.Kind.CONSUMER,
+                actor=self._actor,
+            )
+            if (instance.status or Member.Status.ACTIVE) == Member.Status.ACTIVE:
+                saved = member_status_change(
+                    member=saved,
+                    status=Member.Status.ACTIVE,
+                    reason="imported from the member register",
+                    actor=self._actor,
+                )
+        except ApplicationError as exc:
+            field = next(iter(exc.extra or {}), "membership_number")
+            raise ValidationError({field: exc.message}) from exc
+        instance.pk = saved.pk
+        instance.user_id = saved.user_id
+
+
 @admin.register(Member)
-class MemberAdmin(StatusAdminMixin, PolicyModelAdmin):
+class MemberAdmin(PolicyImportMixin, StatusAdminMixin, PolicyModelAdmin):
+    resource_classes = [MemberImportResource]
     list_display = (
         "membership_number",
         "legal_name",

@@ -36,11 +36,13 @@ from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import modelresource_factory
@@ -258,6 +260,8 @@ class PolicyExportMixin(ExportMixin):
     - Every text cell goes through `apps.core.spreadsheets.spreadsheet_cell` (formula text gets
       a leading apostrophe). django-import-export's own ``IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT``
       only drops a leading ``=`` and is not used.
+    - The file is built in memory, so a list longer than ``settings.ADMIN_EXPORT_MAX_ROWS`` rows
+      is refused before anything is read, with a message asking for a narrower filter.
     """
 
     export_formats = [CSV, XLSX]
@@ -297,6 +301,26 @@ class PolicyExportMixin(ExportMixin):
         for row in data:
             escaped.append([spreadsheet_cell(cell) for cell in row])
         return escaped
+
+    def _do_file_export(
+        self, file_format: Any, request: HttpRequest, queryset: Any, **kwargs: Any
+    ) -> HttpResponse:
+        # Both export paths (the export page and the changelist action) end here.
+        cap = int(settings.ADMIN_EXPORT_MAX_ROWS)
+        rows = queryset.count()
+        if rows > cap:
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                f"Nothing was exported: the list has {rows:,} rows, more than the {cap:,} an "
+                "export may hold. Narrow it with the filters, the date or a search, then export "
+                "again.",
+                messages.ERROR,
+            )
+            opts = self.model._meta  # type: ignore[attr-defined]
+            changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            query = request.GET.urlencode()
+            return HttpResponseRedirect(f"{changelist}?{query}" if query else changelist)
+        return super()._do_file_export(file_format, request, queryset, **kwargs)
 
     def get_export_data(
         self, file_format: Any, request: HttpRequest, queryset: Any, **kwargs: Any

@@ -361,6 +361,7 @@ def member_applicant_create(
     city: str,
     country: str,
     membership_number: str,
+    kind: str = Member.Kind.CONSUMER,
     actor: Actor = None,
 ) -> Member:
     """A person who applied to join: a login without a usable password (nobody can sign in
@@ -374,6 +375,7 @@ def member_applicant_create(
         user=user,
         membership_number=membership_number,
         legal_name=legal_name,
+        kind=kind,
         status=Member.Status.APPLICANT,
         street=street,
         postal_code=postal_code,

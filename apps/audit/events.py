@@ -142,6 +142,8 @@ class AuditEvent(models.TextChoices):
     METER_REGISTERS_READ = "meter_registers.read", "Meter registers read (move)"
     GATEWAY_TOKEN_ISSUED = "gateway_token.issued", "HTTP gateway token issued"
     QUARANTINE_REPROCESSED = "quarantine.reprocessed", "Quarantine re-processed"
+    CONFLICT_ACCEPTED = "conflict.accepted", "Reading conflict accepted (new current version)"
+    CONFLICT_DISMISSED = "conflict.dismissed", "Reading conflict dismissed"
     READINGS_BACKFILLED = "readings.backfilled", "Readings backfilled"
     # notifications
     NOTIFICATION_CREATED = "notification.created", "Notification created"

@@ -56,3 +56,20 @@ class ExactDecimalWidget(widgets.DecimalWidget):
         if not number.is_finite():
             raise ValueError(f"{text!r} is not a decimal number.")
         return number
+
+
+class LookupWidget(widgets.ForeignKeyWidget):
+    """A related row by one of its unique columns (``field``); an empty cell or a value matching
+    nothing is that row's error: "No <label> <value>."."""
+
+    def __init__(self, model: Any, field: str, label: str, **kwargs: Any) -> None:
+        super().__init__(model, field=field, **kwargs)
+        self.label = label
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Any:
+        if value is None or str(value).strip() == "":
+            raise ValueError(f"The {self.label} is required.")
+        try:
+            return super().clean(str(value).strip(), row, **kwargs)
+        except self.model.DoesNotExist as exc:
+            raise ValueError(f"No {self.label} {value}.") from exc

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from import_export import fields, resources
 
-from apps.accounts.policy import PolicyInline, PolicyModelAdmin
+from apps.accounts.models import Member
+from apps.accounts.policy import PolicyImportMixin, PolicyInline, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
+from apps.core.import_widgets import LookupWidget, WholeNumberWidget
 from apps.grid import selectors
 from apps.grid.forms import DREventCreateForm
 from apps.grid.models import (
@@ -32,6 +35,7 @@ from apps.grid.models import (
     Transformer,
 )
 from apps.grid.services import (
+    connection_point_create,
     dr_event_cancel,
     dr_event_create,
     dr_event_measure,
@@ -102,8 +106,76 @@ class TransformerAdmin(PolicyModelAdmin):
     inlines = [ConnectionPointInline, GridLineInline]
 
 
+class ConnectionPointImportResource(resources.ModelResource):
+    """Sites from CSV/XLSX: one row per new connection point, created by
+    `connection_point_create` (code checks, bus from the transformer, audit
+    `connection_point.created`). The member is named by membership number, the transformer by
+    name; a code already taken is that row's error (sites change on their own page)."""
+
+    member = fields.Field(
+        attribute="member",
+        column_name="membership_number",
+        widget=LookupWidget(Member, "membership_number", "member with membership number"),
+    )
+    transformer = fields.Field(
+        attribute="transformer",
+        column_name="transformer",
+        widget=LookupWidget(Transformer, "name", "transformer named"),
+    )
+    expected_annual_wh = fields.Field(
+        attribute="expected_annual_wh", column_name="expected_annual_wh", widget=WholeNumberWidget()
+    )
+    pv_peak_w = fields.Field(
+        attribute="pv_peak_w", column_name="pv_peak_w", widget=WholeNumberWidget()
+    )
+    contracted_power_w = fields.Field(
+        attribute="contracted_power_w", column_name="contracted_power_w", widget=WholeNumberWidget()
+    )
+
+    class Meta:
+        model = ConnectionPoint
+        fields = ("code", "member", "transformer", "street", "postal_code", "city",
+                  "expected_annual_wh", "pv_peak_w", "contracted_power_w")  # fmt: skip
+        import_id_fields = ("code",)
+        clean_model_instances = False
+        skip_unchanged = False
+        use_bulk = False
+
+    def import_field(self, field, instance, row, is_m2m=False, **kwargs):
+        if field.column_name == "code" and row.get("code") in (None, ""):
+            raise ValueError("The column code is required.")
+        return super().import_field(field, instance, row, is_m2m, **kwargs)
+
+    def import_data(self, dataset, **kwargs):
+        self._actor = kwargs.get("user")
+        return super().import_data(dataset, **kwargs)
+
+    def do_instance_save(self, instance: ConnectionPoint, is_create: bool) -> None:
+        if not is_create:
+            raise ValidationError({"code": f"A site with code {instance.code} already exists."})
+        try:
+            saved = connection_point_create(
+                member=instance.member,
+                transformer=instance.transformer,
+                code=instance.code,
+                street=instance.street or "",
+                postal_code=instance.postal_code or "",
+                city=instance.city or "",
+                expected_annual_wh=instance.expected_annual_wh,
+                pv_peak_w=instance.pv_peak_w,
+                contracted_power_w=instance.contracted_power_w or 30_000,
+                actor=self._actor,
+            )
+        except ApplicationError as exc:
+            field = next(iter(exc.extra or {}), "code")
+            raise ValidationError({field: exc.message}) from exc
+        instance.pk = saved.pk
+        instance.bus_name = saved.bus_name
+
+
 @admin.register(ConnectionPoint)
-class ConnectionPointAdmin(PolicyModelAdmin):
+class ConnectionPointAdmin(PolicyImportMixin, PolicyModelAdmin):
+    resource_classes = [ConnectionPointImportResource]
     list_display = ("code", "member", "transformer", "bus_name", "dr_enrolled")
     list_filter = ("transformer",)
     search_fields = ("code", "member__legal_name", "member__membership_number")

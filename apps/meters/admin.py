@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.template.defaultfilters import pluralize
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from import_export import fields, resources, widgets
@@ -18,10 +20,11 @@ from apps.accounts.models import Member
 from apps.accounts.policy import PolicyImportMixin, PolicyModelAdmin
 from apps.core.exceptions import ApplicationError
 from apps.core.import_widgets import IsoDateTimeWidget, WholeNumberWidget
-from apps.core.state import StatusAdminMixin
 from apps.meters.forms import MeterExchangeForm
 from apps.meters.models import Conflict, Meter, Quarantine, RawBatch
 from apps.meters.services import (
+    ConflictDecision,
+    conflict_resolve,
     meter_assign,
     meter_configs_publish_after_commit,
     meter_exchange,
@@ -339,11 +342,90 @@ class RawBatchAdmin(PolicyModelAdmin):
         )  # fmt: skip
 
 
+class ConflictDecisionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why: kept in the audit log (and, when accepted, on the new reading version).",
+    )
+
+
 @admin.register(Conflict)
-class ConflictAdmin(StatusAdminMixin, PolicyModelAdmin):
+class ConflictAdmin(PolicyModelAdmin):
+    """Conflicts are decided, not edited: "Accept" (the value becomes the current reading as a
+    new version, re-settled like a late correction) or "Dismiss" (status only), each after a
+    confirmation page that asks for the reason (`conflict_resolve`). The status is read-only."""
+
     date_hierarchy = "detected_at"
     list_display = ["detected_at", "meter", "interval_start", "existing_version", "import_wh",
                     "export_wh", "status"]  # fmt: skip
     list_filter = ["status"]
     search_fields = ["meter__serial"]
-    readonly_fields = [f.name for f in Conflict._meta.fields if f.name != "status"]
+    readonly_fields = [f.name for f in Conflict._meta.fields] + ["stored_reading"]
+    exclude = ["signature"]
+    actions = ["accept", "dismiss"]
+    change_form_template = "admin/meters/conflict/change_form.html"
+
+    def has_add_permission(self, request, *args):
+        return False  # conflicts come from ingest
+
+    @admin.display(description="Stored current reading of the interval")
+    def stored_reading(self, obj):
+        if not obj.pk:
+            return "-"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT import_wh, export_wh, version, source FROM meters_reading "
+                "WHERE meter_id = %s AND interval_start = %s AND is_current",
+                [obj.meter_id, obj.interval_start],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return "none"
+        return format_html("{} Wh in · {} Wh out · v{} · {}", *row)
+
+    def _decide(self, request, queryset, decision: str, verb: str):
+        form = ConflictDecisionForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        conflicts = list(queryset.select_related("meter").order_by("pk"))
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/meters/conflict/decide_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{verb} {len(conflicts)} conflict{pluralize(len(conflicts))}?",
+                    "opts": self.model._meta,
+                    "conflicts": conflicts,
+                    "decision": decision,
+                    "verb": verb,
+                    "form": form,
+                    "action_name": "accept" if decision == ConflictDecision.ACCEPT else "dismiss",
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        done = 0
+        for conflict in conflicts:
+            try:
+                conflict_resolve(
+                    conflict=conflict,
+                    decision=decision,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{conflict}: {exc.message}", messages.ERROR)
+        if done:
+            past = "accepted" if decision == ConflictDecision.ACCEPT else "dismissed"
+            self.message_user(
+                request, f"{done} conflict{pluralize(done)} {past}.", messages.SUCCESS
+            )
+        return None
+
+    @admin.action(description="Accept: the value becomes the current reading (asks for a reason)")
+    def accept(self, request, queryset):
+        return self._decide(request, queryset, ConflictDecision.ACCEPT, "Accept")
+
+    @admin.action(description="Dismiss: keep the stored reading (asks for a reason)")
+    def dismiss(self, request, queryset):
+        return self._decide(request, queryset, ConflictDecision.DISMISS, "Dismiss")

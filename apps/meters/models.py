@@ -197,6 +197,7 @@ class Source(models.TextChoices):
     ESTIMATE = "estimate", "Estimation"
     REPROCESS = "reprocess", "Re-processed from quarantine"
     EXCHANGE = "exchange", "Final reading at a meter exchange"
+    CONFLICT = "conflict", "Conflicting value accepted by staff"
 
 
 class RawBatch(StatusModel, models.Model):

@@ -20,8 +20,9 @@ from django.utils import timezone
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.core.types import Actor
-from apps.meters.lock_objects import meter_lock, open_quarantine_lock
+from apps.meters.lock_objects import conflict_lock, meter_lock, open_quarantine_lock
 from apps.meters.models import (
+    Conflict,
     GatewayToken,
     Meter,
     MeterExchange,
@@ -955,3 +956,100 @@ def meters_offline_notify(*, now: datetime | None = None) -> int:
         )
         sent += note is not None
     return sent
+
+
+class ConflictDecision:
+    ACCEPT = "accept"
+    DISMISS = "dismiss"
+
+
+@transaction.atomic
+def conflict_resolve(*, conflict: Conflict, decision: str, reason: str, actor: Actor) -> Conflict:
+    """Decide an open conflict (staff, with a reason; audit-logged).
+
+    - ``accept``: the conflict's value becomes the interval's current reading as a new version,
+      the way a late correction arrives: the stored current version is kept (no longer
+      current), the new row carries the device's signed value, VEE quality and flags
+      (`Flag.CONFLICT`), ``source = conflict`` and the reason, and is ingested now, so the
+      hour's rollups are marked dirty and the settlement, certificate and anchoring scans pick
+      it up as a correction (re-settlement into adjustment lines). A value that fails VEE's
+      reject rules cannot become current (ApplicationError, nothing written).
+    - ``dismiss``: the status only; the stored reading stays current.
+
+    The meter row, then the conflict row, are locked. Deciding again the way it was decided is a
+    no-op (nothing written); the other way is refused (InvalidTransition).
+    """
+    from apps.core.exceptions import ApplicationError
+    from apps.core.state import check_transition
+    from apps.meters import vee
+    from apps.meters.readings.pipeline import _load_meters
+    from apps.meters.readings.store import current_readings, readings_supersede
+
+    reason = (reason or "").strip()
+    if decision not in (ConflictDecision.ACCEPT, ConflictDecision.DISMISS):
+        raise ApplicationError(f"Unknown decision {decision!r}.", {"decision": decision})
+    if not reason:
+        raise ApplicationError("Give a reason for the decision.", {"reason": "required"})
+    meter = meter_lock(conflict.meter_id)
+    conflict = conflict_lock(conflict.pk)
+    target = (
+        Conflict.Status.ACCEPTED
+        if decision == ConflictDecision.ACCEPT
+        else Conflict.Status.DISMISSED
+    )
+    if conflict.status == target:
+        return conflict  # already decided this way: idempotent
+    check_transition(Conflict.TRANSITIONS, conflict.status, target)  # decided the other way
+    details: dict = {"reason": reason[:500], "interval_start": conflict.interval_start.isoformat()}
+    if decision == ConflictDecision.ACCEPT:
+        start = int(conflict.interval_start.timestamp())
+        prev_key = (meter.pk, start - conflict.interval_seconds)
+        stored = current_readings({(meter.pk, start), prev_key})
+        current = stored.get((meter.pk, start))
+        value = (conflict.import_wh, conflict.export_wh,
+                 conflict.register_import_wh, conflict.register_export_wh)  # fmt: skip
+        if current is not None and tuple(current[1:5]) == value:
+            details["version"] = current.version  # the value is already current
+        else:
+            spec = _load_meters({meter.serial})[meter.serial].spec
+            prev_row = stored.get(prev_key)
+            prev = vee.Previous(prev_key[1], *prev_row[1:5]) if prev_row is not None else None
+            verdict = vee.validate(
+                vee.Candidate(start, conflict.interval_seconds, *value),
+                spec,
+                prev,
+                now=int(conflict.detected_at.timestamp()),
+                tz=settings.COOPERATIVE_TIME_ZONE,
+            )
+            if verdict.reject:
+                raise ApplicationError(
+                    f"The conflicting value fails validation ({verdict.detail}): it cannot "
+                    "become the current reading.",
+                    {"decision": verdict.reject},
+                )
+            version = (current.version if current is not None else 0) + 1
+            if current is not None:
+                readings_supersede([(meter.pk, start, current.version)])
+            row = ReadingRow(meter.pk, start, version, conflict.interval_seconds, *value,
+                             conflict.device_status, conflict.seq,
+                             bytes(conflict.signature) if conflict.signature else None,
+                             verdict.quality, int(verdict.flags | vee.Flag.CONFLICT),
+                             f"conflict accepted: {reason}"[:200],
+                             conflict.raw_message_id)  # fmt: skip
+            if not readings_insert([row], Source.CONFLICT):
+                raise ApplicationError(
+                    "The interval was written meanwhile; try again.", {"decision": "retry"}
+                )
+            rollups_mark_dirty(starts=[start])
+            details.update(version=version, replaced_version=current.version if current else None)
+    conflict.resolved_at = timezone.now()
+    conflict.transition_to(target, actor=actor, update_fields=["resolved_at"])
+    audit_log_write(
+        event=AuditEvent.CONFLICT_ACCEPTED
+        if decision == ConflictDecision.ACCEPT
+        else AuditEvent.CONFLICT_DISMISSED,
+        actor=actor,
+        target=conflict,
+        details=details,
+    )
+    return conflict

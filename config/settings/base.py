@@ -325,6 +325,9 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 # folder: the confirm form's file name (sent back by the browser) then names nothing but a
 # pending import, never another process's temp file to read or delete.
 IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.CacheStorage"
+# A changelist export is built in memory: longer lists are refused with a message asking for a
+# narrower filter (apps.accounts.policy.PolicyExportMixin).
+ADMIN_EXPORT_MAX_ROWS = env.int("ADMIN_EXPORT_MAX_ROWS", default=100_000)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"

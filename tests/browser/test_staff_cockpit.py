@@ -1,10 +1,12 @@
 """A staff member's morning in the admin, in a real browser: log in with TOTP, read the to-do
-queue on the staff home, approve a settlement run (after its confirmation page), resolve a
-conflict, fix the cause of a quarantine (the device was never registered: import it with 99 other
-meters from a CSV, preview then confirm) and re-process it, and export the meter list to XLSX.
+queue on the staff home, approve a settlement run (after its confirmation page), accept a
+conflict (with a reason; the meter then shows the accepted value), fix the cause of a quarantine
+(the device was never registered: import it with 99 other meters from a CSV, preview then
+confirm) and re-process it, and export the meter list to XLSX.
 
-The work items are made the way the demo makes them (apps/demo/hooks/cockpit.py): through the
-real ingest pipeline."""
+The quarantine and the conflict are the demo's own (its cockpit hook, apps/demo/hooks/cockpit.py,
+run against one demo household meter with history), made through the real ingest pipeline; the
+settlement run awaiting approval is one settled trade."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pytest
@@ -20,12 +23,9 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from playwright.sync_api import expect
 
 from apps.accounts.tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffUserFactory
-from apps.demo.hooks.cockpit import (
-    PENDING_SERIAL,
-    pending_device_identity,
-    pending_device_messages,
-    reading_message,
-)
+from apps.demo.hooks import cockpit as cockpit_hook
+from apps.demo.hooks.cockpit import PENDING_SERIAL, pending_device_identity, reading_message
+from apps.demo.keys import demo_device_identity, demo_device_key
 from apps.market.models import SettlementRun
 from apps.market.tests.factories import make_trade
 from apps.meters.models import Conflict, Meter, Quarantine
@@ -53,15 +53,27 @@ def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path, chain
     member = MemberFactory()
     run = make_trade(member, settled=True).clearing.run
     now = datetime.now(UTC) - timedelta(minutes=30)
-    device_messages_deliver(messages=pending_device_messages(now=now))
-    meter = MeterFactory(member=member)
+    # A demo household meter with two hours of history, then the demo's own cockpit hook: the
+    # unregistered PV device's readings (quarantined) and the household's re-sent interval (a
+    # conflict), both through the real ingest pipeline.
+    serial = "DEMO-HH-COCKPIT"
+    public_key, address = demo_device_identity(serial)
+    meter = MeterFactory(member=member, serial=serial, asset_kind=Meter.AssetKind.HOUSEHOLD,
+                         key=False, public_key=public_key, address=address)  # fmt: skip
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
-    for wh in (100, 140):
-        message = reading_message(
-            serial=meter.serial, key=meter.test_key, start=start, import_wh=wh, export_wh=0
-        )
-        device_messages_deliver(messages=[message])
+    history = [start + timedelta(minutes=15 * k) for k in range(9)]  # start .. start + 2 h
+    device_messages_deliver(messages=[
+        reading_message(serial=serial, key=demo_device_key(serial), start=t, import_wh=100,
+                        export_wh=0)
+        for t in history
+    ])  # fmt: skip
+    meter.refresh_from_db()
+    assert meter.last_interval_start == history[-1]
+    context = SimpleNamespace(now=now, meters=[meter], created={})
+    cockpit_hook.load(context)
+    assert context.created == {"quarantined_pending_device": 1, "conflicts": 1}
     conflict = Conflict.objects.get(meter=meter)
+    assert conflict.interval_start == start and conflict.import_wh != 100
 
     # Log in with the password and the TOTP code: the staff home is the admin index.
     page.goto(f"{live_server.url}/accounts/login/?next=/admin/")
@@ -92,16 +104,26 @@ def test_a_staff_morning_from_the_to_do_queue(live_server, page, tmp_path, chain
     run.refresh_from_db()
     assert run.status == SettlementRun.Status.ANCHORED and run.approved_by_id == staff.pk
 
-    # The conflict: dismissed from its change page (the stored reading stays current).
+    # The conflict: accepted from its change page, with a reason on the confirmation page; the
+    # re-sent value becomes the meter's current reading (a new version).
     page.goto(f"{live_server.url}/admin/")
     assert _count(page, "settlement_runs") == 0
     page.click("#staff-todo [data-todo=conflicts]")
     page.click("#result_list tbody tr th a")
-    page.select_option("select[name=status]", "dismissed")
-    page.click("input[name=_save]")
-    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".field-stored_reading")).to_contain_text("100 Wh in")
+    page.click("#conflict-accept")
+    expect(page.locator("#conflict-confirmation")).to_be_visible()
+    page.fill("textarea[name=reason]", "Re-read on site: the re-sent value is right.")
+    page.click("#confirm-decision")
+    expect(page.locator("ul.messagelist")).to_contain_text("1 conflict accepted.")
     conflict.refresh_from_db()
-    assert conflict.status == Conflict.Status.DISMISSED
+    assert conflict.status == Conflict.Status.ACCEPTED
+    page.goto(f"{live_server.url}/admin/meters/meter/{meter.pk}/change/")
+    expect(page.locator(".field-recent_readings")).to_contain_text(
+        f"{start:%Y-%m-%d %H:%M} · {conflict.import_wh} Wh in"
+    )
+    page.goto(f"{live_server.url}/admin/")
+    assert _count(page, "conflicts") == 0
 
     # The quarantine's cause: the device was never registered. Import it with 99 other new
     # meters from a CSV: preview, then confirm.

@@ -224,3 +224,25 @@ def test_a_crafted_confirmation_cannot_name_a_file_outside_the_pending_imports(t
         assert victim.exists()  # not read, not removed
     finally:
         victim.unlink(missing_ok=True)
+
+
+@pytest.mark.django_db
+def test_an_export_longer_than_the_cap_is_refused_in_words_and_a_narrower_one_goes_through(
+    settings,
+):
+    settings.ADMIN_EXPORT_MAX_ROWS = 2
+    for n in range(2):
+        MeterFactory(serial=f"CAP-PV-{n}", asset_kind=Meter.AssetKind.PV)
+    MeterFactory(serial="CAP-HH", asset_kind=Meter.AssetKind.HOUSEHOLD)
+    client = _staff_client()
+    boxes = re.findall(r'name="(\w+resource_\w+)"', client.get(EXPORT_URL).content.decode())
+    data = {"format": "1", "resource": "0", **dict.fromkeys(boxes, "on")}
+    refused = client.post(EXPORT_URL, data, follow=True)
+    assert refused.redirect_chain[-1][0] == reverse("admin:meters_meter_changelist")
+    text = html.unescape(refused.content.decode())
+    assert "Nothing was exported: the list has 3 rows, more than the 2 an export may hold" in text
+    assert not AuditLog.objects.filter(event="admin_list.exported").exists()
+    narrowed = client.post(EXPORT_URL + "?asset_kind__exact=pv", data)
+    assert narrowed.status_code == 200 and narrowed["Content-Type"].startswith("application/vnd")
+    rows = list(openpyxl.load_workbook(io.BytesIO(narrowed.content)).active.iter_rows())
+    assert len(rows) == 1 + 2
