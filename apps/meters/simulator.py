@@ -115,9 +115,12 @@ def encode(doc: dict) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def status_doc(serial: str, key: bytes, *, now: float, firmware: str = "1.4.2") -> dict:
-    """A status message signed by the device key (apps/meters/device_messages.py)."""
-    doc = {"v": 1, "serial": serial, "sent_at": int(now), "firmware": firmware}
+def status_doc(
+    serial: str, key: bytes, *, now: float, firmware: str = "1.4.2", **state: float | bool
+) -> dict:
+    """A status message signed by the device key (apps/meters/device_messages.py), with any
+    reported device state (`soc_pct=…`, `ev_plugged=…`, `ev_charging=…`)."""
+    doc = {"v": 1, "serial": serial, "sent_at": int(now), "firmware": firmware, **state}
     return sign_message(STATUS, doc, key)
 
 
