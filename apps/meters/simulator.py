@@ -154,3 +154,16 @@ class SimDevice:
         if refusal is not None:
             ack["reason"] = refusal
         return sign_message(ACK, ack, self.key)
+
+    def setpoint_w(self, now: datetime) -> int:
+        """The set point (W) the last applied command gives for `now` (0 outside it)."""
+        if not self.applied:
+            return 0
+        doc = self.applied[-1]
+        try:
+            start = datetime.fromisoformat(str(doc["start"]))
+            index = int((now - start).total_seconds() // int(doc["step_seconds"]))
+            points = list(doc["setpoints_w"])
+        except (KeyError, TypeError, ValueError):
+            return 0
+        return int(points[index]) if 0 <= index < len(points) else 0
