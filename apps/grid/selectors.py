@@ -372,6 +372,20 @@ def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
     return due
 
 
+def openadr_cancellations_due(*, now: datetime) -> list[tuple[str, DREvent]]:
+    """(venID, event) for every cancelled, not yet ended event the VTN had queued for a VEN and
+    whose cancellation (the event's current modification number) it has not sent yet."""
+    sent = OpenADREventDelivery.objects.filter(
+        event__status=DREvent.Status.CANCELLED, event__end__gt=now
+    ).select_related("ven", "event")
+    done = {(d.ven_id, d.event_id, d.modification_number) for d in sent}
+    due: dict[tuple[int, int], tuple[str, DREvent]] = {}
+    for d in sent:
+        if (d.ven_id, d.event_id, d.event.modification_number) not in done:
+            due[(d.ven_id, d.event_id)] = (d.ven.ven_id, d.event)
+    return list(due.values())
+
+
 VEN_SILENCE = timedelta(minutes=5)  # the demo VENs report every minute
 
 

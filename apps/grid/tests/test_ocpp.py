@@ -27,10 +27,12 @@ from apps.grid.models import (
     ChargePointMeterValue,
     ChargingSession,
     DispatchPlan,
+    DREvent,
 )
 from apps.grid.ocpp_central import central_system, meter_samples, push_changed_profiles
 from apps.grid.services import (
     dispatch_plan_create,
+    dr_event_cancel,
     dr_event_create,
     dr_event_publish,
     dr_opt_set,
@@ -115,6 +117,11 @@ def _opt_in_to_event(ident: str, start: datetime) -> datetime:
     return start
 
 
+def _cancel_events() -> None:
+    for event in DREvent.objects.exclude(status=DREvent.Status.CANCELLED):
+        dr_event_cancel(event_pk=event.pk, reason="overload forecast withdrawn")
+
+
 async def _refused(url: str, ident: str, headers: dict) -> int:
     with pytest.raises(InvalidStatus) as exc:
         async with connect(f"{url}/{ident}", subprotocols=["ocpp1.6"], additional_headers=headers):
@@ -171,6 +178,12 @@ async def _scenario_16(url: str) -> str:
         by_time = {start + timedelta(seconds=p["start_period"]): p["limit"] for p in periods}
         assert [by_time[event_start + i * timedelta(minutes=15)] for i in range(4)] == [0] * 4
         assert by_time[event_start + timedelta(hours=1)] > 0
+        # Staff cancel the event: the next round sends the plan's limits again, unpaused.
+        await sync_to_async(_cancel_events)()
+        assert await push_changed_profiles() == 1
+        resumed = await asyncio.wait_for(client.profiles.get(), 10)
+        periods = resumed["charging_schedule"]["charging_schedule_period"]
+        assert [p["limit"] for p in periods] == limits[-len(periods) :]
         await client.call(
             call16.MeterValues(
                 connector_id=1,
