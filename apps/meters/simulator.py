@@ -135,13 +135,16 @@ class SimDevice:
     verifier: CommandVerifier
     applied: list[dict] = field(default_factory=list)
     refused: list[tuple[str, dict]] = field(default_factory=list)
+    cancelled_events: set[str] = field(default_factory=set)  # DR events the cooperative called off
 
     def answer(self, doc: object, now: datetime) -> dict:
         if not isinstance(doc, dict):
             doc, refusal = {}, "not a command"
         else:
             refusal = self.verifier.refusal(doc, now)
-        if refusal is None:
+        if refusal is None and doc.get("status") == "cancelled" and "dr_event" in doc:
+            self.cancelled_events.add(str(doc["dr_event"]))
+        elif refusal is None:
             self.applied.append(doc)
         else:
             self.refused.append((refusal, doc))

@@ -41,6 +41,9 @@ class FlexibleDevice(models.Model):
     ev_plugged = models.BooleanField(null=True, blank=True)
     ev_charging = models.BooleanField(null=True, blank=True)
     state_reported_at = models.DateTimeField(null=True, blank=True)  # last reported SoC/EV state
+    # Highest sequence number signed for the device (set-point commands and DR cancellations
+    # share it: a device refuses anything not above the last one it accepted).
+    last_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["serial"]

@@ -289,9 +289,12 @@ def _number_commands(plan: DispatchPlan) -> list[DeviceCommand]:
                     .values_list("seq", flat=True)
                     .first()
                 )
-                cmd.seq = (last or 0) + 1
+                cmd.seq = max(last or 0, cmd.device.last_seq) + 1
                 cmd.expires_at = expires
                 cmd.save(update_fields=["seq", "expires_at"])
+                FlexibleDevice.objects.filter(pk=cmd.device_id, last_seq__lt=cmd.seq).update(
+                    last_seq=cmd.seq
+                )
     return pending
 
 
@@ -335,6 +338,50 @@ def device_commands_publish(*, plan_id: int) -> int:
                 cmd.transition_to(Cmd.SENT, actor=None, update_fields=["sent_at"])
                 sent += 1
     return sent
+
+
+def dr_cancellation_publish(*, event_pk: int) -> list[str]:
+    """Tell every flexible device of the cancelled event's sites over MQTT, with a command signed
+    by the cooperative's command key (`{"command_id", "serial", "seq", "expires_at",
+    "dr_event", "status": "cancelled", "modification_number"}`, the device's next sequence
+    number, expiring at the event's end); returns the serials the broker accepted it for."""
+    import uuid
+
+    from apps.grid.command_signing import COMMAND, sign_message
+    from apps.grid.commands_mqtt import CommandMessage, cooperative_command_key, publish_commands
+    from apps.grid.models import DREvent
+
+    event = DREvent.objects.get(pk=event_pk)
+    if event.status != DREvent.Status.CANCELLED:
+        raise ApplicationError("Only a cancelled event's cancellation is sent.")
+    ids = FlexibleDevice.objects.filter(
+        connection_point__dr_participations__event=event, active=True
+    ).values_list("pk", flat=True)
+    key = cooperative_command_key()
+    messages = []
+    with transaction.atomic():
+        for device in flexible_devices_lock(list(ids)):
+            last = (
+                DeviceCommand.objects.filter(device=device, seq__isnull=False)
+                .order_by("-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+            device.last_seq = max(last or 0, device.last_seq) + 1
+            device.save(update_fields=["last_seq"])
+            doc = {
+                "command_id": str(uuid.uuid4()),
+                "serial": device.serial,
+                "seq": device.last_seq,
+                "expires_at": event.end.isoformat(),
+                "dr_event": event.event_id,
+                "status": "cancelled",
+                "modification_number": event.modification_number,
+            }
+            messages.append(
+                CommandMessage(serial=device.serial, payload=sign_message(COMMAND, doc, key))
+            )
+    return publish_commands(messages)
 
 
 @transaction.atomic
