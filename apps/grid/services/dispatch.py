@@ -340,6 +340,16 @@ def device_commands_publish(*, plan_id: int) -> int:
     return sent
 
 
+def dr_cancellation_enqueue(event_pk: int) -> None:
+    """After commit of a cancellation: send it to the event's devices over MQTT (Celery)."""
+    from apps.grid.tasks import dr_cancellation_publish_task
+
+    try:
+        dr_cancellation_publish_task.delay(event_pk)
+    except Exception:  # noqa: BLE001 - the broker is down: the devices keep their set points
+        logger.warning("could not enqueue the MQTT cancellation of DR event %s", event_pk)
+
+
 def dr_cancellation_publish(*, event_pk: int) -> list[str]:
     """Tell every flexible device of the cancelled event's sites over MQTT, with a command signed
     by the cooperative's command key (`{"command_id", "serial", "seq", "expires_at",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -33,6 +32,7 @@ from apps.grid.lock_objects import (
     opted_in_participations_lock,
 )
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
+from apps.grid.services.dispatch import dr_cancellation_enqueue
 from apps.grid.signals import DRRewardGranted, dr_performance_measured
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notify
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 Status = DREvent.Status
 Opt = DRParticipation.Opt
-
-logger = logging.getLogger(__name__)
 
 
 def _event_payload(event: DREvent, participation: DRParticipation | None = None) -> dict:
@@ -342,18 +340,8 @@ def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> 
     )
     if was_published:
         transaction.on_commit(lambda: _notify(event))
-        transaction.on_commit(lambda: _enqueue_cancellation(event.pk))
+        transaction.on_commit(lambda: dr_cancellation_enqueue(event.pk))
     return event
-
-
-def _enqueue_cancellation(event_pk: int) -> None:
-    """Send the cancellation to the event's devices over MQTT (signed; a Celery task)."""
-    from apps.grid.tasks import dr_cancellation_publish_task
-
-    try:
-        dr_cancellation_publish_task.delay(event_pk)
-    except Exception:  # noqa: BLE001 - the broker is down: the devices keep their set points
-        logger.warning("could not enqueue the MQTT cancellation of DR event %s", event_pk)
 
 
 @transaction.atomic
