@@ -189,13 +189,41 @@ class GridLineAdmin(PolicyModelAdmin):
     list_filter = ("transformer",)
 
 
+class AnsweringFilter(admin.SimpleListFilter):
+    """Devices flagged for not answering (left out of dispatch) versus those that answer."""
+
+    title = "answering"
+    parameter_name = "answering"
+
+    def lookups(self, request, model_admin):
+        return [("no", "No — left out of dispatch"), ("yes", "Yes")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(unresponsive_since__isnull=False)
+        if self.value() == "yes":
+            return queryset.filter(unresponsive_since__isnull=True)
+        return queryset
+
+
 @admin.register(FlexibleDevice)
 class FlexibleDeviceAdmin(PolicyModelAdmin):
     date_hierarchy = "unresponsive_since"
     autocomplete_fields = ("meter",)
     raw_id_fields = ("connection_point",)
-    list_display = ("serial", "kind", "connection_point", "max_charge_w", "capacity_wh", "active")
-    list_filter = ("kind", "active")
+    list_display = (
+        "serial",
+        "kind",
+        "connection_point",
+        "max_charge_w",
+        "capacity_wh",
+        "soc_wh",
+        "ev_plugged",
+        "state_reported_at",
+        "unresponsive_since",
+        "active",
+    )
+    list_filter = (AnsweringFilter, "kind", "active")
 
 
 class DeviceCommandInline(PolicyInline, admin.TabularInline):

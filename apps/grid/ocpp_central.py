@@ -8,8 +8,10 @@ WebSocket opens. Each message is parsed here and handed to a service in
 
 Handled: BootNotification, Heartbeat, StatusNotification, Authorize (member token),
 StartTransaction / StopTransaction (1.6), TransactionEvent (2.0.1), MeterValues. When a session
-starts, the charger receives a SetChargingProfile (TxProfile, W) with the limits of the current
-dispatch plan for its device (0 W during a DR event its site opted in to); every minute
+starts, the dispatch plan is made again with the session in it (a charger without a running
+session gets no charging set point) and the charger receives a SetChargingProfile (TxProfile, W)
+with the limits of that plan for its device (0 W during a DR event its site opted in to); every
+minute
 (`push_changed_profiles_forever`) running sessions get a new profile when those limits changed.
 """
 
@@ -124,6 +126,11 @@ class _Common:
         self.last_limits = limits
         return limits
 
+    async def replan_and_push(self, connector: int) -> str | None:
+        """A session started: re-plan with it, then send the charger its limits."""
+        await sync_to_async(services.charging_session_replan)()
+        return await self.push_charging_profile(connector)
+
     async def push_if_changed(self) -> int:
         """Send the profile again to each running session when the plan (or a DR event) changed
         what it says from now on; returns how many were sent."""
@@ -210,7 +217,7 @@ class CentralSystem16(_Common, ChargePoint16):
     @after(enums16.Action.start_transaction)
     async def after_start(self, connector_id: int, **kwargs):
         if connector_id in self.transactions:
-            asyncio.ensure_future(self.push_charging_profile(connector_id))
+            asyncio.ensure_future(self.replan_and_push(connector_id))
 
     @on(enums16.Action.stop_transaction)
     async def on_stop(self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs):
@@ -356,7 +363,7 @@ class CentralSystem201(_Common, ChargePoint201):
     async def after_transaction_event(self, event_type: str, **kwargs):
         evse = (kwargs.get("evse") or {}).get("id", 1)
         if event_type == enums201.TransactionEventEnumType.started and evse in self.transactions:
-            asyncio.ensure_future(self.push_charging_profile(evse))
+            asyncio.ensure_future(self.replan_and_push(evse))
 
     @on(enums201.Action.meter_values)
     async def on_meter_values(self, evse_id: int, meter_value: list, **kwargs):

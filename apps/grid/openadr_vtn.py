@@ -3,7 +3,9 @@
 VENs are pre-provisioned (`OpenADRVen`): a VEN registers under its name and gets its provisioned
 venID; unknown names are refused. Published DR events of the VEN's site are queued for it (SIMPLE
 levels, LOAD_DISPATCH set points, with the event's own intervals) as soon as they are due, and
-again when an event is modified; the VEN's optIn/optOut is its site's answer.
+again when an event is modified; the VEN's optIn/optOut is its site's answer. A cancelled event
+that was queued for a VEN is cancelled there (openleadr's `cancel_event`: status cancelled, next
+modification number), once.
 Telemetry reports (real power, state of charge) are stored; a battery's state of charge feeds the
 next dispatch plan. Each request is parsed by openleadr and handed to a service in
 `apps.grid.services.openadr`.
@@ -119,7 +121,13 @@ class Vtn:
             await sync_to_async(services.openadr_event_queued)(
                 ven_id=ven_id, event_pk=event.pk, modification_number=event.modification_number
             )
-        return len(due)
+        cancelled = await sync_to_async(selectors.openadr_cancellations_due)(now=timezone.now())
+        for ven_id, event in cancelled:
+            self.server.cancel_event(ven_id, event.event_id)
+            await sync_to_async(services.openadr_event_queued)(
+                ven_id=ven_id, event_pk=event.pk, modification_number=event.modification_number
+            )
+        return len(due) + len(cancelled)
 
     async def _queue_forever(self) -> None:
         while True:

@@ -12,6 +12,8 @@ from django.http import Http404
 from apps.core.intervals import INTERVAL
 from apps.grid.models import (
     ChargePoint,
+    ChargePointMeterValue,
+    ChargingSession,
     ChargingToken,
     ConnectionPoint,
     DeviceCommand,
@@ -122,6 +124,29 @@ def command_status_counts(*, plan: DispatchPlan) -> dict[str, int]:
     for status in plan.commands.values_list("status", flat=True):
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def ev_charging_sessions(*, device_ids: list[int]) -> dict[int, int | None]:
+    """For every device among `device_ids` that an OCPP charge point drives: the energy (Wh)
+    its running session has delivered so far (the latest energy register of the session's meter
+    values minus its meter start), or None when no session is running. Devices without a
+    charge point are left out."""
+    drivers = dict(
+        ChargePoint.objects.filter(device_id__in=device_ids).values_list("pk", "device_id")
+    )
+    out: dict[int, int | None] = dict.fromkeys(drivers.values())
+    for session in ChargingSession.objects.filter(
+        charge_point_id__in=drivers, stopped_at__isnull=True
+    ).order_by("started_at"):
+        energy = (
+            ChargePointMeterValue.objects.filter(session=session, energy_wh__isnull=False)
+            .order_by("-timestamp")
+            .values_list("energy_wh", flat=True)
+            .first()
+        )
+        delivered = max(0, energy - session.meter_start_wh) if energy is not None else 0
+        out[drivers[session.charge_point_id]] = delivered
+    return out
 
 
 def unresponsive_devices() -> list[FlexibleDevice]:
@@ -345,6 +370,20 @@ def openadr_events_due(*, now: datetime) -> list[tuple[str, DREvent]]:
             if (ven.pk, event.pk, event.modification_number) not in queued:
                 due.append((ven.ven_id, event))
     return due
+
+
+def openadr_cancellations_due(*, now: datetime) -> list[tuple[str, DREvent]]:
+    """(venID, event) for every cancelled, not yet ended event the VTN had queued for a VEN and
+    whose cancellation (the event's current modification number) it has not sent yet."""
+    sent = OpenADREventDelivery.objects.filter(
+        event__status=DREvent.Status.CANCELLED, event__end__gt=now
+    ).select_related("ven", "event")
+    done = {(d.ven_id, d.event_id, d.modification_number) for d in sent}
+    due: dict[tuple[int, int], tuple[str, DREvent]] = {}
+    for d in sent:
+        if (d.ven_id, d.event_id, d.event.modification_number) not in done:
+            due[(d.ven_id, d.event_id)] = (d.ven.ven_id, d.event)
+    return list(due.values())
 
 
 VEN_SILENCE = timedelta(minutes=5)  # the demo VENs report every minute

@@ -66,6 +66,18 @@ def device_commands_publish_task(plan_id: int) -> int:
     return device_commands_publish(plan_id=plan_id)
 
 
+@shared_task(
+    bind=False,
+    autoretry_for=(OSError, ConnectionError),
+    retry_backoff=5,
+    max_retries=5,
+)
+def dr_cancellation_publish_task(event_pk: int) -> int:
+    from apps.grid.services.dispatch import dr_cancellation_publish
+
+    return len(dr_cancellation_publish(event_pk=event_pk))
+
+
 @shared_task(time_limit=60, soft_time_limit=50)
 def device_commands_expire_task() -> int:
     from apps.grid.services.dispatch import device_commands_expire

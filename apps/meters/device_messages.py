@@ -6,8 +6,11 @@ canonical JSON of the document without "signature"), canonical = sorted keys, no
 grid app's set-point commands (`apps.grid.command_signing`) use these functions.
 
 A status message: `{"v": 1, "serial", "sent_at": <Unix seconds>, "firmware"?,
-"config_version"?, "signature"}` on `<prefix>/meters/<serial>/status`. It counts only when
-`status_problem` finds nothing: signed by the meter's key, for the serial of its topic, fresh.
+"config_version"?, "soc_pct"?, "ev_plugged"?, "ev_charging"?, "signature"}` on
+`<prefix>/meters/<serial>/status`. It counts only when `status_problem` finds nothing: signed by
+the meter's key, for the serial of its topic, fresh. A battery reports its state of charge
+(`soc_pct`, 0–100), an EV charger whether a car is plugged in and charging (booleans); these are
+inside the signature like everything else (`status_device_state` reads them).
 """
 
 from __future__ import annotations
@@ -77,6 +80,19 @@ def status_problem(
     if abs(now - sent_at) > STATUS_MAX_AGE_S:
         return "stale", f"sent_at {sent_at} is {now - sent_at:+.0f} s from now"
     return None
+
+
+def status_device_state(doc: dict) -> dict:
+    """The device state a (checked) status message reports: `soc_pct` (float, clamped to
+    0–100), `ev_plugged` and `ev_charging` (bool); fields of the wrong type are ignored."""
+    state: dict = {}
+    soc = doc.get("soc_pct")
+    if isinstance(soc, int | float) and not isinstance(soc, bool) and soc == soc:  # not NaN
+        state["soc_pct"] = min(max(float(soc), 0.0), 100.0)
+    for name in ("ev_plugged", "ev_charging"):
+        if type(doc.get(name)) is bool:
+            state[name] = doc[name]
+    return state
 
 
 @dataclass

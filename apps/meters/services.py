@@ -282,12 +282,15 @@ def _hours_between(start: datetime, end: datetime) -> list[datetime]:
 
 def meter_status_record(*, topic: str, payload: bytes, now: datetime | None = None) -> bool:
     """A device status message (apps/meters/device_messages.py): when signed by the meter of its
-    topic and fresh, update last seen and the reported firmware; anything else is quarantined
-    with the check it failed (and changes nothing). True when recorded."""
+    topic and fresh, update last seen and the reported firmware, and announce reported device
+    state (state of charge, EV plugged/charging) with `apps.meters.signals.
+    device_status_recorded`; anything else is quarantined with the check it failed (and changes
+    nothing). True when recorded."""
     import json
 
-    from apps.meters.device_messages import status_problem
+    from apps.meters.device_messages import status_device_state, status_problem
     from apps.meters.readings.pipeline import pg_text
+    from apps.meters.signals import device_status_recorded
 
     now = now or timezone.now()
     parts = topic.rsplit("/", 3)
@@ -318,7 +321,11 @@ def meter_status_record(*, topic: str, payload: bytes, now: datetime | None = No
     firmware = doc.get("firmware")
     if isinstance(firmware, str) and firmware:
         updates["firmware_version"] = pg_text(firmware)[:40]
-    return Meter.objects.filter(pk=meter.pk).update(**updates) == 1
+    recorded = Meter.objects.filter(pk=meter.pk).update(**updates) == 1
+    state = status_device_state(doc)
+    if recorded and state:
+        device_status_recorded.send(sender=Meter, serial=topic_serial, state=state, at=now)
+    return recorded
 
 
 def device_message_quarantine(

@@ -115,9 +115,12 @@ def encode(doc: dict) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def status_doc(serial: str, key: bytes, *, now: float, firmware: str = "1.4.2") -> dict:
-    """A status message signed by the device key (apps/meters/device_messages.py)."""
-    doc = {"v": 1, "serial": serial, "sent_at": int(now), "firmware": firmware}
+def status_doc(
+    serial: str, key: bytes, *, now: float, firmware: str = "1.4.2", **state: float | bool
+) -> dict:
+    """A status message signed by the device key (apps/meters/device_messages.py), with any
+    reported device state (`soc_pct=…`, `ev_plugged=…`, `ev_charging=…`)."""
+    doc = {"v": 1, "serial": serial, "sent_at": int(now), "firmware": firmware, **state}
     return sign_message(STATUS, doc, key)
 
 
@@ -132,13 +135,16 @@ class SimDevice:
     verifier: CommandVerifier
     applied: list[dict] = field(default_factory=list)
     refused: list[tuple[str, dict]] = field(default_factory=list)
+    cancelled_events: set[str] = field(default_factory=set)  # DR events the cooperative called off
 
     def answer(self, doc: object, now: datetime) -> dict:
         if not isinstance(doc, dict):
             doc, refusal = {}, "not a command"
         else:
             refusal = self.verifier.refusal(doc, now)
-        if refusal is None:
+        if refusal is None and doc.get("status") == "cancelled" and "dr_event" in doc:
+            self.cancelled_events.add(str(doc["dr_event"]))
+        elif refusal is None:
             self.applied.append(doc)
         else:
             self.refused.append((refusal, doc))
@@ -151,3 +157,16 @@ class SimDevice:
         if refusal is not None:
             ack["reason"] = refusal
         return sign_message(ACK, ack, self.key)
+
+    def setpoint_w(self, now: datetime) -> int:
+        """The set point (W) the last applied command gives for `now` (0 outside it)."""
+        if not self.applied:
+            return 0
+        doc = self.applied[-1]
+        try:
+            start = datetime.fromisoformat(str(doc["start"]))
+            index = int((now - start).total_seconds() // int(doc["step_seconds"]))
+            points = list(doc["setpoints_w"])
+        except (KeyError, TypeError, ValueError):
+            return 0
+        return int(points[index]) if 0 <= index < len(points) else 0

@@ -37,6 +37,13 @@ class FlexibleDevice(models.Model):
     # it is heard from again (an acknowledgement or telemetry).
     unresponsive_since = models.DateTimeField(null=True, blank=True)
     missed_commands = models.PositiveIntegerField(default=0)  # in a row, since last heard from
+    # EV charger state reported by the device (signed MQTT status); None: never reported.
+    ev_plugged = models.BooleanField(null=True, blank=True)
+    ev_charging = models.BooleanField(null=True, blank=True)
+    state_reported_at = models.DateTimeField(null=True, blank=True)  # last reported SoC/EV state
+    # Highest sequence number signed for the device (set-point commands and DR cancellations
+    # share it: a device refuses anything not above the last one it accepted).
+    last_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["serial"]

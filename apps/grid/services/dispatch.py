@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.events import AuditEvent
@@ -31,7 +32,7 @@ from apps.grid.lock_objects import (
     plan_commands_lock_for_supersede,
 )
 from apps.grid.models import DeviceCommand, DispatchPlan, FlexibleDevice, Transformer
-from apps.grid.selectors import forecast_values
+from apps.grid.selectors import ev_charging_sessions, forecast_values
 
 logger = logging.getLogger(__name__)
 DAY = timedelta(days=1)
@@ -85,6 +86,9 @@ def _inputs(start: datetime, intervals: int):
         .select_related("connection_point__transformer")
         .order_by("pk")
     )
+    sessions = ev_charging_sessions(
+        device_ids=[d.pk for d in devices if d.kind == FlexibleDevice.Kind.EV]
+    )
     prices, feed_in = tariff_prices(start=start, intervals=intervals)
     fingerprint = hashlib.sha256(
         json.dumps(
@@ -101,6 +105,9 @@ def _inputs(start: datetime, intervals: int):
                         d.daily_energy_wh,
                         d.available_from_hour,
                         d.deadline_hour,
+                        d.ev_plugged,
+                        # a session's delivered energy by the kWh: re-plan as it fills up
+                        _session_kwh(sessions, d.pk),
                     ]
                     for d in devices
                 ],
@@ -109,10 +116,17 @@ def _inputs(start: datetime, intervals: int):
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    return capacity, base, devices, prices, feed_in, fingerprint
+    return capacity, base, devices, sessions, prices, feed_in, fingerprint
 
 
-def _problem(start, intervals, capacity, base, devices, prices, feed_in) -> Problem:
+def _session_kwh(sessions: dict[int, int | None], device_id: int) -> int | None:
+    if device_id not in sessions:
+        return -1  # no charge point drives it
+    delivered = sessions[device_id]
+    return None if delivered is None else delivered // 1000
+
+
+def _problem(start, intervals, capacity, base, devices, sessions, prices, feed_in) -> Problem:
     per_hour = int(timedelta(hours=1) / INTERVAL)
     batteries, loads = [], []
     for d in devices:
@@ -130,21 +144,44 @@ def _problem(start, intervals, capacity, base, devices, prices, feed_in) -> Prob
                     min_soc_wh=d.min_soc_wh,
                 )
             )
-        elif d.daily_energy_wh > 0:
+        elif (window := _ev_window(d, sessions.get(d.pk, -1), per_hour, intervals)) is not None:
+            energy_wh, available_from, deadline = window
             loads.append(
                 FlexibleLoad(
                     id=d.serial,
                     transformer=trafo,
                     max_power_w=d.max_charge_w,
-                    energy_wh=d.daily_energy_wh,
-                    available_from=min(d.available_from_hour * per_hour, intervals),
-                    deadline=min(d.deadline_hour * per_hour, intervals),
+                    energy_wh=energy_wh,
+                    available_from=available_from,
+                    deadline=deadline,
                     efficiency=d.efficiency if d.efficiency > 0 else 1.0,
                 )
             )
     return Problem(
         INTERVAL.total_seconds() / 3600, prices, feed_in, capacity, base, batteries, loads
     )
+
+
+def _ev_window(
+    d: FlexibleDevice, delivered: int | None, per_hour: int, intervals: int
+) -> tuple[int, int, int] | None:
+    """(energy Wh, available from, deadline) of an EV charger in the plan, or None for no
+    charging set point. A charger an OCPP charge point drives charges only in a running session:
+    from now, for what the day's energy still lacks after what the session delivered. A charger
+    that reported (signed MQTT status) no car plugged in gets nothing; one that reported a car
+    plugged in may charge from now. Otherwise its configured daily window. `delivered`: the
+    running session's energy so far, None without a session, -1 when no charge point drives
+    the device."""
+    deadline = min(d.deadline_hour * per_hour, intervals) or intervals
+    if delivered is None or d.ev_plugged is False:
+        return None
+    if delivered >= 0:
+        energy = d.daily_energy_wh - delivered
+        return (energy, 0, deadline) if energy > 0 else None
+    if d.daily_energy_wh <= 0:
+        return None
+    available = 0 if d.ev_plugged else min(d.available_from_hour * per_hour, intervals)
+    return d.daily_energy_wh, available, deadline
 
 
 def _money(x: float) -> Decimal:
@@ -161,7 +198,7 @@ def dispatch_plan_create(
         floor_interval(ensure_utc(start)) if start else floor_interval(timezone.now()) + INTERVAL
     )
     intervals = int(DAY / INTERVAL)
-    capacity, base, devices, prices, feed_in, fingerprint = _inputs(start, intervals)
+    capacity, base, devices, sessions, prices, feed_in, fingerprint = _inputs(start, intervals)
     if not capacity:
         raise ApplicationError("There is no transformer to plan for.")
     current = current_dispatch_plans_lock()
@@ -170,7 +207,7 @@ def dispatch_plan_create(
         p.inputs_fingerprint == fingerprint and start - p.start < REPLAN_EVERY for p in current
     ):
         return None
-    problem = _problem(start, intervals, capacity, base, devices, prices, feed_in)
+    problem = _problem(start, intervals, capacity, base, devices, sessions, prices, feed_in)
     plan_result = solve(problem)
     before = unmanaged(problem)
     status = (
@@ -252,9 +289,12 @@ def _number_commands(plan: DispatchPlan) -> list[DeviceCommand]:
                     .values_list("seq", flat=True)
                     .first()
                 )
-                cmd.seq = (last or 0) + 1
+                cmd.seq = max(last or 0, cmd.device.last_seq) + 1
                 cmd.expires_at = expires
                 cmd.save(update_fields=["seq", "expires_at"])
+                FlexibleDevice.objects.filter(pk=cmd.device_id, last_seq__lt=cmd.seq).update(
+                    last_seq=cmd.seq
+                )
     return pending
 
 
@@ -298,6 +338,60 @@ def device_commands_publish(*, plan_id: int) -> int:
                 cmd.transition_to(Cmd.SENT, actor=None, update_fields=["sent_at"])
                 sent += 1
     return sent
+
+
+def dr_cancellation_enqueue(event_pk: int) -> None:
+    """After commit of a cancellation: send it to the event's devices over MQTT (Celery)."""
+    from apps.grid.tasks import dr_cancellation_publish_task
+
+    try:
+        dr_cancellation_publish_task.delay(event_pk)
+    except Exception:  # noqa: BLE001 - the broker is down: the devices keep their set points
+        logger.warning("could not enqueue the MQTT cancellation of DR event %s", event_pk)
+
+
+def dr_cancellation_publish(*, event_pk: int) -> list[str]:
+    """Tell every flexible device of the cancelled event's sites over MQTT, with a command signed
+    by the cooperative's command key (`{"command_id", "serial", "seq", "expires_at",
+    "dr_event", "status": "cancelled", "modification_number"}`, the device's next sequence
+    number, expiring at the event's end); returns the serials the broker accepted it for."""
+    import uuid
+
+    from apps.grid.command_signing import COMMAND, sign_message
+    from apps.grid.commands_mqtt import CommandMessage, cooperative_command_key, publish_commands
+    from apps.grid.models import DREvent
+
+    event = DREvent.objects.get(pk=event_pk)
+    if event.status != DREvent.Status.CANCELLED:
+        raise ApplicationError("Only a cancelled event's cancellation is sent.")
+    ids = FlexibleDevice.objects.filter(
+        connection_point__dr_participations__event=event, active=True
+    ).values_list("pk", flat=True)
+    key = cooperative_command_key()
+    messages = []
+    with transaction.atomic():
+        for device in flexible_devices_lock(list(ids)):
+            last = (
+                DeviceCommand.objects.filter(device=device, seq__isnull=False)
+                .order_by("-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+            device.last_seq = max(last or 0, device.last_seq) + 1
+            device.save(update_fields=["last_seq"])
+            doc = {
+                "command_id": str(uuid.uuid4()),
+                "serial": device.serial,
+                "seq": device.last_seq,
+                "expires_at": event.end.isoformat(),
+                "dr_event": event.event_id,
+                "status": "cancelled",
+                "modification_number": event.modification_number,
+            }
+            messages.append(
+                CommandMessage(serial=device.serial, payload=sign_message(COMMAND, doc, key))
+            )
+    return publish_commands(messages)
 
 
 @transaction.atomic
@@ -392,6 +486,37 @@ def flexible_device_heard(*, device_id: int) -> None:
     device.unresponsive_since = None
     device.missed_commands = 0
     device.save(update_fields=["unresponsive_since", "missed_commands"])
+
+
+@transaction.atomic
+def flexible_device_state_record(*, serial: str, state: dict, at: datetime) -> int:
+    """Device state from a signed status message (`apps.meters.signals.device_status_recorded`)
+    of the device's meter: a battery's `soc_pct` sets its `soc_wh`, an EV charger's `ev_plugged`
+    / `ev_charging` are stored — the next dispatch plan starts from them (they are part of its
+    inputs' fingerprint) — and the device counts as heard from. Returns the devices updated."""
+    ids = list(
+        FlexibleDevice.objects.filter(Q(serial=serial) | Q(meter__serial=serial)).values_list(
+            "pk", flat=True
+        )
+    )
+    updated = 0
+    for device in flexible_devices_lock(ids):
+        fields = ["state_reported_at"]
+        device.state_reported_at = ensure_utc(at)
+        if device.kind == FlexibleDevice.Kind.BATTERY and "soc_pct" in state:
+            device.soc_wh = round(device.capacity_wh * state["soc_pct"] / 100)
+            fields.append("soc_wh")
+        if device.kind == FlexibleDevice.Kind.EV:
+            for name in ("ev_plugged", "ev_charging"):
+                if name in state:
+                    setattr(device, name, state[name])
+                    fields.append(name)
+        if len(fields) == 1:
+            continue  # nothing this device reports
+        device.save(update_fields=fields)
+        flexible_device_heard(device_id=device.pk)
+        updated += 1
+    return updated
 
 
 def _count_misses(misses: dict[int, int], now: datetime) -> int:

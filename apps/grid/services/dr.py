@@ -32,6 +32,7 @@ from apps.grid.lock_objects import (
     opted_in_participations_lock,
 )
 from apps.grid.models import ConnectionPoint, DREvent, DRParticipation
+from apps.grid.services.dispatch import dr_cancellation_enqueue
 from apps.grid.signals import DRRewardGranted, dr_performance_measured
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notify
@@ -339,6 +340,7 @@ def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> 
     )
     if was_published:
         transaction.on_commit(lambda: _notify(event))
+        transaction.on_commit(lambda: dr_cancellation_enqueue(event.pk))
     return event
 
 

@@ -4,6 +4,7 @@ lives in `apps.grid.ocpp_central`, which parses each message and calls these ser
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +32,11 @@ from apps.grid.models import (
     FlexibleDevice,
 )
 from apps.grid.selectors import charging_token_active
-from apps.grid.services.dispatch import flexible_device_heard
+from apps.grid.services.dispatch import dispatch_plan_create, flexible_device_heard
 
 PROTOCOLS = ("ocpp1.6", "ocpp2.0.1")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,15 @@ def charge_point_disconnect(*, ocpp_id: str) -> None:
     cp = charge_point_lock(ocpp_id)
     if cp is not None and cp.status == ChargePoint.Status.ONLINE:
         cp.transition_to(ChargePoint.Status.OFFLINE, actor=None)
+
+
+def charging_session_replan() -> None:
+    """A session started: plan again so that its charger gets set points (the plan's inputs
+    include the running sessions, so this re-plans only when something changed)."""
+    try:
+        dispatch_plan_create()
+    except ApplicationError as exc:  # e.g. no transformer yet: the charger gets no profile
+        logger.warning("no re-plan for the new session: %s", exc)
 
 
 @transaction.atomic

@@ -7,11 +7,9 @@ import asyncio
 import base64
 import socket
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from django.utils import timezone
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
@@ -24,18 +22,23 @@ from ocpp.v201 import enums as enums201
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from apps.core.intervals import floor_interval
 from apps.grid.models import (
     ChargePoint,
     ChargePointMeterValue,
     ChargingSession,
-    DeviceCommand,
     DispatchPlan,
+    DREvent,
 )
 from apps.grid.ocpp_central import central_system, meter_samples, push_changed_profiles
-from apps.grid.services import dr_event_create, dr_event_publish, dr_opt_set
+from apps.grid.services import (
+    dispatch_plan_create,
+    dr_event_cancel,
+    dr_event_create,
+    dr_event_publish,
+    dr_opt_set,
+)
 from apps.grid.services.ocpp import charge_point_register, charging_token_issue
-from apps.grid.tests.factories import EVChargerFactory
+from apps.grid.tests.factories import EVChargerFactory, TransformerFactory
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -73,41 +76,50 @@ class Charger201(Client201):
         return result201.SetChargingProfile(status=enums201.ChargingProfileStatusEnumType.accepted)
 
 
+HEADROOM_W = 6_000  # the chargers' transformer: 6 kVA at power factor 1, no other load
+
+
 def _setup():
-    now = timezone.now()
-    start = floor_interval(now)
-    devices, setpoints = {}, {}
-    plan = DispatchPlan.objects.create(
-        start=start,
-        intervals=96,
-        status=DispatchPlan.Status.OPTIMAL,
-        solver_status="optimal",
-        cost=Decimal("1"),
-        unmanaged_cost=Decimal("2"),
-        inputs_fingerprint="x",
-    )
+    """Two chargers on one small transformer and a plan made before any session: a charger with
+    no running session gets no charging set point."""
+    transformer = TransformerFactory(capacity_kva=HEADROOM_W // 1000, power_factor=1.0)
+    devices = {}
     for ident in ("CP-16", "CP-201"):
-        device = EVChargerFactory()
+        device = EVChargerFactory(connection_point__transformer=transformer)
         charge_point_register(ocpp_id=ident, password=PASSWORD, device=device)
-        values = [0] * 4 + [7_400] * 8 + [3_700] * 84
-        DeviceCommand.objects.create(plan=plan, device=device, setpoints_w=values)
         devices[ident] = device
-        setpoints[ident] = values
+    plan = dispatch_plan_create(force=True)
+    assert not plan.commands.filter(device__in=devices.values()).exists()
     member = devices["CP-16"].connection_point.member
     charging_token_issue(member=member, token="RFID-0001")
-    return member, setpoints
+    return member, devices
 
 
-def _opt_in_to_event(ident: str) -> datetime:
+def _session_plan_check(ident: str, limits: list[int]) -> None:
+    """The profile comes from a plan made after the session started, for what the EV needs,
+    within the transformer's headroom."""
+    device = ChargePoint.objects.get(ocpp_id=ident).device
+    plan = DispatchPlan.objects.exclude(status=DispatchPlan.Status.SUPERSEDED).get()
+    command = plan.commands.get(device=device)
+    assert limits == command.setpoints_w[-len(limits) :]
+    assert max(limits) <= HEADROOM_W < device.max_charge_w
+    assert sum(limits) / 4 >= device.daily_energy_wh  # 15-minute periods, W → Wh
+
+
+def _opt_in_to_event(ident: str, start: datetime) -> datetime:
     device = ChargePoint.objects.get(ocpp_id=ident).device
     site = device.connection_point
-    start = floor_interval(timezone.now()) + timedelta(hours=1)
     event = dr_event_create(
         start=start, end=start + timedelta(hours=1), connection_point_ids=[site.pk]
     )
     dr_event_publish(event_pk=event.pk)
     dr_opt_set(member=site.member, event_pk=event.pk, opt="optIn")
     return start
+
+
+def _cancel_events() -> None:
+    for event in DREvent.objects.exclude(status=DREvent.Status.CANCELLED):
+        dr_event_cancel(event_pk=event.pk, reason="overload forecast withdrawn")
 
 
 async def _refused(url: str, ident: str, headers: dict) -> int:
@@ -121,7 +133,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _scenario_16(url: str, setpoints: list[int]) -> None:
+async def _scenario_16(url: str) -> str:
     async with connect(
         f"{url}/CP-16", subprotocols=["ocpp1.6"], additional_headers=basic("CP-16", PASSWORD)
     ) as ws:
@@ -150,11 +162,15 @@ async def _scenario_16(url: str, setpoints: list[int]) -> None:
         schedule = profile["charging_schedule"]
         assert schedule["charging_rate_unit"] == "W"
         limits = [p["limit"] for p in schedule["charging_schedule_period"]]
-        assert limits == setpoints[-len(limits) :] and limits[-1] == 3_700
-        # Nothing changed: no new profile. Then the site opts in to a DR event from +1 h to
-        # +2 h: the charger gets a new profile that pauses charging during the event.
+        await sync_to_async(_session_plan_check)("CP-16", limits)
+        # Nothing changed: no new profile. Then the site opts in to a one-hour DR event from
+        # when the plan starts charging: the charger gets a new profile that pauses it then.
         assert await push_changed_profiles() == 0
-        event_start = await sync_to_async(_opt_in_to_event)("CP-16")
+        first = next(p["start_period"] for p in schedule["charging_schedule_period"] if p["limit"])
+        charging_from = datetime.fromisoformat(schedule["start_schedule"]) + timedelta(
+            seconds=first
+        )
+        event_start = await sync_to_async(_opt_in_to_event)("CP-16", charging_from)
         assert await push_changed_profiles() == 1
         paused = await asyncio.wait_for(client.profiles.get(), 10)
         periods = paused["charging_schedule"]["charging_schedule_period"]
@@ -162,6 +178,12 @@ async def _scenario_16(url: str, setpoints: list[int]) -> None:
         by_time = {start + timedelta(seconds=p["start_period"]): p["limit"] for p in periods}
         assert [by_time[event_start + i * timedelta(minutes=15)] for i in range(4)] == [0] * 4
         assert by_time[event_start + timedelta(hours=1)] > 0
+        # Staff cancel the event: the next round sends the plan's limits again, unpaused.
+        await sync_to_async(_cancel_events)()
+        assert await push_changed_profiles() == 1
+        resumed = await asyncio.wait_for(client.profiles.get(), 10)
+        periods = resumed["charging_schedule"]["charging_schedule_period"]
+        assert [p["limit"] for p in periods] == limits[-len(periods) :]
         await client.call(
             call16.MeterValues(
                 connector_id=1,
@@ -190,7 +212,7 @@ async def _scenario_16(url: str, setpoints: list[int]) -> None:
     return started.transaction_id
 
 
-async def _scenario_201(url: str, setpoints: list[int]) -> None:
+async def _scenario_201(url: str) -> None:
     async with connect(
         f"{url}/CP-201", subprotocols=["ocpp2.0.1"], additional_headers=basic("CP-201", PASSWORD)
     ) as ws:
@@ -228,7 +250,7 @@ async def _scenario_201(url: str, setpoints: list[int]) -> None:
         profile = await asyncio.wait_for(client.profiles.get(), 10)
         assert profile["transaction_id"] == "tx-201-1"
         periods = profile["charging_schedule"][0]["charging_schedule_period"]
-        assert [p["limit"] for p in periods] == setpoints[-len(periods) :]
+        await sync_to_async(_session_plan_check)("CP-201", [p["limit"] for p in periods])
         for seq, (stamp, kwh, event) in enumerate(
             [("2026-06-01T10:15:00Z", "1.2", "Updated"), ("2026-06-01T10:30:00Z", "3.0", "Ended")],
             start=1,
@@ -258,24 +280,24 @@ async def _scenario_201(url: str, setpoints: list[int]) -> None:
         runner.cancel()
 
 
-async def _all(port: int, setpoints: dict) -> str:
+async def _all(port: int) -> str:
     url = f"ws://127.0.0.1:{port}/ocpp"
     async with central_system("127.0.0.1", port):
         assert await _refused(url, "CP-16", basic("CP-16", "wrong-password-123")) == 401
         assert await _refused(url, "CP-UNKNOWN", basic("CP-UNKNOWN", PASSWORD)) == 401
         assert await _refused(url, "CP-16", {}) == 401
         assert await _refused(url, "CP-16", basic("CP-201", PASSWORD)) == 401
-        tx16 = await _scenario_16(url, setpoints["CP-16"])
-        await _scenario_201(url, setpoints["CP-201"])
+        tx16 = await _scenario_16(url)
+        await _scenario_201(url)
         await asyncio.sleep(0.2)  # the server notices the closed connections
     return str(tx16)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_ocpp_16_and_201_chargers_boot_authorise_charge_and_receive_the_plan():
-    member, setpoints = _setup()
+    member, devices = _setup()
     port = free_port()
-    tx16 = async_to_sync(_all)(port, setpoints)
+    tx16 = async_to_sync(_all)(port)
 
     cp16 = ChargePoint.objects.get(ocpp_id="CP-16")
     cp201 = ChargePoint.objects.get(ocpp_id="CP-201")
@@ -299,6 +321,9 @@ def test_ocpp_16_and_201_chargers_boot_authorise_charge_and_receive_the_plan():
         (3_000, 42, "ocpp"),
     ]
     assert values[0].timestamp == datetime(2026, 6, 1, 10, 15, tzinfo=UTC)
+    # Both sessions ended: the next plan (its inputs changed) charges neither charger.
+    after = dispatch_plan_create()
+    assert after is not None and not after.commands.filter(device__in=devices.values()).exists()
 
 
 def test_meter_samples_convert_units_and_skip_garbage():

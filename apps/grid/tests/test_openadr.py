@@ -16,7 +16,7 @@ from openleadr import OpenADRClient
 from apps.core.intervals import floor_interval
 from apps.grid.models import DRParticipation, FlexibleDevice, OpenADRReport, OpenADRVen
 from apps.grid.openadr_vtn import Vtn
-from apps.grid.services import dr_event_create, dr_event_publish
+from apps.grid.services import dr_event_cancel, dr_event_create, dr_event_publish
 from apps.grid.services.openadr import openadr_ven_provision
 from apps.grid.tests.factories import BatteryFactory, ConnectionPointFactory
 
@@ -50,7 +50,12 @@ async def _run(port: int, battery_serial: str) -> dict:
         seen["events"].append(event)
         return "optIn"
 
+    async def on_update_event(event):
+        seen.setdefault("updates", []).append(event)
+        return "optIn"
+
     ven.add_handler("on_event", on_event)
+    ven.add_handler("on_update_event", on_update_event)
     ven.add_report(
         callback=lambda: 3_700.0,
         resource_id=battery_serial,
@@ -79,6 +84,17 @@ async def _run(port: int, battery_serial: str) -> dict:
 
         assert await _until(sync_to_async(state), 30), "no optIn and SoC report in 30 s"
         seen["ven_id"] = ven.ven_id
+        # Staff cancel the event: the VEN hears of it at its next poll.
+        event_pk = await sync_to_async(lambda: DRParticipation.objects.get().event_id)()
+        await sync_to_async(dr_event_cancel)(event_pk=event_pk, reason="feeder repaired")
+
+        async def cancelled() -> bool:
+            return any(
+                u["event_descriptor"]["event_status"] == "cancelled"
+                for u in seen.get("updates", [])
+            )
+
+        assert await _until(cancelled, 15), "the VEN did not hear of the cancellation in 15 s"
     finally:
         await ven.stop()
         await vtn.stop()

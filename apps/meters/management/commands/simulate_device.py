@@ -4,7 +4,11 @@ seconds, verifies every command on its command topic (signed by the cooperative,
 device, unexpired, sequence number above the last one applied: a replayed command is refused)
 and answers each with an acknowledgement signed by its key. The device key is read from the
 environment (`DEVICE_KEY`, 64 hex), the broker URL with the device's account from `--broker` or
-`DEVICE_BROKER_URL`. Prints one line per command: `applied <id>` or `refused <id>: <reason>`."""
+`DEVICE_BROKER_URL`. Prints one line per command: `applied <id>` or `refused <id>: <reason>`.
+
+A battery (`--capacity-wh`, starting at `--soc-pct`) follows its applied set points and reports
+its state of charge (`soc_pct`) in each status; an EV charger reports `--ev-plugged yes|no`
+(`ev_plugged`, and `ev_charging` while its set point is above 0)."""
 
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--prefix", default=settings.MQTT_TOPIC_PREFIX)
         parser.add_argument("--status-every", type=float, default=3600.0)
         parser.add_argument("--firmware", default="1.4.2")
+        parser.add_argument("--capacity-wh", type=int, default=0, help="a battery's capacity")
+        parser.add_argument("--soc-pct", type=float, default=50.0)
+        parser.add_argument("--ev-plugged", choices=["yes", "no"], default=None)
 
     def handle(self, *args, **opts):
         serial, prefix = opts["serial"], opts["prefix"]
@@ -86,9 +93,24 @@ class Command(BaseCommand):
         client.loop_start()
         try:
             next_status = 0.0
+            soc_wh = opts["capacity_wh"] * opts["soc_pct"] / 100
+            last = time.monotonic()
             while not stop.is_set():
                 if time.monotonic() >= next_status and client.is_connected():
-                    doc = status_doc(serial, key, now=time.time(), firmware=opts["firmware"])
+                    state: dict = {}
+                    now = datetime.now(UTC)
+                    setpoint = device.setpoint_w(now)
+                    if opts["capacity_wh"]:
+                        soc_wh += setpoint * (time.monotonic() - last) / 3600
+                        soc_wh = min(max(soc_wh, 0.0), opts["capacity_wh"])
+                        state["soc_pct"] = round(100 * soc_wh / opts["capacity_wh"], 1)
+                    if opts["ev_plugged"]:
+                        plugged = opts["ev_plugged"] == "yes"
+                        state.update(ev_plugged=plugged, ev_charging=plugged and setpoint > 0)
+                    last = time.monotonic()
+                    doc = status_doc(
+                        serial, key, now=time.time(), firmware=opts["firmware"], **state
+                    )
                     mqtt_client.publish_json(client, mqtt_client.status_topic(prefix, serial), doc)
                     next_status = time.monotonic() + opts["status_every"]
                 stop.wait(0.1)
