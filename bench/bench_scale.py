@@ -305,6 +305,14 @@ def new_interval(fig: Figures, coop, start: datetime) -> None:
     fig("rollup_refresh_one_interval_s", c.wall, "s", cpu_s=c.cpu, meters=len(rows))
     try:
         with transaction.atomic():
+            # A meter's first anchored reading registers its device key (one outbox intent per
+            # meter, once in its life); measured apart from the steady-state anchoring.
+            from apps.chain.anchoring import _meters_register
+            from apps.meters.selectors import interval_readings_for_anchoring
+
+            with Cpu() as c:
+                registered = _meters_register(interval_readings_for_anchoring(interval_start=start))
+            fig("meter_key_registration_once_s", c.wall, "s", cpu_s=c.cpu, meters=registered)
             with Cpu() as c:
                 anchor = meter_interval_anchor(interval_start=start)
             fig("anchor_interval_s", c.wall, "s", cpu_s=c.cpu,
