@@ -194,6 +194,7 @@ def member_pages(fig: Figures, coop, members: list) -> None:
     warm_up.get(f"/meters/{first_meter[members[0].pk]}/")
     cache.clear()
     times: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     for member in members:
         client = Client()
         client.force_login(member.user)
@@ -202,9 +203,10 @@ def member_pages(fig: Figures, coop, members: list) -> None:
             ("meter_detail", f"/meters/{first_meter[member.pk]}/"),
         ):
             for state in ("cold", "warm"):
-                t0 = time.perf_counter()
-                response = client.get(url)
-                times.setdefault(f"{page}_{state}", []).append(time.perf_counter() - t0)
+                with Cpu() as c:
+                    response = client.get(url)
+                times.setdefault(f"{page}_{state}", []).append(c.wall)
+                cpus.setdefault(f"{page}_{state}", []).append(c.cpu)
                 if response.status_code != 200:
                     raise RuntimeError(f"{url} answered {response.status_code}")
         t0 = time.perf_counter()
@@ -216,6 +218,8 @@ def member_pages(fig: Figures, coop, members: list) -> None:
         ms = [v * 1000 for v in values]
         fig(f"member_{name}_p50_ms", _pct(ms, 50), "ms", members=len(members))
         fig(f"member_{name}_p95_ms", _pct(ms, 95), "ms", members=len(members), target_ms=100)
+        if name in cpus:  # CPU of the request: Python and its PostgreSQL backend
+            fig(f"member_{name}_cpu_p50_ms", _pct([v * 1000 for v in cpus[name]], 50), "ms")
 
 
 def member_exports(fig: Figures, coop, member, month_start: datetime, month_end: datetime) -> None:
