@@ -378,29 +378,36 @@ def forecasting(fig: Figures, coop, now: datetime) -> None:
     }  # fmt: skip
     totals = {"meter": len(coop.meters), "transformer": 2 * len(coop.transformer_ids)}
     for scope, keys in groups.items():
-        for step, fn in (("model_choice", forecast_model_choose), ("daily", forecast_issue)):
-            cpu, failed = 0.0, 0
-            try:
-                with transaction.atomic():
+        # One rolled-back transaction per scope: the daily forecasts find the model choices made
+        # just before (as the daily task does, choices being re-made only every 7 days).
+        cpu = {"model_choice": 0.0, "daily": 0.0}
+        failed = {"model_choice": 0, "daily": 0}
+        try:
+            with transaction.atomic():
+                for step, fn in (
+                    ("model_choice", forecast_model_choose),
+                    ("daily", forecast_issue),
+                ):
                     for key in keys:
                         with Cpu() as c:
                             try:
                                 fn(series_key=key, now=now)
                             except ApplicationError:
-                                failed += 1
-                        cpu += c.cpu
-                    raise _Rollback
-            except _Rollback:
-                pass
-            if failed == len(keys):
-                emit(BENCH, f"forecast_{step}_{scope}_not_possible", failed, "series",
+                                failed[step] += 1
+                        cpu[step] += c.cpu
+                raise _Rollback
+        except _Rollback:
+            pass
+        for step in ("model_choice", "daily"):
+            if failed[step] == len(keys):
+                emit(BENCH, f"forecast_{step}_{scope}_not_possible", failed[step], "series",
                      readings=fig.readings, note="too little history for a backtest")  # fmt: skip
                 continue
-            per_series = cpu / (len(keys) - failed)
+            per_series = cpu[step] / len(keys)
             fig(f"forecast_{step}_{scope}_cpu_s_per_series", per_series, "s", series=len(keys),
-                failed=failed)  # fmt: skip
-            fig(f"forecast_{step}_all_{scope}s_cpu_s_extrapolated", per_series * totals[scope], "s",
-                series_total=totals[scope], sampled=len(keys))  # fmt: skip
+                failed=failed[step])  # fmt: skip
+            fig(f"forecast_{step}_all_{scope}s_cpu_s_extrapolated", per_series * totals[scope],
+                "s", series_total=totals[scope], sampled=len(keys))  # fmt: skip
 
 
 def measure(fig: Figures, coop, size_days: int, copy_cpu, copied: int) -> None:
