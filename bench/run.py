@@ -1,5 +1,8 @@
 """`make bench [BENCH=name]`: run every benchmark module bench/bench_<name>.py, or one.
 
+Benchmarks in OPT_IN run only when named (`make bench BENCH=scale`): they take far longer than
+the others (the scale bench loads tens of millions of readings).
+
 Each module exposes `run() -> None` and prints its figures through bench.common.emit. Every
 benchmark runs in its own Python process, so one benchmark's Django set-up (its database, its
 settings) can never leak into the next.
@@ -13,11 +16,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OPT_IN = {"scale"}
 
 
 def main(argv: list[str]) -> int:
     names = sorted(p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py"))
-    wanted = [a for a in argv if a] or names
+    wanted = [a for a in argv if a] or [n for n in names if n not in OPT_IN]
     unknown = [w for w in wanted if w not in names]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(names)}")

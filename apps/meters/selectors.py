@@ -606,8 +606,13 @@ def stuck_batches(*, now: datetime, limit: int = 100) -> list[dict]:
     return rows[:limit]
 
 
-def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tuple]:
-    """The member's current readings of the last `hours`, newest first (meters page)."""
+def member_recent_readings(
+    *, member, now: datetime, hours: int = 24, meter_id: int | None = None
+) -> list[tuple]:
+    """The member's current readings of the last `hours`, newest first (meters page), of every
+    meter or of one (`meter_id`, the meter detail page: only its rows are read, so a member with
+    several meters sees all of that meter's intervals, never a share of the row limit)."""
+    one_meter = "AND m.id = %s " if meter_id is not None else ""
     with connection.cursor() as cursor:
         cursor.execute(
             occupancy_windows_sql("= %s")  # noqa: S608
@@ -616,8 +621,11 @@ def member_recent_readings(*, member, now: datetime, hours: int = 24) -> list[tu
             + JOIN_WINDOWS
             + "JOIN meters_meter m ON m.id = r.meter_id "
             "WHERE r.is_current AND r.interval_start >= %s "
-            "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 500",
-            [member.pk, member.pk, now - timedelta(hours=hours), now],
+            + one_meter
+            + "AND r.interval_start < %s ORDER BY r.interval_start DESC, m.serial LIMIT 500",
+            [member.pk, member.pk, now - timedelta(hours=hours)]
+            + ([meter_id] if meter_id is not None else [])
+            + [now],
         )
         return cursor.fetchall()
 

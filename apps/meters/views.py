@@ -61,9 +61,7 @@ def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     meter = member_meter_get(member=member, meter_id=pk)  # 404 for another member's meter
     now = timezone.now()
-    readings = [
-        r for r in member_recent_readings(member=member, now=now, hours=48) if r[0] == meter.serial
-    ]
+    readings = member_recent_readings(member=member, now=now, hours=48, meter_id=meter.pk)
     return render(request, "meters/detail.html", {"meter": meter, "readings": readings})
 
 

@@ -94,6 +94,22 @@ def test_csv_export_and_meters_page_show_only_own_data(member, member_client, ot
     assert [m["serial"] for m in api] == [meter.serial]
 
 
+def test_meter_detail_lists_all_48_hours_of_that_meter_for_a_member_with_many_meters(
+    member, member_client
+):
+    """The page read the member's last 48 h over every meter (at most 500 rows) and kept one
+    meter's: with three meters (570 rows) each page lost a share of its intervals."""
+    start = (NOW // Q - 190) * Q  # 47.5 hours: all inside the page's 48
+    meters = [MeterFactory(member=member) for _ in range(3)]
+    for meter in meters:
+        _history(meter, n=190, start=start)
+    page = member_client.get(reverse("meters:meter_detail", args=[meters[1].pk])).content
+    rows = etree.fromstring(page, etree.HTMLParser()).findall(
+        ".//table[@id='meter-readings']/tbody/tr"
+    )
+    assert len(rows) == 190
+
+
 def test_http_gateway_applies_the_same_validation(client):
     meter = MeterFactory()
     good = Publisher.reading(meter, T0, 120)

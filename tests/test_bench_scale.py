@@ -1,0 +1,59 @@
+"""The scale bench's generator and one of its figures at a tiny size (20 meters, one day), so
+`make bench BENCH=scale` cannot rot between runs: what it loads is what the member pages show."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from bench import bench_scale, scale_data
+
+pytestmark = pytest.mark.django_db
+
+
+def test_generated_readings_reach_the_member_pages(capsys):
+    from apps.accounts.models import Member
+
+    end = scale_data.interval_floor(datetime.now(tz=UTC))
+    coop = scale_data.cooperative_create(meters=20, end=end, horizon_days=1)
+    assert len(coop.meters) == 20
+    written = scale_data.readings_copy(coop, end - timedelta(days=1), end)
+    assert written == 20 * 96
+    assert scale_data.rollups_build(end - timedelta(days=1), end) >= 24
+
+    # Stored as ingest stores them: one current version per interval, registers increasing.
+    meter = coop.meters[0]
+    imp, _ = scale_data.meter_series(coop, meter)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(import_wh), count(*), bool_and(is_current), "
+            "max(register_import_wh) - min(register_import_wh) "
+            "FROM meters_reading WHERE meter_id = %s",
+            [meter.meter_id],
+        )
+        total, count, current, register_growth = cursor.fetchone()
+        assert (total, count, current) == (int(imp.sum()), 96, True)
+        assert register_growth == int(imp[1:].sum())
+        # The portal's hourly rollups hold the same energy.
+        cursor.execute(
+            "SELECT sum(import_wh) FROM meters_meterrollup "
+            "WHERE meter_id = %s AND granularity = 'hour'",
+            [meter.meter_id],
+        )
+        assert cursor.fetchone()[0] == total
+
+    # One figure through the real views: every sampled member's dashboard and meter page answer.
+    members = list(Member.objects.filter(pk__in=coop.member_ids[:3]).select_related("user"))
+    figures = bench_scale.Figures()
+    figures.readings = written
+    bench_scale.member_pages(figures, coop, members)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    metrics = {line["metric"]: line for line in lines}
+    for page in ("dashboard", "meter_detail"):
+        for state in ("cold", "warm"):
+            figure = metrics[f"member_{page}_{state}_p95_ms"]
+            assert figure["value"] > 0
+            assert figure["readings"] == written
