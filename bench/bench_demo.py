@@ -37,7 +37,7 @@ def bench_profiles() -> None:
     start = end - timedelta(days=28)
     t0 = time.perf_counter()
     values = 0
-    for spec in [*community.households, community.shared_pv]:
+    for spec in [*community.households, community.shared_pv, community.shared_wind]:
         for kind in spec.assets:
             values += len(profiles.asset_energy_wh(spec, kind, start, end))
     elapsed = time.perf_counter() - t0

@@ -32,7 +32,11 @@ class DemoContext:
     feeders: list[Feeder]
     transformers: list[Transformer]
     connection_points: dict[int, ConnectionPoint]  # Member.pk -> its connection point
-    shared_pv_meter: Meter  # the cooperative's shared PV plant (member=None)
+    shared_pv_meter: Meter  # the village's community PV plant (its settlement account's meter)
+    shared_wind_meter: Meter  # the co-owned regional wind plant (its settlement account's meter)
+    # Plant meter serial -> the plant's settlement account (a Member of the cooperative itself,
+    # not in `members`: it has no site, no contract and places no orders).
+    plant_accounts: dict[str, Member]
     staff_user: User
     auditor_user: User
     showcase_member: Member  # member@demo.energysphere.coop: a prosumer with PV and battery

@@ -35,6 +35,7 @@ from apps.demo.keys import demo_device_identity, demo_device_key
 from apps.demo.profiles import (
     DEMO_SEED,
     SHARED_PV_SERIAL,
+    SHARED_WIND_SERIAL,
     Community,
     HouseholdSpec,
     community,
@@ -68,6 +69,24 @@ _METERS = {
     "battery": (Meter.AssetKind.BATTERY, Meter.Direction.BIDIRECTIONAL),
     "ev": (Meter.AssetKind.EV, Meter.Direction.IMPORT),
     "heat_pump": (Meter.AssetKind.HEAT_PUMP, Meter.Direction.IMPORT),
+    "wind": (Meter.AssetKind.SHARED_WIND, Meter.Direction.EXPORT),
+}
+# Each shared plant's settlement account (docs/incentives.md, "Shared plants that pay"): a member
+# account of the cooperative itself holding only that plant's meter, so the market settles the
+# plant's output. Serial -> (membership number, e-mail local part, legal name). The accounts
+# cannot log in (no password, no role) and place no orders: their output is sold at the feed-in
+# price.
+PLANT_ACCOUNTS = {
+    SHARED_PV_SERIAL: (
+        "DEMO-PLANT-PV",
+        "plant-pv",
+        "Energiegenossenschaft Lindenhagen eG – Bürgersolaranlage",
+    ),
+    SHARED_WIND_SERIAL: (
+        "DEMO-PLANT-WIND",
+        "plant-wind",
+        "Energiegenossenschaft Lindenhagen eG – Windanteil MV1.101",
+    ),
 }
 
 _FIRST = (
@@ -237,6 +256,12 @@ def _users(c: Community, created: dict[str, int]) -> dict[str, User]:
         "is_superuser": True,
     }
     wanted[AUDITOR_EMAIL] = {"first_name": "Arne", "last_name": "Auditor", "password": password}
+    for _number, local, legal_name in PLANT_ACCOUNTS.values():
+        # No login: an unusable password and no role.
+        wanted[f"{local}@{DEMO_DOMAIN}"] = {
+            "last_name": legal_name,
+            "password": make_password(None),
+        }
     return _ensure(User, "email", wanted, created)
 
 
@@ -291,7 +316,7 @@ def _meter_values(spec: HouseholdSpec, asset: str, cp, member) -> dict[str, Any]
     serial = meter_serial(spec, asset)
     public_key, address = demo_device_identity(serial)
     asset_kind, direction = _METERS[asset]
-    if spec.kind == "plant":
+    if spec.kind == "plant" and asset == "pv":
         asset_kind = Meter.AssetKind.SHARED_PV
     return {
         "member": member,
@@ -310,10 +335,26 @@ def _meter_values(spec: HouseholdSpec, asset: str, cp, member) -> dict[str, Any]
 def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
     substation, feeders, transformers = _topology(c, created)
     users = _users(c, created)
+    plant_address = f"{c.shared_pv.street} {c.shared_pv.house_number}"
+    accounts = {
+        number: {
+            "user": users[f"{local}@{DEMO_DOMAIN}"],
+            "legal_name": legal_name,
+            "kind": Member.Kind.PRODUCER,
+            "status": Member.Status.ACTIVE,
+            "joined": METERS_ACTIVE_FROM.date(),
+            "street": plant_address,  # the cooperative's office at its community plant
+            "postal_code": _POSTAL_CODE,
+            "city": _CITY,
+            "country": "DE",
+        }
+        for number, local, legal_name in PLANT_ACCOUNTS.values()
+    }
     members = _ensure(
         Member,
         "membership_number",
-        {
+        accounts
+        | {
             membership_number(spec.number): {
                 "user": users[member_email(spec, c.showcase_number)],
                 "legal_name": _legal_name(spec),
@@ -359,13 +400,19 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
         for spec in c.households
         for asset in spec.assets
     }
-    wanted_meters[SHARED_PV_SERIAL] = _meter_values(c.shared_pv, "pv", None, None)
+    plant_of = {serial: members[number] for serial, (number, _, _) in PLANT_ACCOUNTS.items()}
+    wanted_meters[SHARED_PV_SERIAL] = _meter_values(
+        c.shared_pv, "pv", None, plant_of[SHARED_PV_SERIAL]
+    )
+    wanted_meters[SHARED_WIND_SERIAL] = _meter_values(
+        c.shared_wind, "wind", None, plant_of[SHARED_WIND_SERIAL]
+    )
     meters = _ensure(
         Meter,
         "serial",
         wanted_meters,
         created,
-        update=("asset_kind", "direction", "capacity_w", "public_key", "address"),
+        update=("member", "asset_kind", "direction", "capacity_w", "public_key", "address"),
     )
     if any(created.values()):
         audit_log_write(
@@ -379,6 +426,7 @@ def _base_data(c: Community, created: dict[str, int]) -> dict[str, Any]:
         "transformers": [transformers[t.name] for t in c.transformers],
         "users": users,
         "members": member_of,
+        "plant_accounts": plant_of,
         "connection_points": cp_of,
         "meters": meters,
     }
@@ -538,7 +586,7 @@ def demo_cooperative_load(
     meters_by_member: dict[int, list[Meter]] = {m.pk: [] for m in members}
     for serial in sorted(base["meters"]):
         meter = base["meters"][serial]
-        if meter.member_id is not None:
+        if meter.member_id in meters_by_member:
             meters_by_member[meter.member_id].append(meter)
     context = DemoContext(
         community=c,
@@ -553,6 +601,8 @@ def demo_cooperative_load(
             base["members"][n].pk: cp for n, cp in base["connection_points"].items()
         },
         shared_pv_meter=base["meters"][SHARED_PV_SERIAL],
+        shared_wind_meter=base["meters"][SHARED_WIND_SERIAL],
+        plant_accounts=base["plant_accounts"],
         staff_user=base["users"][STAFF_EMAIL],
         auditor_user=base["users"][AUDITOR_EMAIL],
         showcase_member=base["members"][c.showcase_number],

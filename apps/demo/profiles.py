@@ -6,24 +6,25 @@ were extracted once from the installed ``simbench`` package into ``data/`` (see
 
 Public API (used by the demo loader, the meter simulator and forecasting)::
 
-    community(seed=DEMO_SEED) -> Community        # households, topology, shared PV plant
+    community(seed=DEMO_SEED) -> Community        # households, topology, shared PV and wind plants
     asset_energy_wh(spec, kind, start, end) -> np.ndarray[int64]
         # kind: "load" (alias "household"), "pv" (alias "shared_pv"), "battery", "ev",
-        # "heat_pump"; one value per 15-minute UTC interval in [start, end) (start floored to
-        # the interval). load/pv/ev/heat_pump >= 0; battery is signed: + charging (drawn from
-        # the grid side), - discharging.
+        # "heat_pump", "wind" (alias "shared_wind"); one value per 15-minute UTC interval in
+        # [start, end) (start floored to the interval). load/pv/ev/heat_pump/wind >= 0; battery
+        # is signed: + charging (drawn from the grid side), - discharging.
     meter_energy_wh(spec, asset_kind, start, end) -> (import_wh, export_wh)
         # the same, as the two registers of the meter of that asset kind (Meter.AssetKind).
     site_energy_wh(spec, start, end) -> (import_wh, export_wh)   # summed over the site's meters
     local_day_bounds(day, tz) -> (start_utc, end_utc)   # 92/96/100 intervals
     meter_serial(spec, kind) -> str; spec_for_serial(serial) -> (spec, kind) | None
-        # the demo meters' serials ("DEMO-030-PV", "DEMO-SHARED-PV") and back
+        # the demo meters' serials ("DEMO-030-PV", "DEMO-SHARED-PV", "DEMO-SHARED-WIND") and back
 
 How the 2016 profile year maps onto any date: a local calendar day uses the 2016 day of the same
 weekday nearest to the same day of year (so weekends stay weekends). Behavioural profiles (H0,
 commercial, EV, heat pump) are read at the local wall-clock quarter hour, so on DST days the
-skipped hour is skipped and the repeated hour repeats; PV follows the sun, so it is read in
-standard time (UTC+1, no DST). SimBench's profiles themselves have no DST (366 x 96 values).
+skipped hour is skipped and the repeated hour repeats; PV and wind follow the weather, so they
+are read in standard time (UTC+1, no DST). SimBench's profiles themselves have no DST (366 x 96
+values).
 
 Variety: each household blends the five SimBench H0 variants with its own weights, is scaled to
 its own annual consumption (1.5-6 MWh), shifted by -45..+45 minutes, and multiplied by seeded
@@ -52,14 +53,17 @@ SLOTS_PER_DAY = 96
 _STANDARD_TIME_OFFSET = 3600  # CET, for PV
 _DAY_2016 = date(2016, 1, 1)
 _H0 = ("H0-A", "H0-B", "H0-C", "H0-G", "H0-L")
-ASSET_KINDS = ("load", "pv", "battery", "ev", "heat_pump")
-_ALIASES = {"household": "load", "shared_pv": "pv"}
+ASSET_KINDS = ("load", "pv", "battery", "ev", "heat_pump", "wind")
+_ALIASES = {"household": "load", "shared_pv": "pv", "shared_wind": "wind"}
 _KIND_STREAM = {"load": 1, "pv": 2, "battery": 3, "ev": 4, "heat_pump": 5}
 
 # Split of the single 400 kVA station into secondary substations (see docs/demo.md).
 TRANSFORMER_AREAS = 4
 FEEDERS = 2
 SHARED_PV_KWP = 60.0
+# The cooperative's share of a regional wind turbine (docs/demo.md, "The co-owned wind plant"):
+# a quarter of SimBench's 2 MW turbine MV1.101 SGen 1, on the MV grid the village hangs from.
+SHARED_WIND_KW = 500.0
 PRODUCER_RATIO = 4.0
 CONTRACTED_POWER_W = 30_000  # a German 3 x 63 A house connection is contracted at ~30 kW
 _STREETS = (
@@ -77,9 +81,9 @@ _STREETS = (
 
 @dataclass(frozen=True, slots=True)
 class HouseholdSpec:
-    """One member site (household or small business) or the shared plant; all energy in Wh."""
+    """One member site (household or small business) or a shared plant; all energy in Wh."""
 
-    number: int  # 1..N, stable: member001 ... (0 for the shared plant)
+    number: int  # 1..N, stable: member001 ... (0 for the shared plants)
     kind: str  # "household" | "business" | "plant"
     bus: str  # bus name in the SimBench model
     transformer: str  # name of the (split) transformer area
@@ -103,10 +107,18 @@ class HouseholdSpec:
     lat: float | None = None
     distance_km: float = 0.0  # cable distance from the station's LV busbar
     seed: int = DEMO_SEED
+    wind_kw: float = 0.0  # rated power of a wind plant (share of a turbine)
+    wind_profile: str | None = None
 
     @property
     def key(self) -> str:
-        return f"member{self.number:03d}" if self.kind != "plant" else "shared-pv"
+        if self.kind == "plant":
+            return "shared-wind" if self.has_wind else "shared-pv"
+        return f"member{self.number:03d}"
+
+    @property
+    def has_wind(self) -> bool:
+        return self.wind_kw > 0
 
     @property
     def has_pv(self) -> bool:
@@ -136,7 +148,7 @@ class HouseholdSpec:
     def assets(self) -> tuple[str, ...]:
         """Asset kinds present at this site, in meter order."""
         if self.kind == "plant":
-            return ("pv",)
+            return ("wind",) if self.has_wind else ("pv",)
         present = ["load"]
         present += ["pv"] if self.has_pv else []
         present += ["battery"] if self.has_battery else []
@@ -179,6 +191,8 @@ class HouseholdSpec:
             return math.ceil(self.ev_kw * self.asset_scale * 1000)
         if kind == "heat_pump":
             return math.ceil(self.heat_pump_kw * self.asset_scale * 1000)
+        if kind == "wind":
+            return math.ceil(self.wind_kw * 1000)
         raise ValueError(f"unknown asset kind {kind!r}")
 
 
@@ -213,6 +227,7 @@ class SubstationSpec:
 class Community:
     households: list[HouseholdSpec]
     shared_pv: HouseholdSpec
+    shared_wind: HouseholdSpec  # outside the village: no bus, no transformer area
     substation: SubstationSpec
     feeders: list[FeederSpec]
     transformers: list[TransformerSpec]
@@ -397,6 +412,14 @@ def _pv_wh(spec: HouseholdSpec, starts: np.ndarray) -> np.ndarray:
     return kw * 250.0 * _lognormal_factor(spec, _KIND_STREAM["pv"], 0.05, starts)
 
 
+def _wind_wh(spec: HouseholdSpec, starts: np.ndarray) -> np.ndarray:
+    """The turbine's own 2016 output (no noise: it is the plant's real profile), standard time."""
+    if not spec.has_wind:
+        return np.zeros(len(starts))
+    idx = _profile_index(int(starts[0]), len(starts), None)
+    return spec.wind_kw * profile(spec.wind_profile)[idx] * 250.0
+
+
 def _profiles_wh(spec, items, stream: int, sigma: float, starts: np.ndarray, tz: str):
     if not items:
         return np.zeros(len(starts))
@@ -454,7 +477,7 @@ def asset_energy_wh(
     """Energy (integer Wh) per 15-minute UTC interval of [start, end) for one asset of a site.
 
     `kind`: load (household), pv (shared_pv), battery (signed: + charge, - discharge), ev,
-    heat_pump. An asset the site does not have gives zeros.
+    heat_pump, wind (shared_wind). An asset the site does not have gives zeros.
     """
     kind = _ALIASES.get(kind, kind)
     starts = interval_starts(start, end)
@@ -470,6 +493,8 @@ def asset_energy_wh(
         values = _profiles_wh(spec, spec.heat_pump, _KIND_STREAM["heat_pump"], 0.1, starts, tz)
     elif kind == "battery":
         values = _battery_wh(spec, starts, tz)
+    elif kind == "wind":
+        values = _wind_wh(spec, starts)
     else:
         raise ValueError(f"unknown asset kind {kind!r}; expected one of {ASSET_KINDS}")
     limit = spec.capacity_w(kind) * STEP_SECONDS // 3600  # Wh per interval at full power
@@ -483,7 +508,7 @@ def meter_energy_wh(
     values = asset_energy_wh(spec, asset_kind, start, end, tz=tz)
     kind = _ALIASES.get(asset_kind, asset_kind)
     zeros = np.zeros_like(values)
-    if kind == "pv":
+    if kind in ("pv", "wind"):
         return zeros, values
     if kind == "battery":
         return np.maximum(values, 0), np.maximum(-values, 0)
@@ -506,6 +531,7 @@ def site_energy_wh(
 # --- Meter serials ----------------------------------------------------------------------------
 
 SHARED_PV_SERIAL = "DEMO-SHARED-PV"
+SHARED_WIND_SERIAL = "DEMO-SHARED-WIND"
 # asset kind -> serial suffix of its meter (Meter.AssetKind in comments)
 SERIAL_SUFFIX = {"load": "H", "pv": "PV", "battery": "BAT", "ev": "EV", "heat_pump": "HP"}
 
@@ -513,7 +539,7 @@ SERIAL_SUFFIX = {"load": "H", "pv": "PV", "battery": "BAT", "ev": "EV", "heat_pu
 def meter_serial(spec: HouseholdSpec, kind: str) -> str:
     """Serial of the demo meter measuring `kind` at a site: DEMO-<number>-<H|PV|BAT|EV|HP>."""
     if spec.kind == "plant":
-        return SHARED_PV_SERIAL
+        return SHARED_WIND_SERIAL if spec.has_wind else SHARED_PV_SERIAL
     return f"DEMO-{spec.number:03d}-{SERIAL_SUFFIX[_ALIASES.get(kind, kind)]}"
 
 
@@ -522,6 +548,8 @@ def spec_for_serial(serial: str, seed: int = DEMO_SEED) -> tuple[HouseholdSpec, 
     c = community(seed)
     if serial == SHARED_PV_SERIAL:
         return c.shared_pv, "pv"
+    if serial == SHARED_WIND_SERIAL:
+        return c.shared_wind, "wind"
     parts = serial.split("-")
     kinds = {suffix: kind for kind, suffix in SERIAL_SUFFIX.items()}
     if len(parts) != 3 or parts[0] != "DEMO" or not parts[1].isdigit() or parts[2] not in kinds:
@@ -683,10 +711,26 @@ def community(seed: int = DEMO_SEED) -> Community:
         lat=(buses[lv_bus]["geo"] or (None, None))[1],
         seed=seed,
     )
+    wind = grid["wind"]
+    shared_wind = HouseholdSpec(
+        number=0,
+        kind="plant",
+        bus=wind["node"],  # a bus of the MV grid, not of the village's LV grid
+        transformer="",
+        load_profile="",
+        load_mix=(),
+        annual_kwh=0.0,
+        shift_minutes=0,
+        noise=0.0,
+        wind_kw=SHARED_WIND_KW,
+        wind_profile=wind["profile"],
+        seed=seed,
+    )
     showcase = next(h.number for h in households if h.has_battery and h.member_kind == "prosumer")
     return Community(
         households=households,
         shared_pv=shared,
+        shared_wind=shared_wind,
         substation=substation,
         feeders=feeders,
         transformers=transformers,

@@ -29,6 +29,10 @@ DATA_DIR = Path(__file__).with_name("data")
 PROFILES_FILE = "lv_rural3_profiles.npz"
 GRID_FILE = "lv_rural3_grid.json"
 INTERVALS_2016 = 366 * 96
+# The co-owned wind plant: a wind turbine of the MV grid the LV grid hangs from (1-MV-rural), read
+# from the package's own data tables (its profile is not one of the LV grid's).
+WIND_TURBINE = "MV1.101 SGen 1"
+WIND_DATA = "1-complete_data-mixed-all-0-sw"  # the dataset of 1-MV-rural--0-sw
 
 
 def _geo(value: object) -> list[float] | None:
@@ -97,6 +101,31 @@ def _mv_info(simbench, trafo, net) -> dict:
         "feeder_cable_max_i_ka": float(feeder_line.min()),
         "hv_bus_geo": _geo(net.bus.geo[int(trafo.hv_bus)]),
     }
+
+
+def _wind_turbine(simbench) -> tuple[dict, np.ndarray]:
+    """The wind turbine's row of SimBench's RES table and its 2016 profile (per unit of rating)."""
+    folder = Path(simbench.__file__).parent / "networks" / WIND_DATA
+    rows = (folder / "RES.csv").read_text().splitlines()
+    header = rows[0].split(";")
+    turbine = next(
+        dict(zip(header, line.split(";"), strict=True))
+        for line in rows[1:]
+        if line.split(";")[0] == WIND_TURBINE
+    )
+    lines = (folder / "RESProfile.csv").read_text().splitlines()
+    column = lines[0].split(";").index(turbine["profile"])
+    values = np.array([float(line.split(";")[column]) for line in lines[1:]], dtype=np.float64)
+    info = {
+        "name": turbine["id"],
+        "node": turbine["node"],
+        "type": turbine["type"],
+        "profile": turbine["profile"],
+        "capacity_kw": round(float(turbine["sR"]) * 1000),
+        "grid": MV_GRID_CODE,
+        "dataset": WIND_DATA,
+    }
+    return info, values
 
 
 def extract(out_dir: Path = DATA_DIR, *, with_mv: bool = True) -> None:
@@ -180,6 +209,7 @@ def extract(out_dir: Path = DATA_DIR, *, with_mv: bool = True) -> None:
     trafo_types = [by_size[size] for size in sorted(by_size)]
 
     mv_info = _mv_info(simbench, trafo, net) if with_mv else None
+    wind_info, wind_profile = _wind_turbine(simbench)
 
     grid = {
         "source": f"simbench {simbench.__version__} {GRID_CODE}",
@@ -199,6 +229,7 @@ def extract(out_dir: Path = DATA_DIR, *, with_mv: bool = True) -> None:
         "sgens": sgens,
         "storages": storages,
         "transformer_types": trafo_types,
+        "wind": wind_info,
     }
     if mv_info is not None:
         grid["mv"] = mv_info
@@ -211,6 +242,7 @@ def extract(out_dir: Path = DATA_DIR, *, with_mv: bool = True) -> None:
         columns[name] = load_p[f"{name}_pload"].to_numpy(dtype=np.float64)
     for name in sorted({s["profile"] for s in sgens}):
         columns[name] = res[name].to_numpy(dtype=np.float64)
+    columns[wind_info["profile"]] = wind_profile
     names = sorted(columns)
     scales = np.array([max(float(columns[n].max()), 1e-12) for n in names])
     quantised = np.stack(

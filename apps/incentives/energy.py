@@ -17,8 +17,8 @@ from apps.meters.selectors import member_hourly_import, meter_intervals
 
 HOUR = timedelta(hours=1)
 UNCERTIFIABLE_QUALITIES = (10, 14)  # ESPI questionable, raw
-PRODUCING_ASSET_KINDS = ("pv", "shared_pv")
-ENERGY_SOURCE_BY_ASSET = {"pv": "solar", "shared_pv": "solar"}
+PRODUCING_ASSET_KINDS = ("pv", "shared_pv", "shared_wind")
+ENERGY_SOURCE_BY_ASSET = {"pv": "solar", "shared_pv": "solar", "shared_wind": "wind"}
 
 
 def floor_hour(value: datetime) -> datetime:

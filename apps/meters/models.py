@@ -20,6 +20,7 @@ class Meter(models.Model):
         EV = "ev", "EV charger"
         HEAT_PUMP = "heat_pump", "Heat pump"
         SHARED_PV = "shared_pv", "Shared PV plant"
+        SHARED_WIND = "shared_wind", "Shared wind plant"
 
     serial = models.CharField(max_length=40, unique=True)
     member = models.ForeignKey(

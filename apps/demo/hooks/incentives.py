@@ -1,9 +1,10 @@
 """Demo data of the incentives app (called by `python manage.py demo_cooperative`, docs/demo.md).
 
-Idempotent: emission factors and reward rules by natural key; the shared plant's share table is
-set once; certificates are issued for the last days of history (issuance skips what exists) and
-claimed by every member's standing instruction against their own consumption, as the hourly beat
-task does in production.
+Idempotent: emission factors and reward rules by natural key; the shared plants (the village's
+community PV and the co-owned regional wind plant, each metered on its settlement account) and
+their share tables are set once; certificates are issued for the last days of history (issuance
+skips what exists) and claimed by every member's standing instruction against their own
+consumption, as the hourly beat task does in production.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ DEMO_RULES = (
     (RewardRule.Kind.DR_PERFORMANCE, 50, "50 tokens per kWh of demand-response performance"),
 )
 SHAREHOLDERS = 24
+WIND_PLANT = "Windanteil MV1.101 (500 kW of a 2 MW turbine)"
+# Two households in three hold a few shares of the wind plant (Generation kWh style, docs/demo.md).
+WIND_HOLDER_EVERY = 3
 CERTIFIED_DAYS = 3  # the beat task's 48 hours and a margin; a day costs ~20 s to certify
 
 
@@ -40,6 +44,24 @@ def _share_table(members) -> dict:
     first = members[0]
     shares[first] += Decimal(100) - sum(shares.values())
     return shares
+
+
+def pv_holder_numbers(community) -> list[int]:
+    """Demo numbers of the community PV plant's shareholders: the showcase member and the first
+    23 other sites."""
+    others = [h.number for h in community.households if h.number != community.showcase_number]
+    return [community.showcase_number, *others[: SHAREHOLDERS - 1]]
+
+
+def wind_holder_numbers(community) -> list[int]:
+    """Demo numbers of the wind plant's shareholders: two households in three, and the showcase
+    member."""
+    return [
+        h.number
+        for h in community.households
+        if h.number == community.showcase_number
+        or (h.kind == "household" and h.number % WIND_HOLDER_EVERY != 0)
+    ]
 
 
 def load(context) -> None:
@@ -73,11 +95,26 @@ def load(context) -> None:
         meter=context.shared_pv_meter,
         defaults={"name": "Lindenhagen community PV (60 kWp)", "support_received": "none"},
     )
+    by_number = {context.spec_for(m).number: m for m in context.members}
     if made or not asset.shares.exists():
-        owners = [m for m in context.members if m.pk != context.showcase_member.pk]
-        owners = [context.showcase_member, *owners[: SHAREHOLDERS - 1]]
+        owners = [by_number[n] for n in pv_holder_numbers(context.community)]
         shared_asset_shares_set(asset=asset, shares=_share_table(owners), actor=context.staff_user)
         created["shared asset shareholders"] = len(owners)
+
+    # The wind plant sells without EEG support (direct marketing): only then may its output carry
+    # guarantees of origin in Germany. Its kWh are credited to the shareholders (Generation kWh).
+    wind, made = SharedAsset.objects.get_or_create(
+        meter=context.shared_wind_meter,
+        defaults={
+            "name": WIND_PLANT,
+            "support_received": "none",
+            "mode": SharedAsset.Mode.GENERATION_KWH,
+        },
+    )
+    if made or not wind.shares.exists():
+        holders = [by_number[n] for n in wind_holder_numbers(context.community)]
+        shared_asset_shares_set(asset=wind, shares=_share_table(holders), actor=context.staff_user)
+        created["wind plant shareholders"] = len(holders)
 
     start = max(context.now - timedelta(days=CERTIFIED_DAYS), context.history_start)
     summary = certificates_issue(

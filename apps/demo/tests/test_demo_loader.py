@@ -16,7 +16,7 @@ from apps.accounts.models import Member, User
 from apps.demo import loader
 from apps.demo.keys import demo_device_identity
 from apps.demo.management.commands.demo_cooperative import totp_code
-from apps.demo.profiles import meter_energy_wh
+from apps.demo.profiles import meter_energy_wh, spec_for_serial
 from apps.grid.models import ConnectionPoint, Feeder, Substation, Transformer
 from apps.meters.models import Meter
 from apps.meters.signing import SignedFields, reading_digest, recover_address
@@ -51,15 +51,22 @@ def test_a_second_run_creates_nothing(loaded):
     )
     assert not any(again.created.values()), again.created
     assert _counts() == before
-    assert before["accounts.Member"] == len(loaded.context.community.households)
+    households = len(loaded.context.community.households)
+    assert before["accounts.Member"] == households + len(loader.PLANT_ACCOUNTS)
+
+
+def _plant_numbers() -> list[str]:
+    return [number for number, _, _ in loader.PLANT_ACCOUNTS.values()]
 
 
 def test_every_member_has_a_connection_point_on_a_transformer_with_capacity(loaded):
-    members = Member.objects.annotate(cps=Count("connection_points"))
-    assert members.count() >= 100
+    members = Member.objects.exclude(membership_number__in=_plant_numbers()).annotate(
+        cps=Count("connection_points")
+    )
+    assert members.count() == len(loaded.context.members) >= 100
     assert set(members.values_list("cps", flat=True)) == {1}
     assert Member.objects.filter(street="").count() == 0
-    assert set(Member.objects.values_list("kind", flat=True)) == {
+    assert set(members.values_list("kind", flat=True)) == {
         "consumer",
         "prosumer",
         "producer",
@@ -72,16 +79,39 @@ def test_every_member_has_a_connection_point_on_a_transformer_with_capacity(load
     assert used == set(Transformer.objects.values_list("name", flat=True))
 
 
+def test_each_shared_plant_is_metered_on_its_own_settlement_account(loaded):
+    """The market settles every member's meters: each plant's meter belongs to a settlement
+    account of the cooperative that holds only that meter, has no site and cannot log in."""
+    for serial, (number, _, _) in loader.PLANT_ACCOUNTS.items():
+        account = Member.objects.get(membership_number=number)
+        assert list(account.meters.values_list("serial", flat=True)) == [serial]
+        assert account.kind == Member.Kind.PRODUCER
+        assert not ConnectionPoint.objects.filter(member=account).exists()
+        assert not account.user.has_usable_password() and not account.user.groups.exists()
+        assert loaded.context.plant_accounts[serial] == account
+        assert account not in loaded.context.members
+    pv = Meter.objects.get(asset_kind=Meter.AssetKind.SHARED_PV)
+    wind = Meter.objects.get(asset_kind=Meter.AssetKind.SHARED_WIND)
+    assert (pv, wind) == (loaded.context.shared_pv_meter, loaded.context.shared_wind_meter)
+    assert pv.direction == wind.direction == Meter.Direction.EXPORT
+    assert wind.capacity_w == 500_000 and wind.connection_point is None
+    # The wind plant's history is its SimBench turbine's output (here a calming night).
+    spec, kind = spec_for_serial(wind.serial)
+    end = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    _, exports = meter_energy_wh(spec, kind, end - timedelta(hours=6), end)
+    stored = reading_versions(meter=wind).order_by("interval_start")
+    assert list(stored.values_list("export_wh", flat=True)) == exports.tolist()
+    assert exports[0] > exports[-1] > 0
+
+
 def test_meters_carry_the_demo_device_identity(loaded):
     household = Meter.objects.filter(asset_kind=Meter.AssetKind.HOUSEHOLD)
-    assert household.count() == Member.objects.count()
+    assert household.count() == len(loaded.context.members)
     pv_members = Meter.objects.filter(asset_kind=Meter.AssetKind.PV).values("member")
     assert set(Member.objects.filter(pk__in=pv_members).values_list("kind", flat=True)) <= {
         "prosumer",
         "producer",
     }
-    shared = Meter.objects.get(asset_kind=Meter.AssetKind.SHARED_PV)
-    assert shared.member is None and shared.direction == Meter.Direction.EXPORT
     for meter in Meter.objects.all()[:20]:
         assert (meter.public_key, meter.address) == demo_device_identity(meter.serial)
 
@@ -94,7 +124,9 @@ def test_each_role_has_a_demo_login(loaded, client):
     assert staff.groups.filter(name="staff").exists()
     assert auditor.groups.filter(name="auditor").exists() and not auditor.is_superuser
     assert member.groups.filter(name="member").exists() and not member.is_staff
-    assert Group.objects.get(name="member").user_set.count() == Member.objects.count()
+    assert Group.objects.get(name="member").user_set.count() == len(
+        loaded.context.community.households
+    )
     for user in (staff, auditor, member):
         assert user.check_password(loader.DEMO_PASSWORD)
     assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists()
@@ -223,7 +255,7 @@ def test_live_intervals_leave_the_latest_intervals_to_the_simulator():
     end = datetime(2026, 11, 20, 8, 45, tzinfo=UTC)
     assert report.context.now == end
     assert reading_versions(interval_start__gte=end).count() == 0
-    assert reading_versions(interval_start=end - timedelta(minutes=15)).count() == 211
+    assert reading_versions(interval_start=end - timedelta(minutes=15)).count() == 212
 
 
 def test_the_portal_says_preparing_while_the_demo_steps_run(monkeypatch, client):

@@ -58,7 +58,7 @@ def test_no_two_households_have_the_same_load(demo):
 
 
 def test_energy_is_integer_wh_within_the_assets_capacity(demo):
-    for h in demo.households[:40] + [demo.shared_pv]:
+    for h in demo.households[:40] + [demo.shared_pv, demo.shared_wind]:
         for kind in h.assets:
             values = asset_energy_wh(h, kind, *WEEK)
             assert values.dtype == np.int64
@@ -142,6 +142,19 @@ def test_topology_splits_the_station_into_transformers_with_capacities(demo):
     assert all(f.capacity_kw > 0 for f in demo.feeders) and demo.substation.capacity_kva > 0
     assert {h.transformer for h in demo.households} == names
     assert demo.shared_pv.transformer in names
+    assert demo.shared_wind.transformer == ""  # the wind plant is on the MV grid, not the village's
+
+
+def test_the_wind_plant_is_a_share_of_a_real_simbench_turbine(demo):
+    """500 kW of MV1.101's 2 MW turbine, with the turbine's own profile: it blows at night and in
+    winter, unlike the village's PV."""
+    wind = demo.shared_wind
+    assert (wind.assets, wind.wind_kw, wind.wind_profile) == (("wind",), 500.0, "WP4")
+    december = asset_energy_wh(wind, "wind", datetime(2026, 12, 1, tzinfo=UTC),
+                               datetime(2026, 12, 8, tzinfo=UTC))  # fmt: skip
+    hours = december.reshape(-1, 4).sum(axis=1)
+    night = hours.reshape(7, 24)[:, [0, 1, 2, 3, 20, 21, 22, 23]]
+    assert night.sum() > 0 and 0 < hours.mean() < 500_000
 
 
 def test_demo_device_keys_are_deterministic_and_sign_verifiable_readings():
@@ -156,12 +169,12 @@ def test_demo_device_keys_are_deterministic_and_sign_verifiable_readings():
 
 def test_meter_serials_lead_back_to_their_site_and_asset(demo):
     serials = set()
-    for h in demo.households + [demo.shared_pv]:
+    for h in demo.households + [demo.shared_pv, demo.shared_wind]:
         for kind in h.assets:
             serial = meter_serial(h, kind)
             serials.add(serial)
             assert spec_for_serial(serial) == (h, kind)
-    assert len(serials) == sum(len(h.assets) for h in demo.households) + 1
+    assert len(serials) == sum(len(h.assets) for h in demo.households) + 2
     first = demo.household(1)
     missing = next(k for k in ("battery", "ev", "heat_pump") if k not in first.assets)
     assert spec_for_serial(meter_serial(first, missing)) is None

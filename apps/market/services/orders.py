@@ -24,7 +24,7 @@ from apps.market.lock_objects import (
 from apps.market.models import Order, Tariff, TradingPreference
 from apps.market.selectors import gate_closure, selectable_partners, tariff_at
 
-GREEN_ASSETS = ("pv", "shared_pv")
+GREEN_ASSETS = ("pv", "shared_pv", "shared_wind")
 
 
 def _price(value: object, field: str, errors: dict[str, list[str]]) -> Decimal | None:
