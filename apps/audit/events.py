@@ -39,7 +39,7 @@ class AuditEvent(models.TextChoices):
     JOIN_APPLICATION_APPROVED = "join_application.approved", "Join application approved"
     JOIN_APPLICATION_REJECTED = "join_application.rejected", "Join application rejected"
     JOIN_APPLICATION_DUPLICATE = (
-        "join_application.duplicate",
+        "join_application.duplicated",
         "Join attempt with an address already registered",
     )
     MEMBER_SITE_ADDED = "member_site.added", "Site and supply contract added to a member"

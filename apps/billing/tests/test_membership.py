@@ -147,7 +147,7 @@ def test_an_e_mail_already_registered_gets_the_same_answer_and_no_application():
     assert JoinApplication.objects.count() == 1
     assert [m.to for m in mail.outbox] == [["new@example.org"], [existing.user.email]]
     assert "already" in mail.outbox[1].body
-    assert AuditLog.objects.filter(event="join_application.duplicate").count() == 1
+    assert AuditLog.objects.filter(event="join_application.duplicated").count() == 1
 
 
 def test_an_expired_or_forged_link_does_not_verify(monkeypatch):
