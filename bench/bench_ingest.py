@@ -347,16 +347,21 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def _cpu_by_name(name: str) -> dict[int, float]:
+def _cpu_by_name(name: str, title: str = "") -> dict[int, float]:
     """CPU seconds of every live process called `name` (e.g. all PostgreSQL backends), with the
     reaped children of each: a backend that exits (a worker's connection reaching CONN_MAX_AGE)
-    moves its time to the postmaster's children times, and would otherwise go uncounted."""
+    moves its time to the postmaster's children times, and would otherwise go uncounted. With
+    `title`, only processes whose command line (a backend's process title names its database)
+    contains it."""
     import psutil
 
     out = {}
-    for p in psutil.process_iter(["name", "cpu_times"]):
-        if p.info["name"] == name and (t := p.info["cpu_times"]) is not None:
-            out[p.pid] = t.user + t.system + t.children_user + t.children_system
+    for p in psutil.process_iter(["name", "cpu_times", "cmdline"]):
+        if p.info["name"] != name or (t := p.info["cpu_times"]) is None:
+            continue
+        if title and title not in " ".join(p.info["cmdline"] or ()):
+            continue
+        out[p.pid] = t.user + t.system + t.children_user + t.children_system
     return out
 
 
@@ -371,6 +376,7 @@ class CpuMeter:
     def start(self) -> None:
         self.before = {name: _cpu_seconds(pids) for name, pids in self.groups.items()}
         self.servers = {name: _cpu_by_name(proc) for name, proc in self.SERVERS.items()}
+        self.own_backends = _cpu_by_name("postgres", f" {DB} ")
         self.children = os.times()
 
     def stop(self) -> dict[str, float]:
@@ -384,6 +390,11 @@ class CpuMeter:
             out[name] = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items()) - sum(
                 cpu for pid, cpu in before.items() if pid not in now
             )
+        # Only the backends connected to the bench's database (the server's other databases
+        # belong to whoever else uses this machine); a backend that exited in the window is
+        # missed here, so this is a floor.
+        now, before = _cpu_by_name("postgres", f" {DB} "), self.own_backends
+        out["postgres_bench_db"] = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
         after = os.times()  # the mosquitto_pub children of this process
         before = self.children
         out["publisher"] = (after.children_user + after.children_system

@@ -6,3 +6,6 @@ class MetersConfig(AppConfig):
     name = "apps.meters"
     verbose_name = "Meters and ingest"
     label = "meters"
+
+    def ready(self) -> None:
+        from apps.meters import checks  # noqa: F401  (registers the broker deployment checks)

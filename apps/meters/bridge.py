@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from apps.meters import mqtt_client
@@ -38,8 +39,51 @@ class BridgeStats:
     stored: int = 0
     batches: int = 0
     status_updates: int = 0
+    status_dropped: int = 0
     errors: int = 0
     started: float = field(default_factory=time.monotonic)
+
+
+ADMIT, FIRST_OVER, DROP = "admit", "first_over", "drop"
+
+
+class StatusLimiter:
+    """At most `limit` status messages per topic serial within `window_s` seconds (a window
+    opens at a serial's first message) go on to the signature check and the database. The first
+    message over the limit is quarantined `rate_limited` (the flag staff see); the rest of that
+    window's are dropped unread and only counted, so a device flooding its status topic costs
+    the bridge a dictionary look-up per message, not a signature recovery and a write. (Per
+    bridge process: with N bridges sharing the subscription a device gets up to N × limit.)"""
+
+    def __init__(self, limit: int, window_s: float = 60.0, clock=time.monotonic) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self.windows: dict[str, list] = {}  # serial -> [window start, messages in it]
+        self.swept = clock()
+
+    def admit(self, serial: str) -> str:
+        now = self.clock()
+        if now - self.swept >= self.window_s:
+            self._sweep(now)
+        window = self.windows.get(serial)
+        if window is None or now - window[0] >= self.window_s:
+            self._report(serial, window)
+            window = self.windows[serial] = [now, 0]
+        window[1] += 1
+        if window[1] <= self.limit:
+            return ADMIT
+        return FIRST_OVER if window[1] == self.limit + 1 else DROP
+
+    def _sweep(self, now: float) -> None:
+        for serial, window in list(self.windows.items()):
+            if now - window[0] >= self.window_s:
+                self._report(serial, window)
+                del self.windows[serial]
+        self.swept = now
+
+    def _report(self, serial: str, window: list | None) -> None:
+        if window is not None and window[1] > self.limit + 1:
+            dropped = window[1] - self.limit - 1
+            logger.warning("status flood from %s: %d messages dropped", serial, dropped)
 
 
 class Bridge:
@@ -70,6 +114,7 @@ class Bridge:
         self.inbox: deque = deque()
         self.arrived = threading.Event()
         self.stats = BridgeStats()
+        self.status_limiter = StatusLimiter(settings.METER_STATUS_PER_SERIAL_PER_MINUTE)
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.client = mqtt_client.make_client(client_id, manual_ack=True, persistent=True)
@@ -159,11 +204,18 @@ class Bridge:
 
     def _handle(self, batch: list) -> None:
         from apps.meters.readings.pipeline import raw_batch_store
-        from apps.meters.services import meter_status_record
+        from apps.meters.services import meter_status_flood_record, meter_status_record
 
         self.stats.received += len(batch)
         readings = [(t, p) for t, p, _, _ in batch if t.endswith("/readings")]
-        statuses = [(t, p) for t, p, _, _ in batch if t.endswith("/status")]
+        statuses = []  # (topic, payload, admission), admitted once (a retry must not count again)
+        for t, p, _, _ in batch:
+            if t.endswith("/status"):
+                admission = self.status_limiter.admit(t.rsplit("/", 2)[-2])
+                if admission == DROP:
+                    self.stats.status_dropped += 1
+                else:
+                    statuses.append((t, p, admission))
         batch_id = None
         stored = not readings
         done = 0  # status messages recorded (a retry after a database outage resumes there)
@@ -174,10 +226,14 @@ class Bridge:
                     batch_id = raw_batch_store(messages=readings, bridge=self.client_id)
                     stored = True
                 while done < len(statuses):
-                    topic, payload = statuses[done]
+                    topic, payload, admission = statuses[done]
                     try:
+                        if admission == FIRST_OVER:
+                            meter_status_flood_record(
+                                topic=topic, payload=payload, limit=self.status_limiter.limit
+                            )
                         # Signed and for its topic's meter, else quarantined with the reason.
-                        if meter_status_record(topic=topic, payload=payload):
+                        elif meter_status_record(topic=topic, payload=payload):
                             self.stats.status_updates += 1
                     except DatabaseError:
                         raise

@@ -491,10 +491,10 @@ def member_meter_get(*, member, meter_id: int) -> Meter:
 
 
 def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1)) -> dict:
-    """Staff ingest page: rate, lag, rejects by reason, meters not heard from."""
+    """Staff ingest page: rate, lag, rejects by reason, status floods, meters not heard from."""
     from django.db.models import Min
 
-    from apps.meters.models import Conflict, Quarantine, RawBatch
+    from apps.meters.models import Conflict, Quarantine, QuarantineReason, RawBatch
 
     recent = RawBatch.objects.filter(received_at__gte=now - timedelta(minutes=15))
     last_minute = recent.filter(processed_at__gte=now - timedelta(minutes=1)).aggregate(
@@ -516,6 +516,17 @@ def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1))
         .values("reason")
         .annotate(count=Count("id"))
         .order_by("-count")
+    )
+    # Devices that flooded their status topic: one `rate_limited` row per minute over the limit.
+    floods = list(
+        Quarantine.objects.filter(
+            received_at__gte=now - timedelta(hours=24),
+            reason=QuarantineReason.RATE_LIMITED,
+            topic__endswith="/status",
+        )
+        .values("serial")
+        .annotate(minutes=Count("id"), last=Max("received_at"))
+        .order_by("-last", "serial")[:50]
     )
     silent = list(
         Meter.objects.filter(active_from__lte=now)
@@ -540,6 +551,8 @@ def ingest_stats(*, now: datetime, silent_after: timedelta = timedelta(hours=1))
         "lag_avg_s": sum(lags) / len(lags) if lags else 0.0,
         "lag_max_s": max(lags) if lags else 0.0,
         "rejects_by_reason": rejects,
+        "status_floods": floods,
+        "status_limit_per_min": settings.METER_STATUS_PER_SERIAL_PER_MINUTE,
         "open_conflicts": Conflict.objects.filter(status=Conflict.Status.OPEN).count(),
         "silent_meters": silent,
         "silent_after_min": int(silent_after.total_seconds() // 60),

@@ -328,6 +328,19 @@ def meter_status_record(*, topic: str, payload: bytes, now: datetime | None = No
     return recorded
 
 
+def meter_status_flood_record(*, topic: str, payload: bytes, limit: int) -> None:
+    """A device sent more than `limit` status messages within a minute: its first message over
+    the limit is kept in the quarantine as `rate_limited` (listed on the staff ingest page as a
+    status flood); the bridge drops the rest of that minute's unread."""
+    parts = topic.rsplit("/", 3)
+    serial = parts[2] if len(parts) == 4 else ""
+    device_message_quarantine(
+        topic=topic, serial=serial, reason="rate_limited", payload=payload,
+        detail=f"more than {limit} status messages within a minute from {serial}; the rest of "
+        "the minute's are dropped unread",
+    )  # fmt: skip
+
+
 def device_message_quarantine(
     *, topic: str, serial: str, reason: str, detail: str, payload: bytes
 ) -> None:

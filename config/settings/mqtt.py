@@ -36,3 +36,7 @@ MQTT_DEVICE_PASSWORD_KEY = _env("MQTT_DEVICE_PASSWORD_KEY", default="")
 METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE = _env.int(
     "METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE", default=200
 )
+# MQTT status messages per meter serial and minute the bridge checks and records; the first one
+# over is quarantined `rate_limited`, the rest of that minute's are dropped unread (a flooding
+# device cannot keep the bridge busy). A device normally reports its status once an hour.
+METER_STATUS_PER_SERIAL_PER_MINUTE = _env.int("METER_STATUS_PER_SERIAL_PER_MINUTE", default=10)

@@ -305,11 +305,6 @@ def device_process(mqtt_prefix):
         proc.wait(10)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky since the merge of 2026-12-03: the device's signed ack is sometimes not "
-    "recorded in time (command stays unacknowledged); tracked on issue 17",
-)
 def test_replayed_command_is_refused_by_the_device_and_bad_acks_are_quarantined(
     acl_broker, devices, device_process, mqtt_prefix, monkeypatch
 ):

@@ -226,6 +226,10 @@ def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_
         "CHAIN_CUSTODY_SECRET": os.urandom(32).hex(),
         "REPORT_SIGNING_KEYSTORE_PATH": _keystore(tmp_path, "reports", os.urandom(32)),
         "REPORT_SIGNING_KEYSTORE_PASSWORD": "pw",
+        "IOT_BROKER_URL": "mqtts://broker.energysphere.example",  # apps/meters/checks.py, E3xx
+        "MQTT_BRIDGE_URL": "mqtts://es-bridge:pw@broker.energysphere.example",
+        "MQTT_COMMANDS_URL": "mqtts://es-commands:pw@broker.energysphere.example",
+        "MQTT_DEVICE_PASSWORD_KEY": os.urandom(32).hex(),
         **{f"CHAIN_{d.upper()}_KEYSTORE_PATH": _keystore(tmp_path, d, os.urandom(32))
            for d in KEY_DUTIES},
         **{f"CHAIN_{d.upper()}_KEYSTORE_PASSWORD": "pw" for d in KEY_DUTIES},

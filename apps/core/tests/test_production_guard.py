@@ -35,6 +35,11 @@ _CLEARED = (
     "VAPID_PRIVATE_KEY",
     "VAPID_PUBLIC_KEY",
     "VAPID_SUBJECT",
+    "IOT_BROKER_URL",
+    "MQTT_BRIDGE_URL",
+    "MQTT_COMMANDS_URL",
+    "MQTT_CA_FILE",
+    "MQTT_DEVICE_PASSWORD_KEY",
 )
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
 
@@ -145,11 +150,39 @@ def test_proper_production_configuration_passes(tmp_path):
             "VAPID_PRIVATE_KEY": vapid_private,
             "VAPID_PUBLIC_KEY": vapid_public,
             "VAPID_SUBJECT": "mailto:board@coop.example",
+            **PROPER_BROKER,
             **duty_keys,
         }
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "energysphere.E" not in result.stdout + result.stderr
+
+
+PROPER_BROKER = {
+    "IOT_BROKER_URL": "mqtts://broker.coop.example:8883",
+    "MQTT_BRIDGE_URL": "mqtts://es-bridge:a-long-bridge-password@broker.coop.example:8883",
+    "MQTT_COMMANDS_URL": "mqtts://es-commands:a-long-commands-password@broker.coop.example:8883",
+    "MQTT_DEVICE_PASSWORD_KEY": secrets.token_urlsafe(48),
+}
+
+
+def test_plain_mqtt_and_a_missing_or_development_device_password_key_are_refused():
+    base = {"SECRET_KEY": secrets.token_urlsafe(64), "DJANGO_ALLOWED_HOSTS": "coop.example"}
+    # The development defaults: mqtt://127.0.0.1:1883 for every role, no device password key.
+    first = _check_deploy(base)
+    output = first.stdout + first.stderr
+    assert first.returncode != 0
+    assert "energysphere.E301" in output and "energysphere.E302" in output, output
+    assert "IOT_BROKER_URL, MQTT_BRIDGE_URL, MQTT_COMMANDS_URL are not mqtts://" in output
+    # One role left on plain MQTT, and a short device password key.
+    result = _check_deploy(
+        {**base, **PROPER_BROKER, "MQTT_BRIDGE_URL": "mqtt://es-bridge:pw@broker.coop.example",
+         "MQTT_DEVICE_PASSWORD_KEY": "dev-key"}
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "MQTT_BRIDGE_URL is not mqtts://" in output and "IOT_BROKER_URL" not in output
+    assert "energysphere.E302" in output
 
 
 @pytest.mark.parametrize("command", [["migrate", "--plan"]])

@@ -333,10 +333,14 @@ def device_commands_publish(*, plan_id: int) -> int:
     sent = 0
     with transaction.atomic():
         for cmd in device_commands_lock([c.pk for c in pending]):
-            if cmd.status == Cmd.PENDING and cmd.device.serial in published:
+            if cmd.device.serial not in published:
+                continue
+            if cmd.status == Cmd.PENDING:
                 cmd.sent_at = now
                 cmd.transition_to(Cmd.SENT, actor=None, update_fields=["sent_at"])
-                sent += 1
+            elif cmd.sent_at is None:
+                continue  # superseded or expired meanwhile
+            sent += 1  # (its ack may have been recorded already: see device_command_acknowledge)
     return sent
 
 
@@ -400,7 +404,8 @@ def device_command_acknowledge(
 ) -> DeviceCommand | None:
     """Record a device's acknowledgement. `detail` is the ack document as received: it must be
     signed by the device's key (its meter's address) and name the command's serial and sequence
-    number. Unsigned, forged, foreign, unknown or repeated acks change nothing."""
+    number. Unsigned, forged, foreign, unknown or repeated acks change nothing. An ack that
+    arrives before the publisher has marked its command sent is recorded all the same."""
     from apps.grid.command_signing import ACK, message_signer
 
     cmd = device_command_lock_for_ack(serial=serial, command_id=command_id)
@@ -428,13 +433,22 @@ def device_command_acknowledge(
         )
         return None
     target = Cmd.ACKNOWLEDGED if accepted else Cmd.REJECTED
-    if cmd.status != Cmd.SENT:
+    via: tuple[str, ...] = ()
+    now = timezone.now()
+    if cmd.status == Cmd.PENDING and cmd.seq is not None:
+        # The publisher marks a command sent only after the broker's PUBACK, in its own
+        # transaction; a quick device's ack can be here first. The device's signature over this
+        # command's id and sequence number proves the command reached it: sent, then answered.
+        via = (Cmd.SENT,)
+        cmd.sent_at = now
+    elif cmd.status != Cmd.SENT:
         return cmd  # already answered, superseded or expired: idempotent
     flexible_device_heard(device_id=cmd.device_id)
-    cmd.acked_at = timezone.now()
+    cmd.acked_at = now
     cmd.ack_detail = detail or {}
     cmd.transition_to(
         target,
+        via=via,
         actor=None,
         event=(
             AuditEvent.DEVICE_COMMAND_ACKNOWLEDGED
@@ -442,7 +456,7 @@ def device_command_acknowledge(
             else AuditEvent.DEVICE_COMMAND_REJECTED
         ),
         details={"serial": serial},
-        update_fields=["acked_at", "ack_detail"],
+        update_fields=["sent_at", "acked_at", "ack_detail"],
     )
     transaction.on_commit(
         lambda: realtime.broadcast(

@@ -116,6 +116,36 @@ def test_server_refuses_unsigned_forged_and_replayed_acks(published):
     )
 
 
+def test_an_ack_that_overtakes_the_publishers_bookkeeping_is_recorded(monkeypatch):
+    """A quick device answers while the publisher still waits for the broker's PUBACK, before
+    it has marked the command sent (the ack listener is another process): the ack counts."""
+    device = EVChargerFactory(available_from_hour=0)
+    device.meter = MeterFactory(member=device.connection_point.member)
+    device.save(update_fields=["meter"])
+    seen: list[str] = []
+
+    def publish_and_answer(messages):
+        for m in messages:
+            ack = {"command_id": m.payload["command_id"], "serial": m.serial,
+                   "seq": m.payload["seq"], "status": "accepted"}  # fmt: skip
+            signed = sign_message(ACK, ack, device.meter.test_key)
+            cmd = device_command_acknowledge(
+                serial=m.serial, command_id=ack["command_id"], accepted=True, detail=signed
+            )
+            seen.append(cmd.status)
+        return [m.serial for m in messages]
+
+    monkeypatch.setattr(commands_mqtt, "publish_commands", publish_and_answer)
+    plan = dispatch_plan_create(start=START, force=True)
+    assert device_commands_publish(plan_id=plan.pk) == 1
+    cmd = DeviceCommand.objects.get(plan=plan)
+    assert seen == [DeviceCommand.Status.ACKNOWLEDGED]
+    assert cmd.status == DeviceCommand.Status.ACKNOWLEDGED
+    assert cmd.sent_at is not None and cmd.acked_at is not None
+    acknowledged = AuditLog.objects.filter(event=AuditEvent.DEVICE_COMMAND_ACKNOWLEDGED)
+    assert acknowledged.filter(target_id=str(cmd.pk)).count() == 1
+
+
 def test_a_device_that_lets_its_commands_expire_is_left_out_and_flagged(
     published, client, staff_user
 ):
