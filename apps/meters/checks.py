@@ -31,7 +31,7 @@ def check_broker_security(app_configs=None, **kwargs) -> list[Error]:
                 "passwords and device traffic would cross the network unencrypted.",
                 hint="Use mqtts://user:password@host:8883 (MQTT_CA_FILE for a private CA) and a "
                 "TLS listener (`manage.py mosquitto_config --certfile … --keyfile …`).",
-                id="energysphere.E301",
+                id="energysphere.E311",
             )
         )
     key = str(settings.MQTT_DEVICE_PASSWORD_KEY or "")
@@ -48,7 +48,7 @@ def check_broker_security(app_configs=None, **kwargs) -> list[Error]:
                 hint=f"Set MQTT_DEVICE_PASSWORD_KEY to at least {_MIN_PASSWORD_KEY_LENGTH} "
                 "random characters of its own, then re-run `manage.py mosquitto_config` and "
                 "re-provision the devices' passwords.",
-                id="energysphere.E302",
+                id="energysphere.E312",
             )
         )
     return errors

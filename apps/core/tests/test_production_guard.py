@@ -172,7 +172,7 @@ def test_plain_mqtt_and_a_missing_or_development_device_password_key_are_refused
     first = _check_deploy(base)
     output = first.stdout + first.stderr
     assert first.returncode != 0
-    assert "energysphere.E301" in output and "energysphere.E302" in output, output
+    assert "energysphere.E311" in output and "energysphere.E312" in output, output
     assert "IOT_BROKER_URL, MQTT_BRIDGE_URL, MQTT_COMMANDS_URL are not mqtts://" in output
     # One role left on plain MQTT, and a short device password key.
     result = _check_deploy(
@@ -182,7 +182,7 @@ def test_plain_mqtt_and_a_missing_or_development_device_password_key_are_refused
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "MQTT_BRIDGE_URL is not mqtts://" in output and "IOT_BROKER_URL" not in output
-    assert "energysphere.E302" in output
+    assert "energysphere.E312" in output
 
 
 @pytest.mark.parametrize("command", [["migrate", "--plan"]])
