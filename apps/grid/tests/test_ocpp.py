@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -36,14 +35,9 @@ from apps.grid.ocpp_central import central_system, meter_samples, push_changed_p
 from apps.grid.services import dr_event_create, dr_event_publish, dr_opt_set
 from apps.grid.services.ocpp import charge_point_register, charging_token_issue
 from apps.grid.tests.factories import EVChargerFactory
+from tests.fixtures.ports import free_port
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def basic(user: str, password: str) -> dict:
