@@ -107,7 +107,7 @@ def test_raw_keys_public_signers_and_the_development_custody_secret_are_refused(
 
 def test_proper_production_configuration_passes(tmp_path):
     # The check reads a keystore's address, it does not decrypt: a cheap scrypt (iterations=2)
-    # spares nine key derivations of the default strength (~0.7 s of CPU each).
+    # spares ten key derivations of the default strength (~0.7 s of CPU each).
     keystore = tmp_path / "operator.json"
     account = Account.create()
     keystore.write_text(json.dumps(Account.encrypt(account.key, "a long passphrase", iterations=2)))
