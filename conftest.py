@@ -13,12 +13,18 @@ pytest_plugins = [
 ]
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-django has put the database tests in order
 def pytest_collection_modifyitems(items):
-    """With the read replica configured (the test settings make `replica` a TEST MIRROR of
+    """Tests marked `long` (minutes in processes of their own, no test database) run first: under
+    pytest-xdist a worker takes them at once while the other works through the rest, instead of
+    one worker finishing alone with them at the end.
+
+    With the read replica configured (the test settings make `replica` a TEST MIRROR of
     default), every database test may use it: reads inside `replica_reads()` outside a
     transaction go there (apps/core/replica.py), as in production."""
     from django.conf import settings
 
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable
     if "replica" not in settings.DATABASES:
         return
     for item in items:

@@ -44,3 +44,24 @@ if env.bool("TEST_DATABASE_REPLICA", default=True) and "replica" not in DATABASE
         },
         "TEST": {"MIRROR": "default"},
     }
+
+# pytest-xdist: every worker (PYTEST_XDIST_WORKER = gw0, gw1, …) gets its own names on the shared
+# Redis and Mosquitto (pytest-django already gives it its own test database). Idempotent: a
+# server subprocess started by a test inherits the worker variable and receives the prefixes
+# already suffixed, and keeps them.
+_XDIST_WORKER = env("PYTEST_XDIST_WORKER", default="")
+
+
+def _per_worker(name: str, sep: str = "-") -> str:
+    suffix = f"{sep}{_XDIST_WORKER}"
+    return name if not _XDIST_WORKER or name.endswith(suffix) else name + suffix
+
+
+if _XDIST_WORKER:
+    CACHES["default"]["KEY_PREFIX"] = _per_worker(CACHES["default"]["KEY_PREFIX"])
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = _per_worker(  # noqa: F405
+        CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]  # noqa: F405
+    )
+    MQTT_TOPIC_PREFIX = _per_worker(MQTT_TOPIC_PREFIX, "/")  # noqa: F405
+    _celery_prefix = env("CELERY_BROKER_KEY_PREFIX", default="es-test-celery").rstrip(":")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": _per_worker(_celery_prefix) + ":"}

@@ -26,7 +26,13 @@ import pytest
 from tests.fixtures.browser import totp_code
 from tests.fixtures.stack import RunStack
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.mqtt, pytest.mark.chain]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.long,
+    pytest.mark.mqtt,
+    pytest.mark.chain,
+]
 
 DEMO_PASSWORD = "energysphere-demo"  # noqa: S105 - the public demo password (docs/demo.md)
 DEMO_TOTP_SECRET = "ENERGYSPHEREDEMOTOTPSECRET234567"  # noqa: S105 - public demo TOTP secret

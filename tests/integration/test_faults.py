@@ -13,7 +13,7 @@ import pytest
 
 from bench.bench_faults import run_suite
 
-pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow, pytest.mark.long]
 
 FAULTS = ["bridge_kill9", "mosquitto_restart", "postgres_restart", "redis_restart"]
 

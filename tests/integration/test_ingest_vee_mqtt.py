@@ -37,9 +37,13 @@ def module_bridge(django_db_setup):
          "--group", f"vee{uuid.uuid4().hex[:6]}", "--batch-ms", "50", "--session-expiry", "60"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "subscribed" not in (proc.stdout.readline() or "x"):
-        pass
+    # Until the bridge has subscribed, a published reading reaches no one. Its start takes a few
+    # seconds on a quiet machine and up to a minute on a loaded one (parallel test runs).
+    deadline = time.monotonic() + 120
+    subscribed = False
+    while not subscribed and time.monotonic() < deadline and proc.poll() is None:
+        subscribed = "subscribed" in (proc.stdout.readline() or "")
+    assert subscribed, "the bridge did not subscribe"
     yield proc
     proc.terminate()
     proc.wait(10)

@@ -164,7 +164,7 @@ def test_re_signing_with_another_key_is_forged(world, auditor_client, settings, 
     genuine_signer = trusted_signer_address()
     attacker = Account.create()
     keystore = tmp_path / "attacker.json"
-    keystore.write_text(json.dumps(Account.encrypt(attacker.key, "pw")))
+    keystore.write_text(json.dumps(Account.encrypt(attacker.key, "pw", iterations=2)))
     settings.REPORT_SIGNING_KEYSTORE_PATH = str(keystore)
     settings.REPORT_SIGNING_KEYSTORE_PASSWORD = "pw"
     settings.REPORT_SIGNER_ADDRESS = genuine_signer  # verifiers trust the cooperative's address
@@ -219,7 +219,7 @@ def test_pdf_forgery_is_forged_and_printed_totals_must_match(
     doc.anchors = []
     attacker = Account.create()
     keystore = tmp_path / "attacker.json"
-    keystore.write_text(json.dumps(Account.encrypt(attacker.key, "pw")))
+    keystore.write_text(json.dumps(Account.encrypt(attacker.key, "pw", iterations=2)))
     genuine = trusted_signer_address()
     settings.REPORT_SIGNER_ADDRESS = genuine
     settings.REPORT_SIGNING_KEYSTORE_PATH = str(keystore)

@@ -4,7 +4,6 @@ sessions with the member's token, meter values stored, power following the dispa
 from __future__ import annotations
 
 import asyncio
-import socket
 from decimal import Decimal
 
 import pytest
@@ -24,12 +23,7 @@ from apps.grid.models import (
 from apps.grid.ocpp_central import central_system
 from apps.grid.services.ocpp import charge_point_register, charging_token_issue
 from apps.grid.tests.factories import EVChargerFactory
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fixtures.ports import free_port
 
 
 async def _drive(port: int, charger: dict) -> None:

@@ -4,7 +4,6 @@ DR event and reports power and state of charge, which dispatch then starts from.
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 
 import pytest
@@ -19,12 +18,7 @@ from apps.grid.openadr_vtn import Vtn
 from apps.grid.services import dr_event_create, dr_event_publish
 from apps.grid.services.openadr import openadr_ven_provision
 from apps.grid.tests.factories import BatteryFactory, ConnectionPointFactory
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.fixtures.ports import free_port
 
 
 async def _run(port: int, site: SimulatedSite) -> None:

@@ -6,7 +6,6 @@ staff click."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,6 +24,7 @@ from apps.grid.tests.factories import ConnectionPointFactory, TransformerFactory
 from apps.incentives.models import Reward, RewardRule
 from apps.meters.services import BackfillRow, readings_backfill
 from apps.meters.tests.factories import MeterFactory
+from tests.fixtures.ports import free_port
 
 STEP = timedelta(minutes=15)
 
@@ -92,12 +92,6 @@ def test_plan_overload_becomes_a_published_event_once_and_a_draft_in_staff_mode(
     settings.GRID_AUTO_DR_MODE = "off"
     flows[60] = cap + 2_000
     assert dr_events_from_plan(plan=plan_with(trafo, flows, now), now=now) == []
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def backfill(meter, *, start, end, event_wh: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,14 +38,9 @@ from apps.grid.services import (
 )
 from apps.grid.services.ocpp import charge_point_register, charging_token_issue
 from apps.grid.tests.factories import EVChargerFactory, TransformerFactory
+from tests.fixtures.ports import free_port
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def basic(user: str, password: str) -> dict:

@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import re
+import uuid
 
 import openpyxl
 import pytest
@@ -212,7 +213,7 @@ def test_a_crafted_confirmation_cannot_name_a_file_outside_the_pending_imports(t
     import tempfile
     from pathlib import Path
 
-    victim = Path(tempfile.gettempdir()) / "cockpit-victim.csv"
+    victim = Path(tempfile.gettempdir()) / f"cockpit-victim-{uuid.uuid4().hex[:8]}.csv"
     victim.write_text(",".join(HEADER) + "\nEVIL-1,,pv,export,1,2026-01-01T00:00:00+00:00,900,1,\n")
     try:
         client = _staff_client()
