@@ -343,8 +343,11 @@ def run() -> None:
              web_workers=WEB_WORKERS, pool_max_size=POOL_MAX, pool=POOL, server=SERVER)  # fmt: skip
         # CPU and queries of one request per page (test client, this database, warm cache):
         # independent of how busy the machine is, it says how many requests 2 cores can serve.
-        print(_manage("shell", "-c", "from bench.page_cost import main; main()").strip(),
-              flush=True)  # fmt: skip
+        try:
+            print(_manage("shell", "-c", "from bench.page_cost import main; main()").strip(),
+                  flush=True)  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            print(exc.stderr[-2000:], file=sys.stderr)
         for users in USERS:
             _scenario(f"http://127.0.0.1:{port}", users, accounts, tmp, web)
         alive = {" ".join(map(str, p.args[:4])): p.poll() is None for p in procs}
