@@ -11,7 +11,8 @@ as `make run` loads it), its own Mosquitto on a free port and its own Redis data
    lists, BENCH_LOAD_STAFF staff log in with TOTP and browse the admin (bench/load_locustfile.py);
 4. pg_stat_activity is sampled every 0.1 s during the run: peak connections of the web server
    next to its configured bound (WEB_WORKERS × DB_POOL_MAX_SIZE), and of every process.
-Figures per scenario: requests/s, errors, p50/p95/p99 per page, peak connections.
+Figures per scenario: requests/s, errors, p50/p95/p99 per page, peak connections. Before the
+scenarios, bench/page_cost.py prints the CPU ms and queries of one request to each page.
 BENCH_LOAD_REUSE_DB=1 keeps a database that already holds the demo (for repeated runs).
 """
 
@@ -340,6 +341,13 @@ def run() -> None:
         web = _web_server(procs, port)
         emit(BENCH, "configured_bound_web", WEB_WORKERS * POOL_MAX if POOL else 0, "connections",
              web_workers=WEB_WORKERS, pool_max_size=POOL_MAX, pool=POOL, server=SERVER)  # fmt: skip
+        # CPU and queries of one request per page (test client, this database, warm cache):
+        # independent of how busy the machine is, it says how many requests 2 cores can serve.
+        try:
+            print(_manage("shell", "-c", "from bench.page_cost import main; main()").strip(),
+                  flush=True)  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            print(exc.stderr[-2000:], file=sys.stderr)
         for users in USERS:
             _scenario(f"http://127.0.0.1:{port}", users, accounts, tmp, web)
         alive = {" ".join(map(str, p.args[:4])): p.poll() is None for p in procs}

@@ -97,6 +97,11 @@ POLICY: dict[Role, frozenset[Capability]] = {
 }
 
 
+def user_in_auditor_group(user: Any) -> bool:
+    """Whether a logged-in user is in the auditor group; read once per user object (request)."""
+    return _is_auditor(user)
+
+
 def _is_auditor(user: Any) -> bool:
     cached = getattr(user, "_policy_is_auditor", None)
     if cached is None:

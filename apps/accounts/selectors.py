@@ -20,9 +20,13 @@ def member_for_user(user: User | AnonymousUser | None) -> Member:
     if user is None or user.pk is None or not getattr(user, "is_authenticated", False):
         raise Http404("No member profile.")
     try:
-        return Member.objects.select_related("user").get(user_id=user.pk)
+        member = Member.objects.select_related("user").get(user_id=user.pk)
     except Member.DoesNotExist as exc:
         raise Http404("No member profile.") from exc
+    if isinstance(user, User):
+        # The portal's layout reads `request.user.member` again: it finds this row.
+        user._state.fields_cache["member"] = member
+    return member
 
 
 def user_is_auditor(user: User | AnonymousUser | None) -> bool:

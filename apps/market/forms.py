@@ -4,11 +4,34 @@ ApplicationError.extra is copied back onto the form's fields."""
 from __future__ import annotations
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
 
 from apps.accounts.models import Member
 from apps.core.exceptions import ApplicationError
 from apps.market.models import Order
 from apps.market.selectors import selectable_partners
+
+
+class PartnerSelect(forms.SelectMultiple):
+    """The same `<select multiple>` as Django's, rendered in Python in one pass: the template
+    renderer includes one template per option, which made the partner list (every member who
+    opted in) the most expensive part of the trading page."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        chosen = {str(v) for v in self.format_value(value)}
+        final = self.build_attrs(self.attrs, attrs)
+        options = format_html_join(
+            "",
+            '\n  <option value="{}"{}>{}</option>',
+            (
+                (key, " selected" if key in chosen else "", label)
+                for key, label in ((str(v), label) for v, label in self.choices)
+            ),
+        )
+        return format_html(
+            '<select name="{}"{} multiple>{}\n</select>', name, flatatt(final), options
+        )
 
 
 class PreferenceForm(forms.Form):
@@ -20,7 +43,7 @@ class PreferenceForm(forms.Form):
     )
     green_only = forms.BooleanField(required=False, label="Buy renewable energy only")
     preferred_partners = forms.ModelMultipleChoiceField(
-        queryset=Member.objects.none(), required=False
+        queryset=Member.objects.none(), required=False, widget=PartnerSelect
     )
     battery_reserve_percent = forms.IntegerField(min_value=0, max_value=100, initial=0)
     auto_trade = forms.BooleanField(required=False, initial=True, label="Trade automatically")
@@ -32,7 +55,9 @@ class PreferenceForm(forms.Form):
 
     def __init__(self, *args, member: Member, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["preferred_partners"].queryset = selectable_partners(member=member)
+        self.fields["preferred_partners"].queryset = selectable_partners(member=member).only(
+            "pk", "membership_number"
+        )
         self.fields["preferred_partners"].label_from_instance = lambda m: m.membership_number
 
 

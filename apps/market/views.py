@@ -22,10 +22,11 @@ from apps.market.forms import OrderForm, PreferenceForm, apply_errors
 from apps.market.models import Order, SettlementRun
 
 
-def _upcoming(now, count: int = 8):
+def _upcoming(now, count: int = 8, settings=None):
     """The next `count` intervals still open for orders (gate closure from one settings read)."""
     start = floor_interval(now) + INTERVAL
-    lead = timedelta(minutes=selectors.market_settings_get().gate_closure_minutes)
+    settings = settings or selectors.market_settings_get()
+    lead = timedelta(minutes=settings.gate_closure_minutes)
     out = []
     for k in range(count + 2):
         t = start + INTERVAL * k
@@ -50,7 +51,8 @@ def _trading_context(request, member, *, pref_form=None, order_form=None):
                 "partner_selectable": pref.partner_selectable,
             }
         pref_form = PreferenceForm(initial=initial, member=member)
-    upcoming = _upcoming(now)
+    settings = selectors.market_settings_get()
+    upcoming = _upcoming(now, settings=settings)
     if order_form is None:
         order_form = OrderForm(intervals=upcoming)
     orders = {
@@ -72,7 +74,7 @@ def _trading_context(request, member, *, pref_form=None, order_form=None):
             "traded_kwh": [c.traded_wh / 1000 for c in history],
         },
         "savings": selectors.member_savings(member=member, since=now - timedelta(days=30)),
-        "settings": selectors.market_settings_get(),
+        "settings": settings,
     }
 
 

@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from apps.accounts.policy import Capability, request_allows
+from apps.accounts.policy import Capability, request_allows, user_in_auditor_group
 from apps.notifications.selectors import member_unread_count
 from apps.portal.navigation import auditor_nav, member_nav, staff_nav
 from apps.portal.selectors import demo_preparing
@@ -11,8 +11,7 @@ def portal(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"demo_preparing": demo_preparing()}
-    group_names = {group.name for group in user.groups.all()}
-    is_auditor = "auditor" in group_names
+    is_auditor = user_in_auditor_group(user)
     is_staff = bool(user.is_staff)
     nav = member_nav()
     # The active section is the longest nav URL that prefixes the path (/market/statements/

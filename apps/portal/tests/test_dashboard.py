@@ -60,3 +60,23 @@ def test_dashboard_of_an_account_without_membership(staff_client):
     response = staff_client.get(reverse("portal:dashboard"))
     assert response.status_code == 200
     assert b"no membership" in response.content
+
+
+DASHBOARD_QUERIES = 10  # user, role, member, 3 reading series, site energy, contracts, sites, inbox
+
+
+def test_dashboard_queries_do_not_grow_with_meters_or_readings(member_client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    start = (timezone.now() - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    _backfill(MeterFactory(member=member), start, 8, imp=250, exp=0)
+    member_client.get(reverse("portal:dashboard"))  # once-per-session reads out of the way
+    with CaptureQueriesContext(connection) as few:
+        member_client.get(reverse("portal:dashboard"))
+    for _ in range(3):
+        _backfill(MeterFactory(member=member), start, 96, imp=250, exp=100)
+    with CaptureQueriesContext(connection) as many:
+        response = member_client.get(reverse("portal:dashboard"))
+    assert 'id="week-import">74.00' in response.content.decode()  # 2 kWh + 3 x 24 kWh
+    assert len(many) == len(few) <= DASHBOARD_QUERIES, [q["sql"][:60] for q in many]
