@@ -4,7 +4,8 @@ with the real bridge, the real PostgreSQL and a simulated device process.
 
 - device A's credentials cannot publish on device B's topics nor read B's configuration;
 - unsigned and wrongly signed status messages and acks are quarantined with their reason;
-- a replayed command is refused by the simulated device (and its refusal is signed)."""
+- a replayed command is refused by the simulated device (and its refusal is signed);
+- the simulated device applies signed configuration messages, refuses replayed or unsigned ones."""
 
 from __future__ import annotations
 
