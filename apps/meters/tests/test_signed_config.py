@@ -68,14 +68,15 @@ def _device(serial: str) -> SimDevice:
 
 
 def test_a_signed_configuration_is_applied_and_each_one_has_the_next_sequence_number(
-    published, mqtt_prefix
+    published, mqtt_prefix, settings
 ):
     meter, other, doc = published
     now = datetime.now(UTC)
     device = _device(meter.serial)
     assert device.configure(doc, now, topic_serial=meter.serial) is None
     assert device.config["firmware_target"] == "2.0.0" and device.config["seq"] == 1
-    assert datetime.fromisoformat(doc["expires_at"]) > now + timedelta(days=29)
+    ttl = timedelta(seconds=settings.METER_CONFIG_TTL_S)
+    assert now + ttl - timedelta(minutes=1) < datetime.fromisoformat(doc["expires_at"]) <= now + ttl
     assert Meter.objects.get(pk=meter.pk).config_seq == 1  # persisted
     meter_configs_publish(meters=[Meter.objects.get(pk=meter.pk)])
     newer = _retained_config(meter.serial, mqtt_prefix)
@@ -84,7 +85,9 @@ def test_a_signed_configuration_is_applied_and_each_one_has_the_next_sequence_nu
     assert Meter.objects.get(pk=other.pk).config_seq == 1  # per meter
 
 
-def test_unsigned_forged_replayed_expired_and_misdirected_configurations_are_refused(published):
+def test_unsigned_forged_replayed_expired_and_misdirected_configurations_are_refused(
+    published, settings
+):
     meter, other, doc = published
     now = datetime.now(UTC)
     device = _device(meter.serial)
@@ -104,7 +107,7 @@ def test_unsigned_forged_replayed_expired_and_misdirected_configurations_are_ref
     key_signed = sign_message(CONFIG, other_doc, _command_key())
     assert device.configure(key_signed, now, topic_serial=meter.serial) == "for another device"
     assert device.configure(doc, now, topic_serial=other.serial) == "for another device"
-    later = now + timedelta(days=31)
+    later = now + timedelta(seconds=settings.METER_CONFIG_TTL_S + 60)
     assert device.configure(doc, later, topic_serial=meter.serial) == "expired"
     assert device.config == {}  # nothing applied so far
     assert device.configure(doc, now, topic_serial=meter.serial) is None
