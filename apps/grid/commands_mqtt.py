@@ -20,27 +20,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-
-def cooperative_command_key() -> bytes:
-    """The cooperative's command signing key: `GRID_COMMAND_KEY` (64 hex), else derived from the
-    deployment's SECRET_KEY (stable for the deployment, never stored)."""
-    from apps.grid import conf
-    from apps.meters.signing import keccak256
-
-    configured = conf.get("GRID_COMMAND_KEY")
-    if configured:
-        return bytes.fromhex(configured.removeprefix("0x"))
-    return keccak256(b"energysphere:grid-command-key:" + settings.SECRET_KEY.encode())
-
-
-def cooperative_command_address() -> str:
-    """The address devices check command signatures against."""
-    import coincurve
-
-    from apps.meters.signing import address_from_public_key
-
-    public = coincurve.PrivateKey(cooperative_command_key()).public_key.format(compressed=False)
-    return address_from_public_key(public)
+from apps.meters.command_key import (  # noqa: F401 - re-exported for the grid app
+    cooperative_command_address,
+    cooperative_command_key,
+)
 
 
 @dataclass(frozen=True)

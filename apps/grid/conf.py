@@ -37,8 +37,6 @@ _DEFAULTS = {
     "GRID_FEED_IN_PRICE": _env.float("GRID_FEED_IN_PRICE", default=0.08),
     # A device whose last N commands expired unanswered is excluded from dispatch and flagged.
     "GRID_DEVICE_MISSED_COMMANDS": _env.int("GRID_DEVICE_MISSED_COMMANDS", default=2),
-    # Private key (64 hex) that signs device commands; empty: derived from SECRET_KEY.
-    "GRID_COMMAND_KEY": _env.str("GRID_COMMAND_KEY", default=""),
     # A sent command without acknowledgement for this long is marked expired.
     "GRID_COMMAND_ACK_TIMEOUT_S": _env.int("GRID_COMMAND_ACK_TIMEOUT_S", default=300),
     # OCPP central system (`manage.py ocpp_server`): ws://127.0.0.1:<port>/ocpp/<charge point>.

@@ -148,7 +148,7 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
                     "last_seen"]  # fmt: skip
     list_filter = ["asset_kind", "direction"]
     search_fields = ["serial", "address", "member__legal_name", "member__membership_number"]
-    readonly_fields = ["public_key", "address", "last_seq", "last_interval_start",
+    readonly_fields = ["public_key", "address", "config_seq", "last_seq", "last_interval_start",
                        "member_since", "readings_chart", "recent_readings"]  # fmt: skip
     raw_id_fields = ["member", "connection_point"]
     actions = ["exchange"]

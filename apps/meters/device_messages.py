@@ -1,5 +1,6 @@
 """Signed device messages other than readings (pure: no Django): status messages and command
-acknowledgements signed by the device key, commands signed by the cooperative's command key.
+acknowledgements signed by the device key; commands and configuration messages signed by the
+cooperative's command key (`apps.meters.command_key`), each with a sequence number and an expiry.
 
 Signature: secp256k1 personal_sign (65 bytes r ‖ s ‖ v, hex with 0x) of keccak256(domain ‖ kind ‖
 canonical JSON of the document without "signature"), canonical = sorted keys, no spaces. The
@@ -11,6 +12,11 @@ A status message: `{"v": 1, "serial", "sent_at": <Unix seconds>, "firmware"?,
 the meter's key, for the serial of its topic, fresh. A battery reports its state of charge
 (`soc_pct`, 0–100), an EV charger whether a car is plugged in and charging (booleans); these are
 inside the signature like everything else (`status_device_state` reads them).
+
+A configuration message: `{"v": 1, "serial", "seq", "expires_at": <ISO 8601 UTC>, "interval",
+"firmware_target", "config_version", "signature"}` on `<prefix>/meters/<serial>/config`
+(retained); `seq` is the meter's configuration sequence number (`Meter.config_seq`, strictly
+increasing). A device applies it only when `ConfigVerifier` finds nothing wrong.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ DOMAIN = b"energysphere:device-message:v1"
 COMMAND = "command"
 ACK = "ack"
 STATUS = "status"
+CONFIG = "config"
 STATUS_MAX_AGE_S = 600  # a status older (or further ahead) than this is refused as stale
 
 
@@ -124,4 +131,42 @@ class CommandVerifier:
             return "replayed"
         self.last_seq = seq
         self.seen.add(str(doc.get("command_id")))
+        return None
+
+
+@dataclass
+class ConfigVerifier:
+    """What a device runs before applying a configuration message: signed by the cooperative's
+    command key, for this device (the signed serial, and the serial of the topic it came on),
+    with a sequence number above the last one applied, not expired."""
+
+    serial: str
+    cooperative_address: str
+    last_seq: int = 0
+
+    def refusal(self, doc: object, now: datetime, *, topic_serial: str) -> str | None:
+        """None when the configuration may be applied (and remembers its seq), else the
+        reason: unsigned, not signed by the cooperative, for another device, no sequence number
+        or expiry, expired, replayed."""
+        if not isinstance(doc, dict):
+            return "unsigned"
+        signer = message_signer(CONFIG, doc)
+        if signer is None:
+            return "unsigned"
+        if signer.lower() != self.cooperative_address.lower():
+            return "not signed by the cooperative"
+        if doc.get("serial") != self.serial or topic_serial != self.serial:
+            return "for another device"
+        seq = doc.get("seq")
+        try:
+            expires = datetime.fromisoformat(str(doc["expires_at"]))
+        except (KeyError, ValueError):
+            return "no sequence number or expiry"
+        if type(seq) is not int or expires.tzinfo is None:
+            return "no sequence number or expiry"
+        if expires <= now:
+            return "expired"
+        if seq <= self.last_seq:
+            return "replayed"
+        self.last_seq = seq
         return None

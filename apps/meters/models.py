@@ -57,6 +57,9 @@ class Meter(models.Model):
     firmware_version = models.CharField(max_length=40, blank=True)
     firmware_target = models.CharField(max_length=40, blank=True)
     config_version = models.PositiveIntegerField(default=1)
+    config_seq = models.BigIntegerField(
+        default=0, help_text="Sequence number of the last signed configuration message sent."
+    )
     last_seen = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(default=-1)
     last_interval_start = models.DateTimeField(null=True, blank=True)

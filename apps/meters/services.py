@@ -436,29 +436,47 @@ def meter_config_publish(*, meter: Meter) -> None:
 
 def meter_configs_publish(*, meters: Sequence[Meter]) -> None:
     """Publish several meters' configurations over one broker connection (e.g. after an
-    import of many new meters)."""
+    import of many new meters), each signed by the cooperative's command key with the meter's
+    next configuration sequence number (persisted first) and an expiry METER_CONFIG_TTL_S
+    ahead (apps/meters/device_messages.py)."""
     from django.conf import settings
 
     from apps.meters import mqtt_client
+    from apps.meters.command_key import cooperative_command_key
+    from apps.meters.device_messages import CONFIG, sign_message
 
     if not meters:
         return
+    key = cooperative_command_key()
+    expires_at = timezone.now() + timedelta(seconds=settings.METER_CONFIG_TTL_S)
+    docs = []
+    with transaction.atomic():
+        for meter in sorted(meters, key=lambda m: m.pk):  # lock order: primary key
+            locked = meter_lock(meter.pk)
+            locked.config_seq += 1
+            locked.save(update_fields=["config_seq"])
+            meter.config_seq = locked.config_seq
+            doc = {
+                "v": 1,
+                "serial": locked.serial,
+                "seq": locked.config_seq,
+                "expires_at": expires_at.isoformat(),
+                "interval": locked.interval_seconds,
+                "firmware_target": locked.firmware_target,
+                "config_version": locked.config_version,
+            }
+            docs.append((locked.serial, sign_message(CONFIG, doc, key)))
     client = mqtt_client.make_client(f"es-config-{meters[0].pk}-{os.getpid()}")
     mqtt_client.connect_client(client, mqtt_client.broker_from_url(settings.MQTT_COMMANDS_URL))
     client.loop_start()
     try:
-        sent = []
-        for meter in meters:
-            doc = {
-                "serial": meter.serial,
-                "interval": meter.interval_seconds,
-                "firmware_target": meter.firmware_target,
-                "config_version": meter.config_version,
-            }
-            sent.append(mqtt_client.publish_json(
-                client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, meter.serial), doc,
+        sent = [
+            mqtt_client.publish_json(
+                client, mqtt_client.config_topic(settings.MQTT_TOPIC_PREFIX, serial), doc,
                 retain=True,
-            ))  # fmt: skip
+            )
+            for serial, doc in docs
+        ]  # fmt: skip
         for info in sent:
             info.wait_for_publish(10)
     finally:

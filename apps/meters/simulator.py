@@ -1,6 +1,6 @@
 """Meter simulator: signed reading and status messages as a device sends them, with fault
-switches, and a device's command side (`SimDevice`: verifies commands, refuses replays, signs its
-acknowledgements).
+switches, and a device's command side (`SimDevice`: verifies commands and configuration messages,
+refuses replays, signs its command acknowledgements).
 
 Pure (no Django import): the demo's `simulate_meters` command (energy from the demo profiles,
 keys from `apps.demo.keys`), `manage.py simulate_device` and the ingest benchmark build messages
@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from apps.meters.device_messages import ACK, STATUS, CommandVerifier, sign_message
+from apps.meters.device_messages import (
+    ACK,
+    STATUS,
+    CommandVerifier,
+    ConfigVerifier,
+    sign_message,
+)
 from apps.meters.signing import SignedFields, sign_reading
 
 STEP = 900
@@ -128,11 +134,15 @@ def status_doc(
 class SimDevice:
     """A flexible device's command side: applies a command only when `CommandVerifier` finds it
     signed by the cooperative, for this device, unexpired and not seen before (a replayed
-    command is refused), and answers every command with an acknowledgement signed by its key."""
+    command is refused), and answers every command with an acknowledgement signed by its key.
+    A configuration message is applied only when `ConfigVerifier` finds nothing wrong
+    (`configure`)."""
 
     serial: str
     key: bytes
     verifier: CommandVerifier
+    config_verifier: ConfigVerifier | None = None
+    config: dict = field(default_factory=dict)  # the configuration applied last
     applied: list[dict] = field(default_factory=list)
     refused: list[tuple[str, dict]] = field(default_factory=list)
     cancelled_events: set[str] = field(default_factory=set)  # DR events the cooperative called off
@@ -157,6 +167,15 @@ class SimDevice:
         if refusal is not None:
             ack["reason"] = refusal
         return sign_message(ACK, ack, self.key)
+
+    def configure(self, doc: object, now: datetime, *, topic_serial: str) -> str | None:
+        """Apply a configuration message received on `topic_serial`'s config topic; None when
+        applied, else the reason it was refused (and nothing changes)."""
+        verifier = self.config_verifier or ConfigVerifier(self.serial, "")
+        refusal = verifier.refusal(doc, now, topic_serial=topic_serial)
+        if refusal is None and isinstance(doc, dict):
+            self.config = doc
+        return refusal
 
     def setpoint_w(self, now: datetime) -> int:
         """The set point (W) the last applied command gives for `now` (0 outside it)."""

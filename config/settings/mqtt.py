@@ -40,3 +40,9 @@ METER_GATEWAY_READINGS_PER_SERIAL_PER_MINUTE = _env.int(
 # over is quarantined `rate_limited`, the rest of that minute's are dropped unread (a flooding
 # device cannot keep the bridge busy). A device normally reports its status once an hour.
 METER_STATUS_PER_SERIAL_PER_MINUTE = _env.int("METER_STATUS_PER_SERIAL_PER_MINUTE", default=10)
+# Private key (64 hex) that signs what the cooperative sends devices (grid set points, DR
+# cancellations, meter configuration); empty: derived from SECRET_KEY (apps/meters/command_key.py).
+GRID_COMMAND_KEY = _env("GRID_COMMAND_KEY", default="")
+# A signed configuration message expires this long after it is sent; a device offline longer
+# refuses the retained one as expired until the configuration is published again.
+METER_CONFIG_TTL_S = _env.int("METER_CONFIG_TTL_S", default=30 * 86400)

@@ -4,7 +4,8 @@ with the real bridge, the real PostgreSQL and a simulated device process.
 
 - device A's credentials cannot publish on device B's topics nor read B's configuration;
 - unsigned and wrongly signed status messages and acks are quarantined with their reason;
-- a replayed command is refused by the simulated device (and its refusal is signed)."""
+- a replayed command is refused by the simulated device (and its refusal is signed);
+- the simulated device applies signed configuration messages, refuses replayed or unsigned ones."""
 
 from __future__ import annotations
 
@@ -402,3 +403,30 @@ def test_tls_listener_verifies_against_the_configured_ca(acl_broker, devices, se
         devices(tls_url)
     # Plain MQTT on the TLS port is not spoken either.
     assert devices(broker.device_url(meter.serial)).connect_rc is None
+
+
+def test_the_device_applies_signed_configurations_and_refuses_replayed_or_unsigned_ones(
+    acl_broker, devices, device_process, mqtt_prefix
+):
+    from apps.meters.command_key import cooperative_command_address
+    from apps.meters.services import meter_configs_publish
+
+    meter = MeterFactory()
+    broker = acl_broker()
+    meter_configs_publish(meters=[meter])  # retained, with the command sender's account
+    proc = device_process(meter.serial, meter.test_key, broker.device_url(meter.serial),
+                          cooperative_command_address())  # fmt: skip
+    assert proc.stdout.readline().strip() == "configured seq 1"
+    topic = mqtt_client.config_topic(mqtt_prefix, meter.serial)
+    listener = devices(broker.device_url(meter.serial))  # what the device got (its account)
+    assert listener.subscribe(topic) == GRANTED_QOS1
+    assert wait_for(lambda: len(listener.messages) == 1)
+    signed = json.loads(listener.messages[0][1])
+    sender = devices(broker.commands_url)  # only the command sender may publish it
+    assert sender.publish(topic, signed) == 0  # the same signed configuration again
+    assert proc.stdout.readline().strip() == "refused config seq 1: replayed"
+    unsigned = {**{k: v for k, v in signed.items() if k != "signature"}, "seq": 5}
+    assert sender.publish(topic, unsigned) == 0
+    assert proc.stdout.readline().strip() == "refused config seq 5: unsigned"
+    meter_configs_publish(meters=[Meter.objects.get(pk=meter.pk)])
+    assert proc.stdout.readline().strip() == "configured seq 2"

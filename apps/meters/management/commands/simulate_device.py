@@ -2,9 +2,13 @@
 broker under its own account. It publishes a signed status message every `--status-every`
 seconds, verifies every command on its command topic (signed by the cooperative, for this
 device, unexpired, sequence number above the last one applied: a replayed command is refused)
-and answers each with an acknowledgement signed by its key. The device key is read from the
-environment (`DEVICE_KEY`, 64 hex), the broker URL with the device's account from `--broker` or
-`DEVICE_BROKER_URL`. Prints one line per command: `applied <id>` or `refused <id>: <reason>`.
+and answers each with an acknowledgement signed by its key. It applies a configuration message
+on its config topic only when it is signed by the cooperative, for this device (signed serial =
+topic serial), unexpired and newer (sequence number) than the last one applied. The device key
+is read from the environment (`DEVICE_KEY`, 64 hex), the broker URL with the device's account
+from `--broker` or `DEVICE_BROKER_URL`. Prints one line per command: `applied <id>` or
+`refused <id>: <reason>`, and per configuration message: `configured seq <n>` or
+`refused config seq <n>: <reason>`.
 
 A battery (`--capacity-wh`, starting at `--soc-pct`) follows its applied set points and reports
 its state of charge (`soc_pct`) in each status; an EV charger reports `--ev-plugged yes|no`
@@ -24,7 +28,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.meters import mqtt_client
-from apps.meters.device_messages import CommandVerifier
+from apps.meters.device_messages import CommandVerifier, ConfigVerifier
 from apps.meters.simulator import SimDevice, status_doc
 
 
@@ -55,19 +59,22 @@ class Command(BaseCommand):
             broker = mqtt_client.broker_from_url(opts["broker"] or settings.IOT_BROKER_URL)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        device = SimDevice(serial, key, CommandVerifier(serial, opts["cooperative_address"]))
+        cooperative = opts["cooperative_address"]
+        device = SimDevice(serial, key, CommandVerifier(serial, cooperative),
+                           ConfigVerifier(serial, cooperative))  # fmt: skip
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         signal.signal(signal.SIGINT, lambda *a: stop.set())
         client = mqtt_client.make_client(f"{serial}-{uuid.uuid4().hex[:6]}")
         commands = mqtt_client.device_command_topic(prefix, serial)
+        config = mqtt_client.config_topic(prefix, serial)
 
         def on_connect(c, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
                 self.stderr.write(f"connect refused: {reason_code}")
                 stop.set()
                 return
-            c.subscribe(commands, qos=1)
+            c.subscribe([(commands, 1), (config, 1)])
 
         def on_subscribe(c, userdata, mid, reason_codes, properties):
             self.stdout.write(f"device {serial} subscribed ({reason_codes[0]})")
@@ -78,6 +85,16 @@ class Command(BaseCommand):
                 doc = json.loads(message.payload)
             except (ValueError, UnicodeDecodeError):
                 doc = None
+            if message.topic != commands:  # the config topic
+                seq = doc.get("seq") if isinstance(doc, dict) else None
+                topic_serial = message.topic.split("/")[-2]
+                refusal = device.configure(doc, datetime.now(UTC), topic_serial=topic_serial)
+                if refusal is None:
+                    self.stdout.write(f"configured seq {seq}")
+                else:
+                    self.stdout.write(f"refused config seq {seq}: {refusal}")
+                self.stdout.flush()
+                return
             ack = device.answer(doc, datetime.now(UTC))
             mqtt_client.publish_json(c, mqtt_client.device_ack_topic(prefix, serial), ack)
             if ack["status"] == "accepted":
