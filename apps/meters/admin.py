@@ -223,17 +223,29 @@ class MeterAdmin(PolicyImportMixin, PolicyModelAdmin):
             },
         )
 
+    def _save_edited(self, request, obj, form, change) -> None:
+        """A change saves only the fields staff edited: the rest of the row (the replay guard
+        `last_seq`, `config_seq`, `last_seen`) is written by ingest and config publishing at any
+        moment, and a whole-row save could put the values read a moment earlier back."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        concrete = {f.name for f in Meter._meta.concrete_fields}
+        fields = [name for name in form.changed_data if name in concrete and name != "member"]
+        if fields:
+            obj.save(update_fields=fields)
+
     def save_model(self, request, obj, form, change):
         if change and "member" in form.changed_data:
             # A change of member is a move-in: through the service, which starts the new
             # occupant's view of the meter's readings now (the previous history stays theirs).
             new_member = obj.member_id
             obj.member_id = form.initial.get("member")
-            super().save_model(request, obj, form, change)
+            self._save_edited(request, obj, form, change)
             meter_assign(meter=obj, member_id=new_member, since=timezone.now(), actor=request.user)
             obj.refresh_from_db()
             return
-        super().save_model(request, obj, form, change)
+        self._save_edited(request, obj, form, change)
         key = form.cleaned_data.get("new_public_key")
         if key:
             try:
