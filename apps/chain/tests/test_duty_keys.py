@@ -12,6 +12,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.management import call_command
 from eth_account import Account
 
@@ -22,6 +23,7 @@ from apps.chain.keys import DEV_DUTY_INDEX, duty_account
 from apps.chain.models import ChainIntent, ContractDeployment
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import chain_contracts_deploy, chain_intent_submit
+from apps.notifications.vapid import b64url_encode, public_key_b64
 from tests.fixtures.chain import dev_account
 
 from .test_contracts import via_multisig
@@ -209,6 +211,15 @@ def test_deploy_check_refuses_raw_hex_development_missing_and_shared_keys(settin
     assert _ids(settings) == ["chain.E001"]
 
 
+def _vapid_settings() -> dict[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return {
+        "VAPID_PRIVATE_KEY": b64url_encode(key.private_numbers().private_value.to_bytes(32, "big")),
+        "VAPID_PUBLIC_KEY": public_key_b64(key),
+        "VAPID_SUBJECT": "mailto:board@energysphere.example",
+    }
+
+
 def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_path):
     env = {
         **os.environ,
@@ -230,6 +241,7 @@ def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_
         "MQTT_BRIDGE_URL": "mqtts://es-bridge:pw@broker.energysphere.example",
         "MQTT_COMMANDS_URL": "mqtts://es-commands:pw@broker.energysphere.example",
         "MQTT_DEVICE_PASSWORD_KEY": os.urandom(32).hex(),
+        **_vapid_settings(),  # apps/notifications/checks.py, web push
         **{f"CHAIN_{d.upper()}_KEYSTORE_PATH": _keystore(tmp_path, d, os.urandom(32))
            for d in KEY_DUTIES},
         **{f"CHAIN_{d.upper()}_KEYSTORE_PASSWORD": "pw" for d in KEY_DUTIES},

@@ -18,6 +18,7 @@ from django.db.models import Q, Sum
 from apps.chain.models import ChainIntent
 from apps.chain.outbox import chain_outbox_sweep
 from apps.chain.services import member_chain_address
+from apps.demo import loader as demo_loader
 from apps.demo.hooks import market as market_demo
 from apps.demo.keys import demo_device_key
 from apps.demo.loader import demo_cooperative_load
@@ -129,7 +130,9 @@ def test_demo_cooperative_full_day(chain):
     sums = lines.aggregate(**{f: Sum(f) for f in SettlementLine.AMOUNT_FIELDS})
     assert abs(sums["p2p_purchase"] + sums["p2p_sale"]) < Decimal("0.0001")
     assert abs(sums["network_fee"] - run.network_fees) < Decimal("0.0001")
-    assert lines.values("member").distinct().count() == 118
+    # every household, and each plant's settlement account selling the plant's output
+    plants = len(demo_loader.PLANT_ACCOUNTS)
+    assert lines.values("member").distinct().count() == 118 + plants
     assert services.settlement_runs_process(now=DAY + timedelta(days=1, hours=2)) == []
 
     # --- approve-and-anchor: one netted transaction with the trades' Merkle root --------------
