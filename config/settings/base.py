@@ -244,6 +244,11 @@ MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 REPORT_SIGNING_KEYSTORE_PATH = env("REPORT_SIGNING_KEYSTORE_PATH", default="")
 REPORT_SIGNING_KEYSTORE_PASSWORD = env("REPORT_SIGNING_KEYSTORE_PASSWORD", default="")
 REPORT_SIGNER_ADDRESS = env("REPORT_SIGNER_ADDRESS", default="")
+# Reports stream as CSV at constant memory whatever their size; an XLSX or PDF file is built
+# whole in memory, so larger reports are refused in those formats (with a pointer to CSV).
+# XLSX: a spreadsheet sheet holds at most 1,048,576 rows anyway.
+REPORT_XLSX_MAX_ROWS = env.int("REPORT_XLSX_MAX_ROWS", default=1_000_000)
+REPORT_PDF_MAX_ROWS = env.int("REPORT_PDF_MAX_ROWS", default=100_000)
 # Production refuses development settings at start (config/settings/production.py turns it on).
 PRODUCTION_GUARD = False
 # Hours a superuser's MFA enrollment link for a staff or auditor account stays valid.
