@@ -300,7 +300,7 @@ def new_interval(fig: Figures, coop, start: datetime) -> None:
     partitions_ensure(start=start, end=start)
     with Cpu() as c, transaction.atomic():
         written = readings_insert(rows, "mqtt")
-        rollups_mark_dirty(starts=[epoch])
+        rollups_mark_dirty(meter_ids=[m.meter_id for m in coop.meters], starts=[epoch])
     n = len(rows)
     fig("ingest_insert_us_per_reading", 1e6 * c.wall / n, "us", cpu_us=1e6 * c.cpu / n,
         rows=len(written))  # fmt: skip
