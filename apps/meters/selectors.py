@@ -363,7 +363,7 @@ def member_readings_version(*, member) -> str:
     """The version key of the readings this member's pages show (their meters, now and
     before). One query and one cache round trip; pass it as `version=` to the selectors
     below to read their results from the cache."""
-    return meters_version_key(_member_meters_qs(member).values_list("pk", flat=True))
+    return meters_version_key(_member_meter_ids_qs(member))
 
 
 def _cached(key: str | None, compute: Callable[[], Any]) -> Any:
@@ -517,9 +517,15 @@ def _member_site_energy(
     }
 
 
+def _member_meter_ids_qs(member):
+    """Ids of the member's meters, now and before: one index lookup in each table (written
+    as an OR of the two, PostgreSQL scanned every meter: 18 ms at 10,000 meters)."""
+    past = MeterOccupancy.objects.filter(member=member).order_by().values_list("meter_id")
+    return Meter.objects.filter(member=member).order_by().values_list("pk", flat=True).union(past)
+
+
 def _member_meters_qs(member):
-    past = MeterOccupancy.objects.filter(member=member).values("meter_id")
-    return Meter.objects.filter(Q(member=member) | Q(pk__in=past))
+    return Meter.objects.filter(pk__in=_member_meter_ids_qs(member).values("pk"))
 
 
 def member_meters(*, member) -> list[Meter]:
