@@ -264,7 +264,7 @@ def rollups_build(start: datetime, end: datetime, *, hours_per_call: int = 24) -
     while t < end:
         hours.append(t)
         t += timedelta(hours=1)
-    rollups_mark_dirty(hours=hours)
+    rollups_mark_dirty(meter_ids=(), hours=hours)  # a fresh database: no cached pages yet
     done = 0
     while refreshed := rollups_refresh(limit=hours_per_call):
         done += refreshed
