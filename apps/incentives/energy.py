@@ -7,13 +7,13 @@ passed validation. Estimated values (8, 9) count and are marked as such in certi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 
-from apps.meters.selectors import member_hourly_import, meter_intervals
+from apps.meters.selectors import member_hourly_import, member_hourly_import_iter, meter_intervals
 
 HOUR = timedelta(hours=1)
 UNCERTIFIABLE_QUALITIES = (10, 14)  # ESPI questionable, raw
@@ -62,6 +62,16 @@ def members_hourly_import(
 ) -> dict[int, dict[datetime, int]]:
     """Validated import (consumption) Wh per member per hour in [start, end) — one query."""
     return member_hourly_import(
+        start=start, end=end, member_ids=member_ids, exclude_qualities=UNCERTIFIABLE_QUALITIES
+    )
+
+
+def members_hourly_import_iter(
+    start: datetime, end: datetime, member_ids: Iterable[int] | None = None
+) -> Iterator[tuple[int, dict[datetime, int]]]:
+    """The figures of :func:`members_hourly_import`, one member at a time in member id order,
+    streamed (memory holds one member's hours, not members × hours)."""
+    return member_hourly_import_iter(
         start=start, end=end, member_ids=member_ids, exclude_qualities=UNCERTIFIABLE_QUALITIES
     )
 

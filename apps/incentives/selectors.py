@@ -4,7 +4,7 @@ member selectors filter by the member, so another member's certificate is simply
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -116,6 +116,20 @@ def certificate_chain_intent_ids(*, certificate_ids: Iterable[int]) -> list[int]
     return sorted({int(ref) for ref in refs if ref.isdigit()})
 
 
+def claimed_certificate_chain_intent_ids(
+    *, start: datetime, end: datetime, member_ids: Iterable[int] | None = None
+) -> list[int]:
+    """The chain outbox intent ids of the certificates claimed for hours in [start, end)
+    (optionally of these owners), sorted, without repeats — distinct in SQL (one query)."""
+    qs = Certificate.objects.filter(
+        status=Certificate.Status.CLAIMED, production_start__gte=start, production_start__lt=end
+    )
+    if member_ids is not None:
+        qs = qs.filter(owner_id__in=list(member_ids))
+    refs = qs.exclude(chain_intent_ref="").values_list("chain_intent_ref", flat=True).distinct()
+    return sorted({int(ref) for ref in refs.iterator() if ref.isdigit()})
+
+
 # --- carbon ----------------------------------------------------------------------------------
 
 
@@ -181,6 +195,74 @@ def carbon_by_member(
         )
         for m in members
     ]
+
+
+def carbon_by_member_iter(
+    *,
+    start: datetime,
+    end: datetime,
+    member_ids: Iterable[int] | None = None,
+    claimed_only: bool = False,
+    batch: int = 500,
+) -> Iterator[MemberCarbon]:
+    """The rows of :func:`carbon_by_member`, the same figures in the same (member id) order,
+    streamed: consumption per member-hour and the claimed certificates are each read from a
+    server-side cursor ordered by member and merged, and each member goes through the pure
+    engine on its own, so memory holds about `batch` members' results, never members × hours.
+    `claimed_only` restricts to members holding certificates claimed for hours of the period
+    (the only ones with certificate uses)."""
+    ids = list(member_ids) if member_ids is not None else None
+    claimed_qs = Certificate.objects.filter(
+        status=Certificate.Status.CLAIMED, production_start__gte=start, production_start__lt=end
+    )
+    if ids is not None:
+        claimed_qs = claimed_qs.filter(owner_id__in=ids)
+    if claimed_only:
+        ids = sorted(set(claimed_qs.values_list("owner_id", flat=True).distinct()))
+        if not ids:
+            return
+    location = emission_factor_resolver(basis=EmissionFactor.Basis.LOCATION, start=start, end=end)
+    residual = emission_factor_resolver(
+        basis=EmissionFactor.Basis.RESIDUAL_MIX, start=start, end=end
+    )
+    consumption = energy.members_hourly_import_iter(start, end, ids)
+    certificates = (
+        (owner_id, ClaimedCertificate(str(pk), hour, r1 - r0, ef))
+        for pk, owner_id, hour, r0, r1, ef in claimed_qs.order_by("owner_id", "pk")
+        .values_list(
+            "pk", "owner_id", "production_start", "range_start", "range_end", "emission_factor"
+        )
+        .iterator(chunk_size=2000)
+    )
+    pending: list[tuple[int, CarbonResult]] = []
+
+    def flush() -> Iterator[MemberCarbon]:
+        numbers = dict(
+            Member.objects.filter(pk__in=[m for m, _ in pending]).values_list(
+                "pk", "membership_number"
+            )
+        )
+        for m, result in pending:
+            yield MemberCarbon(m, numbers.get(m, str(m)), result)
+        pending.clear()
+
+    next_use = next(certificates, None)
+    next_hours = next(consumption, None)
+    while next_use is not None or next_hours is not None:
+        member = min(x[0] for x in (next_use, next_hours) if x is not None)
+        hours: dict[datetime, int] = {}
+        if next_hours is not None and next_hours[0] == member:
+            hours = next_hours[1]
+            next_hours = next(consumption, None)
+        claimed: list[ClaimedCertificate] = []
+        while next_use is not None and next_use[0] == member:
+            claimed.append(next_use[1])
+            next_use = next(certificates, None)
+        pending.append((member, scope2(hours, claimed, location, residual)))
+        if len(pending) >= batch:
+            yield from flush()
+    if pending:
+        yield from flush()
 
 
 def certificate_beneficiaries(*, member_id: int) -> list[str]:

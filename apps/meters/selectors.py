@@ -816,6 +816,44 @@ def member_hourly_import(
     return out
 
 
+def member_hourly_import_iter(
+    *,
+    start: datetime,
+    end: datetime,
+    member_ids: Iterable[int] | None = None,
+    exclude_qualities: Iterable[int] = (),
+    chunk_size: int = 2000,
+) -> Iterator[tuple[int, dict[datetime, int]]]:
+    """The figures of :func:`member_hourly_import`, one member at a time in member id order:
+    `(member_id, {hour start: Wh})`, read from a server-side cursor in chunks of `chunk_size`
+    member-hours, so memory holds one member's hours and one chunk, never members × hours.
+    One query."""
+    excluded = [int(q) for q in exclude_qualities]
+    ids = list(member_ids) if member_ids is not None else None
+    windows = occupancy_windows_sql("= ANY(%s)" if ids is not None else "IS NOT NULL")
+    current: int | None = None
+    hours: dict[datetime, int] = {}
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            windows  # noqa: S608
+            + "SELECT w.member_id, date_trunc('hour', r.interval_start AT TIME ZONE 'UTC'), "
+            "sum(r.import_wh) FROM meters_reading r "
+            + JOIN_WINDOWS
+            + "WHERE r.is_current AND r.interval_start >= %s AND r.interval_start < %s "
+            "AND NOT (r.quality = ANY(%s)) GROUP BY 1, 2 ORDER BY 1, 2",
+            ([ids, ids] if ids is not None else []) + [start, end, excluded],
+        )
+        while rows := cursor.fetchmany(chunk_size):
+            for member_id, hour, wh in rows:
+                if member_id != current:
+                    if current is not None:
+                        yield current, hours
+                    current, hours = member_id, {}
+                hours[hour.replace(tzinfo=UTC)] = int(wh or 0)
+    if current is not None:
+        yield current, hours
+
+
 class IntervalTotal(NamedTuple):
     interval_start: datetime
     import_wh: int

@@ -12,11 +12,12 @@ the local outbox and indexer records) and says which source answered.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.utils import timezone
@@ -34,6 +35,7 @@ from apps.compliance.reports.document import (
     ReportDocument,
     iter_render_csv,
     parse_csv,
+    parse_csv_stream,
     parse_xlsx,
     render_csv,
     render_xlsx,
@@ -160,7 +162,14 @@ def report_render(doc: ReportDocument, fmt: str) -> tuple[bytes, str, str]:
     return body, FORMATS[fmt], report_filename(doc, fmt)
 
 
-def report_parse(raw: bytes) -> ParsedReport:
+def report_parse(raw: bytes | BinaryIO) -> ParsedReport:
+    """Parse a report file given whole or as a binary stream. A CSV stream is read and hashed
+    in chunks (constant memory); XLSX and PDF files, capped in rows, are read whole."""
+    if not isinstance(raw, bytes):
+        start = raw.read(4)
+        if not start.startswith((b"%PDF", b"PK")):
+            return parse_csv_stream(io.BufferedReader(_Prefixed(start, raw)))
+        raw = start + raw.read()
     if raw.startswith(b"%PDF"):
         from apps.compliance.reports.pdf import parse_pdf
 
@@ -168,6 +177,23 @@ def report_parse(raw: bytes) -> ParsedReport:
     if raw.startswith(b"PK"):
         return parse_xlsx(raw)
     return parse_csv(raw)
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream with bytes already read from it put back in front."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._prefix[: len(buffer)] or self._rest.read(len(buffer))
+        self._prefix = self._prefix[len(data) :] if self._prefix else b""
+        buffer[: len(data)] = data
+        return len(data)
 
 
 @dataclass
@@ -322,7 +348,7 @@ def _check_document_anchor(result: VerifyResult, declared: dict[str, Any]) -> No
 
 
 def report_verify(
-    raw: bytes, *, against_db: bool = False, check_anchors: bool = True
+    raw: bytes | BinaryIO, *, against_db: bool = False, check_anchors: bool = True
 ) -> VerifyResult:
     """Recompute a report file's hashes from its own content; optionally rebuild it from the
     database with the parameters it declares and compare; check its anchors."""

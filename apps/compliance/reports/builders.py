@@ -23,9 +23,9 @@ from apps.core.exceptions import ApplicationError
 from apps.incentives import conf
 from apps.incentives.models import Certificate
 from apps.incentives.selectors import (
-    carbon_by_member,
-    certificate_chain_intent_ids,
+    carbon_by_member_iter,
     certificates_transferred_wh_by_settlement,
+    claimed_certificate_chain_intent_ids,
     registry_certificates,
 )
 from apps.market.selectors import settlement_runs_reconciliation
@@ -367,38 +367,22 @@ def build_carbon(
         "certificates_used",
         ["month", "member", "certificate", "production_hour", "claimed_wh", "used_wh"],
     )
-    grand = {"consumption": 0, "covered": 0, "location": Decimal(0), "market": Decimal(0)}
+    # Rows ∝ members × months and certificate uses (up to members × hours): the members and
+    # certificate tables are streamed — every pass recomputes them member by member
+    # (carbon_by_member_iter), memory never holds members × hours. This first pass gives the
+    # cooperative table (written first) and the totals.
     ids = [member_id] if member_id else None
-    for m_start, m_end in _months(start, end):
-        rows = carbon_by_member(start=m_start, end=m_end, member_ids=ids)
+    months = _months(start, end)
+    grand = {"n": 0, "consumption": 0, "covered": 0, "location": Decimal(0), "market": Decimal(0)}
+    uses = 0
+    for m_start, m_end in months:
         month = f"{m_start:%Y-%m}"
         coop = {"n": 0, "c": 0, "cov": 0, "loc": Decimal(0), "mkt": Decimal(0)}
-        for mc in rows:
+        for mc in carbon_by_member_iter(start=m_start, end=m_end, member_ids=ids):
             r = mc.result
             if not r.consumption_wh and not r.uses:
                 continue
-            members_t.rows.append(
-                [
-                    month,
-                    mc.membership_number,
-                    r.consumption_wh,
-                    r.covered_wh,
-                    r.uncovered_wh,
-                    r.location_kg,
-                    r.market_kg,
-                ]
-            )
-            for use in r.uses:
-                certs_t.rows.append(
-                    [
-                        month,
-                        mc.membership_number,
-                        use.ref,
-                        _iso(use.hour_start),
-                        use.wh_claimed,
-                        use.wh_used,
-                    ]
-                )
+            uses += len(r.uses)
             coop["n"] += 1
             coop["c"] += r.consumption_wh
             coop["cov"] += r.covered_wh
@@ -406,15 +390,51 @@ def build_carbon(
             coop["mkt"] += r.market_kg
         if coop["n"]:
             coop_t.rows.append([month, coop["n"], coop["c"], coop["cov"], coop["loc"], coop["mkt"]])
+            grand["n"] += coop["n"]
             grand["consumption"] += coop["c"]
             grand["covered"] += coop["cov"]
             grand["location"] += coop["loc"]
             grand["market"] += coop["mkt"]
-    if not members_t.rows:
+    if not grand["n"]:
         raise _no_data("carbon", start, end)
-    claim_intents = certificate_chain_intent_ids(
-        certificate_ids={int(row[2]) for row in certs_t.rows}
-    )
+
+    def member_rows() -> Iterator[list[Any]]:
+        for m_start, m_end in months:
+            month = f"{m_start:%Y-%m}"
+            for mc in carbon_by_member_iter(start=m_start, end=m_end, member_ids=ids):
+                r = mc.result
+                if r.consumption_wh or r.uses:
+                    yield [
+                        month,
+                        mc.membership_number,
+                        r.consumption_wh,
+                        r.covered_wh,
+                        r.uncovered_wh,
+                        r.location_kg,
+                        r.market_kg,
+                    ]
+
+    def certificate_rows() -> Iterator[list[Any]]:
+        for m_start, m_end in months:
+            month = f"{m_start:%Y-%m}"
+            for mc in carbon_by_member_iter(
+                start=m_start, end=m_end, member_ids=ids, claimed_only=True
+            ):
+                for use in mc.result.uses:
+                    yield [
+                        month,
+                        mc.membership_number,
+                        use.ref,
+                        _iso(use.hour_start),
+                        use.wh_claimed,
+                        use.wh_used,
+                    ]
+
+    members_t.source = member_rows
+    certs_t.source = certificate_rows
+    # Every certificate claimed for an hour of the period (of the member) is used — counted
+    # even when its hour had no consumption — so their intents are read in SQL, not collected.
+    claim_intents = claimed_certificate_chain_intent_ids(start=start, end=end, member_ids=ids)
     return ReportDocument(
         kind="carbon",
         title="Scope 2 emissions (location- and market-based)",
@@ -425,7 +445,7 @@ def build_carbon(
             ("Covered by claimed certificates (Wh)", grand["covered"]),
             ("Location-based (kg CO2e)", grand["location"]),
             ("Market-based (kg CO2e)", grand["market"]),
-            ("Certificates used", len(certs_t.rows)),
+            ("Certificates used", uses),
         ],
         anchors=intent_anchors("certificate_claim_tx", claim_intents) + meter_anchors(start, end),
         notes=[

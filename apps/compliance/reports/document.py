@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, BinaryIO
 
 from apps.core.spreadsheets import SafeCsvWriter, spreadsheet_text
 
@@ -272,26 +272,25 @@ def iter_render_csv(doc: ReportDocument) -> Iterator[bytes]:
 class ParsedReport:
     format: str
     meta: dict[str, Any]
-    data: bytes  # canonical data as carried by the file
+    data: bytes  # canonical data as carried by the file (empty when hashed while read)
     text: str = ""  # visible text (PDF), to check the printed hash
+    data_sha256: str = ""  # set when the data was hashed in chunks and not kept
 
     @property
     def computed_hash(self) -> str:
-        return sha256_hex(self.data)
+        return self.data_sha256 or sha256_hex(self.data)
 
     @property
     def computed_anchors_hash(self) -> str:
         return sha256_hex(anchors_canonical(self.meta.get("anchors", [])))
 
 
-def parse_csv(raw: bytes) -> ParsedReport:
-    text = raw.decode("utf-8")
-    marker = "\n" + DATA_MARKER + "\n"
-    head, sep, data = text.partition(marker)
-    if not sep:
-        raise ValueError("not an EnergySphere CSV report (no data marker)")
+READ_CHUNK = 1 << 20  # bytes read and hashed at a time when a file is verified
+
+
+def _csv_meta(head_lines: Iterable[str]) -> dict[str, Any]:
     meta: dict[str, Any] = {"anchors": [], "totals": []}
-    for line in head.splitlines():
+    for line in head_lines:
         key, _, value = line.removeprefix("# ").partition(": ")
         if key == "params":
             meta["params"] = json.loads(value)
@@ -303,7 +302,30 @@ def parse_csv(raw: bytes) -> ParsedReport:
             meta["document_anchor"] = json.loads(value)
         elif key in {"kind", "generated_at", "content_sha256", "anchors_sha256"} | SEAL_KEYS:
             meta[key] = value
-    return ParsedReport("csv", meta, data.encode("utf-8"))
+    return meta
+
+
+def parse_csv(raw: bytes) -> ParsedReport:
+    return parse_csv_stream(io.BytesIO(raw))
+
+
+def parse_csv_stream(stream: BinaryIO, chunk_size: int = READ_CHUNK) -> ParsedReport:
+    """A CSV report read from a binary stream: the header lines are parsed, the data after the
+    marker is hashed `chunk_size` bytes at a time and not kept, so a file of any size verifies
+    in constant memory."""
+    head: list[str] = []
+    marker = DATA_MARKER.encode("utf-8")
+    for line in stream:
+        stripped = line.rstrip(b"\n")
+        if stripped == marker and line.endswith(b"\n") and head:
+            break
+        head.append(stripped.decode("utf-8"))
+    else:
+        raise ValueError("not an EnergySphere CSV report (no data marker)")
+    digest = hashlib.sha256()
+    while chunk := stream.read(chunk_size):
+        digest.update(chunk)
+    return ParsedReport("csv", _csv_meta(head), b"", data_sha256=digest.hexdigest())
 
 
 # --- XLSX --------------------------------------------------------------------------------------

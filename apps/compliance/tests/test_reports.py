@@ -36,7 +36,7 @@ def _download(client, kind, fmt, **params):
 
 
 def _body(response) -> bytes:
-    """The downloaded file (interval-data CSV is streamed)."""
+    """The downloaded file (the interval-data and carbon CSVs are streamed)."""
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
@@ -172,7 +172,7 @@ def test_a_period_without_data_is_a_clear_error(world, auditor_client):
 
 
 def test_carbon_report_lists_the_certificates_used(world, auditor_client):
-    body = _download(auditor_client, "carbon", "csv").content.decode()
+    body = _body(_download(auditor_client, "carbon", "csv")).decode()
     data = body.split(DATA_MARKER + "\n", 1)[1]
     section = data.split("[certificates_used]\n", 1)[1].splitlines()
     used = {int(line.split(",")[2]) for line in section[1:]}

@@ -39,7 +39,8 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            result = report_verify(path.read_bytes(), against_db=options["against_db"])
+            with path.open("rb") as stream:  # a CSV is read and hashed in chunks
+                result = report_verify(stream, against_db=options["against_db"])
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         audit_log_write(
