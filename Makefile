@@ -20,20 +20,31 @@ demo: migrate
 run: setup
 	@bash scripts/run.sh
 
-## make test — the same set-up, then lint, migration check, contract reproducibility, the suite.
+## make test — the same set-up, then lint, migration check, contract reproducibility (side by
+## side: mypy alone takes most of that time), the suite.
+CHECKS := lint-ruff lint-format lint-imports lint-mypy migrations-check $(if $(wildcard contracts/package.json),contracts-check)
 test:
 	@bash scripts/setup.sh --browser
-	$(MAKE) --no-print-directory lint
-	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
-	@if [ -f contracts/package.json ]; then $(MAKE) --no-print-directory contracts-check; fi
+	$(MAKE) --no-print-directory -j --output-sync=target $(CHECKS)
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
 
-## make lint — ruff (style), import-linter (the architecture contracts in pyproject.toml), mypy (types).
+## make lint — ruff (style), import-linter (the architecture contracts in pyproject.toml), mypy
+## (types), side by side.
 lint:
+	$(MAKE) --no-print-directory -j --output-sync=target lint-ruff lint-format lint-imports lint-mypy
+
+.PHONY: lint-ruff lint-format lint-imports lint-mypy migrations-check
+lint-ruff:
 	$(VENV)/bin/ruff check .
+lint-format:
 	$(VENV)/bin/ruff format --check .
+lint-imports:
 	$(VENV)/bin/lint-imports --no-logo
+lint-mypy:
 	$(VENV)/bin/mypy
+
+migrations-check:
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
 format:
 	$(VENV)/bin/ruff check --fix .

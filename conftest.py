@@ -8,6 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.core",
+    "tests.fixtures.database",
     "tests.fixtures.chain",
     "tests.fixtures.mqtt",
 ]

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from pathlib import Path
 
@@ -253,23 +254,27 @@ def test_check_deploy_under_production_settings_fails_on_a_raw_hex_duty_key(tmp_
             cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
-    ok = check({})
+    # Five interpreters, independent of each other: run side by side.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        ok, raw, approval, remote, dev = pool.map(check, [
+            {},
+            {"CHAIN_SETTLEMENT_KEY": "0x" + os.urandom(32).hex(),
+             "CHAIN_SETTLEMENT_KEYSTORE_PATH": ""},
+            {"CHAIN_SETTLEMENT_APPROVAL_KEY": "0x" + os.urandom(32).hex(),
+             "CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": ""},
+            {"CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": "",
+             "CHAIN_SETTLEMENT_APPROVAL_SIGNER_URL": "https://signer.internal/rpc",
+             "CHAIN_SETTLEMENT_APPROVAL_ADDRESS": Account.create().address},
+            {"CHAIN_GRID_KEYSTORE_PATH": _keystore(tmp_path, "g", bytes(dev_account(15).key))},
+        ])  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert "chain.E" not in ok.stdout + ok.stderr
-    raw = check({"CHAIN_SETTLEMENT_KEY": "0x" + os.urandom(32).hex(),
-                 "CHAIN_SETTLEMENT_KEYSTORE_PATH": ""})  # fmt: skip
     assert raw.returncode != 0
     assert "chain.E001" in raw.stderr and "CHAIN_SETTLEMENT_KEY is a raw hex" in raw.stderr
-    approval = check({"CHAIN_SETTLEMENT_APPROVAL_KEY": "0x" + os.urandom(32).hex(),
-                      "CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": ""})  # fmt: skip
     assert (
         approval.returncode != 0 and "CHAIN_SETTLEMENT_APPROVAL_KEY is a raw hex" in approval.stderr
     )
-    remote = check({"CHAIN_SETTLEMENT_APPROVAL_KEYSTORE_PATH": "",
-                    "CHAIN_SETTLEMENT_APPROVAL_SIGNER_URL": "https://signer.internal/rpc",
-                    "CHAIN_SETTLEMENT_APPROVAL_ADDRESS": Account.create().address})  # fmt: skip
     assert remote.returncode == 0, remote.stderr
-    dev = check({"CHAIN_GRID_KEYSTORE_PATH": _keystore(tmp_path, "g", bytes(dev_account(15).key))})
     assert dev.returncode != 0 and "chain.E002" in dev.stderr
 
 
