@@ -303,7 +303,13 @@ def device_process(mqtt_prefix):
     yield start
     for proc in started:
         proc.terminate()
-        proc.wait(10)
+        # Drain its stdout while it stops: a device blocked writing to a full pipe cannot exit.
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
 
 
 def test_replayed_command_is_refused_by_the_device_and_bad_acks_are_quarantined(
