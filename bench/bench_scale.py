@@ -9,6 +9,10 @@ days, then the 27 days before them on top, in the same database). At each size i
 JSON line per figure with `"readings": N`; after the last size, one `<metric>_ratio` line
 (last size / first size) per figure.
 
+After each load the readings are ANALYZEd and their rollups built set-based, a day at a time
+(`scale_data.rollups_build_bulk`); `rollups_bulk_vs_refresh_differing_rows` compares them with
+`rollups_refresh` on three sample hours (0 expected).
+
 Figures (CPU seconds are this process's plus its PostgreSQL backend's, read from /proc, because
 wall times on a shared 2-core machine are noisy):
 - write cost: COPY per reading (wall and CPU), the ingest path's `readings_insert` for one new
