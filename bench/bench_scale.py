@@ -7,7 +7,8 @@ synthetic cooperative of bench/scale_data.py (BENCH_SCALE_METERS meters, default
 loads its readings with COPY in growing sizes (BENCH_SCALE_DAYS, default "3,30": the last 3
 days, then the 27 days before them on top, in the same database). At each size it prints one
 JSON line per figure with `"readings": N`; after the last size, one `<metric>_ratio` line
-(last size / first size) per figure.
+(last size / first size) per figure. BENCH_SCALE_ONLY (comma-separated: member_pages,
+member_exports, settlement, clearing, new_interval, reports, forecasting) measures only those.
 
 After each load the readings are ANALYZEd and their rollups built set-based, a day at a time
 (`scale_data.rollups_build_bulk`); `rollups_bulk_vs_refresh_differing_rows` compares them with
@@ -19,15 +20,16 @@ wall times on a shared 2-core machine are noisy):
   signed interval of every meter, bytes per reading of the reading table with its indexes;
 - member pages through the real views (Django test client, logged-in members): dashboard
   (today and 7 days) and meter detail, p50/p95 over BENCH_SCALE_MEMBERS random members, cold
-  (first request of that member, Django cache cleared) and warm (the same request again), and
+  (first request of that member, no member page cached) and warm (the same request again), and
   the dashboard's data selector on its own;
 - one member-month: Green Button and CSV export; statement data (after the settlement below);
 - settlement of one day for every member (compute and write the lines; rolled back);
 - clearing of one interval and of a day (96 intervals) with 10,000 members (market engine);
 - rollup refresh after the new interval; anchoring that interval (signature check, Merkle tree,
   outbox intent; rolled back, no chain needed);
-- the auditor's interval-data report over one day and one month and the carbon report over one
-  month: rows/s and peak traced memory (tracemalloc);
+- the auditor's interval-data report (built and written as a streamed CSV download) over one hour
+  and one day (peak traced memory, tracemalloc) and one day and one month (rows/s), and the
+  carbon report over one month: time and peak traced memory;
 - forecasting: CPU seconds per series for the daily forecast and for the model choice
   (backtest), measured on BENCH_SCALE_FORECAST_SERIES meters and transformers and extrapolated to
   every meter and transformer (the metric names say "extrapolated").
@@ -203,7 +205,11 @@ def member_pages(fig: Figures, coop, members: list) -> None:
     warm_up.force_login(members[0].user)
     warm_up.get("/")
     warm_up.get(f"/meters/{first_meter[members[0].pk]}/")
-    cache.clear()
+    try:  # "cold": no member page cached; never a flush of the (possibly shared) Redis database
+        from apps.meters.readings.versions import readings_versions_forget
+    except ImportError:  # commits before the member-page cache: only sessions were cached
+        readings_versions_forget = cache.clear
+    readings_versions_forget()
     times: dict[str, list[float]] = {}
     cpus: dict[str, list[float]] = {}
     for member in members:
@@ -313,7 +319,7 @@ def new_interval(fig: Figures, coop, start: datetime) -> None:
     partitions_ensure(start=start, end=start)
     with Cpu() as c, transaction.atomic():
         written = readings_insert(rows, "mqtt")
-        rollups_mark_dirty(starts=[epoch])
+        rollups_mark_dirty(meter_ids=[m.meter_id for m in coop.meters], starts=[epoch])
     n = len(rows)
     fig("ingest_insert_us_per_reading", 1e6 * c.wall / n, "us", cpu_us=1e6 * c.cpu / n,
         rows=len(written))  # fmt: skip
@@ -339,36 +345,50 @@ def new_interval(fig: Figures, coop, start: datetime) -> None:
         pass
 
 
-def reports(fig: Figures, day: tuple[datetime, datetime], month: tuple[datetime, datetime]) -> None:
-    """Interval-data report: peak memory over one hour (tracemalloc), rows/s over one day (no
-    tracing); a month is run only when it holds at most BENCH_SCALE_REPORT_MAX_ROWS rows, else its
-    memory is extrapolated from the hour's bytes per row. Carbon report: one month, traced."""
-    from apps.compliance.reports import report_build
+def _report_stream(kind: str, start: datetime, end: datetime) -> tuple[int, int]:
+    """Build a report and write its sealed CSV the way a download does (chunks, hashed and
+    counted, never held): (rows, bytes). No export record or anchoring intent is written."""
+    from apps.compliance.reports import report_build, report_render, report_render_stream
 
+    doc = report_build(kind=kind, start=start, end=end)
+    if doc.streamed:
+        chunks, _, _ = report_render_stream(doc)
+        size = sum(len(chunk) for chunk in chunks)
+    else:
+        size = len(report_render(doc, "csv")[0])
+    return doc.row_count, size
+
+
+def reports(fig: Figures, day: tuple[datetime, datetime], month: tuple[datetime, datetime]) -> None:
+    """The auditor's reports through the streaming path (build = the first pass over the rows:
+    hash, totals; then the CSV written in chunks: the second pass), as a download makes them.
+    Interval data: peak traced memory (tracemalloc) over one hour and one day — constant when
+    the report streams — and rows/s over one day and, when at most BENCH_SCALE_REPORT_MAX_ROWS
+    readings are stored (default 3,000,000), over the month (untraced). Carbon: one month,
+    traced."""
     hour = (day[0], day[0] + timedelta(hours=1))
+    for name, period in (("hour", hour), ("day", day)):
+        tracemalloc.start()
+        rows, _ = _report_stream("interval_data", *period)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        fig(f"report_interval_data_{name}_peak_mib", peak / 2**20, "MiB", rows=rows,
+            note="build + streamed CSV, tracemalloc")  # fmt: skip
+    with Cpu() as c:
+        rows, size = _report_stream("interval_data", *day)
+    fig("report_interval_data_day_rows_per_s", rows / c.wall, "rows/s", rows=rows, cpu_s=c.cpu,
+        csv_mib=size / 2**20, note="two passes: hash, then the CSV")  # fmt: skip
+    max_rows = int(os.environ.get("BENCH_SCALE_REPORT_MAX_ROWS", "3000000"))
+    if fig.readings <= max_rows:  # the month's rows are at most every reading stored
+        with Cpu() as c:
+            rows, size = _report_stream("interval_data", *month)
+        fig("report_interval_data_month_rows_per_s", rows / c.wall, "rows/s", rows=rows,
+            cpu_s=c.cpu, wall_s=c.wall, csv_mib=size / 2**20)  # fmt: skip
     tracemalloc.start()
-    doc = report_build(kind="interval_data", start=hour[0], end=hour[1])
+    with Cpu() as c:
+        rows, size = _report_stream("carbon", *month)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    rows = sum(len(t.rows) for t in doc.tables)
-    per_row = peak / rows
-    fig("report_interval_data_hour_peak_mib", peak / 2**20, "MiB", rows=rows,
-        bytes_per_row=round(per_row))  # fmt: skip
-    del doc
-    with Cpu() as c:
-        doc = report_build(kind="interval_data", start=day[0], end=day[1])
-    rows = sum(len(t.rows) for t in doc.tables)
-    del doc
-    fig("report_interval_data_day_rows_per_s", rows / c.wall, "rows/s", rows=rows, cpu_s=c.cpu)
-    month_rows = int(rows * (month[1] - month[0]).total_seconds() / 86400)
-    fig("report_interval_data_month_peak_mib_extrapolated", per_row * month_rows / 2**20, "MiB",
-        rows=month_rows, note="hour's traced bytes per row x the month's rows")  # fmt: skip
-    tracemalloc.start()
-    with Cpu() as c:
-        doc = report_build(kind="carbon", start=month[0], end=month[1])
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    rows = sum(len(t.rows) for t in doc.tables)
     fig("report_carbon_month_s", c.wall, "s", rows=rows, cpu_s=c.cpu, note="tracemalloc on")
     fig("report_carbon_month_peak_mib", peak / 2**20, "MiB", rows=rows)
 
@@ -439,6 +459,7 @@ def measure(fig: Figures, coop, size_days: int, copy_cpu, copied: int) -> None:
     month_start, month_end = coop.end - timedelta(days=30), coop.end
     day = datetime.combine(coop.end.date() - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     step = DAYS.index(size_days)
+    only = {g for g in os.environ.get("BENCH_SCALE_ONLY", "").split(",") if g}
     for name, group in (
         ("member_pages", lambda: member_pages(fig, coop, members)),
         ("member_exports", lambda: member_exports(fig, coop, members[0], month_start, month_end)),
@@ -448,6 +469,8 @@ def measure(fig: Figures, coop, size_days: int, copy_cpu, copied: int) -> None:
         ("reports", lambda: reports(fig, (day, day + timedelta(days=1)), (month_start, month_end))),
         ("forecasting", lambda: forecasting(fig, coop, coop.end)),
     ):
+        if only and name not in only:
+            continue
         try:
             group()
         except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others

@@ -266,7 +266,7 @@ def rollups_build(start: datetime, end: datetime, *, hours_per_call: int = 24) -
     while t < end:
         hours.append(t)
         t += timedelta(hours=1)
-    rollups_mark_dirty(hours=hours)
+    rollups_mark_dirty(meter_ids=(), hours=hours)  # a fresh database: no cached pages yet
     done = 0
     while refreshed := rollups_refresh(limit=hours_per_call):
         done += refreshed
@@ -366,7 +366,7 @@ def rollups_differences(hours: list[datetime]) -> int:
         for name, sql in queries.items():
             cursor.execute(sql, params)
             before[name] = set(cursor.fetchall())
-        rollups_mark_dirty(hours=hours)
+        rollups_mark_dirty(meter_ids=(), hours=hours)  # same readings: no page to invalidate
         while rollups_refresh(limit=len(hours)):
             pass
         differences = 0

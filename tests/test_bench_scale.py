@@ -90,3 +90,19 @@ def test_bulk_rollups_equal_the_incremental_refresh():
         )
         readings, days, feeders = cursor.fetchone()
         assert readings == days == feeders
+
+
+def test_the_report_figures_go_through_the_streaming_path(capsys):
+    end = scale_data.interval_floor(datetime.now(tz=UTC))
+    coop = scale_data.cooperative_create(meters=20, end=end, horizon_days=1)
+    written = scale_data.readings_copy(coop, end - timedelta(days=1), end)
+    scale_data.rollups_build(end - timedelta(days=1), end)
+    figures = bench_scale.Figures()
+    figures.readings = written
+    bench_scale.reports(figures, (end - timedelta(days=1), end), (end - timedelta(days=30), end))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    metrics = {line["metric"]: line for line in lines}
+    assert metrics["report_interval_data_day_rows_per_s"]["rows"] == written
+    assert metrics["report_interval_data_month_rows_per_s"]["rows"] == written
+    assert metrics["report_interval_data_day_peak_mib"]["value"] > 0
+    assert metrics["report_carbon_month_peak_mib"]["rows"] > 0

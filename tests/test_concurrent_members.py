@@ -114,6 +114,36 @@ def test_thirty_members_at_once_get_no_server_error_within_the_pool_bound(
     assert 0 < peak.peak <= server.db_pool_bound * len(aliases)
 
 
+def test_a_login_storm_hashed_with_argon2_gets_no_server_error(production_live_server_argon2):
+    """Thirty members log in at the same moment on a server whose pools hold 8 connections and
+    whose logins check Argon2id hashes as production does: every login succeeds, none waits
+    for a pooled connection while hashing, nobody gets a 5xx."""
+    from django.contrib.auth.hashers import make_password
+
+    from apps.accounts.hashers import CooperativeArgon2PasswordHasher
+    from apps.accounts.models import User
+
+    server = production_live_server_argon2
+    members = [MemberFactory() for _ in range(CLIENTS)]
+    argon2 = make_password(DEFAULT_PASSWORD, hasher=CooperativeArgon2PasswordHasher())
+    User.objects.filter(pk__in=[m.user_id for m in members]).update(password=argon2)
+    start = threading.Barrier(CLIENTS)
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        runs = [
+            pool.submit(_member_session, server.url, n, m.user.email, start)
+            for n, m in enumerate(members)
+        ]
+        responses = [item for r in runs for item in r.result(timeout=300)]
+    assert server.db_pool_bound < CLIENTS
+    assert [(u, s) for u, s in responses if u != "logged in" and s >= 500] == [], server.log()[
+        -3000:
+    ]
+    assert [ok for u, ok in responses if u == "logged in"] == [True] * CLIENTS
+    # They were checked against their Argon2id hashes (no rehash to another algorithm).
+    assert set(User.objects.filter(pk__in=[m.user_id for m in members]).values_list(
+        "password", flat=True)) == {argon2}  # fmt: skip
+
+
 def test_a_member_opens_the_live_websocket_on_the_production_server(production_live_server):
     """The production server carries WebSockets (Channels) too: a logged-in member's live meter
     feed is accepted, an anonymous one is refused."""

@@ -11,14 +11,57 @@ password is hashed (SECURITY.md, "Passwords").
   connection goes back to the pool before the hash is computed, unless a transaction is open, so
   a burst of logins does not starve every other page of connections; the next query takes one
   again.
+- At most PASSWORD_HASH_CONCURRENCY hashes run at once per process (about one per core: more
+  only share the cores and each takes longer); a login finding every slot taken waits up to
+  PASSWORD_HASH_WAIT_SECONDS, then `PasswordHashingBusy` is raised and
+  `PasswordHashingBusyMiddleware` answers 503 with Retry-After (a login storm is told to come
+  back instead of piling up). Nothing is counted against the account by django-axes then: no
+  password was checked.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher, PBKDF2PasswordHasher
 from django.db import connections
+
+
+class PasswordHashingBusy(Exception):  # noqa: N818 - the name says what the client is told
+    """Every password-hashing slot of this process stayed taken for PASSWORD_HASH_WAIT_SECONDS."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many logins at once; try again shortly.")
+        self.retry_after = retry_after
+
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _semaphore(size: int) -> threading.BoundedSemaphore:
+    with _slots_lock:
+        if size not in _slots:
+            _slots[size] = threading.BoundedSemaphore(size)
+        return _slots[size]
+
+
+@contextmanager
+def password_hashing_slot() -> Iterator[None]:
+    """Hold one of this process's PASSWORD_HASH_CONCURRENCY hashing slots, waiting at most
+    PASSWORD_HASH_WAIT_SECONDS for one (else PasswordHashingBusy)."""
+    slots = _semaphore(max(1, int(settings.PASSWORD_HASH_CONCURRENCY)))
+    wait = float(settings.PASSWORD_HASH_WAIT_SECONDS)
+    if not slots.acquire(timeout=wait):
+        raise PasswordHashingBusy(retry_after=max(1, round(wait)))
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def database_connections_release() -> int:
@@ -34,15 +77,18 @@ def database_connections_release() -> int:
 
 
 class ReleasesConnectionsMixin:
-    """Mixin: verify and encode (the CPU-bound steps) without holding a pooled connection."""
+    """Mixin: verify and encode (the CPU-bound steps) without holding a pooled connection, in
+    one of the process's bounded hashing slots."""
 
     def verify(self, password: str, encoded: str) -> bool:
         database_connections_release()
-        return super().verify(password, encoded)  # type: ignore[misc]
+        with password_hashing_slot():
+            return super().verify(password, encoded)  # type: ignore[misc]
 
     def encode(self, password: str, salt: str, *args: Any, **kwargs: Any) -> str:
         database_connections_release()
-        return super().encode(password, salt, *args, **kwargs)  # type: ignore[misc]
+        with password_hashing_slot():
+            return super().encode(password, salt, *args, **kwargs)  # type: ignore[misc]
 
 
 class CooperativeArgon2PasswordHasher(ReleasesConnectionsMixin, Argon2PasswordHasher):

@@ -64,3 +64,26 @@ class StaffMFARequiredMiddleware:
                 query = urlencode({"next": request.get_full_path()})
                 return HttpResponseRedirect(f"{reverse('mfa_reauthenticate')}?{query}")
         return self.get_response(request)
+
+
+class PasswordHashingBusyMiddleware:
+    """A login that found every password-hashing slot taken (apps.accounts.hashers) is answered
+    503 with Retry-After and a page saying so, instead of an error page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.shortcuts import render
+
+        from apps.accounts.hashers import PasswordHashingBusy
+
+        if not isinstance(exception, PasswordHashingBusy):
+            return None
+        response = render(request, "account/login_busy.html",
+                          {"retry_after": exception.retry_after}, status=503)  # fmt: skip
+        response["Retry-After"] = str(exception.retry_after)
+        return response

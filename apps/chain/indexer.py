@@ -32,6 +32,7 @@ from apps.chain.models import (
     ChainEvent,
     ChainIntent,
     ContractDeployment,
+    IndexerCursor,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,11 @@ def chain_events_index(*, max_blocks: int = 5_000) -> int:
     if not deployments:
         return 0
     head = int(w3.eth.block_number) - max(0, int(settings.CHAIN_CONFIRMATIONS) - 1)
+    scanned = (
+        IndexerCursor.objects.filter(network=network).values_list("last_block", flat=True).first()
+    )
+    if scanned is not None and head <= scanned:
+        return 0  # no new block since the last run (most runs of an idle stack)
     by_address = {}
     for d in deployments:
         c = w3.eth.contract(address=d.address, abi=client.artifact(d.name)["abi"])

@@ -53,6 +53,7 @@ from apps.chain.models import ChainIntent
 logger = logging.getLogger(__name__)
 S = ChainIntent.Status
 IN_FLIGHT = (S.SIGNED, S.SENT)
+OPEN = (*IN_FLIGHT, S.MINED)  # sent by us and not yet confirmed
 DEFERRED = "deferred"  # simulation reverted while our earlier transactions are unconfirmed
 BATCH = 50  # rows simulated, signed and sent per JSON-RPC batch
 
@@ -507,11 +508,14 @@ def chain_outbox_sweep(*, limit: int = 500, wait_seconds: float | None = None) -
     return at once) and after a crash (in-flight rows are recovered, never sent twice).
     """
     network = client.network_name()
+    counts = {"recovered": 0, "sent": 0, "mined": 0, "confirmed": 0, "failed": 0, "skipped": 0}
+    open_rows = ChainIntent.objects.filter(network=network, status__in=(S.PENDING, *OPEN))
+    if not _due(open_rows).exists():
+        return counts  # nothing to send, poll or confirm: the node is not asked anything
     try:
         client.check_chain_id()
     except client.ChainError as exc:
         return {"errors": _note_infrastructure_error(network, exc.message)}
-    counts = {"recovered": 0, "sent": 0, "mined": 0, "confirmed": 0, "failed": 0, "skipped": 0}
     for duty in DUTIES:
         try:
             outbox = Outbox(duty)
@@ -605,8 +609,16 @@ def _sweep(
             counts["confirmed"] += 1
 
 
+# Receipt polling within one sweep: the first round at once, then waits growing from 0.2 s to
+# 2 s (one RPC batch over every open row per round: polling hundreds of rows five times a second
+# kept the node busy while the demo's intents were sent).
+POLL_FIRST_WAIT = 0.2
+POLL_MAX_WAIT = 2.0
+
+
 def _poll_receipts(outbox: Outbox, base: Any, deadline: float, counts: dict[str, int]) -> None:
     """Receipts of sent rows (one RPC batch per round); mined rows recorded in one transaction."""
+    wait = POLL_FIRST_WAIT
     while True:
         open_rows = list(base.filter(status=S.SENT, sender=outbox.sender).order_by("nonce"))
         answers = outbox.rpc_batch(
@@ -646,4 +658,5 @@ def _poll_receipts(outbox: Outbox, base: Any, deadline: float, counts: dict[str,
             break
         if time.monotonic() >= deadline:
             break
-        time.sleep(0.2)
+        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+        wait = min(wait * 2, POLL_MAX_WAIT)

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Member
@@ -84,11 +85,25 @@ def custody_wallet_link(*, member_id: int, address: str, wallet: str) -> ChainIn
     )
 
 
+# One queued sweep handles every row that is due when it runs, so a burst of submits (an hour's
+# certificates, the demo's thousands) queues one sweep, not one per row: the key is set when a
+# sweep is queued and cleared when it starts (apps.chain.tasks), so a row committed after that
+# queues the next one. The expiry only matters when no worker takes the task; the periodic sweep
+# picks every row up anyway.
+OUTBOX_SWEEP_QUEUED_KEY = "chain:outbox-sweep-queued"
+OUTBOX_SWEEP_QUEUED_SECONDS = 60
+
+
 def _enqueue(intent_id: int) -> None:
     if not settings.CHAIN_OUTBOX_ENQUEUE:
         return
     from apps.chain.tasks import chain_intent_process_task
 
+    try:
+        if not cache.add(OUTBOX_SWEEP_QUEUED_KEY, intent_id, OUTBOX_SWEEP_QUEUED_SECONDS):
+            return  # a queued sweep has not started yet: it will see this row
+    except Exception:  # noqa: BLE001 - without the cache, queue the sweep (a spare one is harmless)
+        logger.warning("outbox sweep guard unavailable; queueing a sweep for intent %s", intent_id)
     try:
         chain_intent_process_task.delay(intent_id)
     except Exception:  # noqa: BLE001 - the periodic sweep picks the row up; the row is the truth

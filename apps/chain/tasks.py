@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 
 from apps.chain.outbox import chain_outbox_sweep
+from apps.chain.services import OUTBOX_SWEEP_QUEUED_KEY
 
 
 @shared_task(
@@ -15,7 +17,11 @@ from apps.chain.outbox import chain_outbox_sweep
     max_retries=5,
 )
 def chain_intent_process_task(intent_id: int) -> dict[str, int]:
-    """Process the outbox (the intent `intent_id` and everything else due, in nonce order)."""
+    """Process the outbox (the intent `intent_id` and everything else due, in nonce order).
+
+    Queued once per burst of submits (apps.chain.services._enqueue): the guard is cleared before
+    the sweep reads the due rows, so a row committed from now on queues the next sweep."""
+    cache.delete(OUTBOX_SWEEP_QUEUED_KEY)
     return chain_outbox_sweep()
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -19,7 +20,12 @@ from apps.billing.services.personal_data import billing_personal_data_erase
 from apps.chain.services import document_anchor_submit
 from apps.compliance.lock_objects import erasure_request_lock
 from apps.compliance.models import ErasureRequest
-from apps.compliance.reports import FORMATS, REPORT_ANCHOR_KIND, report_render
+from apps.compliance.reports import (
+    REPORT_ANCHOR_KIND,
+    report_format_check,
+    report_render,
+    report_render_stream,
+)
 from apps.compliance.reports.document import ReportDocument
 from apps.core.exceptions import ApplicationError
 from apps.core.types import Actor
@@ -63,12 +69,12 @@ def report_export_record(
 
 
 @transaction.atomic
-def report_export(*, doc: ReportDocument, fmt: str, actor: Actor) -> tuple[bytes, str, str]:
-    """Export a built report: queue its content hash for anchoring on chain (one outbox intent
-    per content hash, signed later by the documents duty key), put the anchor reference in the
-    file, seal and render it, and audit the export. Returns (body, content type, filename)."""
-    if fmt not in FORMATS:
-        raise ApplicationError(f"Unknown format {fmt!r}.", {"known": sorted(FORMATS)})
+def _report_export_prepare(*, doc: ReportDocument, fmt: str, actor: Actor) -> None:
+    """Queue the content hash for anchoring (one outbox intent per content hash, signed later
+    by the documents duty key), put the anchor reference in the document and audit the
+    export: all before the first byte of the file is written, so the hash the file declares
+    is the one anchored and audited (a streamed report's hash comes from the builder's first
+    pass over its rows)."""
     digest = "0x" + doc.content_hash
     intent = document_anchor_submit(kind=REPORT_ANCHOR_KIND, digest=digest, actor=actor)
     doc.document_anchor = {
@@ -77,7 +83,6 @@ def report_export(*, doc: ReportDocument, fmt: str, actor: Actor) -> tuple[bytes
         "intent": intent.pk,
         "network": intent.network,
     }
-    body, content_type, filename = report_render(doc, fmt)
     report_export_record(
         actor=actor,
         kind=doc.kind,
@@ -87,7 +92,25 @@ def report_export(*, doc: ReportDocument, fmt: str, actor: Actor) -> tuple[bytes
         rows=doc.row_count,
         anchor_intent=intent.pk,
     )
-    return body, content_type, filename
+
+
+@transaction.atomic
+def report_export(*, doc: ReportDocument, fmt: str, actor: Actor) -> tuple[bytes, str, str]:
+    """Export a built report as one file: queue its content hash for anchoring on chain, put
+    the anchor reference in the file, seal and render it, and audit the export. XLSX and PDF
+    reports above their configured row limits are refused (ApplicationError naming CSV).
+    Returns (body, content type, filename)."""
+    report_format_check(doc, fmt)
+    _report_export_prepare(doc=doc, fmt=fmt, actor=actor)
+    return report_render(doc, fmt)
+
+
+def report_export_stream(*, doc: ReportDocument, actor: Actor) -> tuple[Iterator[bytes], str, str]:
+    """Export a built report as a CSV stream (any size, constant memory): anchoring intent and
+    audit record are committed first, then the returned iterator writes the sealed file in
+    chunks. Returns (chunks, content type, filename)."""
+    _report_export_prepare(doc=doc, fmt="csv", actor=actor)
+    return report_render_stream(doc)
 
 
 # --- member data rights ----------------------------------------------------------------------

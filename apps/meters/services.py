@@ -35,6 +35,7 @@ from apps.meters.models import (
 from apps.meters.readings.partitions import partitions_ensure
 from apps.meters.readings.rollups import rollups_mark_dirty
 from apps.meters.readings.store import ReadingRow, readings_insert
+from apps.meters.readings.versions import readings_changed
 from apps.meters.signing import SignedFields, sign_reading
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notify
@@ -224,7 +225,7 @@ def readings_backfill(*, rows: Iterable[BackfillRow], source: str = Source.BACKF
             inserted = cursor.rowcount
             cursor.execute("DROP TABLE _meters_backfill")
         _last_seen_from_history(cursor, rows)
-    rollups_mark_dirty(hours=_hours_between(first, last))
+    rollups_mark_dirty(meter_ids=meter_ids, hours=_hours_between(first, last))
     audit_log_write(
         event=AuditEvent.READINGS_BACKFILLED,
         target_type="meters.reading",
@@ -420,7 +421,9 @@ def gaps_estimate(*, meter_ids: Iterable[int] | None = None, start: datetime, en
     if not inserts:
         return 0
     written = readings_insert(inserts, Source.ESTIMATE)
-    rollups_mark_dirty(starts=[row.interval_start for row in inserts])
+    rollups_mark_dirty(
+        meter_ids={row.meter_id for row in inserts}, starts=[row.interval_start for row in inserts]
+    )
     audit_log_write(
         event=AuditEvent.READING_GAPS_ESTIMATED,
         target_type="meters.reading",
@@ -676,6 +679,7 @@ def meter_assign(
     meter.member_id = member_id
     meter.member_since = since
     meter.save(update_fields=["member", "member_since"])
+    readings_changed(meter_ids=[meter.pk])  # whose pages show its readings changed
     audit_log_write(
         event=AuditEvent.METER_ASSIGNED,
         actor=actor,
@@ -865,7 +869,7 @@ def meter_exchange(
         raw_message_id=None,
     )  # fmt: skip
     readings_insert([row], Source.EXCHANGE)
-    rollups_mark_dirty(starts=[row.interval_start])
+    rollups_mark_dirty(meter_ids=[row.meter_id], starts=[row.interval_start])
     old.active_to = start + timedelta(seconds=seconds)
     old.save(update_fields=["active_to"])
     exchange = MeterExchange.objects.create(
@@ -1078,7 +1082,7 @@ def conflict_resolve(*, conflict: Conflict, decision: str, reason: str, actor: A
                 raise ApplicationError(
                     "The interval was written meanwhile; try again.", {"decision": "retry"}
                 )
-            rollups_mark_dirty(starts=[start])
+            rollups_mark_dirty(meter_ids=[meter.pk], starts=[start])
             details.update(version=version, replaced_version=current.version if current else None)
     conflict.resolved_at = timezone.now()
     conflict.transition_to(target, actor=actor, update_fields=["resolved_at"])

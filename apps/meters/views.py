@@ -18,6 +18,7 @@ from apps.meters.selectors import (
     member_meter_get,
     member_meters,
     member_recent_readings,
+    meter_readings_page,
 )
 
 
@@ -60,8 +61,11 @@ def index(request: HttpRequest) -> HttpResponse:
 def meter_detail(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_for_user(request.user)
     meter = member_meter_get(member=member, meter_id=pk)  # 404 for another member's meter
-    now = timezone.now()
-    readings = member_recent_readings(member=member, now=now, hours=48, meter_id=meter.pk)
+    try:
+        page = int(request.GET.get("page", 1))
+    except ValueError:
+        page = 1
+    readings = meter_readings_page(member=member, meter_id=meter.pk, now=timezone.now(), page=page)
     return render(request, "meters/detail.html", {"meter": meter, "readings": readings})
 
 

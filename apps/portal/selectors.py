@@ -34,10 +34,11 @@ def _points(series: dict) -> list[dict]:
     ]
 
 
-def member_dashboard(*, member: Member, now: datetime) -> dict:
-    """The member's own readings (apps.meters.selectors.member_dashboard_data) shaped for the
-    portal dashboard: kWh totals, Chart.js points, the latest reading."""
-    raw = member_dashboard_data(member=member, now=now)
+def member_dashboard(*, member: Member, now: datetime, version: str | None = None) -> dict:
+    """The member's own readings (apps.meters.selectors.member_dashboard_data, cached under
+    `version` when given) shaped for the portal dashboard: kWh totals, Chart.js points, the
+    latest reading."""
+    raw = member_dashboard_data(member=member, now=now, version=version)
     totals = raw["totals"]
     latest = raw.get("latest")
     if latest:
@@ -58,10 +59,10 @@ def member_dashboard(*, member: Member, now: datetime) -> dict:
     }
 
 
-def member_sites_overview(*, member: Member, now: datetime) -> dict:
+def member_sites_overview(*, member: Member, now: datetime, version: str | None = None) -> dict:
     """Each of the member's sites with its contract and its energy today and over the last
-    7 days (kWh), and the total over all sites."""
-    energy = member_site_energy(member=member, now=now)
+    7 days (kWh; cached under `version` when given), and the total over all sites."""
+    energy = member_site_energy(member=member, now=now, version=version)
     contracts = member_site_contracts(member=member)
     zero = {"today_import_wh": 0, "today_export_wh": 0, "week_import_wh": 0, "week_export_wh": 0}
     rows = []

@@ -18,6 +18,7 @@ from apps.accounts.selectors import member_for_user, member_for_user_or_none
 from apps.accounts.services import wallet_challenge_issue, wallet_link
 from apps.core.exceptions import ApplicationError
 from apps.core.replica import replica_reads
+from apps.meters.selectors import member_readings_version
 from apps.portal.health import health_report
 from apps.portal.navigation import section_by_slug
 from apps.portal.selectors import member_dashboard, member_sites_overview
@@ -47,8 +48,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # The member's readings: written by ingest, never by the viewer (apps/core/replica.py).
         with replica_reads():
             now = timezone.now()
-            data = member_dashboard(member=member, now=now)
-            context["sites"] = member_sites_overview(member=member, now=now)
+            # Cached per member until new readings of their meters land (docs/scaling.md).
+            version = member_readings_version(member=member)
+            data = member_dashboard(member=member, now=now, version=version)
+            context["sites"] = member_sites_overview(member=member, now=now, version=version)
         context["data"] = data if data["has_readings"] else None
         context["live_template"] = LIVE_TEMPLATE
     return render(request, "portal/dashboard.html", context)

@@ -7,6 +7,7 @@ imported at the bottom of this file.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -92,6 +93,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.accounts.middleware.StaffMFARequiredMiddleware",
+    "apps.accounts.middleware.PasswordHashingBusyMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes requires: turns a locked-out login into its 429 answer.
     "axes.middleware.AxesMiddleware",
@@ -205,6 +207,10 @@ PASSWORD_HASHERS = [
     "apps.accounts.hashers.CooperativeArgon2PasswordHasher",
     "apps.accounts.hashers.ReleasingPBKDF2PasswordHasher",
 ]
+# At most this many password hashes at once per process, a login waiting longer than
+# PASSWORD_HASH_WAIT_SECONDS for a slot is answered 503 + Retry-After (apps/accounts/hashers.py).
+PASSWORD_HASH_CONCURRENCY = env.int("PASSWORD_HASH_CONCURRENCY", default=os.cpu_count() or 1)
+PASSWORD_HASH_WAIT_SECONDS = env.float("PASSWORD_HASH_WAIT_SECONDS", default=10.0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -244,6 +250,11 @@ MFA_ADAPTER = "apps.accounts.mfa.MFAAdapter"  # staff cannot remove their TOTP
 REPORT_SIGNING_KEYSTORE_PATH = env("REPORT_SIGNING_KEYSTORE_PATH", default="")
 REPORT_SIGNING_KEYSTORE_PASSWORD = env("REPORT_SIGNING_KEYSTORE_PASSWORD", default="")
 REPORT_SIGNER_ADDRESS = env("REPORT_SIGNER_ADDRESS", default="")
+# Reports stream as CSV at constant memory whatever their size; an XLSX or PDF file is built
+# whole in memory, so larger reports are refused in those formats (with a pointer to CSV).
+# XLSX: a spreadsheet sheet holds at most 1,048,576 rows anyway.
+REPORT_XLSX_MAX_ROWS = env.int("REPORT_XLSX_MAX_ROWS", default=1_000_000)
+REPORT_PDF_MAX_ROWS = env.int("REPORT_PDF_MAX_ROWS", default=100_000)
 # Production refuses development settings at start (config/settings/production.py turns it on).
 PRODUCTION_GUARD = False
 # Hours a superuser's MFA enrollment link for a staff or auditor account stays valid.

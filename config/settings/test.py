@@ -4,7 +4,12 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+_PRODUCTION_HASHERS = PASSWORD_HASHERS  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if env.bool("TEST_PRODUCTION_HASHERS", default=False):
+    # A server started by a test that measures logins as production hashes them (Argon2id);
+    # the suite's fast MD5 hashes still verify.
+    PASSWORD_HASHERS = [*_PRODUCTION_HASHERS, *PASSWORD_HASHERS]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {
     "default": {

@@ -127,3 +127,71 @@ def test_inside_a_transaction_the_connection_is_kept():
         assert User.objects.filter(pk=user.pk).exists()  # still the same transaction
     assert database_connections_release() == 1
     assert connections["default"].connection is None
+
+
+@pytest.mark.django_db
+def test_a_login_finding_every_hashing_slot_taken_is_told_to_retry_and_not_counted(
+    client, settings, production_hashers
+):
+    """A login storm beyond PASSWORD_HASH_CONCURRENCY: a login that waited its
+    PASSWORD_HASH_WAIT_SECONDS for a hashing slot is answered 503 with Retry-After (not a 500
+    after 30 s waiting for a pooled connection), and django-axes counts no failure: the same
+    login succeeds once a slot is free."""
+    from axes.models import AccessAttempt
+
+    from apps.accounts.hashers import _semaphore
+
+    settings.PASSWORD_HASH_CONCURRENCY = 1
+    settings.PASSWORD_HASH_WAIT_SECONDS = 0.2
+    user = MemberFactory().user
+    user.set_password(DEFAULT_PASSWORD)
+    user.save(update_fields=["password"])
+    slots = _semaphore(1)
+    assert slots.acquire(timeout=5)  # another login is hashing
+    try:
+        busy = _login(client, user.email, DEFAULT_PASSWORD)
+    finally:
+        slots.release()
+    assert busy.status_code == 503
+    assert busy["Retry-After"] == "1"
+    assert "Too many logins at once" in busy.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert "_auth_user_id" not in client.session
+    response = _login(client, user.email, DEFAULT_PASSWORD)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_hashing_runs_at_most_the_configured_number_at_once(settings, monkeypatch):
+    """PASSWORD_HASH_CONCURRENCY bounds the hashes in flight in a process (threads)."""
+    import threading
+    import time
+
+    from apps.accounts.hashers import CooperativeArgon2PasswordHasher
+
+    settings.PASSWORD_HASH_CONCURRENCY = 2
+    settings.PASSWORD_HASH_WAIT_SECONDS = 30
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def observed(original):
+        def run(*args, **kwargs):
+            with lock:
+                in_flight[0] += 1
+                peak[0] = max(peak[0], in_flight[0])
+            time.sleep(0.05)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                with lock:
+                    in_flight[0] -= 1
+
+        return run
+
+    monkeypatch.setattr(Argon2PasswordHasher, "encode", observed(Argon2PasswordHasher.encode))
+    hasher = CooperativeArgon2PasswordHasher()
+    threads = [threading.Thread(target=hasher.encode, args=("pw", hasher.salt())) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert peak[0] == 2

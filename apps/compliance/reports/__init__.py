@@ -13,10 +13,12 @@ the local outbox and indexer records) and says which source answered.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.chain.selectors import (
@@ -28,7 +30,9 @@ from apps.chain.selectors import (
 from apps.compliance.reports.builders import REPORTS, ReportKind
 from apps.compliance.reports.document import (
     ParsedReport,
+    ReportChangedError,
     ReportDocument,
+    iter_render_csv,
     parse_csv,
     parse_xlsx,
     render_csv,
@@ -55,11 +59,15 @@ __all__ = [
     "FORMATS",
     "REPORT_ANCHOR_KIND",
     "REPORTS",
+    "ReportChangedError",
     "ReportKind",
     "VerifyResult",
     "report_build",
     "report_parse",
     "report_render",
+    "report_format_check",
+    "report_render_stream",
+    "report_size_problem",
     "report_verify",
 ]
 
@@ -98,10 +106,46 @@ def report_filename(doc: ReportDocument, fmt: str) -> str:
     return f"energysphere-{doc.kind}-{start}-{end}-{doc.content_hash[:12]}.{fmt}"
 
 
-def report_render(doc: ReportDocument, fmt: str) -> tuple[bytes, str, str]:
-    """The file in `fmt`, sealed by the cooperative's report-signing key."""
+# Formats written whole in memory, and the setting that caps their rows.
+WHOLE_FILE_FORMATS = {"xlsx": "REPORT_XLSX_MAX_ROWS", "pdf": "REPORT_PDF_MAX_ROWS"}
+
+
+def report_size_problem(doc: ReportDocument, fmt: str) -> str | None:
+    """Why `doc` is too large for `fmt` (None when it fits). CSV streams at constant memory
+    whatever the size; XLSX and PDF files are built whole, so they are capped."""
+    setting = WHOLE_FILE_FORMATS.get(fmt)
+    if setting is None:
+        return None
+    limit = int(getattr(settings, setting))
+    rows = doc.row_count
+    if rows <= limit:
+        return None
+    return (
+        f"This report has {rows:,} rows: {fmt.upper()} files are limited to {limit:,} rows "
+        f"({setting}). Download it as CSV (streamed, any size), or choose a shorter period "
+        "or one member."
+    )
+
+
+def report_format_check(doc: ReportDocument, fmt: str) -> None:
+    """Refuse an unknown format, or a report too large for a format built whole in memory."""
     if fmt not in FORMATS:
         raise ApplicationError(f"Unknown format {fmt!r}.", {"known": sorted(FORMATS)})
+    problem = report_size_problem(doc, fmt)
+    if problem:
+        raise ApplicationError(problem, {"rows": doc.row_count, "format": fmt})
+
+
+def report_render_stream(doc: ReportDocument) -> tuple[Iterator[bytes], str, str]:
+    """The CSV file as chunks, sealed by the cooperative's report-signing key: memory stays
+    bounded by one chunk whatever the report's size (see document.iter_render_csv)."""
+    doc.seal = report_seal(doc)
+    return iter_render_csv(doc), FORMATS["csv"], report_filename(doc, "csv")
+
+
+def report_render(doc: ReportDocument, fmt: str) -> tuple[bytes, str, str]:
+    """The file in `fmt`, sealed by the cooperative's report-signing key."""
+    report_format_check(doc, fmt)
     doc.seal = report_seal(doc)
     if fmt == "csv":
         body = render_csv(doc)

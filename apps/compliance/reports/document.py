@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,27 +50,82 @@ def canonical(value: Any) -> str:
     return str(value)
 
 
+# Rows rendered per chunk when the canonical data is streamed (hashing and CSV download).
+CHUNK_ROWS = 2000
+
+
+class ReportChangedError(RuntimeError):
+    """A streamed table gave other data while the file was written than when it was hashed."""
+
+
 @dataclass
 class Table:
+    """One table of a report: its rows in memory (`rows`), or, for tables whose size grows with
+    meters × intervals, a `source` that yields them afresh on every call (a server-side cursor),
+    so the table is hashed and written in chunks and never held whole."""
+
     name: str
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    source: Callable[[], Iterable[Sequence[Any]]] | None = None
+    streamed_count: int | None = None  # rows the last pass over `source` gave
+
+    @property
+    def streamed(self) -> bool:
+        return self.source is not None
+
+    def iter_rows(self) -> Iterator[Sequence[Any]]:
+        return iter(self.source()) if self.source is not None else iter(self.rows)
+
+    @property
+    def row_count(self) -> int:
+        if self.source is None:
+            return len(self.rows)
+        return self.streamed_count or 0
 
     def canonical_rows(self) -> list[list[str]]:
-        return [list(self.columns)] + [[canonical(v) for v in row] for row in self.rows]
+        return [list(self.columns)] + [[canonical(v) for v in row] for row in self.iter_rows()]
 
 
-def canonical_data(tables: list[Table] | list[tuple[str, list[list[str]]]]) -> bytes:
+def iter_canonical_data(
+    tables: Sequence[Table] | Sequence[tuple[str, list[list[str]]]], chunk_rows: int = CHUNK_ROWS
+) -> Iterator[bytes]:
+    """The canonical data in chunks of about `chunk_rows` rows (whole rows, UTF-8): the same
+    bytes as :func:`canonical_data`, produced with memory bounded by one chunk."""
     out = io.StringIO()
     writer = SafeCsvWriter(out, lineterminator="\n")
+
+    def drain() -> bytes:
+        chunk = out.getvalue().encode("utf-8")
+        out.seek(0)
+        out.truncate()
+        return chunk
+
     for table in tables:
         if isinstance(table, Table):
-            name, rows = table.name, table.canonical_rows()
+            name = table.name
+            header: list[str] | None = list(table.columns)
+            rows: Iterable[Sequence[Any]] = table.iter_rows()
         else:
-            name, rows = table
+            name, rows, header = table[0], table[1], None
         out.write(f"[{name}]\n")
-        writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+        if header is not None:
+            writer.writerow(header)
+        n = 0
+        for row in rows:
+            writer.writerow([canonical(v) for v in row] if header is not None else row)
+            n += 1
+            if n % chunk_rows == 0:
+                yield drain()
+        if isinstance(table, Table) and table.source is not None:
+            table.streamed_count = n
+    tail = drain()
+    if tail:
+        yield tail
+
+
+def canonical_data(tables: Sequence[Table] | Sequence[tuple[str, list[list[str]]]]) -> bytes:
+    return b"".join(iter_canonical_data(tables))
 
 
 def sha256_hex(data: bytes) -> str:
@@ -95,14 +151,31 @@ class ReportDocument:
     # {"kind", "digest", "intent", "network"} (empty for a document never exported).
     document_anchor: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def streamed(self) -> bool:
+        """Has a table whose rows are read afresh on each pass rather than held in memory."""
+        return any(t.streamed for t in self.tables)
+
     @cached_property
     def data(self) -> bytes:
-        # Tables are not changed after a builder returns the document: computed once.
+        # Tables are not changed after a builder returns the document: computed once. A
+        # streamed document's data is the whole file's size: use iter_data() instead.
         return canonical_data(self.tables)
 
-    @property
+    def iter_data(self) -> Iterator[bytes]:
+        if self.streamed:
+            return iter_canonical_data(self.tables)
+        return iter((self.data,))
+
+    @cached_property
     def content_hash(self) -> str:
-        return sha256_hex(self.data)
+        if not self.streamed:
+            return sha256_hex(self.data)
+        # One streaming pass (hashlib update per chunk); also counts the streamed rows.
+        digest = hashlib.sha256()
+        for chunk in iter_canonical_data(self.tables):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     @property
     def anchors_hash(self) -> str:
@@ -110,7 +183,9 @@ class ReportDocument:
 
     @property
     def row_count(self) -> int:
-        return sum(len(t.rows) for t in self.tables)
+        if self.streamed:
+            self.content_hash  # noqa: B018 - the hashing pass counts the streamed rows
+        return sum(t.row_count for t in self.tables)
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -152,6 +227,16 @@ def sealed_fields(meta: dict[str, Any]) -> bytes:
 
 
 def render_csv(doc: ReportDocument) -> bytes:
+    return b"".join(iter_render_csv(doc))
+
+
+def iter_render_csv(doc: ReportDocument) -> Iterator[bytes]:
+    """The CSV file in chunks: the header (hashes, totals, anchors, seal), then the data.
+
+    A streamed document's data is read a second time here (the first pass made the content
+    hash that the header declares and the seal signs) and hashed again on the way out; should
+    the database give other data than at the first pass, the stream ends with
+    :class:`ReportChangedError` instead of completing a file that would not verify."""
     meta = doc.meta()
     lines = [
         f"# EnergySphere report: {doc.title}",
@@ -169,7 +254,18 @@ def render_csv(doc: ReportDocument) -> bytes:
     lines += [f"# note: {note}" for note in doc.notes]
     lines += [f"# {key}: {doc.seal[key]}" for key in ("signer", "signature") if key in doc.seal]
     lines.append(DATA_MARKER)
-    return ("\n".join(lines) + "\n").encode("utf-8") + doc.data
+    yield ("\n".join(lines) + "\n").encode("utf-8")
+    if not doc.streamed:
+        yield doc.data
+        return
+    digest = hashlib.sha256()
+    for chunk in iter_canonical_data(doc.tables):
+        digest.update(chunk)
+        yield chunk
+    if digest.hexdigest() != meta["content_sha256"]:
+        raise ReportChangedError(
+            f"the {doc.kind} report's data changed while it was downloaded; download it again"
+        )
 
 
 @dataclass
@@ -270,7 +366,7 @@ def render_xlsx(doc: ReportDocument) -> bytes:
         index.append([table.name, title])
         ws = wb.create_sheet(title)
         ws.append([bold(ws, c) for c in table.columns])
-        for row in table.rows:
+        for row in table.iter_rows():
             values = []
             for v in row:
                 value = _xlsx_value(v)

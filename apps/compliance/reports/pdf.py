@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from itertools import islice
 
 from django.template.loader import render_to_string
 
@@ -25,9 +26,9 @@ def render_pdf(doc: ReportDocument) -> bytes:
         {
             "name": t.name,
             "columns": t.columns,
-            "rows": [[canonical(v) for v in row] for row in t.rows[:PDF_ROW_LIMIT]],
-            "total_rows": len(t.rows),
-            "truncated": len(t.rows) > PDF_ROW_LIMIT,
+            "rows": [[canonical(v) for v in row] for row in islice(t.iter_rows(), PDF_ROW_LIMIT)],
+            "total_rows": t.row_count,
+            "truncated": t.row_count > PDF_ROW_LIMIT,
         }
         for t in doc.tables
     ]
@@ -45,7 +46,7 @@ def render_pdf(doc: ReportDocument) -> bytes:
         },
     )
     attachments = [
-        Attachment(string=doc.data.decode("utf-8"), name="report-data.csv"),
+        Attachment(string=b"".join(doc.iter_data()).decode("utf-8"), name="report-data.csv"),
         Attachment(
             string=json.dumps(doc.meta(), sort_keys=True, indent=1, default=str),
             name="report-meta.json",

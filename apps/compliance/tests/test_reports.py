@@ -35,6 +35,11 @@ def _download(client, kind, fmt, **params):
     return client.get(reverse("compliance:report_download", args=[kind, fmt]), params)
 
 
+def _body(response) -> bytes:
+    """The downloaded file (interval-data CSV is streamed)."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 @pytest.mark.parametrize("kind", sorted(REPORTS))
 @pytest.mark.chain
 def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
@@ -51,14 +56,15 @@ def test_every_report_downloads_for_an_auditor_in_every_format_and_verifies(
     for fmt, magic in (("csv", b"# EnergySphere"), ("xlsx", b"PK"), ("pdf", b"%PDF")):
         before = AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).count()
         response = _download(auditor_client, kind, fmt, **params)
-        assert response.status_code == 200, response.content[:200]
-        assert response.content.startswith(magic)
+        assert response.status_code == 200
+        raw = _body(response)
+        assert raw.startswith(magic)
         assert response["X-Content-SHA256"] == shown_hash
         # the first format queues the content hash; the others carry the same hash
         before_anchoring = "NOT_YET_ANCHORED" if fmt == "csv" else "VERIFIED"
-        assert report_verify(response.content).verdict == before_anchoring
+        assert report_verify(raw).verdict == before_anchoring
         chain_outbox_sweep(wait_seconds=5)  # the outbox worker anchors the content hash
-        result = report_verify(response.content, against_db=True)
+        result = report_verify(raw, against_db=True)
         assert result.verdict == "VERIFIED", result.as_dict()
         assert result.computed_hash == shown_hash == result.db_hash
         log = AuditLog.objects.filter(event=AuditEvent.REPORT_EXPORTED).order_by("-id").first()
@@ -138,7 +144,7 @@ def test_data_quality_report_counts_edited_estimated_and_missing(world, auditor_
 def test_tampering_with_the_file_or_the_database_is_detected(
     world, auditor_client, tmp_path, chain
 ):
-    raw = _download(auditor_client, "interval_data", "csv").content
+    raw = _body(_download(auditor_client, "interval_data", "csv"))
     chain_outbox_sweep(wait_seconds=5)
     head, data = raw.split((DATA_MARKER + "\n").encode(), 1)
     assert sha256_hex(data) in head.decode()  # the data section hashes to the declared hash

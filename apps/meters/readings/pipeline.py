@@ -408,7 +408,10 @@ def readings_ingest(
     if quarantine:
         Quarantine.objects.bulk_create(quarantine)
     if inserts:
-        rollups_mark_dirty(starts=[row.interval_start for row in inserts])
+        rollups_mark_dirty(
+            meter_ids={row.meter_id for row in inserts},
+            starts=[row.interval_start for row in inserts],
+        )
     transaction.on_commit(lambda: _after_commit(state_updates, result, now))
     return result
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 
 from apps.meters.readings.partitions import partitions_ensure
+from apps.meters.readings.versions import readings_changed
 
 _REFRESH_METER_HOURS = """
 DELETE FROM meters_meterrollup
@@ -63,9 +64,13 @@ SELECT lvl.level, lvl.node_id, r.granularity, r.period_start,
 """
 
 
-def rollups_mark_dirty(*, hours: Iterable[datetime] = (), starts: Iterable[int] = ()) -> None:
+def rollups_mark_dirty(
+    *, meter_ids: Iterable[int], hours: Iterable[datetime] = (), starts: Iterable[int] = ()
+) -> None:
     """Record touched hours — given as datetimes, or as interval starts in Unix seconds (the
-    ingest path) — inside the writer's transaction."""
+    ingest path) — inside the writer's transaction, and give the touched meters new readings
+    versions (apps/meters/readings/versions.py: the member pages' caches)."""
+    readings_changed(meter_ids=meter_ids)
     distinct = {h.replace(minute=0, second=0, microsecond=0) for h in hours}
     distinct.update(datetime.fromtimestamp(h, UTC) for h in {t - t % 3600 for t in starts})
     distinct = sorted(distinct)

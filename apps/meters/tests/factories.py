@@ -87,6 +87,7 @@ def reading_correct(*, meter, interval_start, reason: str, **values) -> int:
     """Store a device-signed correction of (meter, interval) as version + 1 with a reason (the
     legitimate way a stored reading changes); returns the new version."""
     from apps.meters.readings.store import ReadingRow, readings_insert, readings_supersede
+    from apps.meters.readings.versions import readings_changed
     from apps.meters.signing import SignedFields, sign_reading
 
     old = current_readings(meter=meter, interval_start=interval_start).get()
@@ -120,4 +121,5 @@ def reading_correct(*, meter, interval_start, reason: str, **values) -> int:
         ],  # fmt: skip
         source="backfill",
     )
+    readings_changed(meter_ids=[meter.pk])  # as every writer does (rollups_mark_dirty)
     return old.version + 1

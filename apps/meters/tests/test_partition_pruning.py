@@ -96,8 +96,8 @@ def test_the_dashboard_reads_only_the_current_month(six_months):
     plans = partitions_per_query(
         lambda: member_dashboard_data(member=member, now=datetime(2026, 3, 20, 12, tzinfo=UTC))
     )
-    # today's series, the week's series, the latest reading
-    assert plans == [{month(3)}, {month(3)}, {month(3)}]
+    # the week's intervals (today's series is their tail), the latest reading
+    assert plans == [{month(3)}, {month(3)}]
 
 
 def test_the_dashboard_early_in_a_month_also_reads_the_last_days_of_the_month_before(six_months):
@@ -105,8 +105,8 @@ def test_the_dashboard_early_in_a_month_also_reads_the_last_days_of_the_month_be
     plans = partitions_per_query(
         lambda: member_dashboard_data(member=member, now=datetime(2026, 4, 3, 12, tzinfo=UTC))
     )
-    # today: April only; the last 7 days and the latest reading: March 27 onwards
-    assert plans == [{month(4)}, {month(3), month(4)}, {month(3), month(4)}]
+    # the last 7 days (today's series among them) and the latest reading: March 27 onwards
+    assert plans == [{month(3), month(4)}, {month(3), month(4)}]
 
 
 def test_settlement_energy_of_a_period_reads_only_its_month(six_months):

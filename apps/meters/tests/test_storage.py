@@ -117,7 +117,7 @@ def test_member_dashboard_data_series_latest_and_totals(django_assert_num_querie
     start = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
     readings_backfill(rows=_rows(meter, 2 * 96 + 40, start=start, imp=1, key=False), source="x")
     readings_backfill(rows=_rows(other, 10, start=now - Q, imp=10_000, key=False), source="x")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):  # the week's intervals (today's among them), the latest
         data = member_dashboard_data(member=meter.member, now=now)
     # Local midnight (Berlin, UTC+1) is 23:00 UTC the day before; through 10:00 UTC = 45.
     assert data["today"]["labels"][0] == "2026-11-19T23:00:00+00:00"
@@ -126,6 +126,12 @@ def test_member_dashboard_data_series_latest_and_totals(django_assert_num_querie
     assert data["totals"]["today_import_wh"] == sum(data["today"]["import_wh"])
     assert data["totals"]["week_import_wh"] > data["totals"]["today_import_wh"]
     assert 10_000 not in data["today"]["import_wh"]  # other members' meters are not included
+    week = dict(zip(data["week"]["labels"], data["week"]["import_wh"], strict=True))
+    # 18 Nov 10:00 through 20 Nov 10:00 UTC, whole hours; an hour of today is its four intervals
+    assert all(label.endswith(":00:00+00:00") for label in week) and len(week) == 49
+    assert week["2026-11-20T09:00:00+00:00"] == sum(1 + i for i in range(188, 192))
+    today_hours = [v for label, v in week.items() if label >= "2026-11-19T23:00:00+00:00"]
+    assert sum(today_hours) == data["totals"]["today_import_wh"]
 
 
 def test_rollups_refresh_per_meter_and_transformer():
