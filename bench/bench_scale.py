@@ -10,6 +10,10 @@ JSON line per figure with `"readings": N`; after the last size, one `<metric>_ra
 (last size / first size) per figure. BENCH_SCALE_ONLY (comma-separated: member_pages,
 member_exports, settlement, clearing, new_interval, reports, forecasting) measures only those.
 
+After each load the readings are ANALYZEd and their rollups built set-based, a day at a time
+(`scale_data.rollups_build_bulk`); `rollups_bulk_vs_refresh_differing_rows` compares them with
+`rollups_refresh` on three sample hours (0 expected).
+
 Figures (CPU seconds are this process's plus its PostgreSQL backend's, read from /proc, because
 wall times on a shared 2-core machine are noisy):
 - write cost: COPY per reading (wall and CPU), the ingest path's `readings_insert` for one new
@@ -173,6 +177,13 @@ def _reading_bytes() -> tuple[int, int]:
     return int(size), int(rows)
 
 
+def _analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
 class _Rollback(Exception):
     pass
 
@@ -225,7 +236,9 @@ def member_pages(fig: Figures, coop, members: list) -> None:
         fig(f"member_{name}_p50_ms", _pct(ms, 50), "ms", members=len(members))
         fig(f"member_{name}_p95_ms", _pct(ms, 95), "ms", members=len(members), target_ms=100)
         if name in cpus:  # CPU of the request: Python and its PostgreSQL backend
-            fig(f"member_{name}_cpu_p50_ms", _pct([v * 1000 for v in cpus[name]], 50), "ms")
+            cpu_ms = [v * 1000 for v in cpus[name]]
+            fig(f"member_{name}_cpu_p50_ms", _pct(cpu_ms, 50), "ms")
+            fig(f"member_{name}_cpu_p95_ms", _pct(cpu_ms, 95), "ms")
 
 
 def member_exports(fig: Figures, coop, member, month_start: datetime, month_end: datetime) -> None:
@@ -482,15 +495,19 @@ def run() -> None:
             start = end - timedelta(days=days)
             with Cpu() as copy_cpu:
                 copied = scale_data.readings_copy(coop, start, loaded_from)
+            _analyze()  # fresh rows: the planner needs their statistics for the day scans below
             with Cpu() as c:
-                scale_data.rollups_build(start, loaded_from)
-            emit(BENCH, "rollups_build_s", c.wall, "s", cpu_s=c.cpu,
+                built = scale_data.rollups_build_bulk(start, loaded_from)
+            emit(BENCH, "rollups_build_s", c.wall, "s", cpu_s=c.cpu, calendar_days=built,
                  days=(loaded_from - start).days)  # fmt: skip
+            # The bulk build must equal the real refresh: the window's first and last hour (they
+            # share days with the size loaded before) and one in its middle.
+            sample = [start, start + (loaded_from - start) / 2, loaded_from - timedelta(hours=1)]
+            differences = scale_data.rollups_differences(sample)
+            emit(BENCH, "rollups_bulk_vs_refresh_differing_rows", differences, "rows",
+                 hours_checked=len(sample))  # fmt: skip
             loaded_from = start
-            from django.db import connection
-
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+            _analyze()
             measure(fig, coop, days, copy_cpu, copied)
         fig.ratios()
     finally:

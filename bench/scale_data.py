@@ -7,8 +7,9 @@ meter and interval (log-normal noise), seeded by the site number, so any window 
 reproducible. Readings are written as the ingest path stores them (version 1, current, every
 signed field but the signature, quality valid with a sprinkle of interpolated estimates,
 registers increasing), straight into the month partitions with binary COPY from a generator, in
-time order as ingest writes them: memory stays bounded by one day of every meter. Rollups are
-built by the meters app's own service.
+time order as ingest writes them: memory stays bounded by one day of every meter. The rollups
+of the loaded history are built set-based a day at a time (`rollups_build_bulk`, the same sums as
+the meters app's `rollups_refresh`, which `rollups_differences` checks on sample hours).
 
 Used by bench/bench_scale.py and, at a tiny size, by tests/test_bench_scale.py.
 """
@@ -256,7 +257,8 @@ def readings_copy(coop: Cooperative, start: datetime, end: datetime) -> int:
 
 def rollups_build(start: datetime, end: datetime, *, hours_per_call: int = 24) -> int:
     """Hourly/daily rollups of [start, end) through the meters' rollup service (mark the hours
-    dirty, refresh a day at a time); return the hours refreshed."""
+    dirty, refresh a day at a time); return the hours refreshed. The incremental path, for small
+    windows; bulk-loaded history is rolled up by `rollups_build_bulk`."""
     from apps.meters.readings.rollups import rollups_mark_dirty, rollups_refresh
 
     hours = []
@@ -269,3 +271,106 @@ def rollups_build(start: datetime, end: datetime, *, hours_per_call: int = 24) -
     while refreshed := rollups_refresh(limit=hours_per_call):
         done += refreshed
     return done
+
+
+# The rollups `rollups_refresh` would produce for the hours [h_lo, h_hi) and the whole UTC days
+# [d_lo, d_hi) around them, with range predicates instead of hour lists: one INSERT ... SELECT
+# ... GROUP BY per level, each scanning one day of one partition through the time index.
+_BULK = (
+    "DELETE FROM meters_meterrollup WHERE granularity = 'hour' "
+    "AND period_start >= %(h_lo)s AND period_start < %(h_hi)s",
+    """INSERT INTO meters_meterrollup
+    (meter_id, granularity, period_start, import_wh, export_wh, intervals, estimated_intervals)
+SELECT meter_id, 'hour', date_trunc('hour', interval_start), sum(import_wh), sum(export_wh),
+       count(*), count(*) FILTER (WHERE quality IN (8, 9))
+  FROM meters_reading
+ WHERE is_current AND interval_start >= %(h_lo)s AND interval_start < %(h_hi)s
+ GROUP BY 1, 3""",
+    "DELETE FROM meters_meterrollup WHERE granularity = 'day' "
+    "AND period_start >= %(d_lo)s AND period_start < %(d_hi)s",
+    """INSERT INTO meters_meterrollup
+    (meter_id, granularity, period_start, import_wh, export_wh, intervals, estimated_intervals)
+SELECT meter_id, 'day', date_trunc('day', period_start, 'UTC'), sum(import_wh), sum(export_wh),
+       sum(intervals), sum(estimated_intervals)
+  FROM meters_meterrollup
+ WHERE granularity = 'hour' AND period_start >= %(d_lo)s AND period_start < %(d_hi)s
+ GROUP BY 1, 3""",
+    "DELETE FROM meters_gridrollup WHERE (granularity = 'hour' "
+    "AND period_start >= %(h_lo)s AND period_start < %(h_hi)s) OR (granularity = 'day' "
+    "AND period_start >= %(d_lo)s AND period_start < %(d_hi)s)",
+    """INSERT INTO meters_gridrollup
+    (level, node_id, granularity, period_start, import_wh, export_wh, meters)
+SELECT lvl.level, lvl.node_id, r.granularity, r.period_start,
+       sum(r.import_wh), sum(r.export_wh), count(DISTINCT r.meter_id)
+  FROM meters_meterrollup r
+  JOIN meters_meter m ON m.id = r.meter_id
+  JOIN grid_connectionpoint cp ON cp.id = m.connection_point_id
+  JOIN grid_transformer t ON t.id = cp.transformer_id
+ CROSS JOIN LATERAL (VALUES ('transformer', t.id), ('feeder', t.feeder_id)) AS lvl(level, node_id)
+ WHERE (r.granularity = 'hour' AND r.period_start >= %(h_lo)s AND r.period_start < %(h_hi)s)
+    OR (r.granularity = 'day' AND r.period_start >= %(d_lo)s AND r.period_start < %(d_hi)s)
+ GROUP BY 1, 2, 3, 4""",
+)
+
+
+def rollups_build_bulk(start: datetime, end: datetime) -> int:
+    """Hourly/daily meter and grid rollups of bulk-loaded readings in [start, end), set-based:
+    a day at a time (its own transaction), every hour and day touched recomputed whole (readings
+    loaded earlier next to the window count too), as `rollups_refresh` would. Return the days."""
+    from django.db import connection, transaction
+
+    from apps.meters.readings.partitions import partitions_ensure
+
+    partitions_ensure(start=start, end=end, tables=["meters_meterrollup"])
+    h_start = start.replace(minute=0, second=0, microsecond=0)
+    h_end = end.replace(minute=0, second=0, microsecond=0)
+    if h_end < end:
+        h_end += timedelta(hours=1)
+    day = h_start.replace(hour=0)
+    days = 0
+    while day < h_end:
+        params = {
+            "h_lo": max(day, h_start), "h_hi": min(day + timedelta(days=1), h_end),
+            "d_lo": day, "d_hi": day + timedelta(days=1),
+        }  # fmt: skip
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in _BULK:
+                cursor.execute(statement, params)
+        day += timedelta(days=1)
+        days += 1
+    return days
+
+
+def rollups_differences(hours: list[datetime]) -> int:
+    """Rows in which the stored rollups of `hours` (and their days) differ from what
+    `rollups_refresh` computes for them now; the refresh's result is kept (0 = same rollups)."""
+    from django.db import connection
+
+    from apps.meters.readings.rollups import rollups_mark_dirty, rollups_refresh
+
+    hours = sorted({h.replace(minute=0, second=0, microsecond=0) for h in hours})
+    days = sorted({h.replace(hour=0) for h in hours})
+    where = (
+        " WHERE (granularity = 'hour' AND period_start = ANY(%(hours)s::timestamptz[])) "
+        "OR (granularity = 'day' AND period_start = ANY(%(days)s::timestamptz[]))"
+    )
+    queries = {
+        "meter": "SELECT meter_id, granularity, period_start, import_wh, export_wh, "  # noqa: S608
+        "intervals, estimated_intervals FROM meters_meterrollup" + where,
+        "grid": "SELECT level, node_id, granularity, period_start, import_wh, "  # noqa: S608
+        "export_wh, meters FROM meters_gridrollup" + where,
+    }
+    params = {"hours": hours, "days": days}
+    with connection.cursor() as cursor:
+        before = {}
+        for name, sql in queries.items():
+            cursor.execute(sql, params)
+            before[name] = set(cursor.fetchall())
+        rollups_mark_dirty(meter_ids=(), hours=hours)  # same readings: no page to invalidate
+        while rollups_refresh(limit=len(hours)):
+            pass
+        differences = 0
+        for name, sql in queries.items():
+            cursor.execute(sql, params)
+            differences += len(before[name] ^ set(cursor.fetchall()))
+    return differences
