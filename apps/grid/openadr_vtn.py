@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 # It follows the root logger's level like every other library.
 logging.getLogger("openleadr").setLevel(logging.NOTSET)
 PATH_PREFIX = "/OpenADR2/Simple/2.0b"
+# openleadr looks the VEN up for every message (each oadrPoll: the demo's VENs send several a
+# second): a known VEN is looked up in the database at most once a minute (and again when it
+# registers), so a change to a provisioned VEN (admin) reaches the VTN within that minute.
+VEN_LOOKUP_TTL_S = 60.0
 VTN_ID = "energysphere-vtn"
 
 
@@ -81,13 +86,23 @@ class Vtn:
         self.recheck_seconds = poll_seconds if recheck_seconds is None else recheck_seconds
         self._wake = asyncio.Event()
         self._listener: asyncio.Task | None = None
+        self._vens: dict[str, tuple[float, dict]] = {}  # venID → (looked up at, ven_lookup's dict)
         self.server.add_handler("on_create_party_registration", self.on_create_party_registration)
         self.server.add_handler("on_register_report", self.on_register_report)
         self._task: asyncio.Task | None = None
         self.url = f"http://{host}:{port}{PATH_PREFIX}"
 
     async def ven_lookup(self, ven_id: str) -> dict | None:
-        return await sync_to_async(selectors.openadr_ven_lookup)(ven_id=ven_id)
+        now = time.monotonic()
+        cached = self._vens.get(ven_id)
+        if cached is not None and now - cached[0] < VEN_LOOKUP_TTL_S:
+            return cached[1]
+        info = await sync_to_async(selectors.openadr_ven_lookup)(ven_id=ven_id)
+        if info is None:
+            self._vens.pop(ven_id, None)  # unknown VENs are asked again every time
+        else:
+            self._vens[ven_id] = (now, info)
+        return info
 
     async def on_create_party_registration(self, registration_info: dict):
         ven = await sync_to_async(services.openadr_ven_register)(
@@ -97,6 +112,7 @@ class Vtn:
         if ven is None:
             logger.info("refused VEN %r: not provisioned", registration_info.get("ven_name"))
             return False
+        self._vens.pop(ven.ven_id, None)  # its registration id may be new
         self._wake.set()  # events may be waiting for this VEN
         return ven.ven_id, ven.registration_id
 

@@ -173,3 +173,34 @@ def test_a_published_event_reaches_the_ven_at_its_next_poll_without_the_vtn_poll
 
     assert [e["event_descriptor"]["event_id"] for e in events] == [event.event_id]
     assert seconds < 10
+
+
+async def _polls_for(port: int, seconds: float) -> None:
+    vtn = Vtn("127.0.0.1", port, poll_seconds=0.5)
+    await vtn.start()
+    ven = OpenADRClient(ven_name="ven-site-1", vtn_url=vtn.url, show_fingerprint=False)
+    try:
+        await ven.run()
+        await asyncio.sleep(seconds)
+    finally:
+        await ven.stop()
+        await vtn.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_polling_ven_is_not_looked_up_in_the_database_at_every_poll(monkeypatch):
+    from apps.grid import selectors
+
+    site = ConnectionPointFactory()
+    openadr_ven_provision(ven_name="ven-site-1", connection_point=site)
+    lookup = selectors.openadr_ven_lookup
+    looked_up: list[str] = []
+
+    def counting_lookup(*, ven_id):
+        looked_up.append(ven_id)
+        return lookup(ven_id=ven_id)
+
+    monkeypatch.setattr(selectors, "openadr_ven_lookup", counting_lookup)
+    async_to_sync(_polls_for)(free_port(), 4)  # about eight oadrPolls at 0.5 s
+
+    assert 1 <= len(looked_up) <= 2
