@@ -507,13 +507,21 @@ def demo_hooks() -> list[tuple[str, Callable[[DemoContext], Any]]]:
     ]
 
 
+# Steps that commit in small transactions of their own (the incentives step issues certificates
+# per device-hour: one transaction would hold every producing meter's row lock for minutes and
+# stall the ingest workers waiting for those meters). Each is idempotent, so an interrupted step
+# is completed by the next run.
+STEPS_COMMITTING_IN_CHUNKS = frozenset({"incentives"})
+
+
 def _hooks_run(
     context: DemoContext,
     seconds: dict[str, float],
     errors: dict[str, str],
     only: list[str] | None = None,
 ) -> None:
-    """Every app's demo step (or those in `only`) in its own transaction; meanwhile the portal
+    """Every app's demo step (or those in `only`) in its own transaction (except those in
+    `STEPS_COMMITTING_IN_CHUNKS`, which commit as they go); meanwhile the portal
     shows a "preparing the demo" banner (a cache flag with a timeout, cleared at the end even if
     a step fails)."""
     steps = [(label, load) for label, load in demo_hooks() if only is None or label in only]
@@ -525,8 +533,11 @@ def _hooks_run(
         for label, load in steps:
             t2 = time.perf_counter()
             try:
-                with transaction.atomic():
+                if label in STEPS_COMMITTING_IN_CHUNKS:
                     load(context)
+                else:
+                    with transaction.atomic():
+                        load(context)
             except Exception:  # noqa: BLE001 - one app's failure must not hide the others'
                 errors[label] = traceback.format_exc()
                 logger.error("demo step %s failed", label, exc_info=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import transaction
+
 from apps.incentives import conf
 from apps.incentives.models import EmissionFactor, RewardRule, SharedAsset
 
@@ -64,12 +66,9 @@ def wind_holder_numbers(community) -> list[int]:
     ]
 
 
-def load(context) -> None:
-    from apps.incentives.services import (
-        certificates_auto_claim,
-        certificates_issue,
-        shared_asset_shares_set,
-    )
+def _setup(context) -> None:
+    """Emission factors, reward rules and the shared plants' shareholders (one transaction)."""
+    from apps.incentives.services import shared_asset_shares_set
 
     created = context.created
     zone = conf.market_zone()
@@ -116,6 +115,17 @@ def load(context) -> None:
         shared_asset_shares_set(asset=wind, shares=_share_table(holders), actor=context.staff_user)
         created["wind plant shareholders"] = len(holders)
 
+
+def load(context) -> None:
+    """Not one transaction (the loader runs this step as it is): the set-up commits at once,
+    then certificates are issued and claimed in the services' own small transactions, so the
+    producing meters' row locks are held for a device-hour at a time, not for the whole step.
+    Idempotent: a re-run issues and claims only what is missing."""
+    from apps.incentives.services import certificates_auto_claim, certificates_issue
+
+    with transaction.atomic():
+        _setup(context)
+    created = context.created
     start = max(context.now - timedelta(days=CERTIFIED_DAYS), context.history_start)
     summary = certificates_issue(
         start=start, end=context.now, actor=context.staff_user, now=context.now

@@ -242,6 +242,27 @@ def test_a_failing_hook_is_reported_and_the_others_still_run(monkeypatch):
         call_command("demo_cooperative", "--history-days", "0", stdout=StringIO(), stderr=None)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_incentives_step_commits_as_it_goes_the_others_in_one_transaction(monkeypatch):
+    """Certificates commit per device-hour (their meters' row locks are not held for the whole
+    step, which would stall the ingest workers); every other step is all-or-nothing."""
+    from django.db import connection
+
+    in_transaction: dict[str, bool] = {}
+
+    def step(label):
+        def load(context):
+            in_transaction[label] = connection.in_atomic_block
+
+        return load
+
+    monkeypatch.setattr(
+        loader, "demo_hooks", lambda: [(label, step(label)) for label in ("grid", "incentives")]
+    )
+    loader.demo_cooperative_load(now=NOW, history_days=0, signed_days=0)
+    assert in_transaction == {"grid": True, "incentives": False}
+
+
 def test_meters_last_seen_comes_from_the_history(loaded):
     """The staff ingest page lists no meter as "never heard from" right after loading."""
     end = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -20,6 +20,7 @@ from apps.accounts.selectors import actor_user
 from apps.audit.events import AuditEvent
 from apps.audit.services import audit_log_write
 from apps.chain.services import chain_intent_submit, member_chain_address
+from apps.core import pg_notify
 from apps.core.exceptions import ApplicationError
 from apps.core.intervals import INTERVAL, ensure_utc, floor_interval
 from apps.core.state import check_transition
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 Status = DREvent.Status
 Opt = DRParticipation.Opt
+# Published, changed or cancelled events are announced here (at commit) to the OpenADR VTN.
+DR_EVENTS_CHANNEL = "grid_dr_events"
 
 
 def _event_payload(event: DREvent, participation: DRParticipation | None = None) -> dict:
@@ -208,6 +211,7 @@ def dr_event_publish(*, event_pk: int, actor: Actor = None, reason: str = "") ->
     event.participations.update(notified_at=now, notified_modification=event.modification_number)
     _notify_members(event, actor=actor)
     transaction.on_commit(lambda: _notify(event))
+    pg_notify.notify(DR_EVENTS_CHANNEL)
     return event
 
 
@@ -341,6 +345,7 @@ def dr_event_cancel(*, event_pk: int, actor: Actor = None, reason: str = "") -> 
     if was_published:
         transaction.on_commit(lambda: _notify(event))
         transaction.on_commit(lambda: dr_cancellation_enqueue(event.pk))
+        pg_notify.notify(DR_EVENTS_CHANNEL)
     return event
 
 

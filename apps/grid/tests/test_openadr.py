@@ -34,7 +34,9 @@ async def _until(predicate, timeout: float) -> bool:
 async def _run(port: int, battery_serial: str) -> dict:
     from asgiref.sync import sync_to_async
 
-    vtn = Vtn("127.0.0.1", port, poll_seconds=0.5)
+    # The VTN would look for due events on its own only after 5 minutes: the event reaches the
+    # VEN because it registers, its cancellation because staff cancel it.
+    vtn = Vtn("127.0.0.1", port, poll_seconds=0.5, recheck_seconds=300)
     await vtn.start()
     seen: dict = {"events": [], "stranger_registered": None}
     stranger = OpenADRClient(ven_name="not-provisioned", vtn_url=vtn.url, show_fingerprint=False)
@@ -123,3 +125,82 @@ def test_openleadr_ven_registers_receives_the_event_opts_in_and_reports():
     power = OpenADRReport.objects.filter(ven=provisioned, resource_id=battery.serial)
     assert power.exclude(measurement__iexact="stateOfCharge").first().value == 3_700.0
     assert FlexibleDevice.objects.get(pk=battery.pk).soc_wh == 8_000  # 80 % of 10 kWh
+
+
+async def _events_after_publish(port: int, event_pk: int) -> tuple[list, float]:
+    """A registered VEN, a VTN that would only look again after 5 minutes on its own, then staff
+    publish the event: the (events the VEN received, seconds it took)."""
+    from asgiref.sync import sync_to_async
+
+    vtn = Vtn("127.0.0.1", port, poll_seconds=0.5, recheck_seconds=300)
+    await vtn.start()
+    ven = OpenADRClient(ven_name="ven-site-1", vtn_url=vtn.url, show_fingerprint=False)
+    events: list = []
+
+    async def on_event(event):
+        events.append(event)
+        return "optIn"
+
+    ven.add_handler("on_event", on_event)
+    try:
+        await ven.run()
+        await asyncio.sleep(1)  # registered; the VTN has had its look and found nothing
+        assert events == []
+        loop = asyncio.get_running_loop()
+        published_at = loop.time()
+        await sync_to_async(dr_event_publish)(event_pk=event_pk)
+
+        async def received() -> bool:
+            return bool(events)
+
+        await _until(received, 15)
+        return events, loop.time() - published_at
+    finally:
+        await ven.stop()
+        await vtn.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_published_event_reaches_the_ven_at_its_next_poll_without_the_vtn_polling_the_db():
+    site = ConnectionPointFactory()
+    openadr_ven_provision(ven_name="ven-site-1", connection_point=site)
+    start = floor_interval(timezone.now()) + timedelta(hours=2)
+    event = dr_event_create(
+        start=start, end=start + timedelta(hours=1), connection_point_ids=[site.pk]
+    )
+
+    events, seconds = async_to_sync(_events_after_publish)(free_port(), event.pk)
+
+    assert [e["event_descriptor"]["event_id"] for e in events] == [event.event_id]
+    assert seconds < 10
+
+
+async def _polls_for(port: int, seconds: float) -> None:
+    vtn = Vtn("127.0.0.1", port, poll_seconds=0.5)
+    await vtn.start()
+    ven = OpenADRClient(ven_name="ven-site-1", vtn_url=vtn.url, show_fingerprint=False)
+    try:
+        await ven.run()
+        await asyncio.sleep(seconds)
+    finally:
+        await ven.stop()
+        await vtn.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_polling_ven_is_not_looked_up_in_the_database_at_every_poll(monkeypatch):
+    from apps.grid import selectors
+
+    site = ConnectionPointFactory()
+    openadr_ven_provision(ven_name="ven-site-1", connection_point=site)
+    lookup = selectors.openadr_ven_lookup
+    looked_up: list[str] = []
+
+    def counting_lookup(*, ven_id):
+        looked_up.append(ven_id)
+        return lookup(ven_id=ven_id)
+
+    monkeypatch.setattr(selectors, "openadr_ven_lookup", counting_lookup)
+    async_to_sync(_polls_for)(free_port(), 4)  # about eight oadrPolls at 0.5 s
+
+    assert 1 <= len(looked_up) <= 2

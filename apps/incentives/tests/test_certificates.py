@@ -180,3 +180,55 @@ def test_a_moved_meters_production_is_certified_to_the_occupant_of_its_hour():
     (early,) = certificates_issue_for_hour(meter=meter, hour_start=T0)
     (late,) = certificates_issue_for_hour(meter=meter, hour_start=T0 + timedelta(hours=1))
     assert (early.owner_id, late.owner_id) == (before.pk, after.pk)
+
+
+def _lockable_elsewhere(meter_pk: int) -> bool:
+    """Can another connection (an ingest worker) take the meter's row lock right now?"""
+    import threading
+
+    from django.db import DatabaseError, connection, transaction
+
+    from apps.meters.models import Meter
+
+    result: list[bool] = []
+
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                rows = Meter.objects.select_for_update(nowait=True).filter(pk=meter_pk)
+                result.append(list(rows.values_list("pk", flat=True)) == [meter_pk])
+        except DatabaseError:
+            result.append(False)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    return result == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_issue_run_does_not_hold_the_meters_it_has_done(monkeypatch):
+    """Each device-hour commits on its own: a worker waiting for a meter the run has finished
+    gets it at once, not when the whole run (minutes, in the demo) ends."""
+    from apps.incentives.services import certificates as service
+
+    meters = [PVMeterFactory(), PVMeterFactory()]
+    for meter in meters:
+        readings(meter, T0, [250] * 8)
+    issue_for_hour = service.certificates_issue_for_hour
+    seen: list[int] = []
+    probes: list[bool] = []
+
+    def probe_then_issue(*, meter, hour_start, actor=None):
+        if seen and meter.pk != seen[0] and not probes:
+            probes.append(_lockable_elsewhere(seen[0]))  # the first meter's hours are done
+        seen.append(meter.pk)
+        return issue_for_hour(meter=meter, hour_start=hour_start, actor=actor)
+
+    monkeypatch.setattr(service, "certificates_issue_for_hour", probe_then_issue)
+    summary = certificates_issue(start=T0, end=T0 + timedelta(hours=2), now=NOW)
+
+    assert summary.hours == 4
+    assert probes == [True]
