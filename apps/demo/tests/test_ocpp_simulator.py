@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.core.intervals import floor_interval
 from apps.demo.keys import demo_charge_point_id, demo_charger_password, demo_charging_token
-from apps.demo.management.commands.ocpp_charger_simulator import drive_charger
+from apps.demo.management.commands.ocpp_charger_simulator import cancel_and_wait, drive_charger
 from apps.grid.models import (
     ChargePoint,
     ChargePointMeterValue,
@@ -38,8 +38,7 @@ async def _drive(port: int, charger: dict) -> None:
             )
         )
         await asyncio.sleep(2.5)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
         await asyncio.sleep(0.2)
 
 
@@ -91,3 +90,26 @@ def test_simulated_charger_runs_sessions_at_the_planned_power():
     assert len(powers) == 3, powers
     assert set(powers[1:]) <= planned and max(powers[1:]) <= 7_400, (powers, planned)
     assert first.meter_stop_wh - first.meter_start_wh == sum(round(w * 180 / 3600) for w in powers)
+
+
+def test_a_charger_that_swallows_a_cancellation_is_still_stopped():
+    # What Python 3.11's asyncio.wait_for does when the answer and the cancellation meet:
+    # the first cancellation is lost and the charger runs on.
+    lost = []
+
+    async def charger() -> None:
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                if lost:
+                    raise
+                lost.append(True)
+
+    async def main() -> bool:
+        task = asyncio.create_task(charger())
+        await asyncio.sleep(0.05)
+        await cancel_and_wait(task, retry_s=0.05)
+        return task.cancelled()
+
+    assert async_to_sync(main)() and lost == [True]

@@ -99,9 +99,22 @@ class Command(BaseCommand):
                     )
                     self.stdout.write(f"charger {charger['ocpp_id']} started")
             await asyncio.wait([stop], timeout=30)
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(task) for task in tasks.values()))
+
+
+async def cancel_and_wait(task: asyncio.Task, *, retry_s: float = 0.5, tries: int = 40) -> None:
+    """Cancel a charger's task and wait until it has ended.
+
+    The ocpp library awaits every answer through `asyncio.wait_for`, which on Python 3.11 can
+    swallow a cancellation that arrives just as the answer does (CPython gh-86296): the charger
+    then runs on. So the cancellation is repeated until the task is done.
+    """
+    for _ in range(tries):
+        task.cancel()
+        await asyncio.wait({task}, timeout=retry_s)
+        if task.done():
+            return
+    raise RuntimeError(f"charger task did not stop after {tries} cancellations")
 
 
 async def drive_charger(
