@@ -19,6 +19,7 @@ from apps.audit.selectors import audit_log_for_period, audit_log_max_id
 from apps.chain.selectors import chain_intents, meter_anchors_between
 from apps.compliance.reports.billing_chain import build_billing_chain_reconciliation
 from apps.compliance.reports.document import ReportDocument, Table
+from apps.compliance.reports.spill import SpilledRows
 from apps.core.exceptions import ApplicationError
 from apps.incentives import conf
 from apps.incentives.models import Certificate
@@ -367,14 +368,15 @@ def build_carbon(
         "certificates_used",
         ["month", "member", "certificate", "production_hour", "claimed_wh", "used_wh"],
     )
-    # Rows ∝ members × months and certificate uses (up to members × hours): the members and
-    # certificate tables are streamed — every pass recomputes them member by member
-    # (carbon_by_member_iter), memory never holds members × hours. This first pass gives the
-    # cooperative table (written first) and the totals.
+    # Rows ∝ members × months and certificate uses (up to members × hours). One pass over the
+    # member-hours (carbon_by_member_iter: server-side cursors, each member through the pure
+    # engine on its own) gives the cooperative table (written first) and the totals, and spills
+    # the members and certificate rows to temporary files that the hash and CSV passes read
+    # back: the member-hour scan and the engine run once, memory holds one batch of rows.
     ids = [member_id] if member_id else None
     months = _months(start, end)
     grand = {"n": 0, "consumption": 0, "covered": 0, "location": Decimal(0), "market": Decimal(0)}
-    uses = 0
+    member_rows, certificate_rows = SpilledRows(), SpilledRows()
     for m_start, m_end in months:
         month = f"{m_start:%Y-%m}"
         coop = {"n": 0, "c": 0, "cov": 0, "loc": Decimal(0), "mkt": Decimal(0)}
@@ -382,7 +384,28 @@ def build_carbon(
             r = mc.result
             if not r.consumption_wh and not r.uses:
                 continue
-            uses += len(r.uses)
+            member_rows.append(
+                [
+                    month,
+                    mc.membership_number,
+                    r.consumption_wh,
+                    r.covered_wh,
+                    r.uncovered_wh,
+                    r.location_kg,
+                    r.market_kg,
+                ]
+            )
+            for use in r.uses:
+                certificate_rows.append(
+                    [
+                        month,
+                        mc.membership_number,
+                        use.ref,
+                        _iso(use.hour_start),
+                        use.wh_claimed,
+                        use.wh_used,
+                    ]
+                )
             coop["n"] += 1
             coop["c"] += r.consumption_wh
             coop["cov"] += r.covered_wh
@@ -397,41 +420,9 @@ def build_carbon(
             grand["market"] += coop["mkt"]
     if not grand["n"]:
         raise _no_data("carbon", start, end)
-
-    def member_rows() -> Iterator[list[Any]]:
-        for m_start, m_end in months:
-            month = f"{m_start:%Y-%m}"
-            for mc in carbon_by_member_iter(start=m_start, end=m_end, member_ids=ids):
-                r = mc.result
-                if r.consumption_wh or r.uses:
-                    yield [
-                        month,
-                        mc.membership_number,
-                        r.consumption_wh,
-                        r.covered_wh,
-                        r.uncovered_wh,
-                        r.location_kg,
-                        r.market_kg,
-                    ]
-
-    def certificate_rows() -> Iterator[list[Any]]:
-        for m_start, m_end in months:
-            month = f"{m_start:%Y-%m}"
-            for mc in carbon_by_member_iter(
-                start=m_start, end=m_end, member_ids=ids, claimed_only=True
-            ):
-                for use in mc.result.uses:
-                    yield [
-                        month,
-                        mc.membership_number,
-                        use.ref,
-                        _iso(use.hour_start),
-                        use.wh_claimed,
-                        use.wh_used,
-                    ]
-
-    members_t.source = member_rows
-    certs_t.source = certificate_rows
+    uses = len(certificate_rows)
+    members_t.source = member_rows.rows
+    certs_t.source = certificate_rows.rows
     # Every certificate claimed for an hour of the period (of the member) is used — counted
     # even when its hour had no consumption — so their intents are read in SQL, not collected.
     claim_intents = claimed_certificate_chain_intent_ids(start=start, end=end, member_ids=ids)
