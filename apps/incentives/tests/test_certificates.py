@@ -188,6 +188,7 @@ def _lockable_elsewhere(meter_pk: int) -> bool:
 
     from django.db import DatabaseError, connection, transaction
 
+    from apps.core.locks import lock_row
     from apps.meters.models import Meter
 
     result: list[bool] = []
@@ -195,8 +196,7 @@ def _lockable_elsewhere(meter_pk: int) -> bool:
     def run() -> None:
         try:
             with transaction.atomic():
-                rows = Meter.objects.select_for_update(nowait=True).filter(pk=meter_pk)
-                result.append(list(rows.values_list("pk", flat=True)) == [meter_pk])
+                result.append(lock_row(Meter.objects.all(), meter_pk, nowait=True).pk == meter_pk)
         except DatabaseError:
             result.append(False)
         finally:

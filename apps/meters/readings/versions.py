@@ -16,11 +16,15 @@ and at the start of a test session, where primary keys repeat from one run to th
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 
 from django.core.cache import cache
 from django.db import transaction
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "meters:rv:"
 _GENERATION = _PREFIX + "generation"
@@ -31,8 +35,13 @@ def _token() -> str:
 
 
 def _bump(meter_ids: list[int]) -> None:
+    """Best effort: a cache that is down (a Redis restart) must never fail or delay the writer
+    of readings. A restarted Redis holds no page entries either, so nothing stale survives."""
     token = _token()
-    cache.set_many({f"{_PREFIX}{m}": token for m in meter_ids}, timeout=None)
+    try:
+        cache.set_many({f"{_PREFIX}{m}": token for m in meter_ids}, timeout=None)
+    except (RedisError, OSError) as exc:
+        logger.warning("readings versions of %d meters not bumped: %s", len(meter_ids), exc)
 
 
 def readings_changed(*, meter_ids: Iterable[int]) -> None:

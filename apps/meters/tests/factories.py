@@ -123,3 +123,16 @@ def reading_correct(*, meter, interval_start, reason: str, **values) -> int:
     )
     readings_changed(meter_ids=[meter.pk])  # as every writer does (rollups_mark_dirty)
     return old.version + 1
+
+
+def readings_landed(*, meter_ids: list[int]) -> None:
+    """As if new readings of these meters had just been stored: new readings versions (what
+    every writer does through `rollups_mark_dirty`), so the member pages compute afresh."""
+    from apps.meters.readings.versions import readings_changed
+
+    readings_changed(meter_ids=meter_ids)
+
+
+def reading_table_queries(captured: list[dict]) -> list[dict]:
+    """The captured queries (CaptureQueriesContext) that read or write the readings table."""
+    return [q for q in captured if "meters_reading" in q["sql"]]

@@ -13,7 +13,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from lxml import etree
 
-from apps.meters.tests.factories import MeterFactory, messages_ingest
+from apps.meters.tests.factories import MeterFactory, messages_ingest, reading_table_queries
 from tests.fixtures.mqtt import Publisher
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
@@ -35,7 +35,7 @@ def _latest(client) -> str:
 
 
 class ReadingQueries:
-    """The queries of `meters_reading` sent on the primary and on the replica."""
+    """The queries of the readings table sent on the primary and on the replica."""
 
     def __enter__(self):
         self.contexts = [CaptureQueriesContext(connections[a]) for a in ("default", "replica")]
@@ -49,12 +49,7 @@ class ReadingQueries:
 
     @property
     def sql(self) -> list[str]:
-        return [
-            q["sql"]
-            for c in self.contexts
-            for q in c.captured_queries
-            if "meters_reading" in q["sql"]
-        ]
+        return [q["sql"] for c in self.contexts for q in reading_table_queries(c.captured_queries)]
 
 
 def _meter_rows(client, meter) -> list[str]:
