@@ -75,9 +75,11 @@ echo "beat: DB_APPLICATION_NAME=es-beat DB_POOL_MAX_SIZE=2 .venv/bin/celery -A c
 has_command mqtt_bridge && echo "bridge: DB_APPLICATION_NAME=es-bridge DB_POOL_MAX_SIZE=2 $PY manage.py mqtt_bridge --client-id es-bridge-$WEB_PORT" >> "$procs"
 has_command grid_command_acks && echo "acks: DB_APPLICATION_NAME=es-acks DB_POOL_MAX_SIZE=2 $PY manage.py grid_command_acks" >> "$procs"
 has_command simulate_meters && echo "simulator: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-simulator DB_POOL_MAX_SIZE=2 $PY manage.py simulate_meters --meters 250 --speed 60 --spread" >> "$procs"
-# OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients.
+# OCPP central system for the EV chargers, and the demo chargers as OCPP 1.6-J clients: a meter
+# value every 60 s counting 15 simulated minutes (each session start re-plans dispatch, so a slower
+# pace keeps an idle stack cheap).
 has_command ocpp_server && echo "ocpp: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-ocpp DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_server" >> "$procs"
-has_command ocpp_charger_simulator && echo "chargers: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-chargers DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_charger_simulator" >> "$procs"
+has_command ocpp_charger_simulator && echo "chargers: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-chargers DB_POOL_MAX_SIZE=2 $PY manage.py ocpp_charger_simulator --sample-seconds 60 --speed 15" >> "$procs"
 # OpenADR 2.0b VTN for demand response, and the demo sites' VENs as openleadr clients.
 has_command openadr_vtn && echo "vtn: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-vtn DB_POOL_MAX_SIZE=2 $PY manage.py openadr_vtn" >> "$procs"
 has_command openadr_ven_simulator && echo "vens: LOG_LEVEL=$DEVICE_LOG_LEVEL DB_APPLICATION_NAME=es-vens DB_POOL_MAX_SIZE=2 $PY manage.py openadr_ven_simulator" >> "$procs"
