@@ -796,24 +796,11 @@ def member_hourly_import(
     """Imported Wh per member (over the member's meters) per UTC hour start in [start, end),
     without the readings whose quality is in `exclude_qualities`; all members with meters when
     `member_ids` is None. Hours without readings are absent. One query."""
-    excluded = [int(q) for q in exclude_qualities]
-    ids = list(member_ids) if member_ids is not None else None
-    windows = occupancy_windows_sql("= ANY(%s)" if ids is not None else "IS NOT NULL")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            windows  # noqa: S608
-            + "SELECT w.member_id, date_trunc('hour', r.interval_start AT TIME ZONE 'UTC'), "
-            "sum(r.import_wh) FROM meters_reading r "
-            + JOIN_WINDOWS
-            + "WHERE r.is_current AND r.interval_start >= %s AND r.interval_start < %s "
-            "AND NOT (r.quality = ANY(%s)) GROUP BY 1, 2",
-            ([ids, ids] if ids is not None else []) + [start, end, excluded],
+    return dict(
+        member_hourly_import_iter(
+            start=start, end=end, member_ids=member_ids, exclude_qualities=exclude_qualities
         )
-        rows = [(m, hour.replace(tzinfo=UTC), wh) for m, hour, wh in cursor.fetchall()]
-    out: dict[int, dict[datetime, int]] = {}
-    for member_id, hour, wh in rows:
-        out.setdefault(member_id, {})[hour] = int(wh or 0)
-    return out
+    )
 
 
 def member_hourly_import_iter(
